@@ -1,0 +1,65 @@
+/* The MQTT bus on Eclipse Paho MQTT C (async API).
+ *
+ * - QoS 1 everywhere; MQTT 5 or 3.1.1; a stable client id.
+ * - Will: B/state = {"state":"offline",...} retained; {"state":"online",...}
+ *   published on every (re)connect.
+ * - bus__publish_state(): retained, sent only when the payload differs from
+ *   the last one sent on that topic (a per-topic last-value cache).
+ * - Messages on subscribed topics are delivered on the loop thread.
+ * - Reconnects with backoff and re-subscribes; publishes made while the
+ *   broker is away are buffered (bounded) and sent after it returns.
+ */
+#ifndef PS_BUS_H
+#define PS_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct loop;
+struct bus;
+
+struct bus_options {
+    const char *url;       /* mqtt://host:port or mqtts://host:port */
+    const char *username;  /* may be NULL */
+    const char *password;  /* may be NULL */
+    const char *ca_file;   /* for mqtts://; NULL: system store */
+    const char *client_id; /* stable, from config instance */
+    int protocol;          /* 5 or 4 */
+    const char *state_topic;    /* B/state */
+    const char *online_payload; /* published retained on every connect */
+    const char *will_payload;   /* retained will on state_topic */
+    int max_buffered;           /* publishes kept while disconnected */
+};
+
+/* Called on the loop thread. payload is NUL-terminated (len excludes it). */
+typedef void (*bus_message_fn)(void *ctx, const char *topic, const char *payload, size_t len,
+                               bool retained);
+/* Called on the loop thread on every connect (true) and loss (false). */
+typedef void (*bus_connection_fn)(void *ctx, bool connected);
+
+struct bus *bus__new(struct loop *loop, const struct bus_options *opt);
+/* Starts connecting (returns at once); retries forever with backoff. */
+int bus__start(struct bus *bus);
+bool bus__connected(const struct bus *bus);
+void bus__on_connection(struct bus *bus, bus_connection_fn fn, void *ctx);
+
+/* Loop thread. Subscribes now and after every reconnect. Filter may hold
+ * wildcards; messages go to the first matching subscription's fn. */
+int bus__subscribe(struct bus *bus, const char *filter, bus_message_fn fn, void *ctx);
+
+/* Loop thread. Retained, QoS 1, only when different from the last payload
+ * sent on the topic. Returns 1 when sent (or buffered), 0 when unchanged,
+ * -1 on error (buffer full). */
+int bus__publish_state(struct bus *bus, const char *topic, const char *payload);
+/* Loop thread. Removes a retained topic (empty retained message). */
+int bus__clear_state(struct bus *bus, const char *topic);
+/* Loop thread. Plain publish, QoS 1. */
+int bus__publish(struct bus *bus, const char *topic, const void *payload, size_t len,
+                 bool retained);
+
+/* Loop thread. Publishes `offline`, waits (bounded) for it to go out,
+ * disconnects cleanly. */
+void bus__stop(struct bus *bus);
+void bus__free(struct bus *bus);
+
+#endif

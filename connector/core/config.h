@@ -1,0 +1,134 @@
+/* The JSON configuration of CONTRACT §3, loaded into typed structs with
+ * defaults. Errors name the JSON path of the bad value:
+ *   tenants[0].graph.client_id: missing
+ */
+#ifndef PS_CONFIG_H
+#define PS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <stdio.h>
+
+#include "core/log.h"
+
+#define GRAPH_USERS_PER_ACCOUNT 650
+
+/* A secret read from NAME_file or NAME_env. value is NULL when not set.
+ * Never print value; print source ("file /etc/x" or "env X") instead. */
+struct secret {
+    char *value;
+    size_t len;
+    char *source;
+};
+
+struct service_account {
+    char *username;
+    struct secret password;
+};
+
+struct talking_request {
+    char *method; /* default "PUT" */
+    char *path;   /* default "/users/{userId}/externalcallstate" */
+    char *body;   /* default "{\"InCall\":{talking},\"Source\":\"MSTeams\"}" */
+};
+
+struct graph_config {
+    char *tenant_id;
+    char *client_id;
+    struct secret client_secret;
+    char *login_url; /* default https://login.microsoftonline.com */
+    char *api_url;   /* default https://graph.microsoft.com/v1.0 */
+    struct service_account *accounts;
+    size_t n_accounts;
+    char *encryption_cert_file; /* NULL: basic notifications */
+    char *encryption_key_file;
+    char **busy_activities; /* default InACall, InAConferenceCall, Presenting */
+    size_t n_busy_activities;
+    int presence_session_minutes; /* default 15, 5..240 */
+    int resync_minutes;           /* default 15, >= 1 */
+};
+
+struct voice_config {
+    char *discovery_url; /* default https://discover.enreachvoice.com */
+    char *api_url;       /* NULL: use discovery */
+    char *username;
+    struct secret secret_key;
+    struct secret webhook_secret; /* value NULL: webhooks disabled */
+    int max_call_minutes;         /* default 480 */
+    struct talking_request talking;
+};
+
+struct tenant_config {
+    char *name; /* [a-z0-9-]+, unique */
+    char **users; /* addresses as configured (from "users" or "users_file") */
+    size_t n_users;
+    char *users_file; /* NULL when users were inline */
+    struct graph_config graph;
+    struct voice_config voice;
+};
+
+struct mqtt_config {
+    char *url; /* default mqtt://127.0.0.1:1883 */
+    char *username;
+    struct secret password;
+    char *ca_file;
+    char *topic_prefix; /* default "" */
+    char *bridge_topic; /* default "presence-sync" */
+    int protocol;       /* 5 or 4 (for "3.1.1") */
+};
+
+struct http_config {
+    char *listen;      /* as given, default "127.0.0.1:8080" */
+    char *listen_host; /* parsed from listen */
+    int listen_port;
+    char *public_url;
+    char *tls_cert_file;
+    char *tls_key_file;
+    size_t max_body_bytes; /* default 4 MiB */
+};
+
+struct mapper_config {
+    bool enabled;       /* default true */
+    int settle_seconds; /* default 5 */
+};
+
+struct config {
+    char *path; /* the file it was loaded from */
+    char *instance;
+    enum ps_log_level log_level;
+    struct mqtt_config mqtt;
+    struct http_config http;
+    struct tenant_config *tenants;
+    size_t n_tenants;
+    struct mapper_config mapper;
+};
+
+struct config_error {
+    char path[256]; /* JSON path, e.g. tenants[0].graph.client_id */
+    char msg[512];
+};
+
+/* Loads and validates path; reads every secret it names. Returns 0, or -1
+ * with err filled. Secret files readable by group/others are warned about. */
+int config__load(const char *path, struct config **out, struct config_error *err);
+/* Parses a JSON text (no file); base_dir resolves relative file paths. */
+int config__parse(const char *json, const char *base_dir, struct config **out,
+                  struct config_error *err);
+void config__free(struct config *cfg);
+
+/* Users across all tenants; and the accounts needed for n users. */
+size_t config__total_users(const struct config *cfg);
+size_t config__accounts_needed(size_t n_users);
+
+/* Prints the check-config summary (never secrets). */
+void config__print_summary(const struct config *cfg, FILE *out);
+
+/* Reads secret from NAME_file / NAME_env members of a JSON object. Returns 0
+ * (value may be NULL when neither is given), -1 with err on failure. */
+struct cJSON;
+int secret__read(const struct cJSON *obj, const char *name, const char *json_path,
+                 const char *base_dir, struct secret *out, struct config_error *err);
+void secret__free(struct secret *s);
+
+#endif

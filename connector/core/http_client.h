@@ -1,0 +1,54 @@
+/* HTTP client on libcurl's multi interface, on its own thread.
+ *
+ * Requests are queued from any thread; the client thread runs them with
+ * connection reuse and per-request timeouts; completions are posted to the
+ * given loop and run there. The client does not retry: callers decide,
+ * using result.retry_after_ms and struct backoff.
+ */
+#ifndef PS_HTTP_CLIENT_H
+#define PS_HTTP_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct loop;
+struct http_client;
+
+struct http_call {
+    const char *method; /* "GET", "POST", "PUT", "PATCH", "DELETE" */
+    const char *url;
+    const char *const *headers; /* NULL-terminated "Name: value" list, or NULL */
+    const char *body;           /* may be NULL */
+    size_t body_len;
+    const char *content_type;   /* e.g. "application/json" */
+    const char *bearer;         /* Authorization: Bearer <bearer> */
+    const char *basic_user;     /* with basic_pass: HTTP Basic */
+    const char *basic_pass;
+    long timeout_ms;            /* 0: default 10000 */
+    const char *ca_file;        /* NULL: system store */
+};
+
+struct http_result {
+    int status;            /* HTTP status, 0 on transport failure */
+    int transport_error;   /* CURLcode, 0 when a response arrived */
+    const char *error;     /* readable transport error, or NULL */
+    char *body;            /* NUL-terminated (may be empty) */
+    size_t body_len;
+    int64_t retry_after_ms; /* from Retry-After, -1 when absent */
+    double elapsed_ms;
+};
+
+/* Runs on the loop thread; res and its body are freed after it returns. */
+typedef void (*http_done_fn)(void *ctx, const struct http_result *res);
+
+struct http_client *http_client__new(struct loop *deliver_to);
+/* Any thread. Copies everything in call. Returns 0, or -1 when stopped. */
+int http_client__send(struct http_client *cli, const struct http_call *call, http_done_fn fn,
+                      void *ctx);
+/* Stops the thread; pending calls complete with transport_error set. */
+void http_client__free(struct http_client *cli);
+
+/* Percent-encodes s for a URL path segment or form value (malloc'd). */
+char *http__escape(const char *s);
+
+#endif

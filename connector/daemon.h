@@ -1,0 +1,11 @@
+/* The `run` verb: wires config, loop, MQTT bus and HTTP listener, then the
+ * Graph side, the Voice side and the mapper, and runs until SIGTERM/SIGINT. */
+#ifndef PS_DAEMON_H
+#define PS_DAEMON_H
+
+struct config;
+
+/* Returns the process exit code: 0 clean stop, 1 runtime failure. */
+int daemon__run(struct config *cfg);
+
+#endif

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages presence-sync needs to build, test and run its
+# demo: only those missing, after `apt-get update`. Run as root (or via sudo).
+set -euo pipefail
+
+PACKAGES=(
+    build-essential cmake pkg-config git ca-certificates
+    libpaho-mqtt-dev libcurl4-openssl-dev libcjson-dev libssl-dev
+    libwebsockets-dev libcmocka-dev
+    mosquitto mosquitto-clients
+    curl openssl jq netcat-openbsd procps iproute2
+    clang libclang-rt-14-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "setup: all ${#PACKAGES[@]} packages present"
+    exit 0
+fi
+
+SUDO=
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+echo "setup: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, builds, and runs the
+# whole suite (unit, simulators, integration) twice: a normal build, then an
+# AddressSanitizer + UndefinedBehaviorSanitizer build.
+# PS_SANITIZE_PASS=0 skips the sanitizer pass; extra args go to ctest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+
+jobs=$(nproc)
+run_suite() {
+    local dir=$1
+    shift
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+    cmake --build "$dir" -j"$jobs"
+    ctest --test-dir "$dir" --output-on-failure -j"$jobs" "${CTEST_ARGS[@]}"
+}
+
+CTEST_ARGS=("${@}")
+echo "== build and test"
+run_suite build
+if [ "${PS_SANITIZE_PASS:-1}" != 0 ]; then
+    echo "== build and test under ASan + UBSan"
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    run_suite build-asan -DPS_SANITIZE=ON
+fi

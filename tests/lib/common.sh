@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Shared harness for integration tests: temp dirs, free ports, a private
+# mosquitto per test, the daemon and the simulators, and polling asserts.
+# Every process started here is killed on exit.
+set -euo pipefail
+
+: "${PS_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${PS_BUILD:=$PS_SRC/build}"
+: "${PS_BIN:=$PS_BUILD/connector/presence-sync}"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/ps-test.XXXXXX")
+PIDS=()
+
+ps_cleanup() {
+    local pid
+    for pid in "${PIDS[@]:-}"; do
+        [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    if [ "${PS_KEEP_TMP:-0}" = 1 ]; then
+        echo "kept $T" >&2
+    else
+        rm -rf "$T"
+    fi
+}
+trap ps_cleanup EXIT
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+fail() {
+    echo "FAIL: $*" >&2
+    local f
+    for f in "$T"/*.log; do
+        [ -f "$f" ] || continue
+        echo "----- $f (last 40 lines)" >&2
+        tail -n 40 "$f" >&2
+    done
+    exit 1
+}
+
+pass() { echo "PASS: ${1:-$(basename "$0")}"; }
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+    local p i
+    for i in $(seq 1 200); do
+        p=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds.
+wait_for() {
+    local secs=$1 end
+    shift
+    end=$(($(date +%s%N) + secs * 1000000000))
+    while [ "$(date +%s%N)" -lt "$end" ]; do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start_mosquitto [extra config lines]: a private broker with persistence in $T.
+# Sets MQTT_PORT and MOSQ_PID. Call again after stop_mosquitto to restart on
+# the same port with the same persistence file.
+start_mosquitto() {
+    local extra=${1:-}
+    if [ -z "${MQTT_PORT:-}" ]; then MQTT_PORT=$(free_port); fi
+    mkdir -p "$T/mosq"
+    cat >"$T/mosquitto.conf" <<CONF
+listener $MQTT_PORT 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $T/mosq/
+autosave_interval 1
+log_dest stderr
+log_type error
+log_type warning
+$extra
+CONF
+    mosquitto -c "$T/mosquitto.conf" >>"$T/mosquitto.log" 2>&1 &
+    MOSQ_PID=$!
+    PIDS+=("$MOSQ_PID")
+    wait_for 10 port_open "$MQTT_PORT" || fail "mosquitto did not start on $MQTT_PORT"
+}
+
+stop_mosquitto() {
+    kill -TERM "$MOSQ_PID" 2>/dev/null || true
+    wait "$MOSQ_PID" 2>/dev/null || true
+}
+
+# mqtt_retained TOPIC: print the retained payload of TOPIC (empty if none).
+mqtt_retained() {
+    mosquitto_sub -p "$MQTT_PORT" -h 127.0.0.1 -t "$1" -C 1 -W 2 --retained-only 2>/dev/null || true
+}
+
+# sub_start NAME FILTER: record every message on FILTER to $T/NAME.sub
+# (one "topic payload" line each, with a "r" prefix for retained ones).
+sub_start() {
+    mosquitto_sub -p "$MQTT_PORT" -h 127.0.0.1 -t "$2" -v -q 1 -F '%r %t %p' >"$T/$1.sub" 2>&1 &
+    PIDS+=($!)
+    sleep 0.3
+}
+
+# wait_line SECONDS FILE REGEX: wait until FILE holds a line matching REGEX.
+wait_line() {
+    wait_for "$1" grep -Eq -- "$3" "$2"
+}
+
+# start_daemon CONFIG [NAME]: run presence-sync; logs to $T/NAME.log. Sets PS_PID.
+start_daemon() {
+    local cfg=$1 name=${2:-daemon}
+    "$PS_BIN" run -c "$cfg" >>"$T/$name.log" 2>&1 &
+    PS_PID=$!
+    PIDS+=("$PS_PID")
+}
+
+# http_status URL [curl args]: print the HTTP status code of a request.
+http_status() {
+    local url=$1
+    shift
+    curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" "$url" || true
+}
+
+# assert_absent SECRET FILE...: fail when SECRET appears in any FILE.
+assert_absent() {
+    local secret=$1 f
+    shift
+    for f in "$@"; do
+        if grep -qF -- "$secret" "$f"; then
+            fail "secret value leaked into $f"
+        fi
+    done
+}
