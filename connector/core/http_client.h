@@ -20,19 +20,19 @@ struct http_call {
     const char *const *headers; /* NULL-terminated "Name: value" list, or NULL */
     const char *body;           /* may be NULL */
     size_t body_len;
-    const char *content_type;   /* e.g. "application/json" */
-    const char *bearer;         /* Authorization: Bearer <bearer> */
-    const char *basic_user;     /* with basic_pass: HTTP Basic */
+    const char *content_type; /* e.g. "application/json" */
+    const char *bearer;       /* Authorization: Bearer <bearer> */
+    const char *basic_user;   /* with basic_pass: HTTP Basic */
     const char *basic_pass;
-    long timeout_ms;            /* 0: default 10000 */
-    const char *ca_file;        /* NULL: system store */
+    long timeout_ms;     /* 0: default 10000 */
+    const char *ca_file; /* NULL: system store */
 };
 
 struct http_result {
-    int status;            /* HTTP status, 0 on transport failure */
-    int transport_error;   /* CURLcode, 0 when a response arrived */
-    const char *error;     /* readable transport error, or NULL */
-    char *body;            /* NUL-terminated (may be empty) */
+    int status;          /* HTTP status, 0 on transport failure */
+    int transport_error; /* CURLcode, 0 when a response arrived */
+    const char *error;   /* readable transport error, or NULL */
+    char *body;          /* NUL-terminated (may be empty) */
     size_t body_len;
     int64_t retry_after_ms; /* from Retry-After, -1 when absent */
     double elapsed_ms;
@@ -42,10 +42,18 @@ struct http_result {
 typedef void (*http_done_fn)(void *ctx, const struct http_result *res);
 
 struct http_client *http_client__new(struct loop *deliver_to);
-/* Any thread. Copies everything in call. Returns 0, or -1 when stopped. */
+/* Any thread. Copies everything in call. Returns 0, or -1 when stopped (or
+ * out of memory); then fn is never called. A call that cannot be sent (no
+ * URL, CR/LF in a header) completes with transport_error
+ * CURLE_BAD_FUNCTION_ARGUMENT. Response bodies over 16 MiB complete with
+ * CURLE_FILESIZE_EXCEEDED. */
 int http_client__send(struct http_client *cli, const struct http_call *call, http_done_fn fn,
                       void *ctx);
-/* Stops the thread; pending calls complete with transport_error set. */
+/* Stops the thread; pending calls complete with transport_error set
+ * (CURLE_ABORTED_BY_CALLBACK, error "http client stopped"). Call it from the
+ * loop's thread: completions are posted to the loop, or, when the loop no
+ * longer takes posts (loop__run has returned), run right here, so no
+ * callback context is ever leaked. */
 void http_client__free(struct http_client *cli);
 
 /* Percent-encodes s for a URL path segment or form value (malloc'd). */
