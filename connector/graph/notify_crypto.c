@@ -1,0 +1,483 @@
+/* Key store and decryption for Graph rich notifications. */
+#include "graph/notify_crypto.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "graph/b64.h"
+
+#define NOTIFY_CRYPTO_HMAC_LEN 32
+#define NOTIFY_CRYPTO_IV_LEN   16
+
+struct notify_key {
+    char cert_id[NOTIFICATION_CERT_ID_MAX + 1];
+    char thumbprint[NOTIFY_CRYPTO_THUMB_LEN + 1];
+    X509 *cert;
+    EVP_PKEY *pkey;
+};
+
+struct notify_key_store {
+    pthread_rwlock_t lock;
+    /* Newest last: lookups scan from the end so a re-used label finds the
+     * newest certificate first. */
+    struct notify_key keys[NOTIFY_CRYPTO_MAX_KEYS];
+    size_t n;
+};
+
+struct notify_key_store *notify_crypto__store_new(void)
+{
+    struct notify_key_store *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    if (pthread_rwlock_init(&s->lock, NULL) != 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void notify_crypto__key_clear(struct notify_key *k)
+{
+    X509_free(k->cert);
+    EVP_PKEY_free(k->pkey);
+    memset(k, 0, sizeof(*k));
+}
+
+void notify_crypto__store_free(struct notify_key_store *store)
+{
+    if (!store)
+        return;
+    for (size_t i = 0; i < store->n; i++)
+        notify_crypto__key_clear(&store->keys[i]);
+    pthread_rwlock_destroy(&store->lock);
+    free(store);
+}
+
+void notify_crypto__thumbprint_hex(const unsigned char *der, size_t len, char *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(der, len, md, &mdlen, EVP_sha1(), NULL))
+        mdlen = 0;
+    for (unsigned int i = 0; i < mdlen; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 0xf];
+    }
+    out[2 * mdlen] = '\0';
+}
+
+/* Thumbprint of a certificate over its DER encoding; 0 or -1. */
+static int notify_crypto__cert_thumbprint(X509 *cert, char *out)
+{
+    unsigned char *der = NULL;
+    int n = i2d_X509(cert, &der);
+    if (n <= 0)
+        return -1;
+    notify_crypto__thumbprint_hex(der, (size_t)n, out);
+    OPENSSL_free(der);
+    return out[0] ? 0 : -1;
+}
+
+static void notify_crypto__err(char *err, size_t errlen, const char *what, const char *path)
+{
+    if (!err || errlen == 0)
+        return;
+    unsigned long e = ERR_peek_last_error();
+    char ossl[160] = "";
+    if (e)
+        ERR_error_string_n(e, ossl, sizeof(ossl));
+    snprintf(err, errlen, "%s path=%s%s%s", what, path ? path : "-", e ? " openssl=" : "", ossl);
+    ERR_clear_error();
+}
+
+static X509 *notify_crypto__read_cert(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    X509 *cert = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    return cert;
+}
+
+static EVP_PKEY *notify_crypto__read_key(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    /* An empty passphrase callback result: encrypted keys fail cleanly
+     * instead of prompting on a terminal. */
+    EVP_PKEY *pkey = PEM_read_PrivateKey(f, NULL, NULL, (void *)"");
+    fclose(f);
+    return pkey;
+}
+
+/* Checks the key is RSA of an accepted size and matches the certificate. */
+static int notify_crypto__check_pair(X509 *cert, EVP_PKEY *pkey, char *err, size_t errlen,
+                                     const char *key_path)
+{
+    if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA) {
+        notify_crypto__err(err, errlen, "private key is not RSA", key_path);
+        return -1;
+    }
+    int bits = EVP_PKEY_get_bits(pkey);
+    if (bits < NOTIFY_CRYPTO_MIN_RSA_BITS || bits > NOTIFY_CRYPTO_MAX_RSA_BITS) {
+        notify_crypto__err(err, errlen, "RSA key must have 2048..4096 bits", key_path);
+        return -1;
+    }
+    if (X509_check_private_key(cert, pkey) != 1) {
+        notify_crypto__err(err, errlen, "private key does not match certificate", key_path);
+        return -1;
+    }
+    return 0;
+}
+
+int notify_crypto__store_add_files(struct notify_key_store *store, const char *cert_id,
+                                   const char *cert_path, const char *key_path, char *err,
+                                   size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!store || !cert_id || !cert_path || !key_path) {
+        notify_crypto__err(err, errlen, "missing argument", NULL);
+        return -1;
+    }
+    size_t idlen = strlen(cert_id);
+    if (idlen == 0 || idlen > NOTIFICATION_CERT_ID_MAX) {
+        notify_crypto__err(err, errlen, "certificate id must have 1..128 bytes", NULL);
+        return -1;
+    }
+    struct notify_key k = {0};
+    memcpy(k.cert_id, cert_id, idlen + 1);
+    k.cert = notify_crypto__read_cert(cert_path);
+    if (!k.cert) {
+        notify_crypto__err(err, errlen, "cannot read PEM certificate", cert_path);
+        return -1;
+    }
+    k.pkey = notify_crypto__read_key(key_path);
+    if (!k.pkey) {
+        notify_crypto__err(err, errlen, "cannot read PEM private key", key_path);
+        notify_crypto__key_clear(&k);
+        return -1;
+    }
+    if (notify_crypto__check_pair(k.cert, k.pkey, err, errlen, key_path) != 0 ||
+        notify_crypto__cert_thumbprint(k.cert, k.thumbprint) != 0) {
+        if (err && errlen && !err[0])
+            notify_crypto__err(err, errlen, "cannot hash certificate", cert_path);
+        notify_crypto__key_clear(&k);
+        return -1;
+    }
+
+    int rc = 0;
+    pthread_rwlock_wrlock(&store->lock);
+    for (size_t i = 0; i < store->n; i++) {
+        if (strcmp(store->keys[i].cert_id, k.cert_id) == 0 &&
+            strcmp(store->keys[i].thumbprint, k.thumbprint) == 0) {
+            rc = 1; /* already loaded */
+            break;
+        }
+    }
+    if (rc == 0 && store->n == NOTIFY_CRYPTO_MAX_KEYS) {
+        notify_crypto__err(err, errlen, "too many keys loaded; remove an old one first", NULL);
+        rc = -1;
+    }
+    if (rc == 0)
+        store->keys[store->n++] = k;
+    pthread_rwlock_unlock(&store->lock);
+    if (rc != 0)
+        notify_crypto__key_clear(&k);
+    return rc < 0 ? -1 : 0;
+}
+
+int notify_crypto__store_remove(struct notify_key_store *store, const char *cert_id,
+                                const char *thumbprint)
+{
+    if (!store || !cert_id)
+        return 0;
+    int removed = 0;
+    pthread_rwlock_wrlock(&store->lock);
+    size_t w = 0;
+    for (size_t i = 0; i < store->n; i++) {
+        struct notify_key *k = &store->keys[i];
+        if (strcmp(k->cert_id, cert_id) == 0 &&
+            (!thumbprint || strcasecmp(k->thumbprint, thumbprint) == 0)) {
+            notify_crypto__key_clear(k);
+            removed++;
+            continue;
+        }
+        if (w != i) {
+            store->keys[w] = *k;
+            memset(k, 0, sizeof(*k));
+        }
+        w++;
+    }
+    store->n = w;
+    pthread_rwlock_unlock(&store->lock);
+    return removed;
+}
+
+size_t notify_crypto__store_count(struct notify_key_store *store)
+{
+    if (!store)
+        return 0;
+    pthread_rwlock_rdlock(&store->lock);
+    size_t n = store->n;
+    pthread_rwlock_unlock(&store->lock);
+    return n;
+}
+
+/* Newest entry with this label; caller holds the lock. */
+static const struct notify_key *notify_crypto__newest(const struct notify_key_store *store,
+                                                      const char *cert_id)
+{
+    for (size_t i = store->n; i-- > 0;) {
+        if (strcmp(store->keys[i].cert_id, cert_id) == 0)
+            return &store->keys[i];
+    }
+    return NULL;
+}
+
+int notify_crypto__store_thumbprint(struct notify_key_store *store, const char *cert_id, char *out,
+                                    size_t outlen)
+{
+    if (!store || !cert_id || !out || outlen <= NOTIFY_CRYPTO_THUMB_LEN)
+        return -1;
+    pthread_rwlock_rdlock(&store->lock);
+    const struct notify_key *k = notify_crypto__newest(store, cert_id);
+    if (k)
+        memcpy(out, k->thumbprint, sizeof(k->thumbprint));
+    pthread_rwlock_unlock(&store->lock);
+    return k ? 0 : -1;
+}
+
+char *notify_crypto__store_cert_base64(struct notify_key_store *store, const char *cert_id)
+{
+    if (!store || !cert_id)
+        return NULL;
+    char *out = NULL;
+    pthread_rwlock_rdlock(&store->lock);
+    const struct notify_key *k = notify_crypto__newest(store, cert_id);
+    unsigned char *der = NULL;
+    int n = k ? i2d_X509(k->cert, &der) : -1;
+    if (n > 0)
+        out = b64__encode(der, (size_t)n);
+    OPENSSL_free(der);
+    pthread_rwlock_unlock(&store->lock);
+    return out;
+}
+
+/* Finds the entry for (label, thumbprint); caller holds the lock. */
+static enum notify_crypto_result notify_crypto__find(const struct notify_key_store *store,
+                                                     const struct graph_encrypted_content *ec,
+                                                     const struct notify_key **out)
+{
+    bool label_seen = false;
+    for (size_t i = store->n; i-- > 0;) {
+        const struct notify_key *k = &store->keys[i];
+        if (strcmp(k->cert_id, ec->cert_id) != 0)
+            continue;
+        label_seen = true;
+        if (ec->thumbprint && strcasecmp(k->thumbprint, ec->thumbprint) == 0) {
+            *out = k;
+            return NOTIFY_CRYPTO_OK;
+        }
+    }
+    return label_seen ? NOTIFY_CRYPTO_THUMBPRINT_MISMATCH : NOTIFY_CRYPTO_UNKNOWN_CERTIFICATE;
+}
+
+/* RSA-OAEP(SHA-1, MGF1-SHA-1) unwrap into key (capacity keycap). */
+static enum notify_crypto_result notify_crypto__unwrap(EVP_PKEY *pkey, const unsigned char *wrapped,
+                                                       size_t wrapped_len, unsigned char *key,
+                                                       size_t keycap, size_t *keylen)
+{
+    enum notify_crypto_result rc = NOTIFY_CRYPTO_KEY_UNWRAP_FAILED;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    if (!ctx)
+        return NOTIFY_CRYPTO_NO_MEMORY;
+    size_t outlen = keycap;
+    if (EVP_PKEY_decrypt_init(ctx) == 1 &&
+        EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) == 1 &&
+        EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha1()) == 1 &&
+        EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha1()) == 1 &&
+        EVP_PKEY_decrypt(ctx, key, &outlen, wrapped, wrapped_len) == 1) {
+        *keylen = outlen;
+        rc = (outlen == 16 || outlen == 24 || outlen == 32) ? NOTIFY_CRYPTO_OK
+                                                            : NOTIFY_CRYPTO_KEY_UNWRAP_FAILED;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    ERR_clear_error(); /* per-thread queue; a forged key must not leave noise */
+    return rc;
+}
+
+static enum notify_crypto_result notify_crypto__check_hmac(const unsigned char *key, size_t keylen,
+                                                           const unsigned char *data,
+                                                           size_t datalen, const unsigned char *sig,
+                                                           size_t siglen)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!HMAC(EVP_sha256(), key, (int)keylen, data, datalen, md, &mdlen))
+        return NOTIFY_CRYPTO_NO_MEMORY;
+    bool ok = siglen == NOTIFY_CRYPTO_HMAC_LEN && mdlen == NOTIFY_CRYPTO_HMAC_LEN &&
+              CRYPTO_memcmp(md, sig, NOTIFY_CRYPTO_HMAC_LEN) == 0;
+    OPENSSL_cleanse(md, sizeof(md));
+    return ok ? NOTIFY_CRYPTO_OK : NOTIFY_CRYPTO_BAD_SIGNATURE;
+}
+
+static const EVP_CIPHER *notify_crypto__cipher(size_t keylen)
+{
+    switch (keylen) {
+    case 16:
+        return EVP_aes_128_cbc();
+    case 24:
+        return EVP_aes_192_cbc();
+    default:
+        return EVP_aes_256_cbc();
+    }
+}
+
+/* AES-CBC, IV = key[0..15], PKCS7. On success *out is malloc'd, NUL-terminated. */
+static enum notify_crypto_result notify_crypto__aes(const unsigned char *key, size_t keylen,
+                                                    const unsigned char *ct, size_t ctlen,
+                                                    char **out, size_t *outlen)
+{
+    if (ctlen == 0 || ctlen % 16 != 0 || ctlen > (size_t)INT_MAX - 32)
+        return NOTIFY_CRYPTO_DECRYPT_FAILED;
+    size_t cap = ctlen + 16 + 1;
+    unsigned char *buf = malloc(cap);
+    if (!buf)
+        return NOTIFY_CRYPTO_NO_MEMORY;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (!ctx) {
+        free(buf);
+        return NOTIFY_CRYPTO_NO_MEMORY;
+    }
+    int n1 = 0, n2 = 0;
+    bool ok = EVP_DecryptInit_ex(ctx, notify_crypto__cipher(keylen), NULL, key, key) == 1 &&
+              EVP_DecryptUpdate(ctx, buf, &n1, ct, (int)ctlen) == 1 &&
+              EVP_DecryptFinal_ex(ctx, buf + n1, &n2) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    ERR_clear_error();
+    if (!ok) {
+        OPENSSL_cleanse(buf, cap);
+        free(buf);
+        return NOTIFY_CRYPTO_DECRYPT_FAILED;
+    }
+    *outlen = (size_t)n1 + (size_t)n2;
+    buf[*outlen] = '\0';
+    *out = (char *)buf;
+    return NOTIFY_CRYPTO_OK;
+}
+
+struct notify_blobs {
+    unsigned char *data, *sig, *wrapped;
+    size_t data_len, sig_len, wrapped_len;
+};
+
+static void notify_crypto__blobs_free(struct notify_blobs *b)
+{
+    free(b->data);
+    free(b->sig);
+    free(b->wrapped);
+}
+
+static enum notify_crypto_result notify_crypto__decode(const struct graph_encrypted_content *ec,
+                                                       struct notify_blobs *b)
+{
+    if (b64__decode(ec->data, strlen(ec->data), &b->data, &b->data_len) != 0 ||
+        b64__decode(ec->data_signature, strlen(ec->data_signature), &b->sig, &b->sig_len) != 0 ||
+        b64__decode(ec->data_key, strlen(ec->data_key), &b->wrapped, &b->wrapped_len) != 0)
+        return NOTIFY_CRYPTO_BAD_BASE64;
+    return NOTIFY_CRYPTO_OK;
+}
+
+enum notify_crypto_result notify_crypto__decrypt(struct notify_key_store *store,
+                                                 const struct graph_encrypted_content *ec,
+                                                 char **plaintext, size_t *len)
+{
+    *plaintext = NULL;
+    *len = 0;
+    if (!store || !ec || !ec->cert_id)
+        return NOTIFY_CRYPTO_UNKNOWN_CERTIFICATE;
+    if (!ec->data || !ec->data_signature || !ec->data_key)
+        return NOTIFY_CRYPTO_BAD_BASE64;
+
+    pthread_rwlock_rdlock(&store->lock);
+    const struct notify_key *k = NULL;
+    enum notify_crypto_result rc = notify_crypto__find(store, ec, &k);
+    struct notify_blobs b = {0};
+    unsigned char key[NOTIFY_CRYPTO_MAX_RSA_BITS / 8];
+    size_t keylen = 0;
+    if (rc == NOTIFY_CRYPTO_OK)
+        rc = notify_crypto__decode(ec, &b);
+    if (rc == NOTIFY_CRYPTO_OK)
+        rc = notify_crypto__unwrap(k->pkey, b.wrapped, b.wrapped_len, key, sizeof(key), &keylen);
+    pthread_rwlock_unlock(&store->lock);
+
+    /* Integrity first: never feed unauthenticated ciphertext to CBC. */
+    if (rc == NOTIFY_CRYPTO_OK)
+        rc = notify_crypto__check_hmac(key, keylen, b.data, b.data_len, b.sig, b.sig_len);
+    if (rc == NOTIFY_CRYPTO_OK)
+        rc = notify_crypto__aes(key, keylen, b.data, b.data_len, plaintext, len);
+    OPENSSL_cleanse(key, sizeof(key));
+    notify_crypto__blobs_free(&b);
+    return rc;
+}
+
+void notify_crypto__plaintext_free(char *plaintext, size_t len)
+{
+    if (!plaintext)
+        return;
+    OPENSSL_cleanse(plaintext, len);
+    free(plaintext);
+}
+
+const char *notify_crypto__result_name(enum notify_crypto_result r)
+{
+    switch (r) {
+    case NOTIFY_CRYPTO_OK:
+        return "ok";
+    case NOTIFY_CRYPTO_UNKNOWN_CERTIFICATE:
+        return "unknown_certificate";
+    case NOTIFY_CRYPTO_THUMBPRINT_MISMATCH:
+        return "thumbprint_mismatch";
+    case NOTIFY_CRYPTO_BAD_BASE64:
+        return "bad_base64";
+    case NOTIFY_CRYPTO_KEY_UNWRAP_FAILED:
+        return "key_unwrap_failed";
+    case NOTIFY_CRYPTO_BAD_SIGNATURE:
+        return "bad_signature";
+    case NOTIFY_CRYPTO_DECRYPT_FAILED:
+        return "decrypt_failed";
+    case NOTIFY_CRYPTO_NO_MEMORY:
+        return "no_memory";
+    }
+    return "unknown";
+}
+
+bool notify_crypto__client_state_equal(const char *received, const char *expected)
+{
+    if (!received || !expected || !received[0] || !expected[0])
+        return false;
+    /* Hashing first makes the comparison independent of where the strings
+     * differ and of their lengths. */
+    unsigned char a[32], b[32];
+    unsigned int alen = 0, blen = 0;
+    if (!EVP_Digest(received, strlen(received), a, &alen, EVP_sha256(), NULL) ||
+        !EVP_Digest(expected, strlen(expected), b, &blen, EVP_sha256(), NULL))
+        return false;
+    return alen == sizeof(a) && blen == sizeof(b) && CRYPTO_memcmp(a, b, sizeof(a)) == 0;
+}
