@@ -8,7 +8,7 @@ PACKAGES=(
     libpaho-mqtt-dev libcurl4-openssl-dev libcjson-dev libssl-dev
     libwebsockets-dev libcmocka-dev
     mosquitto mosquitto-clients
-    curl openssl jq netcat-openbsd procps iproute2
+    curl openssl jq netcat-openbsd procps iproute2 python3 python3-jsonschema
     clang libclang-rt-14-dev
 )
 

@@ -1,0 +1,218 @@
+/* The command line of CONTRACT §2:
+ *
+ *   presence-sync [run] -c FILE
+ *   presence-sync check-config -c FILE
+ *   presence-sync consent-url --tenant T --client-id C [--redirect-uri U]
+ *   presence-sync --version | --help
+ *
+ * Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or invalid config.
+ */
+#include <ctype.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "daemon.h"
+
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+    "usage: presence-sync [run] -c FILE          run the daemon\n"
+    "       presence-sync check-config -c FILE   validate FILE and its secrets, print a summary\n"
+    "       presence-sync consent-url --tenant T --client-id C [--redirect-uri U]\n"
+    "                                            print the admin-consent link for tenant T\n"
+    "       presence-sync --version | --help\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE      the JSON configuration (see docs/configuration.md)\n"
+    "  --tenant T             tenant id (GUID) or domain, e.g. contoso.onmicrosoft.com\n"
+    "  --client-id C          the app registration's client id (GUID)\n"
+    "  --redirect-uri U       where Azure sends the admin after consent\n"
+    "\n"
+    "exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or invalid config\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("presence-sync: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs("\nTry 'presence-sync --help'.\n", stderr);
+    return EXIT_USAGE;
+}
+
+/* Parses `-c FILE` / `--config FILE` and nothing else. */
+static int parse_config_opt(int argc, char **argv, const char **file)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {NULL, 0, NULL, 0}};
+    int ch;
+
+    opterr = 0;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, ":c:", opts, NULL)) != -1) {
+        if (ch == 'c')
+            *file = optarg;
+        else if (ch == ':')
+            return usage_error("option %s needs a value", argv[optind - 1]);
+        else
+            return usage_error("unknown option %s", argv[optind - 1]);
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    if (!*file)
+        return usage_error("%s", "missing -c FILE");
+    return 0;
+}
+
+static struct config *load_config(const char *file)
+{
+    struct config *cfg;
+    struct config_error err;
+
+    if (config__load(file, &cfg, &err) < 0) {
+        if (err.path[0])
+            fprintf(stderr, "presence-sync: %s: %s: %s\n", file, err.path, err.msg);
+        else
+            fprintf(stderr, "presence-sync: %s: %s\n", file, err.msg);
+        return NULL;
+    }
+    log__set_level(cfg->log_level);
+    return cfg;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    const char *file = NULL;
+    struct config *cfg;
+    int rc;
+
+    if ((rc = parse_config_opt(argc, argv, &file)) != 0)
+        return rc;
+    if (!(cfg = load_config(file)))
+        return EXIT_USAGE;
+    LOG_INFO("main", "starting version=%s config=%s tenants=%zu users=%zu", PS_VERSION, file,
+             cfg->n_tenants, config__total_users(cfg));
+    rc = daemon__run(cfg);
+    config__free(cfg);
+    return rc;
+}
+
+static int cmd_check_config(int argc, char **argv)
+{
+    const char *file = NULL;
+    struct config *cfg;
+    int rc;
+
+    if ((rc = parse_config_opt(argc, argv, &file)) != 0)
+        return rc;
+    if (!(cfg = load_config(file)))
+        return EXIT_USAGE;
+    config__print_summary(cfg, stdout);
+    config__free(cfg);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static bool is_guid(const char *s)
+{
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+            return false;
+    }
+    return s[36] == '\0';
+}
+
+/* A GUID or a domain such as contoso.onmicrosoft.com (also "organizations"). */
+static bool is_tenant(const char *s)
+{
+    if (is_guid(s))
+        return true;
+    if (!s[0] || strlen(s) > 253 || s[0] == '.' || s[0] == '-')
+        return false;
+    for (; *s; s++) {
+        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '-')
+            return false;
+    }
+    return true;
+}
+
+static int print_consent_url(const char *tenant, const char *client, const char *redirect)
+{
+    CURL *curl = curl_easy_init();
+    char *esc = NULL;
+
+    if (!curl || (redirect && !(esc = curl_easy_escape(curl, redirect, 0)))) {
+        fprintf(stderr, "presence-sync: out of memory\n");
+        curl_easy_cleanup(curl);
+        return 1;
+    }
+    printf("https://login.microsoftonline.com/%s/adminconsent?client_id=%s%s%s\n", tenant, client,
+           esc ? "&redirect_uri=" : "", esc ? esc : "");
+    curl_free(esc);
+    curl_easy_cleanup(curl);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static int cmd_consent_url(int argc, char **argv)
+{
+    static const struct option opts[] = {{"tenant", required_argument, NULL, 't'},
+                                         {"client-id", required_argument, NULL, 'i'},
+                                         {"redirect-uri", required_argument, NULL, 'r'},
+                                         {NULL, 0, NULL, 0}};
+    const char *tenant = NULL, *client = NULL, *redirect = NULL;
+    int ch;
+
+    opterr = 0;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (ch == 't')
+            tenant = optarg;
+        else if (ch == 'i')
+            client = optarg;
+        else if (ch == 'r')
+            redirect = optarg;
+        else if (ch == ':')
+            return usage_error("option %s needs a value", argv[optind - 1]);
+        else
+            return usage_error("unknown option %s", argv[optind - 1]);
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    if (!tenant || !client)
+        return usage_error("%s", "consent-url needs --tenant and --client-id");
+    if (!is_tenant(tenant))
+        return usage_error("--tenant '%s' is not a tenant GUID or domain", tenant);
+    if (!is_guid(client))
+        return usage_error("--client-id '%s' is not a GUID", client);
+    if (redirect && strncmp(redirect, "https://", 8) && strncmp(redirect, "http://", 7))
+        return usage_error("--redirect-uri '%s' is not an http(s) URL", redirect);
+    return print_consent_url(tenant, client, redirect);
+}
+
+int main(int argc, char **argv)
+{
+    const char *verb = argc > 1 ? argv[1] : NULL;
+
+    if (verb && (!strcmp(verb, "--help") || !strcmp(verb, "-h"))) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (verb && (!strcmp(verb, "--version") || !strcmp(verb, "-V"))) {
+        printf("presence-sync %s\n", PS_VERSION);
+        return 0;
+    }
+    /* No verb (only options) means run. The verb is argv[0] for getopt. */
+    if (!verb || verb[0] == '-')
+        return cmd_run(argc, argv);
+    if (!strcmp(verb, "run"))
+        return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(verb, "check-config"))
+        return cmd_check_config(argc - 1, argv + 1);
+    if (!strcmp(verb, "consent-url"))
+        return cmd_consent_url(argc - 1, argv + 1);
+    return usage_error("unknown command '%s'", verb);
+}
