@@ -1,0 +1,59 @@
+/* Call tracker: which Voice users are talking (CONTRACT §7).
+ *
+ * Design: a user is talking while at least one of their callIds is connected
+ * and not yet disconnected, on any terminal. The tracker keeps, per user, the
+ * set of connected callIds with the time each was first seen, in a hash map
+ * keyed by lower-cased user id (10,000 users is the design size). Users with
+ * no calls are removed, so memory follows live calls, not configured users.
+ * Events are idempotent: a repeated Connected changes nothing, a Disconnected
+ * for an unknown callId is harmless. A disconnect can be missed while the
+ * link is down, so calls__expire() drops calls older than max_call_minutes
+ * and reports each one for the caller to log. All times are the caller's
+ * clock (one base for events and expiry). Single-threaded: the loop thread
+ * owns the tracker.
+ */
+#ifndef PS_VOICE_CALLS_H
+#define PS_VOICE_CALLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "voice/events.h"
+
+/* Connected calls kept per user; one more is refused (a flood of connects
+ * without disconnects is a broken source, not a busy user). */
+#define CALLS_MAX_PER_USER 64
+
+struct calls;
+
+struct calls *calls__new(void);
+void calls__free(struct calls *t);
+
+/* Applies one event at now_ms. Returns 1 when the user's talking state
+ * changed (0 -> 1 call or 1 -> 0), 0 when not (other events, duplicates,
+ * unknown disconnects, a second concurrent call), -1 for a call event
+ * without ids, more than CALLS_MAX_PER_USER calls, or out of memory. */
+int calls__event(struct calls *t, const struct voice_call_event *ev, int64_t now_ms);
+
+/* Connected calls of a user (case-insensitive id); 0 when unknown. */
+size_t calls__count(const struct calls *t, const char *user_id);
+/* When the user's oldest live call was first seen; 0 when not talking. */
+int64_t calls__since(const struct calls *t, const char *user_id);
+/* Users currently talking. */
+size_t calls__users_talking(const struct calls *t);
+
+/* Reported for each call dropped by calls__expire() or calls__clear_all().
+ * stopped_talking is true on the user's last call. */
+typedef void (*calls_drop_cb)(void *ctx, const char *user_id, const char *call_id,
+                              int64_t started_ms, bool stopped_talking);
+
+/* Drops calls first seen more than max_call_minutes before now_ms
+ * (max_call_minutes <= 0: nothing expires). Returns how many were dropped. */
+size_t calls__expire(struct calls *t, int64_t now_ms, int max_call_minutes, calls_drop_cb cb,
+                     void *ctx);
+/* Drops every call (the caller's resync policy after a link loss decides
+ * when). cb may be NULL. Returns how many were dropped. */
+size_t calls__clear_all(struct calls *t, calls_drop_cb cb, void *ctx);
+
+#endif

@@ -1,0 +1,237 @@
+/* Voice REST responses: discovery, users, RTE token. */
+#include "voice/discovery.h"
+#include "voice/vjson.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static void discovery__err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void discovery__err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* A non-empty string member, or NULL. */
+static const char *discovery__str(const cJSON *obj, const char *name)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsString(it) && it->valuestring[0] ? it->valuestring : NULL;
+}
+
+static bool discovery__is_http_url(const char *s)
+{
+    const char *host = NULL;
+    if (strncasecmp(s, "https://", 8) == 0)
+        host = s + 8;
+    else if (strncasecmp(s, "http://", 7) == 0)
+        host = s + 7;
+    if (!host || !*host || *host == '/')
+        return false;
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s == 0x7F)
+            return false;
+    return true;
+}
+
+int discovery__parse_endpoint(const char *body, size_t len, char **api_url, char *err,
+                              size_t errlen)
+{
+    *api_url = NULL;
+    cJSON *root = vjson__parse(body, len);
+    const cJSON *first = cJSON_IsArray(root) ? cJSON_GetArrayItem(root, 0) : root;
+    const char *ep = cJSON_IsObject(first) ? discovery__str(first, "apiEndpoint") : NULL;
+    int rc = -1;
+    if (!root)
+        discovery__err(err, errlen, "discovery response is not JSON");
+    else if (cJSON_IsArray(root) && !first)
+        discovery__err(err, errlen, "discovery response is an empty array (unknown user?)");
+    else if (!ep)
+        discovery__err(err, errlen, "discovery response has no apiEndpoint");
+    else if (!discovery__is_http_url(ep))
+        discovery__err(err, errlen, "discovery apiEndpoint is not an http(s) URL");
+    else if (!(*api_url = strdup(ep)))
+        discovery__err(err, errlen, "out of memory");
+    else
+        rc = 0;
+    if (rc == 0) {
+        size_t n = strlen(*api_url);
+        while (n > 0 && (*api_url)[n - 1] == '/')
+            (*api_url)[--n] = '\0';
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+int discovery__parse_me(const char *body, size_t len, char **me_id, char *err, size_t errlen)
+{
+    *me_id = NULL;
+    cJSON *root = vjson__parse(body, len);
+    const char *id = cJSON_IsObject(root) ? discovery__str(root, "Id") : NULL;
+    int rc = -1;
+    if (!cJSON_IsObject(root))
+        discovery__err(err, errlen, "users/me response is not a JSON object");
+    else if (!id)
+        discovery__err(err, errlen, "users/me response has no Id");
+    else if (!(*me_id = strdup(id)))
+        discovery__err(err, errlen, "out of memory");
+    else
+        rc = 0;
+    cJSON_Delete(root);
+    return rc;
+}
+
+void voice_users__free(struct voice_users *u)
+{
+    for (size_t i = 0; i < u->n; i++) {
+        free(u->items[i].id);
+        free(u->items[i].username);
+    }
+    free(u->items);
+    memset(u, 0, sizeof(*u));
+}
+
+int discovery__parse_users(const char *body, size_t len, struct voice_users *out, char *err,
+                           size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    cJSON *root = vjson__parse(body, len);
+    if (!cJSON_IsArray(root)) {
+        discovery__err(err, errlen, "users response is not a JSON array");
+        cJSON_Delete(root);
+        return -1;
+    }
+    int n = cJSON_GetArraySize(root);
+    out->items = calloc(n > 0 ? (size_t)n : 1, sizeof(*out->items));
+    if (!out->items) {
+        discovery__err(err, errlen, "out of memory");
+        cJSON_Delete(root);
+        return -1;
+    }
+    const cJSON *el;
+    cJSON_ArrayForEach(el, root)
+    {
+        const char *id = discovery__str(el, "Id");
+        const char *name = discovery__str(el, "UserName");
+        if (!cJSON_IsObject(el) || !id || !name) {
+            out->skipped++;
+            continue;
+        }
+        struct voice_user *u = &out->items[out->n];
+        u->id = strdup(id);
+        u->username = strdup(name);
+        out->n++;
+        if (!u->id || !u->username) {
+            discovery__err(err, errlen, "out of memory");
+            voice_users__free(out);
+            cJSON_Delete(root);
+            return -1;
+        }
+    }
+    cJSON_Delete(root);
+    return 0;
+}
+
+static int discovery__cmp_user(const void *a, const void *b)
+{
+    const struct voice_user *const *x = a, *const *y = b;
+    int c = strcasecmp((*x)->username, (*y)->username);
+    if (c)
+        return c;
+    /* stable on input order so that "the first one wins" holds */
+    return (*x < *y) ? -1 : (*x > *y);
+}
+
+/* First user (in input order) whose name equals addr, case-insensitively. */
+static const struct voice_user *discovery__lookup(const struct voice_user **sorted, size_t n,
+                                                  const char *addr)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) { /* lower bound */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcasecmp(sorted[mid]->username, addr) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && strcasecmp(sorted[lo]->username, addr) == 0 ? sorted[lo] : NULL;
+}
+
+void voice_mapping__free(struct voice_mapping *m)
+{
+    for (size_t i = 0; i < m->n_matched; i++)
+        free(m->matched[i].user_id);
+    free(m->matched);
+    free(m->missing);
+    memset(m, 0, sizeof(*m));
+}
+
+int discovery__map_users(const struct voice_users *users, const char *const *addresses,
+                         size_t n_addresses, struct voice_mapping *out)
+{
+    memset(out, 0, sizeof(*out));
+    const struct voice_user **sorted = calloc(users->n ? users->n : 1, sizeof(*sorted));
+    out->matched = calloc(n_addresses ? n_addresses : 1, sizeof(*out->matched));
+    out->missing = calloc(n_addresses ? n_addresses : 1, sizeof(*out->missing));
+    if (!sorted || !out->matched || !out->missing)
+        goto oom;
+    for (size_t i = 0; i < users->n; i++)
+        sorted[i] = &users->items[i];
+    qsort(sorted, users->n, sizeof(*sorted), discovery__cmp_user);
+    for (size_t i = 0; i < n_addresses; i++) {
+        const struct voice_user *u = discovery__lookup(sorted, users->n, addresses[i]);
+        if (!u) {
+            out->missing[out->n_missing++] = addresses[i];
+            continue;
+        }
+        struct voice_match *m = &out->matched[out->n_matched];
+        m->address = addresses[i];
+        if (!(m->user_id = strdup(u->id)))
+            goto oom;
+        out->n_matched++;
+    }
+    free(sorted);
+    return 0;
+oom:
+    free(sorted);
+    voice_mapping__free(out);
+    return -1;
+}
+
+int discovery__parse_rte_token(const char *body, size_t len, char **token, char **wss_endpoint,
+                               char *err, size_t errlen)
+{
+    *token = NULL;
+    *wss_endpoint = NULL;
+    cJSON *root = vjson__parse(body, len);
+    const char *t = cJSON_IsObject(root) ? discovery__str(root, "Token") : NULL;
+    const char *w = cJSON_IsObject(root) ? discovery__str(root, "WSSEndpoint") : NULL;
+    int rc = -1;
+    if (!cJSON_IsObject(root))
+        discovery__err(err, errlen, "rte token response is not a JSON object");
+    else if (!t)
+        discovery__err(err, errlen, "rte token response has no Token");
+    else if (!w)
+        discovery__err(err, errlen, "rte token response has no WSSEndpoint");
+    else if (!(*token = strdup(t)) || !(*wss_endpoint = strdup(w)))
+        discovery__err(err, errlen, "out of memory");
+    else
+        rc = 0;
+    if (rc < 0) {
+        free(*token);
+        *token = NULL;
+    }
+    cJSON_Delete(root);
+    return rc;
+}

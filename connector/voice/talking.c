@@ -1,0 +1,245 @@
+/* talking_request templates and the voice/<id>/talking payload. */
+#include "voice/talking.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+
+enum talking_where { TALKING_IN_PATH, TALKING_IN_BODY };
+
+struct talking_values {
+    const char *user_id;
+    const char *email;
+    bool talking;
+};
+
+/* Growing output string; any failure sets oom and keeps it NULL. */
+struct talking_buf {
+    char *s;
+    size_t len;
+    bool oom;
+};
+
+static void talking__put(struct talking_buf *b, const char *src, size_t n)
+{
+    if (b->oom)
+        return;
+    char *ns = realloc(b->s, b->len + n + 1);
+    if (!ns) {
+        free(b->s);
+        b->s = NULL;
+        b->oom = true;
+        return;
+    }
+    memcpy(ns + b->len, src, n);
+    b->len += n;
+    ns[b->len] = '\0';
+    b->s = ns;
+}
+
+/* Length of a placeholder name at s (after the '{'), counting only when a
+ * '}' closes it: 0 when this '{' is not a placeholder. */
+static size_t talking__placeholder(const char *s)
+{
+    if (!isalpha((unsigned char)s[0]) && s[0] != '_')
+        return 0;
+    size_t n = 1;
+    while (isalnum((unsigned char)s[n]) || s[n] == '_')
+        n++;
+    return s[n] == '}' ? n : 0;
+}
+
+static bool talking__name_is(const char *name, size_t n, const char *want)
+{
+    return strlen(want) == n && strncmp(name, want, n) == 0;
+}
+
+static void talking__put_path_value(struct talking_buf *b, const char *v)
+{
+    char *esc = curl_easy_escape(NULL, v, (int)strlen(v));
+    if (!esc) {
+        b->oom = true;
+        free(b->s);
+        b->s = NULL;
+        return;
+    }
+    talking__put(b, esc, strlen(esc));
+    curl_free(esc);
+}
+
+/* The JSON string literal cJSON writes, without its quotes: quotes,
+ * backslashes and control characters escaped; UTF-8 passes through. */
+static void talking__put_json_value(struct talking_buf *b, const char *v)
+{
+    cJSON *s = cJSON_CreateString(v);
+    char *json = s ? cJSON_PrintUnformatted(s) : NULL;
+    cJSON_Delete(s);
+    if (!json) {
+        b->oom = true;
+        free(b->s);
+        b->s = NULL;
+        return;
+    }
+    size_t n = strlen(json);
+    talking__put(b, json + 1, n >= 2 ? n - 2 : 0);
+    cJSON_free(json);
+}
+
+/* Writes the value of a known placeholder; returns false for an unknown one. */
+static bool talking__put_value(struct talking_buf *b, const char *name, size_t n,
+                               const struct talking_values *v, enum talking_where where)
+{
+    const char *val;
+    if (talking__name_is(name, n, "talking")) {
+        const char *tf = v->talking ? "true" : "false";
+        talking__put(b, tf, strlen(tf));
+        return true;
+    }
+    if (talking__name_is(name, n, "userId"))
+        val = v->user_id;
+    else if (talking__name_is(name, n, "email"))
+        val = v->email;
+    else
+        return false;
+    if (where == TALKING_IN_PATH)
+        talking__put_path_value(b, val);
+    else
+        talking__put_json_value(b, val);
+    return true;
+}
+
+/* Substitutes tpl into a malloc'd string. *unknown counts placeholders left
+ * as they are. NULL on out of memory. */
+static char *talking__substitute(const char *tpl, const struct talking_values *v,
+                                 enum talking_where where, int *unknown)
+{
+    struct talking_buf b = {0};
+    talking__put(&b, "", 0);
+    const char *p = tpl;
+    while (*p && !b.oom) {
+        const char *open = strchr(p, '{');
+        if (!open) {
+            talking__put(&b, p, strlen(p));
+            break;
+        }
+        talking__put(&b, p, (size_t)(open - p));
+        size_t n = talking__placeholder(open + 1);
+        if (n == 0) {
+            talking__put(&b, "{", 1);
+            p = open + 1;
+            continue;
+        }
+        if (!talking__put_value(&b, open + 1, n, v, where)) {
+            talking__put(&b, open, n + 2);
+            (*unknown)++;
+        }
+        p = open + n + 2;
+    }
+    return b.oom ? NULL : b.s;
+}
+
+void talking_request__free(struct talking_request *r)
+{
+    free(r->method);
+    free(r->path);
+    free(r->body);
+    memset(r, 0, sizeof(*r));
+}
+
+int talking__render(const struct talking_template *tpl, const char *user_id, const char *email,
+                    bool talking, struct talking_request *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!tpl || !tpl->method || !tpl->path || !user_id || !*user_id || !email || !*email)
+        return -1;
+    struct talking_values v = {user_id, email, talking};
+    int unknown = 0;
+    out->method = strdup(tpl->method);
+    out->path = talking__substitute(tpl->path, &v, TALKING_IN_PATH, &unknown);
+    if (tpl->body && *tpl->body)
+        out->body = talking__substitute(tpl->body, &v, TALKING_IN_BODY, &unknown);
+    if (!out->method || !out->path || (tpl->body && *tpl->body && !out->body)) {
+        talking_request__free(out);
+        return -1;
+    }
+    return 0;
+}
+
+static bool talking__method_ok(const char *m)
+{
+    static const char *const methods[] = {"PUT", "POST", "PATCH", "DELETE", "GET", NULL};
+    for (int i = 0; m && methods[i]; i++)
+        if (strcmp(m, methods[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Bytes that cannot appear in a request target as written. */
+static bool talking__path_chars_ok(const char *p)
+{
+    for (; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= 0x20 || c >= 0x7F || c == '#')
+            return false;
+    }
+    return true;
+}
+
+const char *talking__validate_template(const struct talking_template *tpl)
+{
+    if (!tpl)
+        return "talking_request: missing";
+    if (!talking__method_ok(tpl->method))
+        return "talking_request.method: must be one of PUT, POST, PATCH, DELETE, GET";
+    if (!tpl->path || tpl->path[0] != '/')
+        return "talking_request.path: must start with /";
+    if (!talking__path_chars_ok(tpl->path))
+        return "talking_request.path: spaces, control, non-ASCII or # characters";
+    /* Sample values with characters that need escaping in both places. */
+    struct talking_values v = {"0a1b-\"x\\y/+#", "a+b\"c@example.com", true};
+    int unknown = 0;
+    char *path = talking__substitute(tpl->path, &v, TALKING_IN_PATH, &unknown);
+    free(path);
+    if (!path)
+        return "talking_request: out of memory";
+    if (unknown)
+        return "talking_request.path: unknown placeholder (use {userId}, {email}, {talking})";
+    if (!tpl->body || !*tpl->body)
+        return NULL;
+    for (int t = 0; t < 2; t++) {
+        v.talking = t;
+        char *body = talking__substitute(tpl->body, &v, TALKING_IN_BODY, &unknown);
+        if (!body)
+            return "talking_request: out of memory";
+        cJSON *json = cJSON_Parse(body);
+        free(body);
+        cJSON_Delete(json);
+        if (unknown)
+            return "talking_request.body: unknown placeholder (use {userId}, {email}, {talking})";
+        if (!json)
+            return "talking_request.body: not JSON once placeholders are filled in (put "
+                   "{userId} and {email} inside quotes, {talking} outside)";
+    }
+    return NULL;
+}
+
+char *talking__payload(bool talking, size_t calls, int64_t since_wall_ms, const char *source)
+{
+    if (!source || (strcmp(source, "rte") && strcmp(source, "webhook") && strcmp(source, "resync")))
+        return NULL;
+    char since[32];
+    if (!clock__iso8601(since_wall_ms, since, sizeof(since)))
+        return NULL;
+    cJSON *o = cJSON_CreateObject();
+    char *s = NULL;
+    if (o && cJSON_AddBoolToObject(o, "talking", talking) &&
+        cJSON_AddNumberToObject(o, "calls", (double)calls) &&
+        cJSON_AddStringToObject(o, "since", since) && cJSON_AddStringToObject(o, "source", source))
+        s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}

@@ -1,0 +1,55 @@
+/* Writing 'talking' into Voice, and the voice/<id>/talking payload.
+ *
+ * Design: the Enreach endpoint that marks a user 'talking' from outside is
+ * not publicly documented, so the request is a template from the config
+ * (CONTRACT §3 `talking_request`, §7): `{userId}`, `{email}` and `{talking}`
+ * are substituted into path and body. A placeholder is `{` NAME `}` with
+ * NAME an identifier, so the JSON braces of the body are never mistaken for
+ * one. Values are escaped for where they land: percent-encoded in the path
+ * (curl_easy_escape: everything outside the unreserved set), JSON-string
+ * escaped in the body (cJSON does the escaping); `{talking}` is a bare
+ * true/false. The method is a literal HTTP method (no placeholders).
+ * talking__validate_template() runs at config-check time: it rejects unknown
+ * placeholders and renders a sample to check that the body is JSON. At run
+ * time unknown placeholders are left as they are.
+ */
+#ifndef PS_VOICE_TALKING_H
+#define PS_VOICE_TALKING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TALKING_DEFAULT_METHOD "PUT"
+#define TALKING_DEFAULT_PATH   "/users/{userId}/externalcallstate"
+#define TALKING_DEFAULT_BODY   "{\"InCall\":{talking},\"Source\":\"MSTeams\"}"
+
+struct talking_template {
+    const char *method;
+    const char *path; /* joined to the API base URL by the caller */
+    const char *body; /* NULL or "": no body */
+};
+
+struct talking_request {
+    char *method;
+    char *path;
+    char *body; /* NULL when the template has none */
+};
+
+/* Returns NULL when the template is usable, else a static
+ * reason naming the field ("talking_request.path: unknown placeholder"). */
+const char *talking__validate_template(const struct talking_template *tpl);
+
+/* Fills *out (malloc'd strings). Returns 0, or -1 for NULL/empty values or
+ * out of memory (*out is then empty). */
+int talking__render(const struct talking_template *tpl, const char *user_id, const char *email,
+                    bool talking, struct talking_request *out);
+void talking_request__free(struct talking_request *r);
+
+/* CONTRACT §4 payload for voice/<id>/talking, e.g.
+ * {"talking":true,"calls":1,"since":"2026-11-26T10:00:00Z","source":"rte"}.
+ * since_wall_ms: when the current state began. source: "rte", "webhook" or
+ * "resync". Returns a malloc'd string (free()), or NULL for another source. */
+char *talking__payload(bool talking, size_t calls, int64_t since_wall_ms, const char *source);
+
+#endif
