@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# fake-graph: presence writes and reads (setPresence rules, aggregation,
+# clearPresence, preferred presence, getPresencesByUserId) and notification
+# delivery (basic items, batching window, retries of failed and slow
+# deliveries, silenced subscriptions, lifecycle events).
+source "$(dirname "$0")/../lib/common.sh"
+source "$PS_SRC/tests/fakes/graph/it_lib.sh"
+
+start_fake_graph
+base_users
+ctl POST /users '{"users":[{"upn":"svc2@contoso.com","password":"pw"},{"upn":"svc3@contoso.com","password":"pw"}]}' >/dev/null
+start_sink ok --validation echo
+start_sink bad --validation echo --notify-status 500
+start_sink slow --validation echo --notify-delay-ms 3300
+svc=$(svc_token)
+tok() {
+    token_req grant_type=password client_id="$CLIENT_ID" client_secret="$CLIENT_SECRET" username="$1" \
+        password=pw scope='https://graph.microsoft.com/Presence.Read.All' | head -n1 | jq -er .access_token
+}
+app=$(app_token)
+presence() { gcall GET "/users/$1/presence" "$app" | cut -d' ' -f2- | jq -r '.availability + "/" + .activity'; }
+items() { jq -s '[.[].value[]]' "$T/$1.jsonl" 2>/dev/null || echo '[]'; }
+
+r=$(gcall POST /subscriptions "$svc" "$(sub_body "$SINK_ok/n")")
+[ "${r%% *}" = 201 ] || fail "create: $r"
+sid=$(jq -r .id <<<"${r#* }")
+
+# setPresence: app token, sessionId = client id, five combinations, PT5M..PT4H
+set_p() { gcall POST "/users/$BOB_ID/presence/setPresence" "${3:-$app}" \
+    "{\"sessionId\":\"${4:-$CLIENT_ID}\",\"availability\":\"$1\",\"activity\":\"$2\",\"expirationDuration\":\"${5:-PT1H}\"}"; }
+[ "$(set_p Busy InAMeeting | cut -d' ' -f1)" = 400 ] || fail "Busy/InAMeeting accepted"
+[ "$(set_p Busy Busy | cut -d' ' -f1)" = 400 ] || fail "Busy/Busy accepted"
+[ "$(set_p Busy InACall "$app" wrong-session | cut -d' ' -f1)" = 400 ] || fail "foreign sessionId accepted"
+[ "$(set_p Busy InACall "$svc" | cut -d' ' -f1)" = 403 ] || fail "delegated token accepted"
+r=$(set_p Busy InACall "$app" "$CLIENT_ID" PT4M)
+[ "${r%% *}" = 400 ] && jq -e '.error.code == "InvalidArgument" and .error.message == "The provided [ExpirationDuration] is out of range"' \
+    <<<"${r#* }" >/dev/null || fail "PT4M: $r"
+[ "$(set_p Busy InACall "$app" "$CLIENT_ID" PT4H1S | cut -d' ' -f1)" = 400 ] || fail "PT4H1S accepted"
+[ "$(presence "$BOB_ID")" = "Away/Away" ] || fail "bob before: $(presence "$BOB_ID")"
+for combo in "Available Available" "Away Away" "DoNotDisturb Presenting" "Busy InAConferenceCall" "Busy InACall"; do
+    set -- $combo
+    [ "$(set_p "$1" "$2" | cut -d' ' -f1)" = 200 ] || fail "setPresence $combo"
+done
+# Away Teams client + Busy app session -> Busy/InACall
+[ "$(presence "$BOB_ID")" = "Busy/InACall" ] || fail "aggregate: $(presence "$BOB_ID")"
+wait_for 5 bash -c "jq -e 'select(.value[0].resourceData.id == \"$BOB_ID\")' '$T/ok.jsonl'" || fail "no notification for bob"
+# basic items: id only, no encrypted content, no validationTokens
+first=$(head -n1 "$T/ok.jsonl")
+jq -e --arg s "$sid" '(.value[0] | .subscriptionId == $s and .clientState == "cs-123" and
+    .changeType == "updated" and (has("encryptedContent") | not) and
+    (.resourceData | keys == ["@odata.id", "@odata.type", "id"])) and (has("validationTokens") | not)' \
+    <<<"$first" >/dev/null || fail "basic item: $first"
+# sequenceNumber grows with every change
+s1=$(gcall GET "/communications/presences/$BOB_ID" "$app" | cut -d' ' -f2- | jq -r .sequenceNumber)
+r=$(gcall POST "/users/$BOB_ID/presence/clearPresence" "$app" "{\"sessionId\":\"$CLIENT_ID\"}")
+[ "${r%% *}" = 200 ] || fail "clearPresence: $r"
+[ "$(presence "$BOB_ID")" = "Away/Away" ] || fail "after clear: $(presence "$BOB_ID")"
+s2=$(gcall GET "/communications/presences/$BOB_ID" "$app" | cut -d' ' -f2- | jq -r .sequenceNumber)
+[[ "$s2" > "$s1" ]] || fail "sequenceNumber $s1 -> $s2"
+r=$(gcall POST "/users/$BOB_ID/presence/clearPresence" "$app" "{\"sessionId\":\"$CLIENT_ID\"}")
+[ "${r%% *}" = 404 ] || fail "clearPresence without a session: $r"
+
+# aggregation: preferred beats sessions; DND > Busy among sessions; no session -> Offline
+ctl POST "/users/alice@contoso.com/start/calendar" >/dev/null
+[ "$(presence "$ALICE_ID")" = "Busy/InAMeeting" ] || fail "calendar: $(presence "$ALICE_ID")"
+ctl POST "/users/alice@contoso.com/start/screenshare" >/dev/null
+[ "$(presence "$ALICE_ID")" = "DoNotDisturb/Presenting" ] || fail "screenshare: $(presence "$ALICE_ID")"
+ctl POST "/users/alice@contoso.com/preferred" '{"availability":"Away","activity":"Away"}' >/dev/null
+[ "$(presence "$ALICE_ID")" = "Away/Away" ] || fail "preferred: $(presence "$ALICE_ID")"
+ctl DELETE "/users/alice@contoso.com/preferred" >/dev/null
+for k in screenshare calendar; do ctl POST "/users/alice@contoso.com/end/$k" >/dev/null; done
+ctl DELETE "/users/alice@contoso.com/sessions/teams-desktop" >/dev/null
+[ "$(presence "$ALICE_ID")" = "Offline/Offline" ] || fail "no session: $(presence "$ALICE_ID")"
+u=$(ctl GET "/users/alice@contoso.com")
+jq -e '.sessions == [] and .availability == "Offline"' <<<"$u" >/dev/null || fail "control user view: $u"
+
+# getPresencesByUserId: up to 650 ids
+r=$(gcall POST /communications/getPresencesByUserId "$app" "{\"ids\":[\"$ALICE_ID\",\"$BOB_ID\"]}")
+jq -e 'length == 1 and (.value | length == 2)' <<<"$(jq '{value}' <<<"${r#* }")" >/dev/null || fail "getPresencesByUserId: $r"
+ids=$(jq -nc '[range(651) | tostring]')
+[ "$(gcall POST /communications/getPresencesByUserId "$app" "{\"ids\":$ids}" | cut -d' ' -f1)" = 400 ] || fail "651 ids"
+
+# batching window: two changes within the window arrive in one POST
+ctl POST /settings '{"batch_window_ms":400}' >/dev/null
+lines=$(wc -l <"$T/ok.jsonl")
+ctl POST "/users/alice@contoso.com/start/call" >/dev/null
+ctl POST "/users/bob@contoso.com/start/call" >/dev/null
+wait_for 5 bash -c "[ \$(wc -l <'$T/ok.jsonl') -gt $lines ]" || fail "batched notification missing"
+sleep 0.5
+last=$(tail -n1 "$T/ok.jsonl")
+[ "$(wc -l <"$T/ok.jsonl")" = $((lines + 1)) ] && jq -e '.value | length == 2' <<<"$last" >/dev/null ||
+    fail "not batched: $(tail -n2 "$T/ok.jsonl")"
+ctl POST /settings '{"batch_window_ms":0}' >/dev/null
+
+# a silenced subscription delivers nothing
+ctl POST "/subscriptions/$sid/silence" '{"silent":true}' >/dev/null
+lines=$(wc -l <"$T/ok.jsonl")
+ctl POST "/users/bob@contoso.com/end/call" >/dev/null
+sleep 0.7
+[ "$(wc -l <"$T/ok.jsonl")" = "$lines" ] || fail "silenced subscription delivered"
+ctl POST "/subscriptions/$sid/silence" '{"silent":false}' >/dev/null
+
+# lifecycle reauthorizationRequired on demand
+ctl POST "/subscriptions/$sid/lifecycle" '{"event":"reauthorizationRequired"}' >/dev/null
+wait_for 5 grep -q reauthorizationRequired "$T/ok.jsonl" || fail "no lifecycle event"
+ev=$(grep reauthorizationRequired "$T/ok.jsonl" | head -n1)
+jq -e --arg s "$sid" '.value[0] | .subscriptionId == $s and .clientState == "cs-123" and (has("changeType") | not)' \
+    <<<"$ev" >/dev/null || fail "lifecycle item: $ev"
+
+# failed (500) and slow (> 3 s) deliveries are retried with backoff and recorded
+ctl POST /settings '{"retry_base_ms":200,"retry_max":3}' >/dev/null
+r=$(gcall POST /subscriptions "$(tok svc2@contoso.com)" "$(sub_body "$SINK_bad/n")")
+[ "${r%% *}" = 201 ] || fail "bad sink subscription: $r"
+bad=$(jq -r .id <<<"${r#* }")
+r=$(gcall POST /subscriptions "$(tok svc3@contoso.com)" "$(sub_body "$SINK_slow/n")")
+[ "${r%% *}" = 201 ] || fail "slow sink subscription: $r"
+slow=$(jq -r .id <<<"${r#* }")
+ctl POST "/users/bob@contoso.com/start/call" >/dev/null
+tries() { ctl GET /deliveries | jq --arg s "$1" '[.[] | select(.kind == "change" and .subscriptionIds == [$s])]'; }
+wait_for 5 bash -c "[ \"\$(curl -s '$FG/_sim/deliveries' | jq '[.[] | select(.subscriptionIds == [\"$bad\"])] | length')\" = 3 ]" ||
+    fail "500 retries: $(tries "$bad")"
+jq -e 'map(.status) == [500, 500, 500] and map(.attempt) == [1, 2, 3] and (map(.ok) | any | not)' \
+    <<<"$(tries "$bad")" >/dev/null || fail "500 records: $(tries "$bad")"
+wait_for 20 bash -c "[ \"\$(curl -s '$FG/_sim/deliveries' | jq '[.[] | select(.subscriptionIds == [\"$slow\"])] | length')\" = 3 ]" ||
+    fail "slow retries: $(tries "$slow")"
+jq -e 'all(.ok | not) and all(.ack_ms >= 2900)' <<<"$(tries "$slow")" >/dev/null || fail "slow records: $(tries "$slow")"
+pass
