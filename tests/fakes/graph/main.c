@@ -2,7 +2,7 @@
  * identity platform, for the integration tests. See tests/fakes/README.md.
  *
  *   fake-graph [--host H] [--port N] [--tenant ID]... \
- *              [--client-id ID (--client-secret-file F | --client-secret S)]... \
+ *              [--client-id ID --client-secret-file F]... \
  *              [--log-level debug]
  *
  * Prints `port=N` as its first stdout line once it listens. */
@@ -21,7 +21,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: fake-graph [--host H] [--port N] [--tenant ID]...\n"
-            "                  [--client-id ID (--client-secret-file F | --client-secret S)]...\n"
+            "                  [--client-id ID --client-secret-file F]...\n"
             "                  [--log-level error|warn|info|debug]\n");
 }
 
@@ -71,8 +71,9 @@ static int parse_args(int argc, char **argv, struct fg_sim *sim, const char **ho
         else if (strcmp(a, "--client-id") == 0) {
             client_id = v;
         }
-        else if (strcmp(a, "--client-secret") == 0 || strcmp(a, "--client-secret-file") == 0) {
-            char *secret = a[15] == '-' ? read_secret_file(v) : strdup(v);
+        else if (strcmp(a, "--client-secret-file") == 0) {
+            /* Only from a file: secrets never go in argv, even a simulator's. */
+            char *secret = read_secret_file(v);
             if (!client_id || !secret || fg_store__add_app(&sim->store, client_id, secret) != 0) {
                 fprintf(stderr,
                         "fake-graph: %s needs a preceding --client-id and a readable "
