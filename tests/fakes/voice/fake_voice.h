@@ -1,0 +1,24 @@
+/* fake-voice: an Enreach Voice simulator (discovery, REST, RTE SignalR hub,
+ * webhook sender, control API). All simulator state lives on one loop
+ * thread; the HTTP server's handlers copy each request and post it there. */
+#ifndef FV_FAKE_VOICE_H
+#define FV_FAKE_VOICE_H
+
+struct loop;
+struct fake_voice;
+
+struct fake_voice_options {
+    const char *host; /* listen address; default 127.0.0.1 */
+    int port;         /* 0: any free port */
+    const char *user; /* integration account, optional (control API too) */
+    const char *secret_key;
+};
+
+struct fake_voice *fake_voice__new(struct loop *loop, const struct fake_voice_options *opt);
+/* Binds and starts serving. Returns 0 or -1. */
+int fake_voice__start(struct fake_voice *fv);
+int fake_voice__port(const struct fake_voice *fv);
+/* Stops the server (call before loop__free), then frees. */
+void fake_voice__free(struct fake_voice *fv);
+
+#endif

@@ -1,0 +1,85 @@
+# Helpers for tests/integration/test_fake_voice_*.sh (source after
+# tests/lib/common.sh). Starts fake-voice on a free port and wraps its APIs.
+
+: "${FAKE_VOICE:=$PS_BUILD/tests/fakes/voice/fake-voice}"
+: "${HUB_PROBE:=$(dirname "$FAKE_VOICE")/hub_probe}"
+[ -x "$FAKE_VOICE" ] || fail "fake-voice not built: $FAKE_VOICE"
+
+FV_USER=integration@contoso.com
+# Printable characters that need encoding, as CONTRACT §3 promises.
+FV_SECRET='s3cret+/=&%key'
+
+# fv_start [extra args]: sets FV (base URL), FV_PORT, FV_PID, FV_API.
+fv_start() {
+    printf '%s\n' "$FV_SECRET" >"$T/voice.key"
+    chmod 600 "$T/voice.key"
+    : >"$T/fv.out"
+    "$FAKE_VOICE" --port 0 --user "$FV_USER" --secret-key-file "$T/voice.key" "$@" \
+        >"$T/fv.out" 2>>"$T/fake-voice.log" &
+    FV_PID=$!
+    PIDS+=("$FV_PID")
+    wait_line 10 "$T/fv.out" '^port=[0-9]+$' || fail "fake-voice printed no port"
+    [ "$(head -n1 "$T/fv.out" | cut -c1-5)" = "port=" ] || fail "port= is not the first line"
+    FV_PORT=$(sed -n '1s/^port=//p' "$T/fv.out")
+    FV=http://127.0.0.1:$FV_PORT
+    FV_API=$FV/api
+}
+
+# fv_ctl METHOD PATH [JSON]: control API call; prints the body, fails on non-2xx.
+fv_ctl() {
+    local out code data=()
+    # Writes always carry a body (maybe empty) so Content-Length is sent.
+    [ "$1" = GET ] || data=(--data-binary "${3:-}")
+    out=$(curl -s --max-time 10 -X "$1" -H 'Content-Type: application/json' \
+        "${data[@]}" -w '\n%{http_code}' "$FV/_sim/$2") || fail "curl $1 $2"
+    code=${out##*$'\n'}
+    case $code in 2??) ;; *) fail "control $1 $2 -> $code: ${out%$'\n'*}" ;; esac
+    printf '%s\n' "${out%$'\n'*}"
+}
+
+# fv_ctl_status METHOD PATH [JSON]: prints only the status code.
+fv_ctl_status() {
+    local data=()
+    [ "$1" = GET ] || data=(--data-binary "${3:-}")
+    curl -s -o /dev/null --max-time 10 -X "$1" -H 'Content-Type: application/json' \
+        "${data[@]}" -w '%{http_code}' "$FV/_sim/$2" || true
+}
+
+# fv_api METHOD PATH [curl args]: authenticated REST call; writes the body to
+# $T/api.body and prints the status code.
+fv_api() {
+    local m=$1 p=$2
+    shift 2
+    curl -s --max-time 10 -X "$m" -u "$FV_USER:$FV_SECRET" -o "$T/api.body" -w '%{http_code}' \
+        "$@" "$FV_API$p" || true
+}
+
+# fv_user EMAIL: creates a user, prints its id.
+fv_user() {
+    fv_ctl POST users "{\"email\":\"$1\"}" | jq -r .id
+}
+
+# fv_token: fetches an RTE token into $T/token, prints the WSSEndpoint.
+fv_token() {
+    local me
+    [ "$(fv_api GET /users/me)" = 200 ] || fail "users/me"
+    me=$(jq -r .Id "$T/api.body")
+    [ "$(fv_api GET "/token/$me/rte/")" = 200 ] || fail "token: $(cat "$T/api.body")"
+    jq -r .Token "$T/api.body" >"$T/token"
+    jq -r .WSSEndpoint "$T/api.body"
+}
+
+# probe_start NAME ARGS...: runs hub_probe in the background, output in $T/NAME.probe.
+probe_start() {
+    local name=$1
+    shift
+    "$HUB_PROBE" "$@" >"$T/$name.probe" 2>>"$T/$name.probe.err" &
+    PROBE_PID=$!
+    PIDS+=("$PROBE_PID")
+}
+
+# probe_wait_sub NAME: waits until the probe's Subscribe completion arrived.
+probe_wait_sub() {
+    wait_line 10 "$T/$1.probe" '^record \{"type":3,"invocationId":"1"' ||
+        fail "probe $1 got no Subscribe completion"
+}
