@@ -60,7 +60,7 @@ struct voice_config {
 };
 
 struct tenant_config {
-    char *name; /* [a-z0-9-]+, unique */
+    char *name;   /* [a-z0-9-]+, unique */
     char **users; /* addresses as configured (from "users" or "users_file") */
     size_t n_users;
     char *users_file; /* NULL when users were inline */

@@ -10,7 +10,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-#define LOG_LINE_MAX   4096
+#define LOG_LINE_MAX    4096
 #define LOG_MAX_SECRETS 64
 
 static _Atomic int log_level = PS_LOG_INFO;
@@ -131,8 +131,8 @@ void log__printf(enum ps_log_level level, const char *subsys, const char *fmt, .
 
     pthread_mutex_lock(&log_lock);
     log__mask(clean);
-    fprintf(stderr, "%s.%03dZ %s %s %s\n", stamp, (int)(tv.tv_usec / 1000),
-            log__level_name(level), subsys ? subsys : "main", clean);
+    fprintf(stderr, "%s.%03dZ %s %s %s\n", stamp, (int)(tv.tv_usec / 1000), log__level_name(level),
+            subsys ? subsys : "main", clean);
     fflush(stderr);
     pthread_mutex_unlock(&log_lock);
 }

@@ -38,10 +38,10 @@ void log__printf(enum ps_log_level level, const char *subsys, const char *fmt, .
 #define LOG_ERROR(sub, ...) log__printf(PS_LOG_ERROR, sub, __VA_ARGS__)
 #define LOG_WARN(sub, ...)  log__printf(PS_LOG_WARN, sub, __VA_ARGS__)
 #define LOG_INFO(sub, ...)  log__printf(PS_LOG_INFO, sub, __VA_ARGS__)
-#define LOG_DEBUG(sub, ...)                                                                        \
-    do {                                                                                           \
-        if (log__enabled(PS_LOG_DEBUG))                                                            \
-            log__printf(PS_LOG_DEBUG, sub, __VA_ARGS__);                                           \
+#define LOG_DEBUG(sub, ...)                              \
+    do {                                                 \
+        if (log__enabled(PS_LOG_DEBUG))                  \
+            log__printf(PS_LOG_DEBUG, sub, __VA_ARGS__); \
     } while (0)
 
 #endif

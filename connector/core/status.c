@@ -11,7 +11,7 @@
 #include "core/loop.h"
 
 static pthread_mutex_t status_lock = PTHREAD_MUTEX_INITIALIZER;
-static cJSON *status_doc;     /* {"tenants":{...}} */
+static cJSON *status_doc;        /* {"tenants":{...}} */
 static struct loop *status_loop; /* set while attached */
 static struct bus *status_bus;
 static char *status_topic;
