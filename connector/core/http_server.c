@@ -71,6 +71,7 @@ struct http_pending {
     const char *content_type;
     char *body;
     size_t body_len;
+    char *extra;               /* extra response headers, owned */
     struct http_pending *next; /* srv->pendings */
 };
 
@@ -539,6 +540,12 @@ static void http__run_handler(struct lws *wsi, struct pss *pss, struct http_serv
 void http_server__complete(struct http_pending *p, int status, const char *content_type, char *body,
                            size_t body_len)
 {
+    http_server__complete_headers(p, status, content_type, NULL, body, body_len);
+}
+
+void http_server__complete_headers(struct http_pending *p, int status, const char *content_type,
+                                   const char *extra_headers, char *body, size_t body_len)
+{
     if (!p) {
         free(body);
         return;
@@ -568,6 +575,7 @@ void http_server__complete(struct http_pending *p, int status, const char *conte
     p->completed = true;
     p->status = status;
     p->content_type = content_type;
+    p->extra = extra_headers ? strdup(extra_headers) : NULL;
     p->body = body;
     p->body_len = body ? body_len : 0;
     /* under the lock: stop() clears srv->ctx before destroying it */
@@ -593,7 +601,8 @@ static void http__take_pending(struct lws *wsi, struct pss *pss, struct http_ser
     }
     pthread_mutex_unlock(&srv->lock);
     pss->pending = NULL;
-    http__respond(wsi, pss, p->status, p->content_type, p->body, p->body_len, NULL, NULL, false);
+    http__respond(wsi, pss, p->status, p->content_type, p->body, p->body_len, NULL, p->extra,
+                  false);
     free(p);
 }
 
@@ -614,6 +623,7 @@ static void http__drop_pending(struct pss *pss, struct http_server *srv)
         }
         pthread_mutex_unlock(&srv->lock);
         free(p->body);
+        free(p->extra);
         free(p);
         return;
     }
@@ -1203,6 +1213,7 @@ void http_server__free(struct http_server *srv)
     for (struct http_pending *p = srv->pendings, *next; p; p = next) {
         next = p->next;
         free(p->body);
+        free(p->extra);
         free(p);
     }
     for (struct ws_conn *c = srv->dead, *next; c; c = next) {

@@ -81,6 +81,10 @@ void http_server__free(struct http_server *srv);
  * gone (then it just frees), and never after http_server__free(). */
 void http_server__complete(struct http_pending *p, int status, const char *content_type, char *body,
                            size_t body_len);
+/* Any thread: like http_server__complete(), plus response headers
+ * ("Name: value\r\n...", copied; NULL for none), e.g. Retry-After. */
+void http_server__complete_headers(struct http_pending *p, int status, const char *content_type,
+                                   const char *extra_headers, char *body, size_t body_len);
 
 /* During a handler only: copy a request header (case-insensitive name, any
  * header incl. custom ones like X-Benemen-Token). Returns length or -1. */
