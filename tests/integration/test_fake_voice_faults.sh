@@ -14,11 +14,7 @@ fv_ctl POST faults '{"method":"GET","path":"/api/users","status":429,"retry_afte
 code=$(curl -s -D "$T/h1" -o "$T/b1" -w '%{http_code}' -u "$FV_USER:$FV_SECRET" "$FV_API/users/me")
 [ "$code" = 429 ] || fail "first call not 429: $code"
 [ "$(jq .retry_after "$T/b1")" = 7 ] || fail "retry_after not in body"
-if grep -q http_server__complete_headers "$PS_SRC/connector/core/http_server.h"; then
-    grep -qi '^retry-after: 7' "$T/h1" || fail "no Retry-After header: $(cat "$T/h1")"
-else
-    log "NOTE: http_server has no http_server__complete_headers(): Retry-After header not sent"
-fi
+grep -qi '^retry-after: 7' "$T/h1" || fail "no Retry-After header: $(cat "$T/h1")"
 [ "$(fv_api GET /users)" = 429 ] || fail "second call not 429"
 [ "$(fv_api GET /users)" = 200 ] || fail "third call should pass (count 2)"
 [ "$(fv_ctl GET state | jq .faults_pending)" = 0 ] || fail "fault not used up"

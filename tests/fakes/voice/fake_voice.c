@@ -44,20 +44,15 @@ char *json_error(const char *msg)
     return s;
 }
 
-/* Completes a request (taking body) and records REST calls. extra_headers
- * (Retry-After, WWW-Authenticate) need http_server__complete_headers(). */
+/* Completes a request (taking body) and records REST calls, with
+ * extra_headers such as Retry-After or WWW-Authenticate. */
 void req__answer(struct fv_req *r, int status, char *body, const char *extra_headers)
 {
     if (r->kind != RK_SIM)
         sim__record(&r->fv->sim, r->method, r->path, r->query, r->body, status, clock__wall_ms());
     LOG_DEBUG("fake-voice", "answer method=%s path=%s status=%d", r->method, r->path, status);
     size_t len = body ? strlen(body) : 0;
-#ifdef FV_HAVE_COMPLETE_HEADERS
     http_server__complete_headers(r->pending, status, "application/json", extra_headers, body, len);
-#else
-    (void)extra_headers;
-    http_server__complete(r->pending, status, "application/json", body, len);
-#endif
     req__free(r);
 }
 
