@@ -4,8 +4,37 @@
 #define PS_DAEMON_H
 
 struct config;
+struct loop;
+struct bus;
+struct http_server;
 
 /* Returns the process exit code: 0 clean stop, 1 runtime failure. */
 int daemon__run(struct config *cfg);
+
+/* What a component gets to wire itself in; valid from init to free. */
+struct daemon_env {
+    struct config *cfg; /* the running config; user lists change on SIGHUP */
+    struct loop *loop;
+    struct bus *bus;
+    struct http_server *http;
+};
+
+/* A part of the daemon (the Graph side, the Voice side, the mapper), listed
+ * in the component table of daemon.c. Every hook runs on the loop thread;
+ * any hook may be NULL. Order: init (all, in table order) -> HTTP listener
+ * and MQTT start -> start (all) -> reload on each valid SIGHUP -> stop (all,
+ * reverse order, before the bus says offline) -> free (all). */
+struct daemon_component {
+    const char *name;
+    /* Allocate state, add HTTP routes, subscribe. 0 or -1 (the daemon exits 1). */
+    int (*init)(const struct daemon_env *env, void **state);
+    /* MQTT is connecting and HTTP is listening: begin work. 0 or -1. */
+    int (*start)(void *state);
+    /* env->cfg now holds the reloaded user lists. */
+    void (*reload)(void *state);
+    /* Graceful stop: finish or cancel work, bounded in time. */
+    void (*stop)(void *state);
+    void (*free)(void *state);
+};
 
 #endif

@@ -19,12 +19,12 @@ struct loop;
 struct bus;
 
 struct bus_options {
-    const char *url;       /* mqtt://host:port or mqtts://host:port */
-    const char *username;  /* may be NULL */
-    const char *password;  /* may be NULL */
-    const char *ca_file;   /* for mqtts://; NULL: system store */
-    const char *client_id; /* stable, from config instance */
-    int protocol;          /* 5 or 4 */
+    const char *url;            /* mqtt://host:port or mqtts://host:port */
+    const char *username;       /* may be NULL */
+    const char *password;       /* may be NULL */
+    const char *ca_file;        /* for mqtts://; NULL: system store */
+    const char *client_id;      /* stable, from config instance */
+    int protocol;               /* 5 or 4 */
     const char *state_topic;    /* B/state */
     const char *online_payload; /* published retained on every connect */
     const char *will_payload;   /* retained will on state_topic */
@@ -48,18 +48,37 @@ void bus__on_connection(struct bus *bus, bus_connection_fn fn, void *ctx);
 int bus__subscribe(struct bus *bus, const char *filter, bus_message_fn fn, void *ctx);
 
 /* Loop thread. Retained, QoS 1, only when different from the last payload
- * sent on the topic. Returns 1 when sent (or buffered), 0 when unchanged,
- * -1 on error (buffer full). */
+ * sent on the topic. Returns 1 when sent, buffered or deferred, 0 when
+ * unchanged, -1 on error (invalid topic, out of memory).
+ * The per-topic last-value cache is the source of truth for state topics:
+ * at most a small window of them is handed to Paho unacknowledged, the rest
+ * wait in the cache (newest value wins); when Paho's offline buffer is full
+ * the value waits too and is counted in mqtt_buffer_full_total; a publish
+ * the broker never acknowledged (connection lost while in flight) is sent
+ * again after the reconnect. See docs/mqtt.md. */
 int bus__publish_state(struct bus *bus, const char *topic, const char *payload);
 /* Loop thread. Removes a retained topic (empty retained message). */
 int bus__clear_state(struct bus *bus, const char *topic);
-/* Loop thread. Plain publish, QoS 1. */
+/* Loop thread. Plain publish, QoS 1. Not cached: when Paho's buffer is full
+ * the message is rejected (-1) and counted in mqtt_buffer_full_total. */
 int bus__publish(struct bus *bus, const char *topic, const void *payload, size_t len,
                  bool retained);
 
-/* Loop thread. Publishes `offline`, waits (bounded) for it to go out,
- * disconnects cleanly. */
+/* Loop thread. Hands queued states over, publishes `offline`, waits (2 s
+ * in all) for it to be acknowledged, disconnects cleanly. */
 void bus__stop(struct bus *bus);
+/* After loop__run() has returned (callbacks post to the loop). */
 void bus__free(struct bus *bus);
+
+/* MQTT topic rules (MQTT 3.1.1 §4.7, 5.0 §4.7), pure functions.
+ * A topic name is non-empty, at most 65535 bytes, without '+' or '#'.
+ * A filter is non-empty; '#' only as the whole last level; '+' only as a
+ * whole level. */
+bool bus__topic_valid(const char *topic);
+bool bus__filter_valid(const char *filter);
+/* Whether topic name `topic` matches filter `filter`. A filter starting with
+ * a wildcard does not match a topic starting with '$' (e.g. $SYS/...).
+ * Invalid filters or topics never match. */
+bool bus__topic_matches(const char *filter, const char *topic);
 
 #endif

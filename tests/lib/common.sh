@@ -40,11 +40,13 @@ fail() {
 
 pass() { echo "PASS: ${1:-$(basename "$0")}"; }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now,
+# below the kernel's ephemeral range (32768+) so that no outgoing connection
+# takes it while a broker or daemon restarts on it.
 free_port() {
     local p i
     for i in $(seq 1 200); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((20000 + RANDOM % 12700))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo "$p"
             return 0
@@ -71,11 +73,16 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # Sets MQTT_PORT and MOSQ_PID. Call again after stop_mosquitto to restart on
 # the same port with the same persistence file.
 start_mosquitto() {
-    local extra=${1:-}
+    # `user` is set here (as root mosquitto would otherwise switch to its own
+    # user and fail to write the persistence file in $T); mosquitto refuses
+    # a second `user` line, so one given by the caller is dropped.
+    local extra
+    extra=$(printf '%s\n' "${1:-}" | grep -v '^user ' || true)
     if [ -z "${MQTT_PORT:-}" ]; then MQTT_PORT=$(free_port); fi
     mkdir -p "$T/mosq"
     cat >"$T/mosquitto.conf" <<CONF
 listener $MQTT_PORT 127.0.0.1
+user $(id -un)
 allow_anonymous true
 persistence true
 persistence_location $T/mosq/

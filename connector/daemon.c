@@ -1,0 +1,498 @@
+/* The `run` verb: one loop thread owns the daemon; the MQTT bus and the HTTP
+ * listener hand work to it. The Graph side, the Voice side and the mapper
+ * plug in as components (struct daemon_component, table below).
+ *
+ * Signals (all handled on the loop thread through loop__on_signal):
+ *   SIGTERM, SIGINT  graceful stop: components stop, B/state goes offline,
+ *                    MQTT disconnects, HTTP stops; exit code 0.
+ *   SIGHUP           reload the config file; when valid, replace the user
+ *                    lists (MQTT and HTTP stay connected); when not, log the
+ *                    error with its JSON path and keep running unchanged.
+ */
+#include "daemon.h"
+
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/bus.h"
+#include "core/config.h"
+#include "core/health.h"
+#include "core/http_server.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/metrics.h"
+#include "core/status.h"
+
+/* Publishes kept by the MQTT client while the broker is away. States beyond
+ * this wait in the bus's last-value cache, so the number bounds memory, not
+ * correctness (docs/mqtt.md). */
+#define DAEMON_MQTT_MAX_BUFFERED 1000
+/* Per-user lines logged for one tenant on reload; the summary has totals. */
+#define DAEMON_RELOAD_LOG_USERS 50
+
+/* The components, started in this order and stopped in reverse. The Graph
+ * side, the Voice side and the mapper add themselves here, e.g.
+ *   extern const struct daemon_component graph_component;  ... &graph_component, */
+#ifdef HAVE_ps_graph_side
+extern const struct daemon_component graph_component;
+#endif
+#ifdef HAVE_ps_voice_side
+extern const struct daemon_component voice_component;
+#endif
+#ifdef HAVE_ps_mapper
+extern const struct daemon_component mapper_component;
+#endif
+static const struct daemon_component *const daemon_components[] = {
+#ifdef HAVE_ps_graph_side
+    &graph_component,
+#endif
+#ifdef HAVE_ps_voice_side
+    &voice_component,
+#endif
+#ifdef HAVE_ps_mapper
+    &mapper_component,
+#endif
+    NULL, /* keeps the array non-empty */
+};
+#define DAEMON_N_COMPONENTS (sizeof(daemon_components) / sizeof(daemon_components[0]))
+
+struct daemon {
+    struct daemon_env env;
+    char *state_topic;
+    char *online_payload;
+    char *offline_payload;
+    void *comp_state[DAEMON_N_COMPONENTS];
+    bool comp_inited[DAEMON_N_COMPONENTS];
+    bool stopping;
+};
+
+/* ---- B/state payloads --------------------------------------------------- */
+
+static char *daemon__state_payload(const char *state, const char *instance)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *s = NULL;
+    if (o && cJSON_AddStringToObject(o, "state", state) &&
+        cJSON_AddStringToObject(o, "instance", instance) &&
+        cJSON_AddStringToObject(o, "version", PS_VERSION))
+        s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+static char *daemon__join_topic(const char *base, const char *leaf)
+{
+    size_t n = strlen(base) + 1 + strlen(leaf) + 1;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s/%s", base, leaf);
+    return s;
+}
+
+/* The URL without user:password@, for log lines. */
+static void daemon__url_for_log(const char *url, char *buf, size_t len)
+{
+    const char *scheme = strstr(url, "://");
+    const char *host = scheme ? scheme + 3 : url;
+    const char *at = strchr(host, '@');
+    const char *slash = strchr(host, '/');
+    if (at && (!slash || at < slash))
+        snprintf(buf, len, "%.*s***@%s", (int)(host - url), url, at + 1);
+    else
+        snprintf(buf, len, "%s", url);
+}
+
+/* ---- HTTP: health and metrics (libwebsockets thread; thread-safe calls) --- */
+
+static int daemon__respond(struct http_response *resp, int status, const char *ctype, char *body)
+{
+    resp->status = body ? status : 500;
+    resp->content_type = ctype;
+    resp->body = body;
+    resp->body_len = body ? strlen(body) : 0;
+    return HTTP_DONE;
+}
+
+static int daemon__healthz(void *ctx, const struct http_request *req, struct http_response *resp,
+                           struct http_pending *pending)
+{
+    (void)ctx, (void)req, (void)pending;
+    return daemon__respond(resp, 200, "text/plain", strdup("ok"));
+}
+
+static int daemon__readyz(void *ctx, const struct http_request *req, struct http_response *resp,
+                          struct http_pending *pending)
+{
+    (void)ctx, (void)req, (void)pending;
+    bool ready = false;
+    char *json = health__json(&ready);
+    return daemon__respond(resp, ready ? 200 : 503, "application/json", json);
+}
+
+static int daemon__metrics(void *ctx, const struct http_request *req, struct http_response *resp,
+                           struct http_pending *pending)
+{
+    (void)ctx, (void)req, (void)pending;
+    return daemon__respond(resp, 200, "text/plain; version=0.0.4", metrics__render());
+}
+
+/* ---- MQTT connection state ------------------------------------------------ */
+
+static void daemon__on_mqtt(void *ctx, bool connected)
+{
+    (void)ctx;
+    health__set("mqtt", connected, connected ? NULL : "MQTT broker not connected");
+}
+
+/* ---- SIGHUP: reload user lists ----------------------------------------------- */
+
+static int daemon__cmp_user(const void *a, const void *b)
+{
+    return strcasecmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char **daemon__sorted(char **users, size_t n)
+{
+    char **s = malloc((n ? n : 1) * sizeof(*s));
+    if (s && n) {
+        memcpy(s, users, n * sizeof(*s));
+        qsort(s, n, sizeof(*s), daemon__cmp_user);
+    }
+    return s;
+}
+
+/* Logs users added and removed for one tenant (addresses compare
+ * case-insensitively, as everywhere). Sorted merge: O(n log n). */
+static void daemon__log_user_diff(const struct tenant_config *old, const struct tenant_config *neu)
+{
+    char **a = daemon__sorted(old->users, old->n_users);
+    char **b = daemon__sorted(neu->users, neu->n_users);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return;
+    }
+    size_t i = 0, j = 0, added = 0, removed = 0, logged = 0;
+    while (i < old->n_users || j < neu->n_users) {
+        int c = i == old->n_users ? 1 : j == neu->n_users ? -1 : strcasecmp(a[i], b[j]);
+        const char *what = c < 0 ? "removed" : c > 0 ? "added" : NULL;
+        if (what && logged++ < DAEMON_RELOAD_LOG_USERS)
+            LOG_INFO("config", "user %s tenant=%s user=%s", what, neu->name, c < 0 ? a[i] : b[j]);
+        if (c < 0)
+            removed++, i++;
+        else if (c > 0)
+            added++, j++;
+        else
+            i++, j++;
+    }
+    if (added || removed)
+        LOG_INFO("config", "users changed tenant=%s added=%zu removed=%zu total=%zu", neu->name,
+                 added, removed, neu->n_users);
+    free(a);
+    free(b);
+}
+
+static struct tenant_config *daemon__find_tenant(struct config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_tenants; i++) {
+        if (strcmp(cfg->tenants[i].name, name) == 0)
+            return &cfg->tenants[i];
+    }
+    return NULL;
+}
+
+static bool daemon__differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/* Keys that only a restart applies: say so rather than pretend. */
+static void daemon__warn_restart_only(const struct config *cur, const struct config *neu)
+{
+    struct {
+        const char *key, *a, *b;
+    } keys[] = {
+        {"instance", cur->instance, neu->instance},
+        {"mqtt.url", cur->mqtt.url, neu->mqtt.url},
+        {"mqtt.username", cur->mqtt.username, neu->mqtt.username},
+        {"mqtt.ca_file", cur->mqtt.ca_file, neu->mqtt.ca_file},
+        {"mqtt.topic_prefix", cur->mqtt.topic_prefix, neu->mqtt.topic_prefix},
+        {"mqtt.bridge_topic", cur->mqtt.bridge_topic, neu->mqtt.bridge_topic},
+        {"http.listen", cur->http.listen, neu->http.listen},
+        {"http.public_url", cur->http.public_url, neu->http.public_url},
+    };
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (daemon__differs(keys[i].a, keys[i].b))
+            LOG_WARN("config", "changed; takes effect after a restart key=%s", keys[i].key);
+    }
+    if (cur->mqtt.protocol != neu->mqtt.protocol)
+        LOG_WARN("config", "changed; takes effect after a restart key=mqtt.protocol");
+    for (size_t i = 0; i < neu->n_tenants; i++) {
+        if (!daemon__find_tenant((struct config *)cur, neu->tenants[i].name))
+            LOG_WARN("config", "tenant added; takes effect after a restart tenant=%s",
+                     neu->tenants[i].name);
+    }
+    for (size_t i = 0; i < cur->n_tenants; i++) {
+        if (!daemon__find_tenant((struct config *)neu, cur->tenants[i].name))
+            LOG_WARN("config", "tenant removed; takes effect after a restart tenant=%s",
+                     cur->tenants[i].name);
+    }
+}
+
+/* Moves the new user lists into the running config (tenants matched by
+ * name); `neu` then holds the old lists and is freed by the caller. */
+static void daemon__swap_users(struct config *cur, struct config *neu)
+{
+    for (size_t i = 0; i < cur->n_tenants; i++) {
+        struct tenant_config *t = &cur->tenants[i];
+        struct tenant_config *n = daemon__find_tenant(neu, t->name);
+        if (!n)
+            continue;
+        daemon__log_user_diff(t, n);
+        char **users = t->users;
+        size_t n_users = t->n_users;
+        char *users_file = t->users_file;
+        t->users = n->users;
+        t->n_users = n->n_users;
+        t->users_file = n->users_file;
+        n->users = users;
+        n->n_users = n_users;
+        n->users_file = users_file;
+    }
+}
+
+static void daemon__reload(void *arg)
+{
+    struct daemon *d = arg;
+    struct config *cur = d->env.cfg;
+    if (d->stopping)
+        return;
+    LOG_INFO("daemon", "reloading signal=SIGHUP file=%s", cur->path);
+    struct config *neu = NULL;
+    struct config_error err;
+    memset(&err, 0, sizeof(err));
+    if (config__load(cur->path, &neu, &err) < 0) {
+        LOG_ERROR("config", "reload failed, keeping the running config file=%s error=\"%s%s%s\"",
+                  cur->path, err.path, err.path[0] ? ": " : "", err.msg);
+        metrics__inc("config_reload_failures_total", NULL, 1);
+        return;
+    }
+    daemon__warn_restart_only(cur, neu);
+    if (neu->log_level != cur->log_level) {
+        LOG_INFO("config", "log level changed from=%s to=%s", log__level_name(cur->log_level),
+                 log__level_name(neu->log_level));
+        log__set_level(neu->log_level);
+        cur->log_level = neu->log_level;
+    }
+    daemon__swap_users(cur, neu);
+    config__free(neu);
+    for (size_t i = 0; i < DAEMON_N_COMPONENTS; i++) {
+        const struct daemon_component *c = daemon_components[i];
+        if (c && d->comp_inited[i] && c->reload)
+            c->reload(d->comp_state[i]);
+    }
+    metrics__inc("config_reloads_total", NULL, 1);
+    LOG_INFO("daemon", "reloaded tenants=%zu users=%zu", cur->n_tenants, config__total_users(cur));
+}
+
+/* ---- start and stop ------------------------------------------------------------- */
+
+static void daemon__stop_components(struct daemon *d)
+{
+    for (size_t i = DAEMON_N_COMPONENTS; i-- > 0;) {
+        const struct daemon_component *c = daemon_components[i];
+        if (c && d->comp_inited[i] && c->stop)
+            c->stop(d->comp_state[i]);
+    }
+}
+
+static void daemon__free_components(struct daemon *d)
+{
+    for (size_t i = DAEMON_N_COMPONENTS; i-- > 0;) {
+        const struct daemon_component *c = daemon_components[i];
+        if (c && d->comp_inited[i] && c->free)
+            c->free(d->comp_state[i]);
+        d->comp_inited[i] = false;
+    }
+}
+
+static void daemon__shutdown(struct daemon *d, const char *signame)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    LOG_INFO("daemon", "stopping signal=%s", signame);
+    daemon__stop_components(d);
+    bus__stop(d->env.bus); /* B/state offline, then a clean disconnect */
+    if (d->env.http)
+        http_server__stop(d->env.http);
+    loop__stop(d->env.loop);
+}
+
+static void daemon__on_term(void *arg)
+{
+    daemon__shutdown(arg, "SIGTERM");
+}
+
+static void daemon__on_int(void *arg)
+{
+    daemon__shutdown(arg, "SIGINT");
+}
+
+static int daemon__init_components(struct daemon *d)
+{
+    for (size_t i = 0; i < DAEMON_N_COMPONENTS; i++) {
+        const struct daemon_component *c = daemon_components[i];
+        if (!c)
+            continue;
+        if (c->init && c->init(&d->env, &d->comp_state[i]) < 0) {
+            LOG_ERROR("daemon", "component failed to initialise component=%s", c->name);
+            return -1;
+        }
+        d->comp_inited[i] = true;
+    }
+    return 0;
+}
+
+static int daemon__start_components(struct daemon *d)
+{
+    for (size_t i = 0; i < DAEMON_N_COMPONENTS; i++) {
+        const struct daemon_component *c = daemon_components[i];
+        if (c && c->start && c->start(d->comp_state[i]) < 0) {
+            LOG_ERROR("daemon", "component failed to start component=%s", c->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int daemon__start_http(struct daemon *d)
+{
+    const struct http_config *h = &d->env.cfg->http;
+    struct http_server_options o = {
+        .host = h->listen_host,
+        .port = h->listen_port,
+        .max_body_bytes = h->max_body_bytes,
+        .tls_cert_file = h->tls_cert_file,
+        .tls_key_file = h->tls_key_file,
+    };
+    d->env.http = http_server__new(&o);
+    if (!d->env.http)
+        return -1;
+    if (http_server__route(d->env.http, "GET", "/healthz", false, daemon__healthz, d) < 0 ||
+        http_server__route(d->env.http, "GET", "/readyz", false, daemon__readyz, d) < 0 ||
+        http_server__route(d->env.http, "GET", "/metrics", false, daemon__metrics, d) < 0)
+        return -1;
+    return 0;
+}
+
+static struct bus *daemon__new_bus(struct daemon *d)
+{
+    const struct config *cfg = d->env.cfg;
+    d->state_topic = daemon__join_topic(cfg->mqtt.bridge_topic, "state");
+    d->online_payload = daemon__state_payload("online", cfg->instance);
+    d->offline_payload = daemon__state_payload("offline", cfg->instance);
+    if (!d->state_topic || !d->online_payload || !d->offline_payload)
+        return NULL;
+    struct bus_options o = {
+        .url = cfg->mqtt.url,
+        .username = cfg->mqtt.username,
+        .password = cfg->mqtt.password.value,
+        .ca_file = cfg->mqtt.ca_file,
+        .client_id = cfg->instance,
+        .protocol = cfg->mqtt.protocol,
+        .state_topic = d->state_topic,
+        .online_payload = d->online_payload,
+        .will_payload = d->offline_payload,
+        .max_buffered = DAEMON_MQTT_MAX_BUFFERED,
+    };
+    return bus__new(d->env.loop, &o);
+}
+
+/* Everything up to the loop: returns 0, or -1 after logging why. */
+static int daemon__setup(struct daemon *d)
+{
+    if (!(d->env.loop = loop__new())) {
+        LOG_ERROR("daemon", "cannot create the event loop");
+        return -1;
+    }
+    if (loop__on_signal(d->env.loop, SIGTERM, daemon__on_term, d) < 0 ||
+        loop__on_signal(d->env.loop, SIGINT, daemon__on_int, d) < 0 ||
+        loop__on_signal(d->env.loop, SIGHUP, daemon__reload, d) < 0) {
+        LOG_ERROR("daemon", "cannot watch signals");
+        return -1;
+    }
+    health__set("mqtt", false, "MQTT broker not connected yet");
+    if (!(d->env.bus = daemon__new_bus(d))) {
+        LOG_ERROR("daemon", "cannot set up MQTT url=%s", d->env.cfg->mqtt.url);
+        return -1;
+    }
+    bus__on_connection(d->env.bus, daemon__on_mqtt, d);
+    char *health_topic = daemon__join_topic(d->env.cfg->mqtt.bridge_topic, "health");
+    if (!health_topic)
+        return -1;
+    status__attach(d->env.loop, d->env.bus, health_topic, d->env.cfg->instance); /* B/health */
+    free(health_topic);
+    if (daemon__start_http(d) < 0) {
+        LOG_ERROR("daemon", "cannot set up the HTTP listener listen=%s", d->env.cfg->http.listen);
+        return -1;
+    }
+    if (daemon__init_components(d) < 0)
+        return -1;
+    if (http_server__start(d->env.http) < 0) {
+        LOG_ERROR("daemon", "cannot listen listen=%s", d->env.cfg->http.listen);
+        return -1;
+    }
+    if (bus__start(d->env.bus) < 0)
+        return -1;
+    return daemon__start_components(d);
+}
+
+int daemon__run(struct config *cfg)
+{
+    /* Before any thread exists (Paho, libwebsockets, curl): they inherit the
+     * mask, so SIGTERM/SIGHUP reach only the loop's signalfd. */
+    loop__block_signals();
+    struct daemon d;
+    memset(&d, 0, sizeof(d));
+    d.env.cfg = cfg;
+    char url[512];
+    daemon__url_for_log(cfg->mqtt.url, url, sizeof(url));
+    LOG_INFO("daemon", "starting version=%s instance=%s mqtt=%s listen=%s tenants=%zu users=%zu",
+             PS_VERSION, cfg->instance, url, cfg->http.listen, cfg->n_tenants,
+             config__total_users(cfg));
+    metrics__describe("config_reloads_total", METRIC_COUNTER, "Successful SIGHUP reloads");
+    metrics__describe("config_reload_failures_total", METRIC_COUNTER,
+                      "SIGHUP reloads rejected because the config was invalid");
+    metrics__inc("config_reloads_total", NULL, 0);
+    metrics__inc("config_reload_failures_total", NULL, 0);
+
+    int rc = 1;
+    if (daemon__setup(&d) == 0 && loop__run(d.env.loop) == 0 && d.stopping)
+        rc = 0;
+    if (!d.stopping) { /* failed setup or loop: still leave B/state offline */
+        d.stopping = true;
+        daemon__stop_components(&d);
+        bus__stop(d.env.bus);
+        if (d.env.http)
+            http_server__stop(d.env.http);
+        if (d.env.loop) {
+            loop__stop(d.env.loop);
+            loop__run(d.env.loop); /* drain what Paho posted; closes the loop */
+        }
+    }
+    daemon__free_components(&d);
+    status__detach();
+    bus__free(d.env.bus);
+    http_server__free(d.env.http);
+    loop__free(d.env.loop);
+    free(d.state_topic);
+    free(d.online_payload);
+    free(d.offline_payload);
+    LOG_INFO("daemon", "stopped exit_code=%d", rc);
+    return rc;
+}
