@@ -142,7 +142,7 @@ static char *talking__substitute(const char *tpl, const struct talking_values *v
     return b.oom ? NULL : b.s;
 }
 
-void talking_request__free(struct talking_request *r)
+void talking_call__free(struct talking_call *r)
 {
     free(r->method);
     free(r->path);
@@ -151,7 +151,7 @@ void talking_request__free(struct talking_request *r)
 }
 
 int talking__render(const struct talking_template *tpl, const char *user_id, const char *email,
-                    bool talking, struct talking_request *out)
+                    bool talking, struct talking_call *out)
 {
     memset(out, 0, sizeof(*out));
     if (!tpl || !tpl->method || !tpl->path || !user_id || !*user_id || !email || !*email)
@@ -163,7 +163,7 @@ int talking__render(const struct talking_template *tpl, const char *user_id, con
     if (tpl->body && *tpl->body)
         out->body = talking__substitute(tpl->body, &v, TALKING_IN_BODY, &unknown);
     if (!out->method || !out->path || (tpl->body && *tpl->body && !out->body)) {
-        talking_request__free(out);
+        talking_call__free(out);
         return -1;
     }
     return 0;

@@ -30,7 +30,7 @@ struct talking_template {
     const char *body; /* NULL or "": no body */
 };
 
-struct talking_request {
+struct talking_call {
     char *method;
     char *path;
     char *body; /* NULL when the template has none */
@@ -43,8 +43,8 @@ const char *talking__validate_template(const struct talking_template *tpl);
 /* Fills *out (malloc'd strings). Returns 0, or -1 for NULL/empty values or
  * out of memory (*out is then empty). */
 int talking__render(const struct talking_template *tpl, const char *user_id, const char *email,
-                    bool talking, struct talking_request *out);
-void talking_request__free(struct talking_request *r);
+                    bool talking, struct talking_call *out);
+void talking_call__free(struct talking_call *r);
 
 /* CONTRACT §4 payload for voice/<id>/talking, e.g.
  * {"talking":true,"calls":1,"since":"2026-11-26T10:00:00Z","source":"rte"}.

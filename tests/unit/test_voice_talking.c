@@ -20,15 +20,15 @@ static void test_default_template(void **state)
 {
     (void)state;
     assert_null(talking__validate_template(&default_tpl));
-    struct talking_request r;
+    struct talking_call r;
     assert_int_equal(talking__render(&default_tpl, "0a1b-2c", "alice@contoso.com", true, &r), 0);
     assert_string_equal(r.method, "PUT");
     assert_string_equal(r.path, "/users/0a1b-2c/externalcallstate");
     assert_string_equal(r.body, "{\"InCall\":true,\"Source\":\"MSTeams\"}");
-    talking_request__free(&r);
+    talking_call__free(&r);
     assert_int_equal(talking__render(&default_tpl, "0a1b-2c", "alice@contoso.com", false, &r), 0);
     assert_string_equal(r.body, "{\"InCall\":false,\"Source\":\"MSTeams\"}");
-    talking_request__free(&r);
+    talking_call__free(&r);
 }
 
 static void test_path_escaping(void **state)
@@ -36,13 +36,13 @@ static void test_path_escaping(void **state)
     (void)state;
     struct talking_template tpl = {"POST", "/x/{email}/y/{userId}?t={talking}", NULL};
     assert_null(talking__validate_template(&tpl));
-    struct talking_request r;
+    struct talking_call r;
     const char *email = "a+b\"c\\d/e#f?g&h%i j\xc3\xa9\x01@x.com";
     assert_int_equal(talking__render(&tpl, "id/../..", email, true, &r), 0);
     assert_string_equal(r.path, "/x/a%2Bb%22c%5Cd%2Fe%23f%3Fg%26h%25i%20j%C3%A9%01%40x.com/y/"
                                 "id%2F..%2F..?t=true");
     assert_null(r.body);
-    talking_request__free(&r);
+    talking_call__free(&r);
 }
 
 /* Renders a body with {email}/{userId} inside a JSON string and checks that
@@ -51,7 +51,7 @@ static void assert_body_round_trip(const char *user, const char *email)
 {
     struct talking_template tpl = {"PUT", "/u",
                                    "{\"e\":\"{email}\",\"u\":\"{userId}\",\"t\":{talking}}"};
-    struct talking_request r;
+    struct talking_call r;
     assert_int_equal(talking__render(&tpl, user, email, true, &r), 0);
     cJSON *j = cJSON_Parse(r.body);
     if (!j)
@@ -61,7 +61,7 @@ static void assert_body_round_trip(const char *user, const char *email)
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "t")));
     assert_int_equal(cJSON_GetArraySize(j), 3); /* nothing injected */
     cJSON_Delete(j);
-    talking_request__free(&r);
+    talking_call__free(&r);
 }
 
 static void test_body_escaping(void **state)
@@ -75,10 +75,10 @@ static void test_body_escaping(void **state)
     assert_body_round_trip("ctl\x01\x1f\x7f\t\r\n", "a\nb@x.com");
     /* the escaped text itself */
     struct talking_template tpl = {"PUT", "/u", "{\"e\":\"{email}\"}"};
-    struct talking_request r;
+    struct talking_call r;
     assert_int_equal(talking__render(&tpl, "u", "a\"b\\c\n\x01/", false, &r), 0);
     assert_string_equal(r.body, "{\"e\":\"a\\\"b\\\\c\\n\\u0001/\"}");
-    talking_request__free(&r);
+    talking_call__free(&r);
 }
 
 static void test_braces_and_unknown_placeholders(void **state)
@@ -87,10 +87,10 @@ static void test_braces_and_unknown_placeholders(void **state)
     /* JSON braces, empty braces and unknown names pass through at run time */
     struct talking_template tpl = {"PUT", "/u/{userId}",
                                    "{\"a\":{\"b\":{talking}},\"c\":\"{}{ x}{unknown}{9}\"}"};
-    struct talking_request r;
+    struct talking_call r;
     assert_int_equal(talking__render(&tpl, "u1", "e@x", false, &r), 0);
     assert_string_equal(r.body, "{\"a\":{\"b\":false},\"c\":\"{}{ x}{unknown}{9}\"}");
-    talking_request__free(&r);
+    talking_call__free(&r);
     /* ...but config-check rejects the unknown one */
     const char *e = talking__validate_template(&tpl);
     assert_non_null(e);
@@ -101,7 +101,7 @@ static void test_braces_and_unknown_placeholders(void **state)
     struct talking_template t2 = {"PUT", "/u/{userId", NULL};
     assert_int_equal(talking__render(&t2, "u1", "e@x", false, &r), 0);
     assert_string_equal(r.path, "/u/{userId");
-    talking_request__free(&r);
+    talking_call__free(&r);
 }
 
 static void test_validate_rejects(void **state)
@@ -147,7 +147,7 @@ static void test_validate_rejects(void **state)
 static void test_render_rejects(void **state)
 {
     (void)state;
-    struct talking_request r;
+    struct talking_call r;
     assert_int_equal(talking__render(&default_tpl, "", "e@x", true, &r), -1);
     assert_null(r.path);
     assert_int_equal(talking__render(&default_tpl, "u", NULL, true, &r), -1);

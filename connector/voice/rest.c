@@ -1,0 +1,155 @@
+/* Voice REST client: see rest.h. */
+#include "voice/rest.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REST_TIMEOUT_MS 10000
+
+struct voice_rest {
+    struct http_client *http;
+    char *username;
+    char *secret;
+    char *api;
+};
+
+/* What the maintained Python client sends; X-Json-Serializer: 2 selects the
+ * newer serializer (reference/enreach-voice.md §1.2). */
+static const char *const rest_headers[] = {"Accept: application/json", "X-Json-Serializer: 2",
+                                           NULL};
+
+struct voice_rest *voice_rest__new(struct http_client *http, const char *username,
+                                   const char *secret)
+{
+    struct voice_rest *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->http = http;
+    r->username = strdup(username ? username : "");
+    r->secret = strdup(secret ? secret : "");
+    if (!r->username || !r->secret) {
+        voice_rest__free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void voice_rest__free(struct voice_rest *r)
+{
+    if (!r)
+        return;
+    if (r->secret)
+        OPENSSL_cleanse(r->secret, strlen(r->secret));
+    free(r->secret);
+    free(r->username);
+    free(r->api);
+    free(r);
+}
+
+int voice_rest__set_api(struct voice_rest *r, const char *api_url)
+{
+    char *api = NULL;
+    if (api_url) {
+        size_t n = strlen(api_url);
+        while (n && api_url[n - 1] == '/')
+            n--;
+        if (!(api = strndup(api_url, n)))
+            return -1;
+    }
+    free(r->api);
+    r->api = api;
+    return 0;
+}
+
+const char *voice_rest__api(const struct voice_rest *r)
+{
+    return r->api;
+}
+
+static char *rest__join(const char *base, const char *path)
+{
+    size_t n = strlen(base) + strlen(path) + 2;
+    char *url = malloc(n);
+    if (url)
+        snprintf(url, n, "%s%s%s", base, path[0] == '/' ? "" : "/", path);
+    return url;
+}
+
+int voice_rest__discover(struct voice_rest *r, const char *discovery_url, const char *email,
+                         http_done_fn fn, void *ctx)
+{
+    char *user = http__escape(email);
+    size_t n = strlen(discovery_url) + (user ? strlen(user) : 0) + 32;
+    char *url = malloc(n);
+    if (!user || !url) {
+        free(user);
+        free(url);
+        return -1;
+    }
+    size_t blen = strlen(discovery_url);
+    while (blen && discovery_url[blen - 1] == '/')
+        blen--;
+    snprintf(url, n, "%.*s/api/user?user=%s", (int)blen, discovery_url, user);
+    struct http_call call = {
+        .method = "GET", .url = url, .headers = rest_headers, .timeout_ms = REST_TIMEOUT_MS};
+    int rc = http_client__send(r->http, &call, fn, ctx);
+    free(user);
+    free(url);
+    return rc;
+}
+
+int voice_rest__call(struct voice_rest *r, const char *method, const char *path, const char *body,
+                     http_done_fn fn, void *ctx)
+{
+    if (!r->api)
+        return -1;
+    char *url = rest__join(r->api, path);
+    if (!url)
+        return -1;
+    struct http_call call = {
+        .method = method,
+        .url = url,
+        .headers = rest_headers,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .content_type = body ? "application/json" : NULL,
+        .basic_user = r->username,
+        .basic_pass = r->secret,
+        .timeout_ms = REST_TIMEOUT_MS,
+    };
+    int rc = http_client__send(r->http, &call, fn, ctx);
+    free(url);
+    return rc;
+}
+
+int voice_rest__post_bearer(struct voice_rest *r, const char *url, const char *bearer,
+                            http_done_fn fn, void *ctx)
+{
+    struct http_call call = {
+        .method = "POST",
+        .url = url,
+        .headers = rest_headers,
+        .body = "",
+        .body_len = 0,
+        .content_type = "text/plain",
+        .bearer = bearer,
+        .timeout_ms = REST_TIMEOUT_MS,
+    };
+    return http_client__send(r->http, &call, fn, ctx);
+}
+
+const char *voice_rest__reason(const struct http_result *res, char *buf, size_t len)
+{
+    if (res->status == 0)
+        snprintf(buf, len, "transport error: %s", res->error ? res->error : "unknown");
+    else
+        snprintf(buf, len, "HTTP %d", res->status);
+    return buf;
+}
+
+int voice_rest__retryable(const struct http_result *res)
+{
+    return res->status == 0 || res->status == 408 || res->status == 429 || res->status >= 500;
+}

@@ -1,0 +1,471 @@
+/* RTE WebSocket transport: see rte.h.
+ *
+ * Threads: the loop thread calls open/send/close, which only touch the
+ * request fields under `mu` and wake the service thread with
+ * lws_cancel_service(). The service thread owns the lws context and the
+ * current wsi; it reports open/data/closed by loop__post(). Each connection
+ * is reported closed exactly once (`cur_reported`), whatever lws says first
+ * (connection error, close, destroy) or when the loop replaces it.
+ */
+#include "voice/rte.h"
+
+#include <libwebsockets.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/loop.h"
+
+#define RTE_SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
+
+struct rte_out {
+    struct rte_out *next;
+    unsigned gen;
+    size_t len;
+    unsigned char buf[]; /* LWS_PRE + payload */
+};
+
+struct rte_target {
+    unsigned gen;
+    char *addr;
+    char *path; /* starts with '/', with the query */
+    char *host; /* Host header: addr, or addr:port when not the default */
+    char *bearer;
+    int port;
+    bool tls;
+};
+
+struct rte_link {
+    struct loop *loop;
+    struct rte_link_callbacks cb;
+    void *ctx;
+    struct lws_context *lws;
+    pthread_t thread;
+    bool thread_started;
+    unsigned next_gen; /* loop thread */
+    unsigned loop_gen; /* loop thread: the connection last opened */
+
+    pthread_mutex_t mu; /* guards the request fields below */
+    bool stop;
+    struct rte_target *want; /* an open request */
+    unsigned close_gen;      /* a close request */
+    struct rte_out *out_head, *out_tail;
+
+    /* service thread only */
+    struct lws *wsi;
+    unsigned cur_gen;
+    bool cur_reported;
+    bool connecting; /* inside lws_client_connect_via_info() */
+    bool destroying;
+    char *bearer;
+};
+
+enum rte_ev_type { RTE_EV_OPEN, RTE_EV_DATA, RTE_EV_CLOSED };
+
+struct rte_ev {
+    struct rte_link *link;
+    int type;
+    unsigned gen;
+    size_t len;
+    char data[]; /* data, or the close reason */
+};
+
+static void rte_target__free(struct rte_target *t)
+{
+    if (!t)
+        return;
+    free(t->addr);
+    free(t->path);
+    free(t->host);
+    if (t->bearer)
+        OPENSSL_cleanse(t->bearer, strlen(t->bearer));
+    free(t->bearer);
+    free(t);
+}
+
+/* ---- service thread -> loop ------------------------------------------- */
+
+static void rte__deliver(void *arg)
+{
+    struct rte_ev *ev = arg;
+    struct rte_link *l = ev->link;
+    switch (ev->type) {
+    case RTE_EV_OPEN:
+        if (l->cb.on_open)
+            l->cb.on_open(l->ctx, ev->gen);
+        break;
+    case RTE_EV_DATA:
+        if (l->cb.on_data)
+            l->cb.on_data(l->ctx, ev->gen, ev->data, ev->len);
+        break;
+    case RTE_EV_CLOSED:
+        if (l->cb.on_closed)
+            l->cb.on_closed(l->ctx, ev->gen, ev->data);
+        break;
+    }
+    free(ev);
+}
+
+static void rte__post(struct rte_link *l, int type, unsigned gen, const char *data, size_t len)
+{
+    if (l->destroying)
+        return;
+    struct rte_ev *ev = malloc(sizeof(*ev) + len + 1);
+    if (!ev) {
+        LOG_ERROR("voice", "out of memory; RTE event lost");
+        return;
+    }
+    ev->link = l;
+    ev->type = type;
+    ev->gen = gen;
+    ev->len = len;
+    if (len)
+        memcpy(ev->data, data, len);
+    ev->data[len] = '\0';
+    if (loop__post(l->loop, rte__deliver, ev) != 0)
+        free(ev);
+}
+
+static void rte__report_closed(struct rte_link *l, const char *reason)
+{
+    if (l->cur_gen && !l->cur_reported) {
+        l->cur_reported = true;
+        rte__post(l, RTE_EV_CLOSED, l->cur_gen, reason, strlen(reason));
+    }
+    l->wsi = NULL;
+}
+
+/* Kills the current connection (asynchronously: lws frees it later; its
+ * remaining callbacks no longer match l->wsi and are ignored). */
+static void rte__kill_current(struct rte_link *l, const char *reason)
+{
+    if (l->wsi)
+        lws_set_timeout(l->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+    rte__report_closed(l, reason);
+}
+
+static void rte__connect(struct rte_link *l, struct rte_target *t)
+{
+    struct lws_client_connect_info ci;
+    memset(&ci, 0, sizeof(ci));
+    ci.context = l->lws;
+    ci.address = t->addr;
+    ci.port = t->port;
+    ci.path = t->path;
+    ci.host = t->host;
+    ci.origin = t->host;
+    ci.ssl_connection = t->tls ? LCCSCF_USE_SSL : 0;
+    ci.local_protocol_name = "signalr";
+    if (l->bearer)
+        OPENSSL_cleanse(l->bearer, strlen(l->bearer));
+    free(l->bearer);
+    l->bearer = t->bearer;
+    t->bearer = NULL;
+    l->cur_gen = t->gen;
+    l->cur_reported = false;
+    l->wsi = NULL;
+    l->connecting = true;
+    struct lws *wsi = lws_client_connect_via_info(&ci);
+    l->connecting = false;
+    if (!wsi) {
+        rte__report_closed(l, "cannot start the connection");
+        return;
+    }
+    if (!l->cur_reported)
+        l->wsi = wsi;
+}
+
+/* Picks up the loop's requests: close, open, then queued writes. */
+static void rte__service_requests(struct rte_link *l)
+{
+    pthread_mutex_lock(&l->mu);
+    struct rte_target *want = l->want;
+    unsigned close_gen = l->close_gen;
+    bool have_out = l->out_head != NULL;
+    l->want = NULL;
+    l->close_gen = 0;
+    pthread_mutex_unlock(&l->mu);
+    if (close_gen && close_gen == l->cur_gen)
+        rte__kill_current(l, "closed by the client");
+    if (want) {
+        rte__kill_current(l, "replaced by a new connection");
+        rte__connect(l, want);
+        rte_target__free(want);
+    }
+    if (have_out && l->wsi)
+        lws_callback_on_writable(l->wsi);
+}
+
+static bool rte__is_current(struct rte_link *l, struct lws *wsi)
+{
+    return (wsi && wsi == l->wsi) || (l->connecting && !l->cur_reported);
+}
+
+/* One queued frame for the current connection; frames of older ones drop. */
+static int rte__write_one(struct rte_link *l, struct lws *wsi)
+{
+    struct rte_out *m;
+    bool more;
+    for (;;) {
+        pthread_mutex_lock(&l->mu);
+        m = l->out_head;
+        if (m) {
+            l->out_head = m->next;
+            if (!l->out_head)
+                l->out_tail = NULL;
+        }
+        more = l->out_head != NULL;
+        pthread_mutex_unlock(&l->mu);
+        if (!m || m->gen == l->cur_gen)
+            break;
+        free(m);
+    }
+    if (!m)
+        return 0;
+    int rc = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
+    free(m);
+    if (rc < 0)
+        return -1;
+    if (more)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int rte__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+    (void)user;
+    struct lws_context *cx = wsi ? lws_get_context(wsi) : NULL;
+    struct rte_link *l = cx ? lws_context_user(cx) : NULL;
+    if (!l || l->destroying)
+        return 0;
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        rte__service_requests(l);
+        break;
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+        /* The token also goes in the query (access_token), as the browser
+         * client does; non-browser clients may send the header too. */
+        char **p = in;
+        if (l->bearer && rte__is_current(l, wsi)) {
+            size_t need = strlen(l->bearer) + 32;
+            if (len > need)
+                *p += lws_snprintf(*p, len, "Authorization: Bearer %s\x0d\x0a", l->bearer);
+        }
+        break;
+    }
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        if (rte__is_current(l, wsi)) {
+            l->wsi = wsi;
+            rte__post(l, RTE_EV_OPEN, l->cur_gen, NULL, 0);
+            lws_callback_on_writable(wsi);
+        }
+        break;
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        if (wsi == l->wsi && len)
+            rte__post(l, RTE_EV_DATA, l->cur_gen, in, len);
+        break;
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+        if (wsi == l->wsi)
+            return rte__write_one(l, wsi);
+        break;
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        if (rte__is_current(l, wsi)) {
+            char why[200];
+            snprintf(why, sizeof(why), "connection failed: %s", in ? (const char *)in : "unknown");
+            rte__report_closed(l, why);
+        }
+        break;
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        if (wsi == l->wsi)
+            rte__report_closed(l, "closed by the server");
+        break;
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (wsi == l->wsi)
+            rte__report_closed(l, "connection lost");
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static const struct lws_protocols rte_protocols[] = {
+    {"signalr", rte__callback, 0, 65536, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void *rte__thread(void *arg)
+{
+    struct rte_link *l = arg;
+    for (;;) {
+        pthread_mutex_lock(&l->mu);
+        bool stop = l->stop;
+        pthread_mutex_unlock(&l->mu);
+        if (stop || lws_service(l->lws, 0) < 0)
+            break;
+    }
+    return NULL;
+}
+
+struct rte_link *rte_link__new(struct loop *loop, const struct rte_link_callbacks *cb, void *ctx)
+{
+    struct rte_link *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    l->loop = loop;
+    l->cb = *cb;
+    l->ctx = ctx;
+    pthread_mutex_init(&l->mu, NULL);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = rte_protocols;
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.user = l;
+    if (access(RTE_SYSTEM_CA, R_OK) == 0)
+        info.client_ssl_ca_filepath = RTE_SYSTEM_CA;
+    l->lws = lws_create_context(&info);
+    if (!l->lws) {
+        LOG_ERROR("voice", "cannot create the RTE WebSocket context");
+        rte_link__free(l);
+        return NULL;
+    }
+    if (pthread_create(&l->thread, NULL, rte__thread, l) != 0) {
+        LOG_ERROR("voice", "cannot start the RTE service thread");
+        rte_link__free(l);
+        return NULL;
+    }
+    l->thread_started = true;
+    return l;
+}
+
+/* Splits ws[s]://host[:port]/path?query into a target. */
+static struct rte_target *rte__target(const char *url, const char *bearer)
+{
+    struct rte_target *t = calloc(1, sizeof(*t));
+    char *copy = strdup(url);
+    const char *prot = NULL, *addr = NULL, *path = NULL;
+    int port = 0;
+    if (!t || !copy || lws_parse_uri(copy, &prot, &addr, &port, &path) != 0 || !addr[0] ||
+        (strcmp(prot, "ws") != 0 && strcmp(prot, "wss") != 0)) {
+        free(copy);
+        free(t);
+        return NULL;
+    }
+    t->tls = strcmp(prot, "wss") == 0;
+    t->port = port;
+    t->addr = strdup(addr);
+    size_t plen = strlen(path) + 2;
+    t->path = malloc(plen);
+    if (t->path)
+        snprintf(t->path, plen, "/%s", path);
+    size_t hlen = strlen(addr) + 8;
+    t->host = malloc(hlen);
+    if (t->host) {
+        if (port == (t->tls ? 443 : 80))
+            snprintf(t->host, hlen, "%s", addr);
+        else
+            snprintf(t->host, hlen, "%s:%d", addr, port);
+    }
+    t->bearer = bearer ? strdup(bearer) : NULL;
+    free(copy);
+    if (!t->addr || !t->path || !t->host || (bearer && !t->bearer)) {
+        rte_target__free(t);
+        return NULL;
+    }
+    return t;
+}
+
+unsigned rte_link__open(struct rte_link *l, const char *url, const char *bearer)
+{
+    struct rte_target *t = rte__target(url, bearer);
+    if (!t)
+        return 0;
+    if (++l->next_gen == 0)
+        l->next_gen = 1;
+    unsigned gen = t->gen = l->next_gen;
+    l->loop_gen = gen;
+    pthread_mutex_lock(&l->mu);
+    rte_target__free(l->want); /* an open not yet picked up is replaced */
+    l->want = t;               /* the service thread owns t from here on */
+    pthread_mutex_unlock(&l->mu);
+    lws_cancel_service(l->lws);
+    return gen;
+}
+
+int rte_link__send(struct rte_link *l, unsigned gen, const char *data, size_t len)
+{
+    if (!gen || gen != l->loop_gen)
+        return -1;
+    struct rte_out *m = malloc(sizeof(*m) + LWS_PRE + len);
+    if (!m)
+        return -1;
+    m->next = NULL;
+    m->gen = gen;
+    m->len = len;
+    memcpy(m->buf + LWS_PRE, data, len);
+    pthread_mutex_lock(&l->mu);
+    if (l->out_tail)
+        l->out_tail->next = m;
+    else
+        l->out_head = m;
+    l->out_tail = m;
+    pthread_mutex_unlock(&l->mu);
+    lws_cancel_service(l->lws);
+    return 0;
+}
+
+void rte_link__close(struct rte_link *l, unsigned gen)
+{
+    if (!gen || gen != l->loop_gen)
+        return;
+    pthread_mutex_lock(&l->mu);
+    l->close_gen = gen;
+    pthread_mutex_unlock(&l->mu);
+    lws_cancel_service(l->lws);
+}
+
+void rte_link__stop(struct rte_link *l)
+{
+    if (!l || !l->thread_started)
+        return;
+    pthread_mutex_lock(&l->mu);
+    l->stop = true;
+    pthread_mutex_unlock(&l->mu);
+    lws_cancel_service(l->lws);
+    pthread_join(l->thread, NULL);
+    l->thread_started = false;
+    /* Destroying the context closes the socket; its callbacks run here and
+     * must not post any more. */
+    l->destroying = true;
+    lws_context_destroy(l->lws);
+    l->lws = NULL;
+}
+
+void rte_link__free(struct rte_link *l)
+{
+    if (!l)
+        return;
+    rte_link__stop(l);
+    if (l->lws) {
+        l->destroying = true;
+        lws_context_destroy(l->lws);
+    }
+    while (l->out_head) {
+        struct rte_out *m = l->out_head;
+        l->out_head = m->next;
+        free(m);
+    }
+    rte_target__free(l->want);
+    if (l->bearer)
+        OPENSSL_cleanse(l->bearer, strlen(l->bearer));
+    free(l->bearer);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}

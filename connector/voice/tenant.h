@@ -1,0 +1,61 @@
+/* One tenant of the Voice side, on the loop thread: the REST start-up
+ * (discovery, /users/me, the user map), the RTE session (token, negotiate,
+ * WebSocket, SignalR handshake, Subscribe, pings, watchdog, token refresh,
+ * reconnect with backoff), call tracking and the voice/<id>/talking topics,
+ * and the tenant's Voice section of B/health and readiness.
+ *
+ * Free of config.h: the component copies what it needs into struct
+ * vtenant_options, so a tenant can be tested without a whole config.
+ */
+#ifndef PS_VOICE_TENANT_H
+#define PS_VOICE_TENANT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "voice/events.h"
+
+struct loop;
+struct bus;
+struct http_client;
+struct voice_writer;
+
+struct vtenant_options {
+    const char *name;
+    const char *discovery_url;
+    const char *api_url; /* NULL: discovery */
+    const char *username;
+    const char *secret_key;
+    bool webhook_enabled;
+    int max_call_minutes;
+    const char *topic_prefix;
+    const char *talking_method, *talking_path, *talking_body;
+    /* Timings; 0 = the defaults (ping 15 s, silence 30 s, user map 1 h,
+     * expiry check 60 s, reconnect backoff 1 s .. 60 s). */
+    int64_t ping_ms, silence_ms, users_refresh_ms, expire_check_ms, backoff_base_ms, backoff_max_ms;
+};
+
+struct vtenant;
+
+/* Copies opt; addresses are copied too. */
+struct vtenant *vtenant__new(struct loop *loop, struct bus *bus, struct http_client *http,
+                             struct voice_writer *writer, const struct vtenant_options *opt,
+                             const char *const *addresses, size_t n_addresses);
+void vtenant__start(struct vtenant *t);
+/* New configured addresses (SIGHUP): refetches the user map, subscribes new
+ * users. */
+void vtenant__reload(struct vtenant *t, const char *const *addresses, size_t n_addresses);
+/* A webhook call event (already authenticated and parsed). */
+void vtenant__webhook_event(struct vtenant *t, const struct voice_call_event *ev);
+/* Stops timers and the RTE thread; in-flight HTTP completions that still
+ * arrive are ignored. */
+void vtenant__stop(struct vtenant *t);
+void vtenant__free(struct vtenant *t);
+
+const char *vtenant__name(const struct vtenant *t);
+/* Any thread: whether the user map is loaded, so that an event can be
+ * matched to a user (the webhook answers 503 before that). */
+bool vtenant__accepting_events(struct vtenant *t);
+
+#endif
