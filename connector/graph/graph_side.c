@@ -1,0 +1,336 @@
+/* The Graph side as a daemon component (CONTRACT §1, §4-§6; docs/graph.md).
+ *
+ * init: per tenant the URLs, tokens, the notification key store (when a
+ * certificate is configured) and the webhook routes. start: sign in, look up
+ * the users, subscribe, resync. reload (SIGHUP): user lists changed -> look
+ * up the new ones, re-plan the subscriptions. stop: cancel timers, join the
+ * decryption workers, stop the HTTP client. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/health.h"
+#include "core/http_client.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/status.h"
+#include "core/workqueue.h"
+#include "daemon.h"
+#include "graph/gside.h"
+#include "graph/jwt.h"
+#include "graph/notify_crypto.h"
+
+#define GSIDE_QUEUE_MAX 10000
+
+struct gtenant *gside__tenant(struct gside *side, const char *name)
+{
+    for (size_t i = 0; i < side->n_tenants; i++) {
+        if (strcmp(side->tenants[i].name, name) == 0)
+            return &side->tenants[i];
+    }
+    return NULL;
+}
+
+void gside__status(struct gtenant *t)
+{
+    cJSON *g = cJSON_CreateObject();
+    if (!g)
+        return;
+    cJSON *auth = cJSON_AddObjectToObject(g, "auth");
+    cJSON_AddItemToObject(auth, "app", tokens__status_json(&t->app));
+    cJSON *accts = cJSON_AddArrayToObject(auth, "accounts");
+    bool auth_ok = strcmp(t->app.state, "error") != 0;
+    for (size_t a = 0; a < t->n_accounts; a++) {
+        cJSON_AddItemToArray(accts, tokens__status_json(&t->accounts[a]));
+        auth_ok = auth_ok && strcmp(t->accounts[a].state, "error") != 0;
+    }
+    cJSON_AddStringToObject(auth, "state", auth_ok ? "ok" : "error");
+    cJSON *users = cJSON_AddObjectToObject(g, "users");
+    size_t ok = 0;
+    cJSON *missing = cJSON_CreateArray();
+    for (size_t i = 0; i < t->n_users; i++) {
+        ok += t->users[i].rs == USER_OK;
+        if (t->users[i].rs == USER_NOT_FOUND)
+            cJSON_AddItemToArray(missing, cJSON_CreateString(t->users[i].upn));
+    }
+    cJSON_AddNumberToObject(users, "configured", (double)t->n_users);
+    cJSON_AddNumberToObject(users, "resolved", (double)ok);
+    cJSON_AddItemToObject(users, "not_found", missing);
+    cJSON_AddItemToObject(g, "subscriptions", subs__status_json(t));
+    char ts[32];
+    if (t->last_resync_wall_ms)
+        cJSON_AddStringToObject(g, "last_resync",
+                                clock__iso8601(t->last_resync_wall_ms, ts, sizeof(ts)));
+    else
+        cJSON_AddNullToObject(g, "last_resync");
+    cJSON_AddStringToObject(g, "notifications", t->keys ? "rich" : "basic");
+
+    /* ready: every account that has users holds a live subscription */
+    bool ready = auth_ok && t->resolved_once;
+    const char *reason = !auth_ok ? "Graph sign-in failing" : NULL;
+    if (!t->resolved_once && !reason)
+        reason = "looking up users";
+    for (size_t a = 0; a < t->n_accounts && ready; a++) {
+        if (t->subs[a].n_ids && t->subs[a].state != SUB_ACTIVE) {
+            ready = false;
+            reason = "subscriptions not live";
+        }
+    }
+    cJSON_AddBoolToObject(g, "ready", ready);
+    status__set(t->name, "graph", g);
+    char comp[160];
+    snprintf(comp, sizeof(comp), "graph/%s", t->name);
+    health__set(comp, ready, ready ? NULL : reason);
+}
+
+static char *gside__join(const char *a, const char *b, const char *c)
+{
+    size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s%s%s", a, b, c);
+    return s;
+}
+
+static int gside__keys(struct gtenant *t)
+{
+    const struct graph_config *g = &t->cfg->graph;
+    if (!g->encryption_cert_file)
+        return 0;
+    char err[256];
+    t->cert_id = gside__join("presence-sync-", t->name, "");
+    t->keys = notify_crypto__store_new();
+    if (!t->cert_id || !t->keys ||
+        notify_crypto__store_add_files(t->keys, t->cert_id, g->encryption_cert_file,
+                                       g->encryption_key_file, err, sizeof(err)) != 0) {
+        LOG_ERROR("graph",
+                  "cannot load the notification certificate tenant=%s cert=%s "
+                  "error=\"%s\"",
+                  t->name, g->encryption_cert_file, t->keys ? err : "out of memory");
+        return -1;
+    }
+    char thumb[48];
+    if (notify_crypto__store_thumbprint(t->keys, t->cert_id, thumb, sizeof(thumb)) == 0)
+        LOG_INFO("graph", "rich notifications tenant=%s certificate_id=%s thumbprint=%s", t->name,
+                 t->cert_id, thumb);
+    return 0;
+}
+
+static char *gside__trim(const char *url)
+{
+    char *s = strdup(url);
+    size_t n = s ? strlen(s) : 0;
+    while (n && s[n - 1] == '/')
+        s[--n] = '\0';
+    return s;
+}
+
+static int gside__tenant_init(struct gside *side, struct gtenant *t, size_t i)
+{
+    struct config *cfg = side->env->cfg;
+    t->side = side;
+    t->index = i;
+    t->cfg = &cfg->tenants[i];
+    t->name = t->cfg->name;
+    pthread_mutex_init(&t->reg_lock, NULL);
+    pthread_mutex_init(&t->jwks_lock, NULL);
+    struct graph_config *g = &t->cfg->graph;
+    char *pub = gside__trim(cfg->http.public_url);
+    char *login = gside__trim(g->login_url);
+    char *path = gside__join("/", g->tenant_id, "/oauth2/v2.0/token");
+    if (!pub || !login || !path) {
+        free(pub);
+        free(login);
+        free(path);
+        return -1;
+    }
+    t->token_url = gside__join(login, path, "");
+    t->jwks_url = gside__join(login, "/common/discovery/v2.0/keys", "");
+    t->notify_url = gside__join(pub, "/graph/notify/", t->name);
+    t->lifecycle_url = gside__join(pub, "/graph/lifecycle/", t->name);
+    free(pub);
+    free(login);
+    free(path);
+    t->jwks = jwks_cache__new();
+    t->n_accounts = g->n_accounts;
+    t->accounts = calloc(t->n_accounts ? t->n_accounts : 1, sizeof(*t->accounts));
+    t->subs = calloc(t->n_accounts ? t->n_accounts : 1, sizeof(*t->subs));
+    t->reg = calloc(t->n_accounts ? t->n_accounts : 1, sizeof(*t->reg));
+    if (!t->token_url || !t->jwks_url || !t->notify_url || !t->lifecycle_url || !t->jwks ||
+        !t->accounts || !t->subs || !t->reg)
+        return -1;
+    tokens__init(&t->app, t, -1);
+    for (size_t a = 0; a < t->n_accounts; a++) {
+        tokens__init(&t->accounts[a], t, (int)a);
+        t->subs[a].t = t;
+        t->subs[a].account = (int)a;
+        backoff__init(&t->subs[a].bo, 2000, 5 * 60 * 1000);
+    }
+    backoff__init(&t->resolve_bo, 2000, 5 * 60 * 1000);
+    if (g->client_secret.value)
+        log__redact(g->client_secret.value);
+    if (gside__keys(t) < 0)
+        return -1;
+    if (users__sync(t) < 0)
+        return -1;
+    if (t->n_accounts == 0 && t->n_users)
+        LOG_WARN("graph", "no service accounts: no presence subscriptions tenant=%s", t->name);
+    LOG_INFO("graph", "tenant ready tenant=%s users=%zu accounts=%zu notify_url=%s", t->name,
+             t->n_users, t->n_accounts, t->notify_url);
+    return 0;
+}
+
+static void gside__tenant_free(struct gtenant *t)
+{
+    if (!t->side)
+        return;
+    tokens__free(&t->app);
+    for (size_t a = 0; t->accounts && a < t->n_accounts; a++)
+        tokens__free(&t->accounts[a]);
+    subs__free(t);
+    users__free(t);
+    free(t->accounts);
+    free(t->subs);
+    free(t->reg);
+    free(t->token_url);
+    free(t->jwks_url);
+    free(t->notify_url);
+    free(t->lifecycle_url);
+    free(t->cert_id);
+    notify_crypto__store_free(t->keys);
+    jwks_cache__free(t->jwks);
+    pthread_mutex_destroy(&t->reg_lock);
+    pthread_mutex_destroy(&t->jwks_lock);
+}
+
+static void gside__free(void *state)
+{
+    struct gside *side = state;
+    if (!side)
+        return;
+    workqueue__free(side->wq); /* no-op when stop ran */
+    side->wq = NULL;
+    if (side->cli) {
+        side->stopping = true;
+        http_client__free(side->cli);
+        side->cli = NULL;
+    }
+    for (size_t i = 0; i < side->n_tenants; i++)
+        gside__tenant_free(&side->tenants[i]);
+    free(side->tenants);
+    free(side);
+}
+
+static int64_t gside__env_ms(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? strtoll(v, NULL, 10) : 0;
+}
+
+static int gside__init(const struct daemon_env *env, void **state)
+{
+    struct gside *side = calloc(1, sizeof(*side));
+    if (!side)
+        return -1;
+    *state = side;
+    side->env = env;
+    side->loop = env->loop;
+    side->bus = env->bus;
+    side->renew_override_ms = gside__env_ms("PS_GRAPH_RENEW_MS");
+    side->resync_override_ms = gside__env_ms("PS_GRAPH_RESYNC_MS");
+    metrics__describe("graph_token_failures_total", METRIC_COUNTER, "Failed token requests");
+    metrics__describe("graph_requests_total", METRIC_COUNTER, "Graph API requests answered");
+    metrics__describe("graph_resyncs_total", METRIC_COUNTER, "Full presence re-reads");
+    side->n_tenants = env->cfg->n_tenants;
+    side->tenants = calloc(side->n_tenants ? side->n_tenants : 1, sizeof(*side->tenants));
+    side->cli = http_client__new(env->loop);
+    /* decryption workers, one per core */
+    side->wq = workqueue__new(0, GSIDE_QUEUE_MAX, webhook__job_free);
+    if (!side->tenants || !side->cli || !side->wq)
+        goto fail;
+    for (size_t i = 0; i < side->n_tenants; i++) {
+        if (gside__tenant_init(side, &side->tenants[i], i) < 0) {
+            LOG_ERROR("graph", "cannot set up tenant tenant=%s", env->cfg->tenants[i].name);
+            goto fail;
+        }
+    }
+    if (webhook__routes(side) < 0) {
+        LOG_ERROR("graph", "cannot add the webhook routes");
+        goto fail;
+    }
+    LOG_INFO("graph", "graph side ready tenants=%zu workers=%zu", side->n_tenants,
+             workqueue__threads(side->wq));
+    return 0;
+fail:
+    gside__free(side);
+    *state = NULL;
+    return -1;
+}
+
+static int gside__start(void *state)
+{
+    struct gside *side = state;
+    side->started = true;
+    for (size_t i = 0; i < side->n_tenants; i++) {
+        struct gtenant *t = &side->tenants[i];
+        gside__status(t);
+        users__resolve(t);
+        resync__start_timer(t);
+    }
+    return 0;
+}
+
+static void gside__reload(void *state)
+{
+    struct gside *side = state;
+    if (side->stopping)
+        return;
+    for (size_t i = 0; i < side->n_tenants; i++) {
+        struct gtenant *t = &side->tenants[i];
+        if (users__sync(t) < 0) {
+            LOG_ERROR("graph", "reload failed for tenant tenant=%s", t->name);
+            continue;
+        }
+        LOG_INFO("graph", "users reloaded tenant=%s users=%zu", t->name, t->n_users);
+        /* lookups of new users, then subs__plan replaces what changed */
+        users__resolve(t);
+        gside__status(t);
+    }
+}
+
+static void gside__stop(void *state)
+{
+    struct gside *side = state;
+    side->stopping = true;
+    /* workers first: after this nothing posts results any more */
+    workqueue__free(side->wq);
+    side->wq = NULL;
+    for (size_t i = 0; i < side->n_tenants; i++) {
+        struct gtenant *t = &side->tenants[i];
+        loop__timer_cancel(side->loop, t->resolve_timer);
+        t->resolve_timer = 0;
+        resync__stop(t);
+        subs__stop(t);
+        tokens__stop(&t->app);
+        for (size_t a = 0; a < t->n_accounts; a++)
+            tokens__stop(&t->accounts[a]);
+        char comp[160];
+        snprintf(comp, sizeof(comp), "graph/%s", t->name);
+        health__remove(comp);
+    }
+    /* pending calls complete (aborted) on the loop, which is still running */
+    http_client__free(side->cli);
+    side->cli = NULL;
+}
+
+const struct daemon_component graph_component = {
+    .name = "graph",
+    .init = gside__init,
+    .start = gside__start,
+    .reload = gside__reload,
+    .stop = gside__stop,
+    .free = gside__free,
+};

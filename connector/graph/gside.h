@@ -1,0 +1,271 @@
+/* The networked Graph side (internal to ps_graph_side): shared types of the
+ * component (graph_side.c), tokens (tokens.c), user lookups (users.c),
+ * subscriptions (subscriptions.c), the webhook (webhook.c) and presence
+ * reads (resync.c). See docs/graph.md.
+ *
+ * Threads: everything here belongs to the loop thread, except
+ *  - gtenant.name, .cfg->graph (immutable after init), .keys, .jwks: read by
+ *    the libwebsockets thread and the decryption workers;
+ *  - gtenant.reg (subscription id -> clientState), guarded by reg_lock: the
+ *    workers check clientState against it.
+ */
+#ifndef PS_GRAPH_GSIDE_H
+#define PS_GRAPH_GSIDE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/backoff.h"
+#include "core/loop.h"
+#include "graph/presence.h"
+
+struct daemon_env;
+struct http_client;
+struct http_result;
+struct workqueue;
+struct notify_key_store;
+struct jwks_cache;
+struct tenant_config;
+struct gside;
+struct gtenant;
+struct resync_chunk;
+
+#define GSIDE_ID_MAX           128
+#define GSIDE_CLIENT_STATE_LEN 64 /* hex of 32 random bytes; Graph allows 128 */
+#define GSIDE_BATCH_MAX        20
+#define GSIDE_PRESENCE_CHUNK   650
+#define GSIDE_SUB_LIFETIME_MS  (55LL * 60 * 1000) /* asked for; Graph allows 60 min */
+
+/* ---- tokens.c ------------------------------------------------------------- */
+
+typedef void (*gtoken_fn)(void *ctx, const char *bearer); /* bearer NULL: stopping */
+
+struct gwaiter {
+    gtoken_fn fn;
+    void *ctx;
+    struct gwaiter *next;
+};
+
+struct gtoken {
+    struct gtenant *t;
+    int account; /* -1: the app token (client_credentials) */
+    char *access;
+    char *refresh;
+    int64_t expires_mono;
+    bool in_flight;
+    bool with_refresh;   /* the request in flight is a refresh_token grant */
+    loop_timer_id timer; /* proactive refresh, or retry after a failure */
+    bool retry_pending;
+    struct backoff bo;
+    struct gwaiter *waiters;
+    /* for B/health */
+    const char *state; /* "pending", "ok", "error" */
+    int aadsts;
+    char error[64];
+    const char *explanation;
+    int64_t error_wall_ms;
+    int failures;
+};
+
+void tokens__init(struct gtoken *tok, struct gtenant *t, int account);
+/* Calls fn(ctx, bearer) now when a valid token is held, else when one is. */
+void tokens__get(struct gtoken *tok, gtoken_fn fn, void *ctx);
+/* Graph said 401 for `used` (NULL: whatever is held): drop it if current. */
+void tokens__invalidate(struct gtoken *tok, const char *used);
+/* Releases waiters with NULL and cancels timers (stop). */
+void tokens__stop(struct gtoken *tok);
+void tokens__free(struct gtoken *tok);
+/* The plain explanation of an AADSTS code, or NULL. Pure. */
+const char *tokens__explain(int aadsts);
+/* AADSTS code of an identity-platform error body (error_codes[0], else
+ * "AADSTSnnn" in error_description); 0 when none. Copies `error` into err. */
+int tokens__parse_error(const char *body, char *err, size_t errlen);
+/* application/x-www-form-urlencoded body from name/value pairs (NULL value:
+ * skipped); every value percent-encoded. malloc'd. */
+char *tokens__form(const char *const *pairs, size_t n_pairs);
+struct cJSON *tokens__status_json(const struct gtoken *tok);
+
+/* ---- graph calls with a token and one retry on 401 ----------------------- */
+
+struct gcall;
+/* res NULL: aborted (stopping). The call is freed after done returns. */
+typedef void (*gcall_done_fn)(struct gcall *c, const struct http_result *res);
+
+struct gcall {
+    struct gtenant *t;
+    struct gtoken *tok;
+    char method[8];
+    char *url;
+    char *body;
+    char *bearer_used;
+    int tries_401;
+    gcall_done_fn done;
+    void *ctx;
+    int64_t aux; /* caller's small value */
+};
+
+/* Takes url and body (malloc'd). */
+void gcall__start(struct gtenant *t, struct gtoken *tok, const char *method, char *url, char *body,
+                  gcall_done_fn done, void *ctx, int64_t aux);
+
+/* ---- users.c ---------------------------------------------------------------- */
+
+enum guser_rs { USER_PENDING = 0, USER_OK, USER_NOT_FOUND };
+
+struct guser {
+    char *upn;
+    char *topic; /* <prefix>teams/<id>/busy */
+    char id[GSIDE_ID_MAX + 1];
+    enum guser_rs rs;
+    int64_t retry_at_mono; /* per-item 429 */
+    bool have;             /* a presence was seen */
+    bool busy;
+    char availability[PRESENCE_VALUE_MAX + 1];
+    char activity[PRESENCE_VALUE_MAX + 1];
+    char seq[PRESENCE_SEQ_MAX + 1];
+    int64_t since_wall_ms;
+};
+
+/* Rebuilds t->users from t->cfg (keeps what is known about users that stay;
+ * clears the busy topic of users that left). */
+int users__sync(struct gtenant *t);
+/* Looks up ids of pending users with $batch; then subs__plan + resync. */
+void users__resolve(struct gtenant *t);
+struct guser *users__by_id(struct gtenant *t, const char *id);
+void users__free(struct gtenant *t);
+/* Path-escapes a UPN for /users/{upn} (keeps '@'; `$`-leading gets the
+ * /users('..') key form). malloc'd. Pure. */
+char *users__path(const char *upn);
+
+/* ---- subscriptions.c ----------------------------------------------------- */
+
+enum gsub_state { SUB_IDLE = 0, SUB_LISTING, SUB_DELETING, SUB_CREATING, SUB_ACTIVE };
+
+struct gsub {
+    struct gtenant *t;
+    int account;
+    char **ids; /* planned user ids */
+    size_t n_ids;
+    char id[GSIDE_ID_MAX + 1]; /* Graph's id while active */
+    char client_state[GSIDE_CLIENT_STATE_LEN + 1];
+    int64_t expires_wall_ms; /* as Graph returned it */
+    enum gsub_state state;
+    bool listed; /* startup cleanup done for this account */
+    bool replan; /* ids changed while busy: recreate afterwards */
+    bool busy;   /* a request is in flight */
+    int outstanding;
+    loop_timer_id timer;
+    struct backoff bo;
+    char last_error[256];
+    int creates;
+};
+
+/* Splits the resolved users over the accounts; (re)creates what changed. */
+void subs__plan(struct gtenant *t);
+/* Lifecycle event for subscription `sub_id` (clientState already checked). */
+void subs__lifecycle(struct gtenant *t, const char *sub_id, const char *event);
+void subs__stop(struct gtenant *t);
+void subs__free(struct gtenant *t);
+/* The resource of a presence subscription over ids: quoted, comma-separated.
+ * malloc'd. Pure. */
+char *subs__resource(char *const *ids, size_t n);
+/* Splits n users over n_accounts as evenly as possible: first/count of
+ * account a. Pure. */
+void subs__split(size_t n, size_t n_accounts, size_t a, size_t *first, size_t *count);
+struct cJSON *subs__status_json(struct gtenant *t);
+
+/* registry for the workers (any thread) */
+void subs__reg_set(struct gtenant *t, int account, const char *sub_id, const char *client_state);
+/* 1 match, 0 mismatch, -1 unknown subscription. */
+int subs__reg_check(struct gtenant *t, const char *sub_id, const char *client_state);
+
+/* ---- resync.c --------------------------------------------------------------- */
+
+/* Re-reads every resolved user's presence (coalesced while one runs). */
+void resync__request(struct gtenant *t, const char *reason);
+/* Reads the presence of some users (basic notifications). */
+void resync__read_ids(struct gtenant *t, char **ids, size_t n);
+/* Applies a presence on the loop thread; publishes the busy topic on change.
+ * Returns 1 published/changed, 0 unchanged, -1 dropped (unknown user, stale). */
+int resync__apply(struct gtenant *t, const struct presence_state *p, const char *source);
+void resync__start_timer(struct gtenant *t);
+void resync__stop(struct gtenant *t);
+
+/* ---- webhook.c -------------------------------------------------------------- */
+
+int webhook__routes(struct gside *side);
+/* Frees a queued webhook job (the worker pool's drop function). */
+void webhook__job_free(void *arg);
+/* Counts one notification outcome (any thread). */
+void webhook__count(const struct gtenant *t, const char *outcome, double n);
+
+/* ---- graph_side.c ----------------------------------------------------------- */
+
+struct greg {
+    char sub_id[GSIDE_ID_MAX + 1];
+    char client_state[GSIDE_CLIENT_STATE_LEN + 1];
+};
+
+struct gtenant {
+    struct gside *side;
+    size_t index;
+    const char *name;
+    struct tenant_config *cfg;
+    char *token_url;
+    char *notify_url;
+    char *lifecycle_url;
+    char *jwks_url;
+    struct gtoken app;
+    struct gtoken *accounts; /* cfg->graph.n_accounts */
+    size_t n_accounts;
+    struct guser *users;
+    size_t n_users;
+    struct guser **by_id; /* resolved users sorted by id */
+    size_t n_by_id;
+    bool resolving;
+    bool resolve_again;
+    int resolve_outstanding;
+    loop_timer_id resolve_timer;
+    struct backoff resolve_bo;
+    bool resolved_once;
+    unsigned resolved_count;
+    struct gsub *subs; /* one per account */
+    /* resync */
+    bool resync_running;
+    bool resync_pending;
+    int resync_outstanding;
+    loop_timer_id resync_timer;
+    int64_t last_resync_wall_ms;
+    struct resync_chunk *resync_waiting;
+    const char *last_resync_reason;
+    /* worker-shared */
+    struct notify_key_store *keys; /* NULL: basic notifications */
+    char *cert_id;
+    struct jwks_cache *jwks;
+    pthread_mutex_t jwks_lock; /* one JWKS fetch at a time */
+    int64_t jwks_tried_mono;
+    pthread_mutex_t reg_lock;
+    struct greg *reg; /* per account */
+};
+
+struct gside {
+    const struct daemon_env *env;
+    struct loop *loop;
+    struct bus *bus;
+    struct http_client *cli;
+    struct workqueue *wq;
+    struct gtenant *tenants;
+    size_t n_tenants;
+    bool started;
+    bool stopping;
+    int64_t renew_override_ms;  /* PS_GRAPH_RENEW_MS (tests, tuning) */
+    int64_t resync_override_ms; /* PS_GRAPH_RESYNC_MS */
+};
+
+/* Rebuilds the tenant's B/health "graph" section and readiness. */
+void gside__status(struct gtenant *t);
+struct gtenant *gside__tenant(struct gside *side, const char *name);
+
+#endif

@@ -1,0 +1,421 @@
+/* Configured addresses -> Azure AD object ids (graph-presence.md §8), with
+ * JSON batching: 20 lookups a request, each item judged on its own status.
+ * An item throttled with 429 is retried after its own Retry-After; a user
+ * Azure AD does not know (404) is left out of the subscriptions (one bad id
+ * fails a whole presence subscription, §0 #13), logged once and listed in
+ * B/health. When a round is complete the subscriptions are planned and the
+ * presence of everyone is read. */
+#include "graph/gside.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/bus.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/http_client.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "daemon.h"
+
+#define USERS_RETRY_BASE 2000
+#define USERS_RETRY_MAX  (5 * 60 * 1000)
+
+char *users__path(const char *upn)
+{
+    /* /users/{upn}: pchar keeps '@'; escape what would end or bend the path */
+    size_t n = strlen(upn);
+    bool key_form = upn[0] == '$';
+    char *out = malloc(n * 6 + 16);
+    if (!out)
+        return NULL;
+    size_t o = (size_t)sprintf(out, "%s", key_form ? "/users('" : "/users/");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)upn[i];
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     strchr("-._~@!$*+,;=:", c);
+        if (c == '\'' && key_form)
+            o += (size_t)sprintf(out + o, "''"); /* OData string literal */
+        else if (plain && c)
+            out[o++] = (char)c;
+        else
+            o += (size_t)sprintf(out + o, "%%%02X", c);
+    }
+    if (key_form)
+        o += (size_t)sprintf(out + o, "')");
+    out[o] = '\0';
+    return out;
+}
+
+static char *users__topic(const struct gtenant *t, const char *upn)
+{
+    char id[IDS_MAX_ID];
+    if (ids__encode(upn, id, sizeof(id)) < 0)
+        return NULL;
+    const char *prefix = t->side->env->cfg->mqtt.topic_prefix;
+    prefix = prefix ? prefix : "";
+    size_t n = strlen(prefix) + strlen(id) + 16;
+    char *topic = malloc(n);
+    if (topic)
+        snprintf(topic, n, "%steams/%s/busy", prefix, id);
+    return topic;
+}
+
+static int users__cmp_id(const void *a, const void *b)
+{
+    const struct guser *x = *(struct guser *const *)a, *y = *(struct guser *const *)b;
+    return strcasecmp(x->id, y->id);
+}
+
+static void users__index(struct gtenant *t)
+{
+    free(t->by_id);
+    t->by_id = malloc((t->n_users ? t->n_users : 1) * sizeof(*t->by_id));
+    t->n_by_id = 0;
+    if (!t->by_id)
+        return;
+    for (size_t i = 0; i < t->n_users; i++) {
+        if (t->users[i].rs == USER_OK)
+            t->by_id[t->n_by_id++] = &t->users[i];
+    }
+    qsort(t->by_id, t->n_by_id, sizeof(*t->by_id), users__cmp_id);
+}
+
+struct guser *users__by_id(struct gtenant *t, const char *id)
+{
+    struct guser key, *kp = &key;
+    snprintf(key.id, sizeof(key.id), "%s", id);
+    struct guser **hit =
+        t->by_id ? bsearch(&kp, t->by_id, t->n_by_id, sizeof(*t->by_id), users__cmp_id) : NULL;
+    return hit ? *hit : NULL;
+}
+
+static void users__free_one(struct guser *u)
+{
+    free(u->upn);
+    free(u->topic);
+}
+
+int users__sync(struct gtenant *t)
+{
+    const struct tenant_config *c = t->cfg;
+    struct guser *nu = calloc(c->n_users ? c->n_users : 1, sizeof(*nu));
+    if (!nu)
+        return -1;
+    bool *kept = calloc(t->n_users ? t->n_users : 1, sizeof(*kept));
+    if (!kept) {
+        free(nu);
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_users; i++) {
+        bool dup = false;
+        for (size_t j = 0; j < n && !dup; j++)
+            dup = strcasecmp(nu[j].upn, c->users[i]) == 0;
+        if (dup)
+            continue;
+        struct guser *u = &nu[n];
+        for (size_t j = 0; j < t->n_users; j++) {
+            if (!kept[j] && strcasecmp(t->users[j].upn, c->users[i]) == 0) {
+                *u = t->users[j]; /* keeps id, state and strings */
+                kept[j] = true;
+                break;
+            }
+        }
+        if (!u->upn) {
+            u->upn = strdup(c->users[i]);
+            u->topic = users__topic(t, c->users[i]);
+            if (!u->upn || !u->topic) {
+                LOG_ERROR("graph", "cannot make a topic for a user tenant=%s user=%s", t->name,
+                          c->users[i]);
+                users__free_one(u);
+                memset(u, 0, sizeof(*u));
+                continue;
+            }
+        }
+        n++;
+    }
+    for (size_t j = 0; j < t->n_users; j++) {
+        if (kept[j])
+            continue;
+        /* no longer configured: nobody keeps its retained state true */
+        if (t->side->started && t->users[j].topic)
+            bus__clear_state(t->side->bus, t->users[j].topic);
+        users__free_one(&t->users[j]);
+    }
+    free(kept);
+    free(t->users);
+    t->users = nu;
+    t->n_users = n;
+    users__index(t);
+    return 0;
+}
+
+void users__free(struct gtenant *t)
+{
+    for (size_t i = 0; i < t->n_users; i++)
+        users__free_one(&t->users[i]);
+    free(t->users);
+    free(t->by_id);
+    t->users = NULL;
+    t->by_id = NULL;
+    t->n_users = t->n_by_id = 0;
+}
+
+/* ---- $batch lookups --------------------------------------------------------- */
+
+struct users_batch {
+    struct gtenant *t;
+    size_t idx[GSIDE_BATCH_MAX]; /* into t->users; generation-checked by upn */
+    char *upn[GSIDE_BATCH_MAX];
+    size_t n;
+};
+
+static void users__round_done(struct gtenant *t);
+
+static void users__batch_free(struct users_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        free(b->upn[i]);
+    free(b);
+}
+
+static struct guser *users__batch_user(struct users_batch *b, size_t k)
+{
+    struct gtenant *t = b->t;
+    size_t i = b->idx[k];
+    /* the list may have been rebuilt (SIGHUP) while this batch ran */
+    if (i < t->n_users && strcasecmp(t->users[i].upn, b->upn[k]) == 0)
+        return &t->users[i];
+    for (i = 0; i < t->n_users; i++) {
+        if (strcasecmp(t->users[i].upn, b->upn[k]) == 0)
+            return &t->users[i];
+    }
+    return NULL;
+}
+
+static int64_t users__item_retry_after(const cJSON *item)
+{
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(item, "headers");
+    const cJSON *v;
+    cJSON_ArrayForEach(v, h)
+    {
+        if (v->string && strcasecmp(v->string, "Retry-After") == 0) {
+            if (cJSON_IsString(v))
+                return retry_after__parse_ms(v->valuestring, time(NULL));
+            if (cJSON_IsNumber(v))
+                return (int64_t)(v->valuedouble * 1000);
+        }
+    }
+    return -1;
+}
+
+static void users__apply_item(struct users_batch *b, const cJSON *item, int64_t *retry_ms)
+{
+    struct gtenant *t = b->t;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(item, "status");
+    if (!cJSON_IsString(id) || !cJSON_IsNumber(st))
+        return;
+    char *end;
+    unsigned long k = strtoul(id->valuestring, &end, 10);
+    if (*end || k >= b->n)
+        return;
+    struct guser *u = users__batch_user(b, k);
+    if (!u)
+        return;
+    int status = (int)st->valuedouble;
+    const cJSON *body = cJSON_GetObjectItemCaseSensitive(item, "body");
+    const cJSON *oid = cJSON_GetObjectItemCaseSensitive(body, "id");
+    if (status == 200 && cJSON_IsString(oid) && oid->valuestring[0] &&
+        strlen(oid->valuestring) <= GSIDE_ID_MAX) {
+        snprintf(u->id, sizeof(u->id), "%s", oid->valuestring);
+        u->rs = USER_OK;
+        LOG_DEBUG("graph", "user resolved tenant=%s user=%s id=%s", t->name, u->upn, u->id);
+    }
+    else if (status == 404 || status == 400) {
+        if (u->rs != USER_NOT_FOUND)
+            LOG_WARN("graph",
+                     "user not found in Azure AD, left out of the subscriptions "
+                     "tenant=%s user=%s status=%d",
+                     t->name, u->upn, status);
+        u->rs = USER_NOT_FOUND;
+    }
+    else {
+        int64_t ra = users__item_retry_after(item);
+        if (status == 429)
+            LOG_INFO("graph", "user lookup throttled tenant=%s user=%s retry_after_ms=%lld",
+                     t->name, u->upn, (long long)ra);
+        else
+            LOG_WARN("graph", "user lookup failed, will retry tenant=%s user=%s status=%d", t->name,
+                     u->upn, status);
+        if (ra > *retry_ms)
+            *retry_ms = ra;
+        if (ra < 0 && *retry_ms < 0)
+            *retry_ms = 0; /* backoff */
+    }
+}
+
+static void users__batch_done(struct gcall *c, const struct http_result *res)
+{
+    struct users_batch *b = c->ctx;
+    struct gtenant *t = b->t;
+    int64_t retry_ms = -1;
+    if (!res) {
+        users__batch_free(b);
+        return;
+    }
+    cJSON *o = res->status == 200 ? cJSON_Parse(res->body) : NULL;
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "responses");
+    if (!cJSON_IsArray(arr)) {
+        LOG_WARN("graph", "user lookup batch failed tenant=%s status=%d", t->name, res->status);
+        retry_ms = res->retry_after_ms > 0 ? res->retry_after_ms : 0;
+    }
+    else {
+        const cJSON *item;
+        cJSON_ArrayForEach(item, arr)
+        {
+            users__apply_item(b, item, &retry_ms);
+        }
+    }
+    cJSON_Delete(o);
+    users__batch_free(b);
+    if (retry_ms >= 0) {
+        int64_t at = clock__mono_ms() + retry_ms;
+        for (size_t i = 0; i < t->n_users; i++) {
+            if (t->users[i].rs == USER_PENDING && t->users[i].retry_at_mono < at)
+                t->users[i].retry_at_mono = at;
+        }
+    }
+    if (--t->resolve_outstanding == 0)
+        users__round_done(t);
+}
+
+static char *users__batch_body(struct users_batch *b)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *reqs = cJSON_AddArrayToObject(root, "requests");
+    for (size_t k = 0; k < b->n; k++) {
+        char id[24], *path = users__path(b->upn[k]);
+        if (!path) {
+            cJSON_Delete(root);
+            return NULL;
+        }
+        size_t n = strlen(path) + 48;
+        char *url = malloc(n);
+        if (url)
+            snprintf(url, n, "%s?$select=id,userPrincipalName", path);
+        free(path);
+        cJSON *r = cJSON_CreateObject();
+        snprintf(id, sizeof(id), "%zu", k);
+        cJSON_AddStringToObject(r, "id", id);
+        cJSON_AddStringToObject(r, "method", "GET");
+        cJSON_AddStringToObject(r, "url", url ? url : "");
+        free(url);
+        cJSON_AddItemToArray(reqs, r);
+    }
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return s;
+}
+
+static char *users__url(const struct gtenant *t, const char *path)
+{
+    size_t n = strlen(t->cfg->graph.api_url) + strlen(path) + 1;
+    char *u = malloc(n);
+    if (u)
+        snprintf(u, n, "%s%s", t->cfg->graph.api_url, path);
+    return u;
+}
+
+static void users__on_timer(void *arg)
+{
+    struct gtenant *t = arg;
+    t->resolve_timer = 0;
+    users__resolve(t);
+}
+
+static void users__round_done(struct gtenant *t)
+{
+    t->resolving = false;
+    users__index(t);
+    int64_t now = clock__mono_ms(), next = -1;
+    size_t ok = 0, missing = 0, pending = 0;
+    for (size_t i = 0; i < t->n_users; i++) {
+        const struct guser *u = &t->users[i];
+        ok += u->rs == USER_OK;
+        missing += u->rs == USER_NOT_FOUND;
+        if (u->rs == USER_PENDING) {
+            pending++;
+            int64_t d = u->retry_at_mono > now ? u->retry_at_mono - now : 0;
+            if (next < 0 || d < next)
+                next = d;
+        }
+    }
+    if (pending) {
+        /* throttled items wait their Retry-After; other failures back off */
+        int64_t bo = backoff__next(&t->resolve_bo);
+        int64_t delay = next > 0 ? next : bo;
+        LOG_INFO("graph", "user lookups pending tenant=%s pending=%zu retry_ms=%lld", t->name,
+                 pending, (long long)delay);
+        loop__timer_cancel(t->side->loop, t->resolve_timer);
+        t->resolve_timer = loop__timer(t->side->loop, delay, users__on_timer, t);
+    }
+    else {
+        backoff__reset(&t->resolve_bo);
+    }
+    if (t->resolve_again) {
+        t->resolve_again = false;
+        users__resolve(t);
+        return;
+    }
+    if (pending && !t->resolved_once)
+        return; /* plan once everybody is known, or after the first full round */
+    t->resolved_once = true;
+    LOG_INFO("graph", "users resolved tenant=%s resolved=%zu not_found=%zu pending=%zu", t->name,
+             ok, missing, pending);
+    gside__status(t);
+    subs__plan(t);
+    resync__request(t, t->resolved_count++ ? "users looked up" : "start");
+}
+
+void users__resolve(struct gtenant *t)
+{
+    if (t->side->stopping)
+        return;
+    if (t->resolving) {
+        t->resolve_again = true;
+        return;
+    }
+    t->resolving = true;
+    t->resolve_outstanding = 1; /* held while sending */
+    int64_t now = clock__mono_ms();
+    struct users_batch *b = NULL;
+    for (size_t i = 0; i <= t->n_users; i++) {
+        bool take =
+            i < t->n_users && t->users[i].rs == USER_PENDING && t->users[i].retry_at_mono <= now;
+        if (take && !b) {
+            b = calloc(1, sizeof(*b));
+            if (!b)
+                break;
+            b->t = t;
+        }
+        if (take) {
+            b->idx[b->n] = i;
+            b->upn[b->n] = strdup(t->users[i].upn);
+            b->n++;
+        }
+        if (b && (b->n == GSIDE_BATCH_MAX || i == t->n_users)) {
+            char *body = users__batch_body(b);
+            t->resolve_outstanding++;
+            gcall__start(t, &t->app, "POST", users__url(t, "/$batch"), body, users__batch_done, b,
+                         0);
+            b = NULL;
+        }
+    }
+    if (--t->resolve_outstanding == 0)
+        users__round_done(t);
+}
