@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, builds, and runs the
-# whole suite (unit, simulators, integration) twice: a normal build, then an
-# AddressSanitizer + UndefinedBehaviorSanitizer build.
-# PS_SANITIZE_PASS=0 skips the sanitizer pass; extra args go to ctest.
+# whole suite (unit, simulators, integration, fuzz regressions) twice: a
+# normal build, then an AddressSanitizer + UndefinedBehaviorSanitizer build;
+# then runs every libFuzzer target for a bounded time (scripts/fuzz.sh).
+# PS_SANITIZE_PASS=0 skips the sanitizer pass, PS_FUZZ_SECONDS=0 the fuzzing;
+# extra args go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,4 +27,8 @@ if [ "${PS_SANITIZE_PASS:-1}" != 0 ]; then
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     run_suite build-asan -DPS_SANITIZE=ON
+fi
+if [ "${PS_FUZZ_SECONDS:-20}" != 0 ]; then
+    echo "== fuzz each target for ${PS_FUZZ_SECONDS:-20} s"
+    scripts/fuzz.sh "${PS_FUZZ_SECONDS:-20}"
 fi

@@ -663,6 +663,14 @@ int signalr__jwt_exp(const char *token, int64_t *exp_s)
 
 int64_t signalr__refresh_delay_ms(int64_t exp_s, int64_t now_wall_ms)
 {
+    /* Clamp to wall times that exist so the arithmetic cannot overflow
+     * (signalr__jwt_exp gives < 1e13 s, but this function is public). */
+    if (exp_s < 0)
+        exp_s = 0;
+    if (exp_s > INT64_C(10000000000000))
+        exp_s = INT64_C(10000000000000);
+    if (now_wall_ms < 0)
+        now_wall_ms = 0;
     int64_t remaining = exp_s * 1000 - now_wall_ms;
     if (remaining <= 0)
         return 0;
