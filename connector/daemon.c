@@ -19,7 +19,9 @@
 #include <strings.h>
 
 #include "core/bus.h"
+#include "core/clock.h"
 #include "core/config.h"
+#include "core/ids.h"
 #include "core/health.h"
 #include "core/http_server.h"
 #include "core/log.h"
@@ -34,9 +36,9 @@
 /* Per-user lines logged for one tenant on reload; the summary has totals. */
 #define DAEMON_RELOAD_LOG_USERS 50
 
-/* The components, started in this order and stopped in reverse. The Graph
- * side, the Voice side and the mapper add themselves here, e.g.
- *   extern const struct daemon_component graph_component;  ... &graph_component, */
+/* The components, started in this order and stopped in reverse, each with
+ * the roles that run it (--role / "roles"; a split deployment runs one
+ * process per role, docs/operations.md). */
 #ifdef HAVE_ps_graph_side
 extern const struct daemon_component graph_component;
 #endif
@@ -46,22 +48,36 @@ extern const struct daemon_component voice_component;
 #ifdef HAVE_ps_mapper
 extern const struct daemon_component mapper_component;
 #endif
-static const struct daemon_component *const daemon_components[] = {
+extern const struct daemon_component hass_component;
+
+struct daemon_entry {
+    const struct daemon_component *c;
+    unsigned roles; /* runs when the process has any of these */
+};
+
+static const struct daemon_entry daemon_components[] = {
 #ifdef HAVE_ps_graph_side
-    &graph_component,
+    {&graph_component, CONFIG_ROLE_GRAPH},
 #endif
 #ifdef HAVE_ps_voice_side
-    &voice_component,
+    /* The mapper writes 'talking' through the Voice side's REST session
+     * (voice_writer__default()), so a mapper process runs it too; env.roles
+     * tells the Voice side which role it serves (docs/operations.md). */
+    {&voice_component, CONFIG_ROLE_VOICE | CONFIG_ROLE_MAPPER},
 #endif
 #ifdef HAVE_ps_mapper
-    &mapper_component,
+    {&mapper_component, CONFIG_ROLE_MAPPER},
 #endif
-    NULL, /* keeps the array non-empty */
+    /* Home Assistant discovery: each process announces the entities whose
+     * state it publishes (docs/homeassistant.md). */
+    {&hass_component, CONFIG_ROLE_GRAPH | CONFIG_ROLE_VOICE},
 };
 #define DAEMON_N_COMPONENTS (sizeof(daemon_components) / sizeof(daemon_components[0]))
 
 struct daemon {
     struct daemon_env env;
+    char *client_id;
+    char *health_topic;
     char *state_topic;
     char *online_payload;
     char *offline_payload;
@@ -106,6 +122,9 @@ static void daemon__url_for_log(const char *url, char *buf, size_t len)
         snprintf(buf, len, "%s", url);
 }
 
+/* For presence_sync_uptime_seconds (read on the libwebsockets thread). */
+static int64_t daemon_start_mono;
+
 /* ---- HTTP: health and metrics (libwebsockets thread; thread-safe calls) --- */
 
 static int daemon__respond(struct http_response *resp, int status, const char *ctype, char *body)
@@ -124,12 +143,48 @@ static int daemon__healthz(void *ctx, const struct http_request *req, struct htt
     return daemon__respond(resp, 200, "text/plain", strdup("ok"));
 }
 
+/* CONTRACT §5: a 503 says why. Adds "reason": every component that is not
+ * ready, as "name: reason" joined with "; ", to health__json()'s document
+ * (which keeps the per-component details). Takes json over. */
+static char *daemon__with_reason(char *json)
+{
+    cJSON *doc = cJSON_Parse(json);
+    const cJSON *comps = cJSON_GetObjectItemCaseSensitive(doc, "components"), *c;
+    size_t cap = 1, len = 0;
+    char *reason = NULL, *out = NULL;
+    cJSON_ArrayForEach(c, comps)
+    {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(c, "reason");
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "ready")))
+            continue;
+        const char *why = cJSON_IsString(r) ? r->valuestring : "not ready";
+        size_t need = strlen(c->string) + strlen(why) + 5;
+        char *grown = realloc(reason, cap + need);
+        if (!grown)
+            break;
+        reason = grown;
+        cap += need;
+        len +=
+            (size_t)snprintf(reason + len, cap - len, "%s%s: %s", len ? "; " : "", c->string, why);
+    }
+    if (doc && cJSON_AddStringToObject(doc, "reason", reason ? reason : "not ready"))
+        out = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    free(reason);
+    if (!out)
+        return json;
+    free(json);
+    return out;
+}
+
 static int daemon__readyz(void *ctx, const struct http_request *req, struct http_response *resp,
                           struct http_pending *pending)
 {
     (void)ctx, (void)req, (void)pending;
     bool ready = false;
     char *json = health__json(&ready);
+    if (json && !ready)
+        json = daemon__with_reason(json);
     return daemon__respond(resp, ready ? 200 : 503, "application/json", json);
 }
 
@@ -137,6 +192,7 @@ static int daemon__metrics(void *ctx, const struct http_request *req, struct htt
                            struct http_pending *pending)
 {
     (void)ctx, (void)req, (void)pending;
+    metrics__set("uptime_seconds", NULL, (double)(clock__mono_ms() - daemon_start_mono) / 1000.0);
     return daemon__respond(resp, 200, "text/plain; version=0.0.4", metrics__render());
 }
 
@@ -222,7 +278,8 @@ static void daemon__warn_restart_only(const struct config *cur, const struct con
         {"mqtt.ca_file", cur->mqtt.ca_file, neu->mqtt.ca_file},
         {"mqtt.topic_prefix", cur->mqtt.topic_prefix, neu->mqtt.topic_prefix},
         {"mqtt.bridge_topic", cur->mqtt.bridge_topic, neu->mqtt.bridge_topic},
-        {"http.listen", cur->http.listen, neu->http.listen},
+        {"http.listen", cur->http.listen,
+         cur->listen_from_cli ? cur->http.listen : neu->http.listen},
         {"http.public_url", cur->http.public_url, neu->http.public_url},
     };
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -231,6 +288,13 @@ static void daemon__warn_restart_only(const struct config *cur, const struct con
     }
     if (cur->mqtt.protocol != neu->mqtt.protocol)
         LOG_WARN("config", "changed; takes effect after a restart key=mqtt.protocol");
+    if (cur->mqtt.escape_dots != neu->mqtt.escape_dots)
+        LOG_WARN("config", "changed; takes effect after a restart key=mqtt.escape_dots");
+    if (!cur->roles_from_cli && cur->roles != neu->roles)
+        LOG_WARN("config", "changed; takes effect after a restart key=roles");
+    if (cur->homeassistant.enabled != neu->homeassistant.enabled ||
+        daemon__differs(cur->homeassistant.prefix, neu->homeassistant.prefix))
+        LOG_WARN("config", "changed; takes effect after a restart key=homeassistant");
     for (size_t i = 0; i < neu->n_tenants; i++) {
         if (!daemon__find_tenant((struct config *)cur, neu->tenants[i].name))
             LOG_WARN("config", "tenant added; takes effect after a restart tenant=%s",
@@ -265,6 +329,15 @@ static void daemon__swap_users(struct config *cur, struct config *neu)
     }
 }
 
+static void daemon__users_gauge(const struct config *cfg)
+{
+    char labels[128];
+    for (size_t i = 0; i < cfg->n_tenants; i++) {
+        snprintf(labels, sizeof(labels), "tenant=\"%s\"", cfg->tenants[i].name);
+        metrics__set("users_configured", labels, (double)cfg->tenants[i].n_users);
+    }
+}
+
 static void daemon__reload(void *arg)
 {
     struct daemon *d = arg;
@@ -290,9 +363,10 @@ static void daemon__reload(void *arg)
     }
     daemon__swap_users(cur, neu);
     config__free(neu);
+    daemon__users_gauge(cur);
     for (size_t i = 0; i < DAEMON_N_COMPONENTS; i++) {
-        const struct daemon_component *c = daemon_components[i];
-        if (c && d->comp_inited[i] && c->reload)
+        const struct daemon_component *c = daemon_components[i].c;
+        if (d->comp_inited[i] && c->reload)
             c->reload(d->comp_state[i]);
     }
     metrics__inc("config_reloads_total", NULL, 1);
@@ -304,8 +378,8 @@ static void daemon__reload(void *arg)
 static void daemon__stop_components(struct daemon *d)
 {
     for (size_t i = DAEMON_N_COMPONENTS; i-- > 0;) {
-        const struct daemon_component *c = daemon_components[i];
-        if (c && d->comp_inited[i] && c->stop)
+        const struct daemon_component *c = daemon_components[i].c;
+        if (d->comp_inited[i] && c->stop)
             c->stop(d->comp_state[i]);
     }
 }
@@ -313,8 +387,8 @@ static void daemon__stop_components(struct daemon *d)
 static void daemon__free_components(struct daemon *d)
 {
     for (size_t i = DAEMON_N_COMPONENTS; i-- > 0;) {
-        const struct daemon_component *c = daemon_components[i];
-        if (c && d->comp_inited[i] && c->free)
+        const struct daemon_component *c = daemon_components[i].c;
+        if (d->comp_inited[i] && c->free)
             c->free(d->comp_state[i]);
         d->comp_inited[i] = false;
     }
@@ -346,8 +420,8 @@ static void daemon__on_int(void *arg)
 static int daemon__init_components(struct daemon *d)
 {
     for (size_t i = 0; i < DAEMON_N_COMPONENTS; i++) {
-        const struct daemon_component *c = daemon_components[i];
-        if (!c)
+        const struct daemon_component *c = daemon_components[i].c;
+        if (!(daemon_components[i].roles & d->env.roles))
             continue;
         if (c->init && c->init(&d->env, &d->comp_state[i]) < 0) {
             LOG_ERROR("daemon", "component failed to initialise component=%s", c->name);
@@ -361,8 +435,8 @@ static int daemon__init_components(struct daemon *d)
 static int daemon__start_components(struct daemon *d)
 {
     for (size_t i = 0; i < DAEMON_N_COMPONENTS; i++) {
-        const struct daemon_component *c = daemon_components[i];
-        if (c && c->start && c->start(d->comp_state[i]) < 0) {
+        const struct daemon_component *c = daemon_components[i].c;
+        if (d->comp_inited[i] && c->start && c->start(d->comp_state[i]) < 0) {
             LOG_ERROR("daemon", "component failed to start component=%s", c->name);
             return -1;
         }
@@ -390,20 +464,52 @@ static int daemon__start_http(struct daemon *d)
     return 0;
 }
 
+/* Role all: client id <instance>, <B>/state, <B>/health as in the contract.
+ * A split process (some roles): <instance>-<roles>, <B>/state/<roles>,
+ * <B>/health/<roles>, with roles joined by '-', e.g. ps-1-graph and
+ * presence-sync/state/graph; two processes must not share a client id (the
+ * broker would disconnect one) nor a will topic (one's will would mark the
+ * other offline). See docs/operations.md "Split deployment". */
+static int daemon__names(struct daemon *d)
+{
+    const struct config *cfg = d->env.cfg;
+    char roles[64];
+    config__roles_name(d->env.roles, roles, sizeof(roles));
+    for (char *p = roles; *p; p++)
+        *p = *p == ',' ? '-' : *p;
+    bool all = (d->env.roles & CONFIG_ROLE_ALL) == CONFIG_ROLE_ALL;
+    if (all) {
+        d->client_id = strdup(cfg->instance);
+        d->state_topic = daemon__join_topic(cfg->mqtt.bridge_topic, "state");
+        d->health_topic = daemon__join_topic(cfg->mqtt.bridge_topic, "health");
+    }
+    else {
+        char leaf[80];
+        d->client_id = malloc(strlen(cfg->instance) + strlen(roles) + 2);
+        if (d->client_id)
+            sprintf(d->client_id, "%s-%s", cfg->instance, roles);
+        snprintf(leaf, sizeof(leaf), "state/%s", roles);
+        d->state_topic = daemon__join_topic(cfg->mqtt.bridge_topic, leaf);
+        snprintf(leaf, sizeof(leaf), "health/%s", roles);
+        d->health_topic = daemon__join_topic(cfg->mqtt.bridge_topic, leaf);
+    }
+    d->env.state_topic = d->state_topic;
+    return d->client_id && d->state_topic && d->health_topic ? 0 : -1;
+}
+
 static struct bus *daemon__new_bus(struct daemon *d)
 {
     const struct config *cfg = d->env.cfg;
-    d->state_topic = daemon__join_topic(cfg->mqtt.bridge_topic, "state");
     d->online_payload = daemon__state_payload("online", cfg->instance);
     d->offline_payload = daemon__state_payload("offline", cfg->instance);
-    if (!d->state_topic || !d->online_payload || !d->offline_payload)
+    if (daemon__names(d) < 0 || !d->online_payload || !d->offline_payload)
         return NULL;
     struct bus_options o = {
         .url = cfg->mqtt.url,
         .username = cfg->mqtt.username,
         .password = cfg->mqtt.password.value,
         .ca_file = cfg->mqtt.ca_file,
-        .client_id = cfg->instance,
+        .client_id = d->client_id,
         .protocol = cfg->mqtt.protocol,
         .state_topic = d->state_topic,
         .online_payload = d->online_payload,
@@ -432,17 +538,16 @@ static int daemon__setup(struct daemon *d)
         return -1;
     }
     bus__on_connection(d->env.bus, daemon__on_mqtt, d);
-    char *health_topic = daemon__join_topic(d->env.cfg->mqtt.bridge_topic, "health");
-    if (!health_topic)
-        return -1;
-    status__attach(d->env.loop, d->env.bus, health_topic, d->env.cfg->instance); /* B/health */
-    free(health_topic);
+    status__attach(d->env.loop, d->env.bus, d->health_topic, d->env.cfg->instance); /* B/health */
     if (daemon__start_http(d) < 0) {
         LOG_ERROR("daemon", "cannot set up the HTTP listener listen=%s", d->env.cfg->http.listen);
         return -1;
     }
     if (daemon__init_components(d) < 0)
         return -1;
+    /* Again: a side may have attached B/health itself (the Voice side does);
+     * the topic of this process wins. */
+    status__attach(d->env.loop, d->env.bus, d->health_topic, d->env.cfg->instance);
     if (http_server__start(d->env.http) < 0) {
         LOG_ERROR("daemon", "cannot listen listen=%s", d->env.cfg->http.listen);
         return -1;
@@ -450,6 +555,26 @@ static int daemon__setup(struct daemon *d)
     if (bus__start(d->env.bus) < 0)
         return -1;
     return daemon__start_components(d);
+}
+
+/* The metrics of the process itself (docs/observability.md). */
+static void daemon__core_metrics(struct daemon *d)
+{
+    char labels[160], roles[64];
+    metrics__describe("build_info", METRIC_GAUGE,
+                      "Always 1; the labels tell the version, instance and roles");
+    metrics__describe("process_start_time_seconds", METRIC_GAUGE,
+                      "Start time of the process, seconds since the Unix epoch");
+    metrics__describe("uptime_seconds", METRIC_GAUGE, "Seconds since the process started");
+    metrics__describe("users_configured", METRIC_GAUGE, "Users in the config, per tenant");
+    snprintf(labels, sizeof(labels), "version=\"%s\",instance=\"%s\",roles=\"%s\"", PS_VERSION,
+             d->env.cfg->instance, config__roles_name(d->env.roles, roles, sizeof(roles)));
+    metrics__set("build_info", labels, 1);
+    metrics__set("process_start_time_seconds", NULL, (double)(clock__wall_ms() / 1000));
+    daemon_start_mono = clock__mono_ms();
+    metrics__set("uptime_seconds", NULL, 0);
+    metrics__set("mqtt_connected", NULL, 0);
+    daemon__users_gauge(d->env.cfg);
 }
 
 int daemon__run(struct config *cfg)
@@ -460,11 +585,16 @@ int daemon__run(struct config *cfg)
     struct daemon d;
     memset(&d, 0, sizeof(d));
     d.env.cfg = cfg;
-    char url[512];
+    d.env.roles = cfg->roles ? cfg->roles : CONFIG_ROLE_ALL;
+    /* Before any thread exists: every side encodes ids the same way. */
+    ids__set_escape_dots(cfg->mqtt.escape_dots);
+    char url[512], roles[64];
     daemon__url_for_log(cfg->mqtt.url, url, sizeof(url));
-    LOG_INFO("daemon", "starting version=%s instance=%s mqtt=%s listen=%s tenants=%zu users=%zu",
+    LOG_INFO("daemon",
+             "starting version=%s instance=%s mqtt=%s listen=%s tenants=%zu users=%zu roles=%s",
              PS_VERSION, cfg->instance, url, cfg->http.listen, cfg->n_tenants,
-             config__total_users(cfg));
+             config__total_users(cfg), config__roles_name(d.env.roles, roles, sizeof(roles)));
+    daemon__core_metrics(&d);
     metrics__describe("config_reloads_total", METRIC_COUNTER, "Successful SIGHUP reloads");
     metrics__describe("config_reload_failures_total", METRIC_COUNTER,
                       "SIGHUP reloads rejected because the config was invalid");
@@ -491,6 +621,8 @@ int daemon__run(struct config *cfg)
     http_server__free(d.env.http);
     loop__free(d.env.loop);
     free(d.state_topic);
+    free(d.health_topic);
+    free(d.client_id);
     free(d.online_payload);
     free(d.offline_payload);
     LOG_INFO("daemon", "stopped exit_code=%d", rc);

@@ -17,6 +17,10 @@ struct daemon_env {
     struct loop *loop;
     struct bus *bus;
     struct http_server *http;
+    /* This process's roles (CONFIG_ROLE_*) and its B/state topic: <B>/state
+     * for all roles, <B>/state/<roles> in a split deployment. */
+    unsigned roles;
+    const char *state_topic;
 };
 
 /* A part of the daemon (the Graph side, the Voice side, the mapper), listed

@@ -1,6 +1,6 @@
 /* The command line of CONTRACT §2:
  *
- *   presence-sync [run] -c FILE
+ *   presence-sync [run] -c FILE [--role ROLES]... [--listen HOST:PORT]
  *   presence-sync check-config -c FILE
  *   presence-sync consent-url --tenant T --client-id C [--redirect-uri U]
  *   presence-sync --version | --help
@@ -22,7 +22,8 @@
 #define EXIT_USAGE 2
 
 static const char usage_text[] =
-    "usage: presence-sync [run] -c FILE          run the daemon\n"
+    "usage: presence-sync [run] -c FILE [--role R]... [--listen HOST:PORT]\n"
+    "                                            run the daemon\n"
     "       presence-sync check-config -c FILE   validate FILE and its secrets, print a summary\n"
     "       presence-sync consent-url --tenant T --client-id C [--redirect-uri U]\n"
     "                                            print the admin-consent link for tenant T\n"
@@ -30,6 +31,9 @@ static const char usage_text[] =
     "\n"
     "options:\n"
     "  -c, --config FILE      the JSON configuration (see docs/configuration.md)\n"
+    "  --role R               run only these parts: graph, voice, mapper or all; repeat or\n"
+    "                         give a comma list (overrides \"roles\" in the config)\n"
+    "  --listen HOST:PORT     the HTTP listener (overrides http.listen in the config)\n"
     "  --tenant T             tenant id (GUID) or domain, e.g. contoso.onmicrosoft.com\n"
     "  --client-id C          the app registration's client id (GUID)\n"
     "  --redirect-uri U       where Azure sends the admin after consent\n"
@@ -44,10 +48,19 @@ static int usage_error(const char *fmt, const char *arg)
     return EXIT_USAGE;
 }
 
-/* Parses `-c FILE` / `--config FILE` and nothing else. */
-static int parse_config_opt(int argc, char **argv, const char **file)
+/* What the command line adds to the config file. */
+struct cli_opts {
+    const char *file;
+    unsigned roles; /* 0: as configured */
+    const char *listen;
+};
+
+/* Parses `-c FILE` / `--config FILE`, `--role R` and `--listen HOST:PORT`. */
+static int parse_config_opt(int argc, char **argv, struct cli_opts *o)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"role", required_argument, NULL, 'r'},
+                                         {"listen", required_argument, NULL, 'l'},
                                          {NULL, 0, NULL, 0}};
     int ch;
 
@@ -55,30 +68,45 @@ static int parse_config_opt(int argc, char **argv, const char **file)
     optind = 1;
     while ((ch = getopt_long(argc, argv, ":c:", opts, NULL)) != -1) {
         if (ch == 'c')
-            *file = optarg;
+            o->file = optarg;
+        else if (ch == 'r' && config__parse_roles(optarg, &o->roles) < 0)
+            return usage_error("--role '%s': roles are graph, voice, mapper or all", optarg);
+        else if (ch == 'l')
+            o->listen = optarg;
         else if (ch == ':')
             return usage_error("option %s needs a value", argv[optind - 1]);
-        else
+        else if (ch != 'r')
             return usage_error("unknown option %s", argv[optind - 1]);
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
-    if (!*file)
+    if (!o->file)
         return usage_error("%s", "missing -c FILE");
     return 0;
 }
 
-static struct config *load_config(const char *file)
+static struct config *load_config(const struct cli_opts *o)
 {
+    const char *file = o->file;
     struct config *cfg;
     struct config_error err;
 
-    if (config__load(file, &cfg, &err) < 0) {
-        if (err.path[0])
+    if (config__load(file, &cfg, &err) < 0 ||
+        (o->listen && config__set_listen(cfg, o->listen, &err) < 0)) {
+        if (o->listen && cfg)
+            fprintf(stderr, "presence-sync: --listen '%s': %s\n", o->listen, err.msg);
+        else if (err.path[0])
             fprintf(stderr, "presence-sync: %s: %s: %s\n", file, err.path, err.msg);
         else
             fprintf(stderr, "presence-sync: %s: %s\n", file, err.msg);
+        config__free(cfg);
         return NULL;
+    }
+    /* The command line overrides the file (docs/configuration.md). */
+    cfg->listen_from_cli = o->listen != NULL;
+    if (o->roles) {
+        cfg->roles = o->roles;
+        cfg->roles_from_cli = true;
     }
     log__set_level(cfg->log_level);
     return cfg;
@@ -86,15 +114,15 @@ static struct config *load_config(const char *file)
 
 static int cmd_run(int argc, char **argv)
 {
-    const char *file = NULL;
+    struct cli_opts o = {NULL, 0, NULL};
     struct config *cfg;
     int rc;
 
-    if ((rc = parse_config_opt(argc, argv, &file)) != 0)
+    if ((rc = parse_config_opt(argc, argv, &o)) != 0)
         return rc;
-    if (!(cfg = load_config(file)))
+    if (!(cfg = load_config(&o)))
         return EXIT_USAGE;
-    LOG_INFO("main", "starting version=%s config=%s tenants=%zu users=%zu", PS_VERSION, file,
+    LOG_INFO("main", "starting version=%s config=%s tenants=%zu users=%zu", PS_VERSION, o.file,
              cfg->n_tenants, config__total_users(cfg));
     rc = daemon__run(cfg);
     config__free(cfg);
@@ -103,13 +131,13 @@ static int cmd_run(int argc, char **argv)
 
 static int cmd_check_config(int argc, char **argv)
 {
-    const char *file = NULL;
+    struct cli_opts o = {NULL, 0, NULL};
     struct config *cfg;
     int rc;
 
-    if ((rc = parse_config_opt(argc, argv, &file)) != 0)
+    if ((rc = parse_config_opt(argc, argv, &o)) != 0)
         return rc;
-    if (!(cfg = load_config(file)))
+    if (!(cfg = load_config(&o)))
         return EXIT_USAGE;
     config__print_summary(cfg, stdout);
     config__free(cfg);

@@ -408,6 +408,8 @@ static const struct field top_fields[] = {
     CUSTOM("http"),
     CUSTOM("tenants"),
     CUSTOM("mapper"),
+    CUSTOM("homeassistant"),
+    CUSTOM("roles"),
 };
 
 static const struct field mqtt_fields[] = {
@@ -418,6 +420,7 @@ static const struct field mqtt_fields[] = {
     STR(mqtt_config, topic_prefix, 0, "", check_prefix),
     STR(mqtt_config, bridge_topic, 0, "presence-sync", check_bridge_topic),
     CUSTOM("protocol"),
+    {"escape_dots", FT_BOOL, offsetof(struct mqtt_config, escape_dots), 0, NULL, 0, 0, 0, NULL},
 };
 
 static const struct field http_fields[] = {
@@ -432,6 +435,11 @@ static const struct field http_fields[] = {
 static const struct field mapper_fields[] = {
     {"enabled", FT_BOOL, offsetof(struct mapper_config, enabled), 0, NULL, 1, 0, 0, NULL},
     INT(mapper_config, settle_seconds, 5, 0, 3600),
+};
+
+static const struct field hass_fields[] = {
+    {"enabled", FT_BOOL, offsetof(struct hass_config, enabled), 0, NULL, 0, 0, 0, NULL},
+    STR(hass_config, prefix, 0, "homeassistant", check_bridge_topic),
 };
 
 static const struct field tenant_fields[] = {
@@ -553,6 +561,93 @@ static int parse_mqtt(struct ctx *c, const cJSON *root, struct config *cfg)
         return -1;
     if (cfg->mqtt.password.value && !cfg->mqtt.username)
         return fail(c, "mqtt.username", "missing; a password needs a username");
+    /* The broker that needs escape_dots would rewrite these too. */
+    if (cfg->mqtt.escape_dots && strchr(cfg->mqtt.topic_prefix, '.'))
+        return fail(c, "mqtt.topic_prefix", "must not contain '.' when mqtt.escape_dots is true");
+    if (cfg->mqtt.escape_dots && strchr(cfg->mqtt.bridge_topic, '.'))
+        return fail(c, "mqtt.bridge_topic", "must not contain '.' when mqtt.escape_dots is true");
+    return 0;
+}
+
+int config__set_listen(struct config *cfg, const char *listen, struct config_error *err)
+{
+    struct ctx c = {NULL, err};
+    struct http_config h = cfg->http;
+
+    memset(err, 0, sizeof(*err));
+    if (!(h.listen = strdup(listen)))
+        return fail(&c, "http.listen", "out of memory");
+    h.listen_host = NULL;
+    if (parse_listen(&c, &h) < 0) {
+        free(h.listen);
+        return -1;
+    }
+    free(cfg->http.listen);
+    free(cfg->http.listen_host);
+    cfg->http = h;
+    return 0;
+}
+
+static const char *const role_names[] = {"graph", "voice", "mapper"};
+
+int config__parse_roles(const char *s, unsigned *roles)
+{
+    const char *p = s;
+
+    do {
+        size_t n = strcspn(p, ",");
+        unsigned r = 0;
+        if (n == 3 && !strncmp(p, "all", 3))
+            r = CONFIG_ROLE_ALL;
+        for (size_t i = 0; i < N_ELEMS(role_names); i++) {
+            if (n == strlen(role_names[i]) && !strncmp(p, role_names[i], n))
+                r = 1u << i;
+        }
+        if (!r)
+            return -1;
+        *roles |= r;
+        p += n;
+    } while (*p++ == ',');
+    return 0;
+}
+
+const char *config__roles_name(unsigned roles, char *buf, size_t len)
+{
+    size_t o = 0;
+
+    buf[0] = '\0';
+    if ((roles & CONFIG_ROLE_ALL) == CONFIG_ROLE_ALL) {
+        snprintf(buf, len, "all");
+        return buf;
+    }
+    for (size_t i = 0; i < N_ELEMS(role_names); i++) {
+        if (roles & (1u << i) && o < len)
+            o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? "," : "", role_names[i]);
+    }
+    return buf;
+}
+
+/* "roles": ["graph", "voice"] (or "all"); absent: all. */
+static int parse_config_roles(struct ctx *c, const cJSON *root, struct config *cfg)
+{
+    const cJSON *arr = member(root, "roles"), *it;
+    char p[64];
+    size_t i = 0;
+
+    cfg->roles = CONFIG_ROLE_ALL;
+    if (!arr)
+        return 0;
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0)
+        return fail(c, "roles",
+                    "must be a non-empty array of \"graph\", \"voice\", \"mapper\", \"all\"");
+    cfg->roles = 0;
+    cJSON_ArrayForEach(it, arr)
+    {
+        path_index(p, sizeof(p), "roles", i++);
+        if (!cJSON_IsString(it) || strchr(it->valuestring, ',') ||
+            config__parse_roles(it->valuestring, &cfg->roles) < 0)
+            return fail(c, p, "must be \"graph\", \"voice\", \"mapper\" or \"all\"");
+    }
     return 0;
 }
 
@@ -1030,8 +1125,14 @@ static int parse_root(struct ctx *c, const cJSON *root, struct config *cfg)
         parse_http(c, root, cfg) < 0)
         return -1;
     if (parse_fields(c, mapper_fields, N_ELEMS(mapper_fields), member(root, "mapper"), "mapper",
-                     &cfg->mapper) < 0)
+                     &cfg->mapper) < 0 ||
+        parse_fields(c, hass_fields, N_ELEMS(hass_fields), member(root, "homeassistant"),
+                     "homeassistant", &cfg->homeassistant) < 0 ||
+        parse_config_roles(c, root, cfg) < 0)
         return -1;
+    if (cfg->mqtt.escape_dots && strchr(cfg->homeassistant.prefix, '.'))
+        return fail(c, "homeassistant.prefix",
+                    "must not contain '.' when mqtt.escape_dots is true");
     return parse_tenants(c, root, cfg);
 }
 
@@ -1152,6 +1253,7 @@ void config__free(struct config *cfg)
     free(cfg->tenants);
     free_fields(mqtt_fields, N_ELEMS(mqtt_fields), &cfg->mqtt);
     free_fields(http_fields, N_ELEMS(http_fields), &cfg->http);
+    free_fields(hass_fields, N_ELEMS(hass_fields), &cfg->homeassistant);
     free(cfg->http.listen_host);
     free_fields(top_fields, N_ELEMS(top_fields), cfg);
     free(cfg->path);
@@ -1239,6 +1341,11 @@ void config__print_summary(const struct config *cfg, FILE *out)
             h->public_url, h->tls_cert_file ? "on" : "off", h->max_body_bytes);
     fprintf(out, "mapper:   %s, settle %d s\n", cfg->mapper.enabled ? "enabled" : "disabled",
             cfg->mapper.settle_seconds);
+    char roles[64];
+    fprintf(out, "roles:    %s; mqtt escape_dots %s; homeassistant %s%s\n",
+            config__roles_name(cfg->roles, roles, sizeof(roles)), m->escape_dots ? "on" : "off",
+            cfg->homeassistant.enabled ? "on, prefix " : "off",
+            cfg->homeassistant.enabled ? cfg->homeassistant.prefix : "");
     for (size_t i = 0; i < cfg->n_tenants; i++)
         print_tenant(&cfg->tenants[i], out);
     fprintf(out, "users: %zu in %zu tenant%s; secrets: %zu read\n", config__total_users(cfg),

@@ -76,6 +76,7 @@ struct mqtt_config {
     char *topic_prefix; /* default "" */
     char *bridge_topic; /* default "presence-sync" */
     int protocol;       /* 5 or 4 (for "3.1.1") */
+    bool escape_dots;   /* default false: ids write '.' as %2E (RabbitMQ) */
 };
 
 struct http_config {
@@ -93,6 +94,19 @@ struct mapper_config {
     int settle_seconds; /* default 5 */
 };
 
+/* Home Assistant MQTT discovery (docs/homeassistant.md). */
+struct hass_config {
+    bool enabled; /* default false */
+    char *prefix; /* default "homeassistant" */
+};
+
+/* Roles of one process (split deployment, docs/operations.md): which of
+ * the Graph side, the Voice side and the mapper it runs. */
+#define CONFIG_ROLE_GRAPH  1u
+#define CONFIG_ROLE_VOICE  2u
+#define CONFIG_ROLE_MAPPER 4u
+#define CONFIG_ROLE_ALL    (CONFIG_ROLE_GRAPH | CONFIG_ROLE_VOICE | CONFIG_ROLE_MAPPER)
+
 struct config {
     char *path; /* the file it was loaded from */
     char *instance;
@@ -102,6 +116,11 @@ struct config {
     struct tenant_config *tenants;
     size_t n_tenants;
     struct mapper_config mapper;
+    struct hass_config homeassistant;
+    unsigned roles; /* CONFIG_ROLE_* bits; default CONFIG_ROLE_ALL */
+    /* Set by main.c when --role / --listen override the file; a SIGHUP
+     * reload then keeps them (they are not restart-only changes). */
+    bool roles_from_cli, listen_from_cli;
 };
 
 struct config_error {
@@ -120,6 +139,16 @@ void config__free(struct config *cfg);
 /* Users across all tenants; and the accounts needed for n users. */
 size_t config__total_users(const struct config *cfg);
 size_t config__accounts_needed(size_t n_users);
+
+/* Adds the roles named in s ("graph", "voice", "mapper", "all"; several
+ * separated by commas) to *roles. Returns 0, or -1 for an unknown or empty
+ * name. */
+int config__parse_roles(const char *s, unsigned *roles);
+/* Replaces http.listen ("host:port" or "[v6]:port"), e.g. from --listen.
+ * Returns 0, or -1 with err filled (path "http.listen"). */
+int config__set_listen(struct config *cfg, const char *listen, struct config_error *err);
+/* "graph,voice,mapper" or "all"; buf of at least 32 bytes. */
+const char *config__roles_name(unsigned roles, char *buf, size_t len);
 
 /* Prints the check-config summary (never secrets). */
 void config__print_summary(const struct config *cfg, FILE *out);

@@ -6,15 +6,31 @@
  * from a topic be trusted as a user key. */
 #include "core/ids.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 static const char hex_digits[] = "0123456789ABCDEF";
 
-/* Bytes that appear as themselves in an id. Everything else is %XX. */
+/* Set once at start-up, before any thread reads it (ids.h). */
+static bool escape_dots;
+
+void ids__set_escape_dots(bool on)
+{
+    escape_dots = on;
+}
+
+bool ids__escape_dots(void)
+{
+    return escape_dots;
+}
+
+/* Bytes that appear as themselves in an id. Everything else is %XX. In the
+ * escape-dots mode '.' is %2E too: RabbitMQ's MQTT plugin turns '.' into
+ * '/' (docs/mqtt.md). */
 static int ids__is_plain(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '@' ||
-           c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '.' && !escape_dots) ||
+           c == '_' || c == '@' || c == '-';
 }
 
 static unsigned char ids__lower(unsigned char c)

@@ -4,6 +4,7 @@
 #ifndef PS_IDS_H
 #define PS_IDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define IDS_MAX_ADDRESS 320                       /* bytes of an address */
@@ -15,5 +16,13 @@ int ids__encode(const char *addr, char *out, size_t outlen);
 /* Returns 0, or -1 for an empty id, a bad or lower-case %xx escape, a byte
  * that encode would have escaped, an encoded NUL, or no room. */
 int ids__decode(const char *id, char *out, size_t outlen);
+
+/* The escape-dots mode (config mqtt.escape_dots, docs/mqtt.md): '.' is
+ * written as %2E too, for brokers that rewrite '.' in topics (RabbitMQ).
+ * Process-wide; set once at start-up before other threads exist (the daemon
+ * does it from the config), default off. Decode stays canonical per mode:
+ * with it on, "%2E" is accepted and a literal '.' refused; off, the reverse. */
+void ids__set_escape_dots(bool on);
+bool ids__escape_dots(void);
 
 #endif

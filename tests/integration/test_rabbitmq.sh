@@ -197,6 +197,43 @@ echo stop >&7
 exec 7>&-
 wait "$PROBE_PID" || fail "bus_probe exit code $?"
 
+# ---- mqtt.escape_dots: per-user topics arrive intact (docs/mqtt.md) ----------------
+# The Voice side against fake-voice publishes voice/<id>/talking with '.'
+# written as %2E, so RabbitMQ has no '.' to turn into '/'. A wildcard
+# subscriber sees live messages on the intact topic and decodes the id back
+# to the address; the retained value is read back on the exact topic.
+source "$PS_SRC/tests/fakes/voice/it_lib.sh"
+fv_start
+for u in alice@contoso.com first.last@contoso.com; do
+    fv_ctl POST users "{\"email\":\"$u\"}" >/dev/null
+done
+cp "$T/voice.key" "$T/etc/secrets/fv"
+jq --arg fv "$FV_API" --arg fvu "$FV_USER" '.instance = "ps-rmq-esc" | .mqtt.escape_dots = true |
+    .tenants[0].users = ["alice@contoso.com", "First.Last@contoso.com"] |
+    .tenants[0].graph.login_url = "http://127.0.0.1:9" | .tenants[0].graph.api_url = "http://127.0.0.1:9/v1.0" |
+    .tenants[0].voice = {api_url: $fv, username: $fvu, secret_key_file: "secrets/fv"} |
+    .mapper = {enabled: false}' "$T/etc/config.json" >"$T/etc/esc.json"
+rsub esc 'voice/#'
+sleep 0.5
+start_daemon "$T/etc/esc.json" daemon3
+ALICE=voice/alice@contoso%2Ecom/talking
+FL=voice/first%2Elast@contoso%2Ecom/talking
+talking_is() { retained "$1" | jq -e --argjson t "$2" '.talking == $t' >/dev/null; }
+wait_for 20 talking_is "$ALICE" false || fail "no retained $ALICE on RabbitMQ: '$(retained "$ALICE")' ($(cat "$T/esc.sub"))"
+C=$(fv_ctl POST calls/start '{"email":"first.last@contoso.com"}' | jq -r .call_id)
+wait_for 10 talking_is "$FL" true || fail "no retained talking=true on $FL: '$(retained "$FL")'"
+wait_line 5 "$T/esc.sub" "^0 $FL \\{\"talking\":true" || fail "live subscriber missed $FL: $(cat "$T/esc.sub")"
+# nothing arrived split at a '.': every topic is voice/<id>/talking
+grep -v "^0 voice/[^/]*/talking " "$T/esc.sub" && fail "a topic was mangled: $(cat "$T/esc.sub")"
+id=$(grep -m1 "talking\":true" "$T/esc.sub" | cut -d/ -f2)
+[ "$(python3 -c 'import sys, urllib.parse; print(urllib.parse.unquote(sys.argv[1]))' "$id")" = first.last@contoso.com ] ||
+    fail "id $id does not decode to the address"
+fv_ctl POST calls/end "{\"call_id\":\"$C\"}" >/dev/null
+wait_for 10 talking_is "$FL" false || fail "talking not cleared on $FL"
+kill -TERM "$PS_PID"
+wait "$PS_PID" || fail "daemon exit code $? after SIGTERM"
+log "escape_dots: per-user topics round-trip through RabbitMQ intact"
+
 # ---- stop RabbitMQ and leave nothing behind --------------------------------------
 rmq_stop
 kill "$EPMD_PID" 2>/dev/null || true

@@ -229,6 +229,10 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->http.max_body_bytes, 4194304);
     assert_true(cfg->mapper.enabled);
     assert_int_equal(cfg->mapper.settle_seconds, 5);
+    assert_false(cfg->mqtt.escape_dots);
+    assert_false(cfg->homeassistant.enabled);
+    assert_string_equal(cfg->homeassistant.prefix, "homeassistant");
+    assert_int_equal(cfg->roles, CONFIG_ROLE_ALL);
     assert_int_equal(cfg->n_tenants, 1);
     assert_string_equal(t->name, "contoso");
     assert_int_equal(t->n_users, 2);
@@ -268,6 +272,9 @@ static void test_values_override_defaults(void **state)
         "http/listen", "\"[::1]:8443\"",
         "http/max_body_bytes", "1024",
         "mapper", "{\"enabled\":false,\"settle_seconds\":0}",
+        "mqtt/escape_dots", "true",
+        "homeassistant", "{\"enabled\":true,\"prefix\":\"ha/disc\"}",
+        "roles", "[\"voice\",\"mapper\"]",
         "tenants/0/graph/busy_activities", "[\"InACall\"]",
         "tenants/0/graph/presence_session_minutes", "240",
         "tenants/0/voice/api_url", "\"http://127.0.0.1:9000/api\"",
@@ -286,6 +293,10 @@ static void test_values_override_defaults(void **state)
     assert_int_equal(cfg->http.max_body_bytes, 1024);
     assert_false(cfg->mapper.enabled);
     assert_int_equal(cfg->mapper.settle_seconds, 0);
+    assert_true(cfg->mqtt.escape_dots);
+    assert_true(cfg->homeassistant.enabled);
+    assert_string_equal(cfg->homeassistant.prefix, "ha/disc");
+    assert_int_equal(cfg->roles, CONFIG_ROLE_VOICE | CONFIG_ROLE_MAPPER);
     assert_int_equal(cfg->tenants[0].graph.n_busy_activities, 1);
     assert_int_equal(cfg->tenants[0].graph.presence_session_minutes, 240);
     assert_string_equal(cfg->tenants[0].voice.api_url, "http://127.0.0.1:9000/api");
@@ -415,6 +426,24 @@ static const struct error_case error_cases[] = {
      "must be an integer >= 1"},
     {{"mapper", "{\"settle_seconds\":-1}"}, "mapper.settle_seconds", "must be an integer"},
     {{"mapper", "{\"enabled\":\"yes\"}"}, "mapper.enabled", "must be true or false"},
+    {{"mqtt", "{\"escape_dots\":1}"}, "mqtt.escape_dots", "must be true or false"},
+    {{"mqtt", "{\"escape_dots\":true,\"bridge_topic\":\"ps.1\"}"},
+     "mqtt.bridge_topic",
+     "must not contain '.' when mqtt.escape_dots"},
+    {{"mqtt", "{\"escape_dots\":true,\"topic_prefix\":\"a.b/\"}"},
+     "mqtt.topic_prefix",
+     "must not contain '.' when mqtt.escape_dots"},
+    {{"mqtt", "{\"escape_dots\":true}", "homeassistant", "{\"prefix\":\"h.a\"}"},
+     "homeassistant.prefix",
+     "must not contain '.'"},
+    {{"homeassistant", "{\"enabled\":\"on\"}"}, "homeassistant.enabled", "must be true or false"},
+    {{"homeassistant", "{\"prefix\":\"ha/#\"}"}, "homeassistant.prefix", "wildcards"},
+    {{"homeassistant", "{\"prefix\":\"\"}"}, "homeassistant.prefix", "must not be empty"},
+    {{"homeassistant", "{\"prefx\":\"ha\"}"}, "homeassistant.prefx", "unknown key"},
+    {{"roles", "[]"}, "roles", "non-empty array"},
+    {{"roles", "\"graph\""}, "roles", "non-empty array"},
+    {{"roles", "[\"graph\",\"voices\"]"}, "roles[1]", "must be \"graph\""},
+    {{"roles", "[\"graph,voice\"]"}, "roles[0]", "must be \"graph\""},
     {{"tenants/0/graph/service_accounts", NULL}, "tenants[0].graph.service_accounts", "missing"},
     {{"tenants/0/graph/service_accounts", "[]"},
      "tenants[0].graph.service_accounts",
@@ -871,6 +900,31 @@ static void test_load_and_summary(void **state)
     assert_string_equal(err.msg, "cannot read: No such file or directory");
 }
 
+static void test_roles_cli_syntax(void **state)
+{
+    unsigned r = 0;
+    char buf[64];
+
+    (void)state;
+    assert_int_equal(config__parse_roles("graph", &r), 0);
+    assert_int_equal(r, CONFIG_ROLE_GRAPH);
+    assert_int_equal(config__parse_roles("voice,mapper", &r), 0);
+    assert_int_equal(r, CONFIG_ROLE_ALL);
+    assert_string_equal(config__roles_name(r, buf, sizeof(buf)), "all");
+    r = 0;
+    assert_int_equal(config__parse_roles("all", &r), 0);
+    assert_int_equal(r, CONFIG_ROLE_ALL);
+    r = 0;
+    assert_int_equal(config__parse_roles("mapper,graph", &r), 0);
+    assert_string_equal(config__roles_name(r, buf, sizeof(buf)), "graph,mapper");
+    assert_int_equal(config__parse_roles("", &r), -1);
+    assert_int_equal(config__parse_roles("graph,", &r), -1);
+    assert_int_equal(config__parse_roles(",graph", &r), -1);
+    assert_int_equal(config__parse_roles("grap", &r), -1);
+    assert_int_equal(config__parse_roles("graphs", &r), -1);
+    assert_int_equal(config__parse_roles("Graph", &r), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -888,6 +942,7 @@ int main(void)
         cmocka_unit_test(test_secret_redacted),
         cmocka_unit_test(test_encryption_pair),
         cmocka_unit_test(test_load_and_summary),
+        cmocka_unit_test(test_roles_cli_syntax),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -223,6 +223,34 @@ static void test_every_byte(void **state)
     }
 }
 
+/* mqtt.escape_dots: '.' becomes %2E; decode is canonical per mode. */
+static void test_escape_dots(void **state)
+{
+    (void)state;
+    assert_false(ids__escape_dots());
+    ids__set_escape_dots(true);
+    assert_true(ids__escape_dots());
+    assert_encodes("alice@contoso.com", "alice@contoso%2Ecom");
+    assert_encodes("A.b+c@x.Y.org", "a%2Eb%2Bc@x%2Ey%2Eorg");
+    char back[IDS_MAX_ADDRESS + 1];
+    assert_int_equal(ids__decode("first%2Elast@x%2Ecom", back, sizeof(back)), 0);
+    assert_string_equal(back, "first.last@x.com");
+    assert_decode_fails("alice@contoso.com"); /* a literal '.' is not canonical here */
+    assert_decode_fails("alice@contoso%2ecom");
+    /* Every byte round-trips and every %XX is accepted exactly when encode
+     * writes it, as without the mode. */
+    test_every_byte(state);
+    /* Worst case length is unchanged: a '.' costs 3 bytes like any escape. */
+    char addr[IDS_MAX_ADDRESS + 1], id[IDS_MAX_ID];
+    memset(addr, '.', IDS_MAX_ADDRESS);
+    addr[IDS_MAX_ADDRESS] = '\0';
+    assert_int_equal(ids__encode(addr, id, sizeof(id)), 0);
+    assert_int_equal(strlen(id), IDS_MAX_ID - 1);
+    ids__set_escape_dots(false);
+    assert_encodes("alice@contoso.com", "alice@contoso.com");
+    assert_decode_fails("alice@contoso%2Ecom");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_decode_rejects),
         cmocka_unit_test(test_round_trip_random),
         cmocka_unit_test(test_every_byte),
+        cmocka_unit_test(test_escape_dots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
