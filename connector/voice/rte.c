@@ -1,11 +1,16 @@
 /* RTE WebSocket transport: see rte.h.
  *
- * Threads: the loop thread calls open/send/close, which only touch the
- * request fields under `mu` and wake the service thread with
- * lws_cancel_service(). The service thread owns the lws context and the
- * current wsi; it reports open/data/closed by loop__post(). Each connection
- * is reported closed exactly once (`cur_reported`), whatever lws says first
- * (connection error, close, destroy) or when the loop replaces it.
+ * Threads: the loop thread calls new/open/send/close/stop/free, which only
+ * touch the request fields under `rte_g.mu` and wake the service thread
+ * with lws_cancel_service(). The one service thread owns the shared lws
+ * context and every link's current wsi; on EVENT_WAIT_CANCELLED it picks
+ * up the requests of every link marked `pending`, and it reports open, data
+ * and closed by loop__post(). Each wsi points at its link through its
+ * opaque user data; a wsi the link gives up (replaced, closed, detached)
+ * has it cleared at once, so its late callbacks reach no link, even one
+ * already freed. Each connection is reported closed exactly once
+ * (`cur_reported`), whatever lws says first (connection error, close,
+ * destroy) or when the loop replaces it.
  */
 #include "voice/rte.h"
 
@@ -44,25 +49,46 @@ struct rte_link {
     struct loop *loop;
     struct rte_link_callbacks cb;
     void *ctx;
-    struct lws_context *lws;
-    pthread_t thread;
-    bool thread_started;
-    unsigned next_gen; /* loop thread */
-    unsigned loop_gen; /* loop thread: the connection last opened */
+    struct lws_context *lws; /* the shared context, for lws_cancel_service */
+    unsigned next_gen;       /* loop thread */
+    unsigned loop_gen;       /* loop thread: the connection last opened */
 
-    pthread_mutex_t mu; /* guards the request fields below */
-    bool stop;
+    /* guarded by rte_g.mu */
+    struct rte_link *next;   /* in rte_g.links while attached */
+    bool pending;            /* has requests for the service thread */
+    bool stopped;            /* rte_link__stop() called: post nothing more */
+    bool detach;             /* a detach request */
+    bool detached;           /* out of rte_g.links; the service thread is done */
     struct rte_target *want; /* an open request */
     unsigned close_gen;      /* a close request */
     struct rte_out *out_head, *out_tail;
 
-    /* service thread only */
+    /* service thread only (the loop thread's once detached) */
     struct lws *wsi;
     unsigned cur_gen;
     bool cur_reported;
     bool connecting; /* inside lws_client_connect_via_info() */
-    bool destroying;
     char *bearer;
+};
+
+/* The process-wide context and service thread, shared by all links. */
+static struct {
+    /* Serialises creating and destroying the context (new/free), so that
+     * there is never more than one context, even across a restart. */
+    pthread_mutex_t life;
+    unsigned refs; /* links alive; under life */
+
+    pthread_mutex_t mu;  /* guards the fields below and the links' requests */
+    pthread_cond_t cond; /* a link got detached, or the thread ended */
+    struct lws_context *lws;
+    pthread_t thread;
+    bool running; /* the service thread runs and will pick up requests */
+    bool stop;
+    struct rte_link *links;
+} rte_g = {
+    .life = PTHREAD_MUTEX_INITIALIZER,
+    .mu = PTHREAD_MUTEX_INITIALIZER,
+    .cond = PTHREAD_COND_INITIALIZER,
 };
 
 enum rte_ev_type { RTE_EV_OPEN, RTE_EV_DATA, RTE_EV_CLOSED };
@@ -111,10 +137,10 @@ static void rte__deliver(void *arg)
     free(ev);
 }
 
+/* Service thread. Posts under rte_g.mu, so that once rte_link__stop() has
+ * set `stopped` nothing more can be posted for the link. */
 static void rte__post(struct rte_link *l, int type, unsigned gen, const char *data, size_t len)
 {
-    if (l->destroying)
-        return;
     struct rte_ev *ev = malloc(sizeof(*ev) + len + 1);
     if (!ev) {
         LOG_ERROR("voice", "out of memory; RTE event lost");
@@ -127,26 +153,40 @@ static void rte__post(struct rte_link *l, int type, unsigned gen, const char *da
     if (len)
         memcpy(ev->data, data, len);
     ev->data[len] = '\0';
-    if (loop__post(l->loop, rte__deliver, ev) != 0)
+    pthread_mutex_lock(&rte_g.mu);
+    bool posted = !l->stopped && loop__post(l->loop, rte__deliver, ev) == 0;
+    pthread_mutex_unlock(&rte_g.mu);
+    if (!posted)
         free(ev);
 }
 
-static void rte__report_closed(struct rte_link *l, const char *reason)
+/* Forgets wsi (when not NULL) for good: its later callbacks find no link. */
+static void rte__forget(struct rte_link *l, struct lws *wsi)
+{
+    if (wsi)
+        lws_set_opaque_user_data(wsi, NULL);
+    if (wsi == l->wsi)
+        l->wsi = NULL;
+}
+
+static void rte__report_closed(struct rte_link *l, struct lws *wsi, const char *reason)
 {
     if (l->cur_gen && !l->cur_reported) {
         l->cur_reported = true;
         rte__post(l, RTE_EV_CLOSED, l->cur_gen, reason, strlen(reason));
     }
+    rte__forget(l, wsi);
     l->wsi = NULL;
 }
 
 /* Kills the current connection (asynchronously: lws frees it later; its
- * remaining callbacks no longer match l->wsi and are ignored). */
+ * remaining callbacks no longer reach the link). */
 static void rte__kill_current(struct rte_link *l, const char *reason)
 {
-    if (l->wsi)
-        lws_set_timeout(l->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
-    rte__report_closed(l, reason);
+    struct lws *wsi = l->wsi;
+    if (wsi)
+        lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+    rte__report_closed(l, wsi, reason);
 }
 
 static void rte__connect(struct rte_link *l, struct rte_target *t)
@@ -161,6 +201,7 @@ static void rte__connect(struct rte_link *l, struct rte_target *t)
     ci.origin = t->host;
     ci.ssl_connection = t->tls ? LCCSCF_USE_SSL : 0;
     ci.local_protocol_name = "signalr";
+    ci.opaque_user_data = l;
     if (l->bearer)
         OPENSSL_cleanse(l->bearer, strlen(l->bearer));
     free(l->bearer);
@@ -173,23 +214,62 @@ static void rte__connect(struct rte_link *l, struct rte_target *t)
     struct lws *wsi = lws_client_connect_via_info(&ci);
     l->connecting = false;
     if (!wsi) {
-        rte__report_closed(l, "cannot start the connection");
+        rte__report_closed(l, NULL, "cannot start the connection");
         return;
     }
+    /* When it failed inside the call, its error callback already reported
+     * it and cleared its opaque user data; wsi may be gone: leave it. */
     if (!l->cur_reported)
         l->wsi = wsi;
 }
 
-/* Picks up the loop's requests: close, open, then queued writes. */
-static void rte__service_requests(struct rte_link *l)
+/* Service thread. Closes the link's connection without reporting it: the
+ * loop thread waits in rte_link__stop() and posts nothing more. */
+static void rte__detach(struct rte_link *l)
 {
-    pthread_mutex_lock(&l->mu);
+    if (l->wsi)
+        lws_set_timeout(l->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+    rte__forget(l, l->wsi);
+    pthread_mutex_lock(&rte_g.mu);
+    for (struct rte_link **pp = &rte_g.links; *pp; pp = &(*pp)->next) {
+        if (*pp == l) {
+            *pp = l->next;
+            break;
+        }
+    }
+    l->next = NULL;
+    l->detached = true;
+    pthread_cond_broadcast(&rte_g.cond);
+    pthread_mutex_unlock(&rte_g.mu);
+    /* l may be freed from here on. */
+}
+
+/* Service thread. Picks up one pending link's requests (detach, or close,
+ * open, then queued writes); false when no link has any. One at a time, as
+ * acting on them runs lws callbacks that take rte_g.mu. */
+static bool rte__service_one(void)
+{
+    pthread_mutex_lock(&rte_g.mu);
+    struct rte_link *l = rte_g.links;
+    while (l && !l->pending)
+        l = l->next;
+    if (!l) {
+        pthread_mutex_unlock(&rte_g.mu);
+        return false;
+    }
+    l->pending = false;
+    bool detach = l->detach;
     struct rte_target *want = l->want;
     unsigned close_gen = l->close_gen;
     bool have_out = l->out_head != NULL;
     l->want = NULL;
     l->close_gen = 0;
-    pthread_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(&rte_g.mu);
+    if (detach) {
+        rte_target__free(want);
+        rte__detach(l);
+        return true;
+    }
     if (close_gen && close_gen == l->cur_gen)
         rte__kill_current(l, "closed by the client");
     if (want) {
@@ -199,6 +279,7 @@ static void rte__service_requests(struct rte_link *l)
     }
     if (have_out && l->wsi)
         lws_callback_on_writable(l->wsi);
+    return true;
 }
 
 static bool rte__is_current(struct rte_link *l, struct lws *wsi)
@@ -212,7 +293,7 @@ static int rte__write_one(struct rte_link *l, struct lws *wsi)
     struct rte_out *m;
     bool more;
     for (;;) {
-        pthread_mutex_lock(&l->mu);
+        pthread_mutex_lock(&rte_g.mu);
         m = l->out_head;
         if (m) {
             l->out_head = m->next;
@@ -220,7 +301,7 @@ static int rte__write_one(struct rte_link *l, struct lws *wsi)
                 l->out_tail = NULL;
         }
         more = l->out_head != NULL;
-        pthread_mutex_unlock(&l->mu);
+        pthread_mutex_unlock(&rte_g.mu);
         if (!m || m->gen == l->cur_gen)
             break;
         free(m);
@@ -240,14 +321,16 @@ static int rte__callback(struct lws *wsi, enum lws_callback_reasons reason, void
                          size_t len)
 {
     (void)user;
-    struct lws_context *cx = wsi ? lws_get_context(wsi) : NULL;
-    struct rte_link *l = cx ? lws_context_user(cx) : NULL;
-    if (!l || l->destroying)
+    if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
+        /* Comes once per vhost protocol, on a wsi of no link. */
+        while (rte__service_one())
+            ;
+        return 0;
+    }
+    struct rte_link *l = wsi ? lws_get_opaque_user_data(wsi) : NULL;
+    if (!l)
         return 0;
     switch (reason) {
-    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        rte__service_requests(l);
-        break;
     case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
         /* The token also goes in the query (access_token), as the browser
          * client does; non-browser clients may send the header too. */
@@ -278,16 +361,19 @@ static int rte__callback(struct lws *wsi, enum lws_callback_reasons reason, void
         if (rte__is_current(l, wsi)) {
             char why[200];
             snprintf(why, sizeof(why), "connection failed: %s", in ? (const char *)in : "unknown");
-            rte__report_closed(l, why);
+            rte__report_closed(l, wsi, why);
         }
+        rte__forget(l, wsi);
         break;
     case LWS_CALLBACK_CLIENT_CLOSED:
         if (wsi == l->wsi)
-            rte__report_closed(l, "closed by the server");
+            rte__report_closed(l, wsi, "closed by the server");
+        rte__forget(l, wsi);
         break;
     case LWS_CALLBACK_WSI_DESTROY:
         if (wsi == l->wsi)
-            rte__report_closed(l, "connection lost");
+            rte__report_closed(l, wsi, "connection lost");
+        rte__forget(l, wsi);
         break;
     default:
         break;
@@ -302,15 +388,70 @@ static const struct lws_protocols rte_protocols[] = {
 
 static void *rte__thread(void *arg)
 {
-    struct rte_link *l = arg;
+    struct lws_context *lws = arg;
     for (;;) {
-        pthread_mutex_lock(&l->mu);
-        bool stop = l->stop;
-        pthread_mutex_unlock(&l->mu);
-        if (stop || lws_service(l->lws, 0) < 0)
+        pthread_mutex_lock(&rte_g.mu);
+        bool stop = rte_g.stop;
+        pthread_mutex_unlock(&rte_g.mu);
+        if (stop || lws_service(lws, 0) < 0)
             break;
     }
+    pthread_mutex_lock(&rte_g.mu);
+    rte_g.running = false; /* rte_link__stop() no longer waits for it */
+    pthread_cond_broadcast(&rte_g.cond);
+    pthread_mutex_unlock(&rte_g.mu);
     return NULL;
+}
+
+/* Under rte_g.life, first link: the shared context and its thread. One
+ * context only, with the global TLS init and the system CA store, so that
+ * wss:// works and OpenSSL's global state is set up (and freed) once. */
+static int rte__shared_start(void)
+{
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = rte_protocols;
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    if (access(RTE_SYSTEM_CA, R_OK) == 0)
+        info.client_ssl_ca_filepath = RTE_SYSTEM_CA;
+    struct lws_context *lws = lws_create_context(&info);
+    if (!lws) {
+        LOG_ERROR("voice", "cannot create the RTE WebSocket context");
+        return -1;
+    }
+    pthread_mutex_lock(&rte_g.mu);
+    rte_g.lws = lws;
+    rte_g.stop = false;
+    rte_g.running = true;
+    pthread_mutex_unlock(&rte_g.mu);
+    if (pthread_create(&rte_g.thread, NULL, rte__thread, lws) != 0) {
+        LOG_ERROR("voice", "cannot start the RTE service thread");
+        pthread_mutex_lock(&rte_g.mu);
+        rte_g.running = false;
+        rte_g.lws = NULL;
+        pthread_mutex_unlock(&rte_g.mu);
+        lws_context_destroy(lws);
+        return -1;
+    }
+    return 0;
+}
+
+/* Under rte_g.life, last link gone: stops the thread, then destroys the
+ * context (its remaining wsis have no link any more). */
+static void rte__shared_stop(void)
+{
+    pthread_mutex_lock(&rte_g.mu);
+    struct lws_context *lws = rte_g.lws;
+    rte_g.stop = true;
+    pthread_mutex_unlock(&rte_g.mu);
+    lws_cancel_service(lws);
+    pthread_join(rte_g.thread, NULL);
+    lws_context_destroy(lws);
+    pthread_mutex_lock(&rte_g.mu);
+    rte_g.lws = NULL;
+    rte_g.running = false;
+    pthread_mutex_unlock(&rte_g.mu);
 }
 
 struct rte_link *rte_link__new(struct loop *loop, const struct rte_link_callbacks *cb, void *ctx)
@@ -321,27 +462,19 @@ struct rte_link *rte_link__new(struct loop *loop, const struct rte_link_callback
     l->loop = loop;
     l->cb = *cb;
     l->ctx = ctx;
-    pthread_mutex_init(&l->mu, NULL);
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof(info));
-    info.port = CONTEXT_PORT_NO_LISTEN;
-    info.protocols = rte_protocols;
-    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-    info.user = l;
-    if (access(RTE_SYSTEM_CA, R_OK) == 0)
-        info.client_ssl_ca_filepath = RTE_SYSTEM_CA;
-    l->lws = lws_create_context(&info);
-    if (!l->lws) {
-        LOG_ERROR("voice", "cannot create the RTE WebSocket context");
-        rte_link__free(l);
+    pthread_mutex_lock(&rte_g.life);
+    if (rte_g.refs == 0 && rte__shared_start() != 0) {
+        pthread_mutex_unlock(&rte_g.life);
+        free(l);
         return NULL;
     }
-    if (pthread_create(&l->thread, NULL, rte__thread, l) != 0) {
-        LOG_ERROR("voice", "cannot start the RTE service thread");
-        rte_link__free(l);
-        return NULL;
-    }
-    l->thread_started = true;
+    rte_g.refs++;
+    pthread_mutex_lock(&rte_g.mu);
+    l->lws = rte_g.lws;
+    l->next = rte_g.links;
+    rte_g.links = l;
+    pthread_mutex_unlock(&rte_g.mu);
+    pthread_mutex_unlock(&rte_g.life);
     return l;
 }
 
@@ -390,11 +523,17 @@ unsigned rte_link__open(struct rte_link *l, const char *url, const char *bearer)
     if (++l->next_gen == 0)
         l->next_gen = 1;
     unsigned gen = t->gen = l->next_gen;
+    pthread_mutex_lock(&rte_g.mu);
+    if (l->stopped) {
+        pthread_mutex_unlock(&rte_g.mu);
+        rte_target__free(t);
+        return 0;
+    }
     l->loop_gen = gen;
-    pthread_mutex_lock(&l->mu);
     rte_target__free(l->want); /* an open not yet picked up is replaced */
     l->want = t;               /* the service thread owns t from here on */
-    pthread_mutex_unlock(&l->mu);
+    l->pending = true;
+    pthread_mutex_unlock(&rte_g.mu);
     lws_cancel_service(l->lws);
     return gen;
 }
@@ -410,13 +549,19 @@ int rte_link__send(struct rte_link *l, unsigned gen, const char *data, size_t le
     m->gen = gen;
     m->len = len;
     memcpy(m->buf + LWS_PRE, data, len);
-    pthread_mutex_lock(&l->mu);
+    pthread_mutex_lock(&rte_g.mu);
+    if (l->stopped) {
+        pthread_mutex_unlock(&rte_g.mu);
+        free(m);
+        return -1;
+    }
     if (l->out_tail)
         l->out_tail->next = m;
     else
         l->out_head = m;
     l->out_tail = m;
-    pthread_mutex_unlock(&l->mu);
+    l->pending = true;
+    pthread_mutex_unlock(&rte_g.mu);
     lws_cancel_service(l->lws);
     return 0;
 }
@@ -425,27 +570,51 @@ void rte_link__close(struct rte_link *l, unsigned gen)
 {
     if (!gen || gen != l->loop_gen)
         return;
-    pthread_mutex_lock(&l->mu);
-    l->close_gen = gen;
-    pthread_mutex_unlock(&l->mu);
-    lws_cancel_service(l->lws);
+    pthread_mutex_lock(&rte_g.mu);
+    bool stopped = l->stopped;
+    if (!stopped) {
+        l->close_gen = gen;
+        l->pending = true;
+    }
+    pthread_mutex_unlock(&rte_g.mu);
+    if (!stopped)
+        lws_cancel_service(l->lws);
 }
 
 void rte_link__stop(struct rte_link *l)
 {
-    if (!l || !l->thread_started)
+    if (!l)
         return;
-    pthread_mutex_lock(&l->mu);
-    l->stop = true;
-    pthread_mutex_unlock(&l->mu);
-    lws_cancel_service(l->lws);
-    pthread_join(l->thread, NULL);
-    l->thread_started = false;
-    /* Destroying the context closes the socket; its callbacks run here and
-     * must not post any more. */
-    l->destroying = true;
-    lws_context_destroy(l->lws);
-    l->lws = NULL;
+    pthread_mutex_lock(&rte_g.mu);
+    l->stopped = true; /* from here on nothing is posted for l */
+    if (!l->detached && rte_g.running) {
+        /* The service thread closes l's wsi and lets go of l; other links
+         * go on. It never blocks, so the wait is short. */
+        l->detach = true;
+        l->pending = true;
+        pthread_mutex_unlock(&rte_g.mu);
+        lws_cancel_service(l->lws);
+        pthread_mutex_lock(&rte_g.mu);
+        while (!l->detached && rte_g.running)
+            pthread_cond_wait(&rte_g.cond, &rte_g.mu);
+    }
+    if (!l->detached) {
+        /* No service thread (it failed): nobody else touches the wsis. */
+        for (struct rte_link **pp = &rte_g.links; *pp; pp = &(*pp)->next) {
+            if (*pp == l) {
+                *pp = l->next;
+                break;
+            }
+        }
+        l->next = NULL;
+        l->detached = true;
+        pthread_mutex_unlock(&rte_g.mu);
+        if (l->wsi)
+            lws_set_opaque_user_data(l->wsi, NULL);
+        l->wsi = NULL;
+        return;
+    }
+    pthread_mutex_unlock(&rte_g.mu);
 }
 
 void rte_link__free(struct rte_link *l)
@@ -453,10 +622,6 @@ void rte_link__free(struct rte_link *l)
     if (!l)
         return;
     rte_link__stop(l);
-    if (l->lws) {
-        l->destroying = true;
-        lws_context_destroy(l->lws);
-    }
     while (l->out_head) {
         struct rte_out *m = l->out_head;
         l->out_head = m->next;
@@ -466,6 +631,9 @@ void rte_link__free(struct rte_link *l)
     if (l->bearer)
         OPENSSL_cleanse(l->bearer, strlen(l->bearer));
     free(l->bearer);
-    pthread_mutex_destroy(&l->mu);
     free(l);
+    pthread_mutex_lock(&rte_g.life);
+    if (--rte_g.refs == 0)
+        rte__shared_stop();
+    pthread_mutex_unlock(&rte_g.life);
 }

@@ -1,12 +1,14 @@
 /* The RTE WebSocket transport on the libwebsockets client API.
  *
- * One link owns its own lws context and service thread and carries at most
- * one WebSocket at a time. It knows nothing of SignalR: it opens a ws:// or
- * wss:// URL, sends text frames and hands whatever arrives to the loop
- * thread (loop__post), where the session splits records on 0x1E. Nothing
- * here ever blocks the service thread: the loop thread's requests (open,
- * send, close) are queued under a mutex and picked up after
- * lws_cancel_service() wakes the thread.
+ * All links share one process-wide lws context and one service thread
+ * (created with the first link, destroyed with the last: a context per
+ * tenant leaked OpenSSL's global state and loaded the CA store each time).
+ * A link carries at most one WebSocket at a time. It knows nothing of
+ * SignalR: it opens a ws:// or wss:// URL, sends text frames and hands
+ * whatever arrives to the loop thread (loop__post), where the session
+ * splits records on 0x1E. Nothing here ever blocks the service thread:
+ * the loop thread's requests (open, send, close, stop) are queued under a
+ * mutex and picked up after lws_cancel_service() wakes the thread.
  *
  * Every connection gets a generation number; callbacks carry it so that the
  * loop can ignore late news from a connection it has already given up.
@@ -28,7 +30,8 @@ struct rte_link_callbacks {
     void (*on_closed)(void *ctx, unsigned gen, const char *reason);
 };
 
-/* Creates the context and starts the service thread. NULL on failure. */
+/* Loop thread. Creates a link; the first one also creates the shared
+ * context and starts the service thread. NULL on failure. */
 struct rte_link *rte_link__new(struct loop *loop, const struct rte_link_callbacks *cb, void *ctx);
 
 /* Loop thread. Closes any current connection (its on_closed follows) and
@@ -41,10 +44,12 @@ unsigned rte_link__open(struct rte_link *l, const char *url, const char *bearer)
 int rte_link__send(struct rte_link *l, unsigned gen, const char *data, size_t len);
 /* Loop thread. Closes connection gen (on_closed follows) if it is current. */
 void rte_link__close(struct rte_link *l, unsigned gen);
-/* Loop thread. Stops the service thread: after it returns no callback is
- * posted any more (those already posted still run). */
+/* Loop thread. Detaches the link from the service thread and closes its
+ * connection without on_closed; other links go on. After it returns no
+ * callback is posted any more (those already posted still run). */
 void rte_link__stop(struct rte_link *l);
-/* After rte_link__stop() and after posted callbacks have run. */
+/* After rte_link__stop() and after posted callbacks have run. The last
+ * link freed stops the service thread and destroys the shared context. */
 void rte_link__free(struct rte_link *l);
 
 #endif

@@ -63,12 +63,13 @@ enum vlink {
     VL_WAITING,     /* backoff before the next attempt */
     VL_AUTH_FAILED, /* waiting too, but the credentials were refused */
     VL_STOPPED,
+    VL_WRITER, /* writer_only: REST session and user map ready, no link */
 };
 
 static const char *const vlink_names[] = {
     "idle",         "discovering", "authenticating", "loading_users", "token",
     "negotiating",  "connecting",  "handshake",      "subscribing",   "live",
-    "reconnecting", "auth_failed", "stopped",
+    "reconnecting", "auth_failed", "stopped",        "writer_only",
 };
 
 struct vuser {
@@ -172,7 +173,7 @@ bool vtenant__accepting_events(struct vtenant *t)
 
 static bool vtenant__ready(const struct vtenant *t)
 {
-    return t->state == VL_LIVE && !t->sub_failed_round;
+    return (t->state == VL_LIVE && !t->sub_failed_round) || t->state == VL_WRITER;
 }
 
 static void vtenant__report(struct vtenant *t)
@@ -596,6 +597,14 @@ static void vtenant__on_users(void *ctx, const struct http_result *res)
         return;
     }
     voice_users__free(&vu);
+    if (in_chain && t->o.writer_only) {
+        free(fresh);
+        backoff__reset(&t->bo);
+        LOG_INFO("voice", "writer ready (no RTE link in this process) tenant=%s users=%zu", t->name,
+                 t->n_users);
+        vtenant__set_state(t, VL_WRITER);
+        return;
+    }
     if (in_chain) {
         free(fresh);
         vtenant__report(t);
@@ -1197,19 +1206,20 @@ struct vtenant *vtenant__new(struct loop *loop, struct bus *bus, struct http_cli
     t->t_method = dup_or_null(opt->talking_method);
     t->t_path = dup_or_null(opt->talking_path);
     t->t_body = dup_or_null(opt->talking_body);
-    size_t hn = strlen(opt->name) + 8;
+    size_t hn = strlen(opt->name) + 16;
     t->health_name = malloc(hn);
     if (t->health_name)
-        snprintf(t->health_name, hn, "voice/%s", opt->name);
+        snprintf(t->health_name, hn, "%s/%s", opt->writer_only ? "voice-writer" : "voice",
+                 opt->name);
     t->rest = voice_rest__new(http, opt->username, opt->secret_key);
     t->calls = calls__new();
-    t->rte = rte_link__new(loop, &vtenant_rte_cb, t);
+    t->rte = opt->writer_only ? NULL : rte_link__new(loop, &vtenant_rte_cb, t);
     signalr_reader__init(&t->rd, SIGNALR_MAX_RECORD_DEFAULT);
     backoff__init(&t->bo, opt_or(opt->backoff_base_ms, 1000), opt_or(opt->backoff_max_ms, 60000));
     t->next_invocation = 1;
     if (!t->name || !t->discovery_url || (opt->api_url && !t->api_url_cfg) || !t->username ||
-        !t->topic_prefix || !t->health_name || !t->rest || !t->calls || !t->rte ||
-        vtenant__set_addresses(t, addresses, n_addresses) != 0 ||
+        !t->topic_prefix || !t->health_name || !t->rest || !t->calls ||
+        (!t->rte && !opt->writer_only) || vtenant__set_addresses(t, addresses, n_addresses) != 0 ||
         (t->api_url_cfg && voice_rest__set_api(t->rest, t->api_url_cfg) != 0) ||
         (writer &&
          voice_writer__add_tenant(writer, t->name, t->rest, t->t_method, t->t_path, t->t_body,

@@ -28,6 +28,9 @@ struct vtenant_options {
     const char *username;
     const char *secret_key;
     bool webhook_enabled;
+    /* Follow no calls: only the REST session, the user map and the writer,
+     * for a process that runs the mapper but not the Voice side. */
+    bool writer_only;
     int max_call_minutes;
     const char *topic_prefix;
     const char *talking_method, *talking_path, *talking_body;

@@ -42,6 +42,7 @@ struct voice_side {
     struct voice_writer *writer;
     struct vside_tenant *tenants;
     size_t n_tenants;
+    bool writer_only; /* mapper without the Voice role: see init */
     bool stopping;
 };
 
@@ -158,7 +159,8 @@ static int vside__add_tenant(struct voice_side *s, const struct tenant_config *t
         .api_url = v->api_url,
         .username = v->username,
         .secret_key = v->secret_key.value,
-        .webhook_enabled = v->webhook_secret.value != NULL,
+        .webhook_enabled = v->webhook_secret.value != NULL && !s->writer_only,
+        .writer_only = s->writer_only,
         .max_call_minutes = v->max_call_minutes,
         .topic_prefix = s->env.cfg->mqtt.topic_prefix,
         .talking_method = v->talking.method,
@@ -210,6 +212,9 @@ static int voice_side__init(const struct daemon_env *env, void **state)
     if (!s)
         return -1;
     s->env = *env;
+    /* A process running the mapper but not the Voice side needs only the
+     * writer (and the user map behind it): no RTE link, no voice/ topics. */
+    s->writer_only = !(env->roles & CONFIG_ROLE_VOICE);
     const struct config *cfg = env->cfg;
     metrics__describe("voice_rte_connected", METRIC_GAUGE, "1 while the RTE link is live");
     metrics__describe("voice_rte_reconnects_total", METRIC_COUNTER, "RTE link losses");
@@ -226,7 +231,7 @@ static int voice_side__init(const struct daemon_env *env, void **state)
     for (size_t i = 0; i < cfg->n_tenants; i++) {
         if (vside__add_tenant(s, &cfg->tenants[i]) != 0)
             goto fail;
-        webhooks = webhooks || s->tenants[i].secret;
+        webhooks = webhooks || (s->tenants[i].secret && !s->writer_only);
     }
     if (webhooks && env->http &&
         http_server__route(env->http, "POST", WEBHOOK_PREFIX, true, vside__webhook, s) != 0) {

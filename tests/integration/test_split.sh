@@ -38,6 +38,9 @@ done
 grep -q 'info graph ' "$T/voice.log" "$T/mapper.log" && fail "Graph side ran outside the graph role"
 grep -q 'info voice starting' "$T/graph.log" && fail "Voice side ran in the graph role"
 grep -q 'mapper started' "$T/graph.log" "$T/voice.log" && fail "mapper ran outside the mapper role"
+# The mapper process writes 'talking' but follows no calls: no RTE link.
+wait_line 10 "$T/mapper.log" 'writer ready \(no RTE link' || fail "mapper process: Voice writer not ready"
+grep -q 'RTE link live' "$T/mapper.log" && fail "mapper process opened an RTE link"
 wait_for 20 sh -c "curl -s '$FG/_sim/subscriptions' | jq -e 'length == 1 and .[0].pending == false'" ||
     fail "no Graph subscription: $(sim_subs)"
 voice_live() {
