@@ -1,0 +1,33 @@
+/* The mapper component (CONTRACT §1, §6): subscribes to `P teams/+/busy` and
+ * `P voice/+/talking`, runs the reconcile core (reconcile.h) per user on the
+ * loop thread, and executes its actions:
+ *  - Graph setPresence / clearPresence / GET presence with an application
+ *    token (client_credentials, fetched here: apptoken in mapper.c), through
+ *    a per-tenant sliding-window limiter (ratelimit.h) and $batch (20 items)
+ *    when several users are due at once, honouring Retry-After;
+ *  - Voice 'talking' through the Voice side's writer (voice/writer.h).
+ * Publishes `B/sync/<id>` (retained, on change). See docs/mapper.md.
+ */
+#ifndef PS_MAPPER_MAPPER_H
+#define PS_MAPPER_MAPPER_H
+
+#include "daemon.h"
+
+/* The presence requests per 30 s the mapper allows itself per tenant. Graph
+ * allows 1,500 per app per tenant; the rest is left for the Graph side's
+ * resync reads (getPresencesByUserId, one request per 650 users). */
+#define MAPPER_RATE_LIMIT     1400
+#define MAPPER_RATE_WINDOW_MS 30000
+#define MAPPER_BATCH_MAX      20
+#define MAPPER_MAX_IN_FLIGHT  4  /* HTTP requests per tenant */
+#define MAPPER_COALESCE_MS    20 /* inputs gathered before a pass */
+#define MAPPER_RETIRE_TRIES   3  /* failed writes before a removed user is dropped */
+
+extern const struct daemon_component mapper_component;
+
+/* The Graph path of a user by UPN: /users/{upn} with '@' kept and every
+ * byte that would end or bend the path percent-encoded; a UPN starting with
+ * '$' takes the /users('{upn}') key form ('' doubled). malloc'd. Pure. */
+char *mapper__user_path(const char *upn);
+
+#endif

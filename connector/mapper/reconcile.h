@@ -1,0 +1,196 @@
+/* The mapper's pure core: per user, what each side reports, what the mapper
+ * has written into each side, and the writes that would bring both systems
+ * to the desired state. No I/O, no clock: every function takes `now` in
+ * milliseconds (the daemon passes the monotonic clock, so a wall-clock jump
+ * cannot stall a retry; `since` values are wall times, for display only),
+ * so the unit tests and the model checker drive time.
+ *
+ * Level-triggered: rc__plan() derives the actions from the current
+ * (inputs, written, in-flight, retry) state only, never from edges, so a
+ * replayed or lost intermediate event cannot leave a stale write behind.
+ * Per user and per side at most one write is in flight; a queued action is
+ * simply recomputed, so a newer desire replaces it.
+ *
+ * Rules (docs/mapper.md has the long form):
+ *  - Voice -> Teams: calls > 0 wants our session Busy/InACall (refreshed
+ *    before it expires); no calls wants clearPresence (404 = done), then a
+ *    read of the user's Teams presence settle_ms later.
+ *  - Teams -> Voice: a *real* Teams call (activity in busy_activities) wants
+ *    Voice 'talking' true; otherwise false, but only a flag the mapper set
+ *    (or may have set in an earlier run) is ever written false.
+ *  - Echo rule: `InACall` is the one activity the mapper writes. While the
+ *    mapper may own a session (set, in flight, clearing, or within
+ *    echo_grace_ms of the clear, or unknown at start) an InACall report is
+ *    ambiguous: it keeps the previous belief and is never mirrored; when no
+ *    session is held any more it triggers a read, whose answer (taken with
+ *    no session of ours in Teams) is the truth. Every other busy activity
+ *    is real, since the mapper never writes it.
+ */
+#ifndef PS_MAPPER_RECONCILE_H
+#define PS_MAPPER_RECONCILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/backoff.h"
+
+#define RC_VALUE_MAX   64
+#define RC_ERROR_MAX   160
+#define RC_MAX_ACTIONS 2 /* at most one per side */
+#define RC_NEVER       INT64_MAX
+
+/* The activity the mapper sets (graph-presence.md §7.1: Busy/InACall). */
+#define RC_SET_AVAILABILITY "Busy"
+#define RC_SET_ACTIVITY     "InACall"
+
+struct rc_config {
+    int64_t session_ms;    /* expirationDuration (presence_session_minutes) */
+    int64_t settle_ms;     /* after clearPresence, before the read */
+    int64_t echo_grace_ms; /* after a clear, InACall may still be our echo */
+    int64_t startup_ms;    /* how long to wait for a side's first input */
+    int64_t retry_base_ms; /* backoff for failed writes */
+    int64_t retry_max_ms;
+    const char *const *busy; /* busy_activities; NULL: the CONTRACT default */
+    size_t n_busy;
+};
+
+/* Defaults: session 15 min, settle 5 s, grace 60 s, startup 30 s,
+ * retries 1 s .. 5 min. */
+void rc__config_default(struct rc_config *cfg);
+
+enum rc_action_kind {
+    RC_GRAPH_SET_BUSY, /* setPresence Busy/InACall, session_ms */
+    RC_GRAPH_CLEAR,    /* clearPresence (404 = done) */
+    RC_GRAPH_READ,     /* GET presence, result via rc__teams_read() */
+    RC_VOICE_SET,      /* write the 'talking' flag = value */
+};
+
+enum rc_side { RC_SIDE_GRAPH = 0, RC_SIDE_VOICE = 1 };
+
+struct rc_action {
+    enum rc_action_kind kind;
+    bool value;         /* RC_VOICE_SET: the flag to write */
+    int64_t not_before; /* wall ms; <= now means due */
+    const char *why;    /* static: "voice call", "refresh", "settle read"... */
+};
+
+/* What the mapper has written into Teams. UNKNOWN: an earlier run may have
+ * left a session (start-up). */
+enum rc_graph_written { RC_GW_NONE, RC_GW_BUSY, RC_GW_UNKNOWN };
+/* What the mapper has written into Voice's 'talking' flag. */
+enum rc_voice_written { RC_VW_NONE, RC_VW_TRUE, RC_VW_FALSE, RC_VW_UNKNOWN };
+
+/* Where the belief about the Teams call came from. */
+enum rc_origin { RC_ORIGIN_NONE, RC_ORIGIN_USER, RC_ORIGIN_ECHO };
+
+struct rc_teams_input {
+    bool known;
+    bool busy; /* activity in busy_activities */
+    char availability[RC_VALUE_MAX + 1];
+    char activity[RC_VALUE_MAX + 1];
+    int64_t since;   /* as reported */
+    int64_t at;      /* when the mapper observed it */
+    char source[16]; /* notification | resync | read */
+    uint64_t seq;    /* observation counter of this user */
+};
+
+struct rc_voice_input {
+    bool known;
+    bool talking; /* calls > 0 */
+    int calls;
+    int64_t since;
+    int64_t at;
+    char source[16];
+};
+
+struct rc_side_state {
+    bool in_flight;
+    struct rc_action flight; /* the action in flight */
+    int64_t flight_started;
+    int64_t retry_at; /* after a failure: not before this; 0 none */
+    struct backoff backoff;
+    int failures; /* consecutive */
+};
+
+struct rc_user {
+    char tenant[RC_VALUE_MAX + 1];
+    char address[320 + 1];
+
+    struct rc_teams_input teams;
+    struct rc_voice_input voice;
+
+    /* The belief: is the user in a real (not our own) Teams call? */
+    bool teams_real;
+    enum rc_origin origin; /* of the last busy report: user or our echo */
+
+    /* Written state. */
+    enum rc_graph_written gw;
+    int64_t gw_at;         /* set: when the last set started; clear: when done */
+    int64_t gw_expires;    /* session end as asked (gw_at + session_ms) */
+    int64_t cleared_at;    /* last successful clear; 0 never */
+    bool need_read;        /* a read is owed (after a clear, or an ambiguous report) */
+    int64_t read_after;    /* not before */
+    int reads_since_clear; /* an InACall read right after a clear is confirmed once */
+    enum rc_voice_written vw;
+    int64_t vw_at;
+
+    struct rc_side_state side[2];
+
+    int64_t started; /* rc__user_init time: for startup_ms */
+    bool retired;    /* removed from the config: wind our writes down */
+    char last_error[RC_ERROR_MAX + 1];
+    int64_t last_error_at;
+};
+
+/* At start every user may own a session and a flag from an earlier run:
+ * gw = UNKNOWN, vw = UNKNOWN, so they are cleared unless a call needs them. */
+void rc__user_init(struct rc_user *u, const char *tenant, const char *address, int64_t now);
+
+/* A Teams report (topic or resync). busy is recomputed from activity with
+ * cfg->busy; the caller's flag is only used when activity is empty. */
+void rc__teams_report(struct rc_user *u, const struct rc_config *cfg, const char *availability,
+                      const char *activity, int64_t since, const char *source, int64_t now);
+/* A Voice report. */
+void rc__voice_report(struct rc_user *u, bool talking, int calls, int64_t since, const char *source,
+                      int64_t now);
+
+/* Pure: the actions that would converge this user, each with a not-before
+ * time. Actions of a side that has a write in flight are not listed.
+ * Returns the count (<= RC_MAX_ACTIONS). */
+size_t rc__plan(const struct rc_user *u, const struct rc_config *cfg, int64_t now,
+                struct rc_action *out);
+/* The earliest not_before over rc__plan(), or RC_NEVER. */
+int64_t rc__next_due(const struct rc_user *u, const struct rc_config *cfg, int64_t now);
+
+/* Marks an action as in flight (the caller is about to send it). */
+void rc__begin(struct rc_user *u, const struct rc_action *a, int64_t now);
+
+/* Outcome of an action. ok: done (clearPresence 404 counts as ok).
+ * On failure retry_after_ms (>= 0) overrides the backoff; random is the
+ * jitter draw (0..UINT32_MAX). error: short text for B/sync. */
+struct rc_result {
+    bool ok;
+    int64_t retry_after_ms; /* -1 absent */
+    uint32_t random;
+    const char *error;
+};
+void rc__done(struct rc_user *u, const struct rc_config *cfg, enum rc_side side,
+              const struct rc_result *res, int64_t now);
+/* The result of RC_GRAPH_READ: done + the presence it read. */
+void rc__teams_read(struct rc_user *u, const struct rc_config *cfg, const char *availability,
+                    const char *activity, int64_t now);
+
+/* Whether the mapper may currently own a Teams session for u (echo window). */
+bool rc__may_own_session(const struct rc_user *u, const struct rc_config *cfg, int64_t now);
+bool rc__is_busy_activity(const struct rc_config *cfg, const char *activity);
+
+/* The B/sync/<id> payload (malloc'd JSON; free()). wall_offset turns the
+ * core's times into wall-clock ms (0 when the caller drives the core with
+ * wall time); the `since` fields are taken as wall times. */
+char *rc__sync_json(const struct rc_user *u, const struct rc_config *cfg, int64_t now,
+                    int64_t wall_offset);
+
+const char *rc__action_name(enum rc_action_kind kind);
+
+#endif
