@@ -10,7 +10,7 @@ PACKAGES=(
     mosquitto mosquitto-clients
     curl openssl jq netcat-openbsd procps iproute2 python3 python3-jsonschema
     clang libclang-rt-14-dev
-    docker-compose rabbitmq-server
+    docker-compose rabbitmq-server valgrind binutils
 )
 
 missing=()
