@@ -673,12 +673,17 @@ static void bus__handle_msg(void *arg)
     struct bus_msg *msg = arg;
     struct bus *bus = msg->bus;
     metrics__inc("mqtt_messages_received_total", NULL, 1);
-    struct bus_sub *s = bus->subs;
-    while (s && !bus__topic_matches(s->filter, msg->topic))
-        s = s->next;
-    if (s && !bus->stopping)
+    /* Every matching subscription gets the message: two components may
+     * follow the same topics (the Voice side's restart seeding and the
+     * mapper both read voice/+/talking). */
+    bool matched = false;
+    for (struct bus_sub *s = bus->subs; s && !bus->stopping; s = s->next) {
+        if (!bus__topic_matches(s->filter, msg->topic))
+            continue;
+        matched = true;
         s->fn(s->ctx, msg->topic, msg->payload, msg->len, msg->retained);
-    else if (!s)
+    }
+    if (!matched && !bus->stopping)
         LOG_DEBUG("mqtt", "message without subscription topic=%s", msg->topic);
     free(msg->topic);
     free(msg->payload);

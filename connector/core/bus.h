@@ -44,7 +44,7 @@ bool bus__connected(const struct bus *bus);
 void bus__on_connection(struct bus *bus, bus_connection_fn fn, void *ctx);
 
 /* Loop thread. Subscribes now and after every reconnect. Filter may hold
- * wildcards; messages go to the first matching subscription's fn. */
+ * wildcards; every matching subscription gets them. */
 int bus__subscribe(struct bus *bus, const char *filter, bus_message_fn fn, void *ctx);
 
 /* Loop thread. Retained, QoS 1, only when different from the last payload

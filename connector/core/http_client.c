@@ -30,6 +30,7 @@
 #define HTTP_POLL_MS            1000
 
 #define METRIC_REQUESTS "http_client_requests_total"
+#define METRIC_DURATION "http_client_request_duration_seconds"
 
 struct http_req {
     struct http_req *prev, *next; /* queue, in-flight or orphan list */
@@ -348,7 +349,7 @@ static char *http__url_for_log(const char *url)
     return out ? out : strdup("(unparsable url)");
 }
 
-static void http__count(int status)
+static void http__count(int status, double elapsed_ms)
 {
     char labels[32];
     if (status >= 100 && status < 600)
@@ -356,6 +357,7 @@ static void http__count(int status)
     else
         snprintf(labels, sizeof(labels), "status=\"error\"");
     metrics__inc(METRIC_REQUESTS, labels, 1);
+    metrics__observe(METRIC_DURATION, labels, elapsed_ms / 1000.0);
 }
 
 /* Runs on the loop thread. */
@@ -415,7 +417,7 @@ static void req__finish(struct http_client *cli, struct http_req *r, CURLcode rc
     res->body_len = r->rbody ? r->rlen : 0;
     res->elapsed_ms = http__now_ms() - r->started_ms;
 
-    http__count(res->status);
+    http__count(res->status, res->elapsed_ms);
     if (log__enabled(PS_LOG_DEBUG)) {
         char *url = http__url_for_log(r->url);
         if (res->transport_error)
@@ -537,6 +539,9 @@ struct http_client *http_client__new(struct loop *deliver_to)
     curl_multi_setopt(cli->multi, CURLMOPT_MAXCONNECTS, HTTP_MAX_POOLED);
     metrics__describe(METRIC_REQUESTS, METRIC_COUNTER,
                       "Outgoing HTTP requests by status class (error: no response)");
+    metrics__describe(METRIC_DURATION, METRIC_HISTOGRAM,
+                      "Seconds from starting an outgoing HTTP request to its answer (or "
+                      "failure), by status class");
     pthread_mutex_init(&cli->lock, NULL);
     if (pthread_create(&cli->thread, NULL, client__main, cli) != 0) {
         LOG_ERROR("http", "cannot start the client thread");

@@ -56,6 +56,10 @@ void gside__status(struct gtenant *t)
         if (t->users[i].rs == USER_NOT_FOUND)
             cJSON_AddItemToArray(missing, cJSON_CreateString(t->users[i].upn));
     }
+    char labels[160];
+    snprintf(labels, sizeof(labels), "tenant=\"%s\"", t->name);
+    metrics__set("graph_users_resolved", labels, (double)ok);
+    subs__metrics(t);
     cJSON_AddNumberToObject(users, "configured", (double)t->n_users);
     cJSON_AddNumberToObject(users, "resolved", (double)ok);
     cJSON_AddItemToObject(users, "not_found", missing);
@@ -230,6 +234,37 @@ static int64_t gside__env_ms(const char *name)
     return v && *v ? strtoll(v, NULL, 10) : 0;
 }
 
+static void gside__describe_metrics(void)
+{
+    metrics__describe("graph_token_refreshes_total", METRIC_COUNTER,
+                      "Graph tokens acquired (account=\"app\" or a service account)");
+    metrics__describe("graph_token_failures_total", METRIC_COUNTER,
+                      "Failed Graph token requests (code: AADSTS code, http_<status> or "
+                      "unreachable)");
+    metrics__describe("graph_requests_total", METRIC_COUNTER,
+                      "Graph API requests answered, by HTTP status (0: no answer)");
+    metrics__describe("graph_resyncs_total", METRIC_COUNTER, "Full presence re-reads");
+    metrics__describe("graph_presence_read_failures_total", METRIC_COUNTER,
+                      "Failed getPresencesByUserId chunks");
+    metrics__describe("graph_presence_stale_total", METRIC_COUNTER,
+                      "Out-of-order presence updates dropped");
+    metrics__describe(
+        "graph_users_resolved", METRIC_GAUGE,
+        "Configured users resolved to Azure AD object ids (users mapped, Graph side)");
+    metrics__describe("graph_subscriptions", METRIC_GAUGE, "Live presence subscriptions");
+    metrics__describe("graph_subscription_expiry_timestamp_seconds", METRIC_GAUGE,
+                      "Unix time at which the account's presence subscription expires, as "
+                      "Graph returned it (0: none live)");
+    metrics__describe("graph_subscriptions_created_total", METRIC_COUNTER,
+                      "Presence subscriptions created");
+    metrics__describe("graph_subscriptions_renewed_total", METRIC_COUNTER,
+                      "Presence subscriptions renewed (PATCH)");
+    metrics__describe("graph_subscriptions_reauthorized_total", METRIC_COUNTER,
+                      "Presence subscriptions reauthorized");
+    metrics__describe("graph_subscription_failures_total", METRIC_COUNTER,
+                      "Failed subscription create/renew/reauthorize requests");
+}
+
 static int gside__init(const struct daemon_env *env, void **state)
 {
     struct gside *side = calloc(1, sizeof(*side));
@@ -241,9 +276,7 @@ static int gside__init(const struct daemon_env *env, void **state)
     side->bus = env->bus;
     side->renew_override_ms = gside__env_ms("PS_GRAPH_RENEW_MS");
     side->resync_override_ms = gside__env_ms("PS_GRAPH_RESYNC_MS");
-    metrics__describe("graph_token_failures_total", METRIC_COUNTER, "Failed token requests");
-    metrics__describe("graph_requests_total", METRIC_COUNTER, "Graph API requests answered");
-    metrics__describe("graph_resyncs_total", METRIC_COUNTER, "Full presence re-reads");
+    gside__describe_metrics();
     side->n_tenants = env->cfg->n_tenants;
     side->tenants = calloc(side->n_tenants ? side->n_tenants : 1, sizeof(*side->tenants));
     side->cli = http_client__new(env->loop);

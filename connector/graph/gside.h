@@ -175,6 +175,8 @@ char *subs__resource(char *const *ids, size_t n);
  * account a. Pure. */
 void subs__split(size_t n, size_t n_accounts, size_t a, size_t *first, size_t *count);
 struct cJSON *subs__status_json(struct gtenant *t);
+/* Sets graph_subscriptions and graph_subscription_expiry_timestamp_seconds. */
+void subs__metrics(struct gtenant *t);
 
 /* registry for the workers (any thread) */
 void subs__reg_set(struct gtenant *t, int account, const char *sub_id, const char *client_state);
@@ -185,8 +187,12 @@ int subs__reg_check(struct gtenant *t, const char *sub_id, const char *client_st
 
 /* Re-reads every resolved user's presence (coalesced while one runs). */
 void resync__request(struct gtenant *t, const char *reason);
-/* Reads the presence of some users (basic notifications). */
-void resync__read_ids(struct gtenant *t, char **ids, size_t n);
+/* Reads the presence of some users (basic notifications); recv_mono is when
+ * the webhook request arrived (for notification_latency_seconds). */
+void resync__read_ids(struct gtenant *t, char **ids, size_t n, int64_t recv_mono);
+/* Observes notification_latency_seconds{tenant} for n items received at
+ * recv_mono (the busy state is decided now). */
+void resync__observe_latency(struct gtenant *t, int64_t recv_mono, size_t n);
 /* Applies a presence on the loop thread; publishes the busy topic on change.
  * Returns 1 published/changed, 0 unchanged, -1 dropped (unknown user, stale). */
 int resync__apply(struct gtenant *t, const struct presence_state *p, const char *source);

@@ -72,6 +72,7 @@ struct resync_chunk {
     size_t n;
     bool full; /* part of a full resync */
     int tries;
+    int64_t recv_mono; /* webhook arrival (basic notifications), else 0 */
     struct backoff bo;
     loop_timer_id timer;
     struct resync_chunk *next; /* in t->resync_waiting while its retry timer runs */
@@ -161,6 +162,7 @@ static void resync__chunk_done(struct gcall *c, const struct http_result *res)
             changed++;
     }
     cJSON_Delete(o);
+    resync__observe_latency(t, k->recv_mono, k->n);
     if (k->full)
         LOG_INFO("graph", "resync chunk read tenant=%s ids=%zu changed=%zu", t->name, k->n,
                  changed);
@@ -244,13 +246,25 @@ void resync__request(struct gtenant *t, const char *reason)
     resync__run(t);
 }
 
-void resync__read_ids(struct gtenant *t, char **ids, size_t n)
+void resync__observe_latency(struct gtenant *t, int64_t recv_mono, size_t n)
+{
+    if (!recv_mono)
+        return;
+    char labels[160];
+    snprintf(labels, sizeof(labels), "tenant=\"%s\"", t->name);
+    double s = (double)(clock__mono_ms() - recv_mono) / 1000.0;
+    for (size_t i = 0; i < n; i++)
+        metrics__observe("notification_latency_seconds", labels, s);
+}
+
+void resync__read_ids(struct gtenant *t, char **ids, size_t n, int64_t recv_mono)
 {
     for (size_t off = 0; off < n; off += GSIDE_PRESENCE_CHUNK) {
         size_t m = n - off < GSIDE_PRESENCE_CHUNK ? n - off : GSIDE_PRESENCE_CHUNK;
         struct resync_chunk *k = resync__chunk_new(t, m, false);
         if (!k)
             return;
+        k->recv_mono = recv_mono;
         for (size_t i = 0; i < m; i++) {
             k->ids[i] = strdup(ids[off + i]);
             if (k->ids[i])

@@ -113,6 +113,30 @@ static void subs__set_error(struct gsub *s, const struct http_result *res, const
              subs__account(s), s->last_error);
 }
 
+/* Counts one subscription event for the tenant (created, renewed, ...). */
+static void subs__count(const struct gsub *s, const char *metric)
+{
+    char labels[160];
+    snprintf(labels, sizeof(labels), "tenant=\"%s\"", s->t->name);
+    metrics__inc(metric, labels, 1);
+}
+
+void subs__metrics(struct gtenant *t)
+{
+    char labels[400];
+    size_t live = 0;
+    for (size_t a = 0; a < t->n_accounts; a++) {
+        const struct gsub *s = &t->subs[a];
+        bool active = s->state == SUB_ACTIVE && s->expires_wall_ms > 0;
+        live += active;
+        snprintf(labels, sizeof(labels), "tenant=\"%s\",account=\"%s\"", t->name, subs__account(s));
+        metrics__set("graph_subscription_expiry_timestamp_seconds", labels,
+                     active ? (double)(s->expires_wall_ms / 1000) : 0);
+    }
+    snprintf(labels, sizeof(labels), "tenant=\"%s\"", t->name);
+    metrics__set("graph_subscriptions", labels, (double)live);
+}
+
 static void subs__on_timer(void *arg)
 {
     struct gsub *s = arg;
@@ -143,6 +167,7 @@ static void subs__forget(struct gsub *s)
     s->expires_wall_ms = 0;
     s->state = SUB_IDLE;
     subs__reg_set(s->t, s->account, NULL, NULL);
+    subs__metrics(s->t);
 }
 
 static int64_t subs__renew_delay(const struct gsub *s)
@@ -233,7 +258,7 @@ static void subs__created(struct gcall *c, const struct http_result *res)
                      "expires=%s",
                      s->t->name, subs__account(s), s->id, s->n_ids,
                      clock__iso8601(s->expires_wall_ms, exp, sizeof(exp)));
-            metrics__inc("graph_subscriptions_created_total", NULL, 1);
+            subs__count(s, "graph_subscriptions_created_total");
             if (s->replan) {
                 s->replan = false;
                 subs__ensure(s);
@@ -256,7 +281,7 @@ static void subs__created(struct gcall *c, const struct http_result *res)
     s->id[0] = '\0';
     if (res->status == 409)
         s->listed = false; /* an old one is in the way: list and delete first */
-    metrics__inc("graph_subscription_failures_total", NULL, 1);
+    subs__count(s, "graph_subscription_failures_total");
     subs__retry(s, res);
 }
 
@@ -354,6 +379,7 @@ static void subs__renewed(struct gcall *c, const struct http_result *res)
         backoff__reset(&s->bo);
         s->last_error[0] = '\0';
         LOG_DEBUG("graph", "subscription renewed tenant=%s id=%s", s->t->name, s->id);
+        subs__count(s, "graph_subscriptions_renewed_total");
         gside__status(s->t);
         if (s->replan) /* the user list changed meanwhile */
             subs__ensure(s);
@@ -370,6 +396,7 @@ static void subs__renewed(struct gcall *c, const struct http_result *res)
         return;
     }
     subs__set_error(s, res, "renew");
+    subs__count(s, "graph_subscription_failures_total");
     if (clock__wall_ms() >= s->expires_wall_ms) {
         subs__forget(s); /* too late to renew: it has expired */
         s->listed = false;
@@ -401,7 +428,7 @@ static void subs__reauthorized(struct gcall *c, const struct http_result *res)
     if (res->status == 204 || res->status == 200) {
         LOG_INFO("graph", "subscription reauthorized tenant=%s account=%s id=%s", s->t->name,
                  subs__account(s), s->id);
-        metrics__inc("graph_subscriptions_reauthorized_total", NULL, 1);
+        subs__count(s, "graph_subscriptions_reauthorized_total");
         if (s->replan)
             subs__ensure(s);
         else
@@ -415,6 +442,7 @@ static void subs__reauthorized(struct gcall *c, const struct http_result *res)
         return;
     }
     subs__set_error(s, res, "reauthorize");
+    subs__count(s, "graph_subscription_failures_total");
     subs__retry(s, res); /* the renewal (PATCH) reauthorizes too */
 }
 

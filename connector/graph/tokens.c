@@ -150,6 +150,28 @@ static const char *tokens__who(const struct gtoken *tok)
     return tok->account < 0 ? "app" : tok->t->cfg->graph.accounts[tok->account].username;
 }
 
+/* Labels of a token's metrics: tenant and account ("app" or the configured
+ * service account's username; both bounded by the config). */
+static void tokens__labels(const struct gtoken *tok, char *buf, size_t len)
+{
+    snprintf(buf, len, "tenant=\"%s\",account=\"%s\"", tok->t->name, tokens__who(tok));
+}
+
+/* code: the AADSTS code when the identity platform gave one, else the HTTP
+ * status, else "unreachable" (a bounded set; the free-text error is not). */
+static void tokens__count_failure(const struct gtoken *tok, int status, int aadsts)
+{
+    char labels[400], who[320];
+    tokens__labels(tok, who, sizeof(who));
+    if (aadsts)
+        snprintf(labels, sizeof(labels), "%s,code=\"AADSTS%d\"", who, aadsts);
+    else if (status)
+        snprintf(labels, sizeof(labels), "%s,code=\"http_%d\"", who, status);
+    else
+        snprintf(labels, sizeof(labels), "%s,code=\"unreachable\"", who);
+    metrics__inc("graph_token_failures_total", labels, 1);
+}
+
 static bool tokens__valid(const struct gtoken *tok)
 {
     return tok->access && clock__mono_ms() < tok->expires_mono;
@@ -237,6 +259,7 @@ static void tokens__failed(struct gtoken *tok, const struct http_result *res)
                  "token refresh failed, signing in again tenant=%s account=%s "
                  "error=%s aadsts=%d",
                  t->name, tokens__who(tok), err, code);
+        tokens__count_failure(tok, res->status, code);
         free(tok->refresh);
         tok->refresh = NULL;
         tokens__fetch(tok);
@@ -260,7 +283,7 @@ static void tokens__failed(struct gtoken *tok, const struct http_result *res)
                   "sign-in failed tenant=%s account=%s status=%d error=%s aadsts=%d "
                   "reason=\"%s\" retry_ms=%lld",
                   t->name, tokens__who(tok), res->status, err, code, why, (long long)delay);
-    metrics__inc("graph_token_failures_total", NULL, 1);
+    tokens__count_failure(tok, res->status, code);
     tokens__schedule(tok, delay, true);
     gside__status(t);
 }
@@ -279,6 +302,9 @@ static void tokens__done(void *ctx, const struct http_result *res)
         tok->explanation = NULL;
         tok->failures = 0;
         backoff__reset(&tok->bo);
+        char labels[320];
+        tokens__labels(tok, labels, sizeof(labels));
+        metrics__inc("graph_token_refreshes_total", labels, 1);
         if (was_error)
             LOG_INFO("graph", "signed in tenant=%s account=%s", tok->t->name, tokens__who(tok));
         if (was_error)
@@ -429,6 +455,12 @@ static void gcall__reply(void *ctx, const struct http_result *res)
         gcall__free(c);
         return;
     }
+    char labels[200];
+    if (res->status > 0)
+        snprintf(labels, sizeof(labels), "tenant=\"%s\",status=\"%d\"", c->t->name, res->status);
+    else
+        snprintf(labels, sizeof(labels), "tenant=\"%s\",status=\"error\"", c->t->name);
+    metrics__inc("graph_requests_total", labels, 1);
     if (res->status == 401 && c->tries_401 == 0) {
         /* once: the token may have been revoked or expired early */
         LOG_INFO("graph", "401 from Graph, refreshing the token tenant=%s url=%s", c->t->name,
@@ -438,7 +470,6 @@ static void gcall__reply(void *ctx, const struct http_result *res)
         tokens__get(c->tok, gcall__send, c);
         return;
     }
-    metrics__inc("graph_requests_total", NULL, 1);
     c->done(c, res);
     gcall__free(c);
 }

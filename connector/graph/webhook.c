@@ -52,6 +52,7 @@ void webhook__count(const struct gtenant *t, const char *outcome, double n)
 
 struct wjob {
     struct gtenant *t;
+    int64_t recv_mono; /* request arrival, for notification_latency_seconds */
     char *body;
     size_t len;
 };
@@ -63,6 +64,7 @@ struct wlife {
 
 struct wresult {
     struct gtenant *t;
+    int64_t recv_mono;
     struct presence_state *up;
     size_t n_up;
     char **ids;
@@ -102,8 +104,9 @@ static void webhook__apply(void *arg)
                                                           : "unknown_user",
                            1);
         }
+        resync__observe_latency(t, r->recv_mono, r->n_up);
         if (r->n_ids)
-            resync__read_ids(t, r->ids, r->n_ids);
+            resync__read_ids(t, r->ids, r->n_ids, r->recv_mono);
         for (size_t i = 0; i < r->n_life; i++)
             subs__lifecycle(t, r->life[i].sub_id, r->life[i].event);
     }
@@ -307,6 +310,7 @@ static void webhook__work(void *arg)
     size_t n = b.n_items ? b.n_items : 1;
     if (r) {
         r->t = t;
+        r->recv_mono = j->recv_mono;
         r->up = calloc(n, sizeof(*r->up));
         r->ids = calloc(n, sizeof(*r->ids));
         r->life = calloc(n, sizeof(*r->life));
@@ -397,6 +401,7 @@ static int webhook__handle(struct gside *side, bool lifecycle, const struct http
     struct wjob *j = calloc(1, sizeof(*j));
     if (j) {
         j->t = t;
+        j->recv_mono = clock__mono_ms();
         j->len = req->body_len;
         j->body = malloc(req->body_len + 1);
         if (j->body) {
@@ -441,6 +446,11 @@ int webhook__routes(struct gside *side)
     metrics__describe("notifications_total", METRIC_COUNTER,
                       "Graph notification items by outcome (applied, basic, lifecycle, or why "
                       "they were dropped)");
+    metrics__describe("notification_latency_seconds", METRIC_HISTOGRAM,
+                      "Seconds from a Graph notification's arrival to the busy state being "
+                      "decided (published or found unchanged)");
+    metrics__describe("graph_validations_total", METRIC_COUNTER,
+                      "Graph validation handshakes answered");
     struct http_server *srv = side->env->http;
     if (http_server__route(srv, "POST", NOTIFY_PREFIX, true, webhook__on_notify, side) < 0 ||
         http_server__route(srv, "POST", LIFECYCLE_PREFIX, true, webhook__on_lifecycle, side) < 0)

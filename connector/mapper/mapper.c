@@ -227,6 +227,8 @@ static struct muser *mapper__find_any(struct mtenant *t, const char *addr)
 /* Builds or updates the tenant's users from its config: new users start as
  * "may own a session and a flag" (reconcile.h); users that left are retired
  * (their writes are wound down, then they are dropped). */
+static void mapper__count_users(const struct mtenant *t);
+
 static int mapper__sync_users(struct mtenant *t, const struct tenant_config *tc)
 {
     int64_t now = clock__mono_ms();
@@ -251,7 +253,19 @@ static int mapper__sync_users(struct mtenant *t, const struct tenant_config *tc)
     }
     for (size_t k = 0; k < t->n_users; k++)
         t->users[k]->dirty = true;
+    mapper__count_users(t);
     return 0;
+}
+
+/* mapper_users{tenant}: the users the mapper follows (not retired). */
+static void mapper__count_users(const struct mtenant *t)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < t->n_users; k++)
+        n += !t->users[k]->rc.retired;
+    char labels[160];
+    snprintf(labels, sizeof(labels), "tenant=\"%s\"", t->name);
+    metrics__set("mapper_users", labels, (double)n);
 }
 
 /* Drops retired users with nothing left to do. */
@@ -279,6 +293,7 @@ static void mapper__reap(struct mtenant *t, int64_t now)
         t->users[o++] = u;
     }
     t->n_users = o;
+    mapper__count_users(t);
 }
 
 /* ---- inputs ---- */
@@ -437,6 +452,42 @@ static void mapper__fail_queue(struct mtenant *t, const char *error, int64_t ret
     t->q_len = 0;
 }
 
+/* Counts one event of the tenant. */
+static void mapper__count(const struct mtenant *t, const char *metric)
+{
+    char labels[160];
+    snprintf(labels, sizeof(labels), "tenant=\"%s\"", t->name);
+    metrics__inc(metric, labels, 1);
+}
+
+static const char *mapper__side_name(enum rc_side side)
+{
+    return side == RC_SIDE_GRAPH ? "teams" : "voice";
+}
+
+/* mapper_write_latency_seconds{side}: from the decision (rc__begin) to the
+ * write being acknowledged; reads are not writes. */
+static void mapper__observe_write(const struct muser *u, enum rc_side side, int64_t now)
+{
+    char labels[32];
+    snprintf(labels, sizeof(labels), "side=\"%s\"", mapper__side_name(side));
+    metrics__observe("mapper_write_latency_seconds", labels,
+                     (double)(now - u->rc.side[side].flight_started) / 1000.0);
+}
+
+/* mapper_graph_requests_total{kind,status}: one per HTTP answer. */
+static void mapper__count_request(size_t n, int status)
+{
+    char labels[64];
+    if (status > 0)
+        snprintf(labels, sizeof(labels), "kind=\"%s\",status=\"%d\"", n > 1 ? "batch" : "single",
+                 status);
+    else
+        snprintf(labels, sizeof(labels), "kind=\"%s\",status=\"error\"",
+                 n > 1 ? "batch" : "single");
+    metrics__inc("mapper_graph_requests_total", labels, 1);
+}
+
 static void mapper__token_done(void *ctx, const struct http_result *res)
 {
     struct mtenant *t = ctx;
@@ -457,6 +508,7 @@ static void mapper__token_done(void *ctx, const struct http_result *res)
         backoff__reset(&t->token_bo);
         LOG_INFO(SUB, "app token acquired tenant=%s expires_in_s=%lld", t->name,
                  (long long)(life / 1000));
+        mapper__count(t, "mapper_token_refreshes_total");
         cJSON_Delete(o);
         mapper__flush(t);
         return;
@@ -471,7 +523,7 @@ static void mapper__token_done(void *ctx, const struct http_result *res)
              res->status ? res->status : res->transport_error);
     LOG_WARN(SUB, "app token failed tenant=%s status=%d error=%s retry_ms=%lld", t->name,
              res->status, res->error ? res->error : "", (long long)delay);
-    metrics__inc("mapper_token_failures_total", NULL, 1);
+    mapper__count(t, "mapper_token_failures_total");
     mapper__fail_queue(t, err, delay);
     mapper__schedule(t->m);
 }
@@ -535,6 +587,7 @@ static void mapper__graph_result(struct mtenant *t, struct muser *u, enum rc_act
     }
     if (ok) {
         struct rc_result r = {.ok = true, .retry_after_ms = -1};
+        mapper__observe_write(u, RC_SIDE_GRAPH, now);
         rc__done(&u->rc, &t->rc, RC_SIDE_GRAPH, &r, now);
         LOG_INFO(SUB, "graph write done tenant=%s id=%s action=%s status=%d", t->name, u->id,
                  rc__action_name(kind), status);
@@ -570,6 +623,7 @@ static void mapper__single_done(void *ctx, const struct http_result *res)
     struct mreq *q = ctx;
     struct mtenant *t = q->t;
     t->in_flight--;
+    mapper__count_request(1, res->status);
     if (!t->m->stopping) {
         cJSON *body = res->body_len ? cJSON_ParseWithLength(res->body, res->body_len) : NULL;
         mapper__graph_result(t, q->u[0], q->kind[0], res->status, res->retry_after_ms, body,
@@ -597,6 +651,7 @@ static void mapper__batch_done(void *ctx, const struct http_result *res)
     struct mreq *q = ctx;
     struct mtenant *t = q->t;
     t->in_flight--;
+    mapper__count_request(q->n, res->status);
     if (t->m->stopping) {
         free(q);
         return;
@@ -726,8 +781,6 @@ static void mapper__flush(struct mtenant *t)
         if (!t->q_head)
             t->q_tail = NULL;
         ratelimit__take(&t->rl, n, mono);
-        metrics__inc("mapper_graph_requests_total", n > 1 ? "kind=\"batch\"" : "kind=\"single\"",
-                     1);
         t->in_flight++;
         int rc = n > 1 ? mapper__send_batch(t, q) : mapper__send_single(t, q);
         if (rc != 0) {
@@ -774,6 +827,8 @@ static void mapper__voice_done(void *ctx, const struct voice_write_result *res)
     snprintf(err, sizeof(err), "%s%s%s", voice_write_status__name(res->status),
              res->error ? ": " : "", res->error ? res->error : "");
     struct rc_result r = {.ok = ok, .retry_after_ms = -1, .random = (uint32_t)rand(), .error = err};
+    if (ok)
+        mapper__observe_write(u, RC_SIDE_VOICE, now);
     rc__done(&u->rc, &u->t->rc, RC_SIDE_VOICE, &r, now);
     if (ok)
         LOG_INFO(SUB, "voice talking written tenant=%s id=%s talking=%s", u->t->name, u->id,
@@ -836,6 +891,12 @@ static void mapper__pump_user(struct mapper *m, struct muser *u, int64_t now)
     for (size_t i = 0; i < n; i++) {
         if (a[i].not_before > now)
             continue;
+        enum rc_side side = a[i].kind == RC_VOICE_SET ? RC_SIDE_VOICE : RC_SIDE_GRAPH;
+        if (u->rc.side[side].failures > 0) {
+            char labels[32];
+            snprintf(labels, sizeof(labels), "side=\"%s\"", mapper__side_name(side));
+            metrics__inc("mapper_retries_total", labels, 1);
+        }
         rc__begin(&u->rc, &a[i], now);
         u->dirty = true;
         LOG_DEBUG(SUB, "action tenant=%s id=%s action=%s value=%d why=%s", u->t->name, u->id,
@@ -1057,6 +1118,25 @@ static int mapper__init(const struct daemon_env *env, void **state)
                       "Voice 'talking' writes of the mapper, by outcome.");
     metrics__describe("mapper_input_errors_total", METRIC_COUNTER,
                       "Unusable messages on teams/+/busy and voice/+/talking.");
+    metrics__describe("mapper_token_refreshes_total", METRIC_COUNTER,
+                      "App tokens the mapper acquired.");
+    metrics__describe("mapper_token_failures_total", METRIC_COUNTER,
+                      "Failed app-token requests of the mapper.");
+    metrics__describe("mapper_retries_total", METRIC_COUNTER,
+                      "Mapper writes retried after a failure, by side (teams, voice).");
+    metrics__describe("mapper_users", METRIC_GAUGE, "Users the mapper follows (users mapped).");
+    metrics__describe("mapper_write_latency_seconds", METRIC_HISTOGRAM,
+                      "Seconds from the mapper's decision to write to the write being "
+                      "acknowledged, by side written (teams, voice).");
+    /* created at 0 so rate() and alerts work from the start */
+    for (size_t i = 0; i < m->n_tenants; i++) {
+        char labels[160];
+        snprintf(labels, sizeof(labels), "tenant=\"%s\"", m->tenants[i].name);
+        metrics__inc("mapper_token_refreshes_total", labels, 0);
+        metrics__inc("mapper_token_failures_total", labels, 0);
+    }
+    metrics__inc("mapper_retries_total", "side=\"teams\"", 0);
+    metrics__inc("mapper_retries_total", "side=\"voice\"", 0);
     if (m->bus) {
         char *tf = mapper__join(m->teams_prefix, "+/busy", "");
         char *vf = mapper__join(m->voice_prefix, "+/talking", "");

@@ -6,7 +6,7 @@
 #include <string.h>
 
 struct calls_call {
-    char id[VOICE_ID_MAX];
+    char id[VOICE_ID_MAX]; /* "" for a carried-over call (see calls__seed) */
     int64_t started_ms;
 };
 
@@ -151,19 +151,18 @@ static long calls__index(const struct calls_user *u, const char *norm_call)
     return -1;
 }
 
-static int calls__connect(struct calls *t, const char *user, const char *call, int64_t now_ms)
+/* Appends a call to the user (created when needed). Returns the user or
+ * NULL (out of memory; a user created here is removed again). */
+static struct calls_user *calls__append(struct calls *t, const char *user, const char *call,
+                                        int64_t now_ms)
 {
     struct calls_user **link = calls__find(t, user);
     struct calls_user *u = link ? *link : NULL;
-    if (u && calls__index(u, call) >= 0)
-        return 0; /* duplicate Connected */
-    if (u && u->n >= CALLS_MAX_PER_USER)
-        return -1;
     bool created = false;
     if (!u) {
         u = calls__add_user(t, user);
         if (!u)
-            return -1;
+            return NULL;
         created = true;
     }
     if (u->n == u->cap) {
@@ -172,7 +171,7 @@ static int calls__connect(struct calls *t, const char *user, const char *call, i
         if (!c) {
             if (created)
                 calls__unlink(t, calls__find(t, user));
-            return -1;
+            return NULL;
         }
         u->calls = c;
         u->cap = cap;
@@ -180,7 +179,47 @@ static int calls__connect(struct calls *t, const char *user, const char *call, i
     memcpy(u->calls[u->n].id, call, strlen(call) + 1);
     u->calls[u->n].started_ms = now_ms;
     u->n++;
+    return u;
+}
+
+static int calls__connect(struct calls *t, const char *user, const char *call, int64_t now_ms)
+{
+    struct calls_user **link = calls__find(t, user);
+    struct calls_user *u = link ? *link : NULL;
+    if (u && calls__index(u, call) >= 0)
+        return 0; /* duplicate Connected */
+    if (u && u->n >= CALLS_MAX_PER_USER)
+        return -1;
+    u = calls__append(t, user, call, now_ms);
+    if (!u)
+        return -1;
     return u->n == 1 ? 1 : 0;
+}
+
+int calls__seed(struct calls *t, const char *user_id, size_t n, int64_t started_ms)
+{
+    char user[VOICE_ID_MAX];
+    if (calls__norm(user_id, user) < 0)
+        return -1;
+    size_t before = calls__count(t, user);
+    if (n > CALLS_MAX_PER_USER - before)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!calls__append(t, user, "", started_ms))
+            return -1; /* the calls added so far stay: each is a valid one */
+    return before == 0 && n > 0 ? 1 : 0;
+}
+
+size_t calls__carried(const struct calls *t, const char *user_id)
+{
+    char user[VOICE_ID_MAX];
+    if (calls__norm(user_id, user) < 0)
+        return 0;
+    struct calls_user **link = calls__find(t, user);
+    size_t n = 0;
+    for (size_t i = 0; link && i < (*link)->n; i++)
+        n += (*link)->calls[i].id[0] == '\0';
+    return n;
 }
 
 static int calls__disconnect(struct calls *t, const char *user, const char *call)
@@ -190,6 +229,10 @@ static int calls__disconnect(struct calls *t, const char *user, const char *call
         return 0; /* user not talking: a stray or repeated Disconnected */
     struct calls_user *u = *link;
     long i = calls__index(u, call);
+    /* A callId never seen may be a call carried over from the previous run
+     * (started before this process): it ends one of those. */
+    if (i < 0)
+        i = calls__index(u, "");
     if (i < 0)
         return 0;
     u->calls[i] = u->calls[u->n - 1];

@@ -11,6 +11,13 @@
  * and reports each one for the caller to log. All times are the caller's
  * clock (one base for events and expiry). Single-threaded: the loop thread
  * owns the tracker.
+ *
+ * Carried-over calls: after a daemon restart the tracker is seeded from the
+ * retained voice/<id>/talking topic of the previous run (calls__seed): N
+ * calls whose callIds are unknown, started at the retained `since`. A
+ * Disconnected with a callId the tracker does not know consumes one of them;
+ * they count, set `since` and expire like any other call. In callbacks
+ * their call_id is "" (a real callId is never empty).
  */
 #ifndef PS_VOICE_CALLS_H
 #define PS_VOICE_CALLS_H
@@ -32,9 +39,19 @@ void calls__free(struct calls *t);
 
 /* Applies one event at now_ms. Returns 1 when the user's talking state
  * changed (0 -> 1 call or 1 -> 0), 0 when not (other events, duplicates,
- * unknown disconnects, a second concurrent call), -1 for a call event
+ * unknown disconnects without a carried-over call, a second concurrent
+ * call), -1 for a call event
  * without ids, more than CALLS_MAX_PER_USER calls, or out of memory. */
 int calls__event(struct calls *t, const struct voice_call_event *ev, int64_t now_ms);
+
+/* Adds n carried-over calls (no callId known) for the user, first seen at
+ * started_ms, up to CALLS_MAX_PER_USER calls in all. Returns 1 when the
+ * user's talking state changed (0 -> some calls), 0 when not (n == 0, or the
+ * user already had calls), -1 for a bad id, n above the cap (nothing added)
+ * or out of memory. */
+int calls__seed(struct calls *t, const char *user_id, size_t n, int64_t started_ms);
+/* Carried-over calls a user still has. */
+size_t calls__carried(const struct calls *t, const char *user_id);
 
 /* Connected calls of a user (case-insensitive id); 0 when unknown. */
 size_t calls__count(const struct calls *t, const char *user_id);

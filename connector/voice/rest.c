@@ -1,6 +1,8 @@
 /* Voice REST client: see rest.h. */
 #include "voice/rest.h"
 
+#include "core/metrics.h"
+
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +15,60 @@ struct voice_rest {
     char *username;
     char *secret;
     char *api;
+    char *tenant; /* label of voice_requests_total; NULL until set */
 };
+
+/* Counts the answer (voice_requests_total{tenant,status}) and hands it on.
+ * Holds its own copy of the labels: the voice_rest may be gone by then. */
+struct rest_req {
+    http_done_fn fn;
+    void *ctx;
+    char tenant[128];
+};
+
+static void rest__done(void *arg, const struct http_result *res)
+{
+    struct rest_req *q = arg;
+    char labels[200], status[16];
+    if (res->status > 0)
+        snprintf(status, sizeof(status), "%d", res->status);
+    else
+        snprintf(status, sizeof(status), "error");
+    if (q->tenant[0])
+        snprintf(labels, sizeof(labels), "tenant=\"%s\",status=\"%s\"", q->tenant, status);
+    else
+        snprintf(labels, sizeof(labels), "status=\"%s\"", status);
+    metrics__inc("voice_requests_total", labels, 1);
+    http_done_fn fn = q->fn;
+    void *ctx = q->ctx;
+    free(q);
+    fn(ctx, res);
+}
+
+static int rest__send(struct voice_rest *r, const struct http_call *call, http_done_fn fn,
+                      void *ctx)
+{
+    struct rest_req *q = calloc(1, sizeof(*q));
+    if (!q)
+        return -1;
+    q->fn = fn;
+    q->ctx = ctx;
+    snprintf(q->tenant, sizeof(q->tenant), "%s", r->tenant ? r->tenant : "");
+    int rc = http_client__send(r->http, call, rest__done, q);
+    if (rc != 0)
+        free(q);
+    return rc;
+}
+
+int voice_rest__set_tenant(struct voice_rest *r, const char *tenant)
+{
+    char *t = tenant ? strdup(tenant) : NULL;
+    if (tenant && !t)
+        return -1;
+    free(r->tenant);
+    r->tenant = t;
+    return 0;
+}
 
 /* What the maintained Python client sends; X-Json-Serializer: 2 selects the
  * newer serializer (reference/enreach-voice.md §1.2). */
@@ -26,6 +81,9 @@ struct voice_rest *voice_rest__new(struct http_client *http, const char *usernam
     struct voice_rest *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
+    metrics__describe("voice_requests_total", METRIC_COUNTER,
+                      "Voice REST requests (discovery, users, token, negotiate, talking) by "
+                      "HTTP status (error: no answer)");
     r->http = http;
     r->username = strdup(username ? username : "");
     r->secret = strdup(secret ? secret : "");
@@ -45,6 +103,7 @@ void voice_rest__free(struct voice_rest *r)
     free(r->secret);
     free(r->username);
     free(r->api);
+    free(r->tenant);
     free(r);
 }
 
@@ -94,7 +153,7 @@ int voice_rest__discover(struct voice_rest *r, const char *discovery_url, const 
     snprintf(url, n, "%.*s/api/user?user=%s", (int)blen, discovery_url, user);
     struct http_call call = {
         .method = "GET", .url = url, .headers = rest_headers, .timeout_ms = REST_TIMEOUT_MS};
-    int rc = http_client__send(r->http, &call, fn, ctx);
+    int rc = rest__send(r, &call, fn, ctx);
     free(user);
     free(url);
     return rc;
@@ -119,7 +178,7 @@ int voice_rest__call(struct voice_rest *r, const char *method, const char *path,
         .basic_pass = r->secret,
         .timeout_ms = REST_TIMEOUT_MS,
     };
-    int rc = http_client__send(r->http, &call, fn, ctx);
+    int rc = rest__send(r, &call, fn, ctx);
     free(url);
     return rc;
 }
@@ -137,7 +196,7 @@ int voice_rest__post_bearer(struct voice_rest *r, const char *url, const char *b
         .bearer = bearer,
         .timeout_ms = REST_TIMEOUT_MS,
     };
-    return http_client__send(r->http, &call, fn, ctx);
+    return rest__send(r, &call, fn, ctx);
 }
 
 const char *voice_rest__reason(const struct http_result *res, char *buf, size_t len)

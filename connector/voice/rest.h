@@ -15,6 +15,8 @@ struct voice_rest;
 struct voice_rest *voice_rest__new(struct http_client *http, const char *username,
                                    const char *secret);
 void voice_rest__free(struct voice_rest *r);
+/* Names the tenant in voice_requests_total{tenant,status} (copied). */
+int voice_rest__set_tenant(struct voice_rest *r, const char *tenant);
 
 /* Sets the API base (trailing slashes are dropped); NULL forgets it. */
 int voice_rest__set_api(struct voice_rest *r, const char *api_url);

@@ -13,6 +13,9 @@
  * disconnect missed while down leaves a call that calls__expire() drops
  * after max_call_minutes; clearing instead would wrongly end every call that
  * is still going on, and the model has no REST "current calls" to ask.
+ * Across a daemon restart the calls are carried over the same way: seeded
+ * from the previous run's retained voice/<id>/talking (vtenant__seed), and
+ * no state is published before that seed had its chance.
  */
 #include "voice/tenant.h"
 
@@ -80,6 +83,13 @@ struct vuser {
     bool announced;        /* state published at least once */
 };
 
+struct vseed {
+    char *address;
+    size_t calls;
+    int64_t since_ms;
+    bool applied; /* kept while the window is open: one seed per user */
+};
+
 struct vtenant {
     struct loop *loop;
     struct bus *bus;
@@ -104,6 +114,7 @@ struct vtenant {
     unsigned chain;
     struct backoff bo;
     loop_timer_id retry_timer, ping_timer, watchdog_timer, token_timer, users_timer, expire_timer;
+    loop_timer_id resub_timer; /* retry of a refused Subscribe on the live link */
     bool stopping;
     bool refreshing_users;
 
@@ -133,6 +144,12 @@ struct vtenant {
     cJSON *last_write_failure;
 
     struct calls *calls;
+
+    /* Carried-over calls: while `seeding`, states are not published;
+     * seeds wait in `seeds` until the user map can turn them into calls. */
+    bool seeding;
+    struct vseed *seeds;
+    size_t n_seeds;
 };
 
 static void vtenant__step_discover(struct vtenant *t);
@@ -140,6 +157,8 @@ static void vtenant__step_me(struct vtenant *t);
 static void vtenant__step_users(struct vtenant *t, bool in_chain);
 static void vtenant__step_token(struct vtenant *t);
 static void vtenant__link_lost(struct vtenant *t, const char *reason);
+static void vtenant__dropped(void *ctx, const char *user_id, const char *call_id,
+                             int64_t started_ms, bool stopped_talking);
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -232,6 +251,15 @@ static void vtenant__report(struct vtenant *t)
     snprintf(labels, sizeof(labels), "tenant=\"%s\"", t->name);
     metrics__set("voice_rte_connected", labels, t->state == VL_LIVE ? 1 : 0);
     metrics__set("voice_users_talking", labels, (double)calls__users_talking(t->calls));
+    metrics__set("voice_users_matched", labels, (double)t->n_users);
+}
+
+/* Counts one event of the tenant (voice_token_refreshes_total, ...). */
+static void vtenant__count(const struct vtenant *t, const char *metric, double by)
+{
+    char labels[96];
+    snprintf(labels, sizeof(labels), "tenant=\"%s\"", t->name);
+    metrics__inc(metric, labels, by);
 }
 
 static void vtenant__set_state(struct vtenant *t, enum vlink s)
@@ -305,6 +333,8 @@ static char *vtenant__topic(const struct vtenant *t, const char *address)
 
 static void vtenant__publish(struct vtenant *t, struct vuser *u, const char *source)
 {
+    if (t->seeding)
+        return; /* vtenant__seed_done() publishes it (u->announced is still false) */
     size_t n = calls__count(t->calls, u->id);
     int64_t since = n ? calls__since(t->calls, u->id) : u->idle_since_ms;
     char *payload = talking__payload(n > 0, n, since, source);
@@ -417,6 +447,104 @@ static int vtenant__apply_users(struct vtenant *t, const struct voice_users *vu,
     *fresh = fr;
     *n_fresh = nf;
     return 0;
+}
+
+/* ---- carried-over calls (daemon restart) ---------------------------------------- */
+
+static void vseeds__free(struct vseed *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(s[i].address);
+    free(s);
+}
+
+/* Frees the seeds once the window is closed and all are applied. */
+static void vtenant__seeds_tidy(struct vtenant *t)
+{
+    for (size_t i = 0; i < t->n_seeds; i++)
+        if (!t->seeds[i].applied)
+            return;
+    if (t->seeding)
+        return; /* still needed to refuse a second seed of the same user */
+    vseeds__free(t->seeds, t->n_seeds);
+    t->seeds = NULL;
+    t->n_seeds = 0;
+}
+
+/* Turns the seeds into calls once the user map says who is who; a seed of
+ * an address Voice does not know is dropped (no events can end it). */
+static void vtenant__apply_seeds(struct vtenant *t)
+{
+    char ts[32];
+    bool any = false;
+    for (size_t i = 0; i < t->n_seeds; i++) {
+        struct vseed *s = &t->seeds[i];
+        const struct vuser *u = NULL;
+        if (s->applied)
+            continue;
+        s->applied = any = true;
+        for (size_t k = 0; k < t->n_users && !u; k++)
+            if (strcasecmp(t->users[k].address, s->address) == 0)
+                u = &t->users[k];
+        if (!u) {
+            LOG_WARN("voice",
+                     "carried-over call state dropped: user not in Voice tenant=%s user=%s",
+                     t->name, s->address);
+            continue;
+        }
+        if (calls__seed(t->calls, u->id, s->calls, s->since_ms) < 0) {
+            LOG_WARN("voice", "carried-over call state refused tenant=%s user=%s calls=%zu",
+                     t->name, u->address, s->calls);
+            continue;
+        }
+        LOG_INFO("voice",
+                 "call state carried over from the previous run tenant=%s user=%s calls=%zu "
+                 "since=%s",
+                 t->name, u->address, s->calls, clock__iso8601(s->since_ms, ts, sizeof(ts)));
+    }
+    /* A call carried over from long ago (the daemon was down for hours) is
+     * dropped now, not at the next expiry check. */
+    if (any) {
+        calls__expire(t->calls, clock__wall_ms(), t->o.max_call_minutes, vtenant__dropped, t);
+        vtenant__report(t);
+    }
+    vtenant__seeds_tidy(t);
+}
+
+bool vtenant__seed(struct vtenant *t, const char *address, size_t calls, int64_t since_ms)
+{
+    if (!t->seeding || calls == 0 || !strv__has_ci(t->addresses, t->n_addresses, address))
+        return false;
+    for (size_t i = 0; i < t->n_seeds; i++)
+        if (strcasecmp(t->seeds[i].address, address) == 0)
+            return false; /* a retained message delivered twice (a second
+                           * SUBSCRIBE to the same filter resends it) */
+    struct vseed *ns = realloc(t->seeds, (t->n_seeds + 1) * sizeof(*ns));
+    if (!ns)
+        return false;
+    t->seeds = ns;
+    char *a = strdup(address);
+    if (!a)
+        return false;
+    t->seeds[t->n_seeds++] = (struct vseed){a, calls, since_ms, false};
+    if (t->users_loaded)
+        vtenant__apply_seeds(t);
+    return true;
+}
+
+void vtenant__seed_done(struct vtenant *t)
+{
+    if (!t->seeding)
+        return;
+    t->seeding = false;
+    size_t pending = 0;
+    for (size_t i = 0; i < t->n_seeds; i++)
+        pending += !t->seeds[i].applied;
+    LOG_INFO("voice", "seed window closed tenant=%s talking=%zu pending_seeds=%zu", t->name,
+             calls__users_talking(t->calls), pending);
+    vtenant__seeds_tidy(t);
+    if (t->state == VL_LIVE)
+        vtenant__announce(t);
 }
 
 /* ---- step plumbing ------------------------------------------------------------- */
@@ -597,6 +725,7 @@ static void vtenant__on_users(void *ctx, const struct http_result *res)
         return;
     }
     voice_users__free(&vu);
+    vtenant__apply_seeds(t);
     if (in_chain && t->o.writer_only) {
         free(fresh);
         backoff__reset(&t->bo);
@@ -677,6 +806,7 @@ static void vtenant__on_token(void *ctx, const struct http_result *res)
     if (!t)
         return;
     if (res->status != 200) {
+        vtenant__count(t, "voice_token_failures_total", 1);
         vtenant__fail(t, res->status == 401 || res->status == 403 ? VL_AUTH_FAILED : VL_WAITING,
                       res->retry_after_ms, "GET /token/{me}/rte/: %s",
                       voice_rest__reason(res, why, sizeof(why)));
@@ -684,9 +814,11 @@ static void vtenant__on_token(void *ctx, const struct http_result *res)
     }
     char *token = NULL, *ep = NULL;
     if (discovery__parse_rte_token(res->body, res->body_len, &token, &ep, err, sizeof(err)) != 0) {
+        vtenant__count(t, "voice_token_failures_total", 1);
         vtenant__fail(t, VL_WAITING, 0, "GET /token/{me}/rte/: %s", err);
         return;
     }
+    vtenant__count(t, "voice_token_refreshes_total", 1);
     free(t->token);
     free(t->endpoint);
     t->token = token;
@@ -922,6 +1054,27 @@ static void vtenant__subscribe_all(struct vtenant *t)
         vtenant__go_live(t);
 }
 
+/* A refused Subscribe is retried on the same live link, with backoff: the
+ * refusal may be a passing hub problem or a permission fixed meanwhile. A
+ * lost link makes this moot (the reconnect subscribes everything anew). */
+static void vtenant__resubscribe(void *arg)
+{
+    struct vtenant *t = arg;
+    t->resub_timer = 0;
+    if (t->stopping || t->state != VL_LIVE || !t->gen || !t->sub_failed_round)
+        return;
+    LOG_INFO("voice", "retrying the refused Subscribe tenant=%s users=%zu", t->name, t->n_users);
+    vtenant__subscribe_all(t);
+}
+
+static void vtenant__schedule_resubscribe(struct vtenant *t)
+{
+    int64_t delay = backoff__next(&t->bo);
+    loop__timer_cancel(t->loop, t->resub_timer);
+    t->resub_timer = loop__timer(t->loop, delay, vtenant__resubscribe, t);
+    LOG_INFO("voice", "Subscribe will be retried tenant=%s retry_ms=%" PRId64, t->name, delay);
+}
+
 static void vtenant__completion(struct vtenant *t, const struct signalr_msg *m)
 {
     size_t i;
@@ -952,6 +1105,8 @@ static void vtenant__completion(struct vtenant *t, const struct signalr_msg *m)
             vtenant__go_live(t);
         else
             vtenant__report(t);
+        if (t->sub_failed_round)
+            vtenant__schedule_resubscribe(t);
     }
 }
 
@@ -972,6 +1127,7 @@ static void vtenant__event(struct vtenant *t, const struct voice_call_event *ev,
         return;
     }
     size_t before = calls__count(t->calls, u->id);
+    size_t carried = calls__carried(t->calls, u->id);
     int64_t now = clock__wall_ms();
     if (calls__event(t->calls, ev, now) < 0) {
         LOG_WARN("voice", "call event refused tenant=%s user=%s event=%s call=%s", t->name,
@@ -979,8 +1135,9 @@ static void vtenant__event(struct vtenant *t, const struct voice_call_event *ev,
         return;
     }
     size_t after = calls__count(t->calls, u->id);
-    LOG_INFO("voice", "call event tenant=%s user=%s event=%s call=%s source=%s calls=%zu", t->name,
-             u->address, ev->name, ev->call_id, source, after);
+    LOG_INFO("voice", "call event tenant=%s user=%s event=%s call=%s source=%s calls=%zu%s",
+             t->name, u->address, ev->name, ev->call_id, source, after,
+             calls__carried(t->calls, u->id) < carried ? " (ends a carried-over call)" : "");
     if (after == before)
         return;
     if (after == 0)
@@ -1106,8 +1263,8 @@ static void vtenant__dropped(void *ctx, const char *user_id, const char *call_id
     LOG_WARN("voice",
              "call dropped after max_call_minutes tenant=%s user=%s call=%s started=%s "
              "max_call_minutes=%d",
-             t->name, u ? u->address : user_id, call_id, clock__iso8601(started_ms, ts, sizeof(ts)),
-             t->o.max_call_minutes);
+             t->name, u ? u->address : user_id, call_id[0] ? call_id : "(carried-over)",
+             clock__iso8601(started_ms, ts, sizeof(ts)), t->o.max_call_minutes);
     if (u && stopped_talking) {
         u->idle_since_ms = clock__wall_ms();
         vtenant__publish(t, u, "resync");
@@ -1217,6 +1374,7 @@ struct vtenant *vtenant__new(struct loop *loop, struct bus *bus, struct http_cli
     signalr_reader__init(&t->rd, SIGNALR_MAX_RECORD_DEFAULT);
     backoff__init(&t->bo, opt_or(opt->backoff_base_ms, 1000), opt_or(opt->backoff_max_ms, 60000));
     t->next_invocation = 1;
+    t->seeding = !opt->writer_only;
     if (!t->name || !t->discovery_url || (opt->api_url && !t->api_url_cfg) || !t->username ||
         !t->topic_prefix || !t->health_name || !t->rest || !t->calls ||
         (!t->rte && !opt->writer_only) || vtenant__set_addresses(t, addresses, n_addresses) != 0 ||
@@ -1229,6 +1387,13 @@ struct vtenant *vtenant__new(struct loop *loop, struct bus *bus, struct http_cli
         return NULL;
     }
     t->o.name = t->name;
+    metrics__describe("voice_users_matched", METRIC_GAUGE,
+                      "Configured users found in Voice's user list (users mapped, Voice side)");
+    metrics__describe("voice_token_refreshes_total", METRIC_COUNTER, "RTE tokens fetched");
+    metrics__describe("voice_token_failures_total", METRIC_COUNTER,
+                      "Failed or unusable RTE token requests");
+    vtenant__count(t, "voice_token_refreshes_total", 0);
+    vtenant__count(t, "voice_token_failures_total", 0);
     health__set(t->health_name, false, "Voice link starting");
     vtenant__report(t);
     return t;
@@ -1279,7 +1444,8 @@ void vtenant__stop(struct vtenant *t)
         return;
     t->stopping = true;
     loop_timer_id *timers[] = {&t->retry_timer, &t->ping_timer,  &t->watchdog_timer,
-                               &t->token_timer, &t->users_timer, &t->expire_timer};
+                               &t->token_timer, &t->users_timer, &t->expire_timer,
+                               &t->resub_timer};
     for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
         loop__timer_cancel(t->loop, *timers[i]);
         *timers[i] = 0;
@@ -1298,6 +1464,7 @@ void vtenant__free(struct vtenant *t)
     rte_link__free(t->rte);
     signalr_reader__free(&t->rd);
     calls__free(t->calls);
+    vseeds__free(t->seeds, t->n_seeds);
     voice_rest__free(t->rest);
     vusers__free(t->users, t->n_users);
     strv__free(t->missing, t->n_missing);

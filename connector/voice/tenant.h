@@ -51,6 +51,17 @@ void vtenant__start(struct vtenant *t);
 void vtenant__reload(struct vtenant *t, const char *const *addresses, size_t n_addresses);
 /* A webhook call event (already authenticated and parsed). */
 void vtenant__webhook_event(struct vtenant *t, const struct voice_call_event *ev);
+/* Call state carried over from the previous run (a retained
+ * voice/<id>/talking with `calls` > 0, read at start; see docs/voice.md):
+ * when address is one of the tenant's configured users, keeps `calls`
+ * carried-over calls started at since_ms for it (applied once the user map
+ * is loaded) and returns true; false when the address is not the tenant's,
+ * the seed window is closed, or the user was seeded already. */
+bool vtenant__seed(struct vtenant *t, const char *address, size_t calls, int64_t since_ms);
+/* Ends the seed window: later seeds are ignored, and the users' states,
+ * held back until now so that a carried-over call is not announced as
+ * 'not talking', are published (once the link is live). */
+void vtenant__seed_done(struct vtenant *t);
 /* Stops timers and the RTE thread; in-flight HTTP completions that still
  * arrive are ignored. */
 void vtenant__stop(struct vtenant *t);

@@ -7,6 +7,15 @@
  * init fixed (tenant names and webhook secrets), checks the secret in
  * constant time, parses the body and posts the event to the loop. It never
  * blocks and answers 202 at once.
+ *
+ * Restart seeding: RTE has no "current calls" query, so at start the side
+ * reads its own retained <prefix>voice/+/talking topics (what the previous
+ * run published) and carries their calls over (vtenant__seed). The window
+ * closes SEED_AFTER_CONNECT_MS after MQTT first connected, or
+ * SEED_MAX_MS after start when MQTT is still down; until then no state is
+ * published. Only retained messages inside the window count: the side's
+ * own later publishes come back on the subscription (not retained) and
+ * must never re-seed.
  */
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
@@ -14,7 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bus.h"
+#include "core/clock.h"
 #include "core/config.h"
+#include "core/ids.h"
 #include "core/http_client.h"
 #include "core/http_server.h"
 #include "core/log.h"
@@ -22,12 +34,17 @@
 #include "core/metrics.h"
 #include "core/status.h"
 #include "daemon.h"
+#include "voice/calls.h"
 #include "voice/events.h"
 #include "voice/tenant.h"
 #include "voice/writer.h"
 
 #define WEBHOOK_PREFIX    "/voice/events/"
 #define WEBHOOK_TOKEN_MAX 4096
+
+#define SEED_AFTER_CONNECT_MS 2000
+#define SEED_MAX_MS           10000
+#define SEED_TICK_MS          100
 
 struct vside_tenant {
     struct vtenant *t;
@@ -44,6 +61,12 @@ struct voice_side {
     size_t n_tenants;
     bool writer_only; /* mapper without the Voice role: see init */
     bool stopping;
+
+    /* restart seeding (see the top of this file) */
+    bool seeding;
+    char *seed_prefix; /* <prefix>voice/ */
+    int64_t seed_started_ms, seed_connected_ms;
+    loop_timer_id seed_timer;
 };
 
 struct vside_hook {
@@ -138,6 +161,107 @@ static int vside__webhook(void *ctx, const struct http_request *req, struct http
     }
     vside__count(vt->name, "accepted");
     return vside__answer(resp, 202, "result", "accepted");
+}
+
+/* ---- restart seeding (loop thread) ---------------------------------------------- */
+
+/* One retained <prefix>voice/<id>/talking of the previous run. */
+static void vside__on_retained(void *ctx, const char *topic, const char *payload, size_t len,
+                               bool retained)
+{
+    struct voice_side *s = ctx;
+    char id[IDS_MAX_ID], addr[IDS_MAX_ADDRESS + 1];
+    size_t pl = strlen(s->seed_prefix);
+    if (!s->seeding || s->stopping || !retained || len == 0 ||
+        strncmp(topic, s->seed_prefix, pl) != 0)
+        return;
+    const char *idp = topic + pl, *slash = strchr(idp, '/');
+    if (!slash || (size_t)(slash - idp) >= sizeof(id))
+        return;
+    memcpy(id, idp, (size_t)(slash - idp));
+    id[slash - idp] = '\0';
+    if (ids__decode(id, addr, sizeof(addr)) != 0) {
+        LOG_DEBUG("voice", "retained talking topic with a bad id ignored topic=%s", topic);
+        return;
+    }
+    cJSON *o = cJSON_ParseWithLength(payload, len);
+    const cJSON *talking = cJSON_GetObjectItemCaseSensitive(o, "talking");
+    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(o, "calls");
+    const cJSON *since = cJSON_GetObjectItemCaseSensitive(o, "since");
+    int64_t now = clock__wall_ms(), since_ms = now;
+    double n = cJSON_IsNumber(calls) ? calls->valuedouble : 1;
+    if (!cJSON_IsTrue(talking) || !(n >= 1)) { /* NaN too */
+        cJSON_Delete(o);
+        return; /* not talking (or not ours to read): nothing to carry over */
+    }
+    /* Without a usable `since` the call is counted from now (a missed end
+     * then lasts max_call_minutes from the restart); never from the future. */
+    if (!cJSON_IsString(since) || clock__parse_iso8601(since->valuestring, &since_ms) != 0 ||
+        since_ms > now)
+        since_ms = now;
+    size_t nc = n > CALLS_MAX_PER_USER ? CALLS_MAX_PER_USER : (size_t)n;
+    cJSON_Delete(o);
+    for (size_t i = 0; i < s->n_tenants; i++)
+        if (vtenant__seed(s->tenants[i].t, addr, nc, since_ms))
+            return;
+}
+
+static void vside__seed_done(struct voice_side *s)
+{
+    s->seeding = false;
+    loop__timer_cancel(s->env.loop, s->seed_timer);
+    s->seed_timer = 0;
+    for (size_t i = 0; i < s->n_tenants; i++)
+        vtenant__seed_done(s->tenants[i].t);
+}
+
+/* Polled: the bus tells only one listener (the daemon) about connects. */
+static void vside__seed_tick(void *arg)
+{
+    struct voice_side *s = arg;
+    s->seed_timer = 0;
+    if (s->stopping)
+        return;
+    int64_t now = clock__mono_ms();
+    if (!s->seed_connected_ms && bus__connected(s->env.bus))
+        s->seed_connected_ms = now;
+    if (s->seed_connected_ms && now - s->seed_connected_ms >= SEED_AFTER_CONNECT_MS) {
+        vside__seed_done(s);
+        return;
+    }
+    if (!s->seed_connected_ms && now - s->seed_started_ms >= SEED_MAX_MS) {
+        LOG_WARN("voice",
+                 "MQTT not connected: Voice states published without carried-over "
+                 "calls waited_ms=%d",
+                 SEED_MAX_MS);
+        vside__seed_done(s);
+        return;
+    }
+    s->seed_timer = loop__timer(s->env.loop, SEED_TICK_MS, vside__seed_tick, s);
+}
+
+static void vside__seed_start(struct voice_side *s)
+{
+    const char *prefix = s->env.cfg->mqtt.topic_prefix ? s->env.cfg->mqtt.topic_prefix : "";
+    size_t n = strlen(prefix) + sizeof("voice/+/talking");
+    char *filter = malloc(n);
+    s->seed_prefix = malloc(n);
+    if (filter)
+        snprintf(filter, n, "%svoice/+/talking", prefix);
+    if (s->seed_prefix)
+        snprintf(s->seed_prefix, n, "%svoice/", prefix);
+    s->seeding = true;
+    s->seed_started_ms = clock__mono_ms();
+    if (!filter || !s->seed_prefix ||
+        bus__subscribe(s->env.bus, filter, vside__on_retained, s) != 0) {
+        LOG_ERROR("voice", "cannot read the retained talking topics: calls running across the "
+                           "restart are not carried over");
+        free(filter);
+        vside__seed_done(s);
+        return;
+    }
+    free(filter);
+    s->seed_timer = loop__timer(s->env.loop, SEED_TICK_MS, vside__seed_tick, s);
 }
 
 /* ---- component hooks (loop thread) ---------------------------------------------- */
@@ -249,8 +373,16 @@ fail:
 static int voice_side__start(void *state)
 {
     struct voice_side *s = state;
-    for (size_t i = 0; i < s->n_tenants; i++)
+    /* In start, not init: the bus hands a message to the first matching
+     * subscription only, and the mapper (initialised after us) needs its
+     * voice/+/talking messages more. */
+    if (!s->writer_only && s->env.bus)
+        vside__seed_start(s);
+    for (size_t i = 0; i < s->n_tenants; i++) {
+        if (!s->seeding)
+            vtenant__seed_done(s->tenants[i].t);
         vtenant__start(s->tenants[i].t);
+    }
     return 0;
 }
 
@@ -270,6 +402,8 @@ static void voice_side__stop(void *state)
     if (s->stopping)
         return;
     s->stopping = true;
+    loop__timer_cancel(s->env.loop, s->seed_timer);
+    s->seed_timer = 0;
     voice_writer__set_default(NULL);
     if (s->writer)
         voice_writer__stop(s->writer);
@@ -291,6 +425,7 @@ static void voice_side__free(void *state)
     voice_side__stop(s);
     vside__free_tenants(s);
     voice_writer__free(s->writer);
+    free(s->seed_prefix);
     free(s);
 }
 

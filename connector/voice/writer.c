@@ -138,7 +138,10 @@ int voice_writer__add_tenant(struct voice_writer *w, const char *tenant, struct 
     t->lookup = lookup;
     t->report = report;
     t->ctx = ctx;
-    if (!t->name || !t->method || !t->path || (body && !t->body)) {
+    /* the writer is where a tenant's REST client meets its name: label the
+     * client's voice_requests_total with it */
+    if (!t->name || !t->method || !t->path || (body && !t->body) ||
+        (rest && voice_rest__set_tenant(rest, tenant) != 0)) {
         free(t->name);
         free(t->method);
         free(t->path);

@@ -28,7 +28,8 @@ ms_setup() {
     ms_config
 }
 
-# ms_config: writes $T/ps.json for MS_USERS (MS_SETTLE, MS_SESSION_MIN).
+# ms_config: writes $T/ps.json for MS_USERS (MS_SETTLE, MS_SESSION_MIN,
+# MS_MAX_CALL_MIN).
 ms_config() {
     printf '%s\n' "$SVC_PASSWORD" >"$T/svc_password"
     chmod 600 "$T/svc_password"
@@ -37,7 +38,8 @@ ms_config() {
     jq -n --argjson users "$MS_USERS" --arg mqtt "mqtt://127.0.0.1:$MQTT_PORT" \
         --arg listen "127.0.0.1:$HTTP_PORT" --arg pub "$WEB" --arg fg "$FG" --arg T "$T" \
         --arg tid "$TENANT_ID" --arg cid "$CLIENT_ID" --arg fv "$FV_API" --arg fvu "$FV_USER" \
-        --argjson settle "${MS_SETTLE:-1}" --argjson sess "${MS_SESSION_MIN:-15}" '{
+        --argjson settle "${MS_SETTLE:-1}" --argjson sess "${MS_SESSION_MIN:-15}" \
+        --argjson maxcall "${MS_MAX_CALL_MIN:-480}" '{
         instance: "ps-mapper-test", log_level: "'"${MS_LOG_LEVEL:-info}"'",
         mqtt: {url: $mqtt, bridge_topic: "ps"},
         http: {listen: $listen, public_url: $pub},
@@ -47,7 +49,8 @@ ms_config() {
                     presence_session_minutes: $sess,
                     service_accounts: [{username: "svc1@contoso.com",
                                         password_file: ($T + "/svc_password")}]},
-            voice: {api_url: $fv, username: $fvu, secret_key_file: ($T + "/voice.key")}}],
+            voice: {api_url: $fv, username: $fvu, secret_key_file: ($T + "/voice.key"),
+                    max_call_minutes: $maxcall}}],
         mapper: {enabled: true, settle_seconds: $settle}}' >"$T/ps.json"
 }
 

@@ -33,7 +33,7 @@ has '^presence_sync_uptime_seconds [0-9.]+$'
 has '^presence_sync_mqtt_connected 1$'
 has '^presence_sync_users_configured\{tenant="contoso"\} 2$'
 # the sides' metrics that this start-up must have moved (docs/observability.md)
-has '^presence_sync_graph_subscriptions_created_total 1$'
+has '^presence_sync_graph_subscriptions_created_total\{tenant="contoso"\} 1$'
 has '^presence_sync_voice_rte_connected\{tenant="contoso"\} 1$'
 has '^presence_sync_mapper_graph_writes_total\{'
 s1=$(sed -n 's/^presence_sync_uptime_seconds //p' "$T/m.txt")

@@ -212,6 +212,99 @@ static void test_clear_all(void **state)
     calls__free(t);
 }
 
+/* Calls carried over from the previous run (retained topic at start). */
+static void test_seed_and_unknown_disconnects(void **state)
+{
+    (void)state;
+    struct calls *t = calls__new();
+    const int64_t since = 5000;
+    assert_int_equal(calls__seed(t, "U1", 2, since), 1);
+    assert_int_equal(calls__count(t, "u1"), 2);
+    assert_int_equal(calls__carried(t, "u1"), 2);
+    assert_int_equal(calls__since(t, "u1"), since);
+    assert_int_equal(calls__users_talking(t), 1);
+    /* a real call on top: counted, since stays the oldest */
+    assert_int_equal(connect_(t, "u1", "new", 9000), 0);
+    assert_int_equal(calls__count(t, "u1"), 3);
+    assert_int_equal(calls__carried(t, "u1"), 2);
+    assert_int_equal(calls__since(t, "u1"), since);
+    /* the real call's own Disconnected ends it, not a carried one */
+    assert_int_equal(disconnect_(t, "u1", "new", 9500), 0);
+    assert_int_equal(calls__carried(t, "u1"), 2);
+    /* unknown callIds (calls of the previous run) consume carried calls */
+    assert_int_equal(disconnect_(t, "u1", "old-a", 10000), 0);
+    assert_int_equal(calls__count(t, "u1"), 1);
+    assert_int_equal(calls__carried(t, "u1"), 1);
+    assert_int_equal(disconnect_(t, "u1", "old-b", 11000), 1);
+    assert_int_equal(calls__count(t, "u1"), 0);
+    assert_int_equal(calls__since(t, "u1"), 0);
+    assert_int_equal(calls__users_talking(t), 0);
+    /* none left: another unknown Disconnected changes nothing */
+    assert_int_equal(disconnect_(t, "u1", "old-c", 12000), 0);
+    /* seeding another user does not touch the first; n == 0 is a no-op */
+    assert_int_equal(calls__seed(t, "u2", 0, since), 0);
+    assert_int_equal(calls__count(t, "u2"), 0);
+    assert_int_equal(calls__seed(t, "u2", 1, since), 1);
+    assert_int_equal(disconnect_(t, "u3", "x", 13000), 0);
+    assert_int_equal(calls__count(t, "u2"), 1);
+    /* seeding a user who already talks is not a transition */
+    assert_int_equal(calls__seed(t, "u2", 1, since), 0);
+    assert_int_equal(calls__count(t, "u2"), 2);
+    calls__free(t);
+}
+
+static void test_seed_bad_input_and_cap(void **state)
+{
+    (void)state;
+    struct calls *t = calls__new();
+    assert_int_equal(calls__seed(t, "", 1, 1), -1);
+    char longid[VOICE_ID_MAX + 4];
+    memset(longid, 'a', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    assert_int_equal(calls__seed(t, longid, 1, 1), -1);
+    assert_int_equal(calls__seed(t, "u1", CALLS_MAX_PER_USER + 1, 1), -1);
+    assert_int_equal(calls__count(t, "u1"), 0); /* nothing added */
+    assert_int_equal(calls__seed(t, "u1", CALLS_MAX_PER_USER, 1), 1);
+    assert_int_equal(calls__count(t, "u1"), CALLS_MAX_PER_USER);
+    assert_int_equal(connect_(t, "u1", "one-more", 2), -1);
+    assert_int_equal(calls__seed(t, "u1", 1, 1), -1);
+    calls__free(t);
+}
+
+/* Seeded calls are bounded by max_call_minutes from their `since`. */
+static void test_seed_expiry(void **state)
+{
+    (void)state;
+    struct calls *t = calls__new();
+    const int64_t since = 1000 * MIN_MS;
+    assert_int_equal(calls__seed(t, "u1", 2, since), 1);
+    assert_int_equal(connect_(t, "u1", "real", since + 30 * MIN_MS), 0);
+    struct dropped d = {0};
+    assert_int_equal(calls__expire(t, since + 60 * MIN_MS, 60, on_drop, &d), 0);
+    assert_int_equal(calls__expire(t, since + 61 * MIN_MS, 60, on_drop, &d), 2);
+    assert_int_equal(d.n, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_string_equal(d.user[i], "u1");
+        assert_string_equal(d.call[i], ""); /* carried over: no callId */
+        assert_int_equal(d.started[i], since);
+        assert_false(d.stopped[i]); /* the real call remains */
+    }
+    assert_int_equal(calls__count(t, "u1"), 1);
+    assert_int_equal(calls__carried(t, "u1"), 0);
+    assert_int_equal(calls__since(t, "u1"), since + 30 * MIN_MS);
+    /* an old callId's Disconnected now finds nothing to end */
+    assert_int_equal(disconnect_(t, "u1", "old", since + 62 * MIN_MS), 0);
+    assert_int_equal(calls__count(t, "u1"), 1);
+    /* only carried calls: the last one expiring stops the user talking */
+    assert_int_equal(calls__seed(t, "u2", 1, since), 1);
+    d.n = 0;
+    assert_int_equal(calls__expire(t, since + 61 * MIN_MS, 60, on_drop, &d), 1);
+    assert_string_equal(d.user[0], "u2");
+    assert_true(d.stopped[0]);
+    assert_int_equal(calls__users_talking(t), 1);
+    calls__free(t);
+}
+
 static double elapsed_ms(struct timespec a, struct timespec b)
 {
     return (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
@@ -263,6 +356,9 @@ int main(void)
         cmocka_unit_test(test_per_user_cap),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_clear_all),
+        cmocka_unit_test(test_seed_and_unknown_disconnects),
+        cmocka_unit_test(test_seed_bad_input_and_cap),
+        cmocka_unit_test(test_seed_expiry),
         cmocka_unit_test(test_scale_10000_users),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -219,6 +219,10 @@ static void hub__subscribe(struct hub_conn *hc, struct rte_msg *m)
                  : -1;
     if (!subs)
         snprintf(err, sizeof(err), "out of memory");
+    if (n >= 0 && hc->fv->sim.set.refuse_subscribe) {
+        n = -1; /* as a hub would for entities the caller may not see */
+        snprintf(err, sizeof(err), "Subscription refused: not authorized for these entities");
+    }
     char *reply = NULL;
     if (n < 0) {
         LOG_INFO("fake-voice", "hub subscribe refused conn=%s error=%s", hc->conn_token, err);

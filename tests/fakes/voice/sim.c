@@ -426,6 +426,7 @@ char *sim__settings_json(const struct sim_settings *set)
     cJSON_AddBoolToObject(o, "discovery_trailing_slash", set->discovery_slash);
     cJSON_AddStringToObject(o, "event_type_format", voice_event_format__name(set->event_format));
     cJSON_AddBoolToObject(o, "unknown_events", set->unknown_events);
+    cJSON_AddBoolToObject(o, "refuse_subscribe", set->refuse_subscribe);
     return print_free(o);
 }
 
@@ -500,6 +501,8 @@ int sim__settings_apply(struct sim_settings *set, const char *json, char *err, s
             rc = want_enum(v, voice_event_format__parse, &n.event_format, err, errlen);
         else if (!strcmp(k, "unknown_events"))
             rc = want_bool(v, &n.unknown_events, err, errlen);
+        else if (!strcmp(k, "refuse_subscribe"))
+            rc = want_bool(v, &n.refuse_subscribe, err, errlen);
         else {
             snprintf(err, errlen, "%s: unknown setting", k);
             rc = -1;

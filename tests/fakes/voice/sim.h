@@ -59,6 +59,7 @@ struct sim_settings {
     bool discovery_slash;  /* apiEndpoint with trailing slash */
     int event_format;      /* enum voice_event_format */
     bool unknown_events;   /* also send events of unknown types */
+    bool refuse_subscribe; /* answer every Subscribe with an error completion */
 };
 
 struct sim {

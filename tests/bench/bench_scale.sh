@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Benchmark 4 (docs/performance.md): start to ready, memory and idle CPU.
+#   bench_scale.sh TENANTS USERS_PER_TENANT ACCOUNTS_PER_TENANT [MAPPER true|false]
+# Real parts: mosquitto, fake-graph (all tenants, users, service accounts),
+# fake-voice (one integration account that sees every user), the full daemon
+# (Graph side with rich notifications, Voice side, mapper). Measures the time
+# from exec to the first /readyz 200, VmRSS/VmHWM from /proc/PID/status,
+# and CPU (utime+stime from /proc/PID/stat) over BENCH_IDLE_SECONDS of idle
+# after a settle time, extrapolated to an hour. Prints RESULT lines.
+source "$(dirname "$0")/../lib/common.sh"
+source "$PS_SRC/tests/integration/graph_helpers.sh"
+source "$PS_SRC/tests/fakes/voice/it_lib.sh"
+NT=$1 NU=$2 NA=$3 MAPPER=${4:-true}
+IDLE=${BENCH_IDLE_SECONDS:-20}
+SETTLE=${BENCH_SETTLE_SECONDS:-5}
+LABEL="${NT}x${NU}"
+[ "$MAPPER" = true ] || LABEL="${LABEL}_nomapper"
+
+start_mosquitto "user $(id -un)"
+start_fake_graph --log-level warn
+fv_start --log-level warn
+make_cert notify
+printf '%s\n' "$SVC_PASSWORD" >"$T/svc_password"
+chmod 600 "$T/svc_password"
+
+tid() { printf '00000000-0000-4000-8000-%012d' "$1"; }
+# fake-graph: tenants, accounts and users in one request per tenant
+for t in $(seq 1 "$NT"); do
+    [ "$t" = 1 ] && [ "$(tid 1)" = "$TENANT_ID" ] || sim POST /tenants "{\"id\":\"$(tid "$t")\"}" >/dev/null
+    jq -nc --arg t "$(tid "$t")" --argjson t0 "$t" --argjson nu "$NU" --argjson na "$NA" --arg p "$SVC_PASSWORD" '
+        {users: ([range(1; $na + 1) | {upn: "svc\(.)@t\($t0).example.com", tenant: $t, password: $p}] +
+                 [range(1; $nu + 1) | {upn: "u\(.)@t\($t0).example.com", tenant: $t, teams: "Available"}])}' \
+        >"$T/users.json"
+    curl -sS -o /dev/null --max-time 60 -X POST -H 'Content-Type: application/json' \
+        --data-binary @"$T/users.json" "$FG/_sim/users" || fail "fake-graph users"
+done
+# fake-voice: one request per user over one keep-alive connection
+for t in $(seq 1 "$NT"); do
+    for u in $(seq 1 "$NU"); do
+        printf 'url = "%s/_sim/users"\ndata-binary = "{\\"email\\":\\"u%d@t%d.example.com\\"}"\nheader = "Content-Type: application/json"\noutput = "/dev/null"\nnext\n' "$FV" "$u" "$t"
+    done
+done | sed '$ d' >"$T/fv.curl"
+curl -sS -K "$T/fv.curl" || fail "fake-voice users"
+[ "$(fv_ctl GET state | jq '.users | length')" -gt $((NT * NU)) ] || fail "fake-voice users not all created"
+
+HTTP_PORT=$(free_port)
+WEB=http://127.0.0.1:$HTTP_PORT
+jq -n --argjson nt "$NT" --argjson nu "$NU" --argjson na "$NA" --arg mqtt "mqtt://127.0.0.1:$MQTT_PORT" \
+    --arg listen "127.0.0.1:$HTTP_PORT" --arg pub "$WEB" --arg fg "$FG" --arg T "$T" \
+    --arg cid "$CLIENT_ID" --arg fv "$FV_API" --arg fvu "$FV_USER" --argjson mapper "$MAPPER" '{
+    instance: "ps-bench", log_level: "warn",
+    mqtt: {url: $mqtt, bridge_topic: "ps"},
+    http: {listen: $listen, public_url: $pub},
+    tenants: [range(1; $nt + 1) as $t | {
+        name: "t\($t)", users: [range(1; $nu + 1) | "u\(.)@t\($t).example.com"],
+        graph: {tenant_id: ("00000000-0000-4000-8000-" + ("000000000000" + ($t | tostring) | .[-12:])),
+                client_id: $cid, client_secret_file: ($T + "/client_secret"),
+                login_url: $fg, api_url: ($fg + "/v1.0"),
+                encryption_cert_file: ($T + "/notify.crt"), encryption_key_file: ($T + "/notify.key"),
+                service_accounts: [range(1; $na + 1) | {username: "svc\(.)@t\($t).example.com",
+                                                         password_file: ($T + "/svc_password")}]},
+        voice: {api_url: $fv, username: $fvu, secret_key_file: ($T + "/voice.key")}}],
+    mapper: {enabled: $mapper}}' >"$T/ps.json"
+
+ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$WEB/readyz")" = 200 ]; }
+T0=$(date +%s%N)
+start_daemon "$T/ps.json"
+ok=0
+for i in $(seq 1 1200); do
+    if ready; then ok=1; break; fi
+    kill -0 "$PS_PID" 2>/dev/null || fail "daemon died"
+    sleep 0.05
+done
+T1=$(date +%s%N)
+[ "$ok" = 1 ] || { curl -s "$WEB/readyz" >&2; fail "not ready in 60 s"; }
+READY_MS=$(((T1 - T0) / 1000000))
+SUBS=$(sim GET /subscriptions | jq 'length')
+TCK=$(getconf CLK_TCK)
+cpu_s() { awk -v t="$TCK" '{printf "%.2f", ($14 + $15) / t}' "/proc/$PS_PID/stat"; }
+CPU_READY=$(cpu_s)
+# after a short settle; the window is idle only if fake-graph saw no request
+# in it (graph_requests_during_idle): with the mapper on, its start-up
+# reconcile of 10,000 users (a clearPresence per user, within Graph's budget)
+# is still running then, so bench.sh also runs the sides without the mapper
+sleep "$SETTLE"
+# per thread too, to say where idle CPU goes
+threads_cpu() { for f in /proc/"$PS_PID"/task/*/stat; do
+    awk -v c="$(cat "${f%stat}comm")" '{print c, $14 + $15}' "$f"; done | awk '{a[$1] += $NF} END {for (k in a) print k, a[k]}' | sort; }
+threads_cpu >"$T/threads0"
+R0=$(sim GET /requests | jq '[.[].seq] | max // 0')
+C0=$(cpu_s)
+sleep "$IDLE"
+C1=$(cpu_s)
+threads_cpu >"$T/threads1"
+R1=$(sim GET /requests | jq '[.[].seq] | max // 0')
+echo "RESULT scale_${LABEL}_idle_threads $(join "$T/threads0" "$T/threads1" | awk '{d = $3 - $2; if (d > 0) printf "%s=%d ", $1, d}')ticks graph_requests_during_idle=$((R1 - R0)) $(sim GET "/requests?since=$R0" | jq -r '[.[] | (.method + " " + (.path | sub("/users/[^/]+/"; "/users/ID/")))] | group_by(.) | map("\"\(.[0])\"=\(length)") | join(" ")')"
+RSS=$(awk '/^VmRSS/ {print $2}' "/proc/$PS_PID/status")
+HWM=$(awk '/^VmHWM/ {print $2}' "/proc/$PS_PID/status")
+THREADS=$(awk '/^Threads/ {print $2}' "/proc/$PS_PID/status")
+echo "RESULT scale_$LABEL tenants=$NT users=$((NT * NU)) accounts=$((NT * NA)) subscriptions=$SUBS ready_ms=$READY_MS cpu_to_ready_s=$CPU_READY vmrss_kib=$RSS vmhwm_kib=$HWM threads=$THREADS idle_cpu_s=$(awk -v a="$C0" -v b="$C1" 'BEGIN {printf "%.2f", b - a}') over_s=$IDLE idle_cpu_s_per_hour=$(awk -v a="$C0" -v b="$C1" -v s="$IDLE" 'BEGIN {printf "%.1f", (b - a) * 3600 / s}')"
+grep -E ' (E|W) ' "$T/daemon.log" | cut -c1-160 | sort | uniq -c | sort -rn | head -5 >&2 || true
+kill -TERM "$PS_PID"
+wait "$PS_PID" || true

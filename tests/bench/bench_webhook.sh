@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Benchmarks 1 and 2 (docs/performance.md): webhook ack times at a paced
+# 1,000 notifications/s, against a bare 202 handler on the same listener
+# code; and sustained rich-notification ingest (POST -> decrypted ->
+# published on MQTT, counted by a subscriber) against 0.8 x the RSA-2048
+# private-key rate openssl measures in the same run.
+# Real parts: mosquitto, fake-graph (makes the subscription with the
+# daemon; its delivered body is the template), the daemon. Prints RESULT lines.
+source "$(dirname "$0")/../lib/common.sh"
+source "$PS_SRC/tests/integration/graph_helpers.sh"
+B=$PS_BUILD/tests/bench
+NUSERS=${BENCH_USERS:-500}
+ACK_RATE=${BENCH_ACK_RATE:-1000}
+ACK_SECONDS=${BENCH_ACK_SECONDS:-10}
+INGEST_ITEMS=${BENCH_INGEST_ITEMS:-15000}
+
+# a subscriber counting thousands of QoS 1 messages a second must not be cut
+# off at mosquitto's default queue of 1,000 messages
+start_mosquitto "user $(id -un)
+max_queued_messages 1000000"
+start_fake_graph --log-level warn
+make_cert notify
+sim_account "$TENANT_ID" svc1@contoso.com
+UPNS=()
+for i in $(seq -w 1 "$NUSERS"); do UPNS+=("u$i@contoso.com"); done
+sim_users "$TENANT_ID" "${UPNS[@]}"
+write_config "$T/ps.json" "[$(tenant_json contoso "$TENANT_ID" "$(printf '%s\n' "${UPNS[@]}" | jq -R . | jq -sc .)" '["svc1@contoso.com"]' notify)]"
+sed -i 's/"log_level": "info"/"log_level": "warn"/' "$T/ps.json"
+start_daemon "$T/ps.json"
+wait_for 60 sh -c "curl -s '$FG/_sim/subscriptions' | jq -e 'length == 1 and .[0].pending == false'" ||
+    fail "no subscription: $(sim_subs)"
+# the start-up resync has published every user
+wait_for 60 sh -c "[ \$(mosquitto_sub -p $MQTT_PORT -t 'teams/+/busy' --retained-only -W 2 2>/dev/null | wc -l) -ge $NUSERS ]" ||
+    fail "start-up resync not published"
+
+# one real change: its delivered body is the template
+sim POST /users/u001@contoso.com/start/call >/dev/null 2>&1 || sim POST "/users/${UPNS[0]}/start/call" >/dev/null
+wait_for 10 sh -c "curl -s '$FG/_sim/deliveries' | jq -e '[.[] | select(.kind == \"change\" and .ok)] | length >= 1'" ||
+    fail "no delivery"
+sim GET /deliveries | jq -c '[.[] | select(.kind == "change" and .ok)] | last | .body | fromjson' >"$T/template.json"
+sim GET /users | jq -r '.[] | select(.upn | startswith("u")) | .id' >"$T/users.txt"
+openssl x509 -in "$T/notify.crt" -outform DER | base64 -w0 >"$T/cert.b64"
+N1=$((ACK_RATE * ACK_SECONDS))
+"$B/bench_bodies" "$T/template.json" "$T/cert.b64" "$T/users.txt" "$N1" 1000000000000000 >"$T/ack.bodies" ||
+    fail "bench_bodies failed"
+"$B/bench_bodies" "$T/template.json" "$T/cert.b64" "$T/users.txt" "$INGEST_ITEMS" 2000000000000000 >"$T/ingest.bodies" ||
+    fail "bench_bodies failed"
+log "bodies: $N1 + $INGEST_ITEMS, $(head -c 100000 "$T/ack.bodies" | head -1 | wc -c) bytes each"
+
+metric_sum() { # outcome -> value
+    curl -s "$WEB/metrics" | awk -v o="outcome=\"$1\"" 'index($1, "presence_sync_notifications_total") == 1 && index($1, o) {s += $2} END {print s + 0}'
+}
+
+# --- 1. acks at ACK_RATE/s: the daemon (every item valid: it decrypts and publishes them all)
+sub_start ack 'teams/+/busy'
+A0=$(metric_sum applied)
+R1=$("$B/bench_load" --port "$HTTP_PORT" --path /graph/notify/contoso --bodies "$T/ack.bodies" \
+    --rate "$ACK_RATE" --seconds "$ACK_SECONDS" --conns 8)
+echo "RESULT ack_daemon $R1"
+wait_for 60 sh -c "[ \$(metric_sum applied) -ge $((A0 + N1)) ]" 2>/dev/null || true
+echo "RESULT ack_daemon_applied $(( $(metric_sum applied) - A0 )) of $N1"
+
+# baseline: the bare 202 handler on core/http_server, same bodies, same pacing
+"$B/bench_ack_server" >"$T/bare.out" 2>"$T/bare.log" &
+PIDS+=($!)
+wait_line 5 "$T/bare.out" '^port=' || fail "bench_ack_server did not start"
+BP=$(sed -n 's/^port=//p' "$T/bare.out")
+R1B=$("$B/bench_load" --port "$BP" --path /graph/notify/contoso --bodies "$T/ack.bodies" \
+    --rate "$ACK_RATE" --seconds "$ACK_SECONDS" --conns 8)
+echo "RESULT ack_bare $R1B"
+
+# --- 2. sustained ingest: posted at 1.5 x the RSA rate (faster than the
+# workers can go, slower than filling the 10,000-body queue within the run)
+sleep 1
+RSA=$(openssl speed -multi "$(nproc)" -seconds 3 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6}' | tail -1)
+echo "RESULT openssl_rsa2048_sign_per_s $RSA"
+: >"$T/ingest.sub"
+mosquitto_sub -p "$MQTT_PORT" -h 127.0.0.1 -t 'teams/+/busy' -q 1 -R >"$T/ingest.sub" 2>&1 &
+SUBPID=$!
+PIDS+=($SUBPID)
+sleep 0.5
+A0=$(metric_sum applied)
+Q0=$(metric_sum queue_full)
+TS=$(date +%s.%N)
+R2=$("$B/bench_load" --port "$HTTP_PORT" --path /graph/notify/contoso --bodies "$T/ingest.bodies" \
+    --rate "$(awk -v r="$RSA" 'BEGIN {printf "%.0f", 1.5 * r}')" --count "$INGEST_ITEMS" --conns 8)
+TP=$(date +%s.%N)
+echo "RESULT ingest_post $R2"
+ok=$(echo "$R2" | sed -n 's/.* 2xx=\([0-9]*\).*/\1/p')
+# wait until the published count stops at the number of accepted items
+last=-1
+TE=$TS
+for i in $(seq 1 1200); do
+    n=$(wc -l <"$T/ingest.sub")
+    if [ "$n" != "$last" ]; then TE=$(date +%s.%N); last=$n; fi
+    [ "$n" -ge "$ok" ] && break
+    # stalled for 3 s: stop
+    awk -v a="$(date +%s.%N)" -v b="$TE" 'BEGIN {exit !(a - b > 3)}' && break
+    sleep 0.05
+done
+n=$(wc -l <"$T/ingest.sub")
+RATE=$(awk -v n="$n" -v a="$TS" -v b="$TE" 'BEGIN {printf "%.0f", n / (b - a)}')
+echo "RESULT ingest items_posted=$INGEST_ITEMS accepted=$ok published=$n seconds=$(awk -v a="$TS" -v b="$TE" 'BEGIN {printf "%.2f", b - a}') post_seconds=$(awk -v a="$TS" -v b="$TP" 'BEGIN {printf "%.2f", b - a}') rate=$RATE applied=$(( $(metric_sum applied) - A0 )) queue_full=$(( $(metric_sum queue_full) - Q0 ))"
+echo "RESULT ingest_ratio rate=$RATE target=$(awk -v r="$RSA" 'BEGIN {printf "%.0f", 0.8 * r}') ratio_vs_rsa=$(awk -v a="$RATE" -v r="$RSA" 'BEGIN {printf "%.2f", a / r}')"
+grep -E ' (E|W) ' "$T/daemon.log" | sort | uniq -c | sort -rn | head -5 >&2 || true
+kill -TERM "$PS_PID"
+wait "$PS_PID" || true

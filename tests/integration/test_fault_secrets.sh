@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Fault suite, secrets (issue 8 item 6): a busy end-to-end run at log_level
+# debug (mosquitto with a password file + fake-graph + fake-voice + daemon):
+# calls both ways, Voice webhooks carrying the webhook secret, Graph tokens
+# expired (refresh) and refresh tokens revoked (a fresh ROPC sign-in with the
+# password), a SIGHUP, REST faults on both sides, a broker restart. Every
+# secret has a distinctive value: client secret, service account password,
+# Voice secret key, webhook secret, MQTT password. None of them - raw,
+# URL-encoded or inside the Voice Basic credentials - may appear in the
+# daemon's log, in any MQTT message (a '#' subscriber runs the whole time,
+# plus every retained topic at the end) or in /metrics, /readyz, /healthz.
+# The simulators' logs are checked too (they must not log them either).
+# A secret file readable by others is warned about by name, not by value.
+source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/mapper_helpers.sh"
+
+# distinctive values with the characters that need encoding
+CLIENT_SECRET='Cl13nt-Fs3cr+/=&%-q7'
+SVC_PASSWORD='Svc-Fp4ss+/=&%-r8'
+FV_SECRET='V01ce-Fk3y+/=&%-s9'
+HOOK_SECRET='H00k-Fs3cr+/=&%-t0'
+MQTT_PASS='Mq77-Fp4ss+/=&%-u1'
+ADMIN_PASS=admin-pass-not-a-daemon-secret
+SECRETS=("$CLIENT_SECRET" "$SVC_PASSWORD" "$FV_SECRET" "$HOOK_SECRET" "$MQTT_PASS")
+export MS_LOG_LEVEL=debug # (read by ms_config)
+
+# broker with a password file; the test's own clients use the admin account
+# (mosquitto_sub/pub read default options from $XDG_CONFIG_HOME)
+mosquitto_passwd -c -b "$T/passwd" bridge "$MQTT_PASS" >/dev/null 2>&1 || fail "mosquitto_passwd"
+mosquitto_passwd -b "$T/passwd" admin "$ADMIN_PASS" >/dev/null 2>&1 || fail "mosquitto_passwd admin"
+chmod 600 "$T/passwd"
+export XDG_CONFIG_HOME=$T/xdg
+mkdir -p "$XDG_CONFIG_HOME"
+printf -- '-u admin\n-P %s\n' "$ADMIN_PASS" >"$XDG_CONFIG_HOME/mosquitto_sub"
+cp "$XDG_CONFIG_HOME/mosquitto_sub" "$XDG_CONFIG_HOME/mosquitto_pub"
+MQTT_PORT=$((20000 + RANDOM % 12000))
+while port_open "$MQTT_PORT"; do MQTT_PORT=$((20000 + RANDOM % 12000)); done
+MOSQ_CONF="allow_anonymous false
+password_file $T/passwd"
+# start_mosquitto writes allow_anonymous true first; the later line wins
+start_mosquitto() {
+    local extra=$MOSQ_CONF
+    mkdir -p "$T/mosq"
+    cat >"$T/mosquitto.conf" <<CONF
+listener $MQTT_PORT 127.0.0.1
+user $(id -un)
+persistence true
+persistence_location $T/mosq/
+autosave_interval 1
+log_dest stderr
+log_type error
+log_type warning
+$extra
+CONF
+    mosquitto -c "$T/mosquitto.conf" >>"$T/mosquitto.log" 2>&1 &
+    MOSQ_PID=$!
+    PIDS+=("$MOSQ_PID")
+    wait_for 10 port_open "$MQTT_PORT" || fail "mosquitto did not start on $MQTT_PORT"
+}
+ms_setup alice@contoso.com bob@contoso.com
+# anonymous is refused (so the daemon must use its password)
+mosquitto_pub -p "$MQTT_PORT" -u nobody -P x -t t -m x 2>/dev/null && fail "broker accepts anyone"
+
+# the config: MQTT credentials, the Voice webhook secret (file readable by others)
+printf '%s\n' "$MQTT_PASS" >"$T/mqtt_password"
+printf '%s\n' "$HOOK_SECRET" >"$T/hook_secret"
+chmod 600 "$T/mqtt_password"
+chmod 644 "$T/hook_secret"
+jq --arg T "$T" '.mqtt.username = "bridge" | .mqtt.password_file = ($T + "/mqtt_password") |
+    .tenants[0].voice.webhook_secret_file = ($T + "/hook_secret")' "$T/ps.json" >"$T/ps2.json"
+mv "$T/ps2.json" "$T/ps.json"
+
+sub_start all '#'
+# short Graph tokens and frequent subscription renewals (test knobs, see
+# test_graph_lifecycle.sh): the delegated token is refreshed during the run
+sim POST /settings '{"token_lifetime_s": 8}' >/dev/null
+export PS_GRAPH_RENEW_MS=1500 PS_GRAPH_RESYNC_MS=5000
+ms_start
+unset PS_GRAPH_RENEW_MS PS_GRAPH_RESYNC_MS
+grep -q "secret file is readable by group or others.*file=$T/hook_secret" "$T/daemon.log" ||
+    fail "no warning about the world-readable secret file"
+fv_ctl POST webhook "$(jq -nc --arg u "$WEB/voice/events/contoso" --arg s "$HOOK_SECRET" \
+    '{url: $u, secret: $s}')" >/dev/null
+
+save_http() {
+    local p
+    for p in healthz readyz metrics; do
+        curl -s --max-time 5 "$WEB/$p" >>"$T/http_$p.body" || true
+    done
+}
+save_http
+
+# --- calls both ways, with webhooks as a second Voice source
+C1=$(call_start '{"email":"alice@contoso.com"}')
+wait_g_session 10 alice@contoso.com Busy/InACall
+sim POST /users/bob@contoso.com/start/call >/dev/null
+wait_v_talking 10 bob@contoso.com true
+wait_for 10 sh -c "curl -s '$FV/_sim/state' | jq -e '.webhook_sent >= 1'" || fail "no Voice webhook sent"
+[ "$(fv_ctl GET state | jq .webhook_failed)" = 0 ] || fail "Voice webhooks refused (secret wrong?)"
+# a wrong webhook secret is refused, and the wrong value is not logged either
+WRONG='Wr0ng-H00k+/=&%-v2'
+st=$(http_status "$WEB/voice/events/contoso" -X POST -H "X-Benemen-Token: $WRONG" \
+    -H 'Content-Type: application/json' --data-binary '{"EventType":"UserCallInConnected"}')
+case $st in 401 | 403) ;; *) fail "wrong webhook secret answered $st" ;; esac
+save_http
+
+# --- token refreshes: Graph tokens die early (401 -> refresh), refresh tokens
+# revoked (-> ROPC with the password), Voice RTE token short-lived
+sim POST /users/svc1@contoso.com/revoke '' >/dev/null
+sim POST /tokens/expire '' >/dev/null
+# the subscription vanishes: recreating it needs the delegated token again
+sim POST "/subscriptions/$(sim_subs | jq -r '.[0].id')/expire" '' >/dev/null
+call_end "$C1"
+wait_g_session 15 alice@contoso.com ""
+password_grants() { sim GET /requests | jq '[.[] | select((.auth // "") | startswith("password"))] | length'; }
+wait_for 30 sh -c "[ \$(curl -s '$FG/_sim/requests' | jq '[.[] | select((.auth // \"\") | startswith(\"password\"))] | length') -ge 2 ]" ||
+    fail "no second password sign-in after the revoke: $(password_grants)"
+wait_for 20 sh -c "curl -s '$FG/_sim/subscriptions' | jq -e 'length == 1 and .[0].pending == false'" ||
+    fail "subscription not recreated: $(sim_subs)"
+
+# --- faults on both sides while calls go on
+sim POST /faults '{"method":"POST","path":"/v1.0/users/","status":500,"count":2}' >/dev/null
+fv_ctl POST faults '{"method":"PUT","path":"/api/users/","status":503,"retry_after":1,"count":1}' >/dev/null
+C2=$(call_start '{"email":"alice@contoso.com","terminal":"mobile"}')
+sim POST /users/bob@contoso.com/end/call >/dev/null
+wait_g_session 20 alice@contoso.com Busy/InACall
+wait_v_talking 20 bob@contoso.com false
+
+# --- SIGHUP, then a broker restart
+kill -HUP "$PS_PID"
+wait_line 10 "$T/daemon.log" 'reload' || fail "SIGHUP not logged"
+save_http
+stop_mosquitto
+sleep 1
+start_mosquitto
+sub_start all2 '#'
+call_end "$C2"
+wait_g_session 40 alice@contoso.com ""
+wait_for 30 sh -c "grep -c 'mqtt connected' '$T/daemon.log' | grep -qv '^1$'" || fail "no MQTT reconnect"
+save_http
+
+# --- collect: every retained topic, then look for every secret everywhere
+mosquitto_sub -p "$MQTT_PORT" -h 127.0.0.1 -t '#' -v --retained-only -W 3 >"$T/retained.txt" 2>/dev/null || true
+[ -s "$T/retained.txt" ] || fail "no retained topics read"
+[ "$(wc -l <"$T/all.sub")" -ge 10 ] || fail "the '#' subscriber saw almost nothing: $(wc -l <"$T/all.sub")"
+kill -TERM "$PS_PID"
+wait "$PS_PID" 2>/dev/null || true
+[ -s "$T/http_metrics.body" ] && [ -s "$T/http_readyz.body" ] || fail "no HTTP bodies saved"
+
+VOICE_BASIC=$(printf '%s:%s' "$FV_USER" "$FV_SECRET" | base64 -w0)
+FILES=("$T/daemon.log" "$T/all.sub" "$T/all2.sub" "$T/retained.txt" "$T/http_healthz.body"
+       "$T/http_readyz.body" "$T/http_metrics.body" "$T/fake-graph.log" "$T/fake-voice.log"
+       "$T/fake-graph.out" "$T/fv.out")
+for f in "${FILES[@]}"; do [ -f "$f" ] || fail "missing $f"; done
+# positive control: the same search finds a non-secret value we know is there
+grep -qF "svc1@contoso.com" "$T/daemon.log" || fail "control value not found in the daemon log"
+for s in "${SECRETS[@]}" "$WRONG"; do
+    assert_absent "$s" "${FILES[@]}"
+    assert_absent "$(jq -rn --arg s "$s" '$s | @uri')" "${FILES[@]}"
+done
+assert_absent "$VOICE_BASIC" "${FILES[@]}"
+# the run really was at debug level and busy
+grep -q ' debug ' "$T/daemon.log" || fail "no debug lines in the log"
+log "daemon log: $(wc -l <"$T/daemon.log") lines; MQTT messages seen: $(cat "$T/all.sub" "$T/all2.sub" | wc -l)"
+pass
