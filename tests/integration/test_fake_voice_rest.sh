@@ -150,4 +150,13 @@ wait "$FV_PID" || rc=$?
 
 assert_absent "$FV_SECRET" "$T/fake-voice.log"
 assert_absent other-key "$T/fake-voice.log"
+
+# --advertise-host: the name containers reach it by, in both endpoints
+fv_start --host 0.0.0.0 --advertise-host fake-voice
+curl -s "$FV/api/user?user=$FV_USER" | jq -e '.[0].apiEndpoint | startswith("http://fake-voice:")' \
+    >/dev/null || fail "apiEndpoint does not use the advertised host"
+ME=$(curl -s -u "$FV_USER:$FV_SECRET" "$FV_API/users/me" | jq -r .Id)
+curl -s -u "$FV_USER:$FV_SECRET" "$FV_API/token/$ME/rte/" |
+    jq -e '.WSSEndpoint | startswith("http://fake-voice:")' >/dev/null ||
+    fail "WSSEndpoint does not use the advertised host"
 pass "fake_voice_rest"

@@ -189,6 +189,7 @@ struct fake_voice *fake_voice__new(struct loop *loop, const struct fake_voice_op
     if (RAND_bytes(fv->key, sizeof(fv->key)) != 1)
         goto fail;
     snprintf(fv->host, sizeof(fv->host), "%s", opt->host ? opt->host : "127.0.0.1");
+    snprintf(fv->advertise, sizeof(fv->advertise), "%s", opt->advertise ? opt->advertise : "");
     fv->port_opt = opt->port;
     if (opt->user && sim__set_account(&fv->sim, opt->user, opt->secret_key) != 0) {
         LOG_ERROR("fake-voice", "invalid account user=%s", opt->user);

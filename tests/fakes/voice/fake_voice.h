@@ -8,9 +8,10 @@ struct loop;
 struct fake_voice;
 
 struct fake_voice_options {
-    const char *host; /* listen address; default 127.0.0.1 */
-    int port;         /* 0: any free port */
-    const char *user; /* integration account, optional (control API too) */
+    const char *host;      /* listen address; default 127.0.0.1 */
+    const char *advertise; /* host name put in apiEndpoint/WSSEndpoint; NULL: from host */
+    int port;              /* 0: any free port */
+    const char *user;      /* integration account, optional (control API too) */
     const char *secret_key;
 };
 

@@ -69,6 +69,7 @@ struct fake_voice {
     struct sim sim;
     unsigned char key[FV_JWT_KEY_LEN];
     char host[64];
+    char advertise[128]; /* "": derived from host */
     int port_opt;
     struct hub_conn *conns;
     struct negotiation neg[MAX_NEGOTIATIONS];

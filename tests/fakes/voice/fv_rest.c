@@ -14,6 +14,9 @@
 
 static const char *listen_host(const struct fake_voice *fv)
 {
+    /* In containers the daemon reaches us by service name (--advertise-host). */
+    if (fv->advertise[0])
+        return fv->advertise;
     /* A wildcard listener is still reached over loopback by the tests. */
     if (!strcmp(fv->host, "0.0.0.0") || !strcmp(fv->host, "::"))
         return "127.0.0.1";

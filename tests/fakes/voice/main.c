@@ -1,6 +1,6 @@
 /* fake-voice: Enreach Voice simulator for the presence-sync tests.
  *
- *   fake-voice --port N [--host ADDR] [--user EMAIL --secret-key-file FILE]
+ *   fake-voice --port N [--host ADDR] [--advertise-host NAME] [--user EMAIL --secret-key-file FILE]
  *              [--log-level LEVEL]
  *
  * Prints `port=N` as its first stdout line once it listens. */
@@ -18,7 +18,8 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: fake-voice --port N [--host ADDR] [--user EMAIL --secret-key-file FILE]"
+    fprintf(f, "usage: fake-voice --port N [--host ADDR] [--advertise-host NAME]\n"
+               "                  [--user EMAIL --secret-key-file FILE]"
                " [--log-level error|warn|info|debug]\n");
 }
 
@@ -85,6 +86,9 @@ int main(int argc, char **argv)
         }
         else if (!strcmp(a, "--host")) {
             opt.host = v;
+        }
+        else if (!strcmp(a, "--advertise-host")) {
+            opt.advertise = v;
         }
         else if (!strcmp(a, "--user")) {
             opt.user = v;
