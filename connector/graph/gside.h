@@ -135,9 +135,6 @@ int users__sync(struct gtenant *t);
 void users__resolve(struct gtenant *t);
 struct guser *users__by_id(struct gtenant *t, const char *id);
 void users__free(struct gtenant *t);
-/* Path-escapes a UPN for /users/{upn} (keeps '@'; `$`-leading gets the
- * /users('..') key form). malloc'd. Pure. */
-char *users__path(const char *upn);
 
 /* ---- subscriptions.c ----------------------------------------------------- */
 

@@ -18,37 +18,12 @@
 #include "core/config.h"
 #include "core/http_client.h"
 #include "core/ids.h"
+#include "graph/paths.h"
 #include "core/log.h"
 #include "daemon.h"
 
 #define USERS_RETRY_BASE 2000
 #define USERS_RETRY_MAX  (5 * 60 * 1000)
-
-char *users__path(const char *upn)
-{
-    /* /users/{upn}: pchar keeps '@'; escape what would end or bend the path */
-    size_t n = strlen(upn);
-    bool key_form = upn[0] == '$';
-    char *out = malloc(n * 6 + 16);
-    if (!out)
-        return NULL;
-    size_t o = (size_t)sprintf(out, "%s", key_form ? "/users('" : "/users/");
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)upn[i];
-        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                     strchr("-._~@!$*+,;=:", c);
-        if (c == '\'' && key_form)
-            o += (size_t)sprintf(out + o, "''"); /* OData string literal */
-        else if (plain && c)
-            out[o++] = (char)c;
-        else
-            o += (size_t)sprintf(out + o, "%%%02X", c);
-    }
-    if (key_form)
-        o += (size_t)sprintf(out + o, "')");
-    out[o] = '\0';
-    return out;
-}
 
 static char *users__topic(const struct gtenant *t, const char *upn)
 {
@@ -299,7 +274,7 @@ static char *users__batch_body(struct users_batch *b)
     cJSON *root = cJSON_CreateObject();
     cJSON *reqs = cJSON_AddArrayToObject(root, "requests");
     for (size_t k = 0; k < b->n; k++) {
-        char id[24], *path = users__path(b->upn[k]);
+        char id[24], *path = graph__user_path(b->upn[k]);
         if (!path) {
             cJSON_Delete(root);
             return NULL;

@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "core/http_client.h"
 #include "core/ids.h"
+#include "graph/paths.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
@@ -131,33 +132,6 @@ static char *mapper__trim_slash(const char *s)
     return o;
 }
 
-/* /users/{upn}: keeps '@' (pchar); escapes what would end or bend the path.
- * A `$`-leading UPN takes the /users('..') key form (graph-presence.md §8.1). */
-char *mapper__user_path(const char *upn)
-{
-    size_t n = strlen(upn);
-    bool key_form = upn[0] == '$';
-    char *out = malloc(n * 6 + 16);
-    if (!out)
-        return NULL;
-    size_t o = (size_t)sprintf(out, "%s", key_form ? "/users('" : "/users/");
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)upn[i];
-        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                     (c && strchr("-._~@!$*+,;=:", c));
-        if (c == '\'' && key_form)
-            o += (size_t)sprintf(out + o, "''");
-        else if (plain)
-            out[o++] = (char)c;
-        else
-            o += (size_t)sprintf(out + o, "%%%02X", c);
-    }
-    if (key_form)
-        o += (size_t)sprintf(out + o, "')");
-    out[o] = '\0';
-    return out;
-}
-
 static int64_t mapper__env_ms(const char *name, int64_t dflt)
 {
     const char *s = getenv(name);
@@ -183,7 +157,7 @@ static struct muser *mapper__user_new(struct mtenant *t, const char *addr, int64
         return NULL;
     }
     u->sync_topic = mapper__join(t->m->sync_prefix, u->id, "");
-    u->path = mapper__user_path(addr);
+    u->path = graph__user_path(addr);
     if (!u->sync_topic || !u->path) {
         free(u->sync_topic);
         free(u->path);

@@ -25,9 +25,4 @@
 
 extern const struct daemon_component mapper_component;
 
-/* The Graph path of a user by UPN: /users/{upn} with '@' kept and every
- * byte that would end or bend the path percent-encoded; a UPN starting with
- * '$' takes the /users('{upn}') key form ('' doubled). malloc'd. Pure. */
-char *mapper__user_path(const char *upn);
-
 #endif

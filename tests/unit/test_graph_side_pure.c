@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph/paths.h"
 #include "graph/gside.h"
 
 static void test_form_encodes_every_value(void **state)
@@ -73,19 +74,19 @@ static void test_explanations(void **state)
 static void test_users_path(void **state)
 {
     (void)state;
-    char *p = users__path("alice@contoso.com");
+    char *p = graph__user_path("alice@contoso.com");
     assert_string_equal(p, "/users/alice@contoso.com");
     free(p);
-    p = users__path("guest_x.com#EXT#@contoso.onmicrosoft.com");
+    p = graph__user_path("guest_x.com#EXT#@contoso.onmicrosoft.com");
     assert_string_equal(p, "/users/guest_x.com%23EXT%23@contoso.onmicrosoft.com");
     free(p);
-    p = users__path("a b/c?d%e@x.com");
+    p = graph__user_path("a b/c?d%e@x.com");
     assert_string_equal(p, "/users/a%20b%2Fc%3Fd%25e@x.com");
     free(p);
-    p = users__path("$admin@x.com");
+    p = graph__user_path("$admin@x.com");
     assert_string_equal(p, "/users('$admin@x.com')");
     free(p);
-    p = users__path("$o'neil@x.com");
+    p = graph__user_path("$o'neil@x.com");
     assert_string_equal(p, "/users('$o''neil@x.com')");
     free(p);
 }

@@ -7,11 +7,12 @@
 
 #include <stdlib.h>
 
+#include "graph/paths.h"
 #include "mapper/mapper.h"
 
 static void check(const char *upn, const char *want)
 {
-    char *p = mapper__user_path(upn);
+    char *p = graph__user_path(upn);
     assert_non_null(p);
     assert_string_equal(p, want);
     free(p);
