@@ -232,18 +232,21 @@ static void hub__subscribe(struct hub_conn *hc, struct rte_msg *m)
     else {
         cJSON *res = cJSON_CreateArray();
         for (int i = 0; i < n; i++) {
+            bool kept = hc__subscribed(hc, subs[i].entity_id, subs[i].event_name);
+            if (!kept && hc->n_subs < MAX_SUBS) {
+                struct rte_sub *ns = realloc(hc->subs, (size_t)(hc->n_subs + 1) * sizeof(*ns));
+                if (ns) {
+                    hc->subs = ns;
+                    hc->subs[hc->n_subs++] = subs[i];
+                    kept = true;
+                }
+            }
+            /* beyond MAX_SUBS per connection the entry is refused, not dropped silently */
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "EntityId", subs[i].entity_id);
             cJSON_AddStringToObject(o, "EventName", subs[i].event_name);
-            cJSON_AddBoolToObject(o, "Success", true);
+            cJSON_AddBoolToObject(o, "Success", kept);
             cJSON_AddItemToArray(res, o);
-            if (hc__subscribed(hc, subs[i].entity_id, subs[i].event_name) || hc->n_subs >= MAX_SUBS)
-                continue;
-            struct rte_sub *ns = realloc(hc->subs, (size_t)(hc->n_subs + 1) * sizeof(*ns));
-            if (!ns)
-                continue;
-            hc->subs = ns;
-            hc->subs[hc->n_subs++] = subs[i];
         }
         char *rj = print_free(res);
         LOG_INFO("fake-voice", "hub subscribed conn=%s entries=%d total=%d", hc->conn_token, n,
