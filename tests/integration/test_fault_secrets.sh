@@ -33,30 +33,9 @@ export XDG_CONFIG_HOME=$T/xdg
 mkdir -p "$XDG_CONFIG_HOME"
 printf -- '-u admin\n-P %s\n' "$ADMIN_PASS" >"$XDG_CONFIG_HOME/mosquitto_sub"
 cp "$XDG_CONFIG_HOME/mosquitto_sub" "$XDG_CONFIG_HOME/mosquitto_pub"
-MQTT_PORT=$((20000 + RANDOM % 12000))
-while port_open "$MQTT_PORT"; do MQTT_PORT=$((20000 + RANDOM % 12000)); done
 MOSQ_CONF="allow_anonymous false
 password_file $T/passwd"
-# start_mosquitto writes allow_anonymous true first; the later line wins
-start_mosquitto() {
-    local extra=$MOSQ_CONF
-    mkdir -p "$T/mosq"
-    cat >"$T/mosquitto.conf" <<CONF
-listener $MQTT_PORT 127.0.0.1
-user $(id -un)
-persistence true
-persistence_location $T/mosq/
-autosave_interval 1
-log_dest stderr
-log_type error
-log_type warning
-$extra
-CONF
-    mosquitto -c "$T/mosquitto.conf" >>"$T/mosquitto.log" 2>&1 &
-    MOSQ_PID=$!
-    PIDS+=("$MOSQ_PID")
-    wait_for 10 port_open "$MQTT_PORT" || fail "mosquitto did not start on $MQTT_PORT"
-}
+MOSQ_EXTRA_CONF=$MOSQ_CONF # appended by start_mosquitto (common.sh): later lines win
 ms_setup alice@contoso.com bob@contoso.com
 # anonymous is refused (so the daemon must use its password)
 mosquitto_pub -p "$MQTT_PORT" -u nobody -P x -t t -m x 2>/dev/null && fail "broker accepts anyone"

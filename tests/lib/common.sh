@@ -70,6 +70,8 @@ wait_for() {
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # start_mosquitto [extra config lines]: a private broker with persistence in $T.
+# MOSQ_EXTRA_CONF (lines) is appended too, for helpers that start the broker
+# themselves; later lines win (e.g. `allow_anonymous false`).
 # Sets MQTT_PORT and MOSQ_PID. Call again after stop_mosquitto to restart on
 # the same port with the same persistence file.
 start_mosquitto() {
@@ -91,6 +93,7 @@ log_dest stderr
 log_type error
 log_type warning
 $extra
+${MOSQ_EXTRA_CONF:-}
 CONF
     mosquitto -c "$T/mosquitto.conf" >>"$T/mosquitto.log" 2>&1 &
     MOSQ_PID=$!
