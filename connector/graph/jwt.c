@@ -330,7 +330,8 @@ static enum jwt_result jwt__check_issuer(const cJSON *claims, const struct jwt_e
         const char *t = x->tenant_ids[i];
         if (t && strlen(t) == tlen && strncasecmp(t, tid, tlen) == 0) {
             if (tlen < sizeof(out->tenant_id))
-                snprintf(out->tenant_id, sizeof(out->tenant_id), "%.*s", (int)tlen, tid);
+                /* the configured spelling: GUIDs compare case-insensitively */
+                snprintf(out->tenant_id, sizeof(out->tenant_id), "%s", t);
             return JWT_OK;
         }
     }
