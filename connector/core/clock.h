@@ -8,6 +8,8 @@
 
 /* Milliseconds on CLOCK_MONOTONIC: for timers and durations. */
 int64_t clock__mono_ms(void);
+/* Microseconds on CLOCK_MONOTONIC: for durations under a millisecond. */
+int64_t clock__mono_us(void);
 /* Milliseconds since the epoch on CLOCK_REALTIME: for timestamps. */
 int64_t clock__wall_ms(void);
 

@@ -92,7 +92,7 @@ int presence__parse_text(const char *json, size_t len, struct presence_state *ou
 }
 
 char *presence__busy_payload(bool busy, const char *availability, const char *activity,
-                             int64_t since_wall_ms, const char *source)
+                             int64_t since_wall_ms, const char *source, const char *user_id)
 {
     if (!availability || !activity || !source ||
         (strcmp(source, "notification") != 0 && strcmp(source, "resync") != 0))
@@ -106,7 +106,9 @@ char *presence__busy_payload(bool busy, const char *availability, const char *ac
     if (cJSON_AddBoolToObject(o, "busy", busy) &&
         cJSON_AddStringToObject(o, "availability", availability) &&
         cJSON_AddStringToObject(o, "activity", activity) &&
-        cJSON_AddStringToObject(o, "since", since) && cJSON_AddStringToObject(o, "source", source))
+        cJSON_AddStringToObject(o, "since", since) &&
+        cJSON_AddStringToObject(o, "source", source) &&
+        (!user_id || !*user_id || cJSON_AddStringToObject(o, "user_id", user_id)))
         out = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return out;

@@ -55,9 +55,11 @@ int presence__parse_text(const char *json, size_t len, struct presence_state *ou
                          const char **reason);
 
 /* The CONTRACT §4 payload: {"busy":..,"availability":..,"activity":..,
- * "since":"<ISO 8601 UTC>","source":..}. source must be "notification" or
+ * "since":"<ISO 8601 UTC>","source":..}, plus "user_id" (Graph's object id)
+ * when user_id is not NULL or empty: the mapper reads many users' presence
+ * in one getPresencesByUserId with it. source must be "notification" or
  * "resync". Returns a malloc'd string (free()) or NULL on bad arguments. */
 char *presence__busy_payload(bool busy, const char *availability, const char *activity,
-                             int64_t since_wall_ms, const char *source);
+                             int64_t since_wall_ms, const char *source, const char *user_id);
 
 #endif

@@ -52,7 +52,7 @@ int resync__apply(struct gtenant *t, const struct presence_state *p, const char 
     snprintf(u->availability, sizeof(u->availability), "%s", p->availability);
     snprintf(u->activity, sizeof(u->activity), "%s", p->activity);
     char *payload =
-        presence__busy_payload(busy, u->availability, u->activity, u->since_wall_ms, source);
+        presence__busy_payload(busy, u->availability, u->activity, u->since_wall_ms, source, u->id);
     if (payload) {
         bus__publish_state(t->side->bus, u->topic, payload);
         LOG_INFO("graph",

@@ -1,8 +1,12 @@
 /* The mapper component; see mapper.h and docs/mapper.md.
  *
- * Everything here runs on the loop thread. One "pump" re-plans dirty and due
- * users, starts their due actions, publishes B/sync and arms one timer for
- * the earliest next due time; it runs after every input and completion.
+ * Everything here runs on the loop thread. One "pump" re-plans the users
+ * that changed (a dirty list) or came due (a full pass, when the timer
+ * fires), starts their due actions, publishes B/sync and arms one timer for
+ * the earliest next due time. It is posted to the loop after an input or a
+ * completion, so the inputs already queued share its pass (and its $batch)
+ * without a coalescing delay: each hop of a transition is measured in
+ * milliseconds (docs/performance.md §3).
  */
 #include "mapper/mapper.h"
 
@@ -39,9 +43,13 @@ struct muser {
     struct mtenant *t;
     char id[IDS_MAX_ID]; /* topic id */
     char *sync_topic;
-    char *path; /* /users/{upn} for Graph */
+    char *path;                     /* /users/{upn} for Graph */
+    char guid[MAPPER_GUID_MAX + 1]; /* Graph object id (teams payload), "" unknown */
     bool dirty;
-    bool queued; /* its graph action waits in the tenant queue */
+    int64_t began_us[2]; /* per side: when its write began, for the latency */
+    struct muser *dnext; /* dirty list */
+    struct muser *hnext; /* id hash chain */
+    bool queued;         /* its graph action waits in the tenant queue */
     unsigned voice_gen;
     struct muser *qnext;
 };
@@ -79,6 +87,11 @@ struct mapper {
     struct http_client *cli;
     struct mtenant *tenants;
     size_t n_tenants;
+    struct muser **htab; /* by topic id, all tenants */
+    size_t hsize;        /* power of two */
+    struct muser *dirty_head;
+    bool full_pass;     /* re-plan everyone: timer, start, reload */
+    bool reap_due;      /* a retired user may be done */
     char *teams_prefix; /* P teams/ */
     char *voice_prefix; /* P voice/ */
     char *sync_prefix;  /* B/sync/ */
@@ -93,12 +106,14 @@ struct mapper {
     int64_t wall_offset; /* wall - monotonic, for B/sync times */
 };
 
-/* One Graph request: a single action, or a $batch of up to 20. */
+/* One Graph request: a single action, a $batch of up to 20, or a read of
+ * up to MAPPER_READ_MAX users in one getPresencesByUserId (read_many). */
 struct mreq {
     struct mtenant *t;
+    bool read_many;
     size_t n;
-    struct muser *u[MAPPER_BATCH_MAX];
     enum rc_action_kind kind[MAPPER_BATCH_MAX];
+    struct muser *u[];
 };
 
 struct mvoice_ctx {
@@ -164,7 +179,6 @@ static struct muser *mapper__user_new(struct mtenant *t, const char *addr, int64
         free(u);
         return NULL;
     }
-    u->dirty = true;
     return u;
 }
 
@@ -177,16 +191,65 @@ static void mapper__user_free(struct muser *u)
     free(u);
 }
 
-static struct muser *mapper__find(struct mapper *m, const char *id)
+/* FNV-1a: topic ids are short and already canonical. */
+static size_t mapper__hash(const char *id)
 {
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+/* Rebuilds the id hash over every tenant's users: after the user lists
+ * changed (start, reload, users dropped). An input is one lookup, not a scan
+ * of 10,000 users. */
+static int mapper__rehash(struct mapper *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_tenants; i++)
+        n += m->tenants[i].n_users;
+    size_t size = 64;
+    while (size < 2 * n)
+        size *= 2;
+    struct muser **tab = calloc(size, sizeof(*tab));
+    if (!tab)
+        return -1;
     for (size_t i = 0; i < m->n_tenants; i++) {
         struct mtenant *t = &m->tenants[i];
         for (size_t k = 0; k < t->n_users; k++) {
-            if (!t->users[k]->rc.retired && strcmp(t->users[k]->id, id) == 0)
-                return t->users[k];
+            struct muser *u = t->users[k];
+            size_t h = mapper__hash(u->id) & (size - 1);
+            u->hnext = tab[h];
+            tab[h] = u;
         }
     }
+    free(m->htab);
+    m->htab = tab;
+    m->hsize = size;
+    return 0;
+}
+
+static struct muser *mapper__find(struct mapper *m, const char *id)
+{
+    if (!m->htab)
+        return NULL;
+    for (struct muser *u = m->htab[mapper__hash(id) & (m->hsize - 1)]; u; u = u->hnext) {
+        if (!u->rc.retired && strcmp(u->id, id) == 0)
+            return u;
+    }
     return NULL;
+}
+
+/* Marks u for the next pump's pass (its B/sync is published, its plan
+ * re-run) and makes sure a pass comes. */
+static void mapper__touch(struct muser *u)
+{
+    struct mapper *m = u->t->m;
+    if (u->dirty)
+        return;
+    u->dirty = true;
+    u->dnext = m->dirty_head;
+    m->dirty_head = u;
 }
 
 static struct muser *mapper__find_any(struct mtenant *t, const char *addr)
@@ -226,7 +289,8 @@ static int mapper__sync_users(struct mtenant *t, const struct tenant_config *tc)
         t->users[t->n_users++] = u;
     }
     for (size_t k = 0; k < t->n_users; k++)
-        t->users[k]->dirty = true;
+        mapper__touch(t->users[k]);
+    t->m->full_pass = true;
     mapper__count_users(t);
     return 0;
 }
@@ -242,13 +306,14 @@ static void mapper__count_users(const struct mtenant *t)
     metrics__set("mapper_users", labels, (double)n);
 }
 
-/* Drops retired users with nothing left to do. */
+/* Drops retired users with nothing left to do (not while one is on the
+ * dirty list: the list would point at freed memory). */
 static void mapper__reap(struct mtenant *t, int64_t now)
 {
     size_t o = 0;
     for (size_t k = 0; k < t->n_users; k++) {
         struct muser *u = t->users[k];
-        bool flight = u->queued || u->rc.side[0].in_flight || u->rc.side[1].in_flight;
+        bool flight = u->queued || u->dirty || u->rc.side[0].in_flight || u->rc.side[1].in_flight;
         bool busy = flight || rc__next_due(&u->rc, &t->rc, now) != RC_NEVER;
         /* A side that no longer knows the user (the Voice side drops it from
          * its map too) would fail forever: give up after a few tries. */
@@ -266,7 +331,10 @@ static void mapper__reap(struct mtenant *t, int64_t now)
         }
         t->users[o++] = u;
     }
-    t->n_users = o;
+    if (o != t->n_users) {
+        t->n_users = o;
+        mapper__rehash(t->m);
+    }
     mapper__count_users(t);
 }
 
@@ -309,6 +377,17 @@ static struct muser *mapper__topic_user(struct mapper *m, const char *topic, con
     return u;
 }
 
+/* The Graph side adds the user's object id to teams/<id>/busy: with it the
+ * user's presence is read in a getPresencesByUserId of up to 650 users. Only
+ * GUID characters are taken; anything else keeps the per-user read. */
+static void mapper__take_guid(struct muser *u, const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n > MAPPER_GUID_MAX || strspn(id, "0123456789abcdefABCDEF-") != n)
+        return;
+    memcpy(u->guid, id, n + 1);
+}
+
 static void mapper__on_teams(void *ctx, const char *topic, const char *payload, size_t len,
                              bool retained)
 {
@@ -334,8 +413,9 @@ static void mapper__on_teams(void *ctx, const char *topic, const char *payload, 
                      src && strcmp(src, "resync") == 0 ? "resync" : "notification", now);
     LOG_DEBUG(SUB, "teams input id=%s availability=%s activity=%s origin=%d real=%d", u->id, av,
               act, (int)u->rc.origin, (int)u->rc.teams_real);
+    mapper__take_guid(u, mapper__jstr(o, "user_id"));
     cJSON_Delete(o);
-    u->dirty = true;
+    mapper__touch(u);
     mapper__schedule(m);
 }
 
@@ -363,7 +443,7 @@ static void mapper__on_voice(void *ctx, const char *topic, const char *payload, 
     rc__voice_report(&u->rc, cJSON_IsTrue(talking), calls ? calls->valueint : -1,
                      mapper__jtime(o, "since", clock__wall_ms()), src ? src : "rte", now);
     cJSON_Delete(o);
-    u->dirty = true;
+    mapper__touch(u);
     mapper__schedule(m);
 }
 
@@ -420,7 +500,7 @@ static void mapper__fail_queue(struct mtenant *t, const char *error, int64_t ret
         u->queued = false;
         struct rc_result r = {.ok = false, .retry_after_ms = retry_ms, .random = 0, .error = error};
         rc__done(&u->rc, &t->rc, RC_SIDE_GRAPH, &r, now);
-        u->dirty = true;
+        mapper__touch(u);
     }
     t->q_tail = NULL;
     t->q_len = 0;
@@ -440,25 +520,25 @@ static const char *mapper__side_name(enum rc_side side)
 }
 
 /* mapper_write_latency_seconds{side}: from the decision (rc__begin) to the
- * write being acknowledged; reads are not writes. */
-static void mapper__observe_write(const struct muser *u, enum rc_side side, int64_t now)
+ * write being acknowledged; reads are not writes. In microseconds: a write
+ * on a LAN takes less than the core's millisecond clock can see. */
+static void mapper__observe_write(const struct muser *u, enum rc_side side)
 {
     char labels[32];
     snprintf(labels, sizeof(labels), "side=\"%s\"", mapper__side_name(side));
     metrics__observe("mapper_write_latency_seconds", labels,
-                     (double)(now - u->rc.side[side].flight_started) / 1000.0);
+                     (double)(clock__mono_us() - u->began_us[side]) / 1e6);
 }
 
 /* mapper_graph_requests_total{kind,status}: one per HTTP answer. */
-static void mapper__count_request(size_t n, int status)
+static void mapper__count_request(const struct mreq *q, int status)
 {
+    const char *kind = q->read_many ? "read" : q->n > 1 ? "batch" : "single";
     char labels[64];
     if (status > 0)
-        snprintf(labels, sizeof(labels), "kind=\"%s\",status=\"%d\"", n > 1 ? "batch" : "single",
-                 status);
+        snprintf(labels, sizeof(labels), "kind=\"%s\",status=\"%d\"", kind, status);
     else
-        snprintf(labels, sizeof(labels), "kind=\"%s\",status=\"error\"",
-                 n > 1 ? "batch" : "single");
+        snprintf(labels, sizeof(labels), "kind=\"%s\",status=\"error\"", kind);
     metrics__inc("mapper_graph_requests_total", labels, 1);
 }
 
@@ -546,7 +626,7 @@ static void mapper__graph_result(struct mtenant *t, struct muser *u, enum rc_act
     snprintf(labels, sizeof(labels), "action=\"%s\",outcome=\"%s\"", rc__action_name(kind),
              ok ? "ok" : "error");
     metrics__inc("mapper_graph_writes_total", labels, 1);
-    u->dirty = true;
+    mapper__touch(u);
     if (ok && kind == RC_GRAPH_READ) {
         const char *av = mapper__jstr(body, "availability");
         const char *act = mapper__jstr(body, "activity");
@@ -561,7 +641,7 @@ static void mapper__graph_result(struct mtenant *t, struct muser *u, enum rc_act
     }
     if (ok) {
         struct rc_result r = {.ok = true, .retry_after_ms = -1};
-        mapper__observe_write(u, RC_SIDE_GRAPH, now);
+        mapper__observe_write(u, RC_SIDE_GRAPH);
         rc__done(&u->rc, &t->rc, RC_SIDE_GRAPH, &r, now);
         LOG_INFO(SUB, "graph write done tenant=%s id=%s action=%s status=%d", t->name, u->id,
                  rc__action_name(kind), status);
@@ -597,7 +677,7 @@ static void mapper__single_done(void *ctx, const struct http_result *res)
     struct mreq *q = ctx;
     struct mtenant *t = q->t;
     t->in_flight--;
-    mapper__count_request(1, res->status);
+    mapper__count_request(q, res->status);
     if (!t->m->stopping) {
         cJSON *body = res->body_len ? cJSON_ParseWithLength(res->body, res->body_len) : NULL;
         mapper__graph_result(t, q->u[0], q->kind[0], res->status, res->retry_after_ms, body,
@@ -625,7 +705,7 @@ static void mapper__batch_done(void *ctx, const struct http_result *res)
     struct mreq *q = ctx;
     struct mtenant *t = q->t;
     t->in_flight--;
-    mapper__count_request(q->n, res->status);
+    mapper__count_request(q, res->status);
     if (t->m->stopping) {
         free(q);
         return;
@@ -721,6 +801,121 @@ static int mapper__send_batch(struct mtenant *t, struct mreq *q)
     return rc;
 }
 
+/* Answer of a getPresencesByUserId: each presence goes to its user by id;
+ * a user the answer leaves out fails (and is read on its own next time). */
+static void mapper__read_done(void *ctx, const struct http_result *res)
+{
+    struct mreq *q = ctx;
+    struct mtenant *t = q->t;
+    t->in_flight--;
+    mapper__count_request(q, res->status);
+    if (t->m->stopping) {
+        free(q);
+        return;
+    }
+    cJSON *o = res->body_len ? cJSON_ParseWithLength(res->body, res->body_len) : NULL;
+    const cJSON *arr = res->status == 200 ? cJSON_GetObjectItemCaseSensitive(o, "value") : NULL;
+    const cJSON *p = NULL;
+    cJSON_ArrayForEach(p, arr)
+    {
+        const char *id = mapper__jstr(p, "id");
+        for (size_t k = 0; id && k < q->n; k++) {
+            if (q->u[k] && strcasecmp(q->u[k]->guid, id) == 0) {
+                mapper__graph_result(t, q->u[k], RC_GRAPH_READ, 200, -1, p, NULL);
+                q->u[k] = NULL;
+                break;
+            }
+        }
+    }
+    bool answered = cJSON_IsArray(arr);
+    for (size_t k = 0; k < q->n; k++) {
+        if (!q->u[k])
+            continue;
+        mapper__graph_result(t, q->u[k], RC_GRAPH_READ, answered ? 502 : res->status,
+                             res->retry_after_ms, answered ? NULL : o,
+                             answered     ? "user missing from getPresencesByUserId"
+                             : res->error ? res->error
+                                          : "no presence list");
+    }
+    cJSON_Delete(o);
+    mapper__schedule(t->m);
+    free(q);
+}
+
+static int mapper__send_read(struct mtenant *t, struct mreq *q)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *ids = cJSON_AddArrayToObject(root, "ids");
+    for (size_t k = 0; ids && k < q->n; k++)
+        cJSON_AddItemToArray(ids, cJSON_CreateString(q->u[k]->guid));
+    char *body = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    char *url = mapper__join(t->api_url, "/communications/getPresencesByUserId", "");
+    struct http_call call = {
+        .method = "POST",
+        .url = url,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .content_type = "application/json",
+        .bearer = t->token,
+        .timeout_ms = t->m->http_timeout_ms,
+    };
+    int rc = url && body ? http_client__send(t->m->cli, &call, mapper__read_done, q) : -1;
+    free(url);
+    free(body);
+    return rc;
+}
+
+/* A read that can share a getPresencesByUserId: the user's object id is
+ * known and its last read did not fail (a stale id is then read by path). */
+static bool mapper__reads_many(const struct muser *u)
+{
+    return u->rc.side[RC_SIDE_GRAPH].flight.kind == RC_GRAPH_READ && u->guid[0] &&
+           u->rc.side[RC_SIDE_GRAPH].failures == 0;
+}
+
+/* Takes up to max queued users out of the queue, in order: those that read
+ * many (reads) or the others (writes), into q. */
+static void mapper__dequeue(struct mtenant *t, struct mreq *q, bool reads, size_t max)
+{
+    struct muser **pp = &t->q_head, *last = NULL;
+    while (*pp && q->n < max) {
+        struct muser *u = *pp;
+        if (mapper__reads_many(u) != reads) {
+            last = u;
+            pp = &u->qnext;
+            continue;
+        }
+        *pp = u->qnext;
+        u->qnext = NULL;
+        u->queued = false;
+        if (q->n < MAPPER_BATCH_MAX)
+            q->kind[q->n] = u->rc.side[RC_SIDE_GRAPH].flight.kind;
+        q->u[q->n++] = u;
+        t->q_len--;
+    }
+    if (!*pp) /* walked to the end: the tail may have moved */
+        t->q_tail = last;
+    if (!t->q_head)
+        t->q_tail = NULL;
+}
+
+/* One request from the queue's head: a read of up to 650 users (one unit
+ * of the budget), or writes and per-user reads as one action or a $batch (a
+ * unit each: Graph counts every item). NULL when nothing fits. */
+static struct mreq *mapper__next_request(struct mtenant *t, size_t avail)
+{
+    bool reads = mapper__reads_many(t->q_head);
+    size_t max = reads ? MAPPER_READ_MAX : MAPPER_BATCH_MAX < avail ? MAPPER_BATCH_MAX : avail;
+    struct mreq *q = calloc(1, sizeof(*q) + max * sizeof(q->u[0]));
+    if (!q)
+        return NULL;
+    q->t = t;
+    q->read_many = reads;
+    mapper__dequeue(t, q, reads, max);
+    return q;
+}
+
 /* Sends what the queue holds, as far as the token, the rate limit and the
  * in-flight cap allow; re-armed by the pump's timer otherwise. */
 static void mapper__flush(struct mtenant *t)
@@ -735,32 +930,19 @@ static void mapper__flush(struct mtenant *t)
         size_t avail = ratelimit__available(&t->rl, mono);
         if (avail == 0)
             return; /* the pump's timer comes back at ratelimit__when() */
-        size_t n = t->q_len < MAPPER_BATCH_MAX ? t->q_len : MAPPER_BATCH_MAX;
-        if (n > avail)
-            n = avail;
-        struct mreq *q = calloc(1, sizeof(*q));
+        struct mreq *q = mapper__next_request(t, avail);
         if (!q)
             return;
-        q->t = t;
-        for (size_t k = 0; k < n; k++) {
-            struct muser *u = t->q_head;
-            t->q_head = u->qnext;
-            u->qnext = NULL;
-            u->queued = false;
-            q->u[k] = u;
-            q->kind[k] = u->rc.side[RC_SIDE_GRAPH].flight.kind;
-        }
-        q->n = n;
-        t->q_len -= n;
-        if (!t->q_head)
-            t->q_tail = NULL;
-        ratelimit__take(&t->rl, n, mono);
+        ratelimit__take(&t->rl, q->read_many ? 1 : q->n, mono);
         t->in_flight++;
-        int rc = n > 1 ? mapper__send_batch(t, q) : mapper__send_single(t, q);
+        int rc = q->read_many ? mapper__send_read(t, q)
+                 : q->n > 1   ? mapper__send_batch(t, q)
+                              : mapper__send_single(t, q);
         if (rc != 0) {
             t->in_flight--;
-            for (size_t k = 0; k < n; k++)
-                mapper__graph_result(t, q->u[k], q->kind[k], 0, -1, NULL, "cannot send");
+            for (size_t k = 0; k < q->n; k++)
+                mapper__graph_result(t, q->u[k], q->read_many ? RC_GRAPH_READ : q->kind[k], 0, -1,
+                                     NULL, "cannot send");
             free(q);
             mapper__schedule(t->m);
         }
@@ -802,14 +984,14 @@ static void mapper__voice_done(void *ctx, const struct voice_write_result *res)
              res->error ? ": " : "", res->error ? res->error : "");
     struct rc_result r = {.ok = ok, .retry_after_ms = -1, .random = (uint32_t)rand(), .error = err};
     if (ok)
-        mapper__observe_write(u, RC_SIDE_VOICE, now);
+        mapper__observe_write(u, RC_SIDE_VOICE);
     rc__done(&u->rc, &u->t->rc, RC_SIDE_VOICE, &r, now);
     if (ok)
         LOG_INFO(SUB, "voice talking written tenant=%s id=%s talking=%s", u->t->name, u->id,
                  res->talking ? "true" : "false");
     else
         LOG_WARN(SUB, "voice write failed tenant=%s id=%s error=%s", u->t->name, u->id, err);
-    u->dirty = true;
+    mapper__touch(u);
     mapper__schedule(m);
 }
 
@@ -872,7 +1054,7 @@ static void mapper__pump_user(struct mapper *m, struct muser *u, int64_t now)
             metrics__inc("mapper_retries_total", labels, 1);
         }
         rc__begin(&u->rc, &a[i], now);
-        u->dirty = true;
+        u->began_us[side] = clock__mono_us();
         LOG_DEBUG(SUB, "action tenant=%s id=%s action=%s value=%d why=%s", u->t->name, u->id,
                   rc__action_name(a[i].kind), (int)a[i].value, a[i].why);
         if (a[i].kind == RC_VOICE_SET)
@@ -880,6 +1062,8 @@ static void mapper__pump_user(struct mapper *m, struct muser *u, int64_t now)
         else
             mapper__enqueue(u->t, u);
     }
+    /* Its view changed (an input, a completion, an action begun). */
+    mapper__publish(m, u, now);
 }
 
 static void mapper__timer_fired(void *arg)
@@ -887,57 +1071,70 @@ static void mapper__timer_fired(void *arg)
     struct mapper *m = arg;
     m->timer = 0;
     m->timer_at = 0;
+    m->full_pass = true;
     mapper__schedule(m);
 }
 
-static void mapper__pump(void *arg)
+/* Every user: the dirty ones and those that came due. Returns the earliest
+ * next due time of all. */
+static int64_t mapper__pass_all(struct mapper *m, int64_t now)
 {
-    struct mapper *m = arg;
-    m->pump_queued = false;
-    m->pump_timer = 0;
-    if (m->stopping)
-        return;
-    /* Completions during the pass (a refused voice write) re-dirty users:
-     * loop until a pass changes nothing, bounded. */
-    int64_t now = clock__mono_ms();
-    for (int pass = 0; pass < 3; pass++) {
-        bool again = false;
-        for (size_t i = 0; i < m->n_tenants; i++) {
-            struct mtenant *t = &m->tenants[i];
-            for (size_t k = 0; k < t->n_users; k++) {
-                struct muser *u = t->users[k];
-                if (!u->dirty && rc__next_due(&u->rc, &t->rc, now) > now)
-                    continue;
-                mapper__pump_user(m, u, now);
-                if (u->dirty) {
-                    mapper__publish(m, u, now);
-                    u->dirty = false;
-                    again = true;
-                }
-            }
-        }
-        if (!again)
-            break;
-    }
-    /* Earliest next wake-up: a user's action, the rate limit, the token. */
     int64_t next = RC_NEVER;
-    int64_t mono = clock__mono_ms();
     for (size_t i = 0; i < m->n_tenants; i++) {
         struct mtenant *t = &m->tenants[i];
-        mapper__flush(t);
-        mapper__reap(t, now);
         for (size_t k = 0; k < t->n_users; k++) {
-            int64_t due = rc__next_due(&t->users[k]->rc, &t->rc, now);
+            struct muser *u = t->users[k];
+            if (u->dirty)
+                continue; /* the dirty pass that follows takes it */
+            int64_t due = rc__next_due(&u->rc, &t->rc, now);
+            if (due <= now) {
+                mapper__pump_user(m, u, now);
+                due = rc__next_due(&u->rc, &t->rc, now);
+            }
             if (due < next)
                 next = due;
         }
-        if (t->q_head && t->in_flight < MAPPER_MAX_IN_FLIGHT) {
-            int64_t at =
-                mapper__token_valid(t) ? ratelimit__when(&t->rl, 1, mono) : t->token_retry_mono;
-            if (at < next && !t->token_in_flight)
-                next = at;
+    }
+    return next;
+}
+
+/* The dirty users only (a pass per input or completion costs what changed,
+ * not the number of users). A user re-dirtied during the pass (a refused
+ * Voice write) comes round again, a bounded number of times. Returns the
+ * earliest next due time among them. */
+static int64_t mapper__pass_dirty(struct mapper *m, int64_t now)
+{
+    int64_t next = RC_NEVER;
+    for (int round = 0; round < 3 && m->dirty_head; round++) {
+        struct muser *list = m->dirty_head;
+        m->dirty_head = NULL;
+        while (list) {
+            struct muser *u = list;
+            list = u->dnext;
+            u->dnext = NULL;
+            u->dirty = false;
+            mapper__pump_user(m, u, now);
+            int64_t due = rc__next_due(&u->rc, &u->t->rc, now);
+            if (due < next)
+                next = due;
+            if (u->rc.retired)
+                m->reap_due = true;
         }
     }
+    return next;
+}
+
+/* Earliest next wake-up of a tenant's queue: the rate limit, the token. */
+static int64_t mapper__queue_due(struct mtenant *t)
+{
+    if (!t->q_head || t->in_flight >= MAPPER_MAX_IN_FLIGHT || t->token_in_flight)
+        return RC_NEVER;
+    int64_t mono = clock__mono_ms();
+    return mapper__token_valid(t) ? ratelimit__when(&t->rl, 1, mono) : t->token_retry_mono;
+}
+
+static void mapper__arm(struct mapper *m, int64_t next, int64_t now)
+{
     if (next >= RC_NEVER - 1)
         return;
     if (m->timer && m->timer_at <= next)
@@ -948,8 +1145,43 @@ static void mapper__pump(void *arg)
     /* Never sleep more than a minute at once (a cheap safety net). */
     if (delay > 60000)
         delay = 60000;
-    m->timer_at = next;
+    m->timer_at = now + delay;
     m->timer = loop__timer(m->loop, delay > 0 ? delay : 1, mapper__timer_fired, m);
+}
+
+static void mapper__pump(void *arg)
+{
+    struct mapper *m = arg;
+    m->pump_queued = false;
+    m->pump_timer = 0;
+    if (m->stopping)
+        return;
+    int64_t now = clock__mono_ms();
+    int64_t next = RC_NEVER;
+    if (m->full_pass) {
+        m->full_pass = false;
+        m->reap_due = true;
+        next = mapper__pass_all(m, now);
+    }
+    int64_t d = mapper__pass_dirty(m, now);
+    if (d < next)
+        next = d;
+    for (size_t i = 0; i < m->n_tenants; i++) {
+        struct mtenant *t = &m->tenants[i];
+        mapper__flush(t);
+        d = mapper__queue_due(t);
+        if (d < next)
+            next = d;
+    }
+    /* Users made dirty by a failed send above wait for the next pass. */
+    if (m->dirty_head)
+        mapper__schedule(m);
+    if (m->reap_due) {
+        m->reap_due = false;
+        for (size_t i = 0; i < m->n_tenants; i++)
+            mapper__reap(&m->tenants[i], now);
+    }
+    mapper__arm(m, next, now);
 }
 
 static void mapper__schedule(struct mapper *m)
@@ -957,9 +1189,9 @@ static void mapper__schedule(struct mapper *m)
     if (m->pump_queued || m->stopping)
         return;
     m->pump_queued = true;
-    /* A short pause gathers a burst of inputs into one pass, so that many
-     * users changing at once share $batch requests. */
-    m->pump_timer = loop__timer(m->loop, MAPPER_COALESCE_MS, mapper__pump, m);
+    /* A timer due now runs after the work already posted to the loop, so
+     * the inputs of a burst share one pass (and its $batch requests). */
+    m->pump_timer = loop__timer(m->loop, 0, mapper__pump, m);
 }
 
 /* ---- component ---- */
@@ -1082,6 +1314,8 @@ static int mapper__init(const struct daemon_env *env, void **state)
         if (mapper__tenant_init(m, &m->tenants[i], cfg, &cfg->tenants[i]) != 0)
             goto fail;
     }
+    if (mapper__rehash(m) != 0)
+        goto fail;
     metrics__describe("mapper_graph_writes_total", METRIC_COUNTER,
                       "Graph presence actions of the mapper, by action and outcome.");
     metrics__describe("mapper_graph_requests_total", METRIC_COUNTER,
@@ -1161,6 +1395,8 @@ static void mapper__reload(void *state)
         }
         mapper__sync_users(&m->tenants[i], tc);
     }
+    if (mapper__rehash(m) != 0)
+        LOG_ERROR(SUB, "out of memory: users changed by the reload may be missed");
     mapper__schedule(m);
 }
 
@@ -1193,6 +1429,7 @@ static void mapper__free(void *state)
     for (size_t i = 0; i < m->n_tenants; i++)
         mapper__tenant_free(&m->tenants[i]);
     free(m->tenants);
+    free(m->htab);
     free(m->teams_prefix);
     free(m->voice_prefix);
     free(m->sync_prefix);

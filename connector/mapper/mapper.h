@@ -19,9 +19,10 @@
 #define MAPPER_RATE_LIMIT     1400
 #define MAPPER_RATE_WINDOW_MS 30000
 #define MAPPER_BATCH_MAX      20
-#define MAPPER_MAX_IN_FLIGHT  4  /* HTTP requests per tenant */
-#define MAPPER_COALESCE_MS    20 /* inputs gathered before a pass */
-#define MAPPER_RETIRE_TRIES   3  /* failed writes before a removed user is dropped */
+#define MAPPER_MAX_IN_FLIGHT  4   /* HTTP requests per tenant */
+#define MAPPER_READ_MAX       650 /* ids per getPresencesByUserId (Graph's maximum) */
+#define MAPPER_GUID_MAX       64  /* a Graph object id (a GUID: 36) */
+#define MAPPER_RETIRE_TRIES   3   /* failed writes before a removed user is dropped */
 
 extern const struct daemon_component mapper_component;
 

@@ -73,6 +73,7 @@ void rc__user_init(struct rc_user *u, const char *tenant, const char *address, i
     /* An earlier run may have left a session and a flag: clear them unless a
      * call needs them (CONTRACT §6, start-up reconcile). */
     u->gw = RC_GW_UNKNOWN;
+    u->gw_probe = true;
     u->vw = RC_VW_UNKNOWN;
     u->started = now;
     for (int i = 0; i < 2; i++)
@@ -201,6 +202,16 @@ static size_t rc__plan_graph(const struct rc_user *u, const struct rc_config *cf
         }
         return 1;
     }
+    if (u->gw == RC_GW_UNKNOWN && u->gw_probe && !u->retired) {
+        /* A read changes nothing, so it need not wait for the Voice input;
+         * it waits for the Teams one, which names the user's object id that
+         * lets 650 users share one read (or for the end of start-up). */
+        a->kind = RC_GRAPH_READ;
+        a->not_before =
+            u->teams.known ? s->retry_at : rc__max(s->retry_at, u->started + cfg->startup_ms);
+        a->why = "start-up read";
+        return 1;
+    }
     if (u->gw != RC_GW_NONE) {
         a->kind = RC_GRAPH_CLEAR;
         a->not_before = nb;
@@ -294,6 +305,8 @@ void rc__begin(struct rc_user *u, const struct rc_action *a, int64_t now)
 static void rc__graph_ok(struct rc_user *u, const struct rc_config *cfg,
                          const struct rc_side_state *s, int64_t now)
 {
+    if (s->flight.kind != RC_GRAPH_READ)
+        u->gw_probe = false; /* what we wrote is known now */
     switch (s->flight.kind) {
     case RC_GRAPH_SET_BUSY:
         u->gw = RC_GW_BUSY;
@@ -374,12 +387,26 @@ void rc__done(struct rc_user *u, const struct rc_config *cfg, enum rc_side side,
         rc__voice_failed(u, s);
 }
 
+/* The start-up read: our leftover session (Busy) is part of the aggregate,
+ * which shows it or something that outranks it (DoNotDisturb). Any other
+ * availability proves there is none, and the clear is not needed. */
+static void rc__probe_result(struct rc_user *u, const char *availability)
+{
+    if (u->gw != RC_GW_UNKNOWN || !u->gw_probe)
+        return;
+    u->gw_probe = false;
+    if (strcasecmp(availability, RC_SET_AVAILABILITY) != 0 &&
+        strcasecmp(availability, "DoNotDisturb") != 0)
+        u->gw = RC_GW_NONE;
+}
+
 void rc__teams_read(struct rc_user *u, const struct rc_config *cfg, const char *availability,
                     const char *activity, int64_t now)
 {
     struct rc_result ok = {.ok = true, .retry_after_ms = -1};
     rc__done(u, cfg, RC_SIDE_GRAPH, &ok, now);
     rc__teams_store(u, cfg, availability, activity, 0, "read", now);
+    rc__probe_result(u, availability);
     if (rc__holds_session(u)) {
         /* Cannot happen while the read was the side's only write, but a
          * session of ours makes any InACall ambiguous. */

@@ -126,6 +126,7 @@ struct rc_user {
 
     /* Written state. */
     enum rc_graph_written gw;
+    bool gw_probe;         /* start-up: read whether a leftover can exist before clearing */
     int64_t gw_at;         /* set: when the last set started; clear: when done */
     int64_t gw_expires;    /* session end as asked (gw_at + session_ms) */
     int64_t cleared_at;    /* last successful clear; 0 never */
@@ -144,7 +145,11 @@ struct rc_user {
 };
 
 /* At start every user may own a session and a flag from an earlier run:
- * gw = UNKNOWN, vw = UNKNOWN, so they are cleared unless a call needs them. */
+ * gw = UNKNOWN, vw = UNKNOWN, so they are cleared unless a call needs them.
+ * The Teams side is read first (gw_probe): a read costs a 650th of a request
+ * in getPresencesByUserId, a clear one whole request of Graph's budget, and a
+ * leftover Busy session can only hide where the aggregate shows Busy or
+ * DoNotDisturb. */
 void rc__user_init(struct rc_user *u, const char *tenant, const char *address, int64_t now);
 
 /* A Teams report (topic or resync). busy is recomputed from activity with

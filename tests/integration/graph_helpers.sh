@@ -120,7 +120,8 @@ wait_busy() {
 # always, the same rules in jq.
 check_busy_payload() {
     printf '%s' "$1" | jq -e '
-        (keys - ["activity","availability","busy","since","source"] | length == 0) and
+        (keys - ["activity","availability","busy","since","source","user_id"] | length == 0) and
+        (.user_id == null or (.user_id | type == "string" and length > 0)) and
         (.busy | type == "boolean") and (.availability | type == "string") and
         (.activity | type == "string") and
         (.since | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")) and

@@ -65,6 +65,10 @@ wait_busy 10 user650@contoso.com true notification
 wait_busy 10 user002@contoso.com true notification
 [ "$(retained_field "$(busy_topic user002@contoso.com)" .activity)" = InAConferenceCall ] || fail "user002 activity"
 check_busy_payload "$(mqtt_retained "$(busy_topic user650@contoso.com)")"
+# the payload names the user's Graph object id (the mapper reads by it)
+gid=$(sim GET /users | jq -r '.[] | select(.upn == "user650@contoso.com") | .id')
+[ -n "$gid" ] && [ "$(retained_field "$(busy_topic user650@contoso.com)" .user_id)" = "$gid" ] ||
+    fail "user_id is not fake-graph's id $gid: $(mqtt_retained "$(busy_topic user650@contoso.com)")"
 [ "$(metric 'notifications_total{tenant="contoso",outcome="basic"}')" -ge 2 ] || fail "basic notifications not counted"
 
 # SIGHUP: drop 100 users -> 600 users, re-planned as 300 + 300

@@ -56,9 +56,16 @@ wait_busy 10 bob@contoso.com false
 wait_for 10 sync_quiet bob@contoso.com || fail "bob not quiet: $(sync_of bob@contoso.com)"
 v_talking_is bob@contoso.com false || fail "bob left talking"
 [ "$(v_writes bob@contoso.com)" = "$W0" ] || fail "Voice was written after bob's call"
-# the settle read happened (GET presence after the clear)
-sim GET /requests | jq -e '[.[] | select(.method == "GET" and (.path | test("/users/bob@contoso.com/presence$")))] | length >= 1' >/dev/null ||
+# the settle read happened after the clear: by bob's object id (from his
+# teams/<id>/busy user_id) in a getPresencesByUserId
+BOB_ID=$(sim GET /users | jq -r '.[] | select(.upn == "bob@contoso.com") | .id')
+sim GET /requests | jq -e --arg id "$BOB_ID" '
+    ([.[] | select(.path == "/v1.0/users/bob@contoso.com/presence/clearPresence")] | last | .seq) as $c |
+    [.[] | select(.seq > $c and .path == "/v1.0/communications/getPresencesByUserId" and
+        (.body | fromjson | .ids | index($id)))] | length >= 1' >/dev/null ||
     fail "no settle read: $(sim GET /requests | jq -c '[.[] | {method, path, status}] | .[-10:]')"
+[ "$(metric 'mapper_graph_requests_total{kind="read",status="200"}')" -ge 1 ] ||
+    fail "the mapper sent no getPresencesByUserId"
 
 # --- every B/sync payload published matches schemas/sync.schema.json
 python3 - "$PS_SRC/schemas/sync.schema.json" "$T/sync.sub" <<'PY' || fail "B/sync payload does not match the schema"

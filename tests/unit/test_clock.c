@@ -62,13 +62,26 @@ static void test_round_trip(void **state)
     }
 }
 
+/* The microsecond clock is the millisecond one, finer, and moves. */
+static void test_mono_us(void **state)
+{
+    (void)state;
+    int64_t ms = clock__mono_ms();
+    int64_t us = clock__mono_us();
+    int64_t ms2 = clock__mono_ms();
+    assert_true(us / 1000 >= ms && us / 1000 <= ms2);
+    int64_t later = us;
+    for (int i = 0; i < 1000000 && later == us; i++)
+        later = clock__mono_us();
+    assert_true(later > us);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_format),
-        cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_parse_rejects),
-        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_format),        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_parse_rejects), cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_mono_us),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -147,25 +147,32 @@ static void test_payload(void **state)
 {
     (void)state;
     const int64_t t = 1795687200000LL; /* 2026-11-26T10:00:00Z */
-    char *s = presence__busy_payload(true, "Busy", "InACall", t + 999, "notification");
+    char *s = presence__busy_payload(true, "Busy", "InACall", t + 999, "notification", NULL);
     assert_non_null(s);
     assert_string_equal(s, "{\"busy\":true,\"availability\":\"Busy\",\"activity\":\"InACall\","
                            "\"since\":\"2026-11-26T10:00:00Z\",\"source\":\"notification\"}");
     free(s);
-    s = presence__busy_payload(false, "Available", "Available", t, "resync");
+    /* With the Graph object id (for the mapper's getPresencesByUserId). */
+    s = presence__busy_payload(true, "Busy", "InACall", t, "notification",
+                               "2b3c1a9e-7a41-4f7e-9a51-0c1d2e3f4a5b");
+    assert_string_equal(s, "{\"busy\":true,\"availability\":\"Busy\",\"activity\":\"InACall\","
+                           "\"since\":\"2026-11-26T10:00:00Z\",\"source\":\"notification\","
+                           "\"user_id\":\"2b3c1a9e-7a41-4f7e-9a51-0c1d2e3f4a5b\"}");
+    free(s);
+    s = presence__busy_payload(false, "Available", "Available", t, "resync", "");
     assert_string_equal(s, "{\"busy\":false,\"availability\":\"Available\",\"activity\":"
                            "\"Available\",\"since\":\"2026-11-26T10:00:00Z\",\"source\":"
                            "\"resync\"}");
     free(s);
     /* Unknown activity strings are passed through, escaped by cJSON. */
-    s = presence__busy_payload(false, "Busy", "New\"Thing", t, "resync");
+    s = presence__busy_payload(false, "Busy", "New\"Thing", t, "resync", NULL);
     cJSON *o = cJSON_Parse(s);
     assert_string_equal(cJSON_GetObjectItem(o, "activity")->valuestring, "New\"Thing");
     cJSON_Delete(o);
     free(s);
-    assert_null(presence__busy_payload(true, "Busy", "InACall", t, "rte"));
-    assert_null(presence__busy_payload(true, "Busy", "InACall", t, NULL));
-    assert_null(presence__busy_payload(true, NULL, "InACall", t, "resync"));
+    assert_null(presence__busy_payload(true, "Busy", "InACall", t, "rte", NULL));
+    assert_null(presence__busy_payload(true, "Busy", "InACall", t, NULL, NULL));
+    assert_null(presence__busy_payload(true, NULL, "InACall", t, "resync", NULL));
 }
 
 int main(void)

@@ -31,6 +31,7 @@ static void fresh_user(struct rc_user *u)
 {
     rc__user_init(u, "contoso", "alice@contoso.com", T0);
     u->gw = RC_GW_NONE;
+    u->gw_probe = false;
     u->vw = RC_VW_NONE;
     rc__teams_report(u, &cfg, "Available", "Available", T0, "notification", T0);
     rc__voice_report(u, false, 0, T0, "rte", T0);
@@ -90,7 +91,10 @@ static void assert_nothing_due(const struct rc_user *u, int64_t now)
 
 /* ---- start-up ---- */
 
-static void test_startup_clears_leftovers(void **state)
+/* Start-up reads first: a leftover Busy session of an earlier run can only
+ * hide where the aggregate is Busy or DoNotDisturb; elsewhere no clear is
+ * sent (a read of 650 users is one request, a clear one per user). */
+static void test_startup_read_proves_no_leftover(void **state)
 {
     (void)state;
     struct rc_user u;
@@ -100,27 +104,74 @@ static void test_startup_clears_leftovers(void **state)
     struct rc_action a[RC_MAX_ACTIONS];
     size_t n = plan(&u, T0 + 30, a);
     assert_int_equal(n, 2);
-    const struct rc_action *c = find(a, n, RC_GRAPH_CLEAR);
-    assert_non_null(c);
-    assert_true(c->not_before <= T0 + 30);
-    assert_string_equal(c->why, "start-up");
+    assert_null(find(a, n, RC_GRAPH_CLEAR));
+    const struct rc_action *r = find(a, n, RC_GRAPH_READ);
+    assert_non_null(r);
+    assert_true(r->not_before <= T0 + 30);
+    assert_string_equal(r->why, "start-up read");
     const struct rc_action *v = find(a, n, RC_VOICE_SET);
     assert_non_null(v);
     assert_false(v->value);
-    run(&u, RC_GRAPH_CLEAR, T0 + 30, true); /* 404 counts as done */
-    /* The read follows settle later; the Voice 'false' waits for its truth. */
-    n = plan(&u, T0 + 40, a);
-    const struct rc_action *r = find(a, n, RC_GRAPH_READ);
-    assert_non_null(r);
-    assert_int_equal(r->not_before, T0 + 30 + cfg.settle_ms);
-    v = find(a, n, RC_VOICE_SET);
-    assert_non_null(v);
-    assert_true(v->not_before > T0 + 30 + cfg.settle_ms);
-    read_result(&u, T0 + 30 + cfg.settle_ms, "Available", "Available");
-    run(&u, RC_VOICE_SET, T0 + 30 + cfg.settle_ms, true);
-    assert_int_equal(u.vw, RC_VW_FALSE);
+    read_result(&u, T0 + 30, "Away", "Away");
     assert_int_equal(u.gw, RC_GW_NONE);
+    assert_false(u.teams_real);
+    run(&u, RC_VOICE_SET, T0 + 30, true);
+    assert_int_equal(u.vw, RC_VW_FALSE);
     assert_idle(&u, T0 + 10 * MIN);
+}
+
+/* The read does not wait for the Voice input (it changes nothing), only for
+ * the Teams one (its user_id lets many users share a read). */
+static void test_startup_read_is_immediate(void **state)
+{
+    (void)state;
+    struct rc_user u;
+    rc__user_init(&u, "contoso", "alice@contoso.com", T0);
+    struct rc_action a[RC_MAX_ACTIONS];
+    size_t n = plan(&u, T0, a);
+    assert_int_equal(find(a, n, RC_GRAPH_READ)->not_before, T0 + cfg.startup_ms);
+    rc__teams_report(&u, &cfg, "Offline", "Offline", T0, "resync", T0 + 10);
+    n = plan(&u, T0 + 10, a);
+    assert_true(find(a, n, RC_GRAPH_READ)->not_before <= T0 + 10);
+    read_result(&u, T0 + 10, "Offline", "Offline");
+    assert_int_equal(u.gw, RC_GW_NONE);
+    assert_null(find(a, plan(&u, T0 + cfg.startup_ms, a), RC_GRAPH_CLEAR));
+}
+
+static void test_startup_clears_leftovers(void **state)
+{
+    (void)state;
+    const char *hiding[][2] = {
+        {"Busy", "InACall"}, {"DoNotDisturb", "Presenting"}, {"busy", "InAMeeting"}};
+    for (size_t i = 0; i < sizeof(hiding) / sizeof(hiding[0]); i++) {
+        struct rc_user u;
+        rc__user_init(&u, "contoso", "alice@contoso.com", T0);
+        rc__teams_report(&u, &cfg, "Available", "Available", T0, "notification", T0 + 10);
+        rc__voice_report(&u, false, 0, T0, "rte", T0 + 20);
+        read_result(&u, T0 + 25, hiding[i][0], hiding[i][1]);
+        assert_int_equal(u.gw, RC_GW_UNKNOWN);
+        struct rc_action a[RC_MAX_ACTIONS];
+        size_t n = plan(&u, T0 + 30, a);
+        const struct rc_action *c = find(a, n, RC_GRAPH_CLEAR);
+        assert_non_null(c);
+        assert_true(c->not_before <= T0 + 30);
+        assert_string_equal(c->why, "start-up");
+        run(&u, RC_GRAPH_CLEAR, T0 + 30, true); /* 404 counts as done */
+        /* The read follows settle later; the Voice 'false' waits for its truth. */
+        n = plan(&u, T0 + 40, a);
+        const struct rc_action *r = find(a, n, RC_GRAPH_READ);
+        assert_non_null(r);
+        assert_int_equal(r->not_before, T0 + 30 + cfg.settle_ms);
+        const struct rc_action *v = find(a, n, RC_VOICE_SET);
+        if (v && !v->value) /* not a call of the user's (Presenting is): it waits */
+            assert_true(v->not_before > T0 + 30 + cfg.settle_ms);
+        read_result(&u, T0 + 30 + cfg.settle_ms, "Available", "Available");
+        if (u.vw != RC_VW_FALSE)
+            run(&u, RC_VOICE_SET, T0 + 30 + cfg.settle_ms, true);
+        assert_int_equal(u.vw, RC_VW_FALSE);
+        assert_int_equal(u.gw, RC_GW_NONE);
+        assert_idle(&u, T0 + 10 * MIN);
+    }
 }
 
 static void test_startup_waits_for_inputs(void **state)
@@ -139,6 +190,14 @@ static void test_startup_waits_for_inputs(void **state)
     const struct rc_action *s = find(a, n, RC_GRAPH_SET_BUSY);
     assert_non_null(s);
     assert_true(s->not_before <= T0 + 5);
+    /* A failed start-up read is retried, not skipped. */
+    rc__user_init(&u, "contoso", "alice@contoso.com", T0);
+    n = plan(&u, T0 + cfg.startup_ms, a);
+    rc__begin(&u, find(a, n, RC_GRAPH_READ), T0 + cfg.startup_ms);
+    struct rc_result fail = {.ok = false, .retry_after_ms = 0, .error = "HTTP 503"};
+    rc__done(&u, &cfg, RC_SIDE_GRAPH, &fail, T0 + cfg.startup_ms);
+    n = plan(&u, T0 + cfg.startup_ms + 1, a);
+    assert_true(find(a, n, RC_GRAPH_READ)->not_before <= T0 + cfg.startup_ms + 1);
 }
 
 static void test_startup_leftover_session_echo_is_not_mirrored(void **state)
@@ -151,6 +210,8 @@ static void test_startup_leftover_session_echo_is_not_mirrored(void **state)
     rc__voice_report(&u, false, 0, T0, "rte", T0);
     assert_false(u.teams_real);
     assert_int_equal(u.origin, RC_ORIGIN_ECHO);
+    read_result(&u, T0, "Busy", "InACall");
+    assert_false(u.teams_real);
     run(&u, RC_GRAPH_CLEAR, T0, true);
     /* After the clear, Graph says the user is idle: the flag goes false. */
     read_result(&u, T0 + cfg.settle_ms, "Available", "Available");
@@ -169,6 +230,7 @@ static void test_startup_real_call_survives(void **state)
     rc__user_init(&u, "contoso", "alice@contoso.com", T0);
     rc__teams_report(&u, &cfg, "Busy", "InACall", T0 - MIN, "notification", T0);
     rc__voice_report(&u, false, 0, T0, "rte", T0);
+    read_result(&u, T0, "Busy", "InACall");
     run(&u, RC_GRAPH_CLEAR, T0, true);
     struct rc_action a[RC_MAX_ACTIONS];
     size_t n = plan(&u, T0 + cfg.settle_ms, a);
@@ -639,6 +701,8 @@ static void test_sync_json(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_startup_read_proves_no_leftover, setup),
+        cmocka_unit_test_setup(test_startup_read_is_immediate, setup),
         cmocka_unit_test_setup(test_startup_clears_leftovers, setup),
         cmocka_unit_test_setup(test_startup_waits_for_inputs, setup),
         cmocka_unit_test_setup(test_startup_leftover_session_echo_is_not_mirrored, setup),
