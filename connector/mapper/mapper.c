@@ -1219,11 +1219,13 @@ static void mapper__tenant_free(struct mtenant *t)
 
 /* Graph counts a request when it arrives, the limiter when it leaves: a
  * request delayed on the way (a slow $batch) could land in the next window.
- * A margin on the window keeps every arrival window within the limit. */
+ * A margin on the window keeps every arrival window within the limit. One
+ * second covers a request's way to Graph many times over (anything slower
+ * still has the 100 requests the mapper leaves unused); each second more
+ * delays the last write of a burst by as much (docs/performance.md §5). */
 static int64_t mapper__window_with_margin(int64_t window_ms)
 {
-    int64_t margin = window_ms / 10 > 2000 ? window_ms / 10 : 2000;
-    return window_ms + margin;
+    return window_ms + 1000;
 }
 
 static int mapper__tenant_init(struct mapper *m, struct mtenant *t, const struct config *cfg,
