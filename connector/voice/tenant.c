@@ -109,6 +109,10 @@ struct vtenant {
     atomic_bool users_ready; /* users_loaded, for the webhook thread */
     char **missing;
     size_t n_missing;
+    /* Users that left the map on a reload, for the writer: the mapper still
+     * writes their flag false (it may have set it). address/id pairs. */
+    char **former;
+    size_t n_former;
 
     enum vlink state;
     unsigned chain;
@@ -311,6 +315,41 @@ static void strv__free(char **v, size_t n)
     free(v);
 }
 
+#define VTENANT_FORMER_MAX 8192 /* address/id pairs kept for removed users */
+
+/* The former list after the map changes from t->users to nu[0..n) (sorted
+ * by id): the users that left, and earlier leavers that did not come back
+ * (capped). Returns 0, or -1 when out of memory (the old list stays). */
+static int vtenant__keep_former(struct vtenant *t, const struct vuser *nu, size_t n)
+{
+    size_t cap = 2 * (t->n_users + t->n_former / 2);
+    char **f = calloc(cap ? cap : 1, sizeof(*f));
+    if (!f)
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < t->n_users + t->n_former / 2 && k < 2 * VTENANT_FORMER_MAX; i++) {
+        const char *addr = i < t->n_users ? t->users[i].address : t->former[2 * (i - t->n_users)];
+        const char *id = i < t->n_users ? t->users[i].id : t->former[2 * (i - t->n_users) + 1];
+        /* nu is sorted by id; the old users and the old former list are
+         * disjoint (a user who came back left the list then). */
+        struct vuser key = {.id = (char *)id};
+        if (n && bsearch(&key, nu, n, sizeof(*nu), vuser__cmp))
+            continue;
+        f[k] = strdup(addr);
+        f[k + 1] = strdup(id);
+        if (!f[k] || !f[k + 1]) {
+            free(f[k]);
+            strv__free(f, k);
+            return -1;
+        }
+        k += 2;
+    }
+    strv__free(t->former, t->n_former);
+    t->former = f;
+    t->n_former = k;
+    return 0;
+}
+
 static bool strv__has_ci(char *const *v, size_t n, const char *s)
 {
     for (size_t i = 0; i < n; i++)
@@ -431,6 +470,8 @@ static int vtenant__apply_users(struct vtenant *t, const struct voice_users *vu,
     for (size_t i = 0; i < n; i++)
         if (!vtenant__user(t, nu[i].id))
             fr[nf++] = nu[i].id;
+    if (vtenant__keep_former(t, nu, n) != 0)
+        LOG_WARN("voice", "out of memory: removed users' flags may stay set tenant=%s", t->name);
     vusers__free(t->users, t->n_users);
     strv__free(t->missing, t->n_missing);
     t->users = nu;
@@ -1300,6 +1341,12 @@ static int vtenant__lookup(void *ctx, const char *email, const char **user_id)
             return 1;
         }
     }
+    for (size_t i = 0; i + 1 < t->n_former; i += 2) {
+        if (strcasecmp(t->former[i], email) == 0) {
+            *user_id = t->former[i + 1];
+            return 1;
+        }
+    }
     return 0;
 }
 
@@ -1468,6 +1515,7 @@ void vtenant__free(struct vtenant *t)
     voice_rest__free(t->rest);
     vusers__free(t->users, t->n_users);
     strv__free(t->missing, t->n_missing);
+    strv__free(t->former, t->n_former);
     strv__free(t->addresses, t->n_addresses);
     cJSON_Delete(t->last_write_failure);
     free(t->pending_subs);
