@@ -1116,6 +1116,51 @@ static void vtenant__schedule_resubscribe(struct vtenant *t)
     LOG_INFO("voice", "Subscribe will be retried tenant=%s retry_ms=%" PRId64, t->name, delay);
 }
 
+/* A Subscribe's result may list every entry with its Success (as
+ * SubscribeDetails does, enreach-voice.md §2). Counts the refused ones and describes the first in
+ * err; a result of another shape counts as accepted. */
+static size_t vtenant__refused_entries(const cJSON *result, char *err, size_t errlen)
+{
+    size_t n = 0;
+    const cJSON *e = NULL;
+    if (!cJSON_IsArray(result))
+        return 0;
+    cJSON_ArrayForEach(e, result)
+    {
+        const cJSON *ok = cJSON_GetObjectItemCaseSensitive(e, "Success");
+        if (!cJSON_IsFalse(ok))
+            continue;
+        if (n++ == 0) {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "EntityId");
+            const cJSON *ev = cJSON_GetObjectItemCaseSensitive(e, "EventName");
+            snprintf(err, errlen, "entries refused by the hub (first: %.64s %.64s)",
+                     cJSON_IsString(id) ? id->valuestring : "?",
+                     cJSON_IsString(ev) ? ev->valuestring : "?");
+        }
+    }
+    return n;
+}
+
+/* The hub may also report a Subscribe's entries with a SubscribeDetails
+ * callback (enreach-voice.md §2): refused entries count as a refusal. */
+static void vtenant__subscribe_details(struct vtenant *t, const cJSON *details)
+{
+    size_t refused =
+        vtenant__refused_entries(details, t->last_subscribe_error, sizeof(t->last_subscribe_error));
+    if (refused == 0 || (t->state != VL_LIVE && t->state != VL_SUBSCRIBING))
+        return;
+    t->subscribe_errors++;
+    LOG_ERROR("voice", "SubscribeDetails: entries refused tenant=%s refused=%zu error=\"%s\"",
+              t->name, refused, t->last_subscribe_error);
+    bool first = !t->sub_failed_round;
+    t->sub_failed_round = true;
+    /* While subscribing, the round's last completion schedules the retry. */
+    if (first && t->state == VL_LIVE && t->n_pending_subs == 0) {
+        vtenant__report(t);
+        vtenant__schedule_resubscribe(t);
+    }
+}
+
 static void vtenant__completion(struct vtenant *t, const struct signalr_msg *m)
 {
     size_t i;
@@ -1130,12 +1175,23 @@ static void vtenant__completion(struct vtenant *t, const struct signalr_msg *m)
     memmove(&t->pending_subs[i], &t->pending_subs[i + 1],
             (t->n_pending_subs - i - 1) * sizeof(t->pending_subs[0]));
     t->n_pending_subs--;
+    size_t refused = 0;
     if (m->error) {
         t->subscribe_errors++;
         t->sub_failed_round = true;
         snprintf(t->last_subscribe_error, sizeof(t->last_subscribe_error), "%.200s", m->error);
         LOG_ERROR("voice", "Subscribe refused tenant=%s invocation=%s error=\"%s\"", t->name,
                   m->invocation_id, t->last_subscribe_error);
+    }
+    else if ((refused = vtenant__refused_entries(m->result, t->last_subscribe_error,
+                                                 sizeof(t->last_subscribe_error))) > 0) {
+        /* Accepted as a call, but some entries not: their users get no
+         * events. Same answer as a refusal: not ready, retried. */
+        t->subscribe_errors++;
+        t->sub_failed_round = true;
+        LOG_ERROR("voice",
+                  "Subscribe entries refused tenant=%s invocation=%s refused=%zu error=\"%s\"",
+                  t->name, m->invocation_id, refused, t->last_subscribe_error);
     }
     else {
         LOG_DEBUG("voice", "Subscribe confirmed tenant=%s invocation=%s", t->name,
@@ -1219,6 +1275,9 @@ static void vtenant__record(struct vtenant *t, const char *rec, size_t len)
                 LOG_WARN("voice", "bad RTE event ignored tenant=%s error=\"%s\"", t->name, err);
             else
                 vtenant__event(t, &ev, "rte");
+        }
+        else if (strcmp(m.target, "SubscribeDetails") == 0) {
+            vtenant__subscribe_details(t, cJSON_GetArrayItem(m.arguments, 0));
         }
         else {
             LOG_DEBUG("voice", "RTE invocation ignored tenant=%s target=%s", t->name, m.target);

@@ -205,13 +205,24 @@ static bool known_user(void *ctx, const char *id)
     return sim__user_by_id(ctx, id) != NULL;
 }
 
+/* {"type":1,"target":"SubscribeDetails","arguments":[<entries>]} */
+static char *hub__details_record(const char *entries_json)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddNumberToObject(root, "type", 1);
+    cJSON_AddStringToObject(root, "target", "SubscribeDetails");
+    cJSON *args = cJSON_AddArrayToObject(root, "arguments");
+    cJSON_AddItemToArray(args, cJSON_Parse(entries_json));
+    return print_free(root);
+}
+
 static void hub__subscribe(struct hub_conn *hc, struct rte_msg *m)
 {
-    /* Room for every entry of the (only) argument, up to MAX_SUBS; the
+    /* Room for every entry of the (only) argument, up to SIM_MAX_SUBS; the
      * parser refuses more. */
     const cJSON *list = cJSON_GetArrayItem(m->arguments, 0);
     int room = cJSON_IsArray(list) ? cJSON_GetArraySize(list) : 0;
-    room = room < 1 ? 1 : room > MAX_SUBS ? MAX_SUBS : room;
+    room = room < 1 ? 1 : room > SIM_MAX_SUBS ? SIM_MAX_SUBS : room;
     struct rte_sub *subs = calloc((size_t)room, sizeof(*subs));
     char err[160];
     int n = subs ? rte__parse_subscribe(m->arguments, known_user, &hc->fv->sim, subs, room, err,
@@ -233,7 +244,7 @@ static void hub__subscribe(struct hub_conn *hc, struct rte_msg *m)
         cJSON *res = cJSON_CreateArray();
         for (int i = 0; i < n; i++) {
             bool kept = hc__subscribed(hc, subs[i].entity_id, subs[i].event_name);
-            if (!kept && hc->n_subs < MAX_SUBS) {
+            if (!kept && hc->n_subs < hc->fv->sim.set.max_subs) {
                 struct rte_sub *ns = realloc(hc->subs, (size_t)(hc->n_subs + 1) * sizeof(*ns));
                 if (ns) {
                     hc->subs = ns;
@@ -241,7 +252,7 @@ static void hub__subscribe(struct hub_conn *hc, struct rte_msg *m)
                     kept = true;
                 }
             }
-            /* beyond MAX_SUBS per connection the entry is refused, not dropped silently */
+            /* beyond max_subs per connection the entry is refused, not dropped silently */
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "EntityId", subs[i].entity_id);
             cJSON_AddStringToObject(o, "EventName", subs[i].event_name);
@@ -251,7 +262,16 @@ static void hub__subscribe(struct hub_conn *hc, struct rte_msg *m)
         char *rj = print_free(res);
         LOG_INFO("fake-voice", "hub subscribed conn=%s entries=%d total=%d", hc->conn_token, n,
                  hc->n_subs);
-        if (m->invocation_id[0])
+        if (hc->fv->sim.set.details_callback) {
+            /* the other way a hub reports entries: a callback, then a bare completion */
+            char *cb = rj ? hub__details_record(rj) : NULL;
+            if (cb)
+                hc__send_record(hc, cb);
+            free(cb);
+            if (m->invocation_id[0])
+                reply = rte__completion(m->invocation_id, NULL, NULL);
+        }
+        else if (m->invocation_id[0])
             reply = rte__completion(m->invocation_id, rj, NULL);
         free(rj);
     }

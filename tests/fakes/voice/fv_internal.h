@@ -27,7 +27,6 @@ struct ws_handler;
 #define MERGE_HOLD_MS    300 /* merge mode: how long a lone record waits for a partner */
 #define NEGOTIATE_TTL_MS 60000
 #define MAX_NEGOTIATIONS 256
-#define MAX_SUBS         4096
 #define MAX_RECORD       (1024 * 1024)
 #define HUB_PATH         "/rte/hub"
 

@@ -20,6 +20,7 @@ void sim__settings_default(struct sim_settings *set)
     memset(set, 0, sizeof(*set));
     set->token_lifetime_s = 3600;
     set->ping_interval_ms = 15000;
+    set->max_subs = SIM_MAX_SUBS;
     set->client_timeout_ms = 30000;
     set->framing = RTE_FRAMING_NORMAL;
     set->discovery_slash = true;
@@ -427,6 +428,8 @@ char *sim__settings_json(const struct sim_settings *set)
     cJSON_AddStringToObject(o, "event_type_format", voice_event_format__name(set->event_format));
     cJSON_AddBoolToObject(o, "unknown_events", set->unknown_events);
     cJSON_AddBoolToObject(o, "refuse_subscribe", set->refuse_subscribe);
+    cJSON_AddNumberToObject(o, "max_subs", set->max_subs);
+    cJSON_AddBoolToObject(o, "details_callback", set->details_callback);
     return print_free(o);
 }
 
@@ -503,6 +506,10 @@ int sim__settings_apply(struct sim_settings *set, const char *json, char *err, s
             rc = want_bool(v, &n.unknown_events, err, errlen);
         else if (!strcmp(k, "refuse_subscribe"))
             rc = want_bool(v, &n.refuse_subscribe, err, errlen);
+        else if (!strcmp(k, "max_subs"))
+            rc = want_int(v, 1, SIM_MAX_SUBS, &n.max_subs, err, errlen);
+        else if (!strcmp(k, "details_callback"))
+            rc = want_bool(v, &n.details_callback, err, errlen);
         else {
             snprintf(err, errlen, "%s: unknown setting", k);
             rc = -1;

@@ -49,6 +49,10 @@ struct sim_request {
     int64_t wall_ms;
 };
 
+/* Hub subscriptions per connection at most (16,384 users x 4 events); the
+ * max_subs setting lowers it to show what a capped hub answers. */
+#define SIM_MAX_SUBS 65536
+
 struct sim_settings {
     bool reject_auth;
     int token_lifetime_s;
@@ -60,6 +64,8 @@ struct sim_settings {
     int event_format;      /* enum voice_event_format */
     bool unknown_events;   /* also send events of unknown types */
     bool refuse_subscribe; /* answer every Subscribe with an error completion */
+    int max_subs;          /* per connection; entries beyond get Success:false */
+    bool details_callback; /* entry results in a SubscribeDetails callback, not the result */
 };
 
 struct sim {
