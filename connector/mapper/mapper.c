@@ -760,6 +760,29 @@ static int mapper__send_single(struct mtenant *t, struct mreq *q)
     return rc;
 }
 
+/* POSTs the JSON document root (consumed) to {api}path with the app token;
+ * done gets q. extra_ms lengthens the timeout (a $batch does 20 things). */
+static int mapper__post_json(struct mtenant *t, const char *path, cJSON *root, int64_t extra_ms,
+                             http_done_fn done, struct mreq *q)
+{
+    char *body = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    char *url = mapper__join(t->api_url, path, "");
+    struct http_call call = {
+        .method = "POST",
+        .url = url,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .content_type = "application/json",
+        .bearer = t->token,
+        .timeout_ms = t->m->http_timeout_ms + extra_ms,
+    };
+    int rc = url && body ? http_client__send(t->m->cli, &call, done, q) : -1;
+    free(url);
+    free(body);
+    return rc;
+}
+
 static int mapper__send_batch(struct mtenant *t, struct mreq *q)
 {
     cJSON *root = cJSON_CreateObject();
@@ -783,22 +806,7 @@ static int mapper__send_batch(struct mtenant *t, struct mreq *q)
         }
         cJSON_AddItemToArray(reqs, it);
     }
-    char *body = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    char *url = mapper__join(t->api_url, "/$batch", "");
-    struct http_call call = {
-        .method = "POST",
-        .url = url,
-        .body = body,
-        .body_len = body ? strlen(body) : 0,
-        .content_type = "application/json",
-        .bearer = t->token,
-        .timeout_ms = t->m->http_timeout_ms + 5000,
-    };
-    int rc = url && body ? http_client__send(t->m->cli, &call, mapper__batch_done, q) : -1;
-    free(url);
-    free(body);
-    return rc;
+    return mapper__post_json(t, "/$batch", root, 5000, mapper__batch_done, q);
 }
 
 /* Answer of a getPresencesByUserId: each presence goes to its user by id;
@@ -848,22 +856,8 @@ static int mapper__send_read(struct mtenant *t, struct mreq *q)
     cJSON *ids = cJSON_AddArrayToObject(root, "ids");
     for (size_t k = 0; ids && k < q->n; k++)
         cJSON_AddItemToArray(ids, cJSON_CreateString(q->u[k]->guid));
-    char *body = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    char *url = mapper__join(t->api_url, "/communications/getPresencesByUserId", "");
-    struct http_call call = {
-        .method = "POST",
-        .url = url,
-        .body = body,
-        .body_len = body ? strlen(body) : 0,
-        .content_type = "application/json",
-        .bearer = t->token,
-        .timeout_ms = t->m->http_timeout_ms,
-    };
-    int rc = url && body ? http_client__send(t->m->cli, &call, mapper__read_done, q) : -1;
-    free(url);
-    free(body);
-    return rc;
+    return mapper__post_json(t, "/communications/getPresencesByUserId", root, 0, mapper__read_done,
+                             q);
 }
 
 /* A read that can share a getPresencesByUserId: the user's object id is
