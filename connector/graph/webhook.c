@@ -348,7 +348,14 @@ static void webhook__work(void *arg)
             if (tokens < 0)
                 tokens = webhook__tokens_ok(t, &b) ? 1 : 0;
             if (!tokens) {
+                /* Its clientState is ours, so Graph sent it; a token we cannot
+                 * verify yet (a signing key rolled over less than the JWKS
+                 * refetch gap ago) must not lose the change: the user's
+                 * presence is read instead, as for a basic notification. */
                 webhook__count(t, "bad_validation_token", 1);
+                r->ids[r->n_ids] = strdup(uid);
+                if (r->ids[r->n_ids])
+                    r->n_ids++;
                 continue;
             }
             if (webhook__rich(t, it, uid, &r->up[r->n_up]) == 0)

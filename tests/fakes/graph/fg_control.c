@@ -442,6 +442,26 @@ int fg_control__route(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp
     else if (strcmp(p, "/settings") == 0 && (get || post)) {
         rc = fg_control__settings(sim, r, resp, b);
     }
+    else if (strcmp(p, "/keys/rotate") == 0 && post) {
+        /* a new signing key for validationTokens (new kid); the old one stays
+         * in the JWKS unless {"drop_old":true} */
+        struct fg_signer next;
+        if (fg_signer__init(&next) != 0) {
+            rc = fg_control__bad(resp, 500, "cannot make a key");
+        }
+        else {
+            const cJSON *drop = cJSON_GetObjectItem(b, "drop_old");
+            fg_signer__free(&sim->prev_signer);
+            sim->prev_signer = sim->signer;
+            sim->signer = next;
+            if (cJSON_IsTrue(drop))
+                fg_signer__free(&sim->prev_signer);
+            LOG_INFO("fake-graph", "signing key rotated kid=%s", sim->signer.kid);
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "kid", sim->signer.kid);
+            rc = fg_control__ok(resp, o);
+        }
+    }
     else if (strcmp(p, "/tokens/expire") == 0 && post) {
         int64_t now = fg_sim__now();
         for (size_t i = 0; i < sim->store.tokens.n; i++) {

@@ -54,6 +54,7 @@ void fg_sim__free(struct fg_sim *sim)
     free(sim->outboxes.items);
     fg_store__free(&sim->store);
     fg_signer__free(&sim->signer);
+    fg_signer__free(&sim->prev_signer);
     fg_faults__free(sim->faults);
     fg_sim__clear_vec(&sim->records);
     free(sim->records.items);
@@ -205,7 +206,16 @@ static int fg_sim__discovery(struct fg_sim *sim, struct fg_req *r, struct fg_res
         return FG_DONE;
     }
     if (strstr(r->path, "/discovery/v2.0/keys") || strstr(r->path, "/discovery/keys")) {
-        fg_resp__json(resp, 200, fg_signer__jwks(&sim->signer));
+        /* during a rollover Microsoft publishes the old key and the new one */
+        cJSON *jwks = fg_signer__jwks(&sim->signer);
+        if (sim->prev_signer.key) {
+            cJSON *old = fg_signer__jwks(&sim->prev_signer);
+            cJSON *k = cJSON_DetachItemFromArray(cJSON_GetObjectItem(old, "keys"), 0);
+            if (k)
+                cJSON_AddItemToArray(cJSON_GetObjectItem(jwks, "keys"), k);
+            cJSON_Delete(old);
+        }
+        fg_resp__json(resp, 200, jwks);
         return FG_DONE;
     }
     char url[512];

@@ -37,6 +37,7 @@ struct fg_sim {
     struct http_client *cli;
     struct fg_store store;
     struct fg_signer signer;
+    struct fg_signer prev_signer; /* after a rotation, still in the JWKS (key == NULL: none) */
     struct fg_faults *faults;
     struct fg_settings settings;
     struct fg_vec records; /* cJSON * of handled requests */
