@@ -348,6 +348,9 @@ static int fg_control__settings(struct fg_sim *sim, struct fg_req *r, struct fg_
         if ((v = fg_control__num(b, "delivery_timeout_ms", -1)) >= 1) {
             st->delivery_timeout_ms = (int64_t)v;
         }
+        if ((v = fg_control__num(b, "grant_expiry_s", -1)) >= 0) {
+            st->grant_expiry_ms = (int64_t)(v * 1000);
+        }
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "token_lifetime_s", (double)sim->store.token_lifetime_ms / 1000);
@@ -356,6 +359,7 @@ static int fg_control__settings(struct fg_sim *sim, struct fg_req *r, struct fg_
     cJSON_AddNumberToObject(o, "retry_max", st->retry_max);
     cJSON_AddNumberToObject(o, "validation_timeout_ms", (double)st->validation_timeout_ms);
     cJSON_AddNumberToObject(o, "delivery_timeout_ms", (double)st->delivery_timeout_ms);
+    cJSON_AddNumberToObject(o, "grant_expiry_s", (double)st->grant_expiry_ms / 1000);
     return fg_control__ok(resp, o);
 }
 

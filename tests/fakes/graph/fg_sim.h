@@ -29,6 +29,7 @@ struct fg_settings {
     int retry_max;                 /* delivery attempts in all */
     int64_t validation_timeout_ms; /* Graph: 10 s */
     int64_t delivery_timeout_ms;   /* Graph: 3 s */
+    int64_t grant_expiry_ms;       /* >0: grant at most this much on create/renew (Graph may) */
 };
 
 struct fg_sim {

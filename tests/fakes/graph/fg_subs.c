@@ -71,8 +71,11 @@ static void fg_subs__ext_error(struct fg_resp *resp, int status, const char *op,
     fg_resp__graph_error(resp, status, "ExtensionError", msg);
 }
 
-/* Expiry check shared by create and renew. Returns 0 or fills resp. */
-static int fg_subs__expiry(const cJSON *b, int64_t *out, struct fg_resp *resp)
+/* Expiry check shared by create and renew. Returns 0 or fills resp. The
+ * expiry granted may be earlier than asked (settings.grant_expiry_ms), as
+ * Graph's may: the answer's expirationDateTime is what counts. */
+static int fg_subs__expiry(const struct fg_sim *sim, const cJSON *b, int64_t *out,
+                           struct fg_resp *resp)
 {
     const char *s = fg_subs__string(b, "expirationDateTime");
     int64_t now = fg_sim__now();
@@ -91,6 +94,8 @@ static int fg_subs__expiry(const cJSON *b, int64_t *out, struct fg_resp *resp)
                              "Subscription expiration can only be 60 minutes in the future.");
         return -1;
     }
+    if (sim->settings.grant_expiry_ms > 0 && *out > now + sim->settings.grant_expiry_ms)
+        *out = now + sim->settings.grant_expiry_ms;
     return 0;
 }
 
@@ -298,7 +303,7 @@ static int fg_subs__fill(struct fg_sim *sim, struct fg_req *r, const cJSON *b, s
         return -1;
     }
     s->resource = strdup(res);
-    if (fg_subs__users(sim, s, resp) != 0 || fg_subs__expiry(b, &s->expires_ms, resp) != 0) {
+    if (fg_subs__users(sim, s, resp) != 0 || fg_subs__expiry(sim, b, &s->expires_ms, resp) != 0) {
         return -1;
     }
     if (cs && strlen(cs) > FG_CLIENT_STATE_MAX) {
@@ -412,7 +417,7 @@ static int fg_subs__renew(struct fg_sim *sim, struct fg_req *r, struct fg_resp *
         fg_resp__graph_error(resp, 400, "BadRequest", "Empty or invalid JSON payload.");
     }
     else if (cJSON_GetObjectItemCaseSensitive(b, "expirationDateTime") &&
-             fg_subs__expiry(b, &exp, resp) != 0) {
+             fg_subs__expiry(sim, b, &exp, resp) != 0) {
         /* resp filled */
     }
     else if (cJSON_GetObjectItemCaseSensitive(b, "encryptionCertificate") &&
