@@ -297,6 +297,8 @@ static enum rc_side rc__side_of(enum rc_action_kind kind)
 void rc__begin(struct rc_user *u, const struct rc_action *a, int64_t now)
 {
     struct rc_side_state *s = &u->side[rc__side_of(a->kind)];
+    if (a->kind == RC_GRAPH_READ)
+        u->read_seq = u->teams.seq;
     s->in_flight = true;
     s->flight = *a;
     s->flight_started = now;
@@ -403,10 +405,19 @@ static void rc__probe_result(struct rc_user *u, const char *availability)
 void rc__teams_read(struct rc_user *u, const struct rc_config *cfg, const char *availability,
                     const char *activity, int64_t now)
 {
+    /* A report that came in while the read was out may be newer than what
+     * the read saw, or older (notifications lag): neither can be trusted
+     * alone, so the report's belief stays and the user is read again. */
+    bool raced = u->side[RC_SIDE_GRAPH].in_flight && u->teams.seq != u->read_seq;
     struct rc_result ok = {.ok = true, .retry_after_ms = -1};
     rc__done(u, cfg, RC_SIDE_GRAPH, &ok, now);
-    rc__teams_store(u, cfg, availability, activity, 0, "read", now);
     rc__probe_result(u, availability);
+    if (raced) {
+        u->need_read = true;
+        u->read_after = now;
+        return;
+    }
+    rc__teams_store(u, cfg, availability, activity, 0, "read", now);
     if (rc__holds_session(u)) {
         /* Cannot happen while the read was the side's only write, but a
          * session of ours makes any InACall ambiguous. */

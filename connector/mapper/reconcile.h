@@ -133,6 +133,7 @@ struct rc_user {
     bool need_read;        /* a read is owed (after a clear, or an ambiguous report) */
     int64_t read_after;    /* not before */
     int reads_since_clear; /* an InACall read right after a clear is confirmed once */
+    uint64_t read_seq;     /* teams.seq when the read in flight began */
     enum rc_voice_written vw;
     int64_t vw_at;
 

@@ -1,8 +1,10 @@
 /* Model check of the mapper's reconcile core against a small simulated world:
  * a Graph presence aggregate (the user's Teams client session plus the
  * mapper's app session, Graph's aggregation rules), Graph notifications that
- * lag (FIFO, published on change), the Voice call and the Voice 'talking'
- * flag, and writes that succeed, fail, or time out after they landed.
+ * lag (FIFO, published on change), reads answered with the aggregate of
+ * when they left (a change while one is out is not in its answer), the
+ * Voice call and the Voice 'talking' flag, and writes that succeed, fail, or
+ * time out after they landed.
  *
  * Every event sequence up to DEPTH (env PS_MODEL_DEPTH, default 8) is
  * explored depth-first; identical states are pruned. After every prefix the
@@ -54,6 +56,7 @@ struct world {
     bool flag;
     bool voice_dirty;
     /* The mapper and time. */
+    struct pres read_snap; /* what a read in flight saw when it left */
     int64_t now;
     struct rc_user u;
 };
@@ -133,8 +136,13 @@ static void drive(struct world *w)
     struct rc_action a[RC_MAX_ACTIONS];
     size_t n = rc__plan(&w->u, &cfg, w->now, a);
     for (size_t i = 0; i < n; i++) {
-        if (a[i].not_before <= w->now)
-            rc__begin(&w->u, &a[i], w->now);
+        if (a[i].not_before > w->now)
+            continue;
+        rc__begin(&w->u, &a[i], w->now);
+        /* Graph answers a read with the aggregate when the request arrives,
+         * so anything that happens while it is out is not in the answer. */
+        if (a[i].kind == RC_GRAPH_READ)
+            w->read_snap = aggregate(w);
     }
 }
 
@@ -268,8 +276,7 @@ static void step(struct world *w, enum ev e)
         break;
     case EV_G_OK:
         if (w->u.side[RC_SIDE_GRAPH].flight.kind == RC_GRAPH_READ) {
-            struct pres p = aggregate(w);
-            rc__teams_read(&w->u, &cfg, p.av, p.act, w->now);
+            rc__teams_read(&w->u, &cfg, w->read_snap.av, w->read_snap.act, w->now);
         }
         else {
             graph_apply(w);

@@ -487,6 +487,41 @@ static void test_late_echo_after_clear_triggers_read(void **state)
     assert_true(u.teams_real);
 }
 
+/* A real call that starts while the settle read is out: the read answers
+ * what it saw before (Available), the notification says InACall. The read
+ * does not overwrite the newer report; the user is read again and the call
+ * is mirrored. */
+static void test_report_during_read_is_not_overwritten(void **state)
+{
+    (void)state;
+    struct rc_user u;
+    fresh_user(&u);
+    rc__voice_report(&u, true, 1, T0, "rte", T0);
+    run(&u, RC_GRAPH_SET_BUSY, T0, true);
+    rc__voice_report(&u, false, 0, T0 + SEC, "rte", T0 + SEC);
+    run(&u, RC_GRAPH_CLEAR, T0 + SEC, true);
+    int64_t t = T0 + SEC + cfg.settle_ms;
+    struct rc_action a[RC_MAX_ACTIONS];
+    size_t n = plan(&u, t, a);
+    const struct rc_action *r = find(a, n, RC_GRAPH_READ);
+    assert_non_null(r);
+    rc__begin(&u, r, t);
+    rc__teams_report(&u, &cfg, "Busy", "InACall", t, "notification", t + 5);
+    rc__teams_read(&u, &cfg, "Available", "Available", t + 10);
+    assert_string_equal(u.teams.activity, "InACall"); /* the report stays */
+    n = plan(&u, t + 10, a);
+    r = find(a, n, RC_GRAPH_READ);
+    assert_non_null(r); /* read again, at once */
+    assert_true(r->not_before <= t + 10);
+    read_result(&u, t + 10, "Busy", "InACall");
+    read_result(&u, t + 10 + cfg.settle_ms, "Busy", "InACall"); /* confirmed */
+    assert_true(u.teams_real);
+    n = plan(&u, t + 10 + cfg.settle_ms, a);
+    const struct rc_action *v = find(a, n, RC_VOICE_SET);
+    assert_non_null(v);
+    assert_true(v->value);
+}
+
 static void test_replay_is_idempotent(void **state)
 {
     (void)state;
@@ -718,6 +753,7 @@ int main(void)
         cmocka_unit_test_setup(test_teams_1to1_then_voice_call, setup),
         cmocka_unit_test_setup(test_voice_call_then_teams_1to1_outlasting, setup),
         cmocka_unit_test_setup(test_late_echo_after_clear_triggers_read, setup),
+        cmocka_unit_test_setup(test_report_during_read_is_not_overwritten, setup),
         cmocka_unit_test_setup(test_replay_is_idempotent, setup),
         cmocka_unit_test_setup(test_one_write_in_flight_per_side, setup),
         cmocka_unit_test_setup(test_newer_desire_replaces_queued_retry, setup),
