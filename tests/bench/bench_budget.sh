@@ -32,16 +32,9 @@ curl -sS -K "$T/fv.curl" || fail "fake-voice users"
 [ "$(fv_ctl GET state | jq '.users | length')" -gt "$N" ] || fail "fake-voice users not all created"
 MS_USERS=$(printf '%s\n' "${USERS[@]}" | jq -R . | jq -sc .)
 MS_LOG_LEVEL=warn ms_config
-# fake-voice keeps at most 4,096 hub subscriptions per connection (1,024
-# users x 4 events) and still answers Success for the rest, so the calls also
-# reach the daemon as Voice webhooks (POST /voice/events/<tenant>), which have
-# no such limit
-printf 'bench-hook-secret\n' >"$T/hook"
-chmod 600 "$T/hook"
 # 650 users a service account
 jq --argjson n "$NACC" --arg pw "$T/svc_password" '.tenants[0].graph.service_accounts =
-    [range(1; $n + 1) | {username: "svc\(.)@contoso.com", password_file: $pw}] |
-    .tenants[0].voice.webhook_secret_file = ($pw | sub("svc_password$"; "hook"))' "$T/ps.json" >"$T/ps2.json"
+    [range(1; $n + 1) | {username: "svc\(.)@contoso.com", password_file: $pw}]' "$T/ps.json" >"$T/ps2.json"
 mv "$T/ps2.json" "$T/ps.json"
 # ms_start, for NACC subscriptions: up, then the start-up reconcile done
 start_daemon "$T/ps.json"
@@ -51,7 +44,6 @@ wait_link 20
 TQ=$(date +%s)
 wait_for 150 quiet_count_is "$N" || fail "after start $(quiet_count) of $N users quiet"
 echo "RESULT budget_startup_reconcile users=$N quiet_after_s=$(($(date +%s) - TQ))"
-fv_ctl POST webhook "{\"url\":\"$WEB/voice/events/contoso\",\"secret\":\"bench-hook-secret\"}" >/dev/null
 S0=$(sim GET /requests | jq '[.[].seq] | max // 0')
 for u in "${USERS[@]}"; do printf '/_sim/calls/start\t{"email":"%s"}\n' "$u"; done >"$T/burst.lines"
 R=$("$B/bench_load" --port "$FV_PORT" --bodies "$T/burst.lines" --rate 0 --count "$N" --conns 8 --log "$T/burst.log")
