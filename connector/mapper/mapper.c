@@ -41,13 +41,16 @@ struct mtenant;
 struct muser {
     struct rc_user rc;
     struct mtenant *t;
-    char id[IDS_MAX_ID]; /* topic id */
+    char *address; /* as configured; rc.address points here */
+    char *id;      /* topic id */
     char *sync_topic;
     char *path;                     /* /users/{upn} for Graph */
     char guid[MAPPER_GUID_MAX + 1]; /* Graph object id (teams payload), "" unknown */
     bool dirty;
     int64_t began_us[2]; /* per side: when its write began, for the latency */
     struct muser *dnext; /* dirty list */
+    bool vwait;          /* its Voice write waits for a slot */
+    struct muser *vnext; /* Voice wait list */
     struct muser *hnext; /* id hash chain */
     bool queued;         /* its graph action waits in the tenant queue */
     unsigned voice_gen;
@@ -90,6 +93,8 @@ struct mapper {
     struct muser **htab; /* by topic id, all tenants */
     size_t hsize;        /* power of two */
     struct muser *dirty_head;
+    struct muser *vwait_head, *vwait_tail;
+    int voice_in_flight;
     bool full_pass;     /* re-plan everyone: timer, start, reload */
     bool reap_due;      /* a retired user may be done */
     char *teams_prefix; /* P teams/ */
@@ -159,24 +164,27 @@ static int64_t mapper__env_ms(const char *name, int64_t dflt)
 
 /* ---- users ---- */
 
+static void mapper__user_free(struct muser *u);
+
 static struct muser *mapper__user_new(struct mtenant *t, const char *addr, int64_t now)
 {
     struct muser *u = calloc(1, sizeof(*u));
     if (!u)
         return NULL;
     u->t = t;
-    rc__user_init(&u->rc, t->name, addr, now);
-    if (ids__encode(addr, u->id, sizeof(u->id)) != 0) {
+    char id[IDS_MAX_ID];
+    if (ids__encode(addr, id, sizeof(id)) != 0) {
         LOG_WARN(SUB, "user address cannot be a topic id tenant=%s", t->name);
         free(u);
         return NULL;
     }
-    u->sync_topic = mapper__join(t->m->sync_prefix, u->id, "");
+    u->address = strdup(addr);
+    u->id = strdup(id);
+    rc__user_init(&u->rc, t->name, u->address, now);
+    u->sync_topic = u->id ? mapper__join(t->m->sync_prefix, u->id, "") : NULL;
     u->path = graph__user_path(addr);
-    if (!u->sync_topic || !u->path) {
-        free(u->sync_topic);
-        free(u->path);
-        free(u);
+    if (!u->address || !u->id || !u->sync_topic || !u->path) {
+        mapper__user_free(u);
         return NULL;
     }
     return u;
@@ -186,6 +194,8 @@ static void mapper__user_free(struct muser *u)
 {
     if (!u)
         return;
+    free(u->address);
+    free(u->id);
     free(u->sync_topic);
     free(u->path);
     free(u);
@@ -313,7 +323,8 @@ static void mapper__reap(struct mtenant *t, int64_t now)
     size_t o = 0;
     for (size_t k = 0; k < t->n_users; k++) {
         struct muser *u = t->users[k];
-        bool flight = u->queued || u->dirty || u->rc.side[0].in_flight || u->rc.side[1].in_flight;
+        bool flight =
+            u->queued || u->dirty || u->vwait || u->rc.side[0].in_flight || u->rc.side[1].in_flight;
         bool busy = flight || rc__next_due(&u->rc, &t->rc, now) != RC_NEVER;
         /* A side that no longer knows the user (the Voice side drops it from
          * its map too) would fail forever: give up after a few tries. */
@@ -957,12 +968,46 @@ static void mapper__enqueue(struct mtenant *t, struct muser *u)
 
 /* ---- Voice writes ---- */
 
+/* Voice writes in flight are capped (MAPPER_VOICE_MAX_IN_FLIGHT): the
+ * start-up reconcile writes every user's flag, and 10,000 requests queued at
+ * once cost megabytes that the heap does not give back. Waiting users are
+ * woken one per finished write, in order. */
+static void mapper__voice_wait(struct mapper *m, struct muser *u)
+{
+    if (u->vwait)
+        return;
+    u->vwait = true;
+    u->vnext = NULL;
+    if (m->vwait_tail)
+        m->vwait_tail->vnext = u;
+    else
+        m->vwait_head = u;
+    m->vwait_tail = u;
+}
+
+static void mapper__voice_release(struct mapper *m)
+{
+    if (m->voice_in_flight > 0)
+        m->voice_in_flight--;
+    struct muser *u = m->vwait_head;
+    if (!u || m->stopping)
+        return;
+    m->vwait_head = u->vnext;
+    if (!m->vwait_head)
+        m->vwait_tail = NULL;
+    u->vnext = NULL;
+    u->vwait = false;
+    mapper__touch(u);
+    mapper__schedule(m);
+}
+
 #ifdef PS_HAVE_VOICE_WRITER
 static void mapper__voice_done(void *ctx, const struct voice_write_result *res)
 {
     struct mvoice_ctx *c = ctx;
     struct mapper *m = c->m;
     struct muser *u = c->u;
+    mapper__voice_release(m);
     if (m->stopping || res->status == VOICE_WRITE_STOPPED || c->gen != u->voice_gen) {
         free(c);
         return;
@@ -998,10 +1043,12 @@ static void mapper__voice_start(struct mapper *m, struct muser *u, bool value)
         c->m = m;
         c->u = u;
         c->gen = ++u->voice_gen;
+        m->voice_in_flight++;
         rc = voice_writer__set_talking(w, u->t->name, u->rc.address, value, mapper__voice_done, c);
     }
     if (rc == 0)
         return;
+    mapper__voice_release(m);
     free(c);
     struct rc_result r = {.ok = false,
                           .retry_after_ms = -1,
@@ -1041,6 +1088,10 @@ static void mapper__pump_user(struct mapper *m, struct muser *u, int64_t now)
     for (size_t i = 0; i < n; i++) {
         if (a[i].not_before > now)
             continue;
+        if (a[i].kind == RC_VOICE_SET && m->voice_in_flight >= MAPPER_VOICE_MAX_IN_FLIGHT) {
+            mapper__voice_wait(m, u);
+            continue;
+        }
         enum rc_side side = a[i].kind == RC_VOICE_SET ? RC_SIDE_VOICE : RC_SIDE_GRAPH;
         if (u->rc.side[side].failures > 0) {
             char labels[32];
@@ -1058,6 +1109,22 @@ static void mapper__pump_user(struct mapper *m, struct muser *u, int64_t now)
     }
     /* Its view changed (an input, a completion, an action begun). */
     mapper__publish(m, u, now);
+}
+
+/* The user's next due time; a Voice write waiting for a slot is woken by a
+ * completion, not by the timer (which would spin while the queue drains). */
+static int64_t mapper__next_due(const struct muser *u, int64_t now)
+{
+    struct rc_action a[RC_MAX_ACTIONS];
+    size_t n = rc__plan(&u->rc, &u->t->rc, now, a);
+    int64_t due = RC_NEVER;
+    for (size_t i = 0; i < n; i++) {
+        if (u->vwait && a[i].kind == RC_VOICE_SET)
+            continue;
+        if (a[i].not_before < due)
+            due = a[i].not_before;
+    }
+    return due;
 }
 
 static void mapper__timer_fired(void *arg)
@@ -1080,10 +1147,10 @@ static int64_t mapper__pass_all(struct mapper *m, int64_t now)
             struct muser *u = t->users[k];
             if (u->dirty)
                 continue; /* the dirty pass that follows takes it */
-            int64_t due = rc__next_due(&u->rc, &t->rc, now);
+            int64_t due = mapper__next_due(u, now);
             if (due <= now) {
                 mapper__pump_user(m, u, now);
-                due = rc__next_due(&u->rc, &t->rc, now);
+                due = mapper__next_due(u, now);
             }
             if (due < next)
                 next = due;
@@ -1108,7 +1175,7 @@ static int64_t mapper__pass_dirty(struct mapper *m, int64_t now)
             u->dnext = NULL;
             u->dirty = false;
             mapper__pump_user(m, u, now);
-            int64_t due = rc__next_due(&u->rc, &u->t->rc, now);
+            int64_t due = mapper__next_due(u, now);
             if (due < next)
                 next = due;
             if (u->rc.retired)

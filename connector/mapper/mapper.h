@@ -16,13 +16,14 @@
 /* The presence requests per 30 s the mapper allows itself per tenant. Graph
  * allows 1,500 per app per tenant; the rest is left for the Graph side's
  * resync reads (getPresencesByUserId, one request per 650 users). */
-#define MAPPER_RATE_LIMIT     1400
-#define MAPPER_RATE_WINDOW_MS 30000
-#define MAPPER_BATCH_MAX      20
-#define MAPPER_MAX_IN_FLIGHT  4   /* HTTP requests per tenant */
-#define MAPPER_READ_MAX       650 /* ids per getPresencesByUserId (Graph's maximum) */
-#define MAPPER_GUID_MAX       64  /* a Graph object id (a GUID: 36) */
-#define MAPPER_RETIRE_TRIES   3   /* failed writes before a removed user is dropped */
+#define MAPPER_RATE_LIMIT          1400
+#define MAPPER_RATE_WINDOW_MS      30000
+#define MAPPER_BATCH_MAX           20
+#define MAPPER_MAX_IN_FLIGHT       4   /* HTTP requests per tenant */
+#define MAPPER_READ_MAX            650 /* ids per getPresencesByUserId (Graph's maximum) */
+#define MAPPER_GUID_MAX            36  /* a Graph object id (a GUID) */
+#define MAPPER_RETIRE_TRIES        3   /* failed writes before a removed user is dropped */
+#define MAPPER_VOICE_MAX_IN_FLIGHT 64  /* Voice writes in flight, all tenants */
 
 extern const struct daemon_component mapper_component;
 

@@ -68,8 +68,8 @@ bool rc__is_busy_activity(const struct rc_config *cfg, const char *activity)
 void rc__user_init(struct rc_user *u, const char *tenant, const char *address, int64_t now)
 {
     memset(u, 0, sizeof(*u));
-    rc__copy(u->tenant, sizeof(u->tenant), tenant);
-    rc__copy(u->address, sizeof(u->address), address);
+    u->tenant = tenant;
+    u->address = address;
     /* An earlier run may have left a session and a flag: clear them unless a
      * call needs them (CONTRACT §6, start-up reconcile). */
     u->gw = RC_GW_UNKNOWN;

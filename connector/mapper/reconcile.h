@@ -114,8 +114,10 @@ struct rc_side_state {
 };
 
 struct rc_user {
-    char tenant[RC_VALUE_MAX + 1];
-    char address[320 + 1];
+    /* Borrowed (rc__user_init): they must outlive the user. Not copies: at
+     * 10,000 users the copies were 4 MB. */
+    const char *tenant;
+    const char *address;
 
     struct rc_teams_input teams;
     struct rc_voice_input voice;
@@ -152,6 +154,7 @@ struct rc_user {
  * leftover Busy session can only hide where the aggregate shows Busy or
  * DoNotDisturb. */
 void rc__user_init(struct rc_user *u, const char *tenant, const char *address, int64_t now);
+/* tenant and address are kept as pointers, not copied. */
 
 /* A Teams report (topic or resync). busy is recomputed from activity with
  * cfg->busy; the caller's flag is only used when activity is empty. */
