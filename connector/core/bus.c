@@ -18,10 +18,14 @@
 #include "core/bus.h"
 
 #include <MQTTAsync.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "core/log.h"
@@ -32,13 +36,17 @@
 #define BUS_KEEPALIVE_S       30
 #define BUS_CONNECT_TIMEOUT_S 10
 #define BUS_RETRY_MIN_S       1
-#define BUS_RETRY_MAX_S       60
-#define BUS_STOP_WAIT_MS      2000
-#define BUS_DISCONNECT_MS     1000
-#define BUS_PUMP_RETRY_MS     100
-#define BUS_WINDOW            10 /* <= the broker's receive maximum (mosquitto: 20) */
-#define BUS_TOPIC_MAX         65535
-#define BUS_LVC_MIN_BUCKETS   64
+/* Paho doubles the wait between reconnects up to this: with 60 s, a broker
+ * back after a 10 s restart was reached only up to 16 s later (the whole of
+ * the recovery time measured in docs/security.md section 7). One attempt
+ * every 10 s costs a broker nothing. */
+#define BUS_RETRY_MAX_S     10
+#define BUS_STOP_WAIT_MS    2000
+#define BUS_DISCONNECT_MS   1000
+#define BUS_PUMP_RETRY_MS   100
+#define BUS_WINDOW          10 /* <= the broker's receive maximum (mosquitto: 20) */
+#define BUS_TOPIC_MAX       65535
+#define BUS_LVC_MIN_BUCKETS 64
 
 struct bus_sub {
     struct bus_sub *next;
@@ -47,15 +55,27 @@ struct bus_sub {
     void *ctx;
 };
 
-/* One cached state topic. `want` is the latest value asked for, `sent` the
- * value last handed to Paho (it may alias `want`). */
+/* A payload as the LVC remembers it once the broker has it: its FNV-1a hash
+ * and length. With the mapper on, 10,000 users keep 30,000 state topics here;
+ * their payloads (up to ~1 KB of JSON each) held ~10 MB only to tell an
+ * unchanged value from a new one. */
+struct lvc_digest {
+    uint64_t hash;
+    size_t len;
+};
+
+/* One cached state topic. `want_d` is the latest value asked for, `sent_d`
+ * the value last handed to Paho. The text of `want` is kept while it may
+ * still have to be (re)sent and freed once the broker acknowledged it. */
 struct lvc_entry {
     struct lvc_entry *hnext; /* hash chain */
     struct lvc_entry *qnext; /* send queue */
     char *topic;
-    char *want;
-    char *sent;
+    char *want; /* NULL once acknowledged (has_want stays true) */
+    struct lvc_digest want_d, sent_d;
     uint64_t gen;   /* counts hand-overs, so stale completions are ignored */
+    bool has_want;  /* a value was asked for */
+    bool has_sent;  /* a value was handed over */
     bool resend;    /* the last hand-over was lost: send `want` again */
     bool queued;    /* in the send queue */
     bool confirmed; /* the broker acknowledged `sent` */
@@ -68,6 +88,7 @@ struct bus {
     char *url, *username, *password, *ca_file, *client_id;
     char *state_topic, *online_payload, *will_payload;
     int protocol, max_buffered;
+    int broker_port; /* from url; 0 when unknown */
 
     bool started, stopping, connected, ever_connected;
     bool warned_full; /* one warning per buffer-full episode */
@@ -222,20 +243,40 @@ static struct lvc_entry *lvc__get(struct bus *bus, const char *topic, bool creat
     return e;
 }
 
+static struct lvc_digest lvc__digest(const char *payload)
+{
+    return (struct lvc_digest){lvc__hash(payload), strlen(payload)};
+}
+
+static bool lvc__same(struct lvc_digest a, struct lvc_digest b)
+{
+    return a.hash == b.hash && a.len == b.len;
+}
+
 static int lvc__set_want(struct lvc_entry *e, const char *payload)
 {
     char *copy = strdup(payload);
     if (!copy)
         return -1;
-    if (e->want != e->sent)
-        free(e->want);
+    free(e->want);
     e->want = copy;
+    e->want_d = lvc__digest(payload);
+    e->has_want = true;
     return 0;
 }
 
 static bool lvc__needs_send(const struct lvc_entry *e)
 {
-    return e->want && (e->resend || !e->sent || strcmp(e->want, e->sent) != 0);
+    return e->has_want && (e->resend || !e->has_sent || !lvc__same(e->want_d, e->sent_d));
+}
+
+/* The broker holds the wanted value: only its digest is needed from now on. */
+static void lvc__forget_text(struct lvc_entry *e)
+{
+    if (e->confirmed && !e->queued && !lvc__needs_send(e)) {
+        free(e->want);
+        e->want = NULL;
+    }
 }
 
 static void lvc__enqueue(struct bus *bus, struct lvc_entry *e, bool front)
@@ -276,8 +317,6 @@ static void lvc__free_all(struct bus *bus)
         struct lvc_entry *e = bus->buckets[i];
         while (e) {
             struct lvc_entry *next = e->hnext;
-            if (e->sent != e->want)
-                free(e->sent);
             free(e->want);
             free(e->topic);
             free(e);
@@ -344,10 +383,87 @@ static void bus__handle_up(void *arg);
 static void bus__handle_down(void *arg);
 static void bus__handle_msg(void *arg);
 
+/* The broker's TCP port in a Paho server URI ([scheme://]host[:port][/path],
+ * host possibly [v6]); the scheme's default when there is none, 0 if unknown. */
+int bus__url_port(const char *url)
+{
+    const char *sep = url ? strstr(url, "://") : NULL;
+    const char *host = sep ? sep + 3 : url;
+    if (!host || !*host)
+        return 0;
+    size_t scheme_len = sep ? (size_t)(sep - url) : 0;
+    const char *end = host + strcspn(host, "/?#");
+    const char *p = host;
+    if (*p == '[') {
+        p = memchr(p, ']', (size_t)(end - p));
+        if (!p)
+            return 0;
+    }
+    const char *colon = memchr(p, ':', (size_t)(end - p));
+    if (colon) {
+        int port = 0;
+        for (const char *d = colon + 1; d < end; d++) {
+            if (*d < '0' || *d > '9' || port > 65535)
+                return 0;
+            port = port * 10 + (*d - '0');
+        }
+        return port > 0 && port <= 65535 ? port : 0;
+    }
+    static const struct {
+        const char *scheme;
+        int port;
+    } defaults[] = {{"tcp", 1883},   {"mqtt", 1883}, {"ssl", 8883},
+                    {"mqtts", 8883}, {"ws", 80},     {"wss", 443}};
+    if (!sep)
+        return 1883;
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+        if (strlen(defaults[i].scheme) == scheme_len &&
+            strncmp(url, defaults[i].scheme, scheme_len) == 0)
+            return defaults[i].port;
+    return 0;
+}
+
+/* Paho never turns off Nagle's algorithm on its socket, and has no option
+ * for it (eclipse/paho.mqtt.c#530). Our PUBLISHes and PUBACKs are small
+ * writes: with Nagle each one waits while an earlier one is unacknowledged,
+ * and the broker delays its ACK of a packet it has no answer for (40 ms on
+ * Linux). That cost ~45 ms a hop on the Teams -> Voice path
+ * (docs/performance.md section 3). Paho does not hand out its socket, so set
+ * TCP_NODELAY on the process's TCP sockets whose peer is the broker's port;
+ * any other socket that matches only sends sooner. Paho thread, on connect. */
+static void bus__nodelay(const struct bus *bus)
+{
+    DIR *dir = bus->broker_port ? opendir("/proc/self/fd") : NULL;
+    if (!dir)
+        return;
+    int set = 0;
+    struct dirent *de;
+    while ((de = readdir(dir))) {
+        int fd = atoi(de->d_name);
+        int proto = 0, one = 1;
+        socklen_t plen = sizeof(proto);
+        struct sockaddr_storage peer;
+        socklen_t alen = sizeof(peer);
+        if (de->d_name[0] < '0' || de->d_name[0] > '9' || fd == dirfd(dir) ||
+            getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) != 0 || proto != IPPROTO_TCP ||
+            getpeername(fd, (struct sockaddr *)&peer, &alen) != 0)
+            continue;
+        int port = peer.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&peer)->sin_port)
+                   : peer.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&peer)->sin6_port)
+                                                : 0;
+        if (port == bus->broker_port &&
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
+            set++;
+    }
+    closedir(dir);
+    LOG_DEBUG("mqtt", "TCP_NODELAY set sockets=%d port=%d", set, bus->broker_port);
+}
+
 static void bus__on_connected(void *context, char *cause)
 {
     (void)cause;
     struct bus *bus = context;
+    bus__nodelay(bus);
     loop__post(bus->loop, bus__handle_up, bus);
 }
 
@@ -532,8 +648,9 @@ static bool bus__pump(struct bus *bus)
         return false;
     while (bus->q_head && bus->handed - atomic_load(&bus->completions) < BUS_WINDOW) {
         struct lvc_entry *e = bus->q_head;
-        if (!lvc__needs_send(e)) {
+        if (!lvc__needs_send(e) || !e->want) { /* want: always kept while it needs sending */
             lvc__dequeue(bus);
+            lvc__forget_text(e);
             continue;
         }
         struct bus_done *d = calloc(1, sizeof(*d));
@@ -558,9 +675,8 @@ static bool bus__pump(struct bus *bus)
         }
         LOG_DEBUG("mqtt", "publish state topic=%s bytes=%zu", e->topic, strlen(e->want));
         bus->handed++;
-        if (e->sent != e->want)
-            free(e->sent);
-        e->sent = e->want;
+        e->sent_d = e->want_d;
+        e->has_sent = true;
         e->gen++;
         e->resend = false;
         e->confirmed = false;
@@ -587,6 +703,7 @@ static void bus__handle_done(void *arg)
     if (e && d->gen == e->gen) {
         if (d->ok) {
             e->confirmed = true;
+            lvc__forget_text(e);
         }
         else if (d->lost) {
             /* Not acknowledged before the connection dropped: send again; Paho
@@ -642,7 +759,7 @@ static void bus__handle_up(void *arg)
     /* The broker may have published our will meanwhile: say online again,
      * first, even though the cached value is unchanged. */
     struct lvc_entry *e = lvc__get(bus, bus->state_topic, true);
-    if (e && (!e->want || strcmp(e->want, bus->online_payload) != 0))
+    if (e && (!e->want || strcmp(e->want, bus->online_payload) != 0)) /* NULL: acknowledged */
         lvc__set_want(e, bus->online_payload);
     if (e && e->want) {
         e->resend = true;
@@ -740,6 +857,7 @@ struct bus *bus__new(struct loop *loop, const struct bus_options *opt)
     bus->max_buffered = opt->max_buffered > 0 ? opt->max_buffered : 1000;
     bus->subs_tail = &bus->subs;
     bus->url = bus__dup(opt->url);
+    bus->broker_port = bus__url_port(opt->url);
     bus->username = bus__dup(opt->username);
     bus->password = bus__dup(opt->password);
     bus->ca_file = bus__dup(opt->ca_file);
@@ -882,12 +1000,16 @@ int bus__publish_state(struct bus *bus, const char *topic, const char *payload)
     struct lvc_entry *e = lvc__get(bus, topic, true);
     if (!e)
         return -1;
-    if (e->want && strcmp(e->want, payload) == 0)
+    /* Unchanged when hash and length match: 64-bit FNV-1a, so two different
+     * values of one topic collide with a chance of about 2^-64. */
+    if (e->has_want && lvc__same(e->want_d, lvc__digest(payload)))
         return 0;
     if (lvc__set_want(e, payload) < 0)
         return -1;
-    if (!lvc__needs_send(e)) /* back to the value already handed over */
+    if (!lvc__needs_send(e)) { /* back to the value already handed over */
+        lvc__forget_text(e);
         return 0;
+    }
     lvc__enqueue(bus, e, false);
     if (bus__pump(bus) && e->queued) {
         /* Paho's buffer is full: the value waits in the LVC (newest wins). */

@@ -76,6 +76,10 @@ void bus__free(struct bus *bus);
  * whole level. */
 bool bus__topic_valid(const char *topic);
 bool bus__filter_valid(const char *filter);
+/* The TCP port of a Paho server URI ([scheme://]host[:port][/path]): the
+ * scheme's default (tcp/mqtt 1883, ssl/mqtts 8883, ws 80, wss 443) when it
+ * has none; 0 when unknown or invalid. */
+int bus__url_port(const char *url);
 /* Whether topic name `topic` matches filter `filter`. A filter starting with
  * a wildcard does not match a topic starting with '$' (e.g. $SYS/...).
  * Invalid filters or topics never match. */

@@ -72,6 +72,16 @@ run_protocol() {
     expect_count 3 " $p/x " "$T/$p.sub"
     expect_count 1 " $p/y " "$T/$p.sub"
 
+    # once the broker acknowledged a value the bus keeps only its digest:
+    # the same value is still no change, another one is
+    probe_cmd state "$p/y" '{"busy":true}'
+    probe_cmd state "$p/y" '{"busy":false}'
+    probe_sync
+    [ "$(grep '^state rc=' "$PROBE_OUT" | tail -2 | cut -d' ' -f2 | tr '\n' ' ')" = "rc=0 rc=1 " ] ||
+        fail "publish_state after acknowledgement: $(grep '^state' "$PROBE_OUT" | tail -2)"
+    expect_count 2 " $p/y " "$T/$p.sub"
+    grep " $p/y " "$T/$p.sub" | tail -1 | grep -qF '{"busy":false}' || fail "y value wrong ($proto)"
+
     # clear: the retained value goes away, once
     probe_cmd clear "$p/x"
     probe_cmd clear "$p/x"

@@ -89,6 +89,8 @@ allow_anonymous true
 persistence true
 persistence_location $T/mosq/
 autosave_interval 1
+# Nagle off, as in broker-config/ (docs/performance.md section 3)
+set_tcp_nodelay true
 log_dest stderr
 log_type error
 log_type warning
