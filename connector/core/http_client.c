@@ -6,6 +6,14 @@
  * it is for). Finished easy handles are cleaned up, but their connections stay
  * in the multi handle's pool, so the next request to the same host reuses
  * them. Results are posted to the loop and the callback runs there.
+ *
+ * A request gets its easy handle only when one of its host's
+ * HTTP_MAX_HOST_CONNS slots is free; until then it waits in a per-host FIFO
+ * of ours. curl would hold it back the same way (CURLMOPT_MAX_HOST_CONNECTIONS),
+ * but an added easy handle costs ~22 KiB (the handle and its 16 KiB receive
+ * buffer) even while it waits: 10,000 queued writes held 150+ MiB. The
+ * timeout still counts from the send, so a request that waits too long for a
+ * slot ends with CURLE_OPERATION_TIMEDOUT, as it did inside curl.
  */
 #include "core/http_client.h"
 
@@ -28,6 +36,7 @@
 #define HTTP_MAX_HOST_CONNS     8L
 #define HTTP_MAX_POOLED         32L
 #define HTTP_POLL_MS            1000
+#define HTTP_EXPIRE_MS          50 /* how often waiting requests are checked for timeouts */
 
 #define METRIC_REQUESTS "http_client_requests_total"
 #define METRIC_DURATION "http_client_request_duration_seconds"
@@ -51,12 +60,22 @@ struct http_req {
     const char *invalid; /* set when the request cannot be sent */
 
     /* the transfer */
+    struct http_host *host; /* whose slot it waits for or holds */
     CURL *easy;
     char *rbody;
     size_t rlen, rcap;
     bool too_big;
     char errbuf[CURL_ERROR_SIZE];
     struct http_result res;
+};
+
+/* Client thread only. One per scheme://host:port, kept for the client's life
+ * (the hosts are the configured APIs: a handful). */
+struct http_host {
+    struct http_host *next;
+    char *key;
+    long active;                            /* requests holding an easy handle */
+    struct http_req *wait_head, *wait_tail; /* oldest first */
 };
 
 struct http_client {
@@ -68,6 +87,9 @@ struct http_client {
     struct http_req *orphans; /* finished, but the loop no longer takes posts */
     bool stopping;
     struct http_req *active; /* client thread only */
+    struct http_host *hosts; /* client thread only */
+    size_t n_waiting;        /* client thread only */
+    double expired_ms;       /* last scan for waiting requests past their timeout */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -432,13 +454,16 @@ static void req__finish(struct http_client *cli, struct http_req *r, CURLcode rc
     client__post(cli, r);
 }
 
-/* Client thread: creates r's easy handle and adds it to the multi. */
+/* Client thread: creates r's easy handle and adds it to the multi, with
+ * what is left of its timeout. */
 static void client__start(struct http_client *cli, struct http_req *r)
 {
-    if (r->invalid) {
-        req__finish(cli, r, CURLE_BAD_FUNCTION_ARGUMENT, r->invalid);
+    long left = r->timeout_ms - (long)(http__now_ms() - r->started_ms);
+    if (left <= 0) {
+        req__finish(cli, r, CURLE_OPERATION_TIMEDOUT, "timed out waiting for a connection");
         return;
     }
+    r->timeout_ms = left;
     r->easy = curl_easy_init();
     if (!r->easy) {
         req__finish(cli, r, CURLE_OUT_OF_MEMORY, NULL);
@@ -453,7 +478,115 @@ static void client__start(struct http_client *cli, struct http_req *r)
         req__finish(cli, r, CURLE_FAILED_INIT, "cannot add transfer");
         return;
     }
+    r->host->active++;
     list__push(&cli->active, r);
+}
+
+/* "scheme://host:port" of url (malloc'd), "" when curl cannot parse it (the
+ * transfer then fails with curl's own error). */
+static char *http__host_key(const char *url)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *key = NULL;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+        size_t len = strlen(scheme) + strlen(host) + strlen(port) + 5;
+        key = malloc(len);
+        if (key)
+            snprintf(key, len, "%s://%s:%s", scheme, host, port);
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return key ? key : strdup("");
+}
+
+static struct http_host *client__host(struct http_client *cli, const char *url)
+{
+    char *key = http__host_key(url);
+    if (!key)
+        return NULL;
+    for (struct http_host *h = cli->hosts; h; h = h->next) {
+        if (strcmp(h->key, key) == 0) {
+            free(key);
+            return h;
+        }
+    }
+    struct http_host *h = calloc(1, sizeof(*h));
+    if (!h) {
+        free(key);
+        return NULL;
+    }
+    h->key = key;
+    h->next = cli->hosts;
+    cli->hosts = h;
+    return h;
+}
+
+/* Client thread: queues a fresh request behind the others to its host. */
+static void client__enqueue(struct http_client *cli, struct http_req *r)
+{
+    if (r->invalid) {
+        req__finish(cli, r, CURLE_BAD_FUNCTION_ARGUMENT, r->invalid);
+        return;
+    }
+    struct http_host *h = client__host(cli, r->url);
+    if (!h) {
+        req__finish(cli, r, CURLE_OUT_OF_MEMORY, NULL);
+        return;
+    }
+    r->host = h;
+    r->next = NULL;
+    r->prev = h->wait_tail;
+    if (h->wait_tail)
+        h->wait_tail->next = r;
+    else
+        h->wait_head = r;
+    h->wait_tail = r;
+    cli->n_waiting++;
+}
+
+static void host__unwait(struct http_client *cli, struct http_host *h, struct http_req *r)
+{
+    if (r == h->wait_tail)
+        h->wait_tail = r->prev;
+    list__remove(&h->wait_head, r);
+    cli->n_waiting--;
+}
+
+/* Starts waiting requests while their hosts have free slots. */
+static void client__dispatch(struct http_client *cli)
+{
+    for (struct http_host *h = cli->hosts; h; h = h->next) {
+        while (h->wait_head && h->active < HTTP_MAX_HOST_CONNS) {
+            struct http_req *r = h->wait_head;
+            host__unwait(cli, h, r);
+            client__start(cli, r);
+        }
+    }
+}
+
+/* Ends waiting requests whose timeout has passed (every HTTP_EXPIRE_MS). */
+static void client__expire(struct http_client *cli)
+{
+    double now = http__now_ms();
+    if (!cli->n_waiting || now - cli->expired_ms < HTTP_EXPIRE_MS)
+        return;
+    cli->expired_ms = now;
+    for (struct http_host *h = cli->hosts; h; h = h->next) {
+        struct http_req *r = h->wait_head;
+        while (r) {
+            struct http_req *next = r->next;
+            if (now - r->started_ms >= (double)r->timeout_ms) {
+                host__unwait(cli, h, r);
+                req__finish(cli, r, CURLE_OPERATION_TIMEDOUT, "timed out waiting for a connection");
+            }
+            r = next;
+        }
+    }
 }
 
 /* Returns how many transfers finished. */
@@ -468,6 +601,7 @@ static int client__collect(struct http_client *cli)
         CURLcode rc = msg->data.result; /* msg is invalid after remove_handle */
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
         list__remove(&cli->active, r);
+        r->host->active--;
         req__finish(cli, r, rc, NULL);
         finished++;
     }
@@ -498,13 +632,20 @@ static void *client__main(void *arg)
             struct http_req *active = cli->active;
             cli->active = NULL;
             client__abort(cli, active);
+            for (struct http_host *h = cli->hosts; h; h = h->next) {
+                client__abort(cli, h->wait_head);
+                h->wait_head = h->wait_tail = NULL;
+            }
+            cli->n_waiting = 0;
             return NULL;
         }
         while (fresh) {
             struct http_req *next = fresh->next;
-            client__start(cli, fresh);
+            client__enqueue(cli, fresh);
             fresh = next;
         }
+        client__expire(cli);
+        client__dispatch(cli);
         int running = 0;
         CURLMcode mc = curl_multi_perform(cli->multi, &running);
         if (mc != CURLM_OK)
@@ -515,7 +656,7 @@ static void *client__main(void *arg)
          * it would sit until the poll times out. Perform again first. */
         if (client__collect(cli) > 0)
             continue;
-        curl_multi_poll(cli->multi, NULL, 0, HTTP_POLL_MS, NULL);
+        curl_multi_poll(cli->multi, NULL, 0, cli->n_waiting ? HTTP_EXPIRE_MS : HTTP_POLL_MS, NULL);
     }
 }
 
@@ -598,6 +739,12 @@ void http_client__free(struct http_client *cli)
         orphans = next;
     }
     curl_multi_cleanup(cli->multi);
+    while (cli->hosts) {
+        struct http_host *next = cli->hosts->next;
+        free(cli->hosts->key);
+        free(cli->hosts);
+        cli->hosts = next;
+    }
     pthread_mutex_destroy(&cli->lock);
     free(cli);
 }

@@ -640,6 +640,33 @@ static void test_timeout_while_waiting_for_a_slot(void **state)
     harness__free(h);
 }
 
+/* Requests waiting for one host's slots hold no easy handle (the client
+ * queues them itself) but still end at their own timeout, and a request to
+ * another host does not wait behind them. */
+static void test_waiting_host_does_not_hold_back_another(void **state)
+{
+    (void)state;
+    struct harness *h = harness__new(REPLY_NEVER, NULL);
+    struct server *other =
+        server__start(REPLY_CANNED, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    char other_url[64];
+    snprintf(other_url, sizeof(other_url), "http://127.0.0.1:%d/", other->port);
+    struct http_call stuck = {.method = "GET", .url = h->url, .timeout_ms = 1000};
+    for (int i = 0; i < 20; i++)
+        harness__send(h, i, &stuck);
+    struct http_call quick = {.method = "GET", .url = other_url};
+    harness__send(h, 20, &quick);
+    harness__run(h, 21, 10000);
+    assert_int_equal(h->slots[20].status, 200);
+    assert_true(h->slots[20].elapsed_ms < 500);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(h->slots[i].transport_error, CURLE_OPERATION_TIMEDOUT);
+        assert_true(h->slots[i].elapsed_ms >= 950 && h->slots[i].elapsed_ms < 1800);
+    }
+    server__stop(other);
+    harness__free(h);
+}
+
 static void test_connection_refused(void **state)
 {
     (void)state;
@@ -954,6 +981,7 @@ int main(void)
         cmocka_unit_test(test_retry_after_parsed),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_timeout_while_waiting_for_a_slot),
+        cmocka_unit_test(test_waiting_host_does_not_hold_back_another),
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_connection_reuse),
         cmocka_unit_test(test_100_concurrent),
