@@ -27,11 +27,46 @@ struct jwks_key {
     EVP_PKEY *pkey;
 };
 
+/* Tokens this key set has verified (see jwt.h): SHA-256 over the token and
+ * what was expected of it, with the times to check again on every use. */
+struct jwt_verified {
+    unsigned char hash[32];
+    uint64_t used; /* 0: empty slot; else a use stamp, oldest is replaced */
+    int64_t exp, nbf;
+    bool has_nbf;
+    char kid[128];
+    char tenant_id[128];
+};
+
+struct jwt_verified_cache {
+    pthread_mutex_t mu;
+    uint64_t stamp;
+    size_t hits;
+    struct jwt_verified e[JWT_VERIFIED_CACHE_SIZE];
+};
+
 struct jwks {
     atomic_int refs;
     size_t n;
     struct jwks_key keys[JWKS_MAX_KEYS];
+    struct jwt_verified_cache *verified; /* NULL: no caching (out of memory) */
 };
+
+/* SHA-256, fetched once: EVP_sha256() fetches on every use in OpenSSL 3. */
+static EVP_MD *jwt_sha256_fetched;
+static pthread_once_t jwt_sha256_once = PTHREAD_ONCE_INIT;
+
+static void jwt__sha256_init(void)
+{
+    jwt_sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+    ERR_clear_error();
+}
+
+static const EVP_MD *jwt__sha256(void)
+{
+    pthread_once(&jwt_sha256_once, jwt__sha256_init);
+    return jwt_sha256_fetched ? jwt_sha256_fetched : EVP_sha256();
+}
 
 struct jwks_cache {
     pthread_mutex_t mu;
@@ -135,6 +170,11 @@ struct jwks *jwks__parse(const char *json, size_t len, char *err, size_t errlen)
         return NULL;
     }
     atomic_init(&set->refs, 1);
+    set->verified = calloc(1, sizeof(*set->verified));
+    if (set->verified && pthread_mutex_init(&set->verified->mu, NULL) != 0) {
+        free(set->verified);
+        set->verified = NULL;
+    }
     const cJSON *jwk;
     cJSON_ArrayForEach(jwk, keys)
     {
@@ -163,7 +203,21 @@ void jwks__release(struct jwks *set)
         return;
     for (size_t i = 0; i < set->n; i++)
         EVP_PKEY_free(set->keys[i].pkey);
+    if (set->verified) {
+        pthread_mutex_destroy(&set->verified->mu);
+        free(set->verified);
+    }
     free(set);
+}
+
+size_t jwks__verified_hits(const struct jwks *set)
+{
+    if (!set || !set->verified)
+        return 0;
+    pthread_mutex_lock(&set->verified->mu);
+    size_t n = set->verified->hits;
+    pthread_mutex_unlock(&set->verified->mu);
+    return n;
 }
 
 size_t jwks__count(const struct jwks *set)
@@ -250,7 +304,7 @@ static enum jwt_result jwt__check_signature(EVP_PKEY *pkey, const char *signed_p
         return JWT_MALFORMED;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     bool ok =
-        ctx && EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pkey) == 1 &&
+        ctx && EVP_DigestVerifyInit(ctx, NULL, jwt__sha256(), NULL, pkey) == 1 &&
         EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)signed_part, signed_len) == 1;
     EVP_MD_CTX_free(ctx);
     free(sig);
@@ -282,21 +336,29 @@ static bool jwt__time(const cJSON *v, int64_t *out)
     return true;
 }
 
-static enum jwt_result jwt__check_times(const cJSON *claims, const struct jwt_expect *x,
-                                        struct jwt_claims *out)
+/* exp and nbf against the clock (also for a token found in the cache). */
+static enum jwt_result jwt__times_ok(const struct jwt_expect *x, int64_t exp, bool has_nbf,
+                                     int64_t nbf)
 {
     int64_t now = x->now_s ? x->now_s : clock__wall_ms() / 1000;
     int64_t skew = x->skew_s < 0 ? JWT_DEFAULT_SKEW_S : x->skew_s;
-    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
-    const cJSON *nbf = cJSON_GetObjectItemCaseSensitive(claims, "nbf");
-    int64_t nbf_s = 0;
-    if (!jwt__time(exp, &out->exp) || (nbf && !jwt__time(nbf, &nbf_s)))
-        return JWT_MALFORMED;
-    if (now > out->exp + skew)
+    if (now > exp + skew)
         return JWT_EXPIRED;
-    if (nbf && now + skew < nbf_s)
+    if (has_nbf && now + skew < nbf)
         return JWT_NOT_YET_VALID;
     return JWT_OK;
+}
+
+static enum jwt_result jwt__check_times(const cJSON *claims, const struct jwt_expect *x,
+                                        struct jwt_claims *out, bool *has_nbf, int64_t *nbf_s)
+{
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
+    const cJSON *nbf = cJSON_GetObjectItemCaseSensitive(claims, "nbf");
+    *has_nbf = nbf != NULL;
+    *nbf_s = 0;
+    if (!jwt__time(exp, &out->exp) || (nbf && !jwt__time(nbf, nbf_s)))
+        return JWT_MALFORMED;
+    return jwt__times_ok(x, out->exp, *has_nbf, *nbf_s);
 }
 
 static bool jwt__aud_matches(const cJSON *aud, const char *want)
@@ -339,9 +401,9 @@ static enum jwt_result jwt__check_issuer(const cJSON *claims, const struct jwt_e
 }
 
 static enum jwt_result jwt__check_claims(const cJSON *claims, const struct jwt_expect *x,
-                                         struct jwt_claims *out)
+                                         struct jwt_claims *out, bool *has_nbf, int64_t *nbf_s)
 {
-    enum jwt_result rc = jwt__check_times(claims, x, out);
+    enum jwt_result rc = jwt__check_times(claims, x, out, has_nbf, nbf_s);
     if (rc != JWT_OK)
         return rc;
     if (!x->audience ||
@@ -359,6 +421,78 @@ static enum jwt_result jwt__check_claims(const cJSON *claims, const struct jwt_e
     return JWT_OK;
 }
 
+/* The cache key: the token and everything expected of it except the time,
+ * each followed by a NUL (which none of them contains), so no two different
+ * (token, expectations) give the same input. */
+static bool jwt__verified_key(const char *token, const struct jwt_expect *x, unsigned char hash[32])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    const char *appid = x->appid ? x->appid : JWT_GRAPH_PUBLISHER_APPID;
+    bool ok = ctx && EVP_DigestInit_ex(ctx, jwt__sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(ctx, token, strlen(token) + 1) == 1 &&
+              EVP_DigestUpdate(ctx, x->audience ? x->audience : "",
+                               x->audience ? strlen(x->audience) + 1 : 1) == 1 &&
+              EVP_DigestUpdate(ctx, appid, strlen(appid) + 1) == 1;
+    for (size_t i = 0; ok && i < x->n_tenants; i++) {
+        const char *t = x->tenant_ids[i] ? x->tenant_ids[i] : "";
+        ok = EVP_DigestUpdate(ctx, t, strlen(t) + 1) == 1;
+    }
+    unsigned int len = 0;
+    ok = ok && EVP_DigestFinal_ex(ctx, hash, &len) == 1 && len == 32;
+    EVP_MD_CTX_free(ctx);
+    ERR_clear_error();
+    return ok;
+}
+
+/* A token verified before with the same expectations: its claims into out,
+ * and the time checks done again. Returns false when not cached. */
+static bool jwt__verified_get(struct jwt_verified_cache *c, const unsigned char hash[32],
+                              const struct jwt_expect *x, struct jwt_claims *out,
+                              enum jwt_result *rc)
+{
+    bool found = false;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < JWT_VERIFIED_CACHE_SIZE; i++) {
+        struct jwt_verified *e = &c->e[i];
+        if (!e->used || memcmp(e->hash, hash, 32) != 0)
+            continue;
+        e->used = ++c->stamp;
+        c->hits++;
+        memcpy(out->kid, e->kid, sizeof(out->kid));
+        memcpy(out->tenant_id, e->tenant_id, sizeof(out->tenant_id));
+        out->exp = e->exp;
+        *rc = jwt__times_ok(x, e->exp, e->has_nbf, e->nbf);
+        found = true;
+        break;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return found;
+}
+
+static void jwt__verified_put(struct jwt_verified_cache *c, const unsigned char hash[32],
+                              const struct jwt_claims *claims, bool has_nbf, int64_t nbf)
+{
+    pthread_mutex_lock(&c->mu);
+    struct jwt_verified *slot = &c->e[0];
+    for (size_t i = 0; i < JWT_VERIFIED_CACHE_SIZE; i++) {
+        struct jwt_verified *e = &c->e[i];
+        if (e->used && memcmp(e->hash, hash, 32) == 0) {
+            slot = e; /* another thread verified it meanwhile */
+            break;
+        }
+        if (e->used < slot->used)
+            slot = e; /* empty (0) or least recently used */
+    }
+    memcpy(slot->hash, hash, 32);
+    slot->used = ++c->stamp;
+    slot->exp = claims->exp;
+    slot->has_nbf = has_nbf;
+    slot->nbf = nbf;
+    memcpy(slot->kid, claims->kid, sizeof(slot->kid));
+    memcpy(slot->tenant_id, claims->tenant_id, sizeof(slot->tenant_id));
+    pthread_mutex_unlock(&c->mu);
+}
+
 enum jwt_result jwt__verify(const struct jwks *set, const char *token,
                             const struct jwt_expect *expect, struct jwt_claims *claims)
 {
@@ -367,6 +501,11 @@ enum jwt_result jwt__verify(const struct jwks *set, const char *token,
     memset(out, 0, sizeof(*out));
     if (!token || !expect || strnlen(token, JWT_MAX_TOKEN_LEN + 1) > JWT_MAX_TOKEN_LEN)
         return JWT_MALFORMED;
+    unsigned char hash[32];
+    bool cacheable = set && set->verified && jwt__verified_key(token, expect, hash);
+    enum jwt_result cached;
+    if (cacheable && jwt__verified_get(set->verified, hash, expect, out, &cached))
+        return cached;
     const char *d1 = strchr(token, '.');
     const char *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
     if (!d1 || !d2 || strchr(d2 + 1, '.') || d1 == token || d2 == d1 + 1 || !d2[1])
@@ -392,8 +531,12 @@ enum jwt_result jwt__verify(const struct jwks *set, const char *token,
     cJSON *payload = jwt__segment_json(d1 + 1, (size_t)(d2 - d1 - 1));
     if (!payload)
         return JWT_MALFORMED;
-    rc = jwt__check_claims(payload, expect, out);
+    bool has_nbf = false;
+    int64_t nbf_s = 0;
+    rc = jwt__check_claims(payload, expect, out, &has_nbf, &nbf_s);
     cJSON_Delete(payload);
+    if (rc == JWT_OK && cacheable)
+        jwt__verified_put(set->verified, hash, out, has_nbf, nbf_s);
     return rc;
 }
 

@@ -15,6 +15,14 @@
  * array) == our client id, iss == https://sts.windows.net/{tenantId}/ for a
  * tenant we serve, and appid (or azp) == the Graph change-notification
  * publisher.
+ *
+ * Verified tokens are remembered per key set: Graph sends the same
+ * validationTokens with every POST for about an hour, and an RS256 check per
+ * POST was a measurable share of the ingest cost (docs/performance.md §2).
+ * The cache is keyed by SHA-256 over the exact token and the expectations
+ * (audience, tenants, appid), holds only tokens that passed every check, and
+ * checks exp/nbf again on every hit, so an expired token is still rejected.
+ * A new key set (jwks_cache__replace) starts with an empty cache.
  */
 #ifndef PS_GRAPH_JWT_H
 #define PS_GRAPH_JWT_H
@@ -27,6 +35,7 @@
 #define JWT_MAX_TOKEN_LEN         16384
 #define JWKS_MAX_KEYS             64
 #define JWKS_MAX_DOC_LEN          (1024 * 1024)
+#define JWT_VERIFIED_CACHE_SIZE   32 /* tokens remembered per key set */
 
 enum jwt_result {
     JWT_OK = 0,
@@ -52,6 +61,8 @@ struct jwks *jwks__parse(const char *json, size_t len, char *err, size_t errlen)
 struct jwks *jwks__ref(struct jwks *set);
 void jwks__release(struct jwks *set);
 size_t jwks__count(const struct jwks *set);
+/* How many jwt__verify calls this set answered from its cache (for tests). */
+size_t jwks__verified_hits(const struct jwks *set);
 
 /* The current key set, swapped atomically under a mutex. */
 struct jwks_cache;

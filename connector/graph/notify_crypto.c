@@ -11,7 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
@@ -26,6 +26,10 @@ struct notify_key {
     char thumbprint[NOTIFY_CRYPTO_THUMB_LEN + 1];
     X509 *cert;
     EVP_PKEY *pkey;
+    /* Decrypt-initialised RSA-OAEP(SHA-1) context, never used directly:
+     * each item works on an EVP_PKEY_CTX_dup of it, which costs no provider
+     * fetch, unlike new_from_pkey + init + set_rsa_oaep_md per item. */
+    EVP_PKEY_CTX *oaep;
 };
 
 struct notify_key_store {
@@ -35,6 +39,90 @@ struct notify_key_store {
     struct notify_key keys[NOTIFY_CRYPTO_MAX_KEYS];
     size_t n;
 };
+
+/* The algorithms, fetched once. OpenSSL 3's EVP_sha1() & co. and the one-shot
+ * HMAC() fetch their implementation on every use (a method-store lookup under
+ * a global lock), which showed up per item. When a fetch fails the implicit
+ * form is used instead. They live until exit. */
+static struct {
+    EVP_MD *sha1, *sha256;
+    EVP_CIPHER *aes128, *aes192, *aes256;
+    EVP_MAC *hmac;
+} notify_algs;
+static pthread_once_t notify_algs_once = PTHREAD_ONCE_INIT;
+
+/* Per worker thread: contexts reused from item to item. */
+struct notify_tls {
+    EVP_CIPHER_CTX *cipher;
+    EVP_MAC_CTX *mac; /* HMAC-SHA256, digest set once; re-keyed per item */
+};
+static pthread_key_t notify_tls_key;
+static bool notify_tls_ok;
+
+static void notify_crypto__tls_free(void *arg)
+{
+    struct notify_tls *tls = arg;
+    EVP_CIPHER_CTX_free(tls->cipher);
+    EVP_MAC_CTX_free(tls->mac);
+    free(tls);
+}
+
+static void notify_crypto__algs_init(void)
+{
+    notify_algs.sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+    notify_algs.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    notify_algs.aes128 = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
+    notify_algs.aes192 = EVP_CIPHER_fetch(NULL, "AES-192-CBC", NULL);
+    notify_algs.aes256 = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+    notify_algs.hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    notify_tls_ok = pthread_key_create(&notify_tls_key, notify_crypto__tls_free) == 0;
+    ERR_clear_error();
+}
+
+static void notify_crypto__algs(void)
+{
+    pthread_once(&notify_algs_once, notify_crypto__algs_init);
+}
+
+static const EVP_MD *notify_crypto__sha1(void)
+{
+    notify_crypto__algs();
+    return notify_algs.sha1 ? notify_algs.sha1 : EVP_sha1();
+}
+
+static const EVP_MD *notify_crypto__sha256(void)
+{
+    notify_crypto__algs();
+    return notify_algs.sha256 ? notify_algs.sha256 : EVP_sha256();
+}
+
+/* This thread's contexts (created on first use), or NULL. */
+static struct notify_tls *notify_crypto__tls(void)
+{
+    notify_crypto__algs();
+    if (!notify_tls_ok || !notify_algs.hmac)
+        return NULL;
+    struct notify_tls *tls = pthread_getspecific(notify_tls_key);
+    if (tls)
+        return tls;
+    tls = calloc(1, sizeof(*tls));
+    if (!tls)
+        return NULL;
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+        OSSL_PARAM_construct_end(),
+    };
+    tls->cipher = EVP_CIPHER_CTX_new();
+    tls->mac = EVP_MAC_CTX_new(notify_algs.hmac);
+    if (!tls->cipher || !tls->mac || EVP_MAC_CTX_set_params(tls->mac, params) != 1 ||
+        pthread_setspecific(notify_tls_key, tls) != 0) {
+        notify_crypto__tls_free(tls);
+        ERR_clear_error();
+        return NULL;
+    }
+    return tls;
+}
 
 struct notify_key_store *notify_crypto__store_new(void)
 {
@@ -50,6 +138,7 @@ struct notify_key_store *notify_crypto__store_new(void)
 
 static void notify_crypto__key_clear(struct notify_key *k)
 {
+    EVP_PKEY_CTX_free(k->oaep);
     X509_free(k->cert);
     EVP_PKEY_free(k->pkey);
     memset(k, 0, sizeof(*k));
@@ -70,7 +159,7 @@ void notify_crypto__thumbprint_hex(const unsigned char *der, size_t len, char *o
     static const char hex[] = "0123456789ABCDEF";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    if (!EVP_Digest(der, len, md, &mdlen, EVP_sha1(), NULL))
+    if (!EVP_Digest(der, len, md, &mdlen, notify_crypto__sha1(), NULL))
         mdlen = 0;
     for (unsigned int i = 0; i < mdlen; i++) {
         out[2 * i] = hex[md[i] >> 4];
@@ -145,6 +234,19 @@ static int notify_crypto__check_pair(X509 *cert, EVP_PKEY *pkey, char *err, size
     return 0;
 }
 
+/* RSA-OAEP(SHA-1, MGF1-SHA-1) decryption context for pkey, or NULL. */
+static EVP_PKEY_CTX *notify_crypto__oaep_ctx(EVP_PKEY *pkey)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    if (ctx && EVP_PKEY_decrypt_init(ctx) == 1 &&
+        EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) == 1 &&
+        EVP_PKEY_CTX_set_rsa_oaep_md(ctx, notify_crypto__sha1()) == 1 &&
+        EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, notify_crypto__sha1()) == 1)
+        return ctx;
+    EVP_PKEY_CTX_free(ctx);
+    return NULL;
+}
+
 int notify_crypto__store_add_files(struct notify_key_store *store, const char *cert_id,
                                    const char *cert_path, const char *key_path, char *err,
                                    size_t errlen)
@@ -177,6 +279,12 @@ int notify_crypto__store_add_files(struct notify_key_store *store, const char *c
         notify_crypto__cert_thumbprint(k.cert, k.thumbprint) != 0) {
         if (err && errlen && !err[0])
             notify_crypto__err(err, errlen, "cannot hash certificate", cert_path);
+        notify_crypto__key_clear(&k);
+        return -1;
+    }
+    k.oaep = notify_crypto__oaep_ctx(k.pkey);
+    if (!k.oaep) {
+        notify_crypto__err(err, errlen, "cannot set up RSA-OAEP with this key", key_path);
         notify_crypto__key_clear(&k);
         return -1;
     }
@@ -298,21 +406,21 @@ static enum notify_crypto_result notify_crypto__find(const struct notify_key_sto
     return label_seen ? NOTIFY_CRYPTO_THUMBPRINT_MISMATCH : NOTIFY_CRYPTO_UNKNOWN_CERTIFICATE;
 }
 
-/* RSA-OAEP(SHA-1, MGF1-SHA-1) unwrap into key (capacity keycap). */
-static enum notify_crypto_result notify_crypto__unwrap(EVP_PKEY *pkey, const unsigned char *wrapped,
+/* RSA-OAEP(SHA-1, MGF1-SHA-1) unwrap into key (capacity keycap), on a copy
+ * of the key's prepared context (a context is not shared between threads). */
+static enum notify_crypto_result notify_crypto__unwrap(const struct notify_key *k,
+                                                       const unsigned char *wrapped,
                                                        size_t wrapped_len, unsigned char *key,
                                                        size_t keycap, size_t *keylen)
 {
     enum notify_crypto_result rc = NOTIFY_CRYPTO_KEY_UNWRAP_FAILED;
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
-    if (!ctx)
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_dup(k->oaep);
+    if (!ctx) {
+        ERR_clear_error();
         return NOTIFY_CRYPTO_NO_MEMORY;
+    }
     size_t outlen = keycap;
-    if (EVP_PKEY_decrypt_init(ctx) == 1 &&
-        EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) == 1 &&
-        EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha1()) == 1 &&
-        EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha1()) == 1 &&
-        EVP_PKEY_decrypt(ctx, key, &outlen, wrapped, wrapped_len) == 1) {
+    if (EVP_PKEY_decrypt(ctx, key, &outlen, wrapped, wrapped_len) == 1) {
         *keylen = outlen;
         rc = (outlen == 16 || outlen == 24 || outlen == 32) ? NOTIFY_CRYPTO_OK
                                                             : NOTIFY_CRYPTO_KEY_UNWRAP_FAILED;
@@ -322,15 +430,24 @@ static enum notify_crypto_result notify_crypto__unwrap(EVP_PKEY *pkey, const uns
     return rc;
 }
 
-static enum notify_crypto_result notify_crypto__check_hmac(const unsigned char *key, size_t keylen,
+static enum notify_crypto_result notify_crypto__check_hmac(struct notify_tls *tls,
+                                                           const unsigned char *key, size_t keylen,
                                                            const unsigned char *data,
                                                            size_t datalen, const unsigned char *sig,
                                                            size_t siglen)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (!HMAC(EVP_sha256(), key, (int)keylen, data, datalen, md, &mdlen))
+    size_t mdlen = 0;
+    /* init with the key only: the digest was set when the context was made */
+    if (EVP_MAC_init(tls->mac, key, keylen, NULL) != 1 ||
+        EVP_MAC_update(tls->mac, data, datalen) != 1 ||
+        EVP_MAC_final(tls->mac, md, &mdlen, sizeof(md)) != 1) {
+        ERR_clear_error();
         return NOTIFY_CRYPTO_NO_MEMORY;
+    }
+    /* re-key with zeros: the reused context must not keep this item's key */
+    static const unsigned char zero[NOTIFY_CRYPTO_HMAC_LEN];
+    (void)EVP_MAC_init(tls->mac, zero, sizeof(zero), NULL);
     bool ok = siglen == NOTIFY_CRYPTO_HMAC_LEN && mdlen == NOTIFY_CRYPTO_HMAC_LEN &&
               CRYPTO_memcmp(md, sig, NOTIFY_CRYPTO_HMAC_LEN) == 0;
     OPENSSL_cleanse(md, sizeof(md));
@@ -339,18 +456,20 @@ static enum notify_crypto_result notify_crypto__check_hmac(const unsigned char *
 
 static const EVP_CIPHER *notify_crypto__cipher(size_t keylen)
 {
+    notify_crypto__algs();
     switch (keylen) {
     case 16:
-        return EVP_aes_128_cbc();
+        return notify_algs.aes128 ? notify_algs.aes128 : EVP_aes_128_cbc();
     case 24:
-        return EVP_aes_192_cbc();
+        return notify_algs.aes192 ? notify_algs.aes192 : EVP_aes_192_cbc();
     default:
-        return EVP_aes_256_cbc();
+        return notify_algs.aes256 ? notify_algs.aes256 : EVP_aes_256_cbc();
     }
 }
 
 /* AES-CBC, IV = key[0..15], PKCS7. On success *out is malloc'd, NUL-terminated. */
-static enum notify_crypto_result notify_crypto__aes(const unsigned char *key, size_t keylen,
+static enum notify_crypto_result notify_crypto__aes(struct notify_tls *tls,
+                                                    const unsigned char *key, size_t keylen,
                                                     const unsigned char *ct, size_t ctlen,
                                                     char **out, size_t *outlen)
 {
@@ -360,16 +479,12 @@ static enum notify_crypto_result notify_crypto__aes(const unsigned char *key, si
     unsigned char *buf = malloc(cap);
     if (!buf)
         return NOTIFY_CRYPTO_NO_MEMORY;
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    if (!ctx) {
-        free(buf);
-        return NOTIFY_CRYPTO_NO_MEMORY;
-    }
+    EVP_CIPHER_CTX *ctx = tls->cipher;
     int n1 = 0, n2 = 0;
-    bool ok = EVP_DecryptInit_ex(ctx, notify_crypto__cipher(keylen), NULL, key, key) == 1 &&
+    bool ok = EVP_DecryptInit_ex2(ctx, notify_crypto__cipher(keylen), key, key, NULL) == 1 &&
               EVP_DecryptUpdate(ctx, buf, &n1, ct, (int)ctlen) == 1 &&
               EVP_DecryptFinal_ex(ctx, buf + n1, &n2) == 1;
-    EVP_CIPHER_CTX_free(ctx);
+    EVP_CIPHER_CTX_reset(ctx); /* wipes the key schedule */
     ERR_clear_error();
     if (!ok) {
         OPENSSL_cleanse(buf, cap);
@@ -414,6 +529,9 @@ enum notify_crypto_result notify_crypto__decrypt(struct notify_key_store *store,
         return NOTIFY_CRYPTO_UNKNOWN_CERTIFICATE;
     if (!ec->data || !ec->data_signature || !ec->data_key)
         return NOTIFY_CRYPTO_BAD_BASE64;
+    struct notify_tls *tls = notify_crypto__tls();
+    if (!tls)
+        return NOTIFY_CRYPTO_NO_MEMORY;
 
     pthread_rwlock_rdlock(&store->lock);
     const struct notify_key *k = NULL;
@@ -424,14 +542,14 @@ enum notify_crypto_result notify_crypto__decrypt(struct notify_key_store *store,
     if (rc == NOTIFY_CRYPTO_OK)
         rc = notify_crypto__decode(ec, &b);
     if (rc == NOTIFY_CRYPTO_OK)
-        rc = notify_crypto__unwrap(k->pkey, b.wrapped, b.wrapped_len, key, sizeof(key), &keylen);
+        rc = notify_crypto__unwrap(k, b.wrapped, b.wrapped_len, key, sizeof(key), &keylen);
     pthread_rwlock_unlock(&store->lock);
 
     /* Integrity first: never feed unauthenticated ciphertext to CBC. */
     if (rc == NOTIFY_CRYPTO_OK)
-        rc = notify_crypto__check_hmac(key, keylen, b.data, b.data_len, b.sig, b.sig_len);
+        rc = notify_crypto__check_hmac(tls, key, keylen, b.data, b.data_len, b.sig, b.sig_len);
     if (rc == NOTIFY_CRYPTO_OK)
-        rc = notify_crypto__aes(key, keylen, b.data, b.data_len, plaintext, len);
+        rc = notify_crypto__aes(tls, key, keylen, b.data, b.data_len, plaintext, len);
     OPENSSL_cleanse(key, sizeof(key));
     notify_crypto__blobs_free(&b);
     return rc;
@@ -476,8 +594,9 @@ bool notify_crypto__client_state_equal(const char *received, const char *expecte
      * differ and of their lengths. */
     unsigned char a[32], b[32];
     unsigned int alen = 0, blen = 0;
-    if (!EVP_Digest(received, strlen(received), a, &alen, EVP_sha256(), NULL) ||
-        !EVP_Digest(expected, strlen(expected), b, &blen, EVP_sha256(), NULL))
+    const EVP_MD *sha256 = notify_crypto__sha256();
+    if (!EVP_Digest(received, strlen(received), a, &alen, sha256, NULL) ||
+        !EVP_Digest(expected, strlen(expected), b, &blen, sha256, NULL))
         return false;
     return alen == sizeof(a) && blen == sizeof(b) && CRYPTO_memcmp(a, b, sizeof(a)) == 0;
 }

@@ -12,11 +12,19 @@
  * AES-CBC (key length 16/24/32 picks AES-128/192/256) with IV = key[0..15] and
  * PKCS7 padding. Key material and plaintext are wiped with OPENSSL_cleanse.
  *
- * Threads: decryption takes the store's read lock and uses per-call OpenSSL
- * contexts; the EVP_PKEYs are shared read-only (safe in OpenSSL 3). Adding or
- * removing keys takes the write lock, so rotation may happen while decryption
- * workers run. The HMAC proves integrity only: authenticity comes from the
- * clientState (notify_crypto__client_state_equal) and the validation tokens.
+ * Threads: decryption takes the store's read lock; the EVP_PKEYs are shared
+ * read-only (safe in OpenSSL 3). Adding or removing keys takes the write lock,
+ * so rotation may happen while decryption workers run.
+ *
+ * Cost: one RSA private-key operation per item is the floor, so nothing else
+ * may be expensive. The algorithms are fetched once (OpenSSL 3's EVP_sha1()
+ * and one-shot HMAC() fetch on every call); each key keeps a prepared
+ * RSA-OAEP context that items copy (EVP_PKEY_CTX_dup) instead of setting one
+ * up; each thread reuses its AES and HMAC contexts (reset / re-keyed after
+ * every item, so no key material stays in them).
+ *
+ * The HMAC proves integrity only: authenticity comes from the clientState
+ * (notify_crypto__client_state_equal) and the validation tokens.
  */
 #ifndef PS_GRAPH_NOTIFY_CRYPTO_H
 #define PS_GRAPH_NOTIFY_CRYPTO_H

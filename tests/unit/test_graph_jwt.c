@@ -371,6 +371,97 @@ static void test_cache(void **state)
     assert_int_equal(jwks__count(fx.set), 2);
 }
 
+/* Verified tokens are remembered per key set, and a remembered token is
+ * still held to its times and to what is expected of it. */
+static void test_verified_cache(void **state)
+{
+    (void)state;
+    char *j1 = jwk_of(fx.k1, "kid-1", NULL);
+    char doc[4096];
+    snprintf(doc, sizeof(doc), "{\"keys\":[%s]}", j1);
+    struct jwks *set = jwks__parse(doc, strlen(doc), NULL, 0);
+    assert_non_null(set);
+    char *pl = claims(AUD_OK, ISS_OK, APPID_OK, NOW + 600, NOW - 60);
+    char *tok = make_token(HDR1, pl, fx.k1);
+    struct jwt_expect x = expect();
+    struct jwt_claims c;
+
+    assert_jwt(jwt__verify(set, tok, &x, &c), JWT_OK);
+    assert_int_equal(jwks__verified_hits(set), 0);
+    memset(&c, 0, sizeof(c));
+    assert_jwt(jwt__verify(set, tok, &x, &c), JWT_OK);
+    assert_int_equal(jwks__verified_hits(set), 1);
+    assert_string_equal(c.kid, "kid-1");
+    assert_string_equal(c.tenant_id, TENANT);
+    assert_int_equal(c.exp, NOW + 600);
+
+    /* from the cache, and still expired / not yet valid */
+    x.now_s = NOW + 600 + JWT_DEFAULT_SKEW_S + 1;
+    assert_jwt(jwt__verify(set, tok, &x, NULL), JWT_EXPIRED);
+    x.now_s = NOW - 60 - JWT_DEFAULT_SKEW_S - 1;
+    assert_jwt(jwt__verify(set, tok, &x, NULL), JWT_NOT_YET_VALID);
+    x.skew_s = 0;
+    x.now_s = NOW + 601;
+    assert_jwt(jwt__verify(set, tok, &x, NULL), JWT_EXPIRED);
+    assert_int_equal(jwks__verified_hits(set), 4);
+
+    /* other expectations: checked in full, not answered from the cache */
+    x = expect();
+    x.audience = "api://someone-else";
+    assert_jwt(jwt__verify(set, tok, &x, NULL), JWT_WRONG_AUDIENCE);
+    x = expect();
+    x.n_tenants = 1; /* TENANT2 only */
+    assert_jwt(jwt__verify(set, tok, &x, NULL), JWT_WRONG_ISSUER);
+    x = expect();
+    x.appid = "22222222-0000-0000-0000-000000000000";
+    assert_jwt(jwt__verify(set, tok, &x, NULL), JWT_WRONG_APPID);
+    assert_int_equal(jwks__verified_hits(set), 4);
+
+    /* a token differing in one signature character is checked in full */
+    x = expect();
+    char *bad = strdup(tok);
+    size_t at = strlen(bad) - 20;
+    bad[at] = bad[at] == 'A' ? 'B' : 'A';
+    assert_jwt(jwt__verify(set, bad, &x, NULL), JWT_BAD_SIGNATURE);
+    assert_jwt(jwt__verify(set, bad, &x, NULL), JWT_BAD_SIGNATURE);
+    /* a rejected token is not remembered */
+    char *old_pl = claims(AUD_OK, ISS_OK, APPID_OK, NOW - 1000, NOW - 5000);
+    char *old = make_token(HDR1, old_pl, fx.k1);
+    assert_jwt(jwt__verify(set, old, &x, NULL), JWT_EXPIRED);
+    assert_jwt(jwt__verify(set, old, &x, NULL), JWT_EXPIRED);
+    assert_int_equal(jwks__verified_hits(set), 4);
+
+    /* more tokens than the cache holds: the least recently used drop out,
+     * and every token still verifies */
+    for (int i = 0; i < JWT_VERIFIED_CACHE_SIZE + 4; i++) {
+        char *p = claims(AUD_OK, ISS_OK, APPID_OK, NOW + 700 + i, NOW - 60);
+        char *t = make_token(HDR1, p, fx.k1);
+        assert_jwt(jwt__verify(set, t, &x, NULL), JWT_OK);
+        free(t);
+        free(p);
+    }
+    size_t hits = jwks__verified_hits(set);
+    assert_jwt(jwt__verify(set, tok, &x, NULL), JWT_OK);
+    assert_int_equal(jwks__verified_hits(set), hits); /* was evicted */
+    assert_jwt(jwt__verify(set, tok, &x, NULL), JWT_OK);
+    assert_int_equal(jwks__verified_hits(set), hits + 1);
+
+    /* a new key set (a JWKS refresh) remembers nothing */
+    struct jwks *fresh = jwks__parse(doc, strlen(doc), NULL, 0);
+    assert_non_null(fresh);
+    assert_jwt(jwt__verify(fresh, tok, &x, NULL), JWT_OK);
+    assert_int_equal(jwks__verified_hits(fresh), 0);
+    jwks__release(fresh);
+
+    free(old);
+    free(old_pl);
+    free(bad);
+    free(tok);
+    free(pl);
+    free(j1);
+    jwks__release(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_keys_and_signature),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_verified_cache),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
 }
