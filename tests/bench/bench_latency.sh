@@ -8,6 +8,9 @@
 #    the call event was sent (bench_load's log; so the simulator's own work
 #    is included) to fake-graph's record of setPresence / clearPresence.
 # Each of BENCH_LAT_USERS users starts a call and ends it (2 transitions).
+# RESULT latency_teams_hop_* split Teams -> Voice per hop (see below);
+# BENCH_LOG_LEVEL=debug (default warn) splits it further with the daemon's
+# log, at some cost in speed. PS_KEEP_TMP=1 keeps the records.
 source "$(dirname "$0")/../lib/common.sh"
 source "$PS_SRC/tests/integration/mapper_helpers.sh"
 B=$PS_BUILD/tests/bench
@@ -15,11 +18,19 @@ N=${BENCH_LAT_USERS:-250}
 RATE=${BENCH_RATE:-100}
 USERS=()
 for i in $(seq -w 1 "$N"); do USERS+=("u$i@contoso.com"); done
-MS_LOG_LEVEL=warn ms_setup "${USERS[@]}"
+MS_LOG_LEVEL=${BENCH_LOG_LEVEL:-warn} ms_setup "${USERS[@]}"
 MS_START_WAIT=90 ms_start
 
 # --- Teams -> Voice
 D0=$(sim GET /deliveries | jq '[.[].seq] | max // 0')
+G0=$(sim GET /requests | jq '[.[].seq] | max // 0')
+# Per-hop records: when each teams/<id>/busy passed the broker (an observer
+# with Nagle off on its side; live messages only, not retained ones).
+mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" --nodelay -q 1 -R -t "teams/+/busy" \
+    -F '%U %t %p' >"$T/busy.sub" 2>/dev/null &
+OBS_PID=$!
+PIDS+=("$OBS_PID")
+sleep 0.5
 { for u in "${USERS[@]}"; do printf '/_sim/users/%s/start/call\t\n' "$u"; done
   for u in "${USERS[@]}"; do printf '/_sim/users/%s/end/call\t\n' "$u"; done; } >"$T/g.lines"
 fv_ctl DELETE requests >/dev/null
@@ -29,6 +40,8 @@ puts() { fv_ctl GET requests | jq '[.[] | select(.method == "PUT")] | length'; }
 wait_for 60 sh -c "[ \$(curl -s '$FV/_sim/requests' | jq '[.[] | select(.method == \"PUT\")] | length') -ge $((2 * N)) ]" ||
     log "only $(puts) Voice writes of $((2 * N))"
 sim GET "/deliveries?since=$D0" >"$T/deliveries.json"
+sim GET "/requests?since=$G0" >"$T/gread.json"
+kill -TERM "$OBS_PID" 2>/dev/null || true
 sim GET /users >"$T/gusers.json"
 fv_ctl GET requests >"$T/vreq.json"
 fv_ctl GET state >"$T/vstate.json"
@@ -77,6 +90,48 @@ for u, ts in deliv.items():
     for a, b in zip(sorted(ts), ws):
         lat.append(b - a)
 print("RESULT latency_teams_to_voice", pct(lat), "deliveries=%d voice_writes=%d" % (sum(map(len, deliv.values())), sum(map(len, puts.values()))))
+# Teams -> Voice per hop, from the k-th event of each kind for a user:
+# delivery -> Graph read (fake-graph's record of getPresencesByUserId: the
+# bench uses basic notifications) -> teams/<id>/busy at the observer -> PUT
+# (fake-voice's record). With BENCH_LOG_LEVEL=debug the daemon's own log
+# (ms stamps) splits the hops further: state handed to Paho, mapper input,
+# Voice request queued. A user whose counts differ is left out.
+ev = {"0deliv": {}, "1read": {}, "4busy_seen": {}, "7put": {}}
+def add(k, u, t): ev.setdefault(k, {}).setdefault(u, []).append(t)
+for u, ts in deliv.items():
+    for t in ts: add("0deliv", u, t)
+for u, ts in puts.items():
+    for t in ts: add("7put", u, t)
+for r in json.load(open(T + "/gread.json")):
+    if r["path"].endswith("/getPresencesByUserId"):
+        for gid in json.loads(r["body"]).get("ids", []): add("1read", gid2upn.get(gid), float(r["t_ms"]))
+for l in open(T + "/busy.sub"):
+    f = l.split(" ", 2)
+    if len(f) == 3: add("4busy_seen", f[1].split("/")[-2].lower(), float(f[0]) * 1000)
+if puts and deliv:
+    t_lo = min(min(v) for v in deliv.values()) - 5
+    t_hi = max(max(v) for v in puts.values()) + 50
+    pats = [("2presence", re.compile(r" graph presence tenant=\S+ user=(\S+) .*source=notification")),
+            ("3handed", re.compile(r" mqtt publish state topic=(?:.*/)?teams/(\S+)/busy")),
+            ("5mapper_in", re.compile(r" mapper teams input id=(\S+) ")),
+            ("6queued", re.compile(r" voice talking write sent tenant=\S+ user=(\S+) "))]
+    for l in open(T + "/daemon.log", errors="replace"):
+        if not l.startswith("20") or " debug " not in l and " info " not in l: continue
+        t = ms(l.split(" ", 1)[0])
+        if t_lo <= t <= t_hi:
+            for k, p in pats:
+                m = p.search(l)
+                if m: add(k, m.group(1).lower(), t)
+keys = sorted(k for k in ev if sum(map(len, ev[k].values())))
+hop = {}
+for u in deliv:
+    seqs = [sorted(ev[k].get(u, [])) for k in keys]
+    if len(set(map(len, seqs))) != 1: continue
+    for i in range(len(seqs[0])):
+        for a in range(len(keys) - 1):
+            hop.setdefault(keys[a][1:] + "_to_" + keys[a + 1][1:], []).append(seqs[a + 1][i] - seqs[a][i])
+for k, v in hop.items():
+    print("RESULT latency_teams_hop_%s" % k, pct(v))
 # Voice -> Teams
 lines = [l.rstrip("\n") for l in open(T + "/v.lines")]
 sent = {}

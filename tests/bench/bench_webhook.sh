@@ -47,18 +47,29 @@ N1=$((ACK_RATE * ACK_SECONDS))
     fail "bench_bodies failed"
 log "bodies: $N1 + $INGEST_ITEMS, $(head -c 100000 "$T/ack.bodies" | head -1 | wc -c) bytes each"
 
+outcomes() { # every notifications_total outcome -> "outcome=value ..." (sorted)
+    curl -s "$WEB/metrics" | awk 'index($1, "presence_sync_notifications_total") == 1 {
+        match($1, /outcome="[^"]*"/); o = substr($1, RSTART + 9, RLENGTH - 10); s[o] += $2 }
+        index($1, "presence_sync_graph_presence_stale_total") == 1 {s["stale_presence"] += $2}
+        END {for (o in s) printf "%s=%d\n", o, s[o]}' | sort
+}
+
 metric_sum() { # outcome -> value
     curl -s "$WEB/metrics" | awk -v o="outcome=\"$1\"" 'index($1, "presence_sync_notifications_total") == 1 && index($1, o) {s += $2} END {print s + 0}'
 }
 
 # --- 1. acks at ACK_RATE/s: the daemon (every item valid: it decrypts and publishes them all)
 sub_start ack 'teams/+/busy'
+ACKSUB=${PIDS[-1]}
 A0=$(metric_sum applied)
 R1=$("$B/bench_load" --port "$HTTP_PORT" --path /graph/notify/contoso --bodies "$T/ack.bodies" \
     --rate "$ACK_RATE" --seconds "$ACK_SECONDS" --conns 8)
 echo "RESULT ack_daemon $R1"
 wait_for 60 sh -c "[ \$(metric_sum applied) -ge $((A0 + N1)) ]" 2>/dev/null || true
 echo "RESULT ack_daemon_applied $(( $(metric_sum applied) - A0 )) of $N1"
+# done with it: left running, it would be a second subscriber mosquitto
+# delivers every ingest publication to, on the same two cores
+kill "$ACKSUB" 2>/dev/null || true
 
 # baseline: the bare 202 handler on core/http_server, same bodies, same pacing
 "$B/bench_ack_server" >"$T/bare.out" 2>"$T/bare.log" &
@@ -75,32 +86,72 @@ sleep 1
 RSA=$(openssl speed -multi "$(nproc)" -seconds 3 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6}' | tail -1)
 echo "RESULT openssl_rsa2048_sign_per_s $RSA"
 : >"$T/ingest.sub"
-mosquitto_sub -p "$MQTT_PORT" -h 127.0.0.1 -t 'teams/+/busy' -q 1 -R >"$T/ingest.sub" 2>&1 &
+# one line per publication: the subscriber's receive time (%U, ns), so the
+# end of the run is read from the last line, not from a polling loop's clock
+# (TZ set: with -F, mosquitto_sub calls localtime twice per message, and
+# without TZ glibc stats /etc/localtime each time)
+TZ=UTC mosquitto_sub -p "$MQTT_PORT" -h 127.0.0.1 -t 'teams/+/busy' -q 1 -R -F '%U' >"$T/ingest.sub" 2>&1 &
 SUBPID=$!
 PIDS+=($SUBPID)
 sleep 0.5
 A0=$(metric_sum applied)
 Q0=$(metric_sum queue_full)
+D0=$(outcomes)
+# CPU of each part of the pipeline, for where the time per item goes
+# (utime + stime of every thread, in clock ticks)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+C0_D=$(cpu_ticks "$PS_PID") C0_M=$(cpu_ticks "$MOSQ_PID") C0_S=$(cpu_ticks "$SUBPID")
+# BENCH_PERF=FILE: a system-wide `perf record -g` of the ingest phase only
+# (for finding where the time goes; it costs a few per cent itself)
+PERFPID=
+if [ -n "${BENCH_PERF:-}" ]; then
+    perf record -a -g -o "$BENCH_PERF" >/dev/null 2>&1 &
+    PERFPID=$!
+    sleep 0.5
+fi
 TS=$(date +%s.%N)
-R2=$("$B/bench_load" --port "$HTTP_PORT" --path /graph/notify/contoso --bodies "$T/ingest.bodies" \
+TIMER=()
+[ -x /usr/bin/time ] && TIMER=(/usr/bin/time -f '%U %S' -o "$T/load.time")
+R2=$("${TIMER[@]}" "$B/bench_load" --port "$HTTP_PORT" \
+    --path /graph/notify/contoso --bodies "$T/ingest.bodies" \
     --rate "$(awk -v r="$RSA" 'BEGIN {printf "%.0f", 1.5 * r}')" --count "$INGEST_ITEMS" --conns 8)
 TP=$(date +%s.%N)
 echo "RESULT ingest_post $R2"
 ok=$(echo "$R2" | sed -n 's/.* 2xx=\([0-9]*\).*/\1/p')
-# wait until the published count stops at the number of accepted items
+# wait until the published count reaches the number of accepted items, or
+# stops growing for 3 s; polled slowly (the timing comes from the
+# subscriber's time stamps, and a busy poll would take CPU from the run)
 last=-1
-TE=$TS
-for i in $(seq 1 1200); do
+still=0
+for i in $(seq 1 480); do
     n=$(wc -l <"$T/ingest.sub")
-    if [ "$n" != "$last" ]; then TE=$(date +%s.%N); last=$n; fi
     [ "$n" -ge "$ok" ] && break
-    # stalled for 3 s: stop
-    awk -v a="$(date +%s.%N)" -v b="$TE" 'BEGIN {exit !(a - b > 3)}' && break
-    sleep 0.05
+    if [ "$n" = "$last" ]; then still=$((still + 1)); else still=0; last=$n; fi
+    [ "$still" -ge 12 ] && break
+    sleep 0.25
 done
 n=$(wc -l <"$T/ingest.sub")
+C1_D=$(cpu_ticks "$PS_PID") C1_M=$(cpu_ticks "$MOSQ_PID") C1_S=$(cpu_ticks "$SUBPID")
+TE=$(tail -n 1 "$T/ingest.sub" | awk -v d="$TS" '$1 ~ /^[0-9]+\.[0-9]+$/ {d = $1} END {print d}')
+if [ -n "$PERFPID" ]; then
+    kill -INT "$PERFPID"
+    wait "$PERFPID" || true
+    echo "daemon pid=$PS_PID subscriber pid=$SUBPID mosquitto pid=$MOSQ_PID" >"$BENCH_PERF.pids"
+fi
 RATE=$(awk -v n="$n" -v a="$TS" -v b="$TE" 'BEGIN {printf "%.0f", n / (b - a)}')
 echo "RESULT ingest items_posted=$INGEST_ITEMS accepted=$ok published=$n seconds=$(awk -v a="$TS" -v b="$TE" 'BEGIN {printf "%.2f", b - a}') post_seconds=$(awk -v a="$TS" -v b="$TP" 'BEGIN {printf "%.2f", b - a}') rate=$RATE applied=$(( $(metric_sum applied) - A0 )) queue_full=$(( $(metric_sum queue_full) - Q0 ))"
+# microseconds of CPU per published item, by process (the daemon alone
+# against openssl_sign = nproc x 1e6 / the openssl rate, i.e. one RSA sign
+# with every core to itself: how close the daemon is to the floor, apart
+# from the broker, subscriber and generator that share the cores; busy
+# machines inflate openssl_sign)
+TCK=$(getconf CLK_TCK)
+us_item() { awk -v t="$1" -v k="$TCK" -v n="$n" 'BEGIN {printf "%.0f", n ? t / k * 1e6 / n : 0}'; }
+LOAD_US=$(awk -v n="$n" '{printf "%.0f", n ? ($1 + $2) * 1e6 / n : 0}' "$T/load.time" 2>/dev/null || echo "?")
+echo "RESULT ingest_cpu_us_per_item daemon=$(us_item $((C1_D - C0_D))) mosquitto=$(us_item $((C1_M - C0_M))) subscriber=$(us_item $((C1_S - C0_S))) load_generator=$LOAD_US openssl_sign=$(awk -v r="$RSA" -v c="$(nproc)" 'BEGIN {printf "%.0f", c * 1e6 / r}')"
+# outcomes other than "applied" during the run (dropped, ...), if any
+OTHER=$(awk -F= 'NR == FNR {a[$1] = $2; next} $1 != "applied" && $2 - a[$1] > 0 {printf "%s=%d ", $1, $2 - a[$1]}' <(echo "$D0") <(outcomes))
+[ -z "$OTHER" ] || echo "RESULT ingest_other_outcomes $OTHER"
 echo "RESULT ingest_ratio rate=$RATE target=$(awk -v r="$RSA" 'BEGIN {printf "%.0f", 0.8 * r}') ratio_vs_rsa=$(awk -v a="$RATE" -v r="$RSA" 'BEGIN {printf "%.2f", a / r}')"
 grep -E ' (E|W) ' "$T/daemon.log" | sort | uniq -c | sort -rn | head -5 >&2 || true
 kill -TERM "$PS_PID"
