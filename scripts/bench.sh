@@ -25,7 +25,7 @@ for s in "${sel[@]}"; do
     case $s in
     webhook) tests/bench/bench_webhook.sh ;;
     scale)
-        tests/bench/bench_scale.sh 1 10000 16
+        BENCH_IDLE_SECONDS=${BENCH_IDLE_SECONDS:-60} tests/bench/bench_scale.sh 1 10000 16
         tests/bench/bench_scale.sh 20 500 1
         tests/bench/bench_scale.sh 1 10000 16 false
         ;;
