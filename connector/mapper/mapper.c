@@ -683,19 +683,30 @@ static void mapper__graph_result(struct mtenant *t, struct muser *u, enum rc_act
              rc__action_name(kind), err);
 }
 
-static void mapper__single_done(void *ctx, const struct http_result *res)
+/* Every answer: frees the request's slot and counts it. Returns the tenant,
+ * or NULL (q freed) when the mapper is stopping. */
+static struct mtenant *mapper__answered(struct mreq *q, const struct http_result *res)
 {
-    struct mreq *q = ctx;
     struct mtenant *t = q->t;
     t->in_flight--;
     mapper__count_request(q, res->status);
-    if (!t->m->stopping) {
-        cJSON *body = res->body_len ? cJSON_ParseWithLength(res->body, res->body_len) : NULL;
-        mapper__graph_result(t, q->u[0], q->kind[0], res->status, res->retry_after_ms, body,
-                             res->error);
-        cJSON_Delete(body);
-        mapper__schedule(t->m);
-    }
+    if (!t->m->stopping)
+        return t;
+    free(q);
+    return NULL;
+}
+
+static void mapper__single_done(void *ctx, const struct http_result *res)
+{
+    struct mreq *q = ctx;
+    struct mtenant *t = mapper__answered(q, res);
+    if (!t)
+        return;
+    cJSON *body = res->body_len ? cJSON_ParseWithLength(res->body, res->body_len) : NULL;
+    mapper__graph_result(t, q->u[0], q->kind[0], res->status, res->retry_after_ms, body,
+                         res->error);
+    cJSON_Delete(body);
+    mapper__schedule(t->m);
     free(q);
 }
 
@@ -714,13 +725,9 @@ static int64_t mapper__item_retry_after(const cJSON *item)
 static void mapper__batch_done(void *ctx, const struct http_result *res)
 {
     struct mreq *q = ctx;
-    struct mtenant *t = q->t;
-    t->in_flight--;
-    mapper__count_request(q, res->status);
-    if (t->m->stopping) {
-        free(q);
+    struct mtenant *t = mapper__answered(q, res);
+    if (!t)
         return;
-    }
     cJSON *o = res->status == 200 ? cJSON_ParseWithLength(res->body, res->body_len) : NULL;
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "responses");
     bool done[MAPPER_BATCH_MAX] = {false};
@@ -825,13 +832,9 @@ static int mapper__send_batch(struct mtenant *t, struct mreq *q)
 static void mapper__read_done(void *ctx, const struct http_result *res)
 {
     struct mreq *q = ctx;
-    struct mtenant *t = q->t;
-    t->in_flight--;
-    mapper__count_request(q, res->status);
-    if (t->m->stopping) {
-        free(q);
+    struct mtenant *t = mapper__answered(q, res);
+    if (!t)
         return;
-    }
     cJSON *o = res->body_len ? cJSON_ParseWithLength(res->body, res->body_len) : NULL;
     const cJSON *arr = res->status == 200 ? cJSON_GetObjectItemCaseSensitive(o, "value") : NULL;
     const cJSON *p = NULL;
