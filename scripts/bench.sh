@@ -17,7 +17,7 @@ sel=("$@")
 [ ${#sel[@]} -gt 0 ] || sel=(webhook scale latency budget)
 
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "machine: nproc=$(nproc) cpu='$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)' kernel=$(uname -r)"
+echo "machine: nproc=$(nproc) cpu='$(sed -n '/^model name[[:space:]]*: /{s///p;q}' /proc/cpuinfo)' kernel=$(uname -r)"
 echo "build: $BUILD (Release) commit=$(git rev-parse --short HEAD 2>/dev/null || echo ?)$(git diff --quiet 2>/dev/null || echo +dirty)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
 start=$(date +%s)

@@ -289,7 +289,7 @@ TOPICS=$D/topics.out
 
 sim_port() { # NAME: the port=N line a simulator prints once it listens
     wait_for 10 grep -q '^port=[0-9]' "$D/$1.out" || die "$1 did not start: $(tail -n 5 "$D/$1.log")"
-    sed -n 's/^port=//p' "$D/$1.out" | head -n 1
+    sed -n '/^port=/{s///p;q}' "$D/$1.out"
 }
 start_bg fake-graph "$FAKE_GRAPH" --port 0
 start_bg fake-voice "$FAKE_VOICE" --port 0

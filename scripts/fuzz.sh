@@ -61,7 +61,7 @@ run_one() {
     local execs cov
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$B/logs/$t.log" | grep -o '[0-9]*$' || echo '?')
     cov=$(grep -o 'cov: [0-9]*' "$B/logs/$t.log" | tail -1 | grep -o '[0-9]*' || echo '?')
-    if [ $rc -ne 0 ] || ls "$out" | grep -q .; then
+    if [ $rc -ne 0 ] || [ -n "$(ls -A "$out")" ]; then
         echo "FAIL fuzz_$t rc=$rc execs=$execs cov=$cov: see $B/logs/$t.log, inputs in $out"
         grep -m3 -E 'ERROR: |runtime error|fuzz property failed' "$B/logs/$t.log" | sed 's/^/    /'
         return 1

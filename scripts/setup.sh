@@ -10,12 +10,12 @@ PACKAGES=(
     mosquitto mosquitto-clients
     curl openssl jq netcat-openbsd procps iproute2 python3 python3-jsonschema
     clang libclang-rt-14-dev
-    docker-compose rabbitmq-server valgrind binutils
+    docker-compose rabbitmq-server valgrind binutils systemd
 )
 
 missing=()
 for p in "${PACKAGES[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != 'install ok installed' ]; then
         missing+=("$p")
     fi
 done

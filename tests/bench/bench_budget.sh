@@ -39,7 +39,7 @@ mv "$T/ps2.json" "$T/ps.json"
 # ms_start, for NACC subscriptions: up, then the start-up reconcile done
 start_daemon "$T/ps.json"
 wait_for 30 sh -c "curl -s '$FG/_sim/subscriptions' | jq -e 'length == $NACC and all(.pending == false)'" ||
-    fail "no Graph subscriptions: $(sim_subs | head -c 300)"
+    fail "no Graph subscriptions: $(sim_subs | cut -c1-300 | sed -n 1,5p)"
 wait_link 20
 TQ=$(date +%s)
 wait_for 150 quiet_count_is "$N" || fail "after start $(quiet_count) of $N users quiet"
@@ -56,7 +56,7 @@ sim GET /requests >"$T/all.json"
 TALK=$( (mosquitto_sub -p "$MQTT_PORT" -t 'voice/+/talking' --retained-only -W 2 2>/dev/null || true) | jq -s '[.[] | select(.talking)] | length')
 CALLS=$(fv_ctl GET state | jq '.calls | length')
 echo "RESULT budget_inputs fake_voice_calls=$CALLS voice_talking_topics_true=$TALK of $N"
-grep -E ' (W|E) ' "$T/daemon.log" | cut -c25-150 | sort | uniq -c | sort -rn | head -5 >&2 || true
+grep -E ' (W|E) ' "$T/daemon.log" | cut -c25-150 | sort | uniq -c | sort -rn | sed -n 1,5p >&2 || true
 python3 - "$T" "$S0" "$N" <<'PY'
 import json, sys, re
 T, s0, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

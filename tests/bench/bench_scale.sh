@@ -98,6 +98,6 @@ RSS=$(awk '/^VmRSS/ {print $2}' "/proc/$PS_PID/status")
 HWM=$(awk '/^VmHWM/ {print $2}' "/proc/$PS_PID/status")
 THREADS=$(awk '/^Threads/ {print $2}' "/proc/$PS_PID/status")
 echo "RESULT scale_$LABEL tenants=$NT users=$((NT * NU)) accounts=$((NT * NA)) subscriptions=$SUBS ready_ms=$READY_MS cpu_to_ready_s=$CPU_READY vmrss_kib=$RSS vmhwm_kib=$HWM threads=$THREADS idle_cpu_s=$(awk -v a="$C0" -v b="$C1" 'BEGIN {printf "%.2f", b - a}') over_s=$IDLE idle_cpu_s_per_hour=$(awk -v a="$C0" -v b="$C1" -v s="$IDLE" 'BEGIN {printf "%.1f", (b - a) * 3600 / s}')"
-grep -E ' (E|W) ' "$T/daemon.log" | cut -c1-160 | sort | uniq -c | sort -rn | head -5 >&2 || true
+grep -E ' (E|W) ' "$T/daemon.log" | cut -c1-160 | sort | uniq -c | sort -rn | sed -n 1,5p >&2 || true
 kill -TERM "$PS_PID"
 wait "$PS_PID" || true

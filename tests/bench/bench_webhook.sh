@@ -45,7 +45,7 @@ N1=$((ACK_RATE * ACK_SECONDS))
     fail "bench_bodies failed"
 "$B/bench_bodies" "$T/template.json" "$T/cert.b64" "$T/users.txt" "$INGEST_ITEMS" 2000000000000000 >"$T/ingest.bodies" ||
     fail "bench_bodies failed"
-log "bodies: $N1 + $INGEST_ITEMS, $(head -c 100000 "$T/ack.bodies" | head -1 | wc -c) bytes each"
+log "bodies: $N1 + $INGEST_ITEMS, $(sed -n '1{p;q}' "$T/ack.bodies" | wc -c) bytes each"
 
 outcomes() { # every notifications_total outcome -> "outcome=value ..." (sorted)
     curl -s "$WEB/metrics" | awk 'index($1, "presence_sync_notifications_total") == 1 {
@@ -153,6 +153,6 @@ echo "RESULT ingest_cpu_us_per_item daemon=$(us_item $((C1_D - C0_D))) mosquitto
 OTHER=$(awk -F= 'NR == FNR {a[$1] = $2; next} $1 != "applied" && $2 - a[$1] > 0 {printf "%s=%d ", $1, $2 - a[$1]}' <(echo "$D0") <(outcomes))
 [ -z "$OTHER" ] || echo "RESULT ingest_other_outcomes $OTHER"
 echo "RESULT ingest_ratio rate=$RATE target=$(awk -v r="$RSA" 'BEGIN {printf "%.0f", 0.8 * r}') ratio_vs_rsa=$(awk -v a="$RATE" -v r="$RSA" 'BEGIN {printf "%.2f", a / r}')"
-grep -E ' (E|W) ' "$T/daemon.log" | sort | uniq -c | sort -rn | head -5 >&2 || true
+grep -E ' (E|W) ' "$T/daemon.log" | sort | uniq -c | sort -rn | sed -n 1,5p >&2 || true
 kill -TERM "$PS_PID"
 wait "$PS_PID" || true

@@ -21,7 +21,7 @@ start_fake_graph() {
     FG_PID=$!
     PIDS+=("$FG_PID")
     wait_line 10 "$T/fake-graph.out" '^port=[0-9]+' || fail "fake-graph did not start"
-    FG_PORT=$(sed -n 's/^port=//p' "$T/fake-graph.out" | head -1)
+    FG_PORT=$(sed -n '/^port=/{s///p;q}' "$T/fake-graph.out")
     FG=http://127.0.0.1:$FG_PORT
 }
 

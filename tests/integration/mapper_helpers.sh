@@ -65,7 +65,7 @@ ms_start() {
     n=$(printf '%s' "$MS_USERS" | jq length)
     wait_for "${MS_START_WAIT:-20}" quiet_count_is "$n" ||
         fail "after start $(quiet_count) of $n users quiet; B/sync: $(mosquitto_sub -p "$MQTT_PORT" \
-            -t "$BRIDGE/sync/+" --retained-only -W 1 2>/dev/null | head -3)"
+            -t "$BRIDGE/sync/+" --retained-only -W 1 2>/dev/null | sed -n 1,3p)"
 }
 
 # quiet_count: users whose retained B/sync shows both inputs, nothing pending.

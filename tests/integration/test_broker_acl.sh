@@ -130,7 +130,7 @@ pub -h 127.0.0.1 -p "$MQTT_PORT" "${AS_DAEMON[@]}" -t teams/alice@x.com/busy -m 
 pub -h 127.0.0.1 -p "$MQTT_PORT" --cafile "$T/other/ca.crt" "${AS_DAEMON[@]}" \
     -t teams/alice@x.com/busy -m forged-untrusted && fail "a client that does not trust the CA connected"
 # host name verification is on: the certificate names IP 127.0.0.1, not "localhost"
-if getent ahostsv4 localhost | grep -q '^127\.0\.0\.1 '; then
+if getent ahostsv4 localhost | has '^127\.0\.0\.1 '; then
     timeout 10 mosquitto_pub -h localhost -p "$MQTT_PORT" --cafile "$CA" "${AS_DAEMON[@]}" -q 1 \
         -t teams/alice@x.com/busy -m forged-hostname >"$T/hostname.out" 2>&1 &&
         fail "certificate accepted for a name it does not hold"
@@ -174,7 +174,7 @@ write_config() { # write_config CA_FILE
 }
 JSON
 }
-state_is() { retained presence-sync/state "${AS_CONSUMER[@]}" | grep -q "\"state\":\"$1\""; }
+state_is() { retained presence-sync/state "${AS_CONSUMER[@]}" | has "\"state\":\"$1\""; }
 
 # a daemon that does not trust the broker's CA never connects
 write_config "$T/other/ca.crt"

@@ -61,8 +61,8 @@ run_protocol() {
     [ "$(grep '^state rc=' "$PROBE_OUT" | cut -d' ' -f2 | tr '\n' ' ')" = "rc=1 rc=0 rc=1 " ] ||
         fail "publish_state results: $(grep '^state' "$PROBE_OUT")"
     expect_count 2 " $p/x " "$T/$p.sub"
-    grep " $p/x " "$T/$p.sub" | head -1 | grep -qF '{"busy":true}' || fail "first value wrong"
-    grep " $p/x " "$T/$p.sub" | tail -1 | grep -qF '{"busy":false}' || fail "second value wrong"
+    grep -m1 " $p/x " "$T/$p.sub" | has -F '{"busy":true}' || fail "first value wrong"
+    grep " $p/x " "$T/$p.sub" | tail -1 | has -F '{"busy":false}' || fail "second value wrong"
     [ "$(mqtt_retained "$p/x")" = '{"busy":false}' ] || fail "retained value of $p/x wrong ($proto)"
 
     # back to an earlier value is a change; other topics are independent
@@ -80,7 +80,7 @@ run_protocol() {
     [ "$(grep '^state rc=' "$PROBE_OUT" | tail -2 | cut -d' ' -f2 | tr '\n' ' ')" = "rc=0 rc=1 " ] ||
         fail "publish_state after acknowledgement: $(grep '^state' "$PROBE_OUT" | tail -2)"
     expect_count 2 " $p/y " "$T/$p.sub"
-    grep " $p/y " "$T/$p.sub" | tail -1 | grep -qF '{"busy":false}' || fail "y value wrong ($proto)"
+    grep " $p/y " "$T/$p.sub" | tail -1 | has -F '{"busy":false}' || fail "y value wrong ($proto)"
 
     # clear: the retained value goes away, once
     probe_cmd clear "$p/x"

@@ -86,7 +86,7 @@ for proto in 5 3.1.1; do
     # online, retained, with instance and version
     wait_for 10 state_is online || fail "B/state not online ($proto): '$(mqtt_retained $STATE)'"
     ver=$(mqtt_retained "$STATE" | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
-    [ "$ver" = "$("$PS_BIN" --version | grep -Eo '[0-9]+\.[0-9]+\.[0-9]+' | head -1)" ] ||
+    [ "$ver" = "$("$PS_BIN" --version | grep -Eo '[0-9]+\.[0-9]+\.[0-9]+' | sed -n 1p)" ] ||
         fail "B/state version $ver differs from --version"
     wait_line 5 "$T/daemon.log" "info daemon starting version=$ver instance=ps-lwt mqtt=mqtt://127.0.0.1:$MQTT_PORT listen=127.0.0.1:$HTTP_PORT" ||
         fail "no startup line"

@@ -72,7 +72,7 @@ retained() {
     mosquitto_sub -p "$MQTT_PORT" -h 127.0.0.1 -u admin -P "$ADMIN_PASS" -t "$1" -C 1 -W 2 \
         --retained-only 2>/dev/null || true
 }
-state_is() { retained psync-sec/state | grep -q "\"state\":\"$1\""; }
+state_is() { retained psync-sec/state | has "\"state\":\"$1\""; }
 count() { grep -c -- "$1" "$2" || true; }
 at_least() { [ "$(count "$2" "$3")" -ge "$1" ]; }
 save_http() {
@@ -109,7 +109,7 @@ SECRETS+=("Wr0ng-S3cr3t+/=&%-f6")
 start_daemon "$T/etc/config.json" daemon-wrong
 wait_line 10 "$T/daemon-wrong.log" 'connect failed' || fail "refused connect not logged"
 [ "$(http_status "http://127.0.0.1:$HTTP_PORT/readyz")" = 503 ] || fail "ready with a wrong password"
-curl -s "http://127.0.0.1:$HTTP_PORT/readyz" | grep -qF '"mqtt":{"ready":false' ||
+curl -s "http://127.0.0.1:$HTTP_PORT/readyz" | has -F '"mqtt":{"ready":false' ||
     fail "mqtt ready with a wrong password"
 save_http
 kill -TERM "$PS_PID"

@@ -43,7 +43,7 @@ JSON
 }
 count() { grep -c -- "$1" "$2" || true; }
 at_least() { [ "$(count "$2" "$3")" -ge "$1" ]; }
-state_is() { mqtt_retained "$STATE" | grep -q "\"state\":\"$1\""; }
+state_is() { mqtt_retained "$STATE" | has "\"state\":\"$1\""; }
 alive() { kill -0 "$PS_PID" 2>/dev/null; }
 
 # 1. SIGHUP with an edited user list ------------------------------------------
@@ -73,7 +73,7 @@ grep -q 'users changed tenant=contoso added=0 removed=3 total=1' "$T/daemon.log"
 write_config '["carol@contoso.com"]' ''
 kill -HUP "$PS_PID"
 wait_line 5 "$T/daemon.log" 'reload failed, keeping the running config' || fail "no reload error"
-grep 'reload failed' "$T/daemon.log" | grep -qF 'tenants[0].graph.client_id' ||
+grep 'reload failed' "$T/daemon.log" | has -F 'tenants[0].graph.client_id' ||
     fail "reload error lacks the JSON path: $(grep 'reload failed' "$T/daemon.log")"
 printf '{"instance": "ps-sig", "tenants": [' >"$CFG" # not JSON at all
 kill -HUP "$PS_PID"
@@ -81,7 +81,7 @@ wait_for 5 at_least 2 'reload failed' "$T/daemon.log" || fail "no error for inva
 sleep 0.5
 alive || fail "daemon died on a bad reload"
 [ "$(http_status "http://127.0.0.1:$HTTP_PORT/healthz")" = 200 ] || fail "healthz after bad reload"
-curl -s "http://127.0.0.1:$HTTP_PORT/readyz" | grep -qF '"mqtt":{"ready":true' ||
+curl -s "http://127.0.0.1:$HTTP_PORT/readyz" | has -F '"mqtt":{"ready":true' ||
     fail "mqtt not ready after a bad reload"
 curl -s "http://127.0.0.1:$HTTP_PORT/metrics" |
     grep '^presence_sync_config_reload_failures_total 2$' >/dev/null || fail "reload failures not counted"
@@ -107,7 +107,7 @@ wait "$PS_PID" || rc=$?
 grep -q 'info daemon stopping signal=SIGTERM' "$T/daemon.log" || fail "no stopping line"
 grep -q 'info daemon stopped exit_code=0' "$T/daemon.log" || fail "no stopped line"
 state_is offline || fail "B/state not offline after SIGTERM: $(mqtt_retained "$STATE")"
-mqtt_retained "$STATE" | grep -q '"instance":"ps-sig"' || fail "offline lacks the instance"
+mqtt_retained "$STATE" | has '"instance":"ps-sig"' || fail "offline lacks the instance"
 
 # 4. SIGINT: the same -------------------------------------------------------------
 start_daemon "$CFG" daemon2

@@ -63,7 +63,7 @@ for want in "1. Everybody is idle" "2. Alice joins a Teams call" "3. Bob takes a
     "published presence-sync/state offline"; do
     grep -qF "$want" "$T/plain.txt" || fail "plain: no '$want' in the output"
 done
-grep -F "Teams call -> Voice 'talking'" "$T/plain.txt" | head -n 1 >&2
+grep -F "Teams call -> Voice 'talking'" "$T/plain.txt" | sed -n 1p >&2
 grep -qE '^   teams/alice@contoso.com/busy \{"busy":true' "$T/plain.txt" ||
     fail "plain: the topic lines are not shown"
 # every payload the demo saw matches its schema (docs/topics.md)

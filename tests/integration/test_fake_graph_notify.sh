@@ -15,7 +15,7 @@ start_sink slow --validation echo --notify-delay-ms 3300
 svc=$(svc_token)
 tok() {
     token_req grant_type=password client_id="$CLIENT_ID" client_secret="$CLIENT_SECRET" username="$1" \
-        password=pw scope='https://graph.microsoft.com/Presence.Read.All' | head -n1 | jq -er .access_token
+        password=pw scope='https://graph.microsoft.com/Presence.Read.All' | sed -n 1p | jq -er .access_token
 }
 app=$(app_token)
 presence() { gcall GET "/users/$1/presence" "$app" | cut -d' ' -f2- | jq -r '.availability + "/" + .activity'; }
@@ -103,7 +103,7 @@ ctl POST "/subscriptions/$sid/silence" '{"silent":false}' >/dev/null
 # lifecycle reauthorizationRequired on demand
 ctl POST "/subscriptions/$sid/lifecycle" '{"event":"reauthorizationRequired"}' >/dev/null
 wait_for 5 grep -q reauthorizationRequired "$T/ok.jsonl" || fail "no lifecycle event"
-ev=$(grep reauthorizationRequired "$T/ok.jsonl" | head -n1)
+ev=$(grep -m1 reauthorizationRequired "$T/ok.jsonl")
 jq -e --arg s "$sid" '.value[0] | .subscriptionId == $s and .clientState == "cs-123" and (has("changeType") | not)' \
     <<<"$ev" >/dev/null || fail "lifecycle item: $ev"
 

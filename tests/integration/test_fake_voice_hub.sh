@@ -50,7 +50,7 @@ C3=$(fv_ctl POST calls/start '{"email":"alice@contoso.com"}' | jq -r .call_id)
 fv_ctl POST calls/end "{\"call_id\":\"$C3\"}" >/dev/null
 wait_line 5 "$T/merge.probe" "UserCallInDisconnected.*$C3" || fail "merge: no Disconnected"
 # The frame line right before the Connected record says it carried both.
-grep -B1 "UserCallInConnected.*$C3" "$T/merge.probe" | head -n1 | grep -q 'records=2 partial=0' ||
+grep -B1 "UserCallInConnected.*$C3" "$T/merge.probe" | sed -n 1p | has 'records=2 partial=0' ||
     fail "merge: Connected and Disconnected not in one frame: $(cat "$T/merge.probe")"
 [ "$(records merge UserCallInConnected)" = "$C3" ] || fail "merge: Connected record"
 kill "$PROBE_PID" 2>/dev/null || true
@@ -63,7 +63,7 @@ probe_wait_sub split
 C4=$(fv_ctl POST calls/start '{"email":"alice@contoso.com","direction":"outbound"}' | jq -r .call_id)
 fv_ctl POST calls/end "{\"call_id\":\"$C4\"}" >/dev/null
 wait_line 5 "$T/split.probe" "UserCallOutDisconnected.*$C4" || fail "split: no Disconnected"
-grep -B2 "UserCallOutConnected.*$C4" "$T/split.probe" | head -n1 | grep -Eq 'records=0 partial=[1-9]' ||
+grep -B2 "UserCallOutConnected.*$C4" "$T/split.probe" | sed -n 1p | has -E 'records=0 partial=[1-9]' ||
     fail "split: the record did not start in an earlier frame: $(cat "$T/split.probe")"
 grep -q '^frame bytes=1 records=0 partial=1$' "$T/split.probe" ||
     fail "split: the handshake answer was not split"

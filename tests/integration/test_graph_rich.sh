@@ -30,7 +30,7 @@ printf '%s' "$SUB" | jq -e --arg u "$WEB/graph/notify/contoso" --arg l "$WEB/gra
     >/dev/null || fail "subscription fields wrong: $SUB"
 RES=$(printf '%s' "$SUB" | jq -r '.[0].resource')
 Q="'"
-printf '%s' "$RES" | grep -Eq '^/communications/presences\?\$filter=id in \('"$Q[^$Q,]+$Q(,$Q[^$Q,]+$Q){3}"'\)$' ||
+printf '%s' "$RES" | has -E '^/communications/presences\?\$filter=id in \('"$Q[^$Q,]+$Q(,$Q[^$Q,]+$Q){3}"'\)$' ||
     fail "resource is not a quoted id list: $RES"
 VAL=$(sim GET /deliveries | jq '[.[] | select(.kind == "validation")]')
 printf '%s' "$VAL" | jq -e --arg u "$WEB/graph/notify/contoso" --arg l "$WEB/graph/lifecycle/contoso" \
@@ -44,7 +44,7 @@ for kind in notify lifecycle; do
         "$WEB/graph/$kind/contoso?validationToken=Validation%3A%20a%2Bb+c%2F%3D%25" \
         -H "Content-Type: text/plain; charset=utf-8" --data-binary "")
     [ "$out" = 'Validation: a+b c/=%' ] || fail "$kind handshake answered '$out'"
-    head -1 "$T/h.$kind" | grep -q ' 200' || fail "$kind handshake status: $(head -1 "$T/h.$kind")"
+    head -1 "$T/h.$kind" | has ' 200' || fail "$kind handshake status: $(head -1 "$T/h.$kind")"
     grep -qi '^content-type: text/plain' "$T/h.$kind" || fail "$kind handshake content type"
 done
 [ "$(http_status "$WEB/graph/notify/nosuch?validationToken=x" -X POST --data-binary "")" = 404 ] ||

@@ -175,7 +175,7 @@ grep -qx closed "$T/ws2.txt" || fail "ws__close did not close: $(cat "$T/ws2.txt
 grep -qx closed "$T/ws3.txt" || fail "ws message over the limit not refused"
 grep -q "recv big" "$T/ws3.txt" && fail "ws message over the limit echoed"
 if "$WS_PROBE" "$PORT" /elsewhere x >"$T/ws4.txt"; then fail "ws upgrade on unknown path accepted"; fi
-stats_ok() { body_of "$URL/stats" | grep -q '"ws_open":3,"ws_closed":3'; }
+stats_ok() { body_of "$URL/stats" | has '"ws_open":3,"ws_closed":3'; }
 wait_for 5 stats_ok || fail "ws open/close not paired: $(body_of "$URL/stats")"
 pass "websocket"
 

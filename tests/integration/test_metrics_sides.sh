@@ -29,7 +29,8 @@ call_end "$C"
 wait_g_session 20 bob@contoso.com ""
 wait_for 20 sync_quiet bob@contoso.com || fail "bob not quiet: $(sync_of bob@contoso.com)"
 # at least one renewal has happened (every 1.5 s)
-wait_for 10 sh -c "curl -s '$R/metrics' | grep -Eq '^presence_sync_graph_subscriptions_renewed_total\{tenant=\"contoso\"\} [1-9]'" ||
+renewed() { curl -s "$R/metrics" | has -E '^presence_sync_graph_subscriptions_renewed_total\{tenant="contoso"\} [1-9]'; }
+wait_for 10 renewed ||
     fail "no renewal counted"
 
 curl -s "$R/metrics" >"$T/m.txt"
@@ -176,7 +177,7 @@ h2=$(val 'http_client_request_duration_seconds_count{status="2xx"}')
 [ "$c2" = "$h2" ] || fail "http_client: $c2 requests but $h2 observed"
 
 # bounded labels: no user address or id in any label value
-if grep -E '^presence_sync_' "$T/m.txt" | grep -Eq 'alice|bob'; then
-    fail "a user in a label: $(grep -E 'alice|bob' "$T/m.txt" | head -3)"
+if grep -E '^presence_sync_' "$T/m.txt" | has -E 'alice|bob'; then
+    fail "a user in a label: $(grep -m3 -E 'alice|bob' "$T/m.txt")"
 fi
 pass metrics_sides

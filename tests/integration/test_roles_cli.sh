@@ -35,7 +35,7 @@ run_cli() { # NAME ARGS...
 }
 expect() { # NAME RC TEXT (in stdout or stderr)
     [ "$RC" = "$2" ] || fail "$1: exit code $RC, want $2: $(cat "$T/$1.err")"
-    cat "$T/$1.out" "$T/$1.err" | grep -qF -- "$3" || fail "$1 lacks '$3': $(cat "$T/$1.out" "$T/$1.err")"
+    cat "$T/$1.out" "$T/$1.err" | has -F -- "$3" || fail "$1 lacks '$3': $(cat "$T/$1.out" "$T/$1.err")"
 }
 
 run_cli file check-config -c "$CFG"

@@ -24,7 +24,7 @@ puts() { fv_ctl GET requests | jq --arg p "/api/users/$1/externalcallstate" '[.[
 
 # 1. plain write, with the default template (PUT /users/{userId}/externalcallstate)
 out=$(probe --set alice@contoso.com=true)
-echo "$out" | grep -q '^result user=alice@contoso.com talking=true status=ok http=204 attempts=1$' ||
+echo "$out" | has '^result user=alice@contoso.com talking=true status=ok http=204 attempts=1$' ||
     fail "plain write: $out"
 [ "$(flag alice@contoso.com)" = true ] || fail "alice not talking in fake-voice"
 fv_ctl GET requests | jq -e --arg p "/api/users/$ALICE/externalcallstate" \
@@ -32,7 +32,7 @@ fv_ctl GET requests | jq -e --arg p "/api/users/$ALICE/externalcallstate" \
     >/dev/null || fail "request shape: $(fv_ctl GET requests)"
 # idempotent: the same value again is harmless
 out=$(probe --set alice@contoso.com=true)
-echo "$out" | grep -q 'status=ok' || fail "second write: $out"
+echo "$out" | has 'status=ok' || fail "second write: $out"
 [ "$(flag alice@contoso.com)" = true ] || fail "alice flag after repeat"
 
 # 2. 429 with Retry-After: 1, twice; then success (retried, not before 1 s
@@ -40,7 +40,7 @@ echo "$out" | grep -q 'status=ok' || fail "second write: $out"
 # deferred answers with headers; check what it sends.
 fv_ctl POST faults '{"path":"/api/users/probe-ra","status":429,"retry_after":1,"count":1}' >/dev/null
 HAVE_RA=0
-curl -s -D - -o /dev/null -u "$FV_USER:$FV_SECRET" "$FV_API/users/probe-ra" | grep -qi '^retry-after: 1' &&
+curl -s -D - -o /dev/null -u "$FV_USER:$FV_SECRET" "$FV_API/users/probe-ra" | has -i '^retry-after: 1' &&
     HAVE_RA=1
 [ "$HAVE_RA" = 1 ] || log "NOTE: fake-voice sends no Retry-After header; only the 429 retry is checked"
 fv_ctl DELETE requests >/dev/null
@@ -48,7 +48,7 @@ fv_ctl POST faults "{\"method\":\"PUT\",\"path\":\"/api/users/$ALICE/externalcal
 start=$(date +%s%N)
 out=$(probe --set alice@contoso.com=false)
 ms=$((($(date +%s%N) - start) / 1000000))
-echo "$out" | grep -q '^result user=alice@contoso.com talking=false status=ok http=204 attempts=3$' ||
+echo "$out" | has '^result user=alice@contoso.com talking=false status=ok http=204 attempts=3$' ||
     fail "429: $out"
 [ "$HAVE_RA" = 0 ] || [ "$ms" -ge 2000 ] || fail "429: Retry-After not honoured (took ${ms} ms)"
 [ "$(flag alice@contoso.com)" = false ] || fail "429: alice flag"
@@ -59,7 +59,7 @@ fv_ctl DELETE requests >/dev/null
 fv_ctl POST faults "{\"method\":\"PUT\",\"path\":\"/api/users/$ALICE/externalcallstate\",\"status\":500,\"count\":1}" >/dev/null
 fv_ctl POST faults "{\"method\":\"PUT\",\"path\":\"/api/users/$ALICE/externalcallstate\",\"status\":503,\"count\":1}" >/dev/null
 out=$(probe --set alice@contoso.com=true)
-echo "$out" | grep -q '^result user=alice@contoso.com talking=true status=ok http=204 attempts=3$' ||
+echo "$out" | has '^result user=alice@contoso.com talking=true status=ok http=204 attempts=3$' ||
     fail "5xx: $out"
 [ "$(flag alice@contoso.com)" = true ] || fail "5xx: alice flag"
 
@@ -67,7 +67,7 @@ echo "$out" | grep -q '^result user=alice@contoso.com talking=true status=ok htt
 fv_ctl DELETE requests >/dev/null
 fv_ctl POST faults "{\"method\":\"PUT\",\"path\":\"/api/users/$ALICE/externalcallstate\",\"status\":400,\"count\":1}" >/dev/null
 out=$(probe --set alice@contoso.com=false)
-echo "$out" | grep -q '^result user=alice@contoso.com talking=false status=failed http=400 attempts=1 error=HTTP 400' ||
+echo "$out" | has '^result user=alice@contoso.com talking=false status=failed http=400 attempts=1 error=HTTP 400' ||
     fail "400: $out"
 [ "$(puts "$ALICE")" = 1 ] || fail "400 was retried"
 [ "$(flag alice@contoso.com)" = true ] || fail "400: alice flag changed"
@@ -77,9 +77,9 @@ echo "$out" | grep -q '^result user=alice@contoso.com talking=false status=faile
 fv_ctl DELETE requests >/dev/null
 fv_ctl POST faults "{\"method\":\"PUT\",\"path\":\"/api/users/$ALICE/externalcallstate\",\"status\":500,\"delay_ms\":300,\"count\":1}" >/dev/null
 out=$(probe --set alice@contoso.com=true --set alice@contoso.com=false)
-echo "$out" | grep -q '^result user=alice@contoso.com talking=true status=superseded' ||
+echo "$out" | has '^result user=alice@contoso.com talking=true status=superseded' ||
     fail "supersede: $out"
-echo "$out" | grep -q '^result user=alice@contoso.com talking=false status=ok http=204 attempts=1$' ||
+echo "$out" | has '^result user=alice@contoso.com talking=false status=ok http=204 attempts=1$' ||
     fail "supersede: $out"
 [ "$(flag alice@contoso.com)" = false ] || fail "supersede: alice flag"
 [ "$(puts "$ALICE")" = 2 ] || fail "supersede: expected 2 PUTs, got $(puts "$ALICE")"
@@ -89,16 +89,16 @@ fv_ctl DELETE requests >/dev/null
 fv_ctl POST faults "{\"method\":\"PUT\",\"path\":\"/api/users/$ALICE/externalcallstate\",\"delay_ms\":300,\"count\":1}" >/dev/null
 out=$(probe --set alice@contoso.com=true --set alice@contoso.com=false --set alice@contoso.com=true)
 [ "$(echo "$out" | grep -c 'status=ok')" = 2 ] || fail "queue: $out"
-echo "$out" | grep -q 'talking=false status=superseded' || fail "queue: middle value: $out"
+echo "$out" | has 'talking=false status=superseded' || fail "queue: middle value: $out"
 [ "$(puts "$ALICE")" = 2 ] || fail "queue: expected 2 PUTs, got $(puts "$ALICE")"
 [ "$(flag alice@contoso.com)" = true ] || fail "queue: alice flag"
 
 # 6. two users at once are independent; an address with '+' works; an
 # address Voice does not know is reported as such
 out=$(probe --set bob+x@contoso.com=true --set alice@contoso.com=false --set nobody@contoso.com=true)
-echo "$out" | grep -q '^result user=bob+x@contoso.com talking=true status=ok' || fail "bob: $out"
-echo "$out" | grep -q '^result user=alice@contoso.com talking=false status=ok' || fail "alice: $out"
-echo "$out" | grep -q '^result user=nobody@contoso.com talking=true status=unknown_user' ||
+echo "$out" | has '^result user=bob+x@contoso.com talking=true status=ok' || fail "bob: $out"
+echo "$out" | has '^result user=alice@contoso.com talking=false status=ok' || fail "alice: $out"
+echo "$out" | has '^result user=nobody@contoso.com talking=true status=unknown_user' ||
     fail "unknown user: $out"
 [ "$(flag bob+x@contoso.com)" = true ] || fail "bob flag"
 [ "$(flag alice@contoso.com)" = false ] || fail "alice final flag"
@@ -106,7 +106,7 @@ echo "$out" | grep -q '^result user=nobody@contoso.com talking=true status=unkno
 # 7. a template with {email} in the path is percent-encoded there
 fv_ctl DELETE requests >/dev/null
 out=$(probe --path '/users/{userId}/externalcallstate?who={email}' --set bob+x@contoso.com=false)
-echo "$out" | grep -q 'status=ok' || fail "email template: $out"
+echo "$out" | has 'status=ok' || fail "email template: $out"
 fv_ctl GET requests | jq -e '.[-1].query == "who=bob%2Bx%40contoso.com"' >/dev/null ||
     fail "email not encoded: $(fv_ctl GET requests | jq -c '.[-1]')"
 [ "$(flag bob+x@contoso.com)" = false ] || fail "bob flag 2"
@@ -141,7 +141,7 @@ PIDS+=($!)
 wait_for 5 port_open "$RA_PORT" || fail "retry-after server did not start"
 out=$("$PROBE" --api "http://127.0.0.1:$RA_PORT" --user "$FV_USER" --secret-key-file "$T/voice.key" \
     --backoff-ms 50 --set carol@contoso.com=true 2>>"$T/probe.err")
-echo "$out" | grep -q '^result user=carol@contoso.com talking=true status=ok http=204 attempts=2$' ||
+echo "$out" | has '^result user=carol@contoso.com talking=true status=ok http=204 attempts=2$' ||
     fail "retry-after: $out"
 gap=$(awk '/^PUT/ {t[n++]=$2} END {printf "%d", (t[1]-t[0])*1000}' "$T/ra.log")
 [ "$gap" -ge 950 ] || fail "Retry-After: 1 not honoured: retried after ${gap} ms (backoff alone is 50 ms)"

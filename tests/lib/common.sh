@@ -70,10 +70,11 @@ wait_for() {
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # has [GREP OPTIONS] PATTERN: true when standard input has a matching line.
-# Use `cmd | has PATTERN`, never `cmd | grep -q PATTERN`: grep -q (like
-# head) exits at its first match, cmd may then die of SIGPIPE, and under
-# pipefail the pipeline fails although the line was there. has reads all of
-# its input first. tests/lint/check_pipelines.sh keeps the pattern out.
+# Use `cmd | has PATTERN` rather than piping into a quiet grep: grep -q
+# (like head) exits at its first match, cmd may then die of SIGPIPE, and
+# under pipefail the pipeline fails although the line was there. has reads
+# all of its input first. tests/lint/check_pipelines.sh keeps such
+# pipelines out of the tree.
 has() {
     local in
     in=$(cat)

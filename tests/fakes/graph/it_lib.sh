@@ -16,7 +16,7 @@ BOB_ID=00000000-0000-0000-0000-00000000000b
 # wait_port_line FILE: wait for "port=N" in FILE, print N.
 wait_port_line() {
     wait_for 10 grep -q '^port=' "$1" || fail "no port line in $1"
-    sed -n 's/^port=//p' "$1" | head -n1
+    sed -n '/^port=/{s///p;q}' "$1"
 }
 
 # start_fake_graph: sets FG (base URL) and FG_PID. The secret goes in a file.
