@@ -606,8 +606,8 @@ static void daemon__core_metrics(struct daemon *d)
                       "Start time of the process, seconds since the Unix epoch");
     metrics__describe("uptime_seconds", METRIC_GAUGE, "Seconds since the process started");
     metrics__describe("users_configured", METRIC_GAUGE, "Users in the config, per tenant");
-    snprintf(labels, sizeof(labels), "version=\"%s\",instance=\"%s\",roles=\"%s\"", PS_VERSION,
-             d->env.cfg->instance, config__roles_name(d->env.roles, roles, sizeof(roles)));
+    metrics__labels(labels, sizeof(labels), "version", PS_VERSION, "instance", d->env.cfg->instance,
+                    "roles", config__roles_name(d->env.roles, roles, sizeof(roles)), NULL);
     metrics__set("build_info", labels, 1);
     metrics__set("process_start_time_seconds", NULL, (double)(clock__wall_ms() / 1000));
     daemon_start_mono = clock__mono_ms();

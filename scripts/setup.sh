@@ -9,7 +9,7 @@ PACKAGES=(
     libwebsockets-dev libcmocka-dev
     mosquitto mosquitto-clients
     curl openssl jq netcat-openbsd procps iproute2 python3 python3-jsonschema
-    clang libclang-rt-14-dev
+    clang libclang-rt-14-dev clang-format
     docker-compose rabbitmq-server valgrind binutils systemd
 )
 

@@ -10,13 +10,14 @@
 #include <sys/time.h>
 #include <time.h>
 
-#define LOG_LINE_MAX    4096
-#define LOG_MAX_SECRETS 64
+#define LOG_LINE_MAX 4096
 
 static _Atomic int log_level = PS_LOG_INFO;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *secrets[LOG_MAX_SECRETS];
-static size_t n_secrets;
+/* Grows as needed: every secret alive is masked, however many accounts
+ * (two tokens each) a tenant has. Rotation replaces (log__redact_replace). */
+static char **secrets;
+static size_t n_secrets, cap_secrets;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -53,23 +54,70 @@ const char *log__level_name(enum ps_log_level level)
     return level_names[level];
 }
 
-void log__redact(const char *secret)
+/* Caller holds log_lock. Index of value, or n_secrets. */
+static size_t log__find(const char *value)
+{
+    size_t i = 0;
+    while (i < n_secrets && strcmp(secrets[i], value) != 0)
+        i++;
+    return i;
+}
+
+/* Caller holds log_lock. Appends a copy; false when out of memory. */
+static bool log__append(const char *secret)
+{
+    if (n_secrets == cap_secrets) {
+        size_t cap = cap_secrets ? cap_secrets * 2 : 16;
+        char **grown = realloc(secrets, cap * sizeof(*grown));
+        if (!grown)
+            return false;
+        secrets = grown;
+        cap_secrets = cap;
+    }
+    char *copy = strdup(secret);
+    if (!copy)
+        return false;
+    secrets[n_secrets++] = copy;
+    return true;
+}
+
+void log__redact_replace(const char *previous, const char *secret)
 {
     if (!secret || strlen(secret) < 4)
         return;
     pthread_mutex_lock(&log_lock);
-    for (size_t i = 0; i < n_secrets; i++) {
-        if (strcmp(secrets[i], secret) == 0) {
-            pthread_mutex_unlock(&log_lock);
-            return;
+    size_t at = previous ? log__find(previous) : n_secrets;
+    if (log__find(secret) < n_secrets) {
+        /* already masked: only the predecessor goes */
+        if (at < n_secrets) {
+            free(secrets[at]);
+            secrets[at] = secrets[--n_secrets];
         }
     }
-    if (n_secrets < LOG_MAX_SECRETS) {
+    else if (at < n_secrets) {
         char *copy = strdup(secret);
-        if (copy)
-            secrets[n_secrets++] = copy;
+        if (copy) {
+            free(secrets[at]);
+            secrets[at] = copy;
+        }
+    }
+    else if (!log__append(secret)) {
+        fputs("log: out of memory registering a secret\n", stderr);
     }
     pthread_mutex_unlock(&log_lock);
+}
+
+void log__redact(const char *secret)
+{
+    log__redact_replace(NULL, secret);
+}
+
+size_t log__redact_count(void)
+{
+    pthread_mutex_lock(&log_lock);
+    size_t n = n_secrets;
+    pthread_mutex_unlock(&log_lock);
+    return n;
 }
 
 void log__redact_clear(void)
@@ -77,7 +125,9 @@ void log__redact_clear(void)
     pthread_mutex_lock(&log_lock);
     for (size_t i = 0; i < n_secrets; i++)
         free(secrets[i]);
-    n_secrets = 0;
+    free(secrets);
+    secrets = NULL;
+    n_secrets = cap_secrets = 0;
     pthread_mutex_unlock(&log_lock);
 }
 

@@ -11,6 +11,7 @@
 #define PS_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum ps_log_level {
     PS_LOG_ERROR = 0,
@@ -30,6 +31,13 @@ const char *log__level_name(enum ps_log_level level);
 /* Registers a secret value to be masked in every later log line. The string
  * is copied. Values shorter than 4 bytes are ignored (they would mask noise). */
 void log__redact(const char *secret);
+/* A rotated secret (a refreshed token) takes the place of the one it
+ * succeeds (`previous`, NULL or unknown: added), so memory stays bounded by
+ * the secrets alive at once and masking never stops, however often tokens
+ * rotate. */
+void log__redact_replace(const char *previous, const char *secret);
+/* Secrets registered now (tests). */
+size_t log__redact_count(void);
 void log__redact_clear(void);
 
 void log__printf(enum ps_log_level level, const char *subsys, const char *fmt, ...)

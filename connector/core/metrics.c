@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,4 +293,51 @@ void metrics__reset(void)
         free(f);
         f = fn;
     }
+}
+
+/* Appends `name="value"` (escaped) to buf at *o; leaves buf as it was when
+ * the pair does not fit. */
+static void metrics__put_label(char *buf, size_t len, size_t *o, const char *name,
+                               const char *value)
+{
+    size_t at = *o;
+    int n = snprintf(buf + at, len - at, "%s%s=\"", at ? "," : "", name);
+    if (n < 0 || (size_t)n >= len - at)
+        goto undo;
+    at += (size_t)n;
+    for (const char *p = value ? value : ""; *p; p++) {
+        const char *esc = *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n" : NULL;
+        size_t need = esc ? 2 : 1;
+        if (at + need + 2 > len)
+            goto undo;
+        if (esc)
+            memcpy(buf + at, esc, 2);
+        else
+            buf[at] = *p;
+        at += need;
+    }
+    if (at + 2 > len)
+        goto undo;
+    buf[at++] = '"';
+    buf[at] = '\0';
+    *o = at;
+    return;
+undo:
+    buf[*o] = '\0';
+}
+
+const char *metrics__labels(char *buf, size_t len, const char *name, ...)
+{
+    size_t o = 0;
+    if (!len)
+        return buf;
+    buf[0] = '\0';
+    va_list ap;
+    va_start(ap, name);
+    for (const char *k = name; k; k = va_arg(ap, const char *)) {
+        const char *v = va_arg(ap, const char *);
+        metrics__put_label(buf, len, &o, k, v);
+    }
+    va_end(ap);
+    return buf;
 }

@@ -129,7 +129,8 @@ void subs__metrics(struct gtenant *t)
         const struct gsub *s = &t->subs[a];
         bool active = s->state == SUB_ACTIVE && s->expires_wall_ms > 0;
         live += active;
-        snprintf(labels, sizeof(labels), "tenant=\"%s\",account=\"%s\"", t->name, subs__account(s));
+        metrics__labels(labels, sizeof(labels), "tenant", t->name, "account", subs__account(s),
+                        NULL);
         metrics__set("graph_subscription_expiry_timestamp_seconds", labels,
                      active ? (double)(s->expires_wall_ms / 1000) : 0);
     }

@@ -154,7 +154,7 @@ static const char *tokens__who(const struct gtoken *tok)
  * service account's username; both bounded by the config). */
 static void tokens__labels(const struct gtoken *tok, char *buf, size_t len)
 {
-    snprintf(buf, len, "tenant=\"%s\",account=\"%s\"", tok->t->name, tokens__who(tok));
+    metrics__labels(buf, len, "tenant", tok->t->name, "account", tokens__who(tok), NULL);
 }
 
 /* code: the AADSTS code when the identity platform gave one, else the HTTP
@@ -224,13 +224,13 @@ static int tokens__accept(struct gtoken *tok, const char *body)
                                        : 3599;
     if (secs < 10)
         secs = 10;
+    log__redact_replace(tok->access, at->valuestring);
     free(tok->access);
     tok->access = strdup(at->valuestring);
-    log__redact(tok->access);
     if (cJSON_IsString(rt) && rt->valuestring[0]) {
+        log__redact_replace(tok->refresh, rt->valuestring);
         free(tok->refresh);
         tok->refresh = strdup(rt->valuestring); /* rotation: keep only the newest */
-        log__redact(tok->refresh);
     }
     int64_t now = clock__mono_ms();
     tok->expires_mono = now + (int64_t)(secs * 1000);

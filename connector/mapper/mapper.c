@@ -563,9 +563,9 @@ static void mapper__token_done(void *ctx, const struct http_result *res)
     const cJSON *at = cJSON_GetObjectItemCaseSensitive(o, "access_token");
     const cJSON *exp = cJSON_GetObjectItemCaseSensitive(o, "expires_in");
     if (cJSON_IsString(at) && at->valuestring[0]) {
+        log__redact_replace(t->token, at->valuestring);
         free(t->token);
         t->token = strdup(at->valuestring);
-        log__redact(t->token);
         int64_t life = cJSON_IsNumber(exp) ? (int64_t)exp->valuedouble * 1000 : 3600 * 1000;
         /* Renew early: 5 minutes before expiry, or at half a short life. */
         int64_t ahead = life > 10 * 60 * 1000 ? life - 5 * 60 * 1000 : life / 2;

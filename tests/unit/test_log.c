@@ -84,6 +84,45 @@ static void test_secret_masked(void **state)
     log__redact_clear();
 }
 
+/* Tokens rotate every hour per account: each new one takes its
+ * predecessor's place, the count stays flat, and the newest is masked after
+ * 1,000 rotations (masking once stopped after 64 registrations). */
+static char rotated[32];
+
+static void log_rotated(void)
+{
+    LOG_ERROR("graph", "leak=%s", rotated);
+}
+
+static void test_rotation_replaces(void **state)
+{
+    (void)state;
+    char prev[32] = "";
+    log__redact("config-secret-1");
+    for (int i = 0; i < 1000; i++) {
+        snprintf(rotated, sizeof(rotated), "token-%04d-abcdef", i);
+        log__redact_replace(prev[0] ? prev : NULL, rotated);
+        memcpy(prev, rotated, sizeof(prev));
+    }
+    assert_int_equal(log__redact_count(), 2);
+    char *out = capture(log_rotated);
+    assert_non_null(strstr(out, "leak=***\n"));
+    /* an unknown predecessor adds; an already masked value only drops it */
+    log__redact_replace("never-registered", "another-secret");
+    assert_int_equal(log__redact_count(), 3);
+    log__redact_replace("another-secret", "config-secret-1");
+    assert_int_equal(log__redact_count(), 2);
+    for (int i = 0; i < 200; i++) {
+        snprintf(rotated, sizeof(rotated), "separate-%04d", i);
+        log__redact(rotated);
+    }
+    assert_int_equal(log__redact_count(), 202);
+    out = capture(log_rotated);
+    assert_non_null(strstr(out, "leak=***\n"));
+    log__redact_clear();
+    assert_int_equal(log__redact_count(), 0);
+}
+
 static void test_parse_level(void **state)
 {
     (void)state;
@@ -99,9 +138,8 @@ static void test_parse_level(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_format_and_levels),
-        cmocka_unit_test(test_control_bytes_escaped),
-        cmocka_unit_test(test_secret_masked),
+        cmocka_unit_test(test_format_and_levels), cmocka_unit_test(test_control_bytes_escaped),
+        cmocka_unit_test(test_secret_masked),     cmocka_unit_test(test_rotation_replaces),
         cmocka_unit_test(test_parse_level),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -200,6 +200,32 @@ static void test_threads(void **state)
     assert_true(metrics__get("race_seconds", NULL) == 40000);
 }
 
+/* Label values from the config (an account name may hold `"` or `\`) are
+ * escaped, so one odd name cannot break the whole exposition. */
+static void test_labels_escaped(void **state)
+{
+    (void)state;
+    char buf[128];
+    metrics__labels(buf, sizeof(buf), "tenant", "contoso", "account", "a\"b\\c\nd", NULL);
+    assert_string_equal(buf, "tenant=\"contoso\",account=\"a\\\"b\\\\c\\nd\"");
+    metrics__set("odd", buf, 1);
+    ASSERT_RENDER("# TYPE presence_sync_odd gauge",
+                  "presence_sync_odd{tenant=\"contoso\",account=\"a\\\"b\\\\c\\nd\"} 1");
+    metrics__labels(buf, sizeof(buf), "instance", NULL, NULL);
+    assert_string_equal(buf, "instance=\"\"");
+}
+
+/* A pair that does not fit is left out whole: never half a quoted value. */
+static void test_labels_truncated(void **state)
+{
+    (void)state;
+    char buf[24];
+    metrics__labels(buf, sizeof(buf), "tenant", "contoso", "account", "a-long-account-name", NULL);
+    assert_string_equal(buf, "tenant=\"contoso\"");
+    metrics__labels(buf, sizeof(buf), "t", "\"\"\"\"\"\"\"\"\"\"", NULL);
+    assert_string_equal(buf, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +238,8 @@ int main(void)
         cmocka_unit_test_setup(test_type_mismatch, setup),
         cmocka_unit_test_setup(test_reset, setup),
         cmocka_unit_test_setup(test_threads, setup),
+        cmocka_unit_test_setup(test_labels_escaped, setup),
+        cmocka_unit_test_setup(test_labels_truncated, setup),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     metrics__reset();

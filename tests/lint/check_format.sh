@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Fails when a C source or header of the project differs from what
+# clang-format makes of it with the committed .clang-format (fix with
+# `clang-format -i FILE`). Skipped (exit 77) without clang-format.
+#   check_format.sh [ROOT]
+set -euo pipefail
+ROOT=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
+cd "$ROOT"
+if ! command -v clang-format >/dev/null; then
+    echo "SKIP: clang-format not installed (Debian package clang-format)"
+    exit 77
+fi
+mapfile -t files < <(find connector tests -name node_modules -prune -o \
+    -type f \( -name '*.c' -o -name '*.h' \) -print | sort)
+[ ${#files[@]} -gt 50 ] || { echo "FAIL: only ${#files[@]} C files found under $ROOT"; exit 1; }
+bad=()
+for f in "${files[@]}"; do
+    clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || bad+=("$f")
+done
+if [ ${#bad[@]} -gt 0 ]; then
+    printf 'FAIL: not formatted (clang-format -i):\n' >&2
+    printf '  %s\n' "${bad[@]}" >&2
+    exit 1
+fi
+echo "PASS: ${#files[@]} C files formatted ($(clang-format --version))"
