@@ -2,9 +2,10 @@
 # The README's test command: installs what is missing, builds, and runs the
 # whole suite (unit, simulators, integration, fuzz regressions) twice: a
 # normal build, then an AddressSanitizer + UndefinedBehaviorSanitizer build;
-# then runs every libFuzzer target for a bounded time (scripts/fuzz.sh).
-# PS_SANITIZE_PASS=0 skips the sanitizer pass, PS_FUZZ_SECONDS=0 the fuzzing;
-# extra args go to ctest.
+# then runs every libFuzzer target with a fixed seed and number of runs
+# (scripts/fuzz.sh --gate, repeatable). PS_SANITIZE_PASS=0 skips the
+# sanitizer pass; PS_FUZZ_SECONDS=0 the fuzzing, PS_FUZZ_SECONDS=N a timed
+# random run instead of the gate; extra args go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +29,10 @@ if [ "${PS_SANITIZE_PASS:-1}" != 0 ]; then
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     run_suite build-asan -DPS_SANITIZE=ON
 fi
-if [ "${PS_FUZZ_SECONDS:-20}" != 0 ]; then
-    echo "== fuzz each target for ${PS_FUZZ_SECONDS:-20} s"
-    scripts/fuzz.sh "${PS_FUZZ_SECONDS:-20}"
+if [ -z "${PS_FUZZ_SECONDS:-}" ]; then
+    echo "== fuzz each target: fixed seed and runs (the gate)"
+    scripts/fuzz.sh --gate
+elif [ "$PS_FUZZ_SECONDS" != 0 ]; then
+    echo "== fuzz each target for $PS_FUZZ_SECONDS s"
+    scripts/fuzz.sh "$PS_FUZZ_SECONDS"
 fi

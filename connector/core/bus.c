@@ -30,7 +30,9 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/lvc.h"
 #include "core/metrics.h"
+#include "core/mqtt_topic.h"
 
 #define BUS_QOS               1
 #define BUS_KEEPALIVE_S       30
@@ -40,45 +42,17 @@
  * back after a 10 s restart was reached only up to 16 s later (the whole of
  * the recovery time measured in docs/security.md section 7). One attempt
  * every 10 s costs a broker nothing. */
-#define BUS_RETRY_MAX_S     10
-#define BUS_STOP_WAIT_MS    2000
-#define BUS_DISCONNECT_MS   1000
-#define BUS_PUMP_RETRY_MS   100
-#define BUS_WINDOW          10 /* <= the broker's receive maximum (mosquitto: 20) */
-#define BUS_TOPIC_MAX       65535
-#define BUS_LVC_MIN_BUCKETS 64
+#define BUS_RETRY_MAX_S   10
+#define BUS_STOP_WAIT_MS  2000
+#define BUS_DISCONNECT_MS 1000
+#define BUS_PUMP_RETRY_MS 100
+#define BUS_WINDOW        10 /* <= the broker's receive maximum (mosquitto: 20) */
 
 struct bus_sub {
     struct bus_sub *next;
     char *filter;
     bus_message_fn fn;
     void *ctx;
-};
-
-/* A payload as the LVC remembers it once the broker has it: its FNV-1a hash
- * and length. With the mapper on, 10,000 users keep 30,000 state topics here;
- * their payloads (up to ~1 KB of JSON each) held ~10 MB only to tell an
- * unchanged value from a new one. */
-struct lvc_digest {
-    uint64_t hash;
-    size_t len;
-};
-
-/* One cached state topic. `want_d` is the latest value asked for, `sent_d`
- * the value last handed to Paho. The text of `want` is kept while it may
- * still have to be (re)sent and freed once the broker acknowledged it. */
-struct lvc_entry {
-    struct lvc_entry *hnext; /* hash chain */
-    struct lvc_entry *qnext; /* send queue */
-    char *topic;
-    char *want; /* NULL once acknowledged (has_want stays true) */
-    struct lvc_digest want_d, sent_d;
-    uint64_t gen;   /* counts hand-overs, so stale completions are ignored */
-    bool has_want;  /* a value was asked for */
-    bool has_sent;  /* a value was handed over */
-    bool resend;    /* the last hand-over was lost: send `want` again */
-    bool queued;    /* in the send queue */
-    bool confirmed; /* the broker acknowledged `sent` */
 };
 
 struct bus {
@@ -97,10 +71,7 @@ struct bus {
     bus_connection_fn conn_fn;
     void *conn_ctx;
 
-    struct lvc_entry **buckets;
-    size_t n_buckets, n_entries;
-    struct lvc_entry *q_head, *q_tail;
-    size_t n_queued;
+    struct lvc *lvc;
     /* LVC hand-overs not yet completed = handed - completions. Paho threads
      * count completions, so bus__stop() can follow them while it blocks the
      * loop. */
@@ -131,203 +102,6 @@ struct bus_msg {
 };
 
 static bool bus__pump(struct bus *bus);
-
-/* ---- MQTT topic rules ---------------------------------------------------- */
-
-bool bus__topic_valid(const char *topic)
-{
-    if (!topic || !*topic || strlen(topic) > BUS_TOPIC_MAX)
-        return false;
-    return strpbrk(topic, "+#") == NULL;
-}
-
-bool bus__filter_valid(const char *filter)
-{
-    if (!filter || !*filter || strlen(filter) > BUS_TOPIC_MAX)
-        return false;
-    for (const char *p = filter; *p; p++) {
-        if (*p != '+' && *p != '#')
-            continue;
-        bool whole_level = (p == filter || p[-1] == '/') && (p[1] == '\0' || p[1] == '/');
-        if (!whole_level || (*p == '#' && p[1] != '\0'))
-            return false;
-    }
-    return true;
-}
-
-bool bus__topic_matches(const char *filter, const char *topic)
-{
-    if (!bus__filter_valid(filter) || !bus__topic_valid(topic))
-        return false;
-    /* MQTT §4.7.2: $-topics are not matched by a leading wildcard. */
-    if (topic[0] == '$' && (filter[0] == '+' || filter[0] == '#'))
-        return false;
-    const char *f = filter, *t = topic;
-    for (;;) {
-        if (f[0] == '#')
-            return true;
-        const char *fe = strchr(f, '/'), *te = strchr(t, '/');
-        size_t fl = fe ? (size_t)(fe - f) : strlen(f);
-        size_t tl = te ? (size_t)(te - t) : strlen(t);
-        bool plus = fl == 1 && f[0] == '+';
-        if (!plus && (fl != tl || memcmp(f, t, fl) != 0))
-            return false;
-        if (!fe && !te)
-            return true;
-        if (!te) /* "a/#" also matches "a" (the parent level) */
-            return strcmp(fe + 1, "#") == 0;
-        if (!fe)
-            return false;
-        f = fe + 1;
-        t = te + 1;
-    }
-}
-
-/* ---- last-value cache ------------------------------------------------------ */
-
-static uint64_t lvc__hash(const char *s)
-{
-    uint64_t h = 14695981039346656037ULL; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-static int lvc__grow(struct bus *bus)
-{
-    size_t n = bus->n_buckets ? bus->n_buckets * 2 : BUS_LVC_MIN_BUCKETS;
-    struct lvc_entry **nb = calloc(n, sizeof(*nb));
-    if (!nb)
-        return -1;
-    for (size_t i = 0; i < bus->n_buckets; i++) {
-        struct lvc_entry *e = bus->buckets[i];
-        while (e) {
-            struct lvc_entry *next = e->hnext;
-            size_t j = lvc__hash(e->topic) & (n - 1);
-            e->hnext = nb[j];
-            nb[j] = e;
-            e = next;
-        }
-    }
-    free(bus->buckets);
-    bus->buckets = nb;
-    bus->n_buckets = n;
-    return 0;
-}
-
-static struct lvc_entry *lvc__get(struct bus *bus, const char *topic, bool create)
-{
-    if (bus->n_buckets) {
-        struct lvc_entry *e = bus->buckets[lvc__hash(topic) & (bus->n_buckets - 1)];
-        for (; e; e = e->hnext) {
-            if (strcmp(e->topic, topic) == 0)
-                return e;
-        }
-    }
-    if (!create)
-        return NULL;
-    /* keep the load factor under 3/4 */
-    if ((bus->n_entries + 1) * 4 > bus->n_buckets * 3 && lvc__grow(bus) < 0)
-        return NULL;
-    struct lvc_entry *e = calloc(1, sizeof(*e));
-    if (!e || !(e->topic = strdup(topic))) {
-        free(e);
-        return NULL;
-    }
-    size_t i = lvc__hash(topic) & (bus->n_buckets - 1);
-    e->hnext = bus->buckets[i];
-    bus->buckets[i] = e;
-    bus->n_entries++;
-    return e;
-}
-
-static struct lvc_digest lvc__digest(const char *payload)
-{
-    return (struct lvc_digest){lvc__hash(payload), strlen(payload)};
-}
-
-static bool lvc__same(struct lvc_digest a, struct lvc_digest b)
-{
-    return a.hash == b.hash && a.len == b.len;
-}
-
-static int lvc__set_want(struct lvc_entry *e, const char *payload)
-{
-    char *copy = strdup(payload);
-    if (!copy)
-        return -1;
-    free(e->want);
-    e->want = copy;
-    e->want_d = lvc__digest(payload);
-    e->has_want = true;
-    return 0;
-}
-
-static bool lvc__needs_send(const struct lvc_entry *e)
-{
-    return e->has_want && (e->resend || !e->has_sent || !lvc__same(e->want_d, e->sent_d));
-}
-
-/* The broker holds the wanted value: only its digest is needed from now on. */
-static void lvc__forget_text(struct lvc_entry *e)
-{
-    if (e->confirmed && !e->queued && !lvc__needs_send(e)) {
-        free(e->want);
-        e->want = NULL;
-    }
-}
-
-static void lvc__enqueue(struct bus *bus, struct lvc_entry *e, bool front)
-{
-    if (e->queued)
-        return;
-    e->queued = true;
-    e->qnext = NULL;
-    bus->n_queued++;
-    if (!bus->q_head) {
-        bus->q_head = bus->q_tail = e;
-    }
-    else if (front) {
-        e->qnext = bus->q_head;
-        bus->q_head = e;
-    }
-    else {
-        bus->q_tail->qnext = e;
-        bus->q_tail = e;
-    }
-}
-
-static struct lvc_entry *lvc__dequeue(struct bus *bus)
-{
-    struct lvc_entry *e = bus->q_head;
-    bus->q_head = e->qnext;
-    if (!bus->q_head)
-        bus->q_tail = NULL;
-    e->qnext = NULL;
-    e->queued = false;
-    bus->n_queued--;
-    return e;
-}
-
-static void lvc__free_all(struct bus *bus)
-{
-    for (size_t i = 0; i < bus->n_buckets; i++) {
-        struct lvc_entry *e = bus->buckets[i];
-        while (e) {
-            struct lvc_entry *next = e->hnext;
-            free(e->want);
-            free(e->topic);
-            free(e);
-            e = next;
-        }
-    }
-    free(bus->buckets);
-    bus->buckets = NULL;
-    bus->n_buckets = bus->n_entries = 0;
-    bus->q_head = bus->q_tail = NULL;
-}
 
 /* ---- Paho callbacks (Paho threads: copy and post, nothing else) ----------- */
 
@@ -382,46 +156,6 @@ static void bus__on_publish_fail5(void *context, MQTTAsync_failureData5 *resp)
 static void bus__handle_up(void *arg);
 static void bus__handle_down(void *arg);
 static void bus__handle_msg(void *arg);
-
-/* The broker's TCP port in a Paho server URI ([scheme://]host[:port][/path],
- * host possibly [v6]); the scheme's default when there is none, 0 if unknown. */
-int bus__url_port(const char *url)
-{
-    const char *sep = url ? strstr(url, "://") : NULL;
-    const char *host = sep ? sep + 3 : url;
-    if (!host || !*host)
-        return 0;
-    size_t scheme_len = sep ? (size_t)(sep - url) : 0;
-    const char *end = host + strcspn(host, "/?#");
-    const char *p = host;
-    if (*p == '[') {
-        p = memchr(p, ']', (size_t)(end - p));
-        if (!p)
-            return 0;
-    }
-    const char *colon = memchr(p, ':', (size_t)(end - p));
-    if (colon) {
-        int port = 0;
-        for (const char *d = colon + 1; d < end; d++) {
-            if (*d < '0' || *d > '9' || port > 65535)
-                return 0;
-            port = port * 10 + (*d - '0');
-        }
-        return port > 0 && port <= 65535 ? port : 0;
-    }
-    static const struct {
-        const char *scheme;
-        int port;
-    } defaults[] = {{"tcp", 1883},   {"mqtt", 1883}, {"ssl", 8883},
-                    {"mqtts", 8883}, {"ws", 80},     {"wss", 443}};
-    if (!sep)
-        return 1883;
-    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
-        if (strlen(defaults[i].scheme) == scheme_len &&
-            strncmp(url, defaults[i].scheme, scheme_len) == 0)
-            return defaults[i].port;
-    return 0;
-}
 
 /* Paho never turns off Nagle's algorithm on its socket, and has no option
  * for it (eclipse/paho.mqtt.c#530). Our PUBLISHes and PUBACKs are small
@@ -646,43 +380,36 @@ static bool bus__pump(struct bus *bus)
     bool full = false;
     if (bus->stopping || !bus->started)
         return false;
-    while (bus->q_head && bus->handed - atomic_load(&bus->completions) < BUS_WINDOW) {
-        struct lvc_entry *e = bus->q_head;
-        if (!lvc__needs_send(e) || !e->want) { /* want: always kept while it needs sending */
-            lvc__dequeue(bus);
-            lvc__forget_text(e);
-            continue;
-        }
+    struct lvc_entry *e;
+    while (bus->handed - atomic_load(&bus->completions) < BUS_WINDOW && (e = lvc__next(bus->lvc))) {
+        const char *topic = lvc_entry__topic(e), *payload = lvc_entry__payload(e);
         struct bus_done *d = calloc(1, sizeof(*d));
         if (!d)
             break;
         d->bus = bus;
         d->e = e;
-        d->gen = e->gen + 1;
-        int rc = bus__send(bus, e->topic, e->want, strlen(e->want), true, d);
-        if (rc != MQTTASYNC_SUCCESS)
-            free(d);
+        int rc = bus__send(bus, topic, payload, strlen(payload), true, d);
         if (bus__rc_is_full(rc)) {
+            free(d);
             full = true;
             break;
         }
-        lvc__dequeue(bus);
         if (rc != MQTTASYNC_SUCCESS) {
-            LOG_ERROR("mqtt", "publish rejected topic=%s code=%d error=%s", e->topic, rc,
+            free(d);
+            LOG_ERROR("mqtt", "publish rejected topic=%s code=%d error=%s", topic, rc,
                       MQTTAsync_strerror(rc));
             metrics__inc("mqtt_publish_failures_total", NULL, 1);
+            lvc__drop(bus->lvc, e);
             continue;
         }
-        LOG_DEBUG("mqtt", "publish state topic=%s bytes=%zu", e->topic, strlen(e->want));
+        LOG_DEBUG("mqtt", "publish state topic=%s bytes=%zu", topic, strlen(payload));
         bus->handed++;
-        e->sent_d = e->want_d;
-        e->has_sent = true;
-        e->gen++;
-        e->resend = false;
-        e->confirmed = false;
+        /* Paho completes on its own thread, but the completion is handled on
+         * the loop, after this: gen is set before anyone reads it. */
+        d->gen = lvc__handed(bus->lvc, e);
     }
-    metrics__set("mqtt_deferred_states", NULL, (double)bus->n_queued);
-    if (!bus->q_head && bus->warned_full) {
+    metrics__set("mqtt_deferred_states", NULL, (double)lvc__queued(bus->lvc));
+    if (!lvc__queued(bus->lvc) && bus->warned_full) {
         LOG_INFO("mqtt", "client buffer has room again; deferred states handed over");
         bus->warned_full = false;
     }
@@ -700,21 +427,19 @@ static void bus__handle_done(void *arg)
     struct bus_done *d = arg;
     struct bus *bus = d->bus;
     struct lvc_entry *e = d->e;
-    if (e && d->gen == e->gen) {
+    if (lvc__current(e, d->gen)) {
         if (d->ok) {
-            e->confirmed = true;
-            lvc__forget_text(e);
+            lvc__acked(bus->lvc, e, d->gen);
         }
         else if (d->lost) {
             /* Not acknowledged before the connection dropped: send again; Paho
              * buffers it until the reconnect. */
-            LOG_DEBUG("mqtt", "publish lost, queued again topic=%s", e->topic);
-            e->resend = true;
-            lvc__enqueue(bus, e, false);
+            LOG_DEBUG("mqtt", "publish lost, queued again topic=%s", lvc_entry__topic(e));
+            lvc__lost(bus->lvc, e, d->gen);
         }
         else {
-            LOG_ERROR("mqtt", "publish refused topic=%s code=%d reason_code=%d", e->topic, d->code,
-                      d->reason);
+            LOG_ERROR("mqtt", "publish refused topic=%s code=%d reason_code=%d",
+                      lvc_entry__topic(e), d->code, d->reason);
             metrics__inc("mqtt_publish_failures_total", NULL, 1);
         }
     }
@@ -723,7 +448,7 @@ static void bus__handle_done(void *arg)
         metrics__inc("mqtt_publish_failures_total", NULL, 1);
     }
     free(d);
-    if (bus->q_head)
+    if (lvc__queued(bus->lvc))
         bus__pump(bus);
 }
 
@@ -758,13 +483,8 @@ static void bus__handle_up(void *arg)
     LOG_INFO("mqtt", "connected url=%s client_id=%s", bus->url, bus->client_id);
     /* The broker may have published our will meanwhile: say online again,
      * first, even though the cached value is unchanged. */
-    struct lvc_entry *e = lvc__get(bus, bus->state_topic, true);
-    if (e && (!e->want || strcmp(e->want, bus->online_payload) != 0)) /* NULL: acknowledged */
-        lvc__set_want(e, bus->online_payload);
-    if (e && e->want) {
-        e->resend = true;
-        lvc__enqueue(bus, e, true);
-    }
+    if (lvc__want_first(bus->lvc, bus->state_topic, bus->online_payload) < 0)
+        LOG_ERROR("mqtt", "out of memory queueing the online state");
     for (struct bus_sub *s = bus->subs; s; s = s->next)
         bus__subscribe_one(bus, s);
     bus__pump(bus);
@@ -795,7 +515,7 @@ static void bus__handle_msg(void *arg)
      * mapper both read voice/+/talking). */
     bool matched = false;
     for (struct bus_sub *s = bus->subs; s && !bus->stopping; s = s->next) {
-        if (!bus__topic_matches(s->filter, msg->topic))
+        if (!mqtt_topic__matches(s->filter, msg->topic))
             continue;
         matched = true;
         s->fn(s->ctx, msg->topic, msg->payload, msg->len, msg->retained);
@@ -845,7 +565,7 @@ static void bus__describe_metrics(void)
 struct bus *bus__new(struct loop *loop, const struct bus_options *opt)
 {
     if (!loop || !opt || !opt->url || !opt->client_id || !*opt->client_id || !opt->state_topic ||
-        !bus__topic_valid(opt->state_topic) || !opt->online_payload || !opt->will_payload) {
+        !mqtt_topic__valid(opt->state_topic) || !opt->online_payload || !opt->will_payload) {
         LOG_ERROR("mqtt", "invalid bus options");
         return NULL;
     }
@@ -857,7 +577,7 @@ struct bus *bus__new(struct loop *loop, const struct bus_options *opt)
     bus->max_buffered = opt->max_buffered > 0 ? opt->max_buffered : 1000;
     bus->subs_tail = &bus->subs;
     bus->url = bus__dup(opt->url);
-    bus->broker_port = bus__url_port(opt->url);
+    bus->broker_port = mqtt_topic__url_port(opt->url);
     bus->username = bus__dup(opt->username);
     bus->password = bus__dup(opt->password);
     bus->ca_file = bus__dup(opt->ca_file);
@@ -865,7 +585,8 @@ struct bus *bus__new(struct loop *loop, const struct bus_options *opt)
     bus->state_topic = bus__dup(opt->state_topic);
     bus->online_payload = bus__dup(opt->online_payload);
     bus->will_payload = bus__dup(opt->will_payload);
-    if (!bus->url || !bus->client_id || !bus->state_topic || !bus->online_payload ||
+    bus->lvc = lvc__new();
+    if (!bus->lvc || !bus->url || !bus->client_id || !bus->state_topic || !bus->online_payload ||
         !bus->will_payload || (opt->username && !bus->username) ||
         (opt->password && !bus->password) || (opt->ca_file && !bus->ca_file)) {
         bus__free(bus);
@@ -973,7 +694,7 @@ void bus__on_connection(struct bus *bus, bus_connection_fn fn, void *ctx)
 
 int bus__subscribe(struct bus *bus, const char *filter, bus_message_fn fn, void *ctx)
 {
-    if (!bus || !fn || !bus__filter_valid(filter)) {
+    if (!bus || !fn || !mqtt_topic__filter_valid(filter)) {
         LOG_ERROR("mqtt", "invalid subscription filter=%s", filter ? filter : "(null)");
         return -1;
     }
@@ -993,25 +714,14 @@ int bus__subscribe(struct bus *bus, const char *filter, bus_message_fn fn, void 
 
 int bus__publish_state(struct bus *bus, const char *topic, const char *payload)
 {
-    if (!bus || !payload || !bus__topic_valid(topic)) {
+    if (!bus || !payload || !mqtt_topic__valid(topic)) {
         LOG_ERROR("mqtt", "invalid state topic=%s", topic ? topic : "(null)");
         return -1;
     }
-    struct lvc_entry *e = lvc__get(bus, topic, true);
-    if (!e)
-        return -1;
-    /* Unchanged when hash and length match: 64-bit FNV-1a, so two different
-     * values of one topic collide with a chance of about 2^-64. */
-    if (e->has_want && lvc__same(e->want_d, lvc__digest(payload)))
-        return 0;
-    if (lvc__set_want(e, payload) < 0)
-        return -1;
-    if (!lvc__needs_send(e)) { /* back to the value already handed over */
-        lvc__forget_text(e);
-        return 0;
-    }
-    lvc__enqueue(bus, e, false);
-    if (bus__pump(bus) && e->queued) {
+    int rc = lvc__want(bus->lvc, topic, payload);
+    if (rc <= 0)
+        return rc;
+    if (bus__pump(bus) && lvc__queued(bus->lvc)) {
         /* Paho's buffer is full: the value waits in the LVC (newest wins). */
         metrics__inc("mqtt_buffer_full_total", NULL, 1);
         if (!bus->warned_full)
@@ -1030,7 +740,7 @@ int bus__clear_state(struct bus *bus, const char *topic)
 
 int bus__publish(struct bus *bus, const char *topic, const void *payload, size_t len, bool retained)
 {
-    if (!bus || !bus__topic_valid(topic) || (len && !payload) || len > INT32_MAX) {
+    if (!bus || !mqtt_topic__valid(topic) || (len && !payload) || len > INT32_MAX) {
         LOG_ERROR("mqtt", "invalid publish topic=%s", topic ? topic : "(null)");
         return -1;
     }
@@ -1098,7 +808,7 @@ void bus__stop(struct bus *bus)
         /* States still queued go out ahead of `offline`, through the same
          * window, within the same time budget. */
         int waited = 0;
-        for (bus__pump(bus); bus->q_head && waited < BUS_STOP_WAIT_MS; waited += 5) {
+        for (bus__pump(bus); lvc__queued(bus->lvc) && waited < BUS_STOP_WAIT_MS; waited += 5) {
             bus__sleep_ms(5);
             bus__pump(bus);
         }
@@ -1146,7 +856,7 @@ void bus__free(struct bus *bus)
         free(s);
         s = next;
     }
-    lvc__free_all(bus);
+    lvc__free(bus->lvc);
     free(bus->url);
     free(bus->username);
     if (bus->password) /* a secret: do not leave it in freed memory */

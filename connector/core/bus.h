@@ -70,19 +70,4 @@ void bus__stop(struct bus *bus);
 /* After loop__run() has returned (callbacks post to the loop). */
 void bus__free(struct bus *bus);
 
-/* MQTT topic rules (MQTT 3.1.1 §4.7, 5.0 §4.7), pure functions.
- * A topic name is non-empty, at most 65535 bytes, without '+' or '#'.
- * A filter is non-empty; '#' only as the whole last level; '+' only as a
- * whole level. */
-bool bus__topic_valid(const char *topic);
-bool bus__filter_valid(const char *filter);
-/* The TCP port of a Paho server URI ([scheme://]host[:port][/path]): the
- * scheme's default (tcp/mqtt 1883, ssl/mqtts 8883, ws 80, wss 443) when it
- * has none; 0 when unknown or invalid. */
-int bus__url_port(const char *url);
-/* Whether topic name `topic` matches filter `filter`. A filter starting with
- * a wildcard does not match a topic starting with '$' (e.g. $SYS/...).
- * Invalid filters or topics never match. */
-bool bus__topic_matches(const char *filter, const char *topic);
-
 #endif

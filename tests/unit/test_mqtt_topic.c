@@ -1,5 +1,5 @@
-/* MQTT topic rules: bus__topic_matches(), bus__filter_valid(),
- * bus__topic_valid(). Cases follow the examples of MQTT 3.1.1 / 5.0 §4.7. */
+/* MQTT topic rules: mqtt_topic__matches(), mqtt_topic__filter_valid(),
+ * mqtt_topic__valid(). Cases follow the examples of MQTT 3.1.1 / 5.0 §4.7. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,10 +9,10 @@
 
 #include <cmocka.h>
 
-#include "core/bus.h"
+#include "core/mqtt_topic.h"
 
-#define MATCH(f, t)    assert_true(bus__topic_matches((f), (t)))
-#define NO_MATCH(f, t) assert_false(bus__topic_matches((f), (t)))
+#define MATCH(f, t)    assert_true(mqtt_topic__matches((f), (t)))
+#define NO_MATCH(f, t) assert_false(mqtt_topic__matches((f), (t)))
 
 static void test_exact(void **state)
 {
@@ -113,47 +113,47 @@ static void test_invalid_never_match(void **state)
 static void test_filter_valid(void **state)
 {
     (void)state;
-    assert_true(bus__filter_valid("#"));
-    assert_true(bus__filter_valid("+"));
-    assert_true(bus__filter_valid("+/+"));
-    assert_true(bus__filter_valid("/+/"));
-    assert_true(bus__filter_valid("a/+/b/#"));
-    assert_true(bus__filter_valid("/"));
-    assert_true(bus__filter_valid("$SYS/#"));
-    assert_false(bus__filter_valid(""));
-    assert_false(bus__filter_valid(NULL));
-    assert_false(bus__filter_valid("a#"));
-    assert_false(bus__filter_valid("a/#/b"));
-    assert_false(bus__filter_valid("#/"));
-    assert_false(bus__filter_valid("a+"));
-    assert_false(bus__filter_valid("+a"));
-    assert_false(bus__filter_valid("a/b+/c"));
-    assert_false(bus__filter_valid("++"));
+    assert_true(mqtt_topic__filter_valid("#"));
+    assert_true(mqtt_topic__filter_valid("+"));
+    assert_true(mqtt_topic__filter_valid("+/+"));
+    assert_true(mqtt_topic__filter_valid("/+/"));
+    assert_true(mqtt_topic__filter_valid("a/+/b/#"));
+    assert_true(mqtt_topic__filter_valid("/"));
+    assert_true(mqtt_topic__filter_valid("$SYS/#"));
+    assert_false(mqtt_topic__filter_valid(""));
+    assert_false(mqtt_topic__filter_valid(NULL));
+    assert_false(mqtt_topic__filter_valid("a#"));
+    assert_false(mqtt_topic__filter_valid("a/#/b"));
+    assert_false(mqtt_topic__filter_valid("#/"));
+    assert_false(mqtt_topic__filter_valid("a+"));
+    assert_false(mqtt_topic__filter_valid("+a"));
+    assert_false(mqtt_topic__filter_valid("a/b+/c"));
+    assert_false(mqtt_topic__filter_valid("++"));
 }
 
 static void test_topic_valid(void **state)
 {
     (void)state;
-    assert_true(bus__topic_valid("a"));
-    assert_true(bus__topic_valid("/"));
-    assert_true(bus__topic_valid("presence-sync/state"));
-    assert_true(bus__topic_valid("teams/a%2Bb@x.com/busy"));
-    assert_true(bus__topic_valid("$SYS/x"));
-    assert_false(bus__topic_valid(""));
-    assert_false(bus__topic_valid(NULL));
-    assert_false(bus__topic_valid("a+b"));
-    assert_false(bus__topic_valid("a/#"));
+    assert_true(mqtt_topic__valid("a"));
+    assert_true(mqtt_topic__valid("/"));
+    assert_true(mqtt_topic__valid("presence-sync/state"));
+    assert_true(mqtt_topic__valid("teams/a%2Bb@x.com/busy"));
+    assert_true(mqtt_topic__valid("$SYS/x"));
+    assert_false(mqtt_topic__valid(""));
+    assert_false(mqtt_topic__valid(NULL));
+    assert_false(mqtt_topic__valid("a+b"));
+    assert_false(mqtt_topic__valid("a/#"));
 
     /* MQTT strings are at most 65535 bytes */
     char *big = malloc(65537);
     assert_non_null(big);
     memset(big, 'a', 65536);
     big[65536] = '\0';
-    assert_false(bus__topic_valid(big));
-    assert_false(bus__filter_valid(big));
+    assert_false(mqtt_topic__valid(big));
+    assert_false(mqtt_topic__filter_valid(big));
     big[65535] = '\0';
-    assert_true(bus__topic_valid(big));
-    assert_true(bus__topic_matches("#", big));
+    assert_true(mqtt_topic__valid(big));
+    assert_true(mqtt_topic__matches("#", big));
     free(big);
 }
 
