@@ -2,12 +2,37 @@
 #include "core/clock.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+static _Atomic bool fake_on;
+static _Atomic int64_t fake_mono_us, fake_wall_ms;
+
+void clock__fake_start(int64_t mono_ms, int64_t wall_ms)
+{
+    atomic_store(&fake_mono_us, mono_ms * 1000);
+    atomic_store(&fake_wall_ms, wall_ms);
+    atomic_store(&fake_on, true);
+}
+
+void clock__fake_advance(int64_t ms)
+{
+    atomic_fetch_add(&fake_mono_us, ms * 1000);
+    atomic_fetch_add(&fake_wall_ms, ms);
+}
+
+void clock__fake_stop(void)
+{
+    atomic_store(&fake_on, false);
+}
+
 int64_t clock__mono_ms(void)
 {
+    if (atomic_load_explicit(&fake_on, memory_order_relaxed))
+        return atomic_load(&fake_mono_us) / 1000;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -15,6 +40,8 @@ int64_t clock__mono_ms(void)
 
 int64_t clock__mono_us(void)
 {
+    if (atomic_load_explicit(&fake_on, memory_order_relaxed))
+        return atomic_load(&fake_mono_us);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
@@ -22,6 +49,8 @@ int64_t clock__mono_us(void)
 
 int64_t clock__wall_ms(void)
 {
+    if (atomic_load_explicit(&fake_on, memory_order_relaxed))
+        return atomic_load(&fake_wall_ms);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;

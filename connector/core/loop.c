@@ -209,68 +209,90 @@ int loop__on_signal(struct loop *loop, int signo, loop_fn fn, void *arg)
     return 0;
 }
 
-/* Runs all work posted so far; work posted meanwhile waits for the next turn. */
-static void loop__run_posted(struct loop *loop)
+/* Runs all work posted so far; work posted meanwhile waits for the next
+ * turn. Returns how many ran. */
+static int loop__run_posted(struct loop *loop)
 {
     pthread_mutex_lock(&loop->lock);
     struct work *w = loop->head;
     loop->head = loop->tail = NULL;
     pthread_mutex_unlock(&loop->lock);
+    int n = 0;
     while (w) {
         struct work *next = w->next;
         w->fn(w->arg);
         free(w);
         w = next;
+        n++;
     }
+    return n;
 }
 
-static void loop__run_timers(struct loop *loop)
+static int loop__run_timers(struct loop *loop)
 {
     int64_t now = clock__mono_ms();
+    int n = 0;
     while (loop->n_timers > 0 && loop->heap[0].due <= now && !loop->stop) {
         struct timer t = loop->heap[0];
         heap_remove(loop, 0);
         t.fn(t.arg);
+        n++;
     }
+    return n;
 }
 
-static void loop__run_signals(struct loop *loop)
+static int loop__run_signals(struct loop *loop)
 {
     struct signalfd_siginfo si;
+    int n = 0;
     while (read(loop->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         for (int i = 0; i < loop->n_handlers; i++) {
-            if ((int)si.ssi_signo == loop->handlers[i].signo)
+            if ((int)si.ssi_signo == loop->handlers[i].signo) {
                 loop->handlers[i].fn(loop->handlers[i].arg);
+                n++;
+            }
         }
     }
+    return n;
 }
 
-static int loop__timeout(const struct loop *loop)
+static int loop__timeout(const struct loop *loop, int max_ms)
 {
     if (loop->n_timers == 0)
-        return 1000;
+        return max_ms;
     int64_t wait = loop->heap[0].due - clock__mono_ms();
     if (wait < 0)
         return 0;
-    return wait > 1000 ? 1000 : (int)wait;
+    return wait > max_ms ? max_ms : (int)wait;
+}
+
+int64_t loop__next_due(const struct loop *loop)
+{
+    return loop->n_timers ? loop->heap[0].due : INT64_MAX;
+}
+
+int loop__run_once(struct loop *loop, int timeout_ms)
+{
+    struct pollfd fds[2] = {{loop->efd, POLLIN, 0}, {loop->sfd, POLLIN, 0}};
+    int n = poll(fds, loop->sfd >= 0 ? 2 : 1, loop__timeout(loop, timeout_ms));
+    if (n < 0 && errno != EINTR) {
+        LOG_ERROR("loop", "poll failed errno=%d", errno);
+        return -1;
+    }
+    uint64_t count;
+    if (read(loop->efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+        LOG_WARN("loop", "eventfd read failed errno=%d", errno);
+    int ran = loop__run_posted(loop);
+    if (loop->sfd >= 0)
+        ran += loop__run_signals(loop);
+    return ran + loop__run_timers(loop);
 }
 
 int loop__run(struct loop *loop)
 {
     while (!loop->stop) {
-        struct pollfd fds[2] = {{loop->efd, POLLIN, 0}, {loop->sfd, POLLIN, 0}};
-        int n = poll(fds, loop->sfd >= 0 ? 2 : 1, loop__timeout(loop));
-        if (n < 0 && errno != EINTR) {
-            LOG_ERROR("loop", "poll failed errno=%d", errno);
+        if (loop__run_once(loop, 1000) < 0)
             return -1;
-        }
-        uint64_t count;
-        if (read(loop->efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-            LOG_WARN("loop", "eventfd read failed errno=%d", errno);
-        loop__run_posted(loop);
-        if (loop->sfd >= 0)
-            loop__run_signals(loop);
-        loop__run_timers(loop);
     }
     pthread_mutex_lock(&loop->lock);
     loop->closed = true;

@@ -37,6 +37,13 @@ int loop__on_signal(struct loop *loop, int signo, loop_fn fn, void *arg);
 
 /* Runs until loop__stop(); then drains posted work once and returns 0. */
 int loop__run(struct loop *loop);
+/* Tests: one turn of loop__run(). Waits at most timeout_ms of real time for
+ * posted work or a signal (not longer than until the first timer is due),
+ * then runs posted work, signals and due timers. Returns the callbacks run,
+ * or -1 on a poll error. */
+int loop__run_once(struct loop *loop, int timeout_ms);
+/* Tests: when the first timer is due (clock__mono_ms), or INT64_MAX. */
+int64_t loop__next_due(const struct loop *loop);
 /* Any thread. */
 void loop__stop(struct loop *loop);
 
