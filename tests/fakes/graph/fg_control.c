@@ -324,6 +324,9 @@ static int fg_control__subscription(struct fg_sim *sim, struct fg_req *r, struct
     return fg_control__bad(resp, 404, "unknown subscription control");
 }
 
+/* resource_form names, in enum fg_resource_form order */
+static const char *const fg_forms[] = {"one_id", "all_ids", "path"};
+
 static int fg_control__settings(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp,
                                 const cJSON *b)
 {
@@ -351,6 +354,15 @@ static int fg_control__settings(struct fg_sim *sim, struct fg_req *r, struct fg_
         if ((v = fg_control__num(b, "grant_expiry_s", -1)) >= 0) {
             st->grant_expiry_ms = (int64_t)(v * 1000);
         }
+        if ((v = fg_control__num(b, "validation_token_version", -1)) >= 1 && v <= 2) {
+            st->token_version = (int)v;
+        }
+        const char *form = fg_control__str(b, "resource_form");
+        for (size_t i = 0; form && i < sizeof(fg_forms) / sizeof(fg_forms[0]); i++) {
+            if (strcmp(form, fg_forms[i]) == 0) {
+                st->resource_form = (enum fg_resource_form)i;
+            }
+        }
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "token_lifetime_s", (double)sim->store.token_lifetime_ms / 1000);
@@ -360,6 +372,8 @@ static int fg_control__settings(struct fg_sim *sim, struct fg_req *r, struct fg_
     cJSON_AddNumberToObject(o, "validation_timeout_ms", (double)st->validation_timeout_ms);
     cJSON_AddNumberToObject(o, "delivery_timeout_ms", (double)st->delivery_timeout_ms);
     cJSON_AddNumberToObject(o, "grant_expiry_s", (double)st->grant_expiry_ms / 1000);
+    cJSON_AddNumberToObject(o, "validation_token_version", st->token_version);
+    cJSON_AddStringToObject(o, "resource_form", fg_forms[st->resource_form]);
     return fg_control__ok(resp, o);
 }
 

@@ -31,6 +31,8 @@ int fg_sim__init(struct fg_sim *sim, struct loop *loop, struct http_client *cli)
     sim->settings.retry_max = 5;
     sim->settings.validation_timeout_ms = 10000;
     sim->settings.delivery_timeout_ms = 3000;
+    sim->settings.resource_form = FG_RESOURCE_ONE_ID;
+    sim->settings.token_version = 1;
     sim->next_record = 1;
     sim->next_delivery = 1;
     sim->faults = fg_faults__new();

@@ -23,6 +23,14 @@ struct http_client;
 struct http_pending;
 struct fg_faults;
 
+/* How a change notification item names its user (docs/graph.md, "What
+ * Graph sends"). */
+enum fg_resource_form {
+    FG_RESOURCE_ONE_ID = 0, /* default: `communications/presences?$filter=id+in+(%27{id}%27)` */
+    FG_RESOURCE_ALL_IDS,    /* the subscription's whole filter, also in resourceData.@odata.id */
+    FG_RESOURCE_PATH,       /* `communications/presences/{id}` (single-user subscriptions) */
+};
+
 struct fg_settings {
     int64_t batch_window_ms;       /* 0: one notification item per POST */
     int64_t retry_base_ms;         /* first retry delay; doubles each time */
@@ -30,6 +38,8 @@ struct fg_settings {
     int64_t validation_timeout_ms; /* Graph: 10 s */
     int64_t delivery_timeout_ms;   /* Graph: 3 s */
     int64_t grant_expiry_ms;       /* >0: grant at most this much on create/renew (Graph may) */
+    enum fg_resource_form resource_form;
+    int token_version; /* validationTokens: 1 (sts.windows.net, appid) or 2 (v2.0, azp) */
 };
 
 struct fg_sim {
