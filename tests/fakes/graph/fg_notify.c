@@ -115,7 +115,8 @@ static void fg_notify__post(struct fg_sim *sim, const char *url, const char *kin
         cJSON_ArrayForEach(a, audiences)
         {
             char *jwt = fg_signer__jwt(&sim->signer, cJSON_GetArrayItem(a, 0)->valuestring,
-                                       cJSON_GetArrayItem(a, 1)->valuestring, now_s);
+                                       cJSON_GetArrayItem(a, 1)->valuestring, now_s,
+                                       sim->settings.token_version);
             if (jwt) {
                 cJSON_AddItemToArray(tokens, cJSON_CreateString(jwt));
                 free(jwt);

@@ -79,7 +79,9 @@ struct fg_req {
     char *authorization;
     char *content_type;
     char *host;
-    int64_t start_ms; /* monotonic */
+    char *client_request_id; /* the caller's, echoed (NULL: none sent) */
+    char *forwarded_proto;   /* X-Forwarded-Proto: the scheme the caller sees */
+    int64_t start_ms;        /* monotonic */
     struct fg_fault_hit fault;
     bool batch_item;
     /* filled by the auth check of Graph handlers */
@@ -93,7 +95,8 @@ struct fg_resp {
     const char *content_type;
     char *body; /* malloc'd */
     size_t body_len;
-    int retry_after; /* for $batch items: Retry-After in item headers; -1 none */
+    int retry_after;               /* for $batch items: Retry-After in item headers; -1 none */
+    const char *client_request_id; /* the caller's: in error bodies, as Graph and Entra do */
 };
 
 enum { FG_DONE = 0, FG_ASYNC = 1 };
@@ -115,10 +118,20 @@ int64_t fg_sim__now(void);                                  /* wall ms */
 /* Both ids reset /_sim/reset. */
 void fg_sim__reset(struct fg_sim *sim);
 
+/* The base URL the caller reached us by: X-Forwarded-Proto (https when a
+ * TLS-terminating front says so, else http) + the Host header. */
+void fg_sim__base_url(const struct fg_req *r, char *buf, size_t len);
+
+/* fg_oidc.c: /{tenant}/v2.0/.well-known/openid-configuration, the JWKS,
+ * instance discovery. */
+int fg_oidc__route(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp);
+
 /* fg_oauth.c: POST /{tenant}/oauth2/v2.0/token */
 int fg_oauth__token(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp, const char *tenant);
 /* Microsoft identity error body; status from the code (400/401). */
 void fg_oauth__error(struct fg_resp *resp, int aadsts, const char *detail);
+/* Same with another `error` (e.g. invalid_tenant from the discovery documents). */
+void fg_oauth__error_as(struct fg_resp *resp, int aadsts, const char *detail, const char *error);
 
 /* fg_graph.c: everything under /v1.0 except subscriptions. */
 int fg_graph__route(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp,
