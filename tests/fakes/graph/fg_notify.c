@@ -315,6 +315,45 @@ void fg_notify__user_changed(struct fg_sim *sim, const struct fg_user *u)
     }
 }
 
+int fg_notify__deliver(struct fg_sim *sim, const struct fg_sub *s, const cJSON *body,
+                       const cJSON *presence, bool lifecycle)
+{
+    const cJSON *value = cJSON_GetObjectItemCaseSensitive(body, "value");
+    const char *url = lifecycle ? s->lifecycle_url : s->notification_url;
+    if (!cJSON_IsArray(value) || !url) {
+        return -1;
+    }
+    cJSON *items = cJSON_Duplicate(value, true);
+    cJSON *ids = cJSON_CreateArray(), *auds = cJSON_CreateArray();
+    cJSON_AddItemToArray(ids, cJSON_CreateString(s->id));
+    char *plain = presence ? cJSON_PrintUnformatted(presence) : NULL;
+    cJSON *it;
+    cJSON_ArrayForEach(it, items)
+    {
+        if (!cJSON_GetObjectItemCaseSensitive(it, "encryptedContent")) {
+            continue;
+        }
+        /* the corpus item's placeholders become real encrypted content */
+        cJSON *enc = plain && s->cert_key ? fg_crypto__encrypt(s->cert_key, s->cert_id,
+                                                               s->thumbprint, plain, strlen(plain))
+                                          : NULL;
+        if (!enc) {
+            free(plain);
+            cJSON_Delete(items);
+            cJSON_Delete(ids);
+            cJSON_Delete(auds);
+            return -1;
+        }
+        cJSON_ReplaceItemInObjectCaseSensitive(it, "encryptedContent", enc);
+    }
+    free(plain);
+    if (cJSON_GetObjectItemCaseSensitive(body, "validationTokens")) {
+        fg_notify__add_audience(auds, s->client_id, s->tenant);
+    }
+    fg_notify__post(sim, url, lifecycle ? "lifecycle" : "change", items, ids, auds);
+    return 0;
+}
+
 int fg_notify__lifecycle(struct fg_sim *sim, struct fg_sub *s, const char *event)
 {
     if (!s->lifecycle_url) {

@@ -151,6 +151,12 @@ cJSON *fg_subs__json(const struct fg_sub *s, bool with_client_state);
 /* fg_notify.c */
 void fg_notify__user_changed(struct fg_sim *sim, const struct fg_user *u);
 int fg_notify__lifecycle(struct fg_sim *sim, struct fg_sub *s, const char *event);
+/* POSTs a given body (e.g. from the conformance corpus) to the
+ * subscription's notification (or lifecycle) URL: every item that has an
+ * encryptedContent gets presence encrypted with the subscription's
+ * certificate, and validationTokens, when present, become real ones. */
+int fg_notify__deliver(struct fg_sim *sim, const struct fg_sub *s, const cJSON *body,
+                       const cJSON *presence, bool lifecycle);
 void fg_notify__clear(struct fg_sim *sim);
 
 /* fg_control.c: /_sim/... */
