@@ -342,6 +342,12 @@ static int fg_sim__on_http(void *ctx, const struct http_request *req, struct htt
     r->content_type = fg_sim__header(req, "Content-Type");
     r->host = fg_sim__header(req, "Host");
     r->client_request_id = fg_sim__header(req, "client-request-id");
+    if (!r->client_request_id) {
+        /* MSAL sends it in the query of token requests */
+        char crid[128];
+        int n = http_request__query(req, "client-request-id", crid, sizeof(crid));
+        r->client_request_id = n > 0 ? strndup(crid, (size_t)n) : NULL;
+    }
     r->forwarded_proto = fg_sim__header(req, "X-Forwarded-Proto");
     if (!r->path || !r->query || !r->body) {
         fg_req__free(r);

@@ -19,9 +19,10 @@
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: fake-graph [--host H] [--port N] [--tenant ID [--tenant-domain D]...]...\n"
-                    "                  [--client-id ID --client-secret-file F]...\n"
-                    "                  [--log-level error|warn|info|debug]\n");
+    fprintf(stderr,
+            "usage: fake-graph [--host H] [--port N] [--tenant ID [--tenant-domain D]...]...\n"
+            "                  [--client-id ID --client-secret-file F]...\n"
+            "                  [--log-level error|warn|info|debug]\n");
 }
 
 static char *read_secret_file(const char *path)
