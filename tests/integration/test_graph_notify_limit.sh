@@ -53,7 +53,7 @@ done
 rm -f "$T/huge.body"
 # other paths keep http.max_body_bytes (4 MiB)
 head -c 5000000 /dev/zero | tr '\0' ' ' >"$T/five.body"
-st=$(http_status "$WEB/voice/webhook/contoso" -X POST -H 'Content-Type: application/json' --data-binary "@$T/five.body")
+st=$(http_status "$WEB/voice/events/contoso" -X POST -H 'Content-Type: application/json' --data-binary "@$T/five.body")
 [ "$st" = 413 ] || fail "a 5 MB body elsewhere answered $st, not 413"
 [ "$(http_status "$WEB/healthz")" = 200 ] || fail "healthz after the limit tests"
 kill -0 "$PS_PID" || fail "the daemon died"
