@@ -49,6 +49,18 @@ for mode in basic rich; do
         'length == 1 and .[0].includeResourceData == $rich' >/dev/null ||
         fail "$mode: subscriptions $(sim_subs)"
     [ "$mode" = rich ] && outcome=applied || outcome=basic
+    # basic: said plainly in the log at start and in B/health; rich: not
+    notice='Microsoft recommends rich notifications to see changes during an active meeting call'
+    if [ "$mode" = basic ]; then
+        grep -q "basic notifications tenant=contoso: .*$notice" "$T/daemon.log" || fail "basic not logged"
+        mqtt_retained ps/health | jq -e --arg n "$notice" '.tenants.contoso.graph.notifications == "basic" and
+            (.tenants.contoso.graph.notifications_notice | contains($n))' >/dev/null ||
+            fail "B/health does not say basic: $(mqtt_retained ps/health | jq -c .tenants.contoso.graph)"
+    else
+        mqtt_retained ps/health | jq -e '.tenants.contoso.graph.notifications == "rich" and
+            (.tenants.contoso.graph | has("notifications_notice") | not)' >/dev/null ||
+            fail "B/health in rich mode: $(mqtt_retained ps/health | jq -c .tenants.contoso.graph)"
+    fi
     call_round one_id alice@contoso.com "$outcome"
     call_round all_ids bob@contoso.com "$outcome"
     call_round path carol@contoso.com "$outcome"
