@@ -1354,7 +1354,8 @@ static bool is_test_setup(const struct config *cfg)
     const char *u = cfg->http.public_url;
     const char *host = strstr(u, "://");
     host = host ? host + 3 : u;
-    if (!strncmp(host, "127.", 4) || !strncasecmp(host, "localhost", 9) || !strncmp(host, "[::1]", 5))
+    if (!strncmp(host, "127.", 4) || !strncasecmp(host, "localhost", 9) ||
+        !strncmp(host, "[::1]", 5))
         return true;
     for (size_t i = 0; i < cfg->n_tenants; i++) {
         if (strncmp(cfg->tenants[i].graph.api_url, "http://", 7) != 0)
