@@ -20,6 +20,13 @@ for p in "${PACKAGES[@]}"; do
     fi
 done
 
+# tests/integration/test_fake_graph_msal.sh drives fake-graph with Microsoft's
+# MSAL for Node (npm ci from a committed lock file): any node on PATH will do,
+# else Debian's
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    missing+=(nodejs npm)
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
     echo "setup: all ${#PACKAGES[@]} packages present"
     exit 0

@@ -1303,6 +1303,23 @@ static size_t count_secrets(const struct config *cfg)
     return n;
 }
 
+/* How the tenant's GUID is known: notifications and token issuers always
+ * carry the GUID (docs/graph.md, "Tenant id and signing keys"). check-config
+ * reads nothing from the network, so a domain says where it will be read. */
+static void print_tenant_id(const struct graph_config *g, FILE *out)
+{
+    size_t n = strlen(g->login_url);
+    while (n && g->login_url[n - 1] == '/')
+        n--;
+    if (is_guid(g->tenant_id))
+        fprintf(out, "  tenant:   id %s (a GUID, as configured)\n", g->tenant_id);
+    else
+        fprintf(out,
+                "  tenant:   %s is a domain: its GUID is resolved at start from the issuer of "
+                "%.*s/%s/v2.0/.well-known/openid-configuration (shown in B/health)\n",
+                g->tenant_id, (int)n, g->login_url, g->tenant_id);
+}
+
 static void print_tenant(const struct tenant_config *t, FILE *out)
 {
     const struct graph_config *g = &t->graph;
@@ -1312,6 +1329,7 @@ static void print_tenant(const struct tenant_config *t, FILE *out)
             t->users_file ? t->users_file : "");
     fprintf(out, "  graph:    tenant %s, client %s, api %s\n", g->tenant_id, g->client_id,
             g->api_url);
+    print_tenant_id(g, out);
     fprintf(out, "  accounts: %zu (", g->n_accounts);
     for (size_t i = 0; i < g->n_accounts; i++)
         fprintf(out, "%s%s", i ? ", " : "", g->accounts[i].username);
@@ -1319,12 +1337,31 @@ static void print_tenant(const struct tenant_config *t, FILE *out)
             g->n_accounts * GRAPH_USERS_PER_ACCOUNT, GRAPH_USERS_PER_ACCOUNT);
     fprintf(out, "  notify:   encryption %s, session %d min, resync every %d min\n",
             g->encryption_cert_file ? "on" : "off", g->presence_session_minutes, g->resync_minutes);
+    if (!g->encryption_cert_file)
+        fprintf(out, "  warning:  %s\n", CONFIG_BASIC_NOTICE);
     if (v->api_url)
         fprintf(out, "  voice:    api %s (no discovery), user %s\n", v->api_url, v->username);
     else
         fprintf(out, "  voice:    discovery %s, user %s\n", v->discovery_url, v->username);
     fprintf(out, "  webhook:  %s, talking %s %s\n", v->webhook_secret.value ? "on" : "off",
             v->talking.method, v->talking.path);
+}
+
+/* A setup clearly meant for tests: the webhook on a loopback address, or
+ * every tenant's Graph reached over plain http (a simulator). */
+static bool is_test_setup(const struct config *cfg)
+{
+    const char *u = cfg->http.public_url;
+    const char *host = strstr(u, "://");
+    host = host ? host + 3 : u;
+    if (!strncmp(host, "127.", 4) || !strncasecmp(host, "localhost", 9) ||
+        !strncmp(host, "[::1]", 5))
+        return true;
+    for (size_t i = 0; i < cfg->n_tenants; i++) {
+        if (strncmp(cfg->tenants[i].graph.api_url, "http://", 7) != 0)
+            return false;
+    }
+    return cfg->n_tenants > 0;
 }
 
 void config__print_summary(const struct config *cfg, FILE *out)
@@ -1339,6 +1376,10 @@ void config__print_summary(const struct config *cfg, FILE *out)
             m->password.value ? " with password" : "", m->topic_prefix, m->bridge_topic);
     fprintf(out, "http:     listen %s, public_url %s, tls %s, max body %zu bytes\n", h->listen,
             h->public_url, h->tls_cert_file ? "on" : "off", h->max_body_bytes);
+    if (!strncmp(h->public_url, "http://", 7) && (cfg->roles & CONFIG_ROLE_GRAPH) &&
+        !is_test_setup(cfg))
+        fprintf(out, "warning:  http.public_url is http://: Graph accepts only https:// "
+                     "notification URLs, so no subscription can be created (docs/graph.md)\n");
     fprintf(out, "mapper:   %s, settle %d s\n", cfg->mapper.enabled ? "enabled" : "disabled",
             cfg->mapper.settle_seconds);
     char roles[64];

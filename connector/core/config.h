@@ -13,6 +13,12 @@
 #include "core/log.h"
 
 #define GRAPH_USERS_PER_ACCOUNT 650
+/* What check-config, the log at start and B/health say when a tenant has no
+ * notification certificate (docs/graph.md, "Basic or rich notifications"). */
+#define CONFIG_BASIC_NOTICE                                                            \
+    "basic notifications (no certificate): since June 2024 Microsoft recommends rich " \
+    "notifications to see changes during an active meeting call; set "                 \
+    "graph.encryption_cert_file and graph.encryption_key_file"
 
 /* A secret read from NAME_file or NAME_env. value is NULL when not set.
  * Never print value; print source ("file /etc/x" or "env X") instead. */

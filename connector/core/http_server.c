@@ -32,6 +32,7 @@ struct route {
     bool prefix;
     http_handler_fn fn;
     void *ctx;
+    size_t max_body; /* 0: the server's max_body_bytes */
 };
 
 struct ws_route {
@@ -634,6 +635,12 @@ static void http__drop_pending(struct pss *pss, struct http_server *srv)
 
 /* ---- the HTTP side of the protocol callback ------------------------------ */
 
+/* The body limit of the request's route (the server's for unknown paths). */
+static size_t http__body_limit(const struct http_server *srv, const struct pss *pss)
+{
+    return pss->route && pss->route->max_body ? pss->route->max_body : srv->opt.max_body_bytes;
+}
+
 static int http__on_request(struct lws *wsi, struct pss *pss, struct http_server *srv)
 {
     if (pss->pending || pss->out.active)
@@ -664,7 +671,7 @@ static int http__on_request(struct lws *wsi, struct pss *pss, struct http_server
     pss->route = route__find(srv, method, pss->path, &known);
     enum pss_state next = expect_body ? PSS_DISCARD : PSS_IDLE;
 
-    if (has_cl && (clen < 0 || (unsigned long long)clen > srv->opt.max_body_bytes)) {
+    if (has_cl && (clen < 0 || (unsigned long long)clen > http__body_limit(srv, pss))) {
         pss->state = next;
         http__respond_error(wsi, pss, 413, "request body too large", NULL, true);
         return 0;
@@ -710,7 +717,7 @@ static int http__on_body(struct lws *wsi, struct pss *pss, struct http_server *s
     }
     if (pss->state != PSS_BODY)
         return 0; /* discarding the body of a request already answered */
-    if (pss->body_len + len > srv->opt.max_body_bytes) {
+    if (pss->body_len + len > http__body_limit(srv, pss)) {
         pss->state = PSS_DISCARD;
         http__respond_error(wsi, pss, 413, "request body too large", NULL, true);
         return 0;
@@ -1092,6 +1099,20 @@ int http_server__route(struct http_server *srv, const char *method, const char *
         .ctx = ctx,
     };
     return 0;
+}
+
+int http_server__route_body_limit(struct http_server *srv, const char *path, size_t max_body_bytes)
+{
+    if (!srv || !path || srv->running)
+        return -1;
+    int n = 0;
+    for (size_t i = 0; i < srv->n_routes; i++) {
+        if (strcmp(srv->routes[i].path, path) == 0) {
+            srv->routes[i].max_body = max_body_bytes;
+            n++;
+        }
+    }
+    return n ? 0 : -1;
 }
 
 int http_server__ws_route(struct http_server *srv, const char *path, const struct ws_handler *h,

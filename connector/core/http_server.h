@@ -71,6 +71,10 @@ struct http_server *http_server__new(const struct http_server_options *opt);
  * it ends with '/' and prefix is true. method NULL matches any. */
 int http_server__route(struct http_server *srv, const char *method, const char *path, bool prefix,
                        http_handler_fn fn, void *ctx);
+/* Before start: routes registered with exactly this path take bodies up to
+ * max_body_bytes instead of the server's (larger or smaller; 413 above it).
+ * Returns -1 when no route has that path. */
+int http_server__route_body_limit(struct http_server *srv, const char *path, size_t max_body_bytes);
 int http_server__start(struct http_server *srv); /* binds, starts the thread */
 int http_server__port(const struct http_server *srv);
 void http_server__stop(struct http_server *srv);

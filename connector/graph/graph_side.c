@@ -71,6 +71,9 @@ void gside__status(struct gtenant *t)
     else
         cJSON_AddNullToObject(g, "last_resync");
     cJSON_AddStringToObject(g, "notifications", t->keys ? "rich" : "basic");
+    if (!t->keys)
+        cJSON_AddStringToObject(g, "notifications_notice", GSIDE_BASIC_NOTICE);
+    cJSON_AddItemToObject(g, "tenant", identity__status_json(t));
 
     /* ready: every account that has users holds a live subscription */
     bool ready = auth_ok && t->resolved_once;
@@ -140,7 +143,7 @@ static int gside__tenant_init(struct gside *side, struct gtenant *t, size_t i)
     t->cfg = &cfg->tenants[i];
     t->name = t->cfg->name;
     pthread_mutex_init(&t->reg_lock, NULL);
-    pthread_mutex_init(&t->jwks_lock, NULL);
+    pthread_mutex_init(&t->ident_lock, NULL);
     struct graph_config *g = &t->cfg->graph;
     char *pub = gside__trim(cfg->http.public_url);
     char *login = gside__trim(g->login_url);
@@ -152,7 +155,7 @@ static int gside__tenant_init(struct gside *side, struct gtenant *t, size_t i)
         return -1;
     }
     t->token_url = gside__join(login, path, "");
-    t->jwks_url = gside__join(login, "/common/discovery/v2.0/keys", "");
+    int ident = identity__init(t, login);
     t->notify_url = gside__join(pub, "/graph/notify/", t->name);
     t->lifecycle_url = gside__join(pub, "/graph/lifecycle/", t->name);
     free(pub);
@@ -163,7 +166,7 @@ static int gside__tenant_init(struct gside *side, struct gtenant *t, size_t i)
     t->accounts = calloc(t->n_accounts ? t->n_accounts : 1, sizeof(*t->accounts));
     t->subs = calloc(t->n_accounts ? t->n_accounts : 1, sizeof(*t->subs));
     t->reg = calloc(t->n_accounts ? t->n_accounts : 1, sizeof(*t->reg));
-    if (!t->token_url || !t->jwks_url || !t->notify_url || !t->lifecycle_url || !t->jwks ||
+    if (!t->token_url || ident != 0 || !t->notify_url || !t->lifecycle_url || !t->jwks ||
         !t->accounts || !t->subs || !t->reg)
         return -1;
     tokens__init(&t->app, t, -1);
@@ -182,6 +185,8 @@ static int gside__tenant_init(struct gside *side, struct gtenant *t, size_t i)
         return -1;
     if (t->n_accounts == 0 && t->n_users)
         LOG_WARN("graph", "no service accounts: no presence subscriptions tenant=%s", t->name);
+    if (!t->keys)
+        LOG_WARN("graph", "basic notifications tenant=%s: %s", t->name, GSIDE_BASIC_NOTICE);
     LOG_INFO("graph", "tenant ready tenant=%s users=%zu accounts=%zu notify_url=%s", t->name,
              t->n_users, t->n_accounts, t->notify_url);
     return 0;
@@ -200,6 +205,7 @@ static void gside__tenant_free(struct gtenant *t)
     free(t->subs);
     free(t->reg);
     free(t->token_url);
+    identity__free(t);
     free(t->jwks_url);
     free(t->notify_url);
     free(t->lifecycle_url);
@@ -207,7 +213,7 @@ static void gside__tenant_free(struct gtenant *t)
     notify_crypto__store_free(t->keys);
     jwks_cache__free(t->jwks);
     pthread_mutex_destroy(&t->reg_lock);
-    pthread_mutex_destroy(&t->jwks_lock);
+    pthread_mutex_destroy(&t->ident_lock);
 }
 
 static void gside__free(void *state)
@@ -263,6 +269,9 @@ static void gside__describe_metrics(void)
                       "Presence subscriptions reauthorized");
     metrics__describe("graph_subscription_failures_total", METRIC_COUNTER,
                       "Failed subscription create/renew/reauthorize requests");
+    metrics__describe("graph_jwks_fetches_total", METRIC_COUNTER,
+                      "Fetches of the keys that sign Graph's validationTokens (at most one per "
+                      "10 s, however many unknown kids arrive)");
 }
 
 static int gside__init(const struct daemon_env *env, void **state)
@@ -310,6 +319,7 @@ static int gside__start(void *state)
     for (size_t i = 0; i < side->n_tenants; i++) {
         struct gtenant *t = &side->tenants[i];
         gside__status(t);
+        identity__start(t);
         users__resolve(t);
         resync__start_timer(t);
     }
@@ -345,6 +355,7 @@ static void gside__stop(void *state)
         struct gtenant *t = &side->tenants[i];
         loop__timer_cancel(side->loop, t->resolve_timer);
         t->resolve_timer = 0;
+        identity__stop(t);
         resync__stop(t);
         subs__stop(t);
         tokens__stop(&t->app);

@@ -7,18 +7,22 @@
  *  - gtenant.name, .cfg->graph (immutable after init), .keys, .jwks: read by
  *    the libwebsockets thread and the decryption workers;
  *  - gtenant.reg (subscription id -> clientState), guarded by reg_lock: the
- *    workers check clientState against it.
+ *    workers check clientState against it;
+ *  - gtenant.ident (tenant GUID, issuer), guarded by ident_lock, and
+ *    gtenant.keys_wanted (atomic): identity.c.
  */
 #ifndef PS_GRAPH_GSIDE_H
 #define PS_GRAPH_GSIDE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "core/backoff.h"
 #include "core/loop.h"
+#include "graph/oidc.h"
 #include "graph/presence.h"
 
 struct daemon_env;
@@ -37,6 +41,9 @@ struct resync_chunk;
 #define GSIDE_BATCH_MAX        20
 #define GSIDE_PRESENCE_CHUNK   650
 #define GSIDE_SUB_LIFETIME_MS  (55LL * 60 * 1000) /* asked for; Graph allows 60 min */
+/* Said by the log at start, B/health and check-config when no certificate
+ * is configured (docs/graph.md, "Basic or rich notifications"). */
+#define GSIDE_BASIC_NOTICE CONFIG_BASIC_NOTICE
 
 /* ---- tokens.c ------------------------------------------------------------- */
 
@@ -196,6 +203,31 @@ int resync__apply(struct gtenant *t, const struct presence_state *p, const char 
 void resync__start_timer(struct gtenant *t);
 void resync__stop(struct gtenant *t);
 
+/* ---- identity.c: the tenant GUID and the validation-token keys ------------- */
+
+#define IDENTITY_JWKS_GAP_MS     10000 /* at most one key fetch per gap */
+#define IDENTITY_JWKS_MAX_AGE_MS (24LL * 3600 * 1000)
+
+/* What a worker needs to check an item's tenant and its validation tokens. */
+struct gident {
+    char tenant_guid[OIDC_GUID_LEN + 1]; /* lower case; "" until known */
+    char issuer[OIDC_URL_MAX];           /* issuer template of the OpenID configuration when it is
+                                            not the public cloud's v2 one; "" otherwise */
+};
+
+/* Sets the GUID of a GUID tenant_id and the URLs; no network. */
+int identity__init(struct gtenant *t, const char *login_url);
+/* Reads the OpenID configuration, then the keys (retried with backoff). */
+void identity__start(struct gtenant *t);
+void identity__stop(struct gtenant *t);
+void identity__free(struct gtenant *t);
+/* Any thread: a copy of what is known now. */
+void identity__snapshot(struct gtenant *t, struct gident *out);
+/* Any thread, never blocks: the keys are missing, stale, or lack a kid a
+ * token named. The loop fetches them, at most once per IDENTITY_JWKS_GAP_MS. */
+void identity__want_keys(struct gtenant *t);
+struct cJSON *identity__status_json(struct gtenant *t);
+
 /* ---- webhook.c -------------------------------------------------------------- */
 
 int webhook__routes(struct gside *side);
@@ -247,8 +279,25 @@ struct gtenant {
     struct notify_key_store *keys; /* NULL: basic notifications */
     char *cert_id;
     struct jwks_cache *jwks;
-    pthread_mutex_t jwks_lock; /* one JWKS fetch at a time */
-    int64_t jwks_tried_mono;
+    /* identity.c: ident is read by workers under ident_lock */
+    pthread_mutex_t ident_lock;
+    struct gident ident;
+    atomic_bool keys_wanted;        /* a worker asked for keys; cleared after the fetch */
+    atomic_int token_versions_seen; /* bit 1: v1 tokens, bit 2: v2 (webhook.c) */
+    /* identity.c, loop only */
+    char *oidc_url;
+    const char *ident_source; /* "configured", "openid-configuration"; NULL: pending */
+    char ident_error[160];
+    bool oidc_ok;
+    bool oidc_in_flight;
+    loop_timer_id oidc_timer;
+    struct backoff oidc_bo;
+    bool jwks_in_flight;
+    loop_timer_id jwks_timer;
+    struct backoff jwks_bo;
+    int64_t jwks_last_mono; /* start of the last key fetch */
+    unsigned jwks_fetches;
+    char jwks_error[160];
     pthread_mutex_t reg_lock;
     struct greg *reg; /* per account */
 };

@@ -18,9 +18,9 @@
 
 #include "core/clock.h"
 #include "graph/b64.h"
+#include "graph/oidc.h"
 
 #define JWT_MIN_RSA_BITS 2048
-#define JWT_ISS_PREFIX   "https://sts.windows.net/"
 
 struct jwks_key {
     char kid[128];
@@ -36,6 +36,7 @@ struct jwt_verified {
     bool has_nbf;
     char kid[128];
     char tenant_id[128];
+    int version;
 };
 
 struct jwt_verified_cache {
@@ -376,28 +377,62 @@ static bool jwt__aud_matches(const cJSON *aud, const char *want)
     return false;
 }
 
+static const char *const jwt_default_issuers[] = {OIDC_ISSUER_V1, OIDC_ISSUER_V2};
+
+/* iss == template with {tenantid} replaced by tenant (case-insensitive:
+ * host names and GUIDs are). */
+static bool jwt__issuer_is(const char *iss, const char *tmpl, const char *tenant)
+{
+    const char *slot = strstr(tmpl, OIDC_TENANT_SLOT);
+    if (!slot)
+        return false;
+    size_t head = (size_t)(slot - tmpl), tlen = strlen(tenant);
+    const char *tail = slot + strlen(OIDC_TENANT_SLOT);
+    return strlen(iss) == head + tlen + strlen(tail) && strncasecmp(iss, tmpl, head) == 0 &&
+           strncasecmp(iss + head, tenant, tlen) == 0 && strcasecmp(iss + head + tlen, tail) == 0;
+}
+
 static enum jwt_result jwt__check_issuer(const cJSON *claims, const struct jwt_expect *x,
                                          struct jwt_claims *out)
 {
     const cJSON *iss = cJSON_GetObjectItemCaseSensitive(claims, "iss");
     if (!cJSON_IsString(iss))
         return JWT_WRONG_ISSUER;
-    const char *s = iss->valuestring;
-    size_t plen = strlen(JWT_ISS_PREFIX), len = strlen(s);
-    if (len <= plen + 1 || strncmp(s, JWT_ISS_PREFIX, plen) != 0 || s[len - 1] != '/')
-        return JWT_WRONG_ISSUER;
-    const char *tid = s + plen;
-    size_t tlen = len - plen - 1;
-    for (size_t i = 0; i < x->n_tenants; i++) {
-        const char *t = x->tenant_ids[i];
-        if (t && strlen(t) == tlen && strncasecmp(t, tid, tlen) == 0) {
-            if (tlen < sizeof(out->tenant_id))
-                /* the configured spelling: GUIDs compare case-insensitively */
-                snprintf(out->tenant_id, sizeof(out->tenant_id), "%s", t);
+    const char *const *forms = x->issuers ? x->issuers : jwt_default_issuers;
+    size_t n_forms = x->issuers ? x->n_issuers : 2;
+    for (size_t f = 0; f < n_forms; f++) {
+        for (size_t i = 0; forms[f] && i < x->n_tenants; i++) {
+            const char *t = x->tenant_ids[i];
+            if (!t || !jwt__issuer_is(iss->valuestring, forms[f], t))
+                continue;
+            /* the configured spelling: GUIDs compare case-insensitively */
+            snprintf(out->tenant_id, sizeof(out->tenant_id), "%s", t);
+            size_t len = strlen(iss->valuestring);
+            out->version = len >= 5 && !strcasecmp(iss->valuestring + len - 5, "/v2.0") ? 2 : 1;
             return JWT_OK;
         }
     }
     return JWT_WRONG_ISSUER;
+}
+
+/* The publisher: `appid` in v1 tokens, `azp` in v2; either is read, the
+ * one of the token's version first. */
+static enum jwt_result jwt__check_publisher(const cJSON *claims, const struct jwt_expect *x,
+                                            struct jwt_claims *out)
+{
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(claims, "ver");
+    if (cJSON_IsString(ver) &&
+        (!strcmp(ver->valuestring, "1.0") || !strcmp(ver->valuestring, "2.0")))
+        out->version = ver->valuestring[0] - '0';
+    const char *want = x->appid ? x->appid : JWT_GRAPH_PUBLISHER_APPID;
+    const char *first = out->version == 2 ? "azp" : "appid";
+    const char *second = out->version == 2 ? "appid" : "azp";
+    const cJSON *appid = cJSON_GetObjectItemCaseSensitive(claims, first);
+    if (!appid)
+        appid = cJSON_GetObjectItemCaseSensitive(claims, second);
+    if (!cJSON_IsString(appid) || strcasecmp(appid->valuestring, want) != 0)
+        return JWT_WRONG_APPID;
+    return JWT_OK;
 }
 
 static enum jwt_result jwt__check_claims(const cJSON *claims, const struct jwt_expect *x,
@@ -412,13 +447,7 @@ static enum jwt_result jwt__check_claims(const cJSON *claims, const struct jwt_e
     rc = jwt__check_issuer(claims, x, out);
     if (rc != JWT_OK)
         return rc;
-    const char *want = x->appid ? x->appid : JWT_GRAPH_PUBLISHER_APPID;
-    const cJSON *appid = cJSON_GetObjectItemCaseSensitive(claims, "appid");
-    if (!appid)
-        appid = cJSON_GetObjectItemCaseSensitive(claims, "azp");
-    if (!cJSON_IsString(appid) || strcasecmp(appid->valuestring, want) != 0)
-        return JWT_WRONG_APPID;
-    return JWT_OK;
+    return jwt__check_publisher(claims, x, out);
 }
 
 /* The cache key: the token and everything expected of it except the time,
@@ -436,6 +465,12 @@ static bool jwt__verified_key(const char *token, const struct jwt_expect *x, uns
     for (size_t i = 0; ok && i < x->n_tenants; i++) {
         const char *t = x->tenant_ids[i] ? x->tenant_ids[i] : "";
         ok = EVP_DigestUpdate(ctx, t, strlen(t) + 1) == 1;
+    }
+    /* a separator no issuer or tenant contains, then the issuer forms */
+    ok = ok && EVP_DigestUpdate(ctx, "\n", 2) == 1;
+    for (size_t i = 0; ok && x->issuers && i < x->n_issuers; i++) {
+        const char *f = x->issuers[i] ? x->issuers[i] : "";
+        ok = EVP_DigestUpdate(ctx, f, strlen(f) + 1) == 1;
     }
     unsigned int len = 0;
     ok = ok && EVP_DigestFinal_ex(ctx, hash, &len) == 1 && len == 32;
@@ -461,6 +496,7 @@ static bool jwt__verified_get(struct jwt_verified_cache *c, const unsigned char 
         memcpy(out->kid, e->kid, sizeof(out->kid));
         memcpy(out->tenant_id, e->tenant_id, sizeof(out->tenant_id));
         out->exp = e->exp;
+        out->version = e->version;
         *rc = jwt__times_ok(x, e->exp, e->has_nbf, e->nbf);
         found = true;
         break;
@@ -490,6 +526,7 @@ static void jwt__verified_put(struct jwt_verified_cache *c, const unsigned char 
     slot->nbf = nbf;
     memcpy(slot->kid, claims->kid, sizeof(slot->kid));
     memcpy(slot->tenant_id, claims->tenant_id, sizeof(slot->tenant_id));
+    slot->version = claims->version;
     pthread_mutex_unlock(&c->mu);
 }
 

@@ -12,9 +12,12 @@
  * jwt__verify accepts only RS256 compact JWS (so `alg: none` and HMAC
  * confusion are rejected as malformed), checks the signature before looking
  * at any claim, then exp/nbf with a clock skew allowance, aud (string or
- * array) == our client id, iss == https://sts.windows.net/{tenantId}/ for a
- * tenant we serve, and appid (or azp) == the Graph change-notification
- * publisher.
+ * array) == our client id, iss == one of the accepted issuer forms for a
+ * tenant we serve (v1 `https://sts.windows.net/{tid}/`, v2
+ * `https://login.microsoftonline.com/{tid}/v2.0`, or what the tenant's
+ * OpenID configuration names), and the publisher (v1: appid, v2: azp; either
+ * claim is read) == the Graph change-notification publisher
+ * (docs/graph.md, "Validation tokens").
  *
  * Verified tokens are remembered per key set: Graph sends the same
  * validationTokens with every POST for about an hour, and an RS256 check per
@@ -78,11 +81,15 @@ int64_t jwks_cache__fetched_ms(struct jwks_cache *cache);
 
 struct jwt_expect {
     const char *audience;          /* our app's client id */
-    const char *const *tenant_ids; /* tenants we serve */
+    const char *const *tenant_ids; /* tenants we serve (GUIDs) */
     size_t n_tenants;
     const char *appid; /* NULL: JWT_GRAPH_PUBLISHER_APPID */
     int64_t now_s;     /* wall clock seconds; 0: now */
     int skew_s;        /* < 0: JWT_DEFAULT_SKEW_S */
+    /* Accepted issuers, templates with `{tenantid}`; NULL: the v1 and v2
+     * issuers of Microsoft's public cloud. */
+    const char *const *issuers;
+    size_t n_issuers;
 };
 
 /* What a valid token said (filled on JWT_OK, partly filled otherwise). */
@@ -90,6 +97,7 @@ struct jwt_claims {
     char kid[128];
     char tenant_id[128]; /* from iss */
     int64_t exp;
+    int version; /* 1 or 2: `ver`, else the issuer's form (…/v2.0 is 2) */
 };
 
 enum jwt_result jwt__verify(const struct jwks *set, const char *token,

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <curl/curl.h>
+
 /* Outcome of reading one string field. */
 enum field_rc {
     FIELD_OK = 0,
@@ -131,13 +133,15 @@ static void notification__parse_item(struct notification_item *it, const cJSON *
         notification__fail(it, NOTIFICATION_ITEM_BOTH_KINDS, "lifecycleEvent");
     else if (ct == FIELD_ABSENT && le == FIELD_ABSENT)
         notification__fail(it, NOTIFICATION_ITEM_NO_KIND, "changeType");
-    /* A change without a resource cannot be attributed to a user. */
-    notification__str(it, obj, "resource", "resource", NOTIFICATION_RESOURCE_MAX, ct == FIELD_OK,
+    notification__str(it, obj, "resource", "resource", NOTIFICATION_RESOURCE_MAX, false,
                       &it->resource);
     notification__str(it, obj, "subscriptionExpirationDateTime", "subscriptionExpirationDateTime",
                       NOTIFICATION_DATE_MAX, false, &it->subscription_expiration);
     notification__parse_resource_data(it, obj);
     notification__parse_encrypted(it, obj);
+    /* a change that names nobody cannot be attributed to a user */
+    if (ct == FIELD_OK && !it->resource && !it->resource_id)
+        notification__fail(it, NOTIFICATION_ITEM_MISSING_FIELD, "resourceData.id");
 }
 
 static enum notification_body_status notification__parse_tokens(const cJSON *root,
@@ -284,6 +288,28 @@ const char *notification__item_status_name(enum notification_item_status s)
     return "unknown";
 }
 
+bool notification__id_ok(const char *id, size_t len)
+{
+    if (!id || len == 0 || len > NOTIFICATION_ID_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)id[i];
+        if (c <= 0x20 || c == 0x7f || c == '/' || c == '\'' || c == '?' || c == '(' || c == ')' ||
+            c == ',')
+            return false;
+    }
+    return true;
+}
+
+static enum notification_user notification__emit(const char *id, size_t n, char *out, size_t outlen)
+{
+    if (!notification__id_ok(id, n) || n >= outlen)
+        return NOTIFICATION_USER_NONE;
+    memcpy(out, id, n);
+    out[n] = '\0';
+    return NOTIFICATION_USER_OK;
+}
+
 /* Reads `/{id}`, `('{id}')` or `({id})` at p: sets *id and *n and returns
  * what follows, or NULL. */
 static const char *notification__key(const char *p, const char **id, size_t *n)
@@ -309,17 +335,113 @@ static const char *notification__key(const char *p, const char **id, size_t *n)
     return end[1] == ')' ? end + 2 : NULL;
 }
 
-int graph__user_id_from_resource(const char *resource, char *out, size_t outlen)
+static const char *notification__ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}
+
+/* One quoted id at p ('...'): sets id and n, returns what follows or NULL. */
+static const char *notification__quoted(const char *p, const char **id, size_t *n)
+{
+    if (*p != '\'')
+        return NULL;
+    const char *end = strchr(p + 1, '\'');
+    if (!end)
+        return NULL;
+    *id = p + 1;
+    *n = (size_t)(end - p - 1);
+    return end + 1;
+}
+
+/* A decoded $filter value: `id in ('a', 'b')` or `id eq 'a'`, nothing after. */
+static enum notification_user notification__filter(const char *f, char *out, size_t outlen)
+{
+    const char *id = NULL;
+    size_t n = 0, count = 0;
+    f = notification__ws(f);
+    if (strncasecmp(f, "id", 2) != 0 || (f[2] != ' ' && f[2] != '\t'))
+        return NOTIFICATION_USER_NONE;
+    f = notification__ws(f + 2);
+    if (strncasecmp(f, "eq", 2) == 0 && (f[2] == ' ' || f[2] == '\t')) {
+        f = notification__quoted(notification__ws(f + 2), &id, &n);
+        count = f ? 1 : 0;
+    }
+    else if (strncasecmp(f, "in", 2) == 0) {
+        f = notification__ws(f + 2);
+        f = *f == '(' ? f + 1 : NULL;
+        for (bool more = f != NULL; more;) {
+            const char *one = NULL;
+            size_t len = 0;
+            f = notification__quoted(notification__ws(f), &one, &len);
+            if (!f || !notification__id_ok(one, len))
+                return NOTIFICATION_USER_NONE;
+            if (count++ == 0) {
+                id = one;
+                n = len;
+            }
+            f = notification__ws(f);
+            more = *f == ',';
+            f += more;
+        }
+        f = f && *f == ')' ? f + 1 : NULL;
+    }
+    if (!f || count == 0 || *notification__ws(f) != '\0')
+        return NOTIFICATION_USER_NONE;
+    return count > 1 ? NOTIFICATION_USER_SEVERAL : notification__emit(id, n, out, outlen);
+}
+
+/* The query of a decoded `communications/presences?...`: its $filter. */
+static enum notification_user notification__query(const char *q, char *out, size_t outlen)
+{
+    const char *filter = NULL;
+    for (const char *p = q; p && *p;) {
+        if (strncasecmp(p, "$filter=", 8) == 0)
+            filter = p + 8;
+        p = strchr(p, '&');
+        p = p ? p + 1 : NULL;
+    }
+    if (!filter)
+        return NOTIFICATION_USER_NONE;
+    size_t len = strcspn(filter, "&");
+    char *f = strndup(filter, len);
+    if (!f)
+        return NOTIFICATION_USER_NONE;
+    enum notification_user r = notification__filter(f, out, outlen);
+    free(f);
+    return r;
+}
+
+/* URL-decoded copy of s: `+` is a space, then %XX (curl_easy_unescape). */
+static char *notification__decode(const char *s)
+{
+    char *plus = strdup(s);
+    if (!plus)
+        return NULL;
+    for (char *p = plus; *p; p++) {
+        if (*p == '+')
+            *p = ' ';
+    }
+    int len = 0;
+    char *dec = curl_easy_unescape(NULL, plus, 0, &len);
+    free(plus);
+    char *copy = dec && memchr(dec, '\0', (size_t)len) == NULL ? strndup(dec, (size_t)len) : NULL;
+    curl_free(dec);
+    return copy;
+}
+
+static enum notification_user notification__path(const char *p, char *out, size_t outlen)
 {
     static const char pres[] = "communications/presences";
     static const char users[] = "users";
-    if (!resource || !out || outlen == 0)
-        return -1;
-    const char *p = resource[0] == '/' ? resource + 1 : resource;
     const char *id = NULL, *rest = NULL, *want_rest;
     size_t n = 0;
     if (strncasecmp(p, pres, sizeof(pres) - 1) == 0) {
-        rest = notification__key(p + sizeof(pres) - 1, &id, &n);
+        const char *q = p + sizeof(pres) - 1;
+        if (q[0] == '?' || (q[0] == '/' && q[1] == '?'))
+            return notification__query(strchr(q, '?') + 1, out, outlen);
+        rest = notification__key(q, &id, &n);
         want_rest = "";
     }
     else if (strncasecmp(p, users, sizeof(users) - 1) == 0) {
@@ -327,18 +449,32 @@ int graph__user_id_from_resource(const char *resource, char *out, size_t outlen)
         want_rest = "/presence";
     }
     else {
-        return -1;
+        return NOTIFICATION_USER_NONE;
     }
     if (!rest || strcasecmp(rest, want_rest) != 0)
-        return -1;
-    if (n == 0 || n > NOTIFICATION_ID_MAX || n >= outlen)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)id[i];
-        if (c <= 0x20 || c == 0x7f || c == '/' || c == '\'' || c == '?' || c == '(' || c == ')')
-            return -1;
-    }
-    memcpy(out, id, n);
-    out[n] = '\0';
-    return 0;
+        return NOTIFICATION_USER_NONE;
+    return notification__emit(id, n, out, outlen);
+}
+
+enum notification_user graph__user_id_from_resource(const char *resource, char *out, size_t outlen)
+{
+    if (!resource || !out || outlen == 0)
+        return NOTIFICATION_USER_NONE;
+    char *dec = notification__decode(resource);
+    if (!dec)
+        return NOTIFICATION_USER_NONE;
+    enum notification_user r = notification__path(dec[0] == '/' ? dec + 1 : dec, out, outlen);
+    free(dec);
+    return r;
+}
+
+enum notification_user notification__user_id(const struct notification_item *it, char *out,
+                                             size_t outlen)
+{
+    if (!it || !out || outlen == 0)
+        return NOTIFICATION_USER_NONE;
+    if (it->resource_id && notification__emit(it->resource_id, strlen(it->resource_id), out,
+                                              outlen) == NOTIFICATION_USER_OK)
+        return NOTIFICATION_USER_OK;
+    return graph__user_id_from_resource(it->resource, out, outlen);
 }

@@ -26,17 +26,20 @@
 #define NOTIFICATION_MAX_TOKENS 100
 
 /* Field length caps (bytes, excluding the NUL). */
-#define NOTIFICATION_ID_MAX           128           /* subscriptionId, tenantId, resourceData.id */
-#define NOTIFICATION_CLIENT_STATE_MAX 255           /* Graph documents 128 and 255; allow 255 */
-#define NOTIFICATION_KIND_MAX         64            /* changeType, lifecycleEvent */
-#define NOTIFICATION_DATE_MAX         64            /* subscriptionExpirationDateTime */
-#define NOTIFICATION_RESOURCE_MAX     1024          /* resource */
-#define NOTIFICATION_DATA_MAX         (1024 * 1024) /* encryptedContent.data (base64) */
-#define NOTIFICATION_DATA_KEY_MAX     1024          /* base64 of an RSA-4096 block is 684 */
-#define NOTIFICATION_SIGNATURE_MAX    128           /* base64 of 32 bytes is 44 */
-#define NOTIFICATION_CERT_ID_MAX      128           /* encryptionCertificateId */
-#define NOTIFICATION_THUMBPRINT_MAX   128           /* encryptionCertificateThumbprint */
-#define NOTIFICATION_TOKEN_MAX        16384         /* one validationTokens entry */
+#define NOTIFICATION_ID_MAX           128 /* subscriptionId, tenantId, resourceData.id */
+#define NOTIFICATION_CLIENT_STATE_MAX 255 /* Graph documents 128 and 255; allow 255 */
+#define NOTIFICATION_KIND_MAX         64  /* changeType, lifecycleEvent */
+#define NOTIFICATION_DATE_MAX         64  /* subscriptionExpirationDateTime */
+/* resource: for a bulk subscription Graph may send the subscription's whole
+ * filter, about 29 KB for 650 ids (docs/graph.md, "What Graph sends"); the
+ * cap only stops a hostile POST, the body limit bounds the total. */
+#define NOTIFICATION_RESOURCE_MAX   (256 * 1024)
+#define NOTIFICATION_DATA_MAX       (1024 * 1024) /* encryptedContent.data (base64) */
+#define NOTIFICATION_DATA_KEY_MAX   1024          /* base64 of an RSA-4096 block is 684 */
+#define NOTIFICATION_SIGNATURE_MAX  128           /* base64 of 32 bytes is 44 */
+#define NOTIFICATION_CERT_ID_MAX    128           /* encryptionCertificateId */
+#define NOTIFICATION_THUMBPRINT_MAX 128           /* encryptionCertificateThumbprint */
+#define NOTIFICATION_TOKEN_MAX      16384         /* one validationTokens entry */
 
 enum notification_body_status {
     NOTIFICATION_BODY_OK = 0,
@@ -76,7 +79,7 @@ struct notification_item {
 
     /* Owned copies; NULL when absent. Valid items always have subscription_id,
      * client_state, tenant_id and exactly one of change_type/lifecycle_event;
-     * change items also have resource. */
+     * change items also have resource or resource_id (or both). */
     char *subscription_id;
     char *client_state;
     char *tenant_id;
@@ -111,11 +114,33 @@ bool notification__is_lifecycle(const struct notification_item *item);
 const char *notification__body_status_name(enum notification_body_status s);
 const char *notification__item_status_name(enum notification_item_status s);
 
-/* Extracts the user id from a presence resource path:
- * `communications/presences/{id}`, `users/{id}/presence`, optionally with a
- * leading `/` and the `('{id}')` key form; prefixes compare case-insensitively.
- * Writes the id (1..NOTIFICATION_ID_MAX bytes, no `/`, `'`, `?`) to out.
- * Returns 0, or -1 for anything else (including out too small). */
-int graph__user_id_from_resource(const char *resource, char *out, size_t outlen);
+/* What graph__user_id_from_resource and notification__user_id found. */
+enum notification_user {
+    NOTIFICATION_USER_OK = 0,  /* one user, written to out */
+    NOTIFICATION_USER_NONE,    /* nothing usable names a user */
+    NOTIFICATION_USER_SEVERAL, /* a filter over several users: only the
+                                  decrypted content can tell which */
+};
+
+/* The user id a presence `resource` names. Accepted (prefixes compare
+ * case-insensitively, a leading `/` is optional):
+ *   communications/presences/{id}, communications/presences('{id}'),
+ *   users/{id}/presence, users('{id}')/presence,
+ *   communications/presences?$filter=id in ('{id}',...) in any URL encoding
+ *   (`+` for spaces, %27 for quotes, %2c for commas: what Graph sends for a
+ *   bulk subscription), and `id eq '{id}'`.
+ * Writes the id (1..NOTIFICATION_ID_MAX bytes, no `/`, `'`, `?`, `(`, `)`,
+ * space or control character) to out. A filter over more than one id gives
+ * NOTIFICATION_USER_SEVERAL; anything else (or out too small) NONE. */
+enum notification_user graph__user_id_from_resource(const char *resource, char *out, size_t outlen);
+
+/* The user a change item is for, from what it says in clear: resourceData.id
+ * when it is a plausible id, else the one user its resource names
+ * (docs/graph.md: resourceData.id, then the decrypted id, then resource). */
+enum notification_user notification__user_id(const struct notification_item *it, char *out,
+                                             size_t outlen);
+
+/* True when id is a plausible user id (the rules above). */
+bool notification__id_ok(const char *id, size_t len);
 
 #endif

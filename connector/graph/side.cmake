@@ -2,5 +2,5 @@
 # (graph_component), tokens, user lookups, subscriptions, the webhook and
 # presence reads. Included from CMakeLists.txt when present.
 ps_module(ps_graph_side
-    SOURCES graph_side.c tokens.c users.c subscriptions.c resync.c webhook.c
+    SOURCES graph_side.c tokens.c users.c subscriptions.c resync.c webhook.c identity.c
     LIBS ps_graph ps_core PkgConfig::CJSON PkgConfig::SSL PkgConfig::CURL Threads::Threads)

@@ -27,6 +27,8 @@
 #define SUBS_RETRY_BASE 2000
 #define SUBS_RETRY_MAX  (5 * 60 * 1000)
 #define SUBS_MIN_RENEW  1000
+/* reauthorizationRequired refreshes the token only when it expires sooner */
+#define SUBS_REAUTH_REFRESH_MS (10 * 60 * 1000)
 
 static void subs__ensure(struct gsub *s);
 static void subs__create(struct gsub *s);
@@ -570,8 +572,12 @@ void subs__lifecycle(struct gtenant *t, const char *sub_id, const char *event)
             return; /* a renewal or recreation in flight reauthorizes anyway */
         char suffix[GSIDE_ID_MAX + 16];
         snprintf(suffix, sizeof(suffix), "/%s/reauthorize", s->id);
-        /* a fresh token first: the old one may be the reason */
-        tokens__invalidate(&t->accounts[s->account], NULL);
+        /* Graph asks for "a valid access token", and may ask every few
+         * minutes: a fresh one only when ours is about to expire
+         * (docs/graph.md, "Subscriptions") */
+        struct gtoken *tok = &t->accounts[s->account];
+        if (!tok->access || tok->expires_mono - clock__mono_ms() < SUBS_REAUTH_REFRESH_MS)
+            tokens__invalidate(tok, NULL);
         loop__timer_cancel(t->side->loop, s->timer);
         s->timer = 0;
         s->busy = true;

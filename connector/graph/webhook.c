@@ -9,15 +9,18 @@
  * that Graph delivers again later. An unknown tenant is answered 404 at once:
  * it names no subscription of ours (docs/graph.md).
  *
- * On a worker: parse, then per item check the tenant, the clientState of the
- * subscription it names (constant time), the validationTokens (JWKS fetched
- * here, cached, refetched on an unknown kid) for rich items, decrypt. Every
- * failed check drops the item and counts it in notifications_total{outcome}.
- * What passed is posted to the loop thread, which owns the users' state. */
+ * On a worker: parse, then per item find its user (resourceData.id, then the
+ * decrypted id, then the resource: docs/graph.md, "What Graph sends"), check
+ * the tenant (always the GUID, identity.c), the clientState of the
+ * subscription it names (constant time), for rich items the validationTokens
+ * (against keys identity.c fetched on the loop; a worker never waits for
+ * them) and decrypt. Every failed check drops the item and counts it in
+ * notifications_total{outcome}; an item that is ours but cannot be verified
+ * yet is read instead, so nothing is lost. What passed is posted to the loop
+ * thread, which owns the users' state. */
 #include "graph/gside.h"
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,11 +38,18 @@
 #include "graph/notification.h"
 #include "graph/notify_crypto.h"
 
-#define WEBHOOK_TOKEN_MAX    4096
-#define WEBHOOK_JWKS_MIN_GAP 10000 /* ms between fetches on an unknown kid */
-#define WEBHOOK_JWKS_MAX_AGE (24LL * 3600 * 1000)
-#define NOTIFY_PREFIX        "/graph/notify/"
-#define LIFECYCLE_PREFIX     "/graph/lifecycle/"
+#define WEBHOOK_TOKEN_MAX 4096
+#define NOTIFY_PREFIX     "/graph/notify/"
+#define LIFECYCLE_PREFIX  "/graph/lifecycle/"
+/* Body limit of both webhook paths (docs/graph.md, "Webhook"): an item of a
+ * 650-id subscription may carry the whole filter (29,288 bytes) twice
+ * (resource and resourceData.@odata.id), plus encryptedContent (about
+ * 1.5 KB with an RSA-4096 key) and the other fields: about 60.6 KB, so
+ * 64 KiB an item; times the most items a POST may hold (the parser's
+ * NOTIFICATION_MAX_ITEMS, 1000) = 65,536,000 bytes. Larger bodies get 413;
+ * http.max_body_bytes still applies when it is larger. */
+#define WEBHOOK_ITEM_MAX_BYTES   (64 * 1024)
+#define WEBHOOK_NOTIFY_MAX_BYTES ((size_t)NOTIFICATION_MAX_ITEMS * WEBHOOK_ITEM_MAX_BYTES)
 
 void webhook__count(const struct gtenant *t, const char *outcome, double n)
 {
@@ -71,6 +81,7 @@ struct wresult {
     size_t n_ids;
     struct wlife *life;
     size_t n_life;
+    bool resync; /* an item names several users and could not be read: read everyone */
 };
 
 static void webhook__result_free(struct wresult *r)
@@ -107,124 +118,83 @@ static void webhook__apply(void *arg)
         resync__observe_latency(t, r->recv_mono, r->n_up);
         if (r->n_ids)
             resync__read_ids(t, r->ids, r->n_ids, r->recv_mono);
+        if (r->resync)
+            resync__request(t, "notification for several users");
         for (size_t i = 0; i < r->n_life; i++)
             subs__lifecycle(t, r->life[i].sub_id, r->life[i].event);
     }
     webhook__result_free(r);
 }
 
-/* Blocking GET of the JWKS document on a worker (the workers may block; the
- * loop and the libwebsockets thread may not). */
-struct wbuf {
-    char *data;
-    size_t len;
-};
+/* ---- validation tokens (never blocks: the keys come from identity.c) --------------------- */
 
-static size_t webhook__collect(char *ptr, size_t size, size_t nmemb, void *ud)
+/* The publisher's token versions seen so far (bit 1: v1, bit 2: v2), so the
+ * first of each is logged: when Graph sends which is not documented. */
+static void webhook__note_version(struct gtenant *t, int version)
 {
-    struct wbuf *b = ud;
-    size_t n = size * nmemb;
-    if (b->len + n > JWKS_MAX_DOC_LEN)
-        return 0;
-    char *d = realloc(b->data, b->len + n + 1);
-    if (!d)
-        return 0;
-    memcpy(d + b->len, ptr, n);
-    b->len += n;
-    d[b->len] = '\0';
-    b->data = d;
-    return n;
+    char labels[160];
+    snprintf(labels, sizeof(labels), "tenant=\"%s\",version=\"%d\"", t->name, version);
+    metrics__inc("graph_validation_tokens_total", labels, 1);
+    int bit = version == 2 ? 2 : 1;
+    if (!(atomic_fetch_or(&t->token_versions_seen, bit) & bit))
+        LOG_INFO("graph", "validation tokens seen tenant=%s version=%d", t->name, version);
 }
 
-static void webhook__fetch_jwks(struct gtenant *t, bool force)
+static enum jwt_result webhook__verify_one(struct gtenant *t, const struct gident *id,
+                                           const char *token)
 {
-    pthread_mutex_lock(&t->jwks_lock);
-    int64_t now = clock__mono_ms();
-    int64_t fetched = jwks_cache__fetched_ms(t->jwks);
-    bool stale = fetched == 0 || clock__wall_ms() - fetched > WEBHOOK_JWKS_MAX_AGE;
-    if ((!force && !stale) ||
-        (t->jwks_tried_mono && now - t->jwks_tried_mono < WEBHOOK_JWKS_MIN_GAP)) {
-        pthread_mutex_unlock(&t->jwks_lock);
-        return;
-    }
-    t->jwks_tried_mono = now;
-    struct wbuf b = {0};
-    long status = 0;
-    CURL *c = curl_easy_init();
-    if (c) {
-        curl_easy_setopt(c, CURLOPT_URL, t->jwks_url);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, webhook__collect);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-        CURLcode rc = curl_easy_perform(c);
-        if (rc == CURLE_OK)
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        else
-            LOG_WARN("graph", "JWKS fetch failed tenant=%s url=%s error=%s", t->name, t->jwks_url,
-                     curl_easy_strerror(rc));
-        curl_easy_cleanup(c);
-    }
-    if (status == 200 && b.data) {
-        char err[160];
-        struct jwks *set = jwks__parse(b.data, b.len, err, sizeof(err));
-        if (set) {
-            LOG_INFO("graph", "JWKS loaded tenant=%s keys=%zu", t->name, jwks__count(set));
-            jwks_cache__replace(t->jwks, set, clock__wall_ms());
-        }
-        else {
-            LOG_WARN("graph", "JWKS unusable tenant=%s reason=\"%s\"", t->name, err);
-        }
-    }
-    else if (status) {
-        LOG_WARN("graph", "JWKS fetch failed tenant=%s url=%s status=%ld", t->name, t->jwks_url,
-                 status);
-    }
-    free(b.data);
-    pthread_mutex_unlock(&t->jwks_lock);
-}
-
-static enum jwt_result webhook__verify_one(struct gtenant *t, const char *token)
-{
-    const char *tenants[] = {t->cfg->graph.tenant_id};
+    const char *tenants[] = {id->tenant_guid};
+    const char *issuers[] = {OIDC_ISSUER_V1, OIDC_ISSUER_V2, id->issuer};
     struct jwt_expect ex = {
         .audience = t->cfg->graph.client_id,
         .tenant_ids = tenants,
         .n_tenants = 1,
         .skew_s = -1,
+        .issuers = issuers,
+        .n_issuers = id->issuer[0] ? 3 : 2,
     };
+    struct jwks *set = jwks_cache__get(t->jwks);
+    int64_t fetched = jwks_cache__fetched_ms(t->jwks);
+    if (!set || clock__wall_ms() - fetched > IDENTITY_JWKS_MAX_AGE_MS)
+        identity__want_keys(t);
+    if (!set)
+        return JWT_UNKNOWN_KID;
     struct jwt_claims claims;
-    enum jwt_result r = JWT_UNKNOWN_KID;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (attempt || !jwks_cache__fetched_ms(t->jwks))
-            webhook__fetch_jwks(t, attempt > 0);
-        struct jwks *set = jwks_cache__get(t->jwks);
-        if (!set)
-            continue;
-        r = jwt__verify(set, token, &ex, &claims);
-        jwks__release(set);
-        if (r != JWT_UNKNOWN_KID)
-            break;
-    }
+    enum jwt_result r = jwt__verify(set, token, &ex, &claims);
+    jwks__release(set);
+    if (r == JWT_UNKNOWN_KID)
+        identity__want_keys(t); /* a rollover, or a forgery: one fetch per gap either way */
+    else if (r == JWT_OK)
+        webhook__note_version(t, claims.version);
     return r;
 }
 
+enum wtokens { WT_UNCHECKED = 0, WT_OK, WT_PENDING, WT_BAD };
+
 /* All validationTokens must verify: each names an (app, tenant) pair in the
- * POST, and every pair here must be ours. */
-static bool webhook__tokens_ok(struct gtenant *t, const struct notification_batch *b)
+ * POST, and every pair here must be ours. A token whose key we do not hold
+ * yet is "pending", not bad. */
+static enum wtokens webhook__tokens(struct gtenant *t, const struct gident *id,
+                                    const struct notification_batch *b)
 {
-    if (b->n_tokens == 0)
-        return false;
+    if (b->n_tokens == 0) {
+        LOG_WARN("graph", "rich notification without validation tokens tenant=%s", t->name);
+        return WT_BAD;
+    }
+    enum wtokens out = WT_OK;
     for (size_t i = 0; i < b->n_tokens; i++) {
-        enum jwt_result r = webhook__verify_one(t, b->tokens[i]);
+        enum jwt_result r = webhook__verify_one(t, id, b->tokens[i]);
+        if (r == JWT_UNKNOWN_KID) {
+            out = WT_PENDING;
+            continue;
+        }
         if (r != JWT_OK) {
             LOG_WARN("graph", "validation token rejected tenant=%s reason=%s", t->name,
                      jwt__result_name(r));
-            return false;
+            return WT_BAD;
         }
     }
-    return true;
+    return out;
 }
 
 static void webhook__outcome_crypto(struct gtenant *t, enum notify_crypto_result r)
@@ -238,7 +208,8 @@ static void webhook__outcome_crypto(struct gtenant *t, enum notify_crypto_result
     webhook__count(t, o, 1);
 }
 
-/* One rich item: decrypt and parse. Returns 0 with *p filled. */
+/* One rich item: decrypt and parse. uid: the user the item names in clear,
+ * or NULL when only the decrypted id can tell. Returns 0 with *p filled. */
 static int webhook__rich(struct gtenant *t, const struct notification_item *it, const char *uid,
                          struct presence_state *p)
 {
@@ -254,16 +225,20 @@ static int webhook__rich(struct gtenant *t, const struct notification_item *it, 
     const char *why = NULL;
     int rc = presence__parse_text(plain, len, p, &why);
     notify_crypto__plaintext_free(plain, len);
-    if (rc != 0 || strcasecmp(p->id, uid) != 0) {
+    if (rc != 0 || (uid && strcasecmp(p->id, uid) != 0)) {
         LOG_WARN("graph", "notification dropped tenant=%s subscription=%s reason=\"%s\"", t->name,
-                 it->subscription_id, rc ? why : "presence id differs from resource");
+                 it->subscription_id, rc ? why : "presence id differs from resourceData.id");
         webhook__count(t, "malformed", 1);
         return -1;
     }
     return 0;
 }
 
-static int webhook__check(struct gtenant *t, const struct notification_item *it)
+/* 0: ours; 1: ours as far as can be told, but the tenant GUID is not known
+ * yet (a domain tenant_id before its OpenID configuration was read);
+ * -1: dropped (counted). */
+static int webhook__check(struct gtenant *t, const struct gident *id,
+                          const struct notification_item *it)
 {
     if (it->status != NOTIFICATION_ITEM_OK) {
         LOG_WARN("graph", "notification item malformed tenant=%s reason=%s field=%s", t->name,
@@ -271,7 +246,7 @@ static int webhook__check(struct gtenant *t, const struct notification_item *it)
         webhook__count(t, "malformed", 1);
         return -1;
     }
-    if (strcasecmp(it->tenant_id, t->cfg->graph.tenant_id) != 0) {
+    if (id->tenant_guid[0] && strcasecmp(it->tenant_id, id->tenant_guid) != 0) {
         LOG_WARN("graph", "notification for another tenant dropped tenant=%s tenant_id=%s", t->name,
                  it->tenant_id);
         webhook__count(t, "wrong_tenant", 1);
@@ -290,7 +265,92 @@ static int webhook__check(struct gtenant *t, const struct notification_item *it)
         webhook__count(t, "bad_client_state", 1);
         return -1;
     }
-    return 0;
+    return id->tenant_guid[0] ? 0 : 1;
+}
+
+/* One POST on a worker. */
+struct wpost {
+    struct gtenant *t;
+    const struct notification_batch *b;
+    struct wresult *r;
+    struct gident id;
+    enum wtokens tokens; /* checked once, when the first rich item needs them */
+};
+
+/* The item is ours but its content cannot be used (basic, or not verifiable
+ * yet): the loop reads the user's presence. An item that names several users
+ * and nobody in particular makes the loop read everyone. */
+static void webhook__read(struct wpost *w, enum notification_user who, const char *uid,
+                          const char *outcome)
+{
+    struct wresult *r = w->r;
+    if (who != NOTIFICATION_USER_OK) {
+        LOG_INFO("graph", "notification names no single user tenant=%s why=%s: reading everyone",
+                 w->t->name, outcome);
+        webhook__count(w->t, "unattributed", 1);
+        r->resync = true;
+        return;
+    }
+    r->ids[r->n_ids] = strdup(uid);
+    if (r->ids[r->n_ids]) {
+        r->n_ids++;
+        webhook__count(w->t, outcome, 1);
+    }
+}
+
+static void webhook__change(struct wpost *w, const struct notification_item *it, int tenant)
+{
+    struct gtenant *t = w->t;
+    char uid[NOTIFICATION_ID_MAX + 1];
+    enum notification_user who = notification__user_id(it, uid, sizeof(uid));
+    if (who == NOTIFICATION_USER_NONE) {
+        LOG_WARN("graph", "notification names no user tenant=%s subscription=%s", t->name,
+                 it->subscription_id);
+        webhook__count(t, "malformed", 1);
+        return;
+    }
+    if (it->has_encrypted && !t->keys) {
+        webhook__count(t, "unexpected_rich", 1);
+        return;
+    }
+    if (tenant > 0) {
+        webhook__read(w, who, uid, "tenant_pending");
+        return;
+    }
+    if (!it->has_encrypted) {
+        webhook__read(w, who, uid, "basic"); /* only the id; the loop reads the presence */
+        return;
+    }
+    if (w->tokens == WT_UNCHECKED)
+        w->tokens = webhook__tokens(t, &w->id, w->b);
+    if (w->tokens != WT_OK) {
+        /* Its clientState is ours, so Graph sent it; a token we cannot verify
+         * (yet: a signing key rolled over, keys being fetched) must not lose
+         * the change: the user's presence is read instead. */
+        webhook__read(w, who, uid,
+                      w->tokens == WT_PENDING ? "validation_keys_pending" : "bad_validation_token");
+        return;
+    }
+    struct wresult *r = w->r;
+    if (webhook__rich(t, it, who == NOTIFICATION_USER_OK ? uid : NULL, &r->up[r->n_up]) == 0)
+        r->n_up++;
+}
+
+static struct wresult *webhook__result_new(struct gtenant *t, int64_t recv_mono, size_t n)
+{
+    struct wresult *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->t = t;
+    r->recv_mono = recv_mono;
+    r->up = calloc(n, sizeof(*r->up));
+    r->ids = calloc(n, sizeof(*r->ids));
+    r->life = calloc(n, sizeof(*r->life));
+    if (!r->up || !r->ids || !r->life) {
+        webhook__result_free(r);
+        return NULL;
+    }
+    return r;
 }
 
 static void webhook__work(void *arg)
@@ -306,72 +366,30 @@ static void webhook__work(void *arg)
         webhook__job_free(j);
         return;
     }
-    struct wresult *r = calloc(1, sizeof(*r));
-    size_t n = b.n_items ? b.n_items : 1;
-    if (r) {
-        r->t = t;
-        r->recv_mono = j->recv_mono;
-        r->up = calloc(n, sizeof(*r->up));
-        r->ids = calloc(n, sizeof(*r->ids));
-        r->life = calloc(n, sizeof(*r->life));
-    }
-    if (!r || !r->up || !r->ids || !r->life) {
-        if (r)
-            webhook__result_free(r);
-        notification__free(&b);
-        webhook__job_free(j);
-        return;
-    }
-    int tokens = -1; /* checked once, when the first rich item needs it */
-    for (size_t i = 0; i < b.n_items; i++) {
+    struct wpost w = {.t = t, .b = &b, .tokens = WT_UNCHECKED};
+    w.r = webhook__result_new(t, j->recv_mono, b.n_items ? b.n_items : 1);
+    identity__snapshot(t, &w.id);
+    for (size_t i = 0; w.r && i < b.n_items; i++) {
         const struct notification_item *it = &b.items[i];
-        if (webhook__check(t, it) != 0)
+        int tenant = webhook__check(t, &w.id, it);
+        if (tenant < 0)
             continue;
         if (notification__is_lifecycle(it)) {
-            snprintf(r->life[r->n_life].sub_id, sizeof(r->life[0].sub_id), "%s",
-                     it->subscription_id);
-            snprintf(r->life[r->n_life].event, sizeof(r->life[0].event), "%s", it->lifecycle_event);
-            r->n_life++;
+            struct wlife *l = &w.r->life[w.r->n_life++];
+            snprintf(l->sub_id, sizeof(l->sub_id), "%s", it->subscription_id);
+            snprintf(l->event, sizeof(l->event), "%s", it->lifecycle_event);
             webhook__count(t, "lifecycle", 1);
             continue;
         }
-        char uid[NOTIFICATION_ID_MAX + 1];
-        if (graph__user_id_from_resource(it->resource, uid, sizeof(uid)) != 0) {
-            webhook__count(t, "malformed", 1);
-            continue;
-        }
-        if (it->has_encrypted) {
-            if (!t->keys) {
-                webhook__count(t, "unexpected_rich", 1);
-                continue;
-            }
-            if (tokens < 0)
-                tokens = webhook__tokens_ok(t, &b) ? 1 : 0;
-            if (!tokens) {
-                /* Its clientState is ours, so Graph sent it; a token we cannot
-                 * verify yet (a signing key rolled over less than the JWKS
-                 * refetch gap ago) must not lose the change: the user's
-                 * presence is read instead, as for a basic notification. */
-                webhook__count(t, "bad_validation_token", 1);
-                r->ids[r->n_ids] = strdup(uid);
-                if (r->ids[r->n_ids])
-                    r->n_ids++;
-                continue;
-            }
-            if (webhook__rich(t, it, uid, &r->up[r->n_up]) == 0)
-                r->n_up++;
-            continue;
-        }
-        /* basic: only the id; the loop reads the presence */
-        r->ids[r->n_ids] = strdup(uid);
-        if (r->ids[r->n_ids]) {
-            r->n_ids++;
-            webhook__count(t, "basic", 1);
-        }
+        webhook__change(&w, it, tenant);
     }
     notification__free(&b);
     webhook__job_free(j);
-    if (r->n_up + r->n_ids + r->n_life == 0 || loop__post(t->side->loop, webhook__apply, r) != 0)
+    struct wresult *r = w.r;
+    if (r && (r->n_up + r->n_ids + r->n_life > 0 || r->resync) &&
+        loop__post(t->side->loop, webhook__apply, r) == 0)
+        return;
+    if (r)
         webhook__result_free(r);
 }
 
@@ -458,9 +476,17 @@ int webhook__routes(struct gside *side)
                       "decided (published or found unchanged)");
     metrics__describe("graph_validations_total", METRIC_COUNTER,
                       "Graph validation handshakes answered");
+    metrics__describe("graph_validation_tokens_total", METRIC_COUNTER,
+                      "Graph validationTokens verified, by version (1: sts.windows.net issuer, "
+                      "2: v2.0 issuer)");
     struct http_server *srv = side->env->http;
+    size_t limit = side->env->cfg->http.max_body_bytes;
+    if (limit < WEBHOOK_NOTIFY_MAX_BYTES)
+        limit = WEBHOOK_NOTIFY_MAX_BYTES;
     if (http_server__route(srv, "POST", NOTIFY_PREFIX, true, webhook__on_notify, side) < 0 ||
-        http_server__route(srv, "POST", LIFECYCLE_PREFIX, true, webhook__on_lifecycle, side) < 0)
+        http_server__route(srv, "POST", LIFECYCLE_PREFIX, true, webhook__on_lifecycle, side) < 0 ||
+        http_server__route_body_limit(srv, NOTIFY_PREFIX, limit) < 0 ||
+        http_server__route_body_limit(srv, LIFECYCLE_PREFIX, limit) < 0)
         return -1;
     return 0;
 }

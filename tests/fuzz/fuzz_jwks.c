@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     static const char *const tenants[] = {"t"};
-    struct jwt_expect x = {"aud", tenants, 1, NULL, 1795687200, -1};
+    struct jwt_expect x = {"aud", tenants, 1, NULL, 1795687200, -1, NULL, 0};
     struct jwt_claims c;
     FUZZ_ASSERT(jwt__verify(set, tok, &x, &c) != JWT_OK);
     struct jwks *ref = jwks__ref(set);

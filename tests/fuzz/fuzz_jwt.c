@@ -112,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fu_split(in, '\n', parts, 2);
         tok = make_token(parts[0], parts[1], flags);
     }
-    struct jwt_expect x = {CLIENT_ID, tenants, 2, NULL, NOW, -1};
+    struct jwt_expect x = {CLIENT_ID, tenants, 2, NULL, NOW, -1, NULL, 0};
     struct jwt_claims c;
     memset(&c, 0x5a, sizeof(c));
     enum jwt_result r = jwt__verify(set, tok, &x, &c);

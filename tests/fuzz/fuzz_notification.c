@@ -1,6 +1,7 @@
 /* Graph change-notification bodies: notification__parse on arbitrary bytes,
- * then what the webhook does with each item (resource -> user id). Checks
- * the header's promises: valid items carry their required fields. */
+ * then what the webhook does with each item (resourceData.id or resource ->
+ * user id). Checks the header's promises: valid items carry their required
+ * fields, a user id found is a plausible one. */
 #include "fuzz_util.h"
 
 #include "graph/notification.h"
@@ -25,17 +26,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(!it->change_type != !it->lifecycle_event);
         FUZZ_ASSERT(notification__is_lifecycle(it) == (it->lifecycle_event != NULL));
         if (it->change_type)
-            FUZZ_ASSERT(it->resource != NULL);
+            FUZZ_ASSERT(it->resource != NULL || it->resource_id != NULL);
         if (it->has_encrypted)
             FUZZ_ASSERT(it->encrypted.data && it->encrypted.data_signature &&
                         it->encrypted.data_key && it->encrypted.cert_id &&
                         it->encrypted.thumbprint);
+        char id[NOTIFICATION_ID_MAX + 1];
+        if (notification__user_id(it, id, sizeof(id)) == NOTIFICATION_USER_OK)
+            FUZZ_ASSERT(notification__id_ok(id, strlen(id)));
         if (it->resource) {
-            char id[NOTIFICATION_ID_MAX + 1];
-            if (graph__user_id_from_resource(it->resource, id, sizeof(id)) == 0) {
+            enum notification_user r = graph__user_id_from_resource(it->resource, id, sizeof(id));
+            FUZZ_ASSERT(r == NOTIFICATION_USER_OK || r == NOTIFICATION_USER_NONE ||
+                        r == NOTIFICATION_USER_SEVERAL);
+            if (r == NOTIFICATION_USER_OK) {
                 size_t n = strlen(id);
                 FUZZ_ASSERT(n >= 1 && n <= NOTIFICATION_ID_MAX);
-                FUZZ_ASSERT(!strpbrk(id, "/'?"));
+                FUZZ_ASSERT(!strpbrk(id, "/'?(), "));
             }
             char tiny[4];
             graph__user_id_from_resource(it->resource, tiny, sizeof(tiny));

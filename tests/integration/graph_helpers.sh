@@ -140,5 +140,8 @@ metric() {
     curl -s --max-time 5 "$WEB/metrics" | awk -v k="presence_sync_$1" '$1 == k {print $2; f=1} END {if (!f) print 0}'
 }
 
+# metric_gt NAME_AND_LABELS N: the metric is above N (for wait_for).
+metric_gt() { [ "$(metric "$1")" -gt "$2" ]; }
+
 # sim_subs: the fake's subscriptions as a JSON array.
 sim_subs() { sim GET /subscriptions; }

@@ -29,7 +29,8 @@ ms_setup() {
 }
 
 # ms_config: writes $T/ps.json for MS_USERS (MS_SETTLE, MS_SESSION_MIN,
-# MS_MAX_CALL_MIN).
+# MS_MAX_CALL_MIN; MS_CERT: a make_cert name for rich notifications;
+# MS_GRAPH_TENANT: graph.tenant_id, default $TENANT_ID).
 ms_config() {
     printf '%s\n' "$SVC_PASSWORD" >"$T/svc_password"
     chmod 600 "$T/svc_password"
@@ -37,18 +38,21 @@ ms_config() {
     WEB=http://127.0.0.1:$HTTP_PORT
     jq -n --argjson users "$MS_USERS" --arg mqtt "mqtt://127.0.0.1:$MQTT_PORT" \
         --arg listen "127.0.0.1:$HTTP_PORT" --arg pub "$WEB" --arg fg "$FG" --arg T "$T" \
-        --arg tid "$TENANT_ID" --arg cid "$CLIENT_ID" --arg fv "$FV_API" --arg fvu "$FV_USER" \
+        --arg tid "${MS_GRAPH_TENANT:-$TENANT_ID}" --arg cid "$CLIENT_ID" --arg fv "$FV_API" --arg fvu "$FV_USER" \
         --argjson settle "${MS_SETTLE:-1}" --argjson sess "${MS_SESSION_MIN:-15}" \
-        --argjson maxcall "${MS_MAX_CALL_MIN:-480}" '{
+        --argjson maxcall "${MS_MAX_CALL_MIN:-480}" --arg cert "${MS_CERT:-}" '{
         instance: "ps-mapper-test", log_level: "'"${MS_LOG_LEVEL:-info}"'",
         mqtt: {url: $mqtt, bridge_topic: "ps"},
         http: {listen: $listen, public_url: $pub},
         tenants: [{name: "contoso", users: $users,
-            graph: {tenant_id: $tid, client_id: $cid, client_secret_file: ($T + "/client_secret"),
+            graph: ({tenant_id: $tid, client_id: $cid, client_secret_file: ($T + "/client_secret"),
                     login_url: $fg, api_url: ($fg + "/v1.0"), resync_minutes: 60,
                     presence_session_minutes: $sess,
                     service_accounts: [{username: "svc1@contoso.com",
-                                        password_file: ($T + "/svc_password")}]},
+                                        password_file: ($T + "/svc_password")}]}
+                   + (if $cert == "" then {} else
+                      {encryption_cert_file: ($T + "/" + $cert + ".crt"),
+                       encryption_key_file: ($T + "/" + $cert + ".key")} end)),
             voice: {api_url: $fv, username: $fvu, secret_key_file: ($T + "/voice.key"),
                     max_call_minutes: $maxcall}}],
         mapper: {enabled: true, settle_seconds: $settle}}' >"$T/ps.json"

@@ -77,6 +77,22 @@ expect_in good.out "secrets: 6 read"
 expect_in good.out "listen [::1]:8080"
 expect_in good.out "webhook:  on"
 expect_in good.out "protocol 3.1.1"
+# a domain tenant_id: where its GUID will come from (nothing is fetched here)
+expect_in good.out "tenant:   contoso.onmicrosoft.com is a domain: its GUID is resolved at start from the issuer of https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration"
+# no certificate: basic notifications, said plainly
+expect_in good.out "warning:  basic notifications (no certificate): since June 2024 Microsoft recommends rich notifications to see changes during an active meeting call; set graph.encryption_cert_file and graph.encryption_key_file"
+! grep -q 'public_url is http://' "$T/good.out" || fail "https public_url warned about"
+# public_url over plain http: Graph requires https, unless clearly a test setup
+sed 's|"public_url": "https://sync.example.com"|"public_url": "http://sync.example.com"|' \
+    "$T/etc/good.json" >"$T/etc/plain.json"
+run_cli plain check-config -c "$T/etc/plain.json"
+expect_rc 0 plain
+expect_in plain.out "warning:  http.public_url is http://: Graph accepts only https:// notification URLs"
+sed 's|"public_url": "https://sync.example.com"|"public_url": "http://127.0.0.1:8080"|' \
+    "$T/etc/good.json" >"$T/etc/loop.json"
+run_cli loop check-config -c "$T/etc/loop.json"
+expect_rc 0 loop
+! grep -q 'public_url is http://' "$T/loop.out" || fail "a loopback test setup warned about http"
 # debug lines name where each secret came from (proves debug was on), never the value
 expect_in good.err "secret read key=tenants[0].graph.client_secret source=file $T/etc/secrets/client"
 expect_in good.err "source=env PS_IT_WEBHOOK"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# fake-graph: a rich presence notification decrypts with the openssl command
-# line (an implementation independent of ours) to the expected JSON, its
-# HMAC and thumbprint check out, and its validationToken verifies against
-# the JWKS that fake-graph publishes.
+# fake-graph: a rich presence notification (resource in the bulk one-id
+# form Microsoft published in 2024) decrypts with the openssl command line
+# (an implementation independent of ours) to the expected JSON, its HMAC and
+# thumbprint check out, and its validationToken (v1, then v2) verifies
+# against the JWKS that fake-graph publishes, whose x5c/x5t match the key.
 source "$(dirname "$0")/../lib/common.sh"
 source "$PS_SRC/tests/fakes/graph/it_lib.sh"
 
@@ -35,8 +36,11 @@ body=$(head -n1 "$T/ok.jsonl")
 item=$(jq -c '.value[0]' <<<"$body")
 jq -e --arg s "$sid" --arg a "$ALICE_ID" --arg t "$TENANT" '
     .subscriptionId == $s and .changeType == "updated" and .clientState == "cs-123" and
-    .tenantId == $t and .resource == ("communications/presences/" + $a) and
-    .resourceData.id == $a and (.subscriptionExpirationDateTime | length) > 0 and
+    .tenantId == $t and
+    .resource == ("communications/presences?$filter=id+in+(%27" + $a + "%27)") and
+    .resourceData == {"@odata.type": "#Microsoft.Graph.presence",
+                      "@odata.id": ("users/" + $a + "/presence"), "id": $a} and
+    (.subscriptionExpirationDateTime | length) > 0 and
     .encryptedContent.encryptionCertificateId == "key-1"' <<<"$item" >/dev/null ||
     fail "item fields: $item"
 
@@ -75,8 +79,10 @@ now=$(date +%s)
 jq -e '.alg == "RS256"' <<<"$hdr" >/dev/null || fail "jwt header: $hdr"
 jq -e --arg c "$CLIENT_ID" --arg t "$TENANT" --argjson now "$now" '
     .aud == $c and .iss == ("https://sts.windows.net/" + $t + "/") and
-    .appid == "0bf30f3b-4a52-48df-9a82-234910c4a086" and .tenantid == $t and
+    .appid == "0bf30f3b-4a52-48df-9a82-234910c4a086" and .tid == $t and .ver == "1.0" and
+    .idp == ("https://sts.windows.net/" + $t + "/") and (has("azp") | not) and
     .exp > $now and .nbf <= $now' <<<"$claims" >/dev/null || fail "jwt claims: $claims"
+
 # ... signed by the key published as JWKS, selected by kid
 jwks=$(curl -s "$FG/common/discovery/v2.0/keys")
 kid=$(jq -r .kid <<<"$hdr")
@@ -94,6 +100,35 @@ openssl dgst -sha256 -verify "$T/pk.pem" -signature "$T/sig.bin" "$T/signed.txt"
 printf '%s.%sx' "$h" "$p" >"$T/signed.txt"
 ! openssl dgst -sha256 -verify "$T/pk.pem" -signature "$T/sig.bin" "$T/signed.txt" >/dev/null 2>&1 ||
     fail "tampered JWT verified"
+
+# the key's certificate (x5c) holds the same public key, x5t is its thumbprint
+printf '%s' "$(jq -r '.x5c[0]' <<<"$jwk")" | base64 -d >"$T/x5c.der" || fail "x5c not base64"
+openssl x509 -inform DER -in "$T/x5c.der" -pubkey -noout >"$T/x5c.pem" || fail "x5c is no certificate"
+cmp -s <(openssl pkey -pubin -in "$T/x5c.pem" -outform DER) <(openssl pkey -pubin -in "$T/pk.pem" -outform DER) ||
+    fail "x5c and n/e differ"
+x5t=$(openssl dgst -sha1 -binary "$T/x5c.der" | base64 -w0 | tr '+/' '-_' | tr -d '=')
+[ "$(jq -r .x5t <<<"$jwk")" = "$x5t" ] || fail "x5t is not the certificate's SHA-1"
+
+# v2 validation tokens and the subscription's whole filter, as settings
+ctl POST /settings '{"validation_token_version":2,"resource_form":"all_ids"}' >/dev/null
+ctl POST "/users/alice@contoso.com/end/call" >/dev/null
+wait_for 10 bash -c "[ \$(wc -l <'$T/ok.jsonl') -ge 2 ]" || fail "no second notification"
+body=$(sed -n 2p "$T/ok.jsonl")
+filter=$(jq -r --arg a "$ALICE_ID" --arg b "$BOB_ID" -n '"communications/presences?$filter=id+in+(" +
+    ([$a, $b] | map("%27" + . + "%27") | join("%2c")) + ")"')
+jq -e --arg f "$filter" --arg a "$ALICE_ID" '.value[0] | .resource == $f and
+    .resourceData["@odata.id"] == $f and .resourceData.id == $a' <<<"$body" >/dev/null ||
+    fail "whole-filter item: $(jq -c '.value[0] | {resource, resourceData}' <<<"$body") want $filter"
+IFS=. read -r h p s <<<"$(jq -r '.validationTokens[0]' <<<"$body")"
+claims=$(b64url_d "$p")
+jq -e --arg c "$CLIENT_ID" --arg t "$TENANT" '.aud == $c and
+    .iss == ("https://login.microsoftonline.com/" + $t + "/v2.0") and
+    .azp == "0bf30f3b-4a52-48df-9a82-234910c4a086" and (has("appid") | not) and .ver == "2.0" and
+    .tid == $t' <<<"$claims" >/dev/null || fail "v2 claims: $claims"
+printf '%s.%s' "$h" "$p" >"$T/signed.txt"
+b64url_d "$s" >"$T/sig.bin"
+openssl dgst -sha256 -verify "$T/pk.pem" -signature "$T/sig.bin" "$T/signed.txt" >/dev/null ||
+    fail "v2 JWT signature does not verify"
 
 # the delivery was recorded with its status and ack time
 d=$(ctl GET /deliveries | jq -c '[.[] | select(.kind == "change")][0]')

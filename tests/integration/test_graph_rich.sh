@@ -142,10 +142,13 @@ applied_at_least() { [ "$(metric 'notifications_total{tenant="contoso",outcome="
 wait_for 120 applied_at_least $((s0 + 12000)) ||
     fail "replayed items not all worked through: $(metric 'notifications_total{tenant="contoso",outcome="applied"}')"
 wait_busy 1 alice@contoso.com false
-# the JWKS was fetched from {login_url}/common/discovery/v2.0/keys once and
-# cached for all the rich notifications since
-[ "$(sim GET /requests | jq '[.[] | select(.path == "/common/discovery/v2.0/keys")] | length')" = 1 ] ||
-    fail "JWKS not fetched exactly once: $(sim GET /requests | jq -c '[.[] | select(.path | test("discovery"))]')"
+# the tenant's OpenID configuration was read once, and the JWKS fetched once
+# from its jwks_uri and cached for all the rich notifications since
+[ "$(sim GET /requests | jq --arg p "/$TENANT_ID/v2.0/.well-known/openid-configuration" '[.[] | select(.path == $p)] | length')" = 1 ] ||
+    fail "OpenID configuration not read exactly once: $(sim GET /requests | jq -c '[.[] | select(.path | test("well-known"))]')"
+[ "$(sim GET /requests | jq '[.[] | select(.path | test("discovery"))] | length')" = 1 ] &&
+    [ "$(sim GET /requests | jq --arg p "/$TENANT_ID/discovery/v2.0/keys" '[.[] | select(.path == $p)] | length')" = 1 ] ||
+    fail "JWKS not fetched exactly once from the jwks_uri: $(sim GET /requests | jq -c '[.[] | select(.path | test("discovery"))]')"
 assert_absent "$CLIENT_SECRET" "$T/daemon.log"
 assert_absent "$SVC_PASSWORD" "$T/daemon.log"
 kill -TERM "$PS_PID"

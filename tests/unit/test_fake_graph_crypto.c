@@ -157,9 +157,9 @@ static void test_jwt_verifies_with_jwks(void **state)
     (void)state;
     struct fg_signer s;
     assert_int_equal(fg_signer__init(&s), 0);
-    char *jwt = fg_signer__jwt(&s, "client-1", "tenant-1", 1700000000);
+    char *jwt = fg_signer__jwt(&s, "client-1", "tenant-1", 1700000000, 1);
     assert_non_null(jwt);
-    cJSON *jwks = fg_signer__jwks(&s);
+    cJSON *jwks = fg_signer__jwks(&s, NULL);
     cJSON *k = cJSON_GetArrayItem(cJSON_GetObjectItem(jwks, "keys"), 0);
     assert_string_equal(cJSON_GetObjectItem(k, "kid")->valuestring, s.kid);
     /* rebuild the public key from n and e only */
@@ -188,7 +188,10 @@ static void test_jwt_verifies_with_jwks(void **state)
     assert_string_equal(cJSON_GetObjectItem(claims, "iss")->valuestring,
                         "https://sts.windows.net/tenant-1/");
     assert_string_equal(cJSON_GetObjectItem(claims, "appid")->valuestring, FG_NOTIFY_APPID);
-    assert_string_equal(cJSON_GetObjectItem(claims, "tenantid")->valuestring, "tenant-1");
+    assert_string_equal(cJSON_GetObjectItem(claims, "tid")->valuestring, "tenant-1");
+    assert_string_equal(cJSON_GetObjectItem(claims, "ver")->valuestring, "1.0");
+    assert_string_equal(cJSON_GetObjectItem(claims, "idp")->valuestring,
+                        "https://sts.windows.net/tenant-1/");
     assert_true(cJSON_GetObjectItem(claims, "exp")->valuedouble > 1700000000);
     assert_true(cJSON_GetObjectItem(claims, "nbf")->valuedouble <= 1700000000);
     cJSON_Delete(claims);
@@ -206,12 +209,76 @@ static void test_jwt_verifies_with_jwks(void **state)
     fg_signer__free(&s);
 }
 
+/* The payload of a JWT as JSON. */
+static cJSON *jwt_claims(const char *jwt)
+{
+    const char *dot1 = strchr(jwt, '.'), *dot2 = strrchr(jwt, '.');
+    size_t plen;
+    unsigned char *payload = unb64url(dot1 + 1, (size_t)(dot2 - dot1 - 1), &plen);
+    cJSON *c = cJSON_ParseWithLength((char *)payload, plen);
+    free(payload);
+    return c;
+}
+
+/* v2 validation tokens, and the JWKS key's certificate: x5c holds the
+ * signing key, x5t is its SHA-1 thumbprint (base64url), as Entra publishes. */
+static void test_jwt_v2_and_x5c(void **state)
+{
+    (void)state;
+    struct fg_signer s;
+    assert_int_equal(fg_signer__init(&s), 0);
+    char *jwt = fg_signer__jwt(&s, "client-1", "tenant-1", 1700000000, 2);
+    cJSON *c = jwt_claims(jwt);
+    assert_string_equal(cJSON_GetObjectItem(c, "iss")->valuestring,
+                        "https://login.microsoftonline.com/tenant-1/v2.0");
+    assert_string_equal(cJSON_GetObjectItem(c, "azp")->valuestring, FG_NOTIFY_APPID);
+    assert_null(cJSON_GetObjectItem(c, "appid"));
+    assert_string_equal(cJSON_GetObjectItem(c, "ver")->valuestring, "2.0");
+    assert_string_equal(cJSON_GetObjectItem(c, "tid")->valuestring, "tenant-1");
+    cJSON_Delete(c);
+
+    cJSON *jwks = fg_signer__jwks(&s, "http://127.0.0.1:1/{tenantid}/v2.0");
+    cJSON *k = cJSON_GetArrayItem(cJSON_GetObjectItem(jwks, "keys"), 0);
+    const char *x5c = cJSON_GetArrayItem(cJSON_GetObjectItem(k, "x5c"), 0)->valuestring;
+    size_t der_len = 0;
+    unsigned char *der = fg_crypto__unb64(x5c, &der_len);
+    assert_non_null(der);
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)der_len);
+    assert_non_null(x);
+    EVP_PKEY *pub = X509_get0_pubkey(x);
+    assert_int_equal(EVP_PKEY_eq(pub, s.key), 1);
+    unsigned char sha1[20];
+    SHA1(der, der_len, sha1);
+    char *x5t = fg_crypto__b64url(sha1, sizeof(sha1));
+    assert_string_equal(cJSON_GetObjectItem(k, "x5t")->valuestring, x5t);
+    assert_string_equal(cJSON_GetObjectItem(k, "kid")->valuestring, x5t);
+    assert_string_equal(cJSON_GetObjectItem(k, "issuer")->valuestring,
+                        "http://127.0.0.1:1/{tenantid}/v2.0");
+    /* the token header names the same key */
+    const char *dot = strchr(jwt, '.');
+    size_t hlen;
+    unsigned char *hdr = unb64url(jwt, (size_t)(dot - jwt), &hlen);
+    cJSON *h = cJSON_ParseWithLength((char *)hdr, hlen);
+    assert_string_equal(cJSON_GetObjectItem(h, "kid")->valuestring, x5t);
+    assert_string_equal(cJSON_GetObjectItem(h, "x5t")->valuestring, x5t);
+    cJSON_Delete(h);
+    free(hdr);
+    free(x5t);
+    X509_free(x);
+    free(der);
+    cJSON_Delete(jwks);
+    free(jwt);
+    fg_signer__free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cert_checks),
         cmocka_unit_test(test_encrypt_roundtrip),
         cmocka_unit_test(test_jwt_verifies_with_jwks),
+        cmocka_unit_test(test_jwt_v2_and_x5c),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

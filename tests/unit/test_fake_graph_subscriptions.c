@@ -216,13 +216,62 @@ static void test_users_and_tokens(void **state)
     fg_store__free(&st);
 }
 
+/* A tenant's verified domains stand for its id at the login endpoints. */
+static void test_tenant_domains(void **state)
+{
+    (void)state;
+    struct fg_store st;
+    fg_store__init(&st);
+    assert_int_equal(fg_store__add_tenant(&st, "0b6c6d2e-1f7a-4c39-9d0e-5b8a3c2d1e0f"), 0);
+    assert_int_equal(fg_store__add_domain(&st, "0b6c6d2e-1f7a-4c39-9d0e-5b8a3c2d1e0f",
+                                          "contoso.onmicrosoft.com"),
+                     0);
+    assert_int_equal(fg_store__add_domain(&st, "nosuch", "x.com"), -1);
+    assert_int_equal(fg_store__add_domain(&st, "0b6c6d2e-1f7a-4c39-9d0e-5b8a3c2d1e0f",
+                                          "CONTOSO.onmicrosoft.com"),
+                     -1); /* taken */
+    assert_string_equal(fg_store__tenant_id(&st, "Contoso.OnMicrosoft.com"),
+                        "0b6c6d2e-1f7a-4c39-9d0e-5b8a3c2d1e0f");
+    assert_string_equal(fg_store__tenant_id(&st, "0B6C6D2E-1F7A-4C39-9D0E-5B8A3C2D1E0F"),
+                        "0b6c6d2e-1f7a-4c39-9d0e-5b8a3c2d1e0f");
+    assert_null(fg_store__tenant_id(&st, "fabrikam.com"));
+    assert_string_equal(fg_store__tenant_domain(&st, "0b6c6d2e-1f7a-4c39-9d0e-5b8a3c2d1e0f"),
+                        "contoso.onmicrosoft.com");
+    fg_store__free(&st);
+}
+
+/* The resource of a bulk subscription's item, as Graph encodes it; with
+ * its '+' read as spaces it parses back to the same ids. */
+static void test_filter_encoded(void **state)
+{
+    (void)state;
+    char *ids[] = {"a-1", "b-2"};
+    char *one = fg_filter__encoded(ids, 1);
+    assert_string_equal(one, "communications/presences?$filter=id+in+(%27a-1%27)");
+    char *two = fg_filter__encoded(ids, 2);
+    assert_string_equal(two, "communications/presences?$filter=id+in+(%27a-1%27%2c%27b-2%27)");
+    for (char *p = two; *p; p++) {
+        if (*p == '+')
+            *p = ' ';
+    }
+    char **back;
+    size_t n;
+    assert_int_equal(fg_filter__parse(two, &back, &n), FG_FILTER_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(back[1], "b-2");
+    fg_filter__free(back, n);
+    free(one);
+    free(two);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_filter_quoted),       cmocka_unit_test(test_filter_invalid),
         cmocka_unit_test(test_filter_650),          cmocka_unit_test(test_conflict_rule),
         cmocka_unit_test(test_subscription_expiry), cmocka_unit_test(test_session_expiry),
-        cmocka_unit_test(test_users_and_tokens),
+        cmocka_unit_test(test_users_and_tokens),    cmocka_unit_test(test_tenant_domains),
+        cmocka_unit_test(test_filter_encoded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

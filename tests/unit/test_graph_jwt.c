@@ -88,7 +88,7 @@ static const char *const tenants[] = {TENANT2, TENANT};
 
 static struct jwt_expect expect(void)
 {
-    struct jwt_expect x = {CLIENT_ID, tenants, 2, NULL, NOW, -1};
+    struct jwt_expect x = {CLIENT_ID, tenants, 2, NULL, NOW, -1, NULL, 0};
     return x;
 }
 
@@ -181,6 +181,80 @@ static void test_valid(void **state)
     free(pl);
 }
 
+/* A v2 claim set as the identity platform writes one (docs/graph.md,
+ * "Validation tokens"): v2.0 issuer, the publisher in azp, ver 2.0. */
+static char *claims_v2(const char *iss, const char *publisher, const char *ver)
+{
+    char *out = malloc(1024);
+    snprintf(out, 1024,
+             "{\"aud\":\"" CLIENT_ID "\",\"iss\":\"%s\",\"iat\":%d,\"nbf\":%d,\"exp\":%d,"
+             "\"aio\":\"x\",%s,\"azpacr\":\"2\",\"rh\":\"0.x\",\"tid\":\"" TENANT "\","
+             "\"uti\":\"u\"%s%s%s}",
+             iss, NOW, NOW, NOW + 3600, publisher, ver ? ",\"ver\":\"" : "", ver ? ver : "",
+             ver ? "\"" : "");
+    return out;
+}
+
+static void test_v2(void **state)
+{
+    (void)state;
+    struct jwt_claims c;
+    const char *iss = "https://login.microsoftonline.com/" TENANT "/v2.0";
+    const char *azp = "\"azp\":\"" JWT_GRAPH_PUBLISHER_APPID "\"";
+    char *pl = claims_v2(iss, azp, "2.0");
+    assert_jwt(verify_claims(HDR1, pl, fx.k1, &c), JWT_OK);
+    assert_int_equal(c.version, 2);
+    assert_string_equal(c.tenant_id, TENANT);
+    free(pl);
+    /* without ver the issuer tells the version */
+    pl = claims_v2(iss, azp, NULL);
+    assert_jwt(verify_claims(HDR1, pl, fx.k1, &c), JWT_OK);
+    assert_int_equal(c.version, 2);
+    free(pl);
+    /* another app in azp, even with the publisher in a stray appid */
+    pl = claims_v2(iss, "\"azp\":\"" CLIENT_ID "\",\"appid\":\"" JWT_GRAPH_PUBLISHER_APPID "\"",
+                   "2.0");
+    assert_jwt(verify_claims(HDR1, pl, fx.k1, NULL), JWT_WRONG_APPID);
+    free(pl);
+    /* a v2 token that names the publisher only in appid is read too */
+    pl = claims_v2(iss, APPID_OK, "2.0");
+    assert_jwt(verify_claims(HDR1, pl, fx.k1, &c), JWT_OK);
+    free(pl);
+    /* the v1 form reports version 1 */
+    pl = claims(AUD_OK, ISS_OK, APPID_OK, NOW + 60, NOW);
+    assert_jwt(verify_claims(HDR1, pl, fx.k1, &c), JWT_OK);
+    assert_int_equal(c.version, 1);
+    free(pl);
+}
+
+/* Issuer forms given by the caller (the tenant's OpenID configuration, e.g.
+ * a national cloud) replace the defaults. */
+static void test_issuer_forms(void **state)
+{
+    (void)state;
+    const char *forms[] = {"https://login.microsoftonline.us/{tenantid}/v2.0"};
+    struct jwt_expect x = expect();
+    x.issuers = forms;
+    x.n_issuers = 1;
+    struct jwt_claims c;
+    const char *azp = "\"azp\":\"" JWT_GRAPH_PUBLISHER_APPID "\"";
+    char *pl = claims_v2("https://login.microsoftonline.us/" TENANT "/v2.0", azp, "2.0");
+    char *tok = make_token(HDR1, pl, fx.k1);
+    assert_jwt(jwt__verify(fx.set, tok, &x, &c), JWT_OK);
+    free(tok);
+    /* the same token is not accepted with the defaults (and vice versa) */
+    struct jwt_expect d = expect();
+    tok = make_token(HDR1, pl, fx.k1);
+    assert_jwt(jwt__verify(fx.set, tok, &d, NULL), JWT_WRONG_ISSUER);
+    free(tok);
+    free(pl);
+    pl = claims(AUD_OK, ISS_OK, APPID_OK, NOW + 60, NOW);
+    tok = make_token(HDR1, pl, fx.k1);
+    assert_jwt(jwt__verify(fx.set, tok, &x, NULL), JWT_WRONG_ISSUER);
+    free(tok);
+    free(pl);
+}
+
 static void test_times(void **state)
 {
     (void)state;
@@ -226,9 +300,14 @@ static void test_wrong_claims(void **state)
         "https://sts.windows.net/00000000-bbbb-cccc-dddd-eeeeeeeeeeee/", /* tenant not ours */
         "https://sts.windows.net/" TENANT,                               /* no trailing / */
         "https://evil.example/" TENANT "/",
-        "https://login.microsoftonline.com/" TENANT "/v2.0",
+        "https://evil.example/" TENANT "/v2.0",
+        "https://login.microsoftonline.com/" TENANT "/v2.0/",
+        "https://login.microsoftonline.com/" TENANT,
+        "https://login.microsoftonline.com/" TENANT "/v2.0x",
+        "https://login.microsoftonline.com/00000000-bbbb-cccc-dddd-eeeeeeeeeeee/v2.0",
         "https://sts.windows.net/" TENANT "/x/",
         "https://sts.windows.net//",
+        "https://sts.windows.net/{tenantid}/",
     };
     for (size_t i = 0; i < sizeof(bad_iss) / sizeof(bad_iss[0]); i++) {
         pl = claims(AUD_OK, bad_iss[i], APPID_OK, NOW + 60, NOW);
@@ -469,6 +548,8 @@ int main(void)
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_times),
         cmocka_unit_test(test_wrong_claims),
+        cmocka_unit_test(test_v2),
+        cmocka_unit_test(test_issuer_forms),
         cmocka_unit_test(test_keys_and_signature),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_cache),

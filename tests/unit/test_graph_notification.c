@@ -74,7 +74,10 @@ static void test_many_items(void **state)
         assert_string_equal(it->encrypted.cert_id, "notify-1");
         assert_string_equal(it->encrypted.thumbprint, "AB12");
         char id[NOTIFICATION_ID_MAX + 1];
-        assert_int_equal(graph__user_id_from_resource(it->resource, id, sizeof(id)), 0);
+        assert_int_equal(graph__user_id_from_resource(it->resource, id, sizeof(id)),
+                         NOTIFICATION_USER_OK);
+        assert_string_equal(id, u);
+        assert_int_equal(notification__user_id(it, id, sizeof(id)), NOTIFICATION_USER_OK);
         assert_string_equal(id, u);
     }
     notification__free(&b);
@@ -156,8 +159,11 @@ static void test_bad_items(void **state)
                 NOTIFICATION_ITEM_MISSING_FIELD, "tenantId");
     expect_item("{\"subscriptionId\":\"s\",\"tenantId\":\"t\",\"clientState\":null," CHG "}",
                 NOTIFICATION_ITEM_MISSING_FIELD, "clientState");
+    /* a change must name its user somewhere: resourceData.id or resource */
     expect_item("{" BASE "\"changeType\":\"updated\"}", NOTIFICATION_ITEM_MISSING_FIELD,
-                "resource");
+                "resourceData.id");
+    expect_item("{" BASE "\"changeType\":\"updated\",\"resourceData\":{}}",
+                NOTIFICATION_ITEM_MISSING_FIELD, "resourceData.id");
     expect_item("{\"subscriptionId\":7,\"tenantId\":\"t\",\"clientState\":\"c\"," CHG "}",
                 NOTIFICATION_ITEM_WRONG_TYPE, "subscriptionId");
     expect_item("{" BASE "\"changeType\":true,\"resource\":\"r\"}", NOTIFICATION_ITEM_WRONG_TYPE,
@@ -209,12 +215,24 @@ static void test_length_caps(void **state)
              cs);
     expect_item(big, NOTIFICATION_ITEM_TOO_LONG, "clientState");
 
-    char res[NOTIFICATION_RESOURCE_MAX + 2];
-    memset(res, 'r', sizeof(res) - 1);
-    res[sizeof(res) - 1] = '\0';
+    char *res = malloc(NOTIFICATION_RESOURCE_MAX + 2);
+    memset(res, 'r', NOTIFICATION_RESOURCE_MAX + 1);
+    res[NOTIFICATION_RESOURCE_MAX + 1] = '\0';
     snprintf(big, NOTIFICATION_RESOURCE_MAX + 512,
              "{" BASE "\"changeType\":\"updated\",\"resource\":\"%s\"}", res);
     expect_item(big, NOTIFICATION_ITEM_TOO_LONG, "resource");
+    /* at the cap it is kept: the whole filter of a bulk subscription is long */
+    res[NOTIFICATION_RESOURCE_MAX] = '\0';
+    snprintf(big, NOTIFICATION_RESOURCE_MAX + 512,
+             "{\"value\":[{" BASE "\"changeType\":\"updated\",\"resource\":\"%s\","
+             "\"resourceData\":{\"id\":\"u-1\"}}]}",
+             res);
+    struct notification_batch rb;
+    assert_int_equal(parse(big, &rb), NOTIFICATION_BODY_OK);
+    assert_int_equal(rb.items[0].status, NOTIFICATION_ITEM_OK);
+    assert_int_equal(strlen(rb.items[0].resource), NOTIFICATION_RESOURCE_MAX);
+    notification__free(&rb);
+    free(res);
     free(big);
 
     /* encryptedContent.data over 1 MiB */
@@ -308,51 +326,162 @@ static void test_item_limit(void **state)
 static void test_user_id_from_resource(void **state)
 {
     (void)state;
+    enum {
+        OK = NOTIFICATION_USER_OK,
+        NO = NOTIFICATION_USER_NONE,
+        MANY = NOTIFICATION_USER_SEVERAL
+    };
     struct {
         const char *in;
-        const char *want; /* NULL: rejected */
+        int want;
+        const char *id;
     } cases[] = {
-        {"communications/presences/6e5e-11", "6e5e-11"},
-        {"/communications/presences/6e5e-11", "6e5e-11"},
-        {"Communications/Presences/ABC", "ABC"},
-        {"communications/presences('abc-1')", "abc-1"},
-        {"communications/presences(abc-1)", "abc-1"},
-        {"users/u-9/presence", "u-9"},
-        {"/users/u-9/presence", "u-9"},
-        {"Users/u-9/Presence", "u-9"},
-        {"users('u-9')/presence", "u-9"},
-        {"communications/presences/", NULL},
-        {"communications/presences", NULL},
-        {"communications/presences/a/b", NULL},
-        {"communications/presences?$filter=id in ('a')", NULL},
-        {"communications/presencesX/a", NULL},
-        {"users/u-9", NULL},
-        {"users/u-9/presence/x", NULL},
-        {"users//presence", NULL},
-        {"users('u-9/presence", NULL},
-        {"users/a b/presence", NULL},
-        {"me/presence", NULL},
-        {"", NULL},
+        /* single-user subscription forms (docs' examples) */
+        {"communications/presences/6e5e-11", OK, "6e5e-11"},
+        {"/communications/presences/6e5e-11", OK, "6e5e-11"},
+        {"Communications/Presences/ABC", OK, "ABC"},
+        {"communications/presences('abc-1')", OK, "abc-1"},
+        {"communications/presences(abc-1)", OK, "abc-1"},
+        {"users/u-9/presence", OK, "u-9"},
+        {"/users/u-9/presence", OK, "u-9"},
+        {"Users/u-9/Presence", OK, "u-9"},
+        {"users('u-9')/presence", OK, "u-9"},
+        /* bulk: the 2024 breaking-change post, one id */
+        {"communications/presences?$filter=id+in+(%27e1b2c3d4-0000-4000-8000-000000000001%27)", OK,
+         "e1b2c3d4-0000-4000-8000-000000000001"},
+        {"/communications/presences?$filter=id in ('a-1')", OK, "a-1"},
+        {"communications/presences?%24filter=id%20in%20(%27a-1%27)", OK, "a-1"},
+        {"communications/presences?$filter=id+in+(+%27a-1%27+)", OK, "a-1"},
+        {"communications/presences/?$filter=id+in+(%27a-1%27)", OK, "a-1"},
+        {"communications/presences?$filter=ID+IN+(%27a-1%27)", OK, "a-1"},
+        {"communications/presences?$filter=id+eq+%27a-1%27", OK, "a-1"},
+        {"communications/presences?$select=id&$filter=id+in+(%27a-1%27)", OK, "a-1"},
+        /* bulk: the subscription's whole filter (a 2021 capture: %2c) */
+        {"communications/presences?$filter=id+in+(%27a-1%27%2c%27b-2%27)", MANY, NULL},
+        {"communications/presences?$filter=id in ('a-1', 'b-2', 'c-3')", MANY, NULL},
+        {"communications/presences?$filter=id+in+(%27a-1%27%2C%27a-1%27)", MANY, NULL},
+        /* not a user */
+        {"communications/presences?$filter=id+in+()", NO, NULL},
+        {"communications/presences?$filter=id+in+(a-1)", NO, NULL},
+        {"communications/presences?$filter=id+in+(%27a-1%27", NO, NULL},
+        {"communications/presences?$filter=id+in+(%27a-1%27)x", NO, NULL},
+        {"communications/presences?$filter=id+in+(%27a-1%27,)", NO, NULL},
+        {"communications/presences?$filter=id+in+(%27a+b%27)", NO, NULL},
+        {"communications/presences?$filter=id+in+(%27a%2Fb%27)", NO, NULL},
+        {"communications/presences?$filter=id+in+(%27%27)", NO, NULL},
+        {"communications/presences?$filter=name+eq+%27a%27", NO, NULL},
+        {"communications/presences?$filter=idin(%27a%27)", NO, NULL},
+        {"communications/presences?$top=1", NO, NULL},
+        {"communications/presences?", NO, NULL},
+        {"communications/presences/", NO, NULL},
+        {"communications/presences", NO, NULL},
+        {"communications/presences/a/b", NO, NULL},
+        {"communications/presencesX/a", NO, NULL},
+        {"users/u-9", NO, NULL},
+        {"users/u-9/presence/x", NO, NULL},
+        {"users//presence", NO, NULL},
+        {"users('u-9/presence", NO, NULL},
+        {"users/a b/presence", NO, NULL},
+        {"users/a+b/presence", NO, NULL},
+        {"users/a%00b/presence", NO, NULL},
+        {"me/presence", NO, NULL},
+        {"", NO, NULL},
     };
     char out[NOTIFICATION_ID_MAX + 1];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int rc = graph__user_id_from_resource(cases[i].in, out, sizeof(out));
-        if (cases[i].want) {
-            if (rc != 0)
-                fail_msg("rejected %s", cases[i].in);
-            assert_string_equal(out, cases[i].want);
-        }
-        else if (rc != -1) {
-            fail_msg("accepted %s", cases[i].in);
-        }
+        int rc = (int)graph__user_id_from_resource(cases[i].in, out, sizeof(out));
+        if (rc != cases[i].want)
+            fail_msg("%s: got %d, want %d", cases[i].in, rc, cases[i].want);
+        if (cases[i].id)
+            assert_string_equal(out, cases[i].id);
     }
-    assert_int_equal(graph__user_id_from_resource(NULL, out, sizeof(out)), -1);
+    assert_int_equal(graph__user_id_from_resource(NULL, out, sizeof(out)), NO);
     char tiny[4];
-    assert_int_equal(graph__user_id_from_resource("users/abcd/presence", tiny, sizeof(tiny)), -1);
+    assert_int_equal(graph__user_id_from_resource("users/abcd/presence", tiny, sizeof(tiny)), NO);
     char longid[300] = "communications/presences/";
     memset(longid + strlen(longid), 'a', NOTIFICATION_ID_MAX + 1);
     char big[512];
-    assert_int_equal(graph__user_id_from_resource(longid, big, sizeof(big)), -1);
+    assert_int_equal(graph__user_id_from_resource(longid, big, sizeof(big)), NO);
+}
+
+/* The whole filter of a 650-id subscription (about 29 KB), as the resource
+ * of an item: several users; the item's resourceData.id names the one. */
+static void test_whole_filter_650(void **state)
+{
+    (void)state;
+    size_t cap = 64 * 1024;
+    char *res = malloc(cap);
+    size_t off = (size_t)snprintf(res, cap, "communications/presences?$filter=id+in+(");
+    for (int i = 0; i < 650; i++)
+        off += (size_t)snprintf(res + off, cap - off, "%s%%27%08x-0000-4000-8000-%012d%%27",
+                                i ? "%2c" : "", i, i);
+    snprintf(res + off, cap - off, ")");
+    assert_true(strlen(res) > 28000 && strlen(res) < NOTIFICATION_RESOURCE_MAX);
+    char out[NOTIFICATION_ID_MAX + 1];
+    assert_int_equal(graph__user_id_from_resource(res, out, sizeof(out)),
+                     NOTIFICATION_USER_SEVERAL);
+
+    size_t bcap = 2 * cap + 1024;
+    char *body = malloc(bcap);
+    snprintf(body, bcap,
+             "{\"value\":[{\"subscriptionId\":\"s\",\"clientState\":\"c\",\"changeType\":"
+             "\"updated\",\"resource\":\"%s\",\"resourceData\":{\"@odata.type\":"
+             "\"#Microsoft.Graph.presence\",\"@odata.id\":\"%s\",\"id\":"
+             "\"00000007-0000-4000-8000-000000000007\"},\"tenantId\":\"t\"},"
+             "{\"subscriptionId\":\"s\",\"clientState\":\"c\",\"changeType\":\"updated\","
+             "\"resource\":\"%s\",\"tenantId\":\"t\"}]}",
+             res, res, res);
+    struct notification_batch b;
+    assert_int_equal(parse(body, &b), NOTIFICATION_BODY_OK);
+    assert_int_equal(b.items[0].status, NOTIFICATION_ITEM_OK);
+    assert_int_equal(notification__user_id(&b.items[0], out, sizeof(out)), NOTIFICATION_USER_OK);
+    assert_string_equal(out, "00000007-0000-4000-8000-000000000007");
+    /* without resourceData.id only the decrypted content could tell */
+    assert_int_equal(b.items[1].status, NOTIFICATION_ITEM_OK);
+    assert_int_equal(notification__user_id(&b.items[1], out, sizeof(out)),
+                     NOTIFICATION_USER_SEVERAL);
+    notification__free(&b);
+    free(body);
+    free(res);
+}
+
+/* resourceData.id first, the resource only as a fallback. */
+static void test_user_sources(void **state)
+{
+    (void)state;
+    const char *body =
+        "{\"value\":["
+        /* 0: resourceData.id wins over a resource naming somebody else */
+        "{" BASE "\"changeType\":\"updated\",\"resource\":\"communications/presences/x-1\","
+        "\"resourceData\":{\"id\":\"y-2\"}},"
+        /* 1: no resourceData: the resource's one id */
+        "{" BASE "\"changeType\":\"updated\",\"resource\":"
+        "\"communications/presences?$filter=id+in+(%27z-3%27)\"},"
+        /* 2: resourceData.id not an id: the resource */
+        "{" BASE "\"changeType\":\"updated\",\"resource\":\"users/w-4/presence\","
+        "\"resourceData\":{\"id\":\"a/b\"}},"
+        /* 3: only resourceData.id, no resource at all */
+        "{" BASE "\"changeType\":\"updated\",\"resourceData\":{\"id\":\"v-5\"}},"
+        /* 4: nothing usable */
+        "{" BASE "\"changeType\":\"updated\",\"resource\":\"me/presence\"}"
+        "]}";
+    const char *want[] = {"y-2", "z-3", "w-4", "v-5", NULL};
+    struct notification_batch b;
+    assert_int_equal(parse(body, &b), NOTIFICATION_BODY_OK);
+    assert_int_equal(b.n_items, 5);
+    for (size_t i = 0; i < 5; i++) {
+        char out[NOTIFICATION_ID_MAX + 1];
+        assert_int_equal(b.items[i].status, NOTIFICATION_ITEM_OK);
+        enum notification_user r = notification__user_id(&b.items[i], out, sizeof(out));
+        if (want[i]) {
+            assert_int_equal(r, NOTIFICATION_USER_OK);
+            assert_string_equal(out, want[i]);
+        }
+        else {
+            assert_int_equal(r, NOTIFICATION_USER_NONE);
+        }
+    }
+    notification__free(&b);
 }
 
 int main(void)
@@ -365,6 +494,8 @@ int main(void)
         cmocka_unit_test(test_bad_bodies),
         cmocka_unit_test(test_item_limit),
         cmocka_unit_test(test_user_id_from_resource),
+        cmocka_unit_test(test_whole_filter_650),
+        cmocka_unit_test(test_user_sources),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

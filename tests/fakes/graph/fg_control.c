@@ -102,7 +102,8 @@ static cJSON *fg_control__create_user(struct fg_sim *sim, const cJSON *spec, con
         *err = "upn is required (and a tenant: none is configured)";
         return NULL;
     }
-    if (!fg_store__has_tenant(&sim->store, tenant)) {
+    tenant = fg_store__tenant_id(&sim->store, tenant); /* an id or a domain */
+    if (!tenant) {
         *err = "unknown tenant";
         return NULL;
     }
@@ -314,6 +315,17 @@ static int fg_control__subscription(struct fg_sim *sim, struct fg_req *r, struct
         s->silent = v ? cJSON_IsTrue(v) : true;
         return fg_control__ok(resp, fg_control__sub_json(s));
     }
+    if (strcmp(rest, "/deliver") == 0) {
+        const cJSON *to = cJSON_GetObjectItemCaseSensitive(b, "to");
+        bool life = cJSON_IsString(to) && strcmp(to->valuestring, "lifecycle") == 0;
+        if (fg_notify__deliver(sim, s, cJSON_GetObjectItemCaseSensitive(b, "notification"),
+                               cJSON_GetObjectItemCaseSensitive(b, "presence"), life) != 0) {
+            return fg_control__bad(resp, 400,
+                                   "need notification.value (and presence for encrypted items of "
+                                   "a rich subscription)");
+        }
+        return fg_control__ok(resp, NULL);
+    }
     if (strcmp(rest, "/lifecycle") == 0) {
         const char *ev = fg_control__str(b, "event");
         if (fg_notify__lifecycle(sim, s, ev ? ev : "reauthorizationRequired") != 0) {
@@ -323,6 +335,26 @@ static int fg_control__subscription(struct fg_sim *sim, struct fg_req *r, struct
     }
     return fg_control__bad(resp, 404, "unknown subscription control");
 }
+
+/* {"id", "domains"?: ["contoso.onmicrosoft.com", ...]} */
+static int fg_control__tenant(struct fg_sim *sim, struct fg_resp *resp, const cJSON *b)
+{
+    const char *id = fg_control__str(b, "id");
+    if (fg_store__add_tenant(&sim->store, id) != 0) {
+        return fg_control__bad(resp, 400, "need id (at most 63 characters)");
+    }
+    const cJSON *d;
+    cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(b, "domains"))
+    {
+        if (!cJSON_IsString(d) || fg_store__add_domain(&sim->store, id, d->valuestring) != 0) {
+            return fg_control__bad(resp, 400, "domains: strings, each new");
+        }
+    }
+    return fg_control__ok(resp, NULL);
+}
+
+/* resource_form names, in enum fg_resource_form order */
+static const char *const fg_forms[] = {"one_id", "all_ids", "path"};
 
 static int fg_control__settings(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp,
                                 const cJSON *b)
@@ -351,6 +383,15 @@ static int fg_control__settings(struct fg_sim *sim, struct fg_req *r, struct fg_
         if ((v = fg_control__num(b, "grant_expiry_s", -1)) >= 0) {
             st->grant_expiry_ms = (int64_t)(v * 1000);
         }
+        if ((v = fg_control__num(b, "validation_token_version", -1)) >= 1 && v <= 2) {
+            st->token_version = (int)v;
+        }
+        const char *form = fg_control__str(b, "resource_form");
+        for (size_t i = 0; form && i < sizeof(fg_forms) / sizeof(fg_forms[0]); i++) {
+            if (strcmp(form, fg_forms[i]) == 0) {
+                st->resource_form = (enum fg_resource_form)i;
+            }
+        }
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "token_lifetime_s", (double)sim->store.token_lifetime_ms / 1000);
@@ -360,6 +401,8 @@ static int fg_control__settings(struct fg_sim *sim, struct fg_req *r, struct fg_
     cJSON_AddNumberToObject(o, "validation_timeout_ms", (double)st->validation_timeout_ms);
     cJSON_AddNumberToObject(o, "delivery_timeout_ms", (double)st->delivery_timeout_ms);
     cJSON_AddNumberToObject(o, "grant_expiry_s", (double)st->grant_expiry_ms / 1000);
+    cJSON_AddNumberToObject(o, "validation_token_version", st->token_version);
+    cJSON_AddStringToObject(o, "resource_form", fg_forms[st->resource_form]);
     return fg_control__ok(resp, o);
 }
 
@@ -398,10 +441,7 @@ int fg_control__route(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp
     int rc;
     bool post = strcmp(m, "POST") == 0, get = strcmp(m, "GET") == 0;
     if (strcmp(p, "/tenants") == 0 && post) {
-        const char *id = fg_control__str(b, "id");
-        rc = fg_store__add_tenant(&sim->store, id) == 0
-                 ? fg_control__ok(resp, NULL)
-                 : fg_control__bad(resp, 400, "need id (at most 63 characters)");
+        rc = fg_control__tenant(sim, resp, b);
     }
     else if (strcmp(p, "/apps") == 0 && post) {
         rc = fg_store__add_app(&sim->store, fg_control__str(b, "client_id"),

@@ -1,6 +1,7 @@
 /* fake-graph: notification crypto, see fg_crypto.h. */
 #include "fg_crypto.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +178,28 @@ out:
     return o;
 }
 
+/* A self-signed certificate for the signing key: Entra publishes each key
+ * with its certificate (x5c) and the certificate's SHA-1 thumbprint (x5t). */
+static X509 *fg_signer__cert(EVP_PKEY *key)
+{
+    X509 *x = X509_new();
+    X509_NAME *name = x ? X509_get_subject_name(x) : NULL;
+    bool ok = x && name && X509_set_version(x, 2) == 1 &&
+              ASN1_INTEGER_set(X509_get_serialNumber(x), 1) == 1 &&
+              X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
+              X509_gmtime_adj(X509_getm_notAfter(x), 30L * 24 * 3600) &&
+              X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                         (const unsigned char *)"fake-graph signing key", -1, -1,
+                                         0) == 1 &&
+              X509_set_issuer_name(x, name) == 1 && X509_set_pubkey(x, key) == 1 &&
+              X509_sign(x, key, EVP_sha256()) > 0;
+    if (!ok) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
 int fg_signer__init(struct fg_signer *s)
 {
     memset(s, 0, sizeof(*s));
@@ -184,16 +207,26 @@ int fg_signer__init(struct fg_signer *s)
     if (!s->key) {
         return -1;
     }
-    unsigned char r[12];
-    if (RAND_bytes(r, sizeof(r)) != 1) {
+    X509 *cert = fg_signer__cert(s->key);
+    unsigned char *der = NULL;
+    int der_len = cert ? i2d_X509(cert, &der) : -1;
+    X509_free(cert);
+    if (der_len <= 0) {
         return -1;
     }
-    char *kid = fg_crypto__b64url(r, sizeof(r));
-    if (!kid) {
+    unsigned char sha1[SHA_DIGEST_LENGTH];
+    SHA1(der, (size_t)der_len, sha1);
+    s->x5c = fg_crypto__b64(der, (size_t)der_len);
+    char *x5t = fg_crypto__b64url(sha1, sizeof(sha1));
+    OPENSSL_free(der);
+    if (!s->x5c || !x5t) {
+        free(x5t);
         return -1;
     }
-    snprintf(s->kid, sizeof(s->kid), "%s", kid);
-    free(kid);
+    /* Entra's kid is the x5t of the key's certificate */
+    snprintf(s->kid, sizeof(s->kid), "%s", x5t);
+    snprintf(s->x5t, sizeof(s->x5t), "%s", x5t);
+    free(x5t);
     return 0;
 }
 
@@ -201,6 +234,8 @@ void fg_signer__free(struct fg_signer *s)
 {
     EVP_PKEY_free(s->key);
     s->key = NULL;
+    free(s->x5c);
+    s->x5c = NULL;
 }
 
 static char *fg_crypto__b64url_json(cJSON *o)
@@ -211,57 +246,105 @@ static char *fg_crypto__b64url_json(cJSON *o)
     return out;
 }
 
-char *fg_signer__jwt(const struct fg_signer *s, const char *aud, const char *tenant, int64_t now_s)
+/* RS256 over base64url(header).base64url(payload); malloc'd. */
+static char *fg_signer__sign(const struct fg_signer *s, const char *hb, const char *pb)
 {
-    char iss[160];
-    snprintf(iss, sizeof(iss), "https://sts.windows.net/%s/", tenant);
+    char *jwt = NULL;
+    size_t in_len = strlen(hb) + strlen(pb) + 1;
+    char *input = malloc(in_len + 1);
+    if (!input) {
+        return NULL;
+    }
+    snprintf(input, in_len + 1, "%s.%s", hb, pb);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    size_t sig_len = 0;
+    unsigned char *sig = NULL;
+    int ok = md && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, s->key) == 1 &&
+             EVP_DigestSign(md, NULL, &sig_len, (unsigned char *)input, strlen(input)) == 1;
+    sig = ok ? malloc(sig_len) : NULL;
+    ok = sig && EVP_DigestSign(md, sig, &sig_len, (unsigned char *)input, strlen(input)) == 1;
+    char *sb = ok ? fg_crypto__b64url(sig, sig_len) : NULL;
+    if (sb) {
+        size_t len = strlen(input) + strlen(sb) + 2;
+        jwt = malloc(len);
+        if (jwt) {
+            snprintf(jwt, len, "%s.%s", input, sb);
+        }
+    }
+    free(sb);
+    free(sig);
+    EVP_MD_CTX_free(md);
+    free(input);
+    return jwt;
+}
+
+char *fg_signer__token(const struct fg_signer *s, cJSON *payload)
+{
     cJSON *h = cJSON_CreateObject();
     cJSON_AddStringToObject(h, "typ", "JWT");
     cJSON_AddStringToObject(h, "alg", "RS256");
+    cJSON_AddStringToObject(h, "x5t", s->x5t);
     cJSON_AddStringToObject(h, "kid", s->kid);
+    char *hb = fg_crypto__b64url_json(h);
+    char *pb = fg_crypto__b64url_json(payload);
+    cJSON_Delete(h);
+    cJSON_Delete(payload);
+    char *jwt = hb && pb ? fg_signer__sign(s, hb, pb) : NULL;
+    free(hb);
+    free(pb);
+    return jwt;
+}
+
+/* A short random base64url value (aio, uti, rh look like that). */
+static void fg_crypto__opaque(cJSON *o, const char *name, size_t bytes)
+{
+    unsigned char r[32];
+    if (bytes > sizeof(r) || RAND_bytes(r, (int)bytes) != 1) {
+        return;
+    }
+    char *v = fg_crypto__b64url(r, bytes);
+    if (v) {
+        cJSON_AddStringToObject(o, name, v);
+    }
+    free(v);
+}
+
+char *fg_signer__jwt(const struct fg_signer *s, const char *aud, const char *tenant, int64_t now_s,
+                     int version)
+{
+    char iss[160];
+    if (version == 2) {
+        snprintf(iss, sizeof(iss), "https://login.microsoftonline.com/%s/v2.0", tenant);
+    }
+    else {
+        snprintf(iss, sizeof(iss), "https://sts.windows.net/%s/", tenant);
+    }
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "aud", aud);
     cJSON_AddStringToObject(p, "iss", iss);
     cJSON_AddNumberToObject(p, "iat", (double)now_s);
     cJSON_AddNumberToObject(p, "nbf", (double)(now_s - 300));
     cJSON_AddNumberToObject(p, "exp", (double)(now_s + 3600));
-    cJSON_AddStringToObject(p, "appid", FG_NOTIFY_APPID);
-    cJSON_AddStringToObject(p, "appidacr", "2");
-    cJSON_AddStringToObject(p, "tenantid", tenant);
-    cJSON_AddStringToObject(p, "tid", tenant);
-    cJSON_AddStringToObject(p, "ver", "1.0");
-    char *hb = fg_crypto__b64url_json(h);
-    char *pb = fg_crypto__b64url_json(p);
-    cJSON_Delete(h);
-    cJSON_Delete(p);
-    char *jwt = NULL;
-    size_t in_len = (hb ? strlen(hb) : 0) + (pb ? strlen(pb) : 0) + 1;
-    char *input = (hb && pb) ? malloc(in_len + 1) : NULL;
-    if (input) {
-        snprintf(input, in_len + 1, "%s.%s", hb, pb);
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        size_t sig_len = 0;
-        unsigned char *sig = NULL;
-        int ok = md && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, s->key) == 1 &&
-                 EVP_DigestSign(md, NULL, &sig_len, (unsigned char *)input, strlen(input)) == 1;
-        sig = ok ? malloc(sig_len) : NULL;
-        ok = sig && EVP_DigestSign(md, sig, &sig_len, (unsigned char *)input, strlen(input)) == 1;
-        char *sb = ok ? fg_crypto__b64url(sig, sig_len) : NULL;
-        if (sb) {
-            size_t len = strlen(input) + strlen(sb) + 2;
-            jwt = malloc(len);
-            if (jwt) {
-                snprintf(jwt, len, "%s.%s", input, sb);
-            }
-        }
-        free(sb);
-        free(sig);
-        EVP_MD_CTX_free(md);
+    fg_crypto__opaque(p, "aio", 24);
+    if (version == 2) {
+        cJSON_AddStringToObject(p, "azp", FG_NOTIFY_APPID);
+        cJSON_AddStringToObject(p, "azpacr", "2");
+        fg_crypto__opaque(p, "rh", 24);
+        cJSON_AddStringToObject(p, "tid", tenant);
+        fg_crypto__opaque(p, "uti", 16);
+        cJSON_AddStringToObject(p, "ver", "2.0");
     }
-    free(input);
-    free(hb);
-    free(pb);
-    return jwt;
+    else {
+        char idp[160];
+        snprintf(idp, sizeof(idp), "https://sts.windows.net/%s/", tenant);
+        cJSON_AddStringToObject(p, "appid", FG_NOTIFY_APPID);
+        cJSON_AddStringToObject(p, "appidacr", "2");
+        cJSON_AddStringToObject(p, "idp", idp);
+        cJSON_AddStringToObject(p, "tid", tenant);
+        fg_crypto__opaque(p, "uti", 16);
+        cJSON_AddStringToObject(p, "ver", "1.0");
+    }
+    return fg_signer__token(s, p);
 }
 
 static char *fg_signer__param(const struct fg_signer *s, const char *name)
@@ -282,7 +365,7 @@ static char *fg_signer__param(const struct fg_signer *s, const char *name)
     return out;
 }
 
-cJSON *fg_signer__jwks(const struct fg_signer *s)
+cJSON *fg_signer__jwks(const struct fg_signer *s, const char *issuer)
 {
     char *n = fg_signer__param(s, OSSL_PKEY_PARAM_RSA_N);
     char *e = fg_signer__param(s, OSSL_PKEY_PARAM_RSA_E);
@@ -293,9 +376,14 @@ cJSON *fg_signer__jwks(const struct fg_signer *s)
         cJSON_AddStringToObject(k, "kty", "RSA");
         cJSON_AddStringToObject(k, "use", "sig");
         cJSON_AddStringToObject(k, "kid", s->kid);
+        cJSON_AddStringToObject(k, "x5t", s->x5t);
         cJSON_AddStringToObject(k, "n", n);
         cJSON_AddStringToObject(k, "e", e);
-        cJSON_AddStringToObject(k, "issuer", "https://login.microsoftonline.com/{tenantid}/v2.0");
+        cJSON *x5c = cJSON_AddArrayToObject(k, "x5c");
+        cJSON_AddItemToArray(x5c, cJSON_CreateString(s->x5c ? s->x5c : ""));
+        if (issuer) {
+            cJSON_AddStringToObject(k, "issuer", issuer);
+        }
         cJSON_AddItemToArray(keys, k);
     }
     free(n);

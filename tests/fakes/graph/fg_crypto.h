@@ -27,18 +27,28 @@ int fg_crypto__parse_cert(const char *b64, EVP_PKEY **key, char thumbprint[48], 
 cJSON *fg_crypto__encrypt(EVP_PKEY *cert_key, const char *cert_id, const char *thumbprint,
                           const char *plaintext, size_t len);
 
-/* The key that signs validationTokens, published as JWKS. */
+/* The key that signs validationTokens and id_tokens, published as JWKS
+ * with its self-signed certificate (x5c) and thumbprint (x5t, also the kid,
+ * as Entra does). */
 struct fg_signer {
     EVP_PKEY *key;
     char kid[64];
+    char x5t[64];
+    char *x5c; /* base64 DER */
 };
 int fg_signer__init(struct fg_signer *s);
 void fg_signer__free(struct fg_signer *s);
-/* RS256 JWT with aud, iss https://sts.windows.net/{tenant}/, appid (Graph's
- * change-notification publisher), tenantid, iat, nbf, exp. malloc'd. */
-char *fg_signer__jwt(const struct fg_signer *s, const char *aud, const char *tenant, int64_t now_s);
-/* {"keys":[{kty,use,kid,x5t?,n,e}]} */
-cJSON *fg_signer__jwks(const struct fg_signer *s);
+/* RS256 JWT of payload (taken) with header {typ, alg, x5t, kid}. malloc'd. */
+char *fg_signer__token(const struct fg_signer *s, cJSON *payload);
+/* A validationToken as Graph sends it (docs/graph.md, "Validation tokens"):
+ * version 1: iss https://sts.windows.net/{tenant}/, appid, appidacr, idp,
+ * ver 1.0 (Microsoft's example); version 2: iss
+ * https://login.microsoftonline.com/{tenant}/v2.0, azp, azpacr, ver 2.0.
+ * Both: aud, iat, nbf (now-5 min), exp (now+1 h), aio, tid, uti. malloc'd. */
+char *fg_signer__jwt(const struct fg_signer *s, const char *aud, const char *tenant, int64_t now_s,
+                     int version);
+/* {"keys":[{kty,use,kid,x5t,n,e,x5c,issuer?}]} */
+cJSON *fg_signer__jwks(const struct fg_signer *s, const char *issuer);
 
 #define FG_NOTIFY_APPID "0bf30f3b-4a52-48df-9a82-234910c4a086"
 

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -152,4 +153,23 @@ const char *fg_filter__message(enum fg_filter_result r)
         return "Too many ids in the filter clause: the maximum is 650.";
     }
     return "?";
+}
+
+char *fg_filter__encoded(char *const *ids, size_t n)
+{
+    static const char head[] = "communications/presences?$filter=id+in+(";
+    size_t len = sizeof(head) + 1;
+    for (size_t i = 0; i < n; i++) {
+        len += strlen(ids[i]) + 9; /* %27 id %27 %2c */
+    }
+    char *out = malloc(len);
+    if (!out) {
+        return NULL;
+    }
+    size_t at = (size_t)snprintf(out, len, "%s", head);
+    for (size_t i = 0; i < n; i++) {
+        at += (size_t)snprintf(out + at, len - at, "%s%%27%s%%27", i ? "%2c" : "", ids[i]);
+    }
+    snprintf(out + at, len - at, ")");
+    return out;
 }

@@ -22,4 +22,10 @@ enum fg_filter_result fg_filter__parse(const char *resource, char ***ids, size_t
 void fg_filter__free(char **ids, size_t n);
 const char *fg_filter__message(enum fg_filter_result r);
 
+/* The `resource` of a notification item from a bulk subscription, as Graph
+ * writes it (docs/graph.md, "What Graph sends"): the filter over ids,
+ * URL-encoded, `communications/presences?$filter=id+in+(%27a%27%2c%27b%27)`.
+ * malloc'd. */
+char *fg_filter__encoded(char *const *ids, size_t n);
+
 #endif

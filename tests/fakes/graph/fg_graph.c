@@ -430,7 +430,7 @@ static cJSON *fg_graph__batch_item(struct fg_sim *sim, struct fg_req *parent, co
     const char *url = fg_graph__string(item, "url");
     const cJSON *body = cJSON_GetObjectItemCaseSensitive(item, "body");
     struct fg_req *r = calloc(1, sizeof(*r));
-    struct fg_resp resp = {.retry_after = -1};
+    struct fg_resp resp = {.retry_after = -1, .client_request_id = parent->client_request_id};
     const char *q = strchr(url, '?');
     size_t plen = q ? (size_t)(q - url) : strlen(url);
     r->sim = sim;

@@ -1,6 +1,7 @@
 /* fake-graph: change and lifecycle notification delivery (graph-presence.md
  * §3.2, §3.3, §4, §5): basic or rich items, optional batching per
  * notificationUrl, retries with backoff, one record per attempt. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "core/http_client.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "fg_filter.h"
 #include "fg_sim.h"
 
 struct fg_outbox {
@@ -113,7 +115,8 @@ static void fg_notify__post(struct fg_sim *sim, const char *url, const char *kin
         cJSON_ArrayForEach(a, audiences)
         {
             char *jwt = fg_signer__jwt(&sim->signer, cJSON_GetArrayItem(a, 0)->valuestring,
-                                       cJSON_GetArrayItem(a, 1)->valuestring, now_s);
+                                       cJSON_GetArrayItem(a, 1)->valuestring, now_s,
+                                       sim->settings.token_version);
             if (jwt) {
                 cJSON_AddItemToArray(tokens, cJSON_CreateString(jwt));
                 free(jwt);
@@ -156,22 +159,45 @@ static void fg_notify__add_audience(cJSON *auds, const char *client_id, const ch
     cJSON_AddItemToArray(auds, cJSON_CreateStringArray(pair, 2));
 }
 
+/* resource and resourceData of an item in the form the settings ask for:
+ * the bulk filter forms are what Graph sends for a bulk subscription (the
+ * one-id form is Microsoft's published post), the path form what the docs
+ * show for a single-user one (docs/graph.md, "What Graph sends"). */
+static void fg_notify__resource(struct fg_sim *sim, cJSON *it, const struct fg_sub *s,
+                                const struct fg_user *u)
+{
+    char odata[128], path[128];
+    snprintf(odata, sizeof(odata), "users/%s/presence", u->id);
+    snprintf(path, sizeof(path), "communications/presences/%s", u->id);
+    enum fg_resource_form form = sim->settings.resource_form;
+    char *one = (char *)u->id;
+    char *filter = NULL;
+    if (form == FG_RESOURCE_ALL_IDS) {
+        filter = fg_filter__encoded(s->user_ids, s->n_users);
+    }
+    else if (form == FG_RESOURCE_ONE_ID) {
+        filter = fg_filter__encoded(&one, 1);
+    }
+    cJSON_AddStringToObject(it, "resource", filter ? filter : path);
+    cJSON *rd = cJSON_AddObjectToObject(it, "resourceData");
+    cJSON_AddStringToObject(rd, "@odata.type",
+                            filter ? "#Microsoft.Graph.presence" : "#microsoft.graph.presence");
+    cJSON_AddStringToObject(rd, "@odata.id",
+                            form == FG_RESOURCE_ALL_IDS && filter ? filter : odata);
+    cJSON_AddStringToObject(rd, "id", u->id);
+    free(filter);
+}
+
 static cJSON *fg_notify__item(struct fg_sim *sim, const struct fg_sub *s, const struct fg_user *u)
 {
-    char exp[40], res[128], odata[128];
-    (void)sim;
+    char exp[40], odata[128];
     cJSON *it = cJSON_CreateObject();
     cJSON_AddStringToObject(it, "subscriptionId", s->id);
     cJSON_AddStringToObject(it, "subscriptionExpirationDateTime",
                             clock__iso8601_graph(s->expires_ms, exp, sizeof(exp)));
     cJSON_AddStringToObject(it, "changeType", "updated");
-    snprintf(res, sizeof(res), "communications/presences/%s", u->id);
-    cJSON_AddStringToObject(it, "resource", res);
+    fg_notify__resource(sim, it, s, u);
     snprintf(odata, sizeof(odata), "users/%s/presence", u->id);
-    cJSON *rd = cJSON_AddObjectToObject(it, "resourceData");
-    cJSON_AddStringToObject(rd, "@odata.type", "#microsoft.graph.presence");
-    cJSON_AddStringToObject(rd, "@odata.id", odata);
-    cJSON_AddStringToObject(rd, "id", u->id);
     if (s->client_state) {
         cJSON_AddStringToObject(it, "clientState", s->client_state);
     }
@@ -179,8 +205,12 @@ static cJSON *fg_notify__item(struct fg_sim *sim, const struct fg_sub *s, const 
         cJSON_AddNullToObject(it, "clientState");
     }
     cJSON_AddStringToObject(it, "tenantId", s->tenant);
-    cJSON_AddStringToObject(it, "organizationId", s->tenant);
-    if (s->include_resource_data && s->cert_key) {
+    bool rich = s->include_resource_data && s->cert_key;
+    if (rich || sim->settings.resource_form == FG_RESOURCE_PATH) {
+        /* the docs' examples carry it; the 2024 basic form does not */
+        cJSON_AddStringToObject(it, "organizationId", s->tenant);
+    }
+    if (rich) {
         cJSON *p = cJSON_CreateObject();
         cJSON_AddStringToObject(p, "@odata.type", "#Microsoft.Graph.presence");
         cJSON_AddStringToObject(p, "@odata.id", odata);
@@ -283,6 +313,45 @@ void fg_notify__user_changed(struct fg_sim *sim, const struct fg_user *u)
             fg_notify__add_audience(ob->audiences, s->client_id, s->tenant);
         }
     }
+}
+
+int fg_notify__deliver(struct fg_sim *sim, const struct fg_sub *s, const cJSON *body,
+                       const cJSON *presence, bool lifecycle)
+{
+    const cJSON *value = cJSON_GetObjectItemCaseSensitive(body, "value");
+    const char *url = lifecycle ? s->lifecycle_url : s->notification_url;
+    if (!cJSON_IsArray(value) || !url) {
+        return -1;
+    }
+    cJSON *items = cJSON_Duplicate(value, true);
+    cJSON *ids = cJSON_CreateArray(), *auds = cJSON_CreateArray();
+    cJSON_AddItemToArray(ids, cJSON_CreateString(s->id));
+    char *plain = presence ? cJSON_PrintUnformatted(presence) : NULL;
+    cJSON *it;
+    cJSON_ArrayForEach(it, items)
+    {
+        if (!cJSON_GetObjectItemCaseSensitive(it, "encryptedContent")) {
+            continue;
+        }
+        /* the corpus item's placeholders become real encrypted content */
+        cJSON *enc = plain && s->cert_key ? fg_crypto__encrypt(s->cert_key, s->cert_id,
+                                                               s->thumbprint, plain, strlen(plain))
+                                          : NULL;
+        if (!enc) {
+            free(plain);
+            cJSON_Delete(items);
+            cJSON_Delete(ids);
+            cJSON_Delete(auds);
+            return -1;
+        }
+        cJSON_ReplaceItemInObjectCaseSensitive(it, "encryptedContent", enc);
+    }
+    free(plain);
+    if (cJSON_GetObjectItemCaseSensitive(body, "validationTokens")) {
+        fg_notify__add_audience(auds, s->client_id, s->tenant);
+    }
+    fg_notify__post(sim, url, lifecycle ? "lifecycle" : "change", items, ids, auds);
+    return 0;
 }
 
 int fg_notify__lifecycle(struct fg_sim *sim, struct fg_sub *s, const char *event)

@@ -2,12 +2,15 @@
  * (graph-presence.md §1): password (ROPC), refresh_token, client_credentials.
  * Errors use Microsoft's shape {error, error_description "AADSTSnnn: ...",
  * error_codes, timestamp, trace_id, correlation_id, error_uri}. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -18,6 +21,23 @@ struct fg_aad_code {
     int status;
     const char *error;
     const char *text;
+};
+
+/* suberror (and a claims challenge) Entra adds where user interaction could
+ * fix the error; MSAL turns those into InteractionRequiredAuthError. The
+ * mapping is inferred from MSAL's classification (docs/graph.md, "Sign-in
+ * errors"). */
+static const struct {
+    int code;
+    const char *suberror;
+    bool claims;
+} fg_aad_suberrors[] = {
+    {50076, "basic_action", true}, /* MFA needed: the user can do it interactively */
+    {50079, "basic_action", true}, /* MFA registration */
+    {50055, "user_password_expired", false},
+    {53003, "message_only", true},      /* blocked by Conditional Access */
+    {53000, "additional_action", true}, /* device not compliant */
+    {65001, "consent_required", false},
 };
 
 static const struct fg_aad_code fg_aad_codes[] = {
@@ -42,6 +62,9 @@ static const struct fg_aad_code fg_aad_codes[] = {
      "user ID or password."},
     {50057, 400, "invalid_grant", "The user account is disabled."},
     {53003, 400, "invalid_grant", "Access has been blocked by Conditional Access policies."},
+    {53000, 400, "invalid_grant",
+     "Device is not in required device state: compliant. Conditional Access policy requires a "
+     "compliant device, and the device is not compliant."},
     {65001, 400, "invalid_grant",
      "The user or administrator has not consented to use the application."},
     {70008, 400, "invalid_grant",
@@ -64,7 +87,9 @@ static const struct fg_aad_code fg_aad_codes[] = {
     {700016, 400, "unauthorized_client",
      "Application was not found in the directory. This can happen if the application has not "
      "been installed by the administrator of the tenant."},
-    {90002, 400, "invalid_request", "Tenant not found."},
+    {90002, 400, "invalid_request",
+     "Tenant not found. Check to make sure you have the correct tenant ID and are signing into "
+     "the correct cloud."},
     {900144, 400, "invalid_request", "The request body must contain the following parameter."},
     {900561, 400, "invalid_request", "The endpoint only accepts POST requests."},
     {70011, 400, "invalid_scope",
@@ -77,7 +102,39 @@ static const struct fg_aad_code fg_aad_codes[] = {
     {90033, 503, "temporarily_unavailable", "A transient error has occurred. Please try again."},
 };
 
+/* Entra's time format in errors: "2016-01-09 02:02:12Z". */
+static void fg_oauth__timestamp(char *buf, size_t len)
+{
+    time_t now = (time_t)(fg_sim__now() / 1000);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%SZ", &tm);
+}
+
+static void fg_oauth__suberror(cJSON *o, int aadsts)
+{
+    for (size_t i = 0; i < sizeof(fg_aad_suberrors) / sizeof(fg_aad_suberrors[0]); i++) {
+        if (fg_aad_suberrors[i].code != aadsts) {
+            continue;
+        }
+        cJSON_AddStringToObject(o, "suberror", fg_aad_suberrors[i].suberror);
+        if (fg_aad_suberrors[i].claims) {
+            char pol[37], claims[160];
+            fg_store__guid(pol);
+            snprintf(claims, sizeof(claims),
+                     "{\"access_token\":{\"capolids\":{\"essential\":true,\"values\":[\"%s\"]}}}",
+                     pol);
+            cJSON_AddStringToObject(o, "claims", claims);
+        }
+    }
+}
+
 void fg_oauth__error(struct fg_resp *resp, int aadsts, const char *detail)
+{
+    fg_oauth__error_as(resp, aadsts, detail, NULL);
+}
+
+void fg_oauth__error_as(struct fg_resp *resp, int aadsts, const char *detail, const char *error)
 {
     const struct fg_aad_code *c = NULL;
     for (size_t i = 0; i < sizeof(fg_aad_codes) / sizeof(fg_aad_codes[0]); i++) {
@@ -90,14 +147,19 @@ void fg_oauth__error(struct fg_resp *resp, int aadsts, const char *detail)
         c = &unknown;
     }
     char ts[32], trace[37], corr[37], desc[1024], uri[96];
-    clock__iso8601(fg_sim__now(), ts, sizeof(ts));
+    fg_oauth__timestamp(ts, sizeof(ts));
     fg_store__guid(trace);
     fg_store__guid(corr);
-    snprintf(desc, sizeof(desc), "AADSTS%d: %s%s%s Trace ID: %s Correlation ID: %s Timestamp: %s",
-             aadsts, c->text, detail ? " " : "", detail ? detail : "", trace, corr, ts);
+    /* Entra uses the caller's client-request-id as the correlation id */
+    if (resp->client_request_id && strlen(resp->client_request_id) < sizeof(corr)) {
+        snprintf(corr, sizeof(corr), "%s", resp->client_request_id);
+    }
+    snprintf(desc, sizeof(desc),
+             "AADSTS%d: %s%s%s\r\nTrace ID: %s\r\nCorrelation ID: %s\r\nTimestamp: %s", aadsts,
+             c->text, detail ? " " : "", detail ? detail : "", trace, corr, ts);
     snprintf(uri, sizeof(uri), "https://login.microsoftonline.com/error?code=%d", aadsts);
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "error", c->error);
+    cJSON_AddStringToObject(o, "error", error ? error : c->error);
     cJSON_AddStringToObject(o, "error_description", desc);
     cJSON *codes = cJSON_AddArrayToObject(o, "error_codes");
     cJSON_AddItemToArray(codes, cJSON_CreateNumber(aadsts));
@@ -105,6 +167,7 @@ void fg_oauth__error(struct fg_resp *resp, int aadsts, const char *detail)
     cJSON_AddStringToObject(o, "trace_id", trace);
     cJSON_AddStringToObject(o, "correlation_id", corr);
     cJSON_AddStringToObject(o, "error_uri", uri);
+    fg_oauth__suberror(o, aadsts);
     fg_resp__json(resp, c->status, o);
 }
 
@@ -218,19 +281,86 @@ static int fg_oauth__basic(const char *auth, char **id, char **secret, char **se
     return 0;
 }
 
+/* id_token (when `openid` was asked for) as the v2.0 endpoint writes it for
+ * ROPC and refresh grants (docs/graph.md, "Sign-in"): signed by the key of
+ * the JWKS, issuer = the tenant's issuer on this simulator. */
+static char *fg_oauth__id_token(struct fg_sim *sim, const struct fg_req *r, const struct fg_user *u,
+                                const char *client_id)
+{
+    char base[300], iss[400], sub_in[160];
+    fg_sim__base_url(r, base, sizeof(base));
+    snprintf(iss, sizeof(iss), "%s/%s/v2.0", base, u->tenant);
+    /* sub is pairwise: the same user looks different to each app */
+    snprintf(sub_in, sizeof(sub_in), "%s/%s", u->id, client_id);
+    unsigned char h[32];
+    unsigned int hl = 0;
+    EVP_Digest(sub_in, strlen(sub_in), h, &hl, EVP_sha256(), NULL);
+    char *sub = fg_crypto__b64url(h, 32);
+    int64_t now = fg_sim__now() / 1000;
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "aud", client_id);
+    cJSON_AddStringToObject(p, "iss", iss);
+    cJSON_AddNumberToObject(p, "iat", (double)now);
+    cJSON_AddNumberToObject(p, "nbf", (double)now);
+    cJSON_AddNumberToObject(p, "exp", (double)(now + 3600));
+    cJSON_AddStringToObject(p, "name", u->display_name ? u->display_name : u->upn);
+    cJSON_AddStringToObject(p, "oid", u->id);
+    cJSON_AddStringToObject(p, "preferred_username", u->upn);
+    cJSON_AddStringToObject(p, "sub", sub ? sub : "");
+    cJSON_AddStringToObject(p, "tid", u->tenant);
+    cJSON_AddStringToObject(p, "ver", "2.0");
+    free(sub);
+    return fg_signer__token(&sim->signer, p);
+}
+
+/* client_info (asked for with client_info=1): base64url {"uid","utid"},
+ * which MSAL makes the account's home id from. */
+static char *fg_oauth__client_info(const struct fg_user *u)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "uid", u->id);
+    cJSON_AddStringToObject(o, "utid", u->tenant);
+    char *txt = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    char *out = txt ? fg_crypto__b64url((const unsigned char *)txt, strlen(txt)) : NULL;
+    free(txt);
+    return out;
+}
+
+struct fg_grant {
+    struct fg_req *r;
+    const struct fg_form *f;
+    const struct fg_user *u; /* NULL: an app token */
+    const char *client_id;
+};
+
 static void fg_oauth__success(struct fg_sim *sim, struct fg_resp *resp, struct fg_token *t,
-                              struct fg_refresh *rt, const char *scope)
+                              struct fg_refresh *rt, const char *scope, const struct fg_grant *g)
 {
     cJSON *o = cJSON_CreateObject();
     int64_t secs = sim->store.token_lifetime_ms / 1000;
+    bool openid = g->u && fg_oauth__scope_has(fg_form__get(g->f, "scope"), "openid");
+    const char *ci = fg_form__get(g->f, "client_info");
+    char out_scope[512];
+    snprintf(out_scope, sizeof(out_scope), "%s%s", scope, openid ? " profile openid email" : "");
     cJSON_AddStringToObject(o, "token_type", "Bearer");
-    cJSON_AddStringToObject(o, "scope", scope);
+    cJSON_AddStringToObject(o, "scope", out_scope);
     cJSON_AddNumberToObject(o, "expires_in", (double)secs);
     cJSON_AddNumberToObject(o, "ext_expires_in", (double)secs);
     cJSON_AddStringToObject(o, "access_token", t->value);
     if (rt) {
         cJSON_AddStringToObject(o, "refresh_token", rt->value);
     }
+    char *idt = openid ? fg_oauth__id_token(sim, g->r, g->u, g->client_id) : NULL;
+    if (idt) {
+        cJSON_AddStringToObject(o, "id_token", idt);
+    }
+    char *info = g->u && ci && strcmp(ci, "1") == 0 ? fg_oauth__client_info(g->u) : NULL;
+    if (info) {
+        cJSON_AddStringToObject(o, "client_info", info);
+    }
+    free(idt);
+    free(info);
     fg_resp__json(resp, 200, o);
 }
 
@@ -272,9 +402,11 @@ static int fg_oauth__password(struct fg_sim *sim, struct fg_req *r, struct fg_re
         fg_resp__graph_error(resp, 500, "InternalServerError", "out of memory");
         return FG_DONE;
     }
+    struct fg_grant g = {r, f, u, client_id};
     fg_oauth__success(sim, resp, t, rt,
                       "https://graph.microsoft.com/Presence.Read.All "
-                      "https://graph.microsoft.com/User.Read");
+                      "https://graph.microsoft.com/User.Read",
+                      &g);
     return FG_DONE;
 }
 
@@ -321,9 +453,11 @@ static int fg_oauth__refresh(struct fg_sim *sim, struct fg_req *r, struct fg_res
         fg_resp__graph_error(resp, 500, "InternalServerError", "out of memory");
         return FG_DONE;
     }
+    struct fg_grant g = {r, f, u, client_id};
     fg_oauth__success(sim, resp, t, rt,
                       "https://graph.microsoft.com/Presence.Read.All "
-                      "https://graph.microsoft.com/User.Read");
+                      "https://graph.microsoft.com/User.Read",
+                      &g);
     return FG_DONE;
 }
 
@@ -343,16 +477,20 @@ static int fg_oauth__client_credentials(struct fg_sim *sim, struct fg_req *r, st
         fg_resp__graph_error(resp, 500, "InternalServerError", "out of memory");
         return FG_DONE;
     }
-    fg_oauth__success(sim, resp, t, NULL, "https://graph.microsoft.com/.default");
+    struct fg_grant g = {r, f, NULL, client_id};
+    fg_oauth__success(sim, resp, t, NULL, "https://graph.microsoft.com/.default", &g);
     return FG_DONE;
 }
 
-int fg_oauth__token(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp, const char *tenant)
+int fg_oauth__token(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp,
+                    const char *tenant_in)
 {
     struct fg_form f;
     char *b_id = NULL, *b_secret = NULL, *b_raw = NULL;
     int rc = FG_DONE;
-    if (!fg_store__has_tenant(&sim->store, tenant)) {
+    /* the tenant's id or one of its domains; tokens belong to the id */
+    const char *tenant = fg_store__tenant_id(&sim->store, tenant_in);
+    if (!tenant) {
         fg_oauth__error(resp, 90002, NULL);
         return FG_DONE;
     }

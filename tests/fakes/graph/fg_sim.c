@@ -1,5 +1,6 @@
 /* fake-graph: request plumbing. The libwebsockets thread copies each request
  * and posts it to the loop thread, which routes it, answers it and records it. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,8 @@ int fg_sim__init(struct fg_sim *sim, struct loop *loop, struct http_client *cli)
     sim->settings.retry_max = 5;
     sim->settings.validation_timeout_ms = 10000;
     sim->settings.delivery_timeout_ms = 3000;
+    sim->settings.resource_form = FG_RESOURCE_ONE_ID;
+    sim->settings.token_version = 1;
     sim->next_record = 1;
     sim->next_delivery = 1;
     sim->faults = fg_faults__new();
@@ -94,6 +97,9 @@ void fg_resp__graph_error(struct fg_resp *resp, int status, const char *code, co
     clock__iso8601(fg_sim__now(), date, sizeof(date));
     fg_store__guid(rid);
     fg_store__guid(crid);
+    if (resp->client_request_id && strlen(resp->client_request_id) < sizeof(crid)) {
+        snprintf(crid, sizeof(crid), "%s", resp->client_request_id);
+    }
     cJSON *root = cJSON_CreateObject();
     cJSON *err = cJSON_AddObjectToObject(root, "error");
     cJSON_AddStringToObject(err, "code", code);
@@ -177,7 +183,35 @@ static void fg_req__free(struct fg_req *r)
     free(r->authorization);
     free(r->content_type);
     free(r->host);
+    free(r->client_request_id);
+    free(r->forwarded_proto);
     free(r);
+}
+
+/* Graph answers with request-id and client-request-id (the caller's, or the
+ * request-id when none was sent); the identity platform with x-ms-request-id
+ * and the caller's client-request-id. */
+static void fg_sim__correlation_headers(const struct fg_req *r, char *buf, size_t len)
+{
+    char rid[37];
+    fg_store__guid(rid);
+    const char *crid = r->client_request_id;
+    bool graph = strncmp(r->path, "/v1.0/", 6) == 0;
+    if (graph) {
+        snprintf(buf, len, "request-id: %s\r\nclient-request-id: %s\r\n", rid, crid ? crid : rid);
+    }
+    else if (crid) {
+        snprintf(buf, len, "x-ms-request-id: %s\r\nclient-request-id: %s\r\n", rid, crid);
+    }
+    else {
+        snprintf(buf, len, "x-ms-request-id: %s\r\n", rid);
+    }
+}
+
+void fg_sim__base_url(const struct fg_req *r, char *buf, size_t len)
+{
+    bool https = r->forwarded_proto && strcasecmp(r->forwarded_proto, "https") == 0;
+    snprintf(buf, len, "%s://%s", https ? "https" : "http", r->host ? r->host : "127.0.0.1");
 }
 
 void fg_sim__finish(struct fg_req *r, struct fg_resp *resp)
@@ -188,46 +222,17 @@ void fg_sim__finish(struct fg_req *r, struct fg_resp *resp)
     LOG_DEBUG("fake-graph", "answered method=%s path=%s status=%d", r->method, r->path,
               resp->status);
     if (r->pending) {
-        http_server__complete(r->pending, resp->status,
-                              resp->content_type ? resp->content_type : "application/json",
-                              resp->body, resp->body_len);
+        char hdr[256];
+        fg_sim__correlation_headers(r, hdr, sizeof(hdr));
+        http_server__complete_headers(r->pending, resp->status,
+                                      resp->content_type ? resp->content_type : "application/json",
+                                      hdr, resp->body, resp->body_len);
     }
     else {
         free(resp->body);
     }
     resp->body = NULL;
     fg_req__free(r);
-}
-
-static int fg_sim__discovery(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp)
-{
-    if (strcmp(r->method, "GET") != 0) {
-        fg_resp__graph_error(resp, 405, "MethodNotAllowed", "Method not allowed.");
-        return FG_DONE;
-    }
-    if (strstr(r->path, "/discovery/v2.0/keys") || strstr(r->path, "/discovery/keys")) {
-        /* during a rollover Microsoft publishes the old key and the new one */
-        cJSON *jwks = fg_signer__jwks(&sim->signer);
-        if (sim->prev_signer.key) {
-            cJSON *old = fg_signer__jwks(&sim->prev_signer);
-            cJSON *k = cJSON_DetachItemFromArray(cJSON_GetObjectItem(old, "keys"), 0);
-            if (k)
-                cJSON_AddItemToArray(cJSON_GetObjectItem(jwks, "keys"), k);
-            cJSON_Delete(old);
-        }
-        fg_resp__json(resp, 200, jwks);
-        return FG_DONE;
-    }
-    char url[512];
-    cJSON *o = cJSON_CreateObject();
-    snprintf(url, sizeof(url), "http://%s/common/discovery/v2.0/keys",
-             r->host ? r->host : "127.0.0.1");
-    cJSON_AddStringToObject(o, "jwks_uri", url);
-    cJSON_AddStringToObject(o, "issuer", "https://login.microsoftonline.com/{tenantid}/v2.0");
-    cJSON_AddStringToObject(o, "token_endpoint",
-                            "https://login.microsoftonline.com/common/oauth2/v2.0/token");
-    fg_resp__json(resp, 200, o);
-    return FG_DONE;
 }
 
 /* Splits /{tenant}/oauth2/v2.0/token; returns the tenant or NULL. */
@@ -257,7 +262,7 @@ static int fg_sim__route(struct fg_sim *sim, struct fg_req *r, struct fg_resp *r
         return fg_graph__route(sim, r, resp, p + 5);
     }
     if (strstr(p, "/discovery/") || strstr(p, "/.well-known/openid-configuration")) {
-        return fg_sim__discovery(sim, r, resp);
+        return fg_oidc__route(sim, r, resp);
     }
     if (fg_sim__token_path(p, tenant, sizeof(tenant)) == 0) {
         if (strcmp(r->method, "POST") != 0) {
@@ -274,7 +279,7 @@ static int fg_sim__route(struct fg_sim *sim, struct fg_req *r, struct fg_resp *r
 static void fg_sim__run(void *arg)
 {
     struct fg_req *r = arg;
-    struct fg_resp resp = {.retry_after = -1};
+    struct fg_resp resp = {.retry_after = -1, .client_request_id = r->client_request_id};
     if (r->fault.hit && r->fault.status) {
         /* a delayed fault: after the delay it fails (Retry-After cannot be
          * sent on a deferred response) */
@@ -336,6 +341,14 @@ static int fg_sim__on_http(void *ctx, const struct http_request *req, struct htt
     r->authorization = fg_sim__header(req, "Authorization");
     r->content_type = fg_sim__header(req, "Content-Type");
     r->host = fg_sim__header(req, "Host");
+    r->client_request_id = fg_sim__header(req, "client-request-id");
+    if (!r->client_request_id) {
+        /* MSAL sends it in the query of token requests */
+        char crid[128];
+        int n = http_request__query(req, "client-request-id", crid, sizeof(crid));
+        r->client_request_id = n > 0 ? strndup(crid, (size_t)n) : NULL;
+    }
+    r->forwarded_proto = fg_sim__header(req, "X-Forwarded-Proto");
     if (!r->path || !r->query || !r->body) {
         fg_req__free(r);
         resp->status = 503;
@@ -346,7 +359,7 @@ static int fg_sim__on_http(void *ctx, const struct http_request *req, struct htt
     }
     if (r->fault.hit && r->fault.status && r->fault.delay_ms == 0) {
         /* answered here so that Retry-After can go in a real header */
-        struct fg_resp fr = {.retry_after = -1};
+        struct fg_resp fr = {.retry_after = -1, .client_request_id = r->client_request_id};
         fg_faults__respond(&r->fault, r->path, &fr);
         resp->status = fr.status;
         resp->content_type = "application/json";

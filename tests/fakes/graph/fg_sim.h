@@ -23,6 +23,14 @@ struct http_client;
 struct http_pending;
 struct fg_faults;
 
+/* How a change notification item names its user (docs/graph.md, "What
+ * Graph sends"). */
+enum fg_resource_form {
+    FG_RESOURCE_ONE_ID = 0, /* default: `communications/presences?$filter=id+in+(%27{id}%27)` */
+    FG_RESOURCE_ALL_IDS,    /* the subscription's whole filter, also in resourceData.@odata.id */
+    FG_RESOURCE_PATH,       /* `communications/presences/{id}` (single-user subscriptions) */
+};
+
 struct fg_settings {
     int64_t batch_window_ms;       /* 0: one notification item per POST */
     int64_t retry_base_ms;         /* first retry delay; doubles each time */
@@ -30,6 +38,8 @@ struct fg_settings {
     int64_t validation_timeout_ms; /* Graph: 10 s */
     int64_t delivery_timeout_ms;   /* Graph: 3 s */
     int64_t grant_expiry_ms;       /* >0: grant at most this much on create/renew (Graph may) */
+    enum fg_resource_form resource_form;
+    int token_version; /* validationTokens: 1 (sts.windows.net, appid) or 2 (v2.0, azp) */
 };
 
 struct fg_sim {
@@ -69,7 +79,9 @@ struct fg_req {
     char *authorization;
     char *content_type;
     char *host;
-    int64_t start_ms; /* monotonic */
+    char *client_request_id; /* the caller's, echoed (NULL: none sent) */
+    char *forwarded_proto;   /* X-Forwarded-Proto: the scheme the caller sees */
+    int64_t start_ms;        /* monotonic */
     struct fg_fault_hit fault;
     bool batch_item;
     /* filled by the auth check of Graph handlers */
@@ -83,7 +95,8 @@ struct fg_resp {
     const char *content_type;
     char *body; /* malloc'd */
     size_t body_len;
-    int retry_after; /* for $batch items: Retry-After in item headers; -1 none */
+    int retry_after;               /* for $batch items: Retry-After in item headers; -1 none */
+    const char *client_request_id; /* the caller's: in error bodies, as Graph and Entra do */
 };
 
 enum { FG_DONE = 0, FG_ASYNC = 1 };
@@ -105,10 +118,20 @@ int64_t fg_sim__now(void);                                  /* wall ms */
 /* Both ids reset /_sim/reset. */
 void fg_sim__reset(struct fg_sim *sim);
 
+/* The base URL the caller reached us by: X-Forwarded-Proto (https when a
+ * TLS-terminating front says so, else http) + the Host header. */
+void fg_sim__base_url(const struct fg_req *r, char *buf, size_t len);
+
+/* fg_oidc.c: /{tenant}/v2.0/.well-known/openid-configuration, the JWKS,
+ * instance discovery. */
+int fg_oidc__route(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp);
+
 /* fg_oauth.c: POST /{tenant}/oauth2/v2.0/token */
 int fg_oauth__token(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp, const char *tenant);
 /* Microsoft identity error body; status from the code (400/401). */
 void fg_oauth__error(struct fg_resp *resp, int aadsts, const char *detail);
+/* Same with another `error` (e.g. invalid_tenant from the discovery documents). */
+void fg_oauth__error_as(struct fg_resp *resp, int aadsts, const char *detail, const char *error);
 
 /* fg_graph.c: everything under /v1.0 except subscriptions. */
 int fg_graph__route(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp,
@@ -128,6 +151,12 @@ cJSON *fg_subs__json(const struct fg_sub *s, bool with_client_state);
 /* fg_notify.c */
 void fg_notify__user_changed(struct fg_sim *sim, const struct fg_user *u);
 int fg_notify__lifecycle(struct fg_sim *sim, struct fg_sub *s, const char *event);
+/* POSTs a given body (e.g. from the conformance corpus) to the
+ * subscription's notification (or lifecycle) URL: every item that has an
+ * encryptedContent gets presence encrypted with the subscription's
+ * certificate, and validationTokens, when present, become real ones. */
+int fg_notify__deliver(struct fg_sim *sim, const struct fg_sub *s, const cJSON *body,
+                       const cJSON *presence, bool lifecycle);
 void fg_notify__clear(struct fg_sim *sim);
 
 /* fg_control.c: /_sim/... */

@@ -134,6 +134,7 @@ void fg_store__free(struct fg_store *s)
 {
     fg_store__clear(s);
     fg_vec__free_all(&s->tenants, free);
+    fg_vec__free_all(&s->domains, free);
     fg_vec__free_all(&s->apps, fg_free_app_v);
 }
 
@@ -161,6 +162,57 @@ bool fg_store__has_tenant(const struct fg_store *s, const char *id)
         }
     }
     return false;
+}
+
+/* A domain is kept as "domain\0tenant-id": one allocation. */
+int fg_store__add_domain(struct fg_store *s, const char *tenant, const char *domain)
+{
+    if (!domain || !*domain || strlen(domain) >= 256 || !fg_store__has_tenant(s, tenant) ||
+        fg_store__tenant_id(s, domain)) {
+        return -1;
+    }
+    size_t dl = strlen(domain), tl = strlen(tenant);
+    char *e = malloc(dl + tl + 2);
+    if (!e) {
+        return -1;
+    }
+    memcpy(e, domain, dl + 1);
+    memcpy(e + dl + 1, tenant, tl + 1);
+    if (fg_vec__push(&s->domains, e) != 0) {
+        free(e);
+        return -1;
+    }
+    return 0;
+}
+
+const char *fg_store__tenant_id(const struct fg_store *s, const char *id_or_domain)
+{
+    if (!id_or_domain) {
+        return NULL;
+    }
+    for (size_t i = 0; i < s->tenants.n; i++) {
+        if (strcasecmp(s->tenants.items[i], id_or_domain) == 0) {
+            return s->tenants.items[i];
+        }
+    }
+    for (size_t i = 0; i < s->domains.n; i++) {
+        const char *e = s->domains.items[i];
+        if (strcasecmp(e, id_or_domain) == 0) {
+            return e + strlen(e) + 1;
+        }
+    }
+    return NULL;
+}
+
+const char *fg_store__tenant_domain(const struct fg_store *s, const char *tenant)
+{
+    for (size_t i = 0; i < s->domains.n; i++) {
+        const char *e = s->domains.items[i];
+        if (strcasecmp(e + strlen(e) + 1, tenant) == 0) {
+            return e;
+        }
+    }
+    return NULL;
 }
 
 struct fg_app *fg_store__app(struct fg_store *s, const char *client_id)

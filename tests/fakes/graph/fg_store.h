@@ -91,6 +91,7 @@ struct fg_sub {
 
 struct fg_store {
     struct fg_vec tenants; /* char * */
+    struct fg_vec domains; /* char *: "domain\0tenant" */
     struct fg_vec apps;    /* struct fg_app * */
     struct fg_vec users;   /* struct fg_user * */
     struct fg_vec tokens;  /* struct fg_token * */
@@ -106,6 +107,14 @@ void fg_store__free(struct fg_store *s);
 
 int fg_store__add_tenant(struct fg_store *s, const char *id);
 bool fg_store__has_tenant(const struct fg_store *s, const char *id);
+/* A verified domain of a tenant (contoso.onmicrosoft.com): the login
+ * endpoints take it in place of the tenant id. */
+int fg_store__add_domain(struct fg_store *s, const char *tenant, const char *domain);
+/* The tenant's id for its id or one of its domains (case-insensitive), or
+ * NULL. The pointer lives as long as the tenant. */
+const char *fg_store__tenant_id(const struct fg_store *s, const char *id_or_domain);
+/* The tenant's first domain, or NULL. */
+const char *fg_store__tenant_domain(const struct fg_store *s, const char *tenant);
 int fg_store__add_app(struct fg_store *s, const char *client_id, const char *secret);
 struct fg_app *fg_store__app(struct fg_store *s, const char *client_id);
 

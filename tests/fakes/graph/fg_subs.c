@@ -153,7 +153,7 @@ static void fg_subs__validation_done(struct fg_validation *v)
 {
     struct fg_sim *sim = v->sim;
     struct fg_sub *s = fg_store__sub(&sim->store, v->sub_id);
-    struct fg_resp resp = {.retry_after = -1};
+    struct fg_resp resp = {.retry_after = -1, .client_request_id = v->r->client_request_id};
     if (!v->code && !s) {
         v->code = "InvalidRequest";
         v->message = "The subscription was removed during validation.";

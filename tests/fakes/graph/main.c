@@ -1,7 +1,7 @@
 /* fake-graph: a simulator of Microsoft Graph presence + the Microsoft
  * identity platform, for the integration tests. See tests/fakes/README.md.
  *
- *   fake-graph [--host H] [--port N] [--tenant ID]... \
+ *   fake-graph [--host H] [--port N] [--tenant ID [--tenant-domain D]...]... \
  *              [--client-id ID --client-secret-file F]... \
  *              [--log-level debug]
  *
@@ -19,9 +19,10 @@
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: fake-graph [--host H] [--port N] [--tenant ID]...\n"
-                    "                  [--client-id ID --client-secret-file F]...\n"
-                    "                  [--log-level error|warn|info|debug]\n");
+    fprintf(stderr,
+            "usage: fake-graph [--host H] [--port N] [--tenant ID [--tenant-domain D]...]...\n"
+            "                  [--client-id ID --client-secret-file F]...\n"
+            "                  [--log-level error|warn|info|debug]\n");
 }
 
 static char *read_secret_file(const char *path)
@@ -47,7 +48,7 @@ static void on_stop(void *arg)
 
 static int parse_args(int argc, char **argv, struct fg_sim *sim, const char **host, int *port)
 {
-    const char *client_id = NULL;
+    const char *client_id = NULL, *tenant = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -64,6 +65,15 @@ static int parse_args(int argc, char **argv, struct fg_sim *sim, const char **ho
         else if (strcmp(a, "--tenant") == 0) {
             if (fg_store__add_tenant(&sim->store, v) != 0) {
                 fprintf(stderr, "fake-graph: bad tenant id\n");
+                return -1;
+            }
+            tenant = v;
+        }
+        else if (strcmp(a, "--tenant-domain") == 0) {
+            /* a verified domain of the preceding --tenant */
+            if (!tenant || fg_store__add_domain(&sim->store, tenant, v) != 0) {
+                fprintf(stderr, "fake-graph: --tenant-domain needs a preceding --tenant and a new "
+                                "domain\n");
                 return -1;
             }
         }
