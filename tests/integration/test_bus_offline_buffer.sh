@@ -44,17 +44,9 @@ metric() {
 }
 retained_is() { [ "$(mqtt_retained "$1")" = "$2" ]; }
 
-# The broker restarts on the same port: take one below the ephemeral range
-# (32768-60999), so that no outgoing connection can grab it while it is down.
-low_free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        p=$((20000 + RANDOM % 12000))
-        port_open "$p" || { echo "$p"; return 0; }
-    done
-    return 1
-}
-MQTT_PORT=$(low_free_port)
+# The broker restarts on the same port: free_port takes one below the
+# ephemeral range, so that no outgoing connection can grab it while it is down.
+MQTT_PORT=$(free_port)
 MOSQ_EXTRA="user $(id -un)" # keep root, so mosquitto can write its persistence in $T
 start_mosquitto "$MOSQ_EXTRA"
 

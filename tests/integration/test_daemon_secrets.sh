@@ -19,17 +19,9 @@ mosquitto_passwd -c -b "$T/passwd" "$MQTT_USER" "$MQTT_PASS" >/dev/null 2>&1 ||
     fail "mosquitto_passwd failed"
 mosquitto_passwd -b "$T/passwd" admin "$ADMIN_PASS" >/dev/null 2>&1 || fail "mosquitto_passwd admin"
 chmod 600 "$T/passwd"
-# The broker restarts on the same port: take one below the ephemeral range
-# (32768-60999), so that no outgoing connection can grab it while it is down.
-low_free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        p=$((20000 + RANDOM % 12000))
-        port_open "$p" || { echo "$p"; return 0; }
-    done
-    return 1
-}
-MQTT_PORT=$(low_free_port)
+# The broker restarts on the same port: free_port takes one below the
+# ephemeral range, so that no outgoing connection can grab it while it is down.
+MQTT_PORT=$(free_port)
 MOSQ_EXTRA="user $(id -un)
 allow_anonymous false
 password_file $T/passwd"

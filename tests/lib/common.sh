@@ -17,6 +17,7 @@ ps_cleanup() {
         [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
     done
     wait 2>/dev/null || true
+    ports_release
     if [ "${PS_KEEP_TMP:-0}" = 1 ]; then
         echo "kept $T" >&2
     else
@@ -42,17 +43,39 @@ pass() { echo "PASS: ${1:-$(basename "$0")}"; }
 
 # free_port: a TCP port on 127.0.0.1 that nothing listens on right now,
 # below the kernel's ephemeral range (32768+) so that no outgoing connection
-# takes it while a broker or daemon restarts on it.
+# takes it while a broker or daemon restarts on it. The port is reserved for
+# this test (a directory in PS_PORT_DIR, made atomically with mkdir, naming
+# the test's PID): tests running at the same time (ctest -j) never get the
+# same port between one's check and its bind. A reservation whose test has
+# ended is taken over; ps_cleanup releases this test's own.
+PS_PORT_DIR=${PS_PORT_DIR:-/tmp/ps-test-ports}
 free_port() {
-    local p i
-    for i in $(seq 1 200); do
+    local p i owner
+    mkdir -p "$PS_PORT_DIR"
+    for i in $(seq 1 400); do
         p=$((20000 + RANDOM % 12700))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
+        port_open "$p" && continue
+        if ! mkdir "$PS_PORT_DIR/$p" 2>/dev/null; then
+            owner=$(cat "$PS_PORT_DIR/$p/pid" 2>/dev/null || true)
+            if [ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null; then
+                rm -rf "$PS_PORT_DIR/$p" # its test has ended: try it next time
+            fi
+            continue
         fi
+        echo $$ >"$PS_PORT_DIR/$p/pid"
+        echo "$p"
+        return 0
     done
     return 1
+}
+
+# ports_release: gives up the ports this test reserved.
+ports_release() {
+    local d
+    for d in "$PS_PORT_DIR"/*/; do
+        [ "$(cat "$d/pid" 2>/dev/null || true)" = $$ ] && rm -rf "$d"
+    done
+    return 0
 }
 
 # wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds.
