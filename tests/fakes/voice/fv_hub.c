@@ -108,6 +108,8 @@ static bool hc__subscribed(const struct hub_conn *hc, const char *user_id, const
     return false;
 }
 
+/* The negotiation table: loop thread and libwebsockets thread, under
+ * fv->neg_mu. */
 static struct negotiation *negotiation__find(struct fake_voice *fv, const char *token)
 {
     for (int i = 0; i < fv->n_neg; i++)
@@ -123,11 +125,84 @@ static void negotiation__remove(struct fake_voice *fv, struct negotiation *n)
     fv->n_neg--;
 }
 
+/* A new connection token (loop thread). */
+static void negotiation__add(struct fake_voice *fv, const char *token)
+{
+    pthread_mutex_lock(&fv->neg_mu);
+    if (fv->n_neg == MAX_NEGOTIATIONS)
+        negotiation__remove(fv, &fv->neg[0]); /* oldest */
+    struct negotiation *n = &fv->neg[fv->n_neg++];
+    snprintf(n->token, sizeof(n->token), "%s", token);
+    n->created_mono = clock__mono_ms();
+    n->connected = false;
+    pthread_mutex_unlock(&fv->neg_mu);
+}
+
+/* Loop thread: a connection with this token closed; the token is gone. */
+static void negotiation__forget(struct fake_voice *fv, const char *token)
+{
+    pthread_mutex_lock(&fv->neg_mu);
+    struct negotiation *n = token[0] ? negotiation__find(fv, token) : NULL;
+    if (n)
+        negotiation__remove(fv, n);
+    pthread_mutex_unlock(&fv->neg_mu);
+}
+
+/* Loop thread: tokens never used within NEGOTIATE_TTL_MS expire. */
+static void negotiation__expire(struct fake_voice *fv, int64_t now)
+{
+    pthread_mutex_lock(&fv->neg_mu);
+    for (int i = 0; i < fv->n_neg;) {
+        if (!fv->neg[i].connected && now - fv->neg[i].created_mono > NEGOTIATE_TTL_MS)
+            negotiation__remove(fv, &fv->neg[i]);
+        else
+            i++;
+    }
+    pthread_mutex_unlock(&fv->neg_mu);
+}
+
+void hub__negotiations_clear(struct fake_voice *fv)
+{
+    pthread_mutex_lock(&fv->neg_mu);
+    fv->n_neg = 0;
+    pthread_mutex_unlock(&fv->neg_mu);
+}
+
 static const char *bearer_of(const struct fv_req *r)
 {
     if (!strncasecmp(r->auth, "Bearer ", 7))
         return r->auth + 7;
     return r->token_q[0] ? r->token_q : NULL;
+}
+
+static cJSON *negotiate__transports(void)
+{
+    cJSON *tr = cJSON_CreateArray();
+    cJSON *ws = cJSON_CreateObject();
+    cJSON_AddStringToObject(ws, "transport", "WebSockets");
+    cJSON *fmts = cJSON_AddArrayToObject(ws, "transferFormats");
+    cJSON_AddItemToArray(fmts, cJSON_CreateString("Text"));
+    cJSON_AddItemToArray(fmts, cJSON_CreateString("Binary"));
+    cJSON_AddItemToArray(tr, ws);
+    return tr;
+}
+
+/* A redirect as Azure SignalR Service answers it: another URL (here our own
+ * hub with a marker) and a token for it. */
+static void negotiate__redirect(struct fv_req *r)
+{
+    struct fake_voice *fv = r->fv;
+    char ep[200], url[260];
+    int64_t now = clock__wall_ms() / 1000;
+    rest__hub_endpoint(fv, ep, sizeof(ep));
+    snprintf(url, sizeof(url), "%s%s?asrs.redirected=1", strstr(ep, "://") ? "" : "https://", ep);
+    char *tok = fv_jwt__sign(fv->key, sizeof(fv->key), fv->sim.account_id, now,
+                             now + fv->sim.set.token_lifetime_s);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "url", url);
+    cJSON_AddStringToObject(o, "accessToken", tok ? tok : "");
+    free(tok);
+    req__answer(r, 200, print_free(o), NULL);
 }
 
 void hub__negotiate(struct fv_req *r)
@@ -142,25 +217,76 @@ void hub__negotiate(struct fv_req *r)
         req__error(r, 401, rc == FV_JWT_EXPIRED ? "token expired" : "invalid token");
         return;
     }
-    if (fv->n_neg == MAX_NEGOTIATIONS)
-        negotiation__remove(fv, &fv->neg[0]); /* oldest */
-    struct negotiation *n = &fv->neg[fv->n_neg++];
-    sim__new_guid(n->token);
-    n->created_mono = clock__mono_ms();
-    char conn_id[SIM_ID_LEN];
+    int mode = fv->sim.set.negotiate;
+    if (mode == SIM_NEG_ERROR) {
+        req__answer(r, 200, json_error("Negotiation refused (fake-voice setting negotiate=error)"),
+                    NULL);
+        return;
+    }
+    if (mode == SIM_NEG_REDIRECT && !strstr(r->query, "asrs.redirected=1")) {
+        negotiate__redirect(r);
+        return;
+    }
+    /* Without negotiateVersion the server answers version 0 (the spec):
+     * no connectionToken, the connectionId is the token. */
+    bool v0 = mode == SIM_NEG_V0 || !strstr(r->query, "negotiateVersion=");
+    char conn_id[SIM_ID_LEN], token[SIM_ID_LEN];
     sim__new_guid(conn_id);
+    sim__new_guid(token);
+    negotiation__add(fv, v0 ? conn_id : token);
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "negotiateVersion", 1);
+    if (!v0)
+        cJSON_AddNumberToObject(o, "negotiateVersion", 1);
     cJSON_AddStringToObject(o, "connectionId", conn_id);
-    cJSON_AddStringToObject(o, "connectionToken", n->token);
-    cJSON *tr = cJSON_AddArrayToObject(o, "availableTransports");
-    cJSON *ws = cJSON_CreateObject();
-    cJSON_AddStringToObject(ws, "transport", "WebSockets");
-    cJSON *fmts = cJSON_AddArrayToObject(ws, "transferFormats");
-    cJSON_AddItemToArray(fmts, cJSON_CreateString("Text"));
-    cJSON_AddItemToArray(fmts, cJSON_CreateString("Binary"));
-    cJSON_AddItemToArray(tr, ws);
+    if (!v0)
+        cJSON_AddStringToObject(o, "connectionToken", token);
+    cJSON_AddItemToObject(o, "availableTransports", negotiate__transports());
     req__answer(r, 200, print_free(o), NULL);
+}
+
+/* The access token of an upgrade request (query, else the header). */
+static void upgrade__token(const struct http_request *req, char *out, size_t len)
+{
+    if (http_request__query(req, "access_token", out, len) >= 0)
+        return;
+    char auth[4200];
+    out[0] = '\0';
+    int n = http_request__header(req, "Authorization", auth, sizeof(auth));
+    if (n > 7 && (size_t)n - 7 < len && !strncasecmp(auth, "Bearer ", 7)) {
+        memcpy(out, auth + 7, (size_t)n - 7);
+        out[n - 7] = '\0';
+    }
+    OPENSSL_cleanse(auth, sizeof(auth));
+}
+
+/* libwebsockets thread, before the 101 (TransportProtocols.md: an unknown
+ * id is a 404, a second connection on one id a 409; a bad bearer is the
+ * authentication middleware's 401). */
+static int ws_on_upgrade(void *ctx, const struct http_request *req)
+{
+    struct fake_voice *fv = ctx;
+    char token[4096], id[SIM_ID_LEN + 8];
+    int left = atomic_load(&fv->refuse_count);
+    while (left > 0 && !atomic_compare_exchange_weak(&fv->refuse_count, &left, left - 1))
+        ;
+    if (left > 0)
+        return atomic_load(&fv->refuse_status);
+    int64_t exp = 0;
+    upgrade__token(req, token, sizeof(token));
+    int rc =
+        fv_jwt__verify(fv->key, sizeof(fv->key), token, clock__wall_ms() / 1000, &exp, NULL, 0);
+    OPENSSL_cleanse(token, sizeof(token));
+    if (rc != FV_JWT_OK)
+        return 401;
+    if (http_request__query(req, "id", id, sizeof(id)) < 0)
+        return 0; /* no id: a new connection (negotiate skipped) */
+    pthread_mutex_lock(&fv->neg_mu);
+    struct negotiation *n = negotiation__find(fv, id);
+    int status = !n ? 404 : n->connected ? 409 : 0;
+    if (n)
+        n->connected = true;
+    pthread_mutex_unlock(&fv->neg_mu);
+    return status;
 }
 
 enum hub_ev_type { HUB_OPEN, HUB_MSG, HUB_CLOSE };
@@ -180,14 +306,23 @@ static void hub__open(struct hub_conn *hc, struct hub_ev *ev)
     hc->next = fv->conns;
     fv->conns = hc;
     hc->last_rx_mono = hc->last_ping_mono = clock__mono_ms();
-    struct negotiation *n = ev->id[0] ? negotiation__find(fv, ev->id) : NULL;
-    if (!n) {
+    bool known = true;
+    if (ev->id[0]) {
+        /* accepted by ws_on_upgrade (marked connected) unless expired since */
+        pthread_mutex_lock(&fv->neg_mu);
+        known = negotiation__find(fv, ev->id) != NULL;
+        pthread_mutex_unlock(&fv->neg_mu);
+        snprintf(hc->conn_token, sizeof(hc->conn_token), "%.36s", ev->id);
+    }
+    else {
+        sim__new_guid(hc->conn_token); /* negotiate skipped */
+    }
+    if (!known) {
         LOG_INFO("fake-voice", "hub rejected reason=unknown-connection-token");
+        hc->conn_token[0] = '\0';
         hc__close(hc);
         return;
     }
-    snprintf(hc->conn_token, sizeof(hc->conn_token), "%s", n->token);
-    negotiation__remove(fv, n); /* a connection token is good for one connection */
     int rc = fv_jwt__verify(fv->key, sizeof(fv->key), ev->token, clock__wall_ms() / 1000,
                             &hc->token_exp, hc->user_id, sizeof(hc->user_id));
     if (rc != FV_JWT_OK) {
@@ -203,6 +338,11 @@ static void hub__open(struct hub_conn *hc, struct hub_ev *ev)
 static bool known_user(void *ctx, const char *id)
 {
     return sim__user_by_id(ctx, id) != NULL;
+}
+
+static bool known_event(void *ctx, const char *name)
+{
+    return sim__offers(&((struct sim *)ctx)->set, name);
 }
 
 /* {"type":1,"target":"SubscribeDetails","arguments":[<entries>]} */
@@ -225,8 +365,8 @@ static void hub__subscribe(struct hub_conn *hc, struct rte_msg *m)
     room = room < 1 ? 1 : room > SIM_MAX_SUBS ? SIM_MAX_SUBS : room;
     struct rte_sub *subs = calloc((size_t)room, sizeof(*subs));
     char err[160];
-    int n = subs ? rte__parse_subscribe(m->arguments, known_user, &hc->fv->sim, subs, room, err,
-                                        sizeof(err))
+    int n = subs ? rte__parse_subscribe(m->arguments, known_user, known_event, &hc->fv->sim, subs,
+                                        room, err, sizeof(err))
                  : -1;
     if (!subs)
         snprintf(err, sizeof(err), "out of memory");
@@ -282,11 +422,51 @@ static void hub__subscribe(struct hub_conn *hc, struct rte_msg *m)
     }
 }
 
+/* AvailableSubscriptions() (public client code: invoked without
+ * arguments, and a callback of the same name registered): the list as the
+ * Completion's result and/or a callback, as the setting says. */
+static void hub__available(struct hub_conn *hc, struct rte_msg *m)
+{
+    const struct sim_settings *set = &hc->fv->sim.set;
+    char *list = sim__offered_json(set), *reply = NULL;
+    if (set->available == SIM_AVAIL_BOTH || set->available == SIM_AVAIL_CALLBACK) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddNumberToObject(root, "type", 1);
+        cJSON_AddStringToObject(root, "target", "AvailableSubscriptions");
+        cJSON *args = cJSON_AddArrayToObject(root, "arguments");
+        cJSON_AddItemToArray(args, list ? cJSON_Parse(list) : cJSON_CreateArray());
+        char *cb = print_free(root);
+        if (cb)
+            hc__send_record(hc, cb);
+        free(cb);
+    }
+    if (m->invocation_id[0]) {
+        if (set->available == SIM_AVAIL_UNKNOWN)
+            reply = rte__completion(m->invocation_id, NULL,
+                                    "Unknown hub method 'AvailableSubscriptions'");
+        else if (set->available == SIM_AVAIL_BOTH || set->available == SIM_AVAIL_COMPLETION)
+            reply = rte__completion(m->invocation_id, list, NULL);
+        else
+            reply = rte__completion(m->invocation_id, NULL, NULL);
+    }
+    LOG_INFO("fake-voice", "hub AvailableSubscriptions conn=%s mode=%d", hc->conn_token,
+             set->available);
+    if (reply)
+        hc__send_record(hc, reply);
+    free(reply);
+    free(list);
+}
+
 static void hub__invocation(struct hub_conn *hc, struct rte_msg *m)
 {
     char *reply = NULL;
     if (!strcmp(m->target, "Subscribe")) {
         hub__subscribe(hc, m);
+        return;
+    }
+    if (!strcmp(m->target, "AvailableSubscriptions") &&
+        hc->fv->sim.set.available != SIM_AVAIL_UNKNOWN) {
+        hub__available(hc, m);
         return;
     }
     if (!strcmp(m->target, "UnsubscribeAll")) {
@@ -334,10 +514,25 @@ static void hub__record(struct hub_conn *hc, const char *rec)
         hc__send_close(hc, "Connection closed with an error: invalid message.", false);
         return;
     }
-    if (m.type == 1)
+    if (m.type == 1) {
         hub__invocation(hc, &m);
-    else if (m.type == 7)
+    }
+    else if (m.type == 4 && m.invocation_id[0]) {
+        /* HubProtocol.md: a StreamInvocation of a non-streaming method MUST
+         * complete with an error (ASP.NET Core's text) */
+        char err[160];
+        snprintf(err, sizeof(err),
+                 "The client attempted to invoke the non-streaming '%.60s' method with a "
+                 "streaming invocation.",
+                 m.target);
+        char *reply = rte__completion(m.invocation_id, NULL, err);
+        if (reply)
+            hc__send_record(hc, reply);
+        free(reply);
+    }
+    else if (m.type == 7) {
         hc__close(hc);
+    }
     /* 6 (ping) only refreshes last_rx; other types are ignored. */
     rte_msg__free(&m);
 }
@@ -369,6 +564,7 @@ static void hub__closed(struct hub_conn *hc)
         }
     }
     LOG_INFO("fake-voice", "hub disconnected conn=%s", hc->conn_token);
+    negotiation__forget(fv, hc->conn_token);
     rte_reader__free(&hc->rd);
     free(hc->subs);
     free(hc->merge_buf);
@@ -486,7 +682,9 @@ void hub__tick(void *arg)
             continue;
         if (hc->merge_buf && now - hc->merge_since >= MERGE_HOLD_MS)
             hc__flush_merge(hc);
-        if (hc->authorized && now_s >= hc->token_exp) {
+        /* ASP.NET Core keeps a connection past its token's expiry unless
+         * CloseOnAuthenticationExpiration is set (the setting) */
+        if (set->close_on_expiry && hc->authorized && now_s >= hc->token_exp) {
             LOG_INFO("fake-voice", "hub token expired conn=%s", hc->conn_token);
             hc__send_close(hc, "Connection closed with an error: the access token expired.", true);
             continue;
@@ -503,8 +701,7 @@ void hub__tick(void *arg)
             hc__send_record(hc, RTE_PING_JSON);
         }
     }
-    while (fv->n_neg && now - fv->neg[0].created_mono > NEGOTIATE_TTL_MS)
-        negotiation__remove(fv, &fv->neg[0]);
+    negotiation__expire(fv, now);
     fv->tick = loop__timer(fv->loop, TICK_MS, hub__tick, fv);
 }
 
@@ -544,16 +741,17 @@ cJSON *hub__json(const struct fake_voice *fv)
 void hub__broadcast(struct fake_voice *fv, int kind, const char *user_id, const char *call_id,
                     int64_t now)
 {
-    const char *name = voice_event__name(kind);
     const struct sim_settings *set = &fv->sim.set;
+    const char *name = set->vocab.names[kind];
     for (struct hub_conn *hc = fv->conns; hc; hc = hc->next) {
         if (!hc->handshaken || hc->closing || !hc__subscribed(hc, user_id, NULL))
             continue;
         if (set->unknown_events) {
             /* Event types the client has never heard of, by name and by
              * number: it must skip them and keep going. */
-            char *u1 = voice_event__rte_message("UserCallInFutureEvent", -1, user_id, call_id, now);
-            char *u2 = voice_event__rte_message(NULL, 9999, user_id, call_id, now);
+            char *u1 = voice_event__rte_message(&set->vocab, "UserCallInFutureEvent", -1, user_id,
+                                                call_id, now);
+            char *u2 = voice_event__rte_message(&set->vocab, NULL, 9999, user_id, call_id, now);
             if (u1)
                 hc__send_record(hc, u1);
             if (u2)
@@ -566,16 +764,36 @@ void hub__broadcast(struct fake_voice *fv, int kind, const char *user_id, const 
         int number = -1;
         if (set->event_format == VE_FMT_NUMBER ||
             (set->event_format == VE_FMT_MIXED && (fv->event_seq++ & 1)))
-            number = voice_event__number(kind);
-        char *msg = voice_event__rte_message(name, number, user_id, call_id, now);
+            number = set->vocab.numbers[kind];
+        char *msg = voice_event__rte_message(&set->vocab, name, number, user_id, call_id, now);
         if (msg)
             hc__send_record(hc, msg);
         free(msg);
     }
 }
 
-const struct ws_handler hub_handler = {
-    .on_open = ws_on_open, .on_message = ws_on_message, .on_close = ws_on_close};
+void hub__broadcast_status(struct fake_voice *fv, const char *user_id, int active, int64_t now)
+{
+    const struct sim_settings *set = &fv->sim.set;
+    const char *name = set->vocab.names[VE_USER_STATUS];
+    for (struct hub_conn *hc = fv->conns; hc; hc = hc->next) {
+        if (!hc->handshaken || hc->closing || !hc__subscribed(hc, user_id, name))
+            continue;
+        int number = -1;
+        if (set->event_format == VE_FMT_NUMBER ||
+            (set->event_format == VE_FMT_MIXED && (fv->event_seq++ & 1)))
+            number = set->vocab.numbers[VE_USER_STATUS];
+        char *msg = voice_event__rte_status(&set->vocab, name, number, user_id, active, now);
+        if (msg)
+            hc__send_record(hc, msg);
+        free(msg);
+    }
+}
+
+const struct ws_handler hub_handler = {.on_upgrade = ws_on_upgrade,
+                                       .on_open = ws_on_open,
+                                       .on_message = ws_on_message,
+                                       .on_close = ws_on_close};
 
 /* After the server stopped: connections it never reported closed are ours. */
 void hub__free_all(struct fake_voice *fv)
