@@ -5,8 +5,8 @@
 # and missing names in B/health. A hub offering none of the configured call
 # events keeps the tenant not ready, and /readyz names the missing events;
 # when the hub offers them later the daemon asks again and becomes ready.
-# A hub without the method (error completion) or that answers only by the
-# callback is handled too.
+# A hub without the method (error completion), one that answers only by the
+# callback, and one that never answers (10 s) are handled too.
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/voice_helpers.sh"
 
@@ -82,5 +82,16 @@ C2=$(call_start '{"email":"alice@contoso.com"}')
 wait_talking 5 alice@contoso.com true 1
 call_end "$C2"
 wait_talking 5 alice@contoso.com false 0
+# 5. a hub that never lists its events (a Completion without result, no
+#    callback): after 10 s every configured name is tried
+fv_ctl POST settings '{"available_subscriptions":"silent","offered_events":null}' >/dev/null
+n=$(grep -c 'RTE link live tenant=contoso' "$T/daemon.log")
+fv_ctl POST ws/drop >/dev/null
+wait_line 20 "$T/daemon.log" 'no answer to AvailableSubscriptions within 10000 ms' || fail "no timeout"
+wait_for 5 sh -c "[ \$(grep -c 'RTE link live tenant=contoso' '$T/daemon.log') -gt $n ]" ||
+    fail "not live after the timeout"
+health_has '.events.offered == null and (.events.available_error | test("no answer"))' ||
+    fail "health: $(health_voice)"
+[ "$(hub_subs)" = "[5]" ] || fail "hub subscriptions: $(fv_ctl GET hub)"
 assert_absent "$FV_SECRET" "$T/daemon.log"
 pass test_voice_available
