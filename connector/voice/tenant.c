@@ -698,11 +698,6 @@ struct vtenant *vtenant__new(struct loop *loop, struct bus *bus, struct http_cli
     t->o.talking.method = t->o.talking.path = t->o.talking.body = NULL;
     t->o.talking.event_source = t->o.talking.note = NULL;
     t->o.events = NULL;
-    if (!vtenant__writer_on(t) && !opt->writer_only)
-        LOG_WARN("voice",
-                 "talking writer not configured tenant=%s: Teams calls are not written to Voice "
-                 "(set voice.talking_request; docs/voice.md)",
-                 t->name);
     metrics__describe("voice_users_matched", METRIC_GAUGE,
                       "Configured users found in Voice's user list (users mapped, Voice side)");
     metrics__describe("voice_token_refreshes_total", METRIC_COUNTER, "RTE tokens fetched");

@@ -333,6 +333,13 @@ static int vside__add_tenant(struct voice_side *s, const struct tenant_config *t
         LOG_ERROR("voice", "cannot build the event model tenant=%s", tc->name);
         return -1;
     }
+    /* where the writer is used: a process that runs the mapper */
+    if (v->talking.mode == TALKING_OFF && (s->env.roles & CONFIG_ROLE_MAPPER) &&
+        s->env.cfg->mapper.enabled)
+        LOG_WARN("voice",
+                 "talking writer not configured tenant=%s: Teams calls are not written to Voice "
+                 "(set voice.talking_request; docs/voice.md)",
+                 tc->name);
     struct vtenant_options o = {
         .name = tc->name,
         .discovery_url = v->discovery_url,
