@@ -262,15 +262,24 @@ static int tenant_events__choose(struct vtenant *t)
     return 0;
 }
 
+/* "a,b,c" into buf (cut short when it does not fit). */
+static void tenant_events__join(char *const *v, size_t n, char *buf, size_t len)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && k < len; i++) {
+        int w = snprintf(buf + k, len - k, "%s%s", i ? "," : "", v[i]);
+        if (w < 0)
+            break;
+        k += (size_t)w;
+    }
+}
+
 static void tenant_events__log_choice(const struct vtenant *t)
 {
-    char used[512] = "", missing[512] = "";
-    for (size_t i = 0, n = 0; i < t->n_used; i++)
-        n += (size_t)snprintf(used + n, n < sizeof(used) ? sizeof(used) - n : 0, "%s%s",
-                              i ? "," : "", t->used[i]);
-    for (size_t i = 0, n = 0; i < t->n_missing_events; i++)
-        n += (size_t)snprintf(missing + n, n < sizeof(missing) ? sizeof(missing) - n : 0, "%s%s",
-                              i ? "," : "", t->missing_events[i]);
+    char used[512], missing[512];
+    tenant_events__join(t->used, t->n_used, used, sizeof(used));
+    tenant_events__join(t->missing_events, t->n_missing_events, missing, sizeof(missing));
     if (t->events_short)
         LOG_ERROR("voice",
                   "the hub offers none of the configured call events: calls cannot be followed "

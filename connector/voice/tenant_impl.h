@@ -1,5 +1,6 @@
 /* Internals of one Voice tenant (tenant.h), shared by its source files:
- *   tenant.c         lifecycle, the REST link chain, B/health, writer hooks
+ *   tenant.c         lifecycle, the REST link chain, expiry, writer hooks
+ *   tenant_health.c  B/health and readiness
  *   tenant_users.c   the user map, voice/<id>/talking, carried-over calls
  *   tenant_hub.c     the RTE WebSocket session (SignalR, pings, watchdog)
  *   tenant_events.c  which events to subscribe (AvailableSubscriptions),
@@ -150,7 +151,6 @@ struct vtenant {
 
 /* tenant.c */
 int64_t vtenant__opt_or(int64_t v, int64_t dflt);
-void vtenant__report(struct vtenant *t);
 void vtenant__set_state(struct vtenant *t, enum vlink s);
 void vtenant__fail(struct vtenant *t, enum vlink state, int64_t at_least_ms, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -158,6 +158,9 @@ void vtenant__error(struct vtenant *t, const char *fmt, ...) __attribute__((form
 void vtenant__dropped(void *ctx, const char *user_id, const char *call_id, int64_t started_ms,
                       bool stopped_talking);
 void vtenant__strv_free(char **v, size_t n);
+
+/* tenant_health.c */
+void vtenant__report(struct vtenant *t);
 
 /* tenant_users.c */
 struct vuser *tenant_users__find(struct vtenant *t, const char *id);

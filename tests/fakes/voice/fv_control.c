@@ -238,7 +238,7 @@ static void sim_api__post(struct fv_req *r, const char *p)
     if (!strcmp(p, "reset")) {
         sim__reset(&fv->sim);
         hub__close_all(fv, NULL, false, false);
-        hub__negotiations_clear(fv);
+        negotiation__clear(fv);
         atomic_store(&fv->refuse_count, 0);
         ctl__ok(r, 200, cJSON_CreateObject());
         return;

@@ -18,6 +18,7 @@
 #include "voice_event.h"
 
 struct http_pending;
+struct http_request;
 struct http_server;
 struct http_client;
 struct ws_conn;
@@ -117,9 +118,17 @@ const char *rest__host(const struct fake_voice *fv);
  * a TLS listener), or http://host:port/rte/hub (endpoint_scheme "http"). */
 void rest__hub_endpoint(const struct fake_voice *fv, char *out, size_t len);
 
+/* fv_negotiate.c: negotiate and the connection tokens. */
+void hub__negotiate(struct fv_req *r);
+/* libwebsockets thread: the ws_handler's on_upgrade (401, 404, 409 or 0). */
+int negotiation__upgrade(void *ctx, const struct http_request *req);
+bool negotiation__known(struct fake_voice *fv, const char *token);
+void negotiation__forget(struct fake_voice *fv, const char *token);
+void negotiation__expire(struct fake_voice *fv, int64_t now_mono);
+void negotiation__clear(struct fake_voice *fv);
+
 /* fv_hub.c: the SignalR hub. */
 extern const struct ws_handler hub_handler;
-void hub__negotiate(struct fv_req *r);
 void hub__tick(void *arg);
 void hub__broadcast(struct fake_voice *fv, int kind, const char *user_id, const char *call_id,
                     int64_t now);
@@ -128,7 +137,6 @@ void hub__broadcast_status(struct fake_voice *fv, const char *user_id, int activ
 int hub__close_all(struct fake_voice *fv, const char *error, bool allow, bool with_record);
 cJSON *hub__json(const struct fake_voice *fv);
 void hub__free_all(struct fake_voice *fv);
-void hub__negotiations_clear(struct fake_voice *fv);
 
 /* fv_events.c: call events to the hub and the webhook. */
 void events__emit(struct fake_voice *fv, int kind, const char *user_id, const char *call_id);
