@@ -292,7 +292,8 @@ sim_port() { # NAME: the port=N line a simulator prints once it listens
     sed -n '/^port=/{s///p;q}' "$D/$1.out"
 }
 start_bg fake-graph "$FAKE_GRAPH" --port 0
-start_bg fake-voice "$FAKE_VOICE" --port 0
+# the simulator has no TLS here: its WSSEndpoint carries http:// (Enreach sends none)
+start_bg fake-voice "$FAKE_VOICE" --port 0 --endpoint-scheme http
 FG_PORT=$(sim_port fake-graph)
 FV_PORT=$(sim_port fake-voice)
 FG=http://127.0.0.1:$FG_PORT

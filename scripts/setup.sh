@@ -13,6 +13,13 @@ PACKAGES=(
     docker-compose rabbitmq-server valgrind binutils systemd
 )
 
+# Node.js and npm drive fake-voice with Microsoft's own SignalR client
+# (tests/integration/test_fake_voice_signalr_js.sh); Debian's packages, only
+# when no node is on the PATH (a newer one installed otherwise is kept).
+if ! command -v node >/dev/null 2>&1; then
+    PACKAGES+=(nodejs npm)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
     if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != 'install ok installed' ]; then

@@ -221,18 +221,6 @@ static const char *check_nonempty(const char *v)
     return v[0] ? NULL : "must not be empty";
 }
 
-static const char *check_method(const char *v)
-{
-    if (!strcmp(v, "PUT") || !strcmp(v, "POST") || !strcmp(v, "PATCH"))
-        return NULL;
-    return "must be \"PUT\", \"POST\" or \"PATCH\"";
-}
-
-static const char *check_req_path(const char *v)
-{
-    return v[0] == '/' ? NULL : "must start with /";
-}
-
 /* Addresses become topic ids (ids.h), so they must encode. */
 static const char *check_email(const char *v)
 {
@@ -476,13 +464,10 @@ static const struct field voice_fields[] = {
     SECRET(voice_config, secret_key, F_REQUIRED),
     SECRET(voice_config, webhook_secret, 0),
     INT(voice_config, max_call_minutes, 480, 1, INT_MAX),
-    CUSTOM("talking_request"),
-};
-
-static const struct field talking_fields[] = {
-    STR(talking_request, method, 0, "PUT", check_method),
-    STR(talking_request, path, 0, "/users/{userId}/externalcallstate", check_req_path),
-    STR(talking_request, body, 0, "{\"InCall\":{talking},\"Source\":\"MSTeams\"}", NULL),
+    PATH(voice_config, ca_file),
+    CUSTOM("talking_request"), /* these three: core/config_voice.c */
+    CUSTOM("events"),
+    CUSTOM("capture"),
 };
 
 /* ---- cross-field rules -------------------------------------------------- */
@@ -843,16 +828,14 @@ static int parse_voice(struct ctx *c, const cJSON *tenant, const char *tpath,
                        struct voice_config *v)
 {
     const cJSON *obj = member(tenant, "voice");
-    char p[256], q[256];
+    char p[256];
 
     path_key(p, sizeof(p), tpath, "voice");
-    path_key(q, sizeof(q), p, "talking_request");
     if (!obj)
         return fail(c, p, "missing");
     if (parse_fields(c, voice_fields, N_ELEMS(voice_fields), obj, p, v) < 0)
         return -1;
-    return parse_fields(c, talking_fields, N_ELEMS(talking_fields), member(obj, "talking_request"),
-                        q, &v->talking);
+    return config_voice__parse(obj, p, c->base_dir, v, c->err);
 }
 
 /* ---- users ---------------------------------------------------------------- */
@@ -1237,7 +1220,7 @@ static void free_tenant(struct tenant_config *t)
     free(t->graph.accounts);
     free_strings(t->graph.busy_activities, t->graph.n_busy_activities);
     free_fields(graph_fields, N_ELEMS(graph_fields), &t->graph);
-    free_fields(talking_fields, N_ELEMS(talking_fields), &t->voice.talking);
+    config_voice__free(&t->voice);
     free_fields(voice_fields, N_ELEMS(voice_fields), &t->voice);
     free_strings(t->users, t->n_users);
     free(t->users_file);
@@ -1343,8 +1326,23 @@ static void print_tenant(const struct tenant_config *t, FILE *out)
         fprintf(out, "  voice:    api %s (no discovery), user %s\n", v->api_url, v->username);
     else
         fprintf(out, "  voice:    discovery %s, user %s\n", v->discovery_url, v->username);
-    fprintf(out, "  webhook:  %s, talking %s %s\n", v->webhook_secret.value ? "on" : "off",
-            v->talking.method, v->talking.path);
+    fprintf(out, "  webhook:  %s\n", v->webhook_secret.value ? "on" : "off");
+    if (v->talking.mode == TALKING_TEMPLATE)
+        fprintf(out, "  talking:  %s %s\n", v->talking.method, v->talking.path);
+    else if (v->talking.mode == TALKING_AVAILABILITY)
+        fprintf(out, "  talking:  availability, EventTypeID %d, EventSource \"%s\"\n",
+                v->talking.event_type_id, v->talking.event_source);
+    else
+        fprintf(out, "  talking:  off\n");
+    fprintf(out, "  events:   %zu connected, %zu disconnected, %zu user status%s%s\n",
+            v->events.connected.n, v->events.disconnected.n, v->events.user_status.n,
+            v->events.status_field ? ", rule on " : "",
+            v->events.status_field ? v->events.status_field : "");
+    if (v->capture.file)
+        fprintf(out, "  capture:  %s, %d per event\n", v->capture.file, v->capture.count);
+    const char *w = config_voice__warning(v);
+    if (w)
+        fprintf(out, "  warning:  voice.%s\n", w);
 }
 
 /* A setup clearly meant for tests: the webhook on a loopback address, or

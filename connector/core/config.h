@@ -33,10 +33,46 @@ struct service_account {
     struct secret password;
 };
 
+/* voice.talking_request (docs/voice.md "Writing 'talking'"): absent means
+ * the Teams -> Voice writer is off; there is no default endpoint. */
+enum talking_mode { TALKING_OFF = 0, TALKING_TEMPLATE, TALKING_AVAILABILITY };
+
 struct talking_request {
-    char *method; /* default "PUT" */
-    char *path;   /* default "/users/{userId}/externalcallstate" */
-    char *body;   /* default "{\"InCall\":{talking},\"Source\":\"MSTeams\"}" */
+    enum talking_mode mode; /* OFF when talking_request is absent */
+    char *method;           /* template: default "PUT" */
+    char *path;             /* template: required */
+    char *body;             /* template: optional */
+    int event_type_id;      /* availability: required */
+    char *event_source;     /* availability: default "presence-sync" */
+    char *note;             /* availability: optional */
+};
+
+/* One event of voice.events: its name and number (-1: none). */
+struct voice_event_name {
+    char *name;
+    long long number;
+};
+
+struct voice_event_list {
+    struct voice_event_name *items;
+    size_t n;
+};
+
+/* voice.events (docs/voice.md "Event model"); absent members keep their
+ * defaults (the model the project started with). */
+struct voice_events_config {
+    struct voice_event_list connected, disconnected, user_status;
+    char **user_id_fields, **call_id_fields;
+    size_t n_user_id_fields, n_call_id_fields;
+    char *status_field; /* NULL: UserStatus is only logged */
+    char **status_talking, **status_free;
+    size_t n_status_talking, n_status_free;
+};
+
+/* voice.capture: file NULL when off. */
+struct voice_capture_config {
+    char *file;
+    int count; /* default 20 */
 };
 
 struct graph_config {
@@ -62,7 +98,10 @@ struct voice_config {
     struct secret secret_key;
     struct secret webhook_secret; /* value NULL: webhooks disabled */
     int max_call_minutes;         /* default 480 */
+    char *ca_file;                /* NULL: the system CA store */
     struct talking_request talking;
+    struct voice_events_config events;
+    struct voice_capture_config capture;
 };
 
 struct tenant_config {
@@ -158,6 +197,18 @@ const char *config__roles_name(unsigned roles, char *buf, size_t len);
 
 /* Prints the check-config summary (never secrets). */
 void config__print_summary(const struct config *cfg, FILE *out);
+
+/* core/config_voice.c: the voice keys beyond the field table
+ * (talking_request, events, capture). voice is the tenant's "voice" object,
+ * path its JSON path. Return 0, or -1 with err filled (the JSON path of the
+ * bad value). */
+struct cJSON;
+int config_voice__parse(const struct cJSON *voice, const char *path, const char *base_dir,
+                        struct voice_config *v, struct config_error *err);
+void config_voice__free(struct voice_config *v);
+/* A check-config line about the tenant's Voice settings that deserve a
+ * warning (e.g. no talking_request), or NULL. */
+const char *config_voice__warning(const struct voice_config *v);
 
 /* Reads secret from NAME_file / NAME_env members of a JSON object. Returns 0
  * (value may be NULL when neither is given), -1 with err on failure. */

@@ -764,6 +764,30 @@ static void ws__free_frames(struct frame *f)
     }
 }
 
+/* Before the 101: a route's on_upgrade may refuse with a status (no
+ * upgrade, a plain HTTP answer, as an ASP.NET Core hub does for an unknown
+ * connection id or a bad token). */
+static int ws__confirm_upgrade(struct lws *wsi, struct http_server *srv)
+{
+    char path[1024];
+    if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0)
+        return 0;
+    const struct ws_route *r = ws_route__find(srv, path);
+    if (!r || !r->h.on_upgrade)
+        return 0;
+    char *query = http__query_string(wsi, srv->opt.max_header_bytes);
+    struct req_internal ri = {.wsi = wsi, .srv = srv};
+    struct http_request req = {
+        .method = "GET", .path = path, .query = query ? query : "", .body = "", .internal = &ri};
+    int status = r->h.on_upgrade(r->ctx, &req);
+    free(query);
+    if (status < 100 || status > 599)
+        return 0;
+    LOG_INFO("http", "websocket upgrade refused path=%s status=%d", path, status);
+    /* lws writes the answer and ends the transaction itself (> 0) */
+    return lws_return_http_status(wsi, (unsigned int)status, NULL) ? -1 : 1;
+}
+
 static int ws__on_open(struct lws *wsi, struct pss *pss, struct http_server *srv)
 {
     char path[1024];
@@ -1029,6 +1053,8 @@ static int http__callback(struct lws *wsi, enum lws_callback_reasons reason, voi
         }
         return 0;
 
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return ws__confirm_upgrade(wsi, srv);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
         char path[1024];
         if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0 ||

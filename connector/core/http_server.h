@@ -100,6 +100,10 @@ int http_request__query(const struct http_request *req, const char *name, char *
 
 /* WebSocket routes. */
 struct ws_handler {
+    /* Optional, service thread, before the upgrade: 0 accepts, an HTTP
+     * status (e.g. 401, 404, 409) refuses with that answer and no 101.
+     * Headers and query are readable; it must not block. */
+    int (*on_upgrade)(void *ctx, const struct http_request *req);
     void (*on_open)(void *ctx, struct ws_conn *c, const struct http_request *req);
     /* one whole message (fragments are joined); text or binary */
     void (*on_message)(void *ctx, struct ws_conn *c, const char *data, size_t len);

@@ -1024,7 +1024,8 @@ static void mapper__voice_done(void *ctx, const struct voice_write_result *res)
     char err[160];
     snprintf(err, sizeof(err), "%s%s%s", voice_write_status__name(res->status),
              res->error ? ": " : "", res->error ? res->error : "");
-    struct rc_result r = {.ok = ok, .retry_after_ms = -1, .random = (uint32_t)rand(), .error = err};
+    struct rc_result r = {
+        .ok = ok, .retry_after_ms = res->retry_after_ms, .random = (uint32_t)rand(), .error = err};
     if (ok)
         mapper__observe_write(u, RC_SIDE_VOICE);
     rc__done(&u->rc, &u->t->rc, RC_SIDE_VOICE, &r, now);
@@ -1323,6 +1324,11 @@ static int mapper__tenant_init(struct mapper *m, struct mtenant *t, const struct
     t->rc.settle_ms = (int64_t)cfg->mapper.settle_seconds * 1000;
     t->rc.startup_ms = m->startup_ms;
     t->rc.echo_grace_ms = m->echo_grace_ms;
+#ifdef PS_HAVE_VOICE_WRITER
+    /* No talking_request: Teams -> Voice is off for the tenant (docs/voice.md). */
+    struct voice_writer *vw = voice_writer__default();
+    t->rc.no_voice_writes = vw && !voice_writer__enabled(vw, tc->name);
+#endif
     if (g->n_busy_activities) {
         t->busy = calloc(g->n_busy_activities, sizeof(*t->busy));
         if (!t->busy)

@@ -231,7 +231,7 @@ static size_t rc__plan_voice(const struct rc_user *u, const struct rc_config *cf
                              struct rc_action *a)
 {
     const struct rc_side_state *s = &u->side[RC_SIDE_VOICE];
-    if (s->in_flight)
+    if (s->in_flight || cfg->no_voice_writes)
         return 0;
     bool want = !u->retired && u->teams_real;
     if (want) {

@@ -53,6 +53,7 @@ struct rc_config {
     int64_t retry_max_ms;
     const char *const *busy; /* busy_activities; NULL: the CONTRACT default */
     size_t n_busy;
+    bool no_voice_writes; /* the tenant's Voice writer is off: no RC_VOICE_SET */
 };
 
 /* Defaults: session 15 min, settle 5 s, grace 60 s, startup 30 s,

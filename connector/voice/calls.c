@@ -26,6 +26,9 @@ struct calls {
 
 #define CALLS_INITIAL_BUCKETS 64
 
+static size_t calls__drop_where(struct calls *t, struct calls_user **link, int64_t cutoff, bool all,
+                                calls_drop_cb cb, void *ctx);
+
 /* Lower-cases src into dst. Returns -1 when it is empty or too long. */
 static int calls__norm(const char *src, char dst[VOICE_ID_MAX])
 {
@@ -188,6 +191,14 @@ static int calls__connect(struct calls *t, const char *user, const char *call, i
     struct calls_user *u = link ? *link : NULL;
     if (u && calls__index(u, call) >= 0)
         return 0; /* duplicate Connected */
+    long st = u ? calls__index(u, CALLS_STATUS_ID) : -1;
+    if (st >= 0) {
+        /* the real call takes the place of the one UserStatus stood for */
+        u->calls[st].started_ms =
+            u->calls[st].started_ms < now_ms ? u->calls[st].started_ms : now_ms;
+        memcpy(u->calls[st].id, call, strlen(call) + 1);
+        return 0;
+    }
     if (u && u->n >= CALLS_MAX_PER_USER)
         return -1;
     u = calls__append(t, user, call, now_ms);
@@ -253,6 +264,24 @@ int calls__event(struct calls *t, const struct voice_call_event *ev, int64_t now
     if (ev->kind == VOICE_CALL_CONNECTED)
         return calls__connect(t, user, call, now_ms);
     return calls__disconnect(t, user, call);
+}
+
+int calls__status(struct calls *t, const char *user_id, bool talking, int64_t now_ms,
+                  calls_drop_cb cb, void *ctx)
+{
+    char user[VOICE_ID_MAX];
+    if (calls__norm(user_id, user) < 0)
+        return -1;
+    struct calls_user **link = calls__find(t, user);
+    if (talking) {
+        if (link)
+            return 0; /* already talking: the calls we know stand */
+        return calls__append(t, user, CALLS_STATUS_ID, now_ms) ? 1 : -1;
+    }
+    if (!link)
+        return 0;
+    calls__drop_where(t, link, 0, true, cb, ctx);
+    return 1;
 }
 
 static const struct calls_user *calls__get(const struct calls *t, const char *user_id)

@@ -53,17 +53,30 @@ int calls__seed(struct calls *t, const char *user_id, size_t n, int64_t started_
 /* Carried-over calls a user still has. */
 size_t calls__carried(const struct calls *t, const char *user_id);
 
+/* Reported for each call dropped by calls__expire(), calls__clear_all() or
+ * calls__status(). stopped_talking is true on the user's last call. */
+typedef void (*calls_drop_cb)(void *ctx, const char *user_id, const char *call_id,
+                              int64_t started_ms, bool stopped_talking);
+
+/* The call id that stands for a call known only from a UserStatus saying
+ * talking (docs/voice.md "UserStatus"); a real callId never has brackets. */
+#define CALLS_STATUS_ID "(user-status)"
+
+/* The user's status from an authoritative source (UserStatus with a rule).
+ * talking: a user with no call gets one CALLS_STATUS_ID call, first seen at
+ * now_ms (a later Connected takes its place); free: every call of the user
+ * ends (each reported to cb, which may be NULL), whatever its Disconnected
+ * did or did not say. Returns 1 when the talking state changed, 0 when not,
+ * -1 for a bad id or out of memory. */
+int calls__status(struct calls *t, const char *user_id, bool talking, int64_t now_ms,
+                  calls_drop_cb cb, void *ctx);
+
 /* Connected calls of a user (case-insensitive id); 0 when unknown. */
 size_t calls__count(const struct calls *t, const char *user_id);
 /* When the user's oldest live call was first seen; 0 when not talking. */
 int64_t calls__since(const struct calls *t, const char *user_id);
 /* Users currently talking. */
 size_t calls__users_talking(const struct calls *t);
-
-/* Reported for each call dropped by calls__expire() or calls__clear_all().
- * stopped_talking is true on the user's last call. */
-typedef void (*calls_drop_cb)(void *ctx, const char *user_id, const char *call_id,
-                              int64_t started_ms, bool stopped_talking);
 
 /* Drops calls first seen more than max_call_minutes before now_ms
  * (max_call_minutes <= 0: nothing expires). Returns how many were dropped. */

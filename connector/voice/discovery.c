@@ -23,10 +23,10 @@ static void discovery__err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* A non-empty string member, or NULL. */
+/* A non-empty string member (name in any case), or NULL. */
 static const char *discovery__str(const cJSON *obj, const char *name)
 {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+    const cJSON *it = cJSON_GetObjectItem(obj, name);
     return cJSON_IsString(it) && it->valuestring[0] ? it->valuestring : NULL;
 }
 
@@ -97,6 +97,7 @@ void voice_users__free(struct voice_users *u)
     for (size_t i = 0; i < u->n; i++) {
         free(u->items[i].id);
         free(u->items[i].username);
+        free(u->items[i].email);
     }
     free(u->items);
     memset(u, 0, sizeof(*u));
@@ -124,15 +125,17 @@ int discovery__parse_users(const char *body, size_t len, struct voice_users *out
     {
         const char *id = discovery__str(el, "Id");
         const char *name = discovery__str(el, "UserName");
-        if (!cJSON_IsObject(el) || !id || !name) {
+        const char *email = discovery__str(el, "Email");
+        if (!cJSON_IsObject(el) || !id || (!name && !email)) {
             out->skipped++;
             continue;
         }
         struct voice_user *u = &out->items[out->n];
         u->id = strdup(id);
-        u->username = strdup(name);
+        u->username = name ? strdup(name) : NULL;
+        u->email = email ? strdup(email) : NULL;
         out->n++;
-        if (!u->id || !u->username) {
+        if (!u->id || (name && !u->username) || (email && !u->email)) {
             discovery__err(err, errlen, "out of memory");
             voice_users__free(out);
             cJSON_Delete(root);
@@ -143,29 +146,62 @@ int discovery__parse_users(const char *body, size_t len, struct voice_users *out
     return 0;
 }
 
-static int discovery__cmp_user(const void *a, const void *b)
+/* An index of users by one field (UserName or Email), sorted by it,
+ * case-insensitively; users without the field are left out. */
+struct discovery_index {
+    const struct voice_user **v;
+    size_t n;
+    bool email;
+};
+
+static const char *discovery__key(const struct voice_user *u, bool email)
+{
+    return email ? u->email : u->username;
+}
+
+static int discovery__cmp_name(const void *a, const void *b)
 {
     const struct voice_user *const *x = a, *const *y = b;
     int c = strcasecmp((*x)->username, (*y)->username);
-    if (c)
-        return c;
     /* stable on input order so that "the first one wins" holds */
-    return (*x < *y) ? -1 : (*x > *y);
+    return c ? c : (*x < *y) ? -1 : (*x > *y);
 }
 
-/* First user (in input order) whose name equals addr, case-insensitively. */
-static const struct voice_user *discovery__lookup(const struct voice_user **sorted, size_t n,
+static int discovery__cmp_email(const void *a, const void *b)
+{
+    const struct voice_user *const *x = a, *const *y = b;
+    int c = strcasecmp((*x)->email, (*y)->email);
+    return c ? c : (*x < *y) ? -1 : (*x > *y);
+}
+
+static int discovery__index(const struct voice_users *users, bool email, struct discovery_index *ix)
+{
+    ix->email = email;
+    ix->n = 0;
+    ix->v = calloc(users->n ? users->n : 1, sizeof(*ix->v));
+    if (!ix->v)
+        return -1;
+    for (size_t i = 0; i < users->n; i++)
+        if (discovery__key(&users->items[i], email))
+            ix->v[ix->n++] = &users->items[i];
+    qsort(ix->v, ix->n, sizeof(*ix->v), email ? discovery__cmp_email : discovery__cmp_name);
+    return 0;
+}
+
+/* First user (in input order) whose field equals addr, case-insensitively. */
+static const struct voice_user *discovery__lookup(const struct discovery_index *ix,
                                                   const char *addr)
 {
-    size_t lo = 0, hi = n;
+    size_t lo = 0, hi = ix->n;
     while (lo < hi) { /* lower bound */
         size_t mid = lo + (hi - lo) / 2;
-        if (strcasecmp(sorted[mid]->username, addr) < 0)
+        if (strcasecmp(discovery__key(ix->v[mid], ix->email), addr) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo < n && strcasecmp(sorted[lo]->username, addr) == 0 ? sorted[lo] : NULL;
+    return lo < ix->n && strcasecmp(discovery__key(ix->v[lo], ix->email), addr) == 0 ? ix->v[lo]
+                                                                                     : NULL;
 }
 
 void voice_mapping__free(struct voice_mapping *m)
@@ -181,30 +217,36 @@ int discovery__map_users(const struct voice_users *users, const char *const *add
                          size_t n_addresses, struct voice_mapping *out)
 {
     memset(out, 0, sizeof(*out));
-    const struct voice_user **sorted = calloc(users->n ? users->n : 1, sizeof(*sorted));
+    struct discovery_index by_name = {0}, by_email = {0};
     out->matched = calloc(n_addresses ? n_addresses : 1, sizeof(*out->matched));
     out->missing = calloc(n_addresses ? n_addresses : 1, sizeof(*out->missing));
-    if (!sorted || !out->matched || !out->missing)
+    if (!out->matched || !out->missing || discovery__index(users, false, &by_name) != 0 ||
+        discovery__index(users, true, &by_email) != 0)
         goto oom;
-    for (size_t i = 0; i < users->n; i++)
-        sorted[i] = &users->items[i];
-    qsort(sorted, users->n, sizeof(*sorted), discovery__cmp_user);
     for (size_t i = 0; i < n_addresses; i++) {
-        const struct voice_user *u = discovery__lookup(sorted, users->n, addresses[i]);
+        const char *field = "UserName";
+        const struct voice_user *u = discovery__lookup(&by_name, addresses[i]);
+        if (!u) {
+            u = discovery__lookup(&by_email, addresses[i]);
+            field = "Email";
+        }
         if (!u) {
             out->missing[out->n_missing++] = addresses[i];
             continue;
         }
         struct voice_match *m = &out->matched[out->n_matched];
         m->address = addresses[i];
+        m->field = field;
         if (!(m->user_id = strdup(u->id)))
             goto oom;
         out->n_matched++;
     }
-    free(sorted);
+    free(by_name.v);
+    free(by_email.v);
     return 0;
 oom:
-    free(sorted);
+    free(by_name.v);
+    free(by_email.v);
     voice_mapping__free(out);
     return -1;
 }

@@ -6,10 +6,13 @@
  * - discovery: `GET {discovery_url}/api/user?user=` -> a JSON array (a bare
  *   object is accepted too); the first element's apiEndpoint, trailing
  *   slashes stripped so paths can always be joined with '/'.
- * - `GET {api}/users/me` -> Id; `GET {api}/users` -> [{Id, UserName}].
- * - mapping configured addresses to Voice user ids, case-insensitively; the
- *   addresses Voice does not know are returned for the caller to log. A sorted
- *   index keeps 10,000 x 10,000 fast.
+ * - `GET {api}/users/me` -> Id; `GET {api}/users` -> [{Id, UserName, Email}]
+ *   (member names in any case).
+ * - mapping configured addresses to Voice user ids by UserName or Email,
+ *   case-insensitively (UserName first: it is the login; Enreach's own
+ *   product matches the Azure UPN to the user's e-mail address); the
+ *   addresses Voice does not know are returned for the caller to log.
+ *   Sorted indexes keep 10,000 x 10,000 fast.
  * - `GET {api}/token/{meId}/rte/` -> {Token, WSSEndpoint}.
  */
 #ifndef PS_VOICE_DISCOVERY_H
@@ -28,13 +31,14 @@ int discovery__parse_me(const char *body, size_t len, char **me_id, char *err, s
 
 struct voice_user {
     char *id;
-    char *username;
+    char *username; /* NULL when absent */
+    char *email;    /* NULL when absent */
 };
 
 struct voice_users {
     struct voice_user *items;
     size_t n;
-    size_t skipped; /* elements without a string Id and UserName */
+    size_t skipped; /* elements without a string Id, or with neither UserName nor Email */
 };
 
 /* `/users` -> *out. Returns 0 or -1 (not a JSON array). */
@@ -45,6 +49,7 @@ void voice_users__free(struct voice_users *u);
 struct voice_match {
     const char *address; /* points at the caller's configured address */
     char *user_id;
+    const char *field; /* static: "UserName" or "Email", the field that matched */
 };
 
 struct voice_mapping {
@@ -54,9 +59,9 @@ struct voice_mapping {
     size_t n_missing;
 };
 
-/* Maps addresses to users by UserName, case-insensitively. When Voice has
- * two users whose names differ only in case, the first one wins. Returns 0,
- * or -1 on out of memory (*out is then empty). */
+/* Maps addresses to users by UserName, else by Email, case-insensitively.
+ * When Voice has two users whose names differ only in case, the first one
+ * wins. Returns 0, or -1 on out of memory (*out is then empty). */
 int discovery__map_users(const struct voice_users *users, const char *const *addresses,
                          size_t n_addresses, struct voice_mapping *out);
 void voice_mapping__free(struct voice_mapping *m);

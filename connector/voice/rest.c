@@ -15,7 +15,8 @@ struct voice_rest {
     char *username;
     char *secret;
     char *api;
-    char *tenant; /* label of voice_requests_total; NULL until set */
+    char *tenant;  /* label of voice_requests_total; NULL until set */
+    char *ca_file; /* NULL: the system store */
 };
 
 /* Counts the answer (voice_requests_total{tenant,status}) and hands it on.
@@ -58,6 +59,16 @@ static int rest__send(struct voice_rest *r, const struct http_call *call, http_d
     if (rc != 0)
         free(q);
     return rc;
+}
+
+int voice_rest__set_ca_file(struct voice_rest *r, const char *ca_file)
+{
+    char *c = ca_file ? strdup(ca_file) : NULL;
+    if (ca_file && !c)
+        return -1;
+    free(r->ca_file);
+    r->ca_file = c;
+    return 0;
 }
 
 int voice_rest__set_tenant(struct voice_rest *r, const char *tenant)
@@ -104,6 +115,7 @@ void voice_rest__free(struct voice_rest *r)
     free(r->username);
     free(r->api);
     free(r->tenant);
+    free(r->ca_file);
     free(r);
 }
 
@@ -152,7 +164,12 @@ int voice_rest__discover(struct voice_rest *r, const char *discovery_url, const 
         blen--;
     snprintf(url, n, "%.*s/api/user?user=%s", (int)blen, discovery_url, user);
     struct http_call call = {
-        .method = "GET", .url = url, .headers = rest_headers, .timeout_ms = REST_TIMEOUT_MS};
+        .method = "GET",
+        .url = url,
+        .headers = rest_headers,
+        .timeout_ms = REST_TIMEOUT_MS,
+        .ca_file = r->ca_file,
+    };
     int rc = rest__send(r, &call, fn, ctx);
     free(user);
     free(url);
@@ -177,6 +194,7 @@ int voice_rest__call(struct voice_rest *r, const char *method, const char *path,
         .basic_user = r->username,
         .basic_pass = r->secret,
         .timeout_ms = REST_TIMEOUT_MS,
+        .ca_file = r->ca_file,
     };
     int rc = rest__send(r, &call, fn, ctx);
     free(url);
@@ -195,6 +213,7 @@ int voice_rest__post_bearer(struct voice_rest *r, const char *url, const char *b
         .content_type = "text/plain",
         .bearer = bearer,
         .timeout_ms = REST_TIMEOUT_MS,
+        .ca_file = r->ca_file,
     };
     return rest__send(r, &call, fn, ctx);
 }

@@ -18,6 +18,10 @@ void voice_rest__free(struct voice_rest *r);
 /* Names the tenant in voice_requests_total{tenant,status} (copied). */
 int voice_rest__set_tenant(struct voice_rest *r, const char *tenant);
 
+/* CA certificates (PEM file) trusted for every request instead of the
+ * system store (copied; NULL: the system store). */
+int voice_rest__set_ca_file(struct voice_rest *r, const char *ca_file);
+
 /* Sets the API base (trailing slashes are dropped); NULL forgets it. */
 int voice_rest__set_api(struct voice_rest *r, const char *api_url);
 /* The API base, or NULL before discovery. */

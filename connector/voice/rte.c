@@ -16,6 +16,8 @@
 
 #include <libwebsockets.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -41,6 +43,7 @@ struct rte_target {
     char *path; /* starts with '/', with the query */
     char *host; /* Host header: addr, or addr:port when not the default */
     char *bearer;
+    char *ca_file; /* extra CAs to trust (wss only), or NULL */
     int port;
     bool tls;
 };
@@ -52,6 +55,7 @@ struct rte_link {
     struct lws_context *lws; /* the shared context, for lws_cancel_service */
     unsigned next_gen;       /* loop thread */
     unsigned loop_gen;       /* loop thread: the connection last opened */
+    char *ca_file;           /* loop thread: copied into each open request */
 
     /* guarded by rte_g.mu */
     struct rte_link *next;   /* in rte_g.links while attached */
@@ -85,6 +89,11 @@ static struct {
     bool running; /* the service thread runs and will pick up requests */
     bool stop;
     struct rte_link *links;
+    /* service thread only: the context's client TLS settings, and the CA
+     * files added to its store (every wss connection trusts them) */
+    SSL_CTX *client_ssl;
+    char **cas;
+    size_t n_cas;
 } rte_g = {
     .life = PTHREAD_MUTEX_INITIALIZER,
     .mu = PTHREAD_MUTEX_INITIALIZER,
@@ -108,6 +117,7 @@ static void rte_target__free(struct rte_target *t)
     free(t->addr);
     free(t->path);
     free(t->host);
+    free(t->ca_file);
     if (t->bearer)
         OPENSSL_cleanse(t->bearer, strlen(t->bearer));
     free(t->bearer);
@@ -189,8 +199,38 @@ static void rte__kill_current(struct rte_link *l, const char *reason)
     rte__report_closed(l, wsi, reason);
 }
 
+/* Service thread. Adds a CA file to the client store once (the store is
+ * the context's, shared by all links: a CA configured for one tenant is
+ * trusted for all, on top of the system store). */
+static void rte__trust(const char *file)
+{
+    for (size_t i = 0; i < rte_g.n_cas; i++)
+        if (strcmp(rte_g.cas[i], file) == 0)
+            return;
+    if (!rte_g.client_ssl) {
+        LOG_WARN("voice", "no TLS client context: cannot add ca_file file=%s", file);
+        return;
+    }
+    char **v = realloc(rte_g.cas, (rte_g.n_cas + 1) * sizeof(*v));
+    if (!v || !(v[rte_g.n_cas] = strdup(file))) {
+        if (v)
+            rte_g.cas = v;
+        return;
+    }
+    rte_g.cas = v;
+    rte_g.n_cas++;
+    X509_STORE *store = SSL_CTX_get_cert_store(rte_g.client_ssl);
+    if (!store || X509_STORE_load_locations(store, file, NULL) != 1)
+        LOG_ERROR("voice", "cannot load the CA file for the RTE hub file=%s", file);
+    else
+        LOG_INFO("voice", "RTE hub CA file loaded file=%s", file);
+    ERR_clear_error();
+}
+
 static void rte__connect(struct rte_link *l, struct rte_target *t)
 {
+    if (t->tls && t->ca_file)
+        rte__trust(t->ca_file);
     struct lws_client_connect_info ci;
     memset(&ci, 0, sizeof(ci));
     ci.context = l->lws;
@@ -321,6 +361,11 @@ static int rte__callback(struct lws *wsi, enum lws_callback_reasons reason, void
                          size_t len)
 {
     (void)user;
+    if (reason == LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS) {
+        /* The context's client TLS settings, kept to add ca_file later. */
+        rte_g.client_ssl = user;
+        return 0;
+    }
     if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
         /* Comes once per vhost protocol, on a wsi of no link. */
         while (rte__service_one())
@@ -452,6 +497,12 @@ static void rte__shared_stop(void)
     rte_g.lws = NULL;
     rte_g.running = false;
     pthread_mutex_unlock(&rte_g.mu);
+    for (size_t i = 0; i < rte_g.n_cas; i++)
+        free(rte_g.cas[i]);
+    free(rte_g.cas);
+    rte_g.cas = NULL;
+    rte_g.n_cas = 0;
+    rte_g.client_ssl = NULL;
 }
 
 struct rte_link *rte_link__new(struct loop *loop, const struct rte_link_callbacks *cb, void *ctx)
@@ -479,7 +530,7 @@ struct rte_link *rte_link__new(struct loop *loop, const struct rte_link_callback
 }
 
 /* Splits ws[s]://host[:port]/path?query into a target. */
-static struct rte_target *rte__target(const char *url, const char *bearer)
+static struct rte_target *rte__target(const char *url, const char *bearer, const char *ca_file)
 {
     struct rte_target *t = calloc(1, sizeof(*t));
     char *copy = strdup(url);
@@ -507,8 +558,9 @@ static struct rte_target *rte__target(const char *url, const char *bearer)
             snprintf(t->host, hlen, "%s:%d", addr, port);
     }
     t->bearer = bearer ? strdup(bearer) : NULL;
+    t->ca_file = ca_file ? strdup(ca_file) : NULL;
     free(copy);
-    if (!t->addr || !t->path || !t->host || (bearer && !t->bearer)) {
+    if (!t->addr || !t->path || !t->host || (bearer && !t->bearer) || (ca_file && !t->ca_file)) {
         rte_target__free(t);
         return NULL;
     }
@@ -517,7 +569,7 @@ static struct rte_target *rte__target(const char *url, const char *bearer)
 
 unsigned rte_link__open(struct rte_link *l, const char *url, const char *bearer)
 {
-    struct rte_target *t = rte__target(url, bearer);
+    struct rte_target *t = rte__target(url, bearer, l->ca_file);
     if (!t)
         return 0;
     if (++l->next_gen == 0)
@@ -536,6 +588,16 @@ unsigned rte_link__open(struct rte_link *l, const char *url, const char *bearer)
     pthread_mutex_unlock(&rte_g.mu);
     lws_cancel_service(l->lws);
     return gen;
+}
+
+int rte_link__set_ca_file(struct rte_link *l, const char *ca_file)
+{
+    char *c = ca_file ? strdup(ca_file) : NULL;
+    if (ca_file && !c)
+        return -1;
+    free(l->ca_file);
+    l->ca_file = c;
+    return 0;
 }
 
 int rte_link__send(struct rte_link *l, unsigned gen, const char *data, size_t len)
@@ -628,6 +690,7 @@ void rte_link__free(struct rte_link *l)
         free(m);
     }
     rte_target__free(l->want);
+    free(l->ca_file);
     if (l->bearer)
         OPENSSL_cleanse(l->bearer, strlen(l->bearer));
     free(l->bearer);

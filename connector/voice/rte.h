@@ -39,6 +39,10 @@ struct rte_link *rte_link__new(struct loop *loop, const struct rte_link_callback
  * Authorization header. Returns the new generation (> 0), or 0 for a bad
  * URL or out of memory. */
 unsigned rte_link__open(struct rte_link *l, const char *url, const char *bearer);
+/* Loop thread. CA certificates (PEM file) to trust for wss:// connections
+ * opened from now on, on top of the system store (copied; NULL: none). The
+ * TLS store is shared by all links of the process. Returns 0 or -1. */
+int rte_link__set_ca_file(struct rte_link *l, const char *ca_file);
 /* Loop thread. Queues one text frame for connection gen. Returns 0, or -1
  * when gen is not the live connection. */
 int rte_link__send(struct rte_link *l, unsigned gen, const char *data, size_t len);

@@ -302,19 +302,46 @@ static int signalr__finish_record(cJSON *root, const char *id, struct signalr_re
     return 0;
 }
 
+/* {"type":1,"invocationId":id,"target":target,"arguments":[]}; *args gets
+ * the arguments array. NULL on out of memory. */
+static cJSON *signalr__invocation(const char *id, const char *target, cJSON **args)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (!root || !cJSON_AddNumberToObject(root, "type", SIGNALR_INVOCATION) ||
+        !cJSON_AddStringToObject(root, "invocationId", id) ||
+        !cJSON_AddStringToObject(root, "target", target) ||
+        !(*args = cJSON_AddArrayToObject(root, "arguments"))) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+int signalr__build_invocation(const char *target, uint64_t *next_id, struct signalr_record *out)
+{
+    char idbuf[24];
+    cJSON *args = NULL;
+    memset(out, 0, sizeof(*out));
+    snprintf(idbuf, sizeof(idbuf), "%" PRIu64, *next_id);
+    cJSON *root = target && target[0] ? signalr__invocation(idbuf, target, &args) : NULL;
+    int rc = root ? signalr__finish_record(root, idbuf, out) : -1;
+    cJSON_Delete(root);
+    if (rc == 0)
+        (*next_id)++;
+    return rc;
+}
+
 /* Builds the invocation holding subscriptions [first, first + count) of the
  * user x event product. */
-static int signalr__subscribe_chunk(const char *const *user_ids, size_t first, size_t count,
-                                    uint64_t id, struct signalr_record *out)
+static int signalr__subscribe_chunk(const char *const *user_ids, const char *const *events,
+                                    size_t n_events, size_t first, size_t count, uint64_t id,
+                                    struct signalr_record *out)
 {
     char idbuf[24];
     snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
-    cJSON *root = cJSON_CreateObject();
     cJSON *args = NULL, *subs = NULL;
-    if (!root || !cJSON_AddNumberToObject(root, "type", SIGNALR_INVOCATION) ||
-        !cJSON_AddStringToObject(root, "invocationId", idbuf) ||
-        !cJSON_AddStringToObject(root, "target", "Subscribe") ||
-        !(args = cJSON_AddArrayToObject(root, "arguments")) || !(subs = cJSON_CreateArray()))
+    cJSON *root = signalr__invocation(idbuf, "Subscribe", &args);
+    if (!root || !(subs = cJSON_CreateArray()))
         goto fail;
     cJSON_AddItemToArray(args, subs);
     for (size_t i = first; i < first + count; i++) {
@@ -322,8 +349,8 @@ static int signalr__subscribe_chunk(const char *const *user_ids, size_t first, s
         if (!s)
             goto fail;
         cJSON_AddItemToArray(subs, s);
-        if (!cJSON_AddStringToObject(s, "EntityId", user_ids[i / 4]) ||
-            !cJSON_AddStringToObject(s, "EventName", signalr_call_events[i % 4]))
+        if (!cJSON_AddStringToObject(s, "EntityId", user_ids[i / n_events]) ||
+            !cJSON_AddStringToObject(s, "EventName", events[i % n_events]))
             goto fail;
     }
     int rc = signalr__finish_record(root, idbuf, out);
@@ -334,18 +361,28 @@ fail:
     return -1;
 }
 
-int signalr__build_subscribe(const char *const *user_ids, size_t n_users, size_t max_per_invocation,
-                             uint64_t *next_id, struct signalr_records *out)
+int signalr__build_subscribe(const char *const *user_ids, size_t n_users, const char *const *events,
+                             size_t n_events, size_t max_per_invocation, uint64_t *next_id,
+                             struct signalr_records *out)
 {
     out->items = NULL;
     out->n = 0;
-    if (n_users == 0)
+    if (!events) {
+        events = signalr_call_events;
+        n_events = 4;
+    }
+    if (n_users == 0 || n_events == 0)
         return 0;
     for (size_t i = 0; i < n_users; i++)
         if (!user_ids[i] || !user_ids[i][0])
             return -1;
+    for (size_t i = 0; i < n_events; i++)
+        if (!events[i] || !events[i][0])
+            return -1;
     size_t per = max_per_invocation ? max_per_invocation : SIGNALR_SUBSCRIBE_CHUNK;
-    size_t total = n_users * 4;
+    if (n_users > SIZE_MAX / n_events)
+        return -1;
+    size_t total = n_users * n_events;
     size_t n_rec = (total + per - 1) / per;
     out->items = calloc(n_rec, sizeof(*out->items));
     if (!out->items)
@@ -353,7 +390,8 @@ int signalr__build_subscribe(const char *const *user_ids, size_t n_users, size_t
     for (size_t r = 0; r < n_rec; r++) {
         size_t first = r * per;
         size_t count = total - first < per ? total - first : per;
-        if (signalr__subscribe_chunk(user_ids, first, count, *next_id, &out->items[r]) < 0) {
+        if (signalr__subscribe_chunk(user_ids, events, n_events, first, count, *next_id,
+                                     &out->items[r]) < 0) {
             signalr_records__free(out);
             return -1;
         }

@@ -96,7 +96,7 @@ int signalr__parse_handshake(const char *rec, size_t len, char *err, size_t errl
 const char *signalr__handshake_record(size_t *len);
 const char *signalr__ping_record(size_t *len);
 
-/* The four event names subscribed for each user (CONTRACT §7). */
+/* The four call event names of the default event model (docs/voice.md). */
 extern const char *const signalr_call_events[4];
 
 struct signalr_record {
@@ -110,13 +110,18 @@ struct signalr_records {
     size_t n;
 };
 
-/* Subscribe invocations for every user id x the four call events, at most
- * max_per_invocation subscriptions each (0: SIGNALR_SUBSCRIBE_CHUNK).
- * Invocation ids are consecutive decimal numbers from *next_id, which is
- * advanced. Returns 0 (n_users 0 gives no records), or -1 for a NULL or
- * empty user id or out of memory (out is then empty). */
-int signalr__build_subscribe(const char *const *user_ids, size_t n_users, size_t max_per_invocation,
-                             uint64_t *next_id, struct signalr_records *out);
+/* Subscribe invocations for every user id x every event name (events NULL:
+ * the four call events above), at most max_per_invocation subscriptions
+ * each (0: SIGNALR_SUBSCRIBE_CHUNK). Invocation ids are consecutive decimal
+ * numbers from *next_id, which is advanced. Returns 0 (no users or no
+ * events give no records), or -1 for a NULL or empty user id or event name,
+ * or out of memory (out is then empty). */
+int signalr__build_subscribe(const char *const *user_ids, size_t n_users, const char *const *events,
+                             size_t n_events, size_t max_per_invocation, uint64_t *next_id,
+                             struct signalr_records *out);
+/* An invocation of target without arguments (AvailableSubscriptions), id
+ * *next_id (advanced). Returns 0, or -1 (out is then empty; free its data). */
+int signalr__build_invocation(const char *target, uint64_t *next_id, struct signalr_record *out);
 void signalr_records__free(struct signalr_records *recs);
 
 /* ---- negotiate -------------------------------------------------------- */

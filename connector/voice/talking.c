@@ -246,3 +246,37 @@ char *talking__payload(bool talking, size_t calls, int64_t since_wall_ms, const 
     cJSON_Delete(o);
     return s;
 }
+
+char *talking__availability_body(const char *user_id, int event_type_id, const char *source,
+                                 const char *note)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *s = NULL;
+    if (o && cJSON_AddNumberToObject(o, "EventTypeID", event_type_id) &&
+        cJSON_AddStringToObject(o, "EventSource", source ? source : "") &&
+        (!note || cJSON_AddStringToObject(o, "Note", note)) &&
+        cJSON_AddStringToObject(o, "UserID", user_id ? user_id : ""))
+        s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+int talking__parse_availability(const char *body, size_t len, char *id, size_t idlen, char *source,
+                                size_t srclen)
+{
+    id[0] = '\0';
+    source[0] = '\0';
+    cJSON *root = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+    const cJSON *e = cJSON_IsArray(root) ? cJSON_GetArrayItem(root, 0) : root;
+    const cJSON *v = cJSON_IsObject(e) ? cJSON_GetObjectItem(e, "Id") : NULL;
+    const cJSON *src = cJSON_IsObject(e) ? cJSON_GetObjectItem(e, "EventSource") : NULL;
+    if (cJSON_IsString(v) && v->valuestring[0] && strlen(v->valuestring) < idlen &&
+        !strpbrk(v->valuestring, "\t\r\n"))
+        snprintf(id, idlen, "%s", v->valuestring);
+    else if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e15)
+        snprintf(id, idlen, "%.0f", v->valuedouble);
+    if (cJSON_IsString(src))
+        snprintf(source, srclen, "%s", src->valuestring);
+    cJSON_Delete(root);
+    return id[0] ? 0 : -1;
+}

@@ -20,9 +20,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TALKING_DEFAULT_METHOD "PUT"
-#define TALKING_DEFAULT_PATH   "/users/{userId}/externalcallstate"
-#define TALKING_DEFAULT_BODY   "{\"InCall\":{talking},\"Source\":\"MSTeams\"}"
+/* The bundled simulator's own endpoint (tests/fakes/voice), for tests and
+ * the demo. Not a default: Enreach documents no such endpoint, so without a
+ * configured talking_request the writer is off (docs/voice.md). */
+#define TALKING_SIMULATOR_METHOD "PUT"
+#define TALKING_SIMULATOR_PATH   "/users/{userId}/externalcallstate"
+#define TALKING_SIMULATOR_BODY   "{\"InCall\":{talking},\"Source\":\"MSTeams\"}"
 
 struct talking_template {
     const char *method;
@@ -45,6 +48,19 @@ const char *talking__validate_template(const struct talking_template *tpl);
 int talking__render(const struct talking_template *tpl, const char *user_id, const char *email,
                     bool talking, struct talking_call *out);
 void talking_call__free(struct talking_call *r);
+
+/* The availability mode (docs/voice.md "Writing 'talking'"): the body of
+ * `POST /users/{userId}/availability`, {"EventTypeID", "EventSource",
+ * "Note", "UserID"}; note NULL leaves Note out. malloc'd, NULL on out of
+ * memory. */
+char *talking__availability_body(const char *user_id, int event_type_id, const char *source,
+                                 const char *note);
+/* An availability entry (an object, or the first element of an array; the
+ * answer to the POST or to `GET .../availability/current`): its Id (string
+ * or integer) into id, its EventSource into source ("" when absent).
+ * Returns 0, or -1 when there is no usable Id. */
+int talking__parse_availability(const char *body, size_t len, char *id, size_t idlen, char *source,
+                                size_t srclen);
 
 /* CONTRACT §4 payload for voice/<id>/talking, e.g.
  * {"talking":true,"calls":1,"since":"2026-11-26T10:00:00Z","source":"rte"}.

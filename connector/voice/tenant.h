@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "voice/events.h"
+#include "voice/writer.h"
 
 struct loop;
 struct bus;
@@ -33,7 +34,15 @@ struct vtenant_options {
     bool writer_only;
     int max_call_minutes;
     const char *topic_prefix;
-    const char *talking_method, *talking_path, *talking_body;
+    /* How 'talking' is written (strings copied by the writer; mode OFF:
+     * the Teams -> Voice writer is off). */
+    struct voice_talking_config talking;
+    /* The event model, taken over by vtenant__new (freed with the tenant,
+     * also when vtenant__new fails); NULL: events__model_default(). */
+    struct events_model *events;
+    const char *ca_file;      /* NULL: the system CA store */
+    const char *capture_file; /* NULL: no capture */
+    int capture_count;
     /* Timings; 0 = the defaults (ping 15 s, silence 30 s, user map 1 h,
      * expiry check 60 s, reconnect backoff 1 s .. 60 s). */
     int64_t ping_ms, silence_ms, users_refresh_ms, expire_check_ms, backoff_base_ms, backoff_max_ms;
@@ -49,8 +58,13 @@ void vtenant__start(struct vtenant *t);
 /* New configured addresses (SIGHUP): refetches the user map, subscribes new
  * users. */
 void vtenant__reload(struct vtenant *t, const char *const *addresses, size_t n_addresses);
-/* A webhook call event (already authenticated and parsed). */
-void vtenant__webhook_event(struct vtenant *t, const struct voice_call_event *ev);
+/* Any thread: the tenant's event model (fixed for its life), to parse
+ * webhook bodies with. */
+const struct events_model *vtenant__model(const struct vtenant *t);
+/* A webhook event (already authenticated and parsed), with its raw body
+ * for voice.capture (may be NULL). */
+void vtenant__webhook_event(struct vtenant *t, const struct voice_call_event *ev, const char *body,
+                            size_t len);
 /* Call state carried over from the previous run (a retained
  * voice/<id>/talking with `calls` > 0, read at start; see docs/voice.md):
  * when address is one of the tenant's configured users, keeps `calls`

@@ -73,6 +73,8 @@ struct vside_hook {
     struct voice_side *s;
     struct vside_tenant *vt;
     struct voice_call_event ev;
+    size_t len;
+    char body[]; /* the raw body, for voice.capture */
 };
 
 /* ---- webhook (libwebsockets thread) ---------------------------------------- */
@@ -94,7 +96,7 @@ static void vside__webhook_run(void *arg)
 {
     struct vside_hook *h = arg;
     if (!h->s->stopping)
-        vtenant__webhook_event(h->vt->t, &h->ev);
+        vtenant__webhook_event(h->vt->t, &h->ev, h->body, h->len);
     free(h);
 }
 
@@ -138,11 +140,14 @@ static int vside__webhook(void *ctx, const struct http_request *req, struct http
         resp->extra_headers = "Retry-After: 5\r\n";
         return vside__answer(resp, 503, "error", "Voice user map not loaded yet");
     }
-    struct vside_hook *h = calloc(1, sizeof(*h));
+    struct vside_hook *h = calloc(1, sizeof(*h) + req->body_len + 1);
     char err[200];
     if (!h)
         return vside__answer(resp, 500, "error", "out of memory");
-    if (events__parse_webhook(req->body, req->body_len, &h->ev, err, sizeof(err)) != 0) {
+    memcpy(h->body, req->body, req->body_len);
+    h->len = req->body_len;
+    if (events__parse_webhook(vtenant__model(vt->t), req->body, req->body_len, &h->ev, err,
+                              sizeof(err)) != 0) {
         free(h);
         LOG_WARN("voice", "webhook body refused tenant=%s error=\"%s\"", vt->name, err);
         vside__count(vt->name, "bad_request");
@@ -151,7 +156,7 @@ static int vside__webhook(void *ctx, const struct http_request *req, struct http
     if (h->ev.kind == VOICE_CALL_OTHER) {
         free(h);
         vside__count(vt->name, "ignored");
-        return vside__answer(resp, 202, "result", "ignored: not a call event");
+        return vside__answer(resp, 202, "result", "ignored: not an event of the event model");
     }
     h->s = s;
     h->vt = vt;
@@ -274,9 +279,67 @@ static const struct tenant_config *vside__cfg_tenant(const struct config *cfg, c
     return NULL;
 }
 
+static int vside__model_list(struct events_model *m, enum voice_call_kind kind,
+                             const struct voice_event_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (events__model_add(m, kind, l->items[i].name, l->items[i].number) != 0)
+            return -1;
+    return 0;
+}
+
+/* voice.events (config.h, defaults already applied) -> the event model. */
+static struct events_model *vside__model(const struct voice_events_config *e)
+{
+    struct events_model *m = events__model_new();
+    if (!m || vside__model_list(m, VOICE_CALL_CONNECTED, &e->connected) != 0 ||
+        vside__model_list(m, VOICE_CALL_DISCONNECTED, &e->disconnected) != 0 ||
+        vside__model_list(m, VOICE_USER_STATUS, &e->user_status) != 0 ||
+        events__model_user_fields(m, (const char *const *)e->user_id_fields, e->n_user_id_fields) !=
+            0 ||
+        events__model_call_fields(m, (const char *const *)e->call_id_fields, e->n_call_id_fields) !=
+            0 ||
+        (e->status_field &&
+         events__model_status_rule(m, e->status_field, (const char *const *)e->status_talking,
+                                   e->n_status_talking, (const char *const *)e->status_free,
+                                   e->n_status_free) != 0)) {
+        events__model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static struct voice_talking_config vside__talking(const struct talking_request *r)
+{
+    struct voice_talking_config c = {
+        .mode = r->mode == TALKING_TEMPLATE       ? VOICE_TALKING_TEMPLATE
+                : r->mode == TALKING_AVAILABILITY ? VOICE_TALKING_AVAILABILITY
+                                                  : VOICE_TALKING_OFF,
+        .method = r->method,
+        .path = r->path,
+        .body = r->body,
+        .event_type_id = r->event_type_id,
+        .event_source = r->event_source,
+        .note = r->note,
+    };
+    return c;
+}
+
 static int vside__add_tenant(struct voice_side *s, const struct tenant_config *tc)
 {
     const struct voice_config *v = &tc->voice;
+    struct events_model *model = vside__model(&v->events);
+    if (!model) {
+        LOG_ERROR("voice", "cannot build the event model tenant=%s", tc->name);
+        return -1;
+    }
+    /* where the writer is used: a process that runs the mapper */
+    if (v->talking.mode == TALKING_OFF && (s->env.roles & CONFIG_ROLE_MAPPER) &&
+        s->env.cfg->mapper.enabled)
+        LOG_WARN("voice",
+                 "talking writer not configured tenant=%s: Teams calls are not written to Voice "
+                 "(set voice.talking_request; docs/voice.md)",
+                 tc->name);
     struct vtenant_options o = {
         .name = tc->name,
         .discovery_url = v->discovery_url,
@@ -287,9 +350,11 @@ static int vside__add_tenant(struct voice_side *s, const struct tenant_config *t
         .writer_only = s->writer_only,
         .max_call_minutes = v->max_call_minutes,
         .topic_prefix = s->env.cfg->mqtt.topic_prefix,
-        .talking_method = v->talking.method,
-        .talking_path = v->talking.path,
-        .talking_body = v->talking.body,
+        .talking = vside__talking(&v->talking),
+        .events = model,
+        .ca_file = v->ca_file,
+        .capture_file = s->writer_only ? NULL : v->capture.file,
+        .capture_count = v->capture.count,
     };
     struct vside_tenant *vt = &s->tenants[s->n_tenants];
     if (v->secret_key.value)

@@ -1,10 +1,11 @@
 /* Voice 'talking' writer: see writer.h.
  *
  * One slot per (tenant, user), kept for the life of the writer (bounded by
- * the configured users). A slot is idle, in flight, or waiting for a retry
- * timer; it holds the current value and at most one queued newer value.
- * Callbacks may call back into the writer, so every state change is made
- * before any callback runs (completions are collected, then fired).
+ * the configured users). A slot is idle, waiting for the user map, or has
+ * a request in flight; it holds the value being written and at most one
+ * queued newer value. Callbacks may call back into the writer, so every
+ * state change is made before any callback runs (completions are
+ * collected, then fired).
  */
 #include "voice/writer.h"
 
@@ -13,22 +14,27 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/backoff.h"
 #include "core/http_client.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "voice/events.h"
 #include "voice/rest.h"
 #include "voice/talking.h"
 
-#define WRITER_BUCKETS 1024
+#define WRITER_BUCKETS     1024
+#define WRITER_MAP_POLL_MS 200
+#define WRITER_AVAIL_ID    96
 
 struct wtenant {
     struct wtenant *next;
     struct voice_writer *w;
     char *name;
     struct voice_rest *rest;
+    enum voice_talking_mode mode;
     char *method, *path, *body;
+    int event_type_id;
+    char *source, *note;
     voice_writer_lookup_fn lookup;
     voice_write_fn report;
     void *ctx;
@@ -40,26 +46,31 @@ struct wvalue {
     void *ctx;
 };
 
+/* What the request in flight is (availability takes two for a false). */
+enum wstep { WSTEP_WRITE, WSTEP_CURRENT, WSTEP_DELETE };
+
 struct wslot {
     struct wslot *next;
     struct wtenant *t;
     char *email;
-    bool active;    /* cur is being written (in flight or waiting) */
+    bool active;    /* cur is being written (in flight or waiting for the map) */
     bool in_flight; /* a request is out */
     struct wvalue cur;
     int attempts;
-    int last_status;
+    int64_t waited_ms;
     bool has_queued;
     struct wvalue queued;
-    struct backoff bo;
     loop_timer_id timer;
+    enum wstep step;
+    char user_id[VOICE_ID_MAX];
+    char avail_id[WRITER_AVAIL_ID]; /* availability: the entry we created, "" none */
 };
 
 struct voice_writer {
     struct loop *loop;
     struct wtenant *tenants;
     struct wslot *buckets[WRITER_BUCKETS];
-    int64_t base_ms, max_ms;
+    int64_t map_wait_ms;
     bool stopping;
 };
 
@@ -69,7 +80,14 @@ struct wdone {
     enum voice_write_status status;
     int http_status;
     int attempts;
+    int64_t retry_after_ms;
     char error[256];
+};
+
+/* Completions of one turn: the value written, a superseded queued one. */
+struct wdones {
+    struct wdone d[3];
+    size_t n;
 };
 
 static struct voice_writer *writer_default;
@@ -107,8 +125,7 @@ struct voice_writer *voice_writer__new(struct loop *loop)
     if (!w)
         return NULL;
     w->loop = loop;
-    w->base_ms = 1000;
-    w->max_ms = 60000;
+    w->map_wait_ms = 10000;
     metrics__describe("voice_talking_writes_total", METRIC_COUNTER,
                       "Talking writes to Voice by final result");
     metrics__describe("voice_talking_requests_total", METRIC_COUNTER,
@@ -116,37 +133,62 @@ struct voice_writer *voice_writer__new(struct loop *loop)
     return w;
 }
 
-void voice_writer__set_backoff(struct voice_writer *w, int64_t base_ms, int64_t max_ms)
+void voice_writer__set_map_wait(struct voice_writer *w, int64_t ms)
 {
-    w->base_ms = base_ms;
-    w->max_ms = max_ms;
+    w->map_wait_ms = ms;
+}
+
+static void wtenant__free(struct wtenant *t)
+{
+    if (!t)
+        return;
+    free(t->name);
+    free(t->method);
+    free(t->path);
+    free(t->body);
+    free(t->source);
+    free(t->note);
+    free(t);
+}
+
+/* strdup that keeps NULL; *ok turns false on out of memory. */
+static char *writer__dup(const char *s, bool *ok)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *ok = false;
+    return d;
 }
 
 int voice_writer__add_tenant(struct voice_writer *w, const char *tenant, struct voice_rest *rest,
-                             const char *method, const char *path, const char *body,
-                             voice_writer_lookup_fn lookup, voice_write_fn report, void *ctx)
+                             const struct voice_talking_config *cfg, voice_writer_lookup_fn lookup,
+                             voice_write_fn report, void *ctx)
 {
     struct wtenant *t = calloc(1, sizeof(*t));
-    if (!t)
+    bool ok = t != NULL;
+    if (!ok)
         return -1;
     t->w = w;
-    t->name = strdup(tenant);
-    t->method = strdup(method ? method : TALKING_DEFAULT_METHOD);
-    t->path = strdup(path ? path : TALKING_DEFAULT_PATH);
-    t->body = body ? strdup(body) : NULL;
+    t->name = writer__dup(tenant, &ok);
+    t->mode = cfg ? cfg->mode : VOICE_TALKING_OFF;
+    if (t->mode == VOICE_TALKING_TEMPLATE && (!cfg->method || !cfg->path))
+        t->mode = VOICE_TALKING_OFF;
+    if (cfg) {
+        t->method = writer__dup(cfg->method, &ok);
+        t->path = writer__dup(cfg->path, &ok);
+        t->body = writer__dup(cfg->body, &ok);
+        t->event_type_id = cfg->event_type_id;
+        t->source = writer__dup(cfg->event_source ? cfg->event_source : "presence-sync", &ok);
+        t->note = writer__dup(cfg->note, &ok);
+    }
     t->rest = rest;
     t->lookup = lookup;
     t->report = report;
     t->ctx = ctx;
     /* the writer is where a tenant's REST client meets its name: label the
      * client's voice_requests_total with it */
-    if (!t->name || !t->method || !t->path || (body && !t->body) ||
-        (rest && voice_rest__set_tenant(rest, tenant) != 0)) {
-        free(t->name);
-        free(t->method);
-        free(t->path);
-        free(t->body);
-        free(t);
+    if (!ok || !tenant || (rest && voice_rest__set_tenant(rest, tenant) != 0)) {
+        wtenant__free(t);
         return -1;
     }
     t->next = w->tenants;
@@ -154,12 +196,18 @@ int voice_writer__add_tenant(struct voice_writer *w, const char *tenant, struct 
     return 0;
 }
 
-static struct wtenant *writer__tenant(struct voice_writer *w, const char *name)
+static struct wtenant *writer__tenant(const struct voice_writer *w, const char *name)
 {
-    for (struct wtenant *t = w->tenants; t; t = t->next)
+    for (struct wtenant *t = w ? w->tenants : NULL; t && name; t = t->next)
         if (strcmp(t->name, name) == 0)
             return t;
     return NULL;
+}
+
+bool voice_writer__enabled(const struct voice_writer *w, const char *tenant)
+{
+    const struct wtenant *t = writer__tenant(w, tenant);
+    return t && t->mode != VOICE_TALKING_OFF;
 }
 
 static unsigned writer__hash(const struct wtenant *t, const char *email)
@@ -182,7 +230,6 @@ static struct wslot *writer__slot(struct voice_writer *w, struct wtenant *t, con
         return NULL;
     }
     s->t = t;
-    backoff__init(&s->bo, w->base_ms, w->max_ms);
     s->next = w->buckets[h];
     w->buckets[h] = s;
     return s;
@@ -190,13 +237,15 @@ static struct wslot *writer__slot(struct voice_writer *w, struct wtenant *t, con
 
 /* ---- completions ---------------------------------------------------------- */
 
-static void wdone__set(struct wdone *d, const struct wvalue *v, enum voice_write_status status,
-                       int http_status, int attempts, const char *error)
+static void wdone__add(struct wdones *ds, const struct wvalue *v, enum voice_write_status status,
+                       int http_status, int attempts, int64_t retry_after_ms, const char *error)
 {
+    struct wdone *d = &ds->d[ds->n++];
     d->v = *v;
     d->status = status;
     d->http_status = http_status;
     d->attempts = attempts;
+    d->retry_after_ms = retry_after_ms;
     /* truncated on purpose: a reason, not a document */
     size_t n = error ? strnlen(error, sizeof(d->error) - 1) : 0;
     if (n)
@@ -204,17 +253,19 @@ static void wdone__set(struct wdone *d, const struct wvalue *v, enum voice_write
     d->error[n] = '\0';
 }
 
-static void writer__fire(struct wslot *s, struct wdone *d, size_t n)
+static void writer__fire(struct wslot *s, struct wdones *ds)
 {
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < ds->n; i++) {
+        const struct wdone *d = &ds->d[i];
         struct voice_write_result r = {
             .tenant = s->t->name,
             .email = s->email,
-            .talking = d[i].v.talking,
-            .status = d[i].status,
-            .http_status = d[i].http_status,
-            .attempts = d[i].attempts,
-            .error = d[i].error[0] ? d[i].error : NULL,
+            .talking = d->v.talking,
+            .status = d->status,
+            .http_status = d->http_status,
+            .attempts = d->attempts,
+            .error = d->error[0] ? d->error : NULL,
+            .retry_after_ms = d->retry_after_ms,
         };
         char labels[160];
         snprintf(labels, sizeof(labels), "tenant=\"%s\",result=\"%s\"", s->t->name,
@@ -222,41 +273,22 @@ static void writer__fire(struct wslot *s, struct wdone *d, size_t n)
         metrics__inc("voice_talking_writes_total", labels, 1);
         if (s->t->report)
             s->t->report(s->t->ctx, &r);
-        if (d[i].v.cb)
-            d[i].v.cb(d[i].v.ctx, &r);
+        if (d->v.cb)
+            d->v.cb(d->v.ctx, &r);
     }
+    ds->n = 0;
 }
 
 /* ---- sending ----------------------------------------------------------------- */
 
-static void writer__send(struct wslot *s, struct wdone *done, size_t *n_done);
+static void writer__send(struct wslot *s, struct wdones *ds);
 
-static void writer__retry(void *arg)
+/* The value in hand is done: report it, go on with the queued one. */
+static void writer__finish(struct wslot *s, struct wdones *ds, enum voice_write_status status,
+                           int http_status, int64_t retry_after_ms, const char *error)
 {
-    struct wslot *s = arg;
-    struct wdone done[2];
-    size_t n = 0;
-    s->timer = 0;
-    writer__send(s, done, &n);
-    writer__fire(s, done, n);
-}
-
-static void writer__schedule(struct wslot *s, int64_t at_least_ms, const char *why)
-{
-    struct voice_writer *w = s->t->w;
-    int64_t delay = backoff__next(&s->bo);
-    if (at_least_ms > delay)
-        delay = at_least_ms;
-    LOG_INFO("voice",
-             "talking write will be retried tenant=%s user=%s talking=%s delay_ms=%lld "
-             "reason=\"%s\"",
-             s->t->name, s->email, s->cur.talking ? "true" : "false", (long long)delay, why);
-    s->timer = loop__timer(w->loop, delay, writer__retry, s);
-}
-
-/* Moves on to the queued value, or goes idle. */
-static void writer__next(struct wslot *s, struct wdone *done, size_t *n_done)
-{
+    wdone__add(ds, &s->cur, status, http_status, s->attempts, retry_after_ms, error);
+    s->in_flight = false;
     if (!s->has_queued) {
         s->active = false;
         return;
@@ -264,97 +296,201 @@ static void writer__next(struct wslot *s, struct wdone *done, size_t *n_done)
     s->cur = s->queued;
     s->has_queued = false;
     s->attempts = 0;
-    s->last_status = 0;
-    writer__send(s, done, n_done);
+    s->waited_ms = 0;
+    writer__send(s, ds);
+}
+
+static void writer__map_poll(void *arg)
+{
+    struct wslot *s = arg;
+    struct wdones ds = {.n = 0};
+    s->timer = 0;
+    writer__send(s, &ds);
+    writer__fire(s, &ds);
 }
 
 static void writer__done(void *ctx, const struct http_result *res);
 
-static void writer__send(struct wslot *s, struct wdone *done, size_t *n_done)
+/* Sends one request of the slot's current step; 0, or -1 when it could not
+ * be queued (then the value fails). */
+static int writer__request(struct wslot *s, const char *method, const char *path, const char *body)
+{
+    if (voice_rest__call(s->t->rest, method, path, body, writer__done, s) != 0)
+        return -1;
+    LOG_DEBUG("voice", "talking write sent tenant=%s user=%s talking=%s method=%s path=%s",
+              s->t->name, s->email, s->cur.talking ? "true" : "false", method, path);
+    s->in_flight = true;
+    s->attempts++;
+    return 0;
+}
+
+/* `/users/{id}/availability[/suffix]` with the id percent-encoded. */
+static char *writer__avail_path(const char *user_id, const char *suffix)
+{
+    char *u = http__escape(user_id), *e = suffix ? http__escape(suffix) : NULL;
+    size_t n = (u ? strlen(u) : 0) + (e ? strlen(e) : 0) + 40;
+    char *p = u && (!suffix || e) ? malloc(n) : NULL;
+    if (p)
+        snprintf(p, n, "/users/%s/availability%s%s", u, suffix ? "/" : "", e ? e : "");
+    free(u);
+    free(e);
+    return p;
+}
+
+/* The availability mode's step for the current value; 1 when the value is
+ * already done without a request, 0 sent, -1 failed to send. */
+static int writer__send_availability(struct wslot *s)
 {
     struct wtenant *t = s->t;
+    char *path = NULL, *body = NULL;
+    int rc;
+    if (s->cur.talking && s->avail_id[0])
+        return 1; /* our entry is there already */
+    if (s->cur.talking) {
+        s->step = WSTEP_WRITE;
+        path = writer__avail_path(s->user_id, NULL);
+        body = talking__availability_body(s->user_id, t->event_type_id, t->source, t->note);
+        rc = path && body ? writer__request(s, "POST", path, body) : -1;
+    }
+    else if (s->avail_id[0]) {
+        s->step = WSTEP_DELETE;
+        path = writer__avail_path(s->user_id, s->avail_id);
+        rc = path ? writer__request(s, "DELETE", path, NULL) : -1;
+    }
+    else {
+        /* not created by this process: find out whether the current entry
+         * is ours (a restart) before deleting anything */
+        s->step = WSTEP_CURRENT;
+        path = writer__avail_path(s->user_id, "current");
+        rc = path ? writer__request(s, "GET", path, NULL) : -1;
+    }
+    free(path);
+    free(body);
+    return rc;
+}
+
+static int writer__send_template(struct wslot *s)
+{
+    struct wtenant *t = s->t;
+    struct talking_template tpl = {.method = t->method, .path = t->path, .body = t->body};
+    struct talking_call req;
+    s->step = WSTEP_WRITE;
+    if (talking__render(&tpl, s->user_id, s->email, s->cur.talking, &req) != 0)
+        return -1;
+    int rc = writer__request(s, req.method, req.path, req.body);
+    talking_call__free(&req);
+    return rc;
+}
+
+static void writer__send(struct wslot *s, struct wdones *ds)
+{
+    struct wtenant *t = s->t;
+    struct voice_writer *w = t->w;
     const char *user_id = NULL;
     int found = t->lookup ? t->lookup(t->ctx, s->email, &user_id) : -1;
     if (found == 0) {
         LOG_WARN("voice", "talking write for a user Voice does not know tenant=%s user=%s", t->name,
                  s->email);
-        wdone__set(&done[(*n_done)++], &s->cur, VOICE_WRITE_UNKNOWN_USER, 0, s->attempts,
-                   "no such user in Voice");
-        writer__next(s, done, n_done);
+        writer__finish(s, ds, VOICE_WRITE_UNKNOWN_USER, 0, -1, "no such user in Voice");
         return;
     }
     if (found < 0 || !voice_rest__api(t->rest)) {
-        writer__schedule(s, 0, "Voice user map not loaded yet");
+        if (s->waited_ms < w->map_wait_ms) {
+            s->waited_ms += WRITER_MAP_POLL_MS;
+            s->timer = loop__timer(w->loop, WRITER_MAP_POLL_MS, writer__map_poll, s);
+            return;
+        }
+        LOG_WARN("voice", "talking write failed: Voice user map not loaded tenant=%s user=%s",
+                 t->name, s->email);
+        writer__finish(s, ds, VOICE_WRITE_FAILED, 0, -1, "Voice user map not loaded yet");
         return;
     }
-    struct talking_template tpl = {.method = t->method, .path = t->path, .body = t->body};
-    struct talking_call req;
-    if (talking__render(&tpl, user_id, s->email, s->cur.talking, &req) != 0) {
-        wdone__set(&done[(*n_done)++], &s->cur, VOICE_WRITE_FAILED, 0, s->attempts,
-                   "cannot render talking_request");
-        writer__next(s, done, n_done);
-        return;
+    snprintf(s->user_id, sizeof(s->user_id), "%s", user_id);
+    int rc = t->mode == VOICE_TALKING_AVAILABILITY ? writer__send_availability(s)
+                                                   : writer__send_template(s);
+    if (rc == 1)
+        writer__finish(s, ds, VOICE_WRITE_OK, 0, -1, NULL);
+    else if (rc < 0)
+        writer__finish(s, ds, VOICE_WRITE_FAILED, 0, -1, "cannot build or queue the request");
+}
+
+/* The availability mode's answers; true when handled here (the value is
+ * finished, or its next request is out), false for a failure. */
+static bool writer__avail_done(struct wslot *s, const struct http_result *res, struct wdones *ds)
+{
+    char id[WRITER_AVAIL_ID], source[128];
+    bool ok2xx = res->status >= 200 && res->status < 300;
+    if (s->step == WSTEP_CURRENT && (ok2xx || res->status == 404)) {
+        if (ok2xx &&
+            talking__parse_availability(res->body, res->body_len, id, sizeof(id), source,
+                                        sizeof(source)) == 0 &&
+            strcmp(source, s->t->source) == 0) {
+            snprintf(s->avail_id, sizeof(s->avail_id), "%s", id);
+            LOG_INFO("voice", "availability entry of an earlier run found tenant=%s user=%s id=%s",
+                     s->t->name, s->email, id);
+            s->in_flight = false;
+            if (writer__send_availability(s) >= 0)
+                return true; /* handled: the DELETE is on its way */
+            writer__finish(s, ds, VOICE_WRITE_FAILED, 0, -1, "cannot queue the DELETE");
+            return true;
+        }
+        writer__finish(s, ds, VOICE_WRITE_OK, res->status, -1, NULL); /* nothing of ours */
+        return true;
     }
-    if (voice_rest__call(t->rest, req.method, req.path, req.body, writer__done, s) != 0) {
-        talking_call__free(&req);
-        writer__schedule(s, 0, "cannot queue the request");
-        return;
+    if (s->step == WSTEP_DELETE && (ok2xx || res->status == 404)) {
+        s->avail_id[0] = '\0';
+        writer__finish(s, ds, VOICE_WRITE_OK, res->status, -1, NULL);
+        return true;
     }
-    LOG_DEBUG("voice", "talking write sent tenant=%s user=%s talking=%s method=%s path=%s", t->name,
-              s->email, s->cur.talking ? "true" : "false", req.method, req.path);
-    talking_call__free(&req);
-    s->in_flight = true;
-    s->attempts++;
+    if (s->step == WSTEP_WRITE && ok2xx) {
+        if (talking__parse_availability(res->body, res->body_len, id, sizeof(id), source,
+                                        sizeof(source)) == 0)
+            snprintf(s->avail_id, sizeof(s->avail_id), "%s", id);
+        else
+            LOG_WARN("voice", "availability created without an Id tenant=%s user=%s", s->t->name,
+                     s->email);
+        writer__finish(s, ds, VOICE_WRITE_OK, res->status, -1, NULL);
+        return true;
+    }
+    return false;
 }
 
 static void writer__done(void *ctx, const struct http_result *res)
 {
     struct wslot *s = ctx;
     struct voice_writer *w = s->t->w;
-    struct wdone done[3];
-    size_t n = 0;
+    struct wdones ds = {.n = 0};
     char why[320], reason[96];
-    s->in_flight = false;
-    s->last_status = res->status;
     char labels[160];
     snprintf(labels, sizeof(labels), "tenant=\"%s\",status=\"%d\"", s->t->name, res->status);
     metrics__inc("voice_talking_requests_total", labels, 1);
     voice_rest__reason(res, reason, sizeof(reason));
+    bool ok2xx = res->status >= 200 && res->status < 300;
     if (w->stopping) {
-        wdone__set(&done[n++], &s->cur, VOICE_WRITE_STOPPED, res->status, s->attempts, "stopped");
+        s->in_flight = false;
+        wdone__add(&ds, &s->cur, VOICE_WRITE_STOPPED, res->status, s->attempts, -1, "stopped");
         if (s->has_queued)
-            wdone__set(&done[n++], &s->queued, VOICE_WRITE_STOPPED, 0, 0, "stopped");
+            wdone__add(&ds, &s->queued, VOICE_WRITE_STOPPED, 0, 0, -1, "stopped");
         s->has_queued = false;
         s->active = false;
     }
-    else if (res->status >= 200 && res->status < 300) {
-        LOG_INFO("voice", "talking written tenant=%s user=%s talking=%s status=%d attempts=%d",
-                 s->t->name, s->email, s->cur.talking ? "true" : "false", res->status, s->attempts);
-        wdone__set(&done[n++], &s->cur, VOICE_WRITE_OK, res->status, s->attempts, NULL);
-        backoff__reset(&s->bo);
-        writer__next(s, done, &n);
+    else if (s->t->mode == VOICE_TALKING_AVAILABILITY && writer__avail_done(s, res, &ds)) {
+        /* finished there */
     }
-    else if (voice_rest__retryable(res)) {
-        if (s->has_queued) { /* retry with the newest value */
-            wdone__set(&done[n++], &s->cur, VOICE_WRITE_SUPERSEDED, res->status, s->attempts,
-                       "replaced by a newer value");
-            s->cur = s->queued;
-            s->has_queued = false;
-            s->attempts = 0;
-        }
-        writer__schedule(s, res->retry_after_ms, reason);
+    else if (s->in_flight && ok2xx) {
+        LOG_INFO("voice", "talking written tenant=%s user=%s talking=%s status=%d", s->t->name,
+                 s->email, s->cur.talking ? "true" : "false", res->status);
+        writer__finish(s, &ds, VOICE_WRITE_OK, res->status, -1, NULL);
     }
-    else {
+    else if (s->in_flight) {
         snprintf(why, sizeof(why), "%s: %.200s", reason, res->body ? res->body : "");
         LOG_WARN("voice",
-                 "talking write refused tenant=%s user=%s talking=%s status=%d body=\"%.200s\"",
+                 "talking write failed tenant=%s user=%s talking=%s status=%d body=\"%.200s\"",
                  s->t->name, s->email, s->cur.talking ? "true" : "false", res->status,
                  res->body ? res->body : "");
-        wdone__set(&done[n++], &s->cur, VOICE_WRITE_FAILED, res->status, s->attempts, why);
-        backoff__reset(&s->bo);
-        writer__next(s, done, &n);
+        writer__finish(s, &ds, VOICE_WRITE_FAILED, res->status, res->retry_after_ms, why);
     }
-    writer__fire(s, done, n);
+    writer__fire(s, &ds);
 }
 
 /* ---- API ---------------------------------------------------------------------- */
@@ -362,38 +498,37 @@ static void writer__done(void *ctx, const struct http_result *res)
 int voice_writer__set_talking(struct voice_writer *w, const char *tenant, const char *email,
                               bool talking, voice_write_fn cb, void *ctx)
 {
-    struct wtenant *t = w && tenant && email && email[0] ? writer__tenant(w, tenant) : NULL;
-    struct wslot *s = t ? writer__slot(w, t, email) : NULL;
+    struct wtenant *t = email && email[0] ? writer__tenant(w, tenant) : NULL;
+    struct wslot *s = t && t->mode != VOICE_TALKING_OFF ? writer__slot(w, t, email) : NULL;
     if (!s)
         return -1;
     struct wvalue v = {.talking = talking, .cb = cb, .ctx = ctx};
-    struct wdone done[3];
-    size_t n = 0;
+    struct wdones ds = {.n = 0};
     if (w->stopping) {
-        wdone__set(&done[n++], &v, VOICE_WRITE_STOPPED, 0, 0, "stopped");
+        wdone__add(&ds, &v, VOICE_WRITE_STOPPED, 0, 0, -1, "stopped");
     }
     else if (!s->active) {
         s->active = true;
         s->cur = v;
         s->attempts = 0;
-        s->last_status = 0;
-        backoff__reset(&s->bo);
-        writer__send(s, done, &n);
+        s->waited_ms = 0;
+        writer__send(s, &ds);
     }
-    else if (s->in_flight) {
+    else if (!s->in_flight) {
+        /* still waiting for the user map: the newest value takes its place */
+        wdone__add(&ds, &s->cur, VOICE_WRITE_SUPERSEDED, 0, s->attempts, -1,
+                   "replaced by a newer value");
+        s->cur = v;
+    }
+    else {
+        /* one request per user: the newest value waits for the one in hand */
         if (s->has_queued)
-            wdone__set(&done[n++], &s->queued, VOICE_WRITE_SUPERSEDED, 0, 0,
+            wdone__add(&ds, &s->queued, VOICE_WRITE_SUPERSEDED, 0, 0, -1,
                        "replaced by a newer value");
         s->queued = v;
         s->has_queued = true;
     }
-    else { /* waiting for a retry: the new value takes the old one's place */
-        wdone__set(&done[n++], &s->cur, VOICE_WRITE_SUPERSEDED, s->last_status, s->attempts,
-                   "replaced by a newer value");
-        s->cur = v;
-        s->attempts = 0;
-    }
-    writer__fire(s, done, n);
+    writer__fire(s, &ds);
     return 0;
 }
 
@@ -413,20 +548,17 @@ void voice_writer__stop(struct voice_writer *w)
     w->stopping = true;
     for (size_t i = 0; i < WRITER_BUCKETS; i++) {
         for (struct wslot *s = w->buckets[i]; s; s = s->next) {
-            struct wdone done[2];
-            size_t n = 0;
+            struct wdones ds = {.n = 0};
             loop__timer_cancel(w->loop, s->timer);
             s->timer = 0;
-            if (s->active && !s->in_flight) {
-                wdone__set(&done[n++], &s->cur, VOICE_WRITE_STOPPED, s->last_status, s->attempts,
-                           "stopped");
-                s->active = false;
-            }
-            if (s->has_queued && !s->in_flight) {
-                wdone__set(&done[n++], &s->queued, VOICE_WRITE_STOPPED, 0, 0, "stopped");
-                s->has_queued = false;
-            }
-            writer__fire(s, done, n);
+            if (s->in_flight)
+                continue; /* its completion reports both */
+            if (s->active)
+                wdone__add(&ds, &s->cur, VOICE_WRITE_STOPPED, 0, s->attempts, -1, "stopped");
+            if (s->has_queued)
+                wdone__add(&ds, &s->queued, VOICE_WRITE_STOPPED, 0, 0, -1, "stopped");
+            s->active = s->has_queued = false;
+            writer__fire(s, &ds);
         }
     }
 }
@@ -448,11 +580,7 @@ void voice_writer__free(struct voice_writer *w)
     while (w->tenants) {
         struct wtenant *t = w->tenants;
         w->tenants = t->next;
-        free(t->name);
-        free(t->method);
-        free(t->path);
-        free(t->body);
-        free(t);
+        wtenant__free(t);
     }
     free(w);
 }

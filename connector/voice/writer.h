@@ -1,18 +1,28 @@
-/* Writing 'talking' into Enreach Voice (CONTRACT §6, §7 "Writing 'talking'").
+/* Writing 'talking' into Enreach Voice (docs/voice.md "Writing 'talking'").
  *
  * The mapper calls voice_writer__set_talking() on the loop thread with the
- * desired value for a user; the writer renders the tenant's talking_request
- * template and sends it:
- * - at most one request per user in flight; a newer desired value replaces
- *   a queued (or waiting-to-retry) older one, whose callback then reports
- *   VOICE_WRITE_SUPERSEDED;
- * - retried with backoff (struct backoff, at least Retry-After) on 429, 408,
- *   5xx and transport errors (timeouts); never retried on other 4xx, which
- *   end as VOICE_WRITE_FAILED, are logged and reported to the tenant;
- * - the request is idempotent (same value twice is harmless), so a retry
- *   after a lost answer is safe.
- * Until the tenant's user map is loaded a write waits (retrying); an address
- * Voice does not know ends as VOICE_WRITE_UNKNOWN_USER.
+ * desired value for a user; the writer sends it the way the tenant's
+ * `talking_request` says:
+ * - template: the configured method, path and body (`{userId}`, `{email}`,
+ *   `{talking}` substituted), one request;
+ * - availability (opt-in, a deviation from the product's behaviour): true
+ *   creates an availability entry (`POST /users/{id}/availability` with our
+ *   EventSource) and remembers its Id; false deletes the entry we created
+ *   (`DELETE /users/{id}/availability/{Id}`), or, when this process never
+ *   created one (a restart), reads `GET /users/{id}/availability/current`
+ *   and deletes it only when its EventSource is ours. An entry the user made
+ *   is never touched.
+ * - off (no talking_request): the tenant is not enabled, set_talking refuses
+ *   (voice_writer__enabled() says so up front).
+ *
+ * Single attempt: every accepted value is sent once and reported once; the
+ * caller (the mapper's reconcile core) retries failures with its own
+ * backoff, honouring retry_after_ms. At most one request per user is in
+ * flight; a newer value for the same user replaces a queued older one,
+ * whose callback then reports VOICE_WRITE_SUPERSEDED (newest value wins).
+ * Until the tenant's user map is loaded a write waits, at most
+ * map_wait_ms (default 10 s), then fails; an address Voice does not know
+ * ends as VOICE_WRITE_UNKNOWN_USER.
  */
 #ifndef PS_VOICE_WRITER_H
 #define PS_VOICE_WRITER_H
@@ -25,10 +35,23 @@ struct loop;
 struct voice_rest;
 struct voice_writer;
 
+enum voice_talking_mode {
+    VOICE_TALKING_OFF = 0, /* no talking_request: Teams -> Voice is off */
+    VOICE_TALKING_TEMPLATE,
+    VOICE_TALKING_AVAILABILITY,
+};
+
+struct voice_talking_config {
+    enum voice_talking_mode mode;
+    const char *method, *path, *body; /* template */
+    int event_type_id;                /* availability */
+    const char *event_source, *note;  /* availability; note may be NULL */
+};
+
 enum voice_write_status {
     VOICE_WRITE_OK = 0,
     VOICE_WRITE_SUPERSEDED, /* a newer value for the same user replaced it */
-    VOICE_WRITE_FAILED,     /* a non-retryable answer (4xx other than 408/429) */
+    VOICE_WRITE_FAILED,     /* any other answer, a transport error, no user map */
     VOICE_WRITE_UNKNOWN_USER,
     VOICE_WRITE_STOPPED, /* the daemon stopped first */
 };
@@ -38,9 +61,10 @@ struct voice_write_result {
     const char *email;
     bool talking;
     enum voice_write_status status;
-    int http_status;   /* last HTTP status, 0 for none / transport error */
-    int attempts;      /* requests sent for this value */
-    const char *error; /* readable, NULL on success */
+    int http_status;        /* last HTTP status, 0 for none / transport error */
+    int attempts;           /* requests sent for this value (0 or more) */
+    const char *error;      /* readable, NULL on success */
+    int64_t retry_after_ms; /* from Retry-After, -1 absent */
 };
 
 /* Runs on the loop thread; res is valid during the call only. */
@@ -52,18 +76,22 @@ typedef int (*voice_writer_lookup_fn)(void *ctx, const char *email, const char *
 const char *voice_write_status__name(enum voice_write_status s);
 
 struct voice_writer *voice_writer__new(struct loop *loop);
-/* Registers a tenant: its REST client (API base and credentials), its
- * talking_request template (copied), how to look up user ids, and an
- * optional report for every final result (for B/health). */
+/* Registers a tenant: its REST client (API base and credentials), how to
+ * write (copied), how to look up user ids, and an optional report for every
+ * final result (for B/health). A tenant with mode OFF is registered but not
+ * enabled. */
 int voice_writer__add_tenant(struct voice_writer *w, const char *tenant, struct voice_rest *rest,
-                             const char *method, const char *path, const char *body,
-                             voice_writer_lookup_fn lookup, voice_write_fn report, void *ctx);
-/* Retry timing (defaults 1 s .. 60 s); for tests. */
-void voice_writer__set_backoff(struct voice_writer *w, int64_t base_ms, int64_t max_ms);
+                             const struct voice_talking_config *cfg, voice_writer_lookup_fn lookup,
+                             voice_write_fn report, void *ctx);
+/* Whether writes for the tenant are configured (any thread after set-up:
+ * fixed when the tenant is added). */
+bool voice_writer__enabled(const struct voice_writer *w, const char *tenant);
+/* How long a write waits for the user map (default 10 s); for tests. */
+void voice_writer__set_map_wait(struct voice_writer *w, int64_t ms);
 
 /* Loop thread. Desired value for one user. Returns 0 (cb, when not NULL,
- * runs later, exactly once), or -1 for an unknown tenant or out of memory
- * (cb is not called). */
+ * runs later, exactly once), or -1 for an unknown or not enabled tenant or
+ * out of memory (cb is not called). */
 int voice_writer__set_talking(struct voice_writer *w, const char *tenant, const char *email,
                               bool talking, voice_write_fn cb, void *ctx);
 /* Writes queued, waiting or in flight. */

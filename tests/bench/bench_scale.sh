@@ -59,7 +59,9 @@ jq -n --argjson nt "$NT" --argjson nu "$NU" --argjson na "$NA" --arg mqtt "mqtt:
                 encryption_cert_file: ($T + "/notify.crt"), encryption_key_file: ($T + "/notify.key"),
                 service_accounts: [range(1; $na + 1) | {username: "svc\(.)@t\($t).example.com",
                                                          password_file: ($T + "/svc_password")}]},
-        voice: {api_url: $fv, username: $fvu, secret_key_file: ($T + "/voice.key")}}],
+        voice: {api_url: $fv, username: $fvu, secret_key_file: ($T + "/voice.key"),
+                talking_request: {method: "PUT", path: "/users/{userId}/externalcallstate",
+                                  body: "{\"InCall\":{talking},\"Source\":\"MSTeams\"}"}}}],
     mapper: {enabled: $mapper}}' >"$T/ps.json"
 
 ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$WEB/readyz")" = 200 ]; }

@@ -28,13 +28,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             cJSON_ArrayForEach(a, m.arguments)
             {
                 struct voice_call_event ev;
-                if (events__parse_rte(a, &ev, err, sizeof(err)) == 0) {
+                if (events__parse_rte(NULL, a, &ev, err, sizeof(err)) == 0) {
                     FUZZ_ASSERT(events__kind_name(ev.kind) != NULL);
                     FUZZ_ASSERT(memchr(ev.user_id, 0, sizeof(ev.user_id)));
                     FUZZ_ASSERT(memchr(ev.call_id, 0, sizeof(ev.call_id)));
                     FUZZ_ASSERT(memchr(ev.name, 0, sizeof(ev.name)));
-                    if (ev.kind != VOICE_CALL_OTHER)
+                    if (ev.kind == VOICE_CALL_CONNECTED || ev.kind == VOICE_CALL_DISCONNECTED)
                         FUZZ_ASSERT(ev.user_id[0] && ev.call_id[0]);
+                    if (ev.kind == VOICE_USER_STATUS)
+                        FUZZ_ASSERT(ev.user_id[0]);
                 }
             }
         }

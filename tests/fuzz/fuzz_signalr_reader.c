@@ -54,7 +54,7 @@ static void parse_record(const char *rec, size_t len)
         cJSON_ArrayForEach(a, m.arguments)
         {
             struct voice_call_event ev;
-            events__parse_rte(a, &ev, err, sizeof(err));
+            events__parse_rte(NULL, a, &ev, err, sizeof(err));
         }
     }
     signalr_msg__free(&m);

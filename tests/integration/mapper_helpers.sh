@@ -11,6 +11,9 @@ grep -q '&mapper_component' "$PS_SRC/connector/daemon.c" || fail "daemon.c does 
 BRIDGE=ps
 VS_BRIDGE=ps
 
+# fake-voice's endpoint for 'talking' (the simulator's, not Enreach's).
+MS_SIM_TALKING='{"method":"PUT","path":"/users/{userId}/externalcallstate","body":"{\"InCall\":{talking},\"Source\":\"MSTeams\"}"}'
+
 # ms_setup USER...: broker, both simulators, the users in both, config
 # $T/ps.json (mapper settle 1 s). Users are lower-case addresses.
 ms_setup() {
@@ -30,7 +33,9 @@ ms_setup() {
 
 # ms_config: writes $T/ps.json for MS_USERS (MS_SETTLE, MS_SESSION_MIN,
 # MS_MAX_CALL_MIN; MS_CERT: a make_cert name for rich notifications;
-# MS_GRAPH_TENANT: graph.tenant_id, default $TENANT_ID).
+# MS_GRAPH_TENANT: graph.tenant_id, default $TENANT_ID). The talking writer
+# uses fake-voice's own endpoint, set explicitly (there is no default:
+# docs/voice.md); MS_TALKING_REQUEST (JSON, "null" for none) overrides it.
 ms_config() {
     printf '%s\n' "$SVC_PASSWORD" >"$T/svc_password"
     chmod 600 "$T/svc_password"
@@ -40,7 +45,8 @@ ms_config() {
         --arg listen "127.0.0.1:$HTTP_PORT" --arg pub "$WEB" --arg fg "$FG" --arg T "$T" \
         --arg tid "${MS_GRAPH_TENANT:-$TENANT_ID}" --arg cid "$CLIENT_ID" --arg fv "$FV_API" --arg fvu "$FV_USER" \
         --argjson settle "${MS_SETTLE:-1}" --argjson sess "${MS_SESSION_MIN:-15}" \
-        --argjson maxcall "${MS_MAX_CALL_MIN:-480}" --arg cert "${MS_CERT:-}" '{
+        --argjson maxcall "${MS_MAX_CALL_MIN:-480}" --arg cert "${MS_CERT:-}" \
+        --argjson talking "${MS_TALKING_REQUEST:-$MS_SIM_TALKING}" '{
         instance: "ps-mapper-test", log_level: "'"${MS_LOG_LEVEL:-info}"'",
         mqtt: {url: $mqtt, bridge_topic: "ps"},
         http: {listen: $listen, public_url: $pub},
@@ -53,8 +59,9 @@ ms_config() {
                    + (if $cert == "" then {} else
                       {encryption_cert_file: ($T + "/" + $cert + ".crt"),
                        encryption_key_file: ($T + "/" + $cert + ".key")} end)),
-            voice: {api_url: $fv, username: $fvu, secret_key_file: ($T + "/voice.key"),
-                    max_call_minutes: $maxcall}}],
+            voice: ({api_url: $fv, username: $fvu, secret_key_file: ($T + "/voice.key"),
+                    max_call_minutes: $maxcall} +
+                    (if $talking == null then {} else {talking_request: $talking} end))}],
         mapper: {enabled: true, settle_seconds: $settle}}' >"$T/ps.json"
 }
 

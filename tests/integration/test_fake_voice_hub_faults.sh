@@ -1,9 +1,22 @@
 #!/usr/bin/env bash
 # fake-voice RTE hub under stress: bad and expired tokens, unknown connection
-# ids, wrong handshake, bad subscriptions, pings, client timeout, token
-# expiry, dropped connections and server Close records.
+# ids (refused before the upgrade: 404, 409 while in use, 401 for a bad
+# token, as TransportProtocols.md and ASP.NET Core's authentication answer),
+# wrong handshake, bad subscriptions, pings, client timeout, token expiry
+# (connections stay open past exp unless close_on_token_expiry is set),
+# dropped connections and server Close records.
 source "$(dirname "$0")/../lib/common.sh"
 source "$PS_SRC/tests/fakes/voice/it_lib.sh"
+
+# upgrade_status URL [TOKEN]: the HTTP status of a WebSocket upgrade request
+# (101 is never waited for: only refusals are asked about).
+upgrade_status() {
+    local auth=()
+    [ -n "${2:-}" ] && auth=(-H "Authorization: Bearer $2")
+    curl -s -o /dev/null -w '%{http_code}' --max-time 3 --http1.1 -H 'Connection: Upgrade' \
+        -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
+        -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "${auth[@]}" "$1" || true
+}
 
 fv_start
 ALICE=$(fv_user alice@contoso.com)
@@ -27,15 +40,21 @@ jq -e '.negotiateVersion==1 and (.connectionId|length)>0 and (.connectionToken|l
        (.availableTransports[0].transferFormats|index("Text"))!=null' <<<"$body" >/dev/null ||
     fail "negotiate body: $body"
 
-# --- the WebSocket refuses an unknown connection id and a bad access_token
+# --- the WebSocket upgrade is refused, before the 101, for an unknown
+# connection id (404) and a bad access token (401)
 "$HUB_PROBE" --endpoint "$EP" --token-file "$T/token" --id unknown-id --seconds 5 >"$T/id.probe" 2>&1
-grep -qx closed "$T/id.probe" || fail "unknown id not closed: $(cat "$T/id.probe")"
-grep -q '^record' "$T/id.probe" && fail "unknown id got records"
+grep -q '^refused' "$T/id.probe" || fail "unknown id not refused: $(cat "$T/id.probe")"
+grep -q '^connected' "$T/id.probe" && fail "unknown id was upgraded"
+[ "$(upgrade_status "$EP?id=unknown-id" "$(cat "$T/token")")" = 404 ] || fail "unknown id: not 404"
 "$HUB_PROBE" --endpoint "$EP" --token-file "$T/token" --ws-token-file "$T/forged" --seconds 5 \
     >"$T/wsbad.probe" 2>&1
 grep -qx 'negotiate status=200' "$T/wsbad.probe" || fail "negotiate with the good token"
-grep -qx closed "$T/wsbad.probe" || fail "bad access_token not closed: $(cat "$T/wsbad.probe")"
+grep -q '^refused' "$T/wsbad.probe" || fail "bad access_token not refused: $(cat "$T/wsbad.probe")"
 grep -q '^record' "$T/wsbad.probe" && fail "bad access_token got records"
+[ "$(upgrade_status "$EP?id=x" "$(cat "$T/forged")")" = 401 ] || fail "forged token: not 401"
+[ "$(upgrade_status "$EP?id=x")" = 401 ] || fail "no token: not 401"
+grep -q 'websocket upgrade refused path=/rte/hub status=404' "$T/fake-voice.log" ||
+    fail "refusal not logged"
 
 # --- an expired token: negotiate 401
 fv_ctl POST settings '{"token_lifetime_s":1}' >/dev/null
@@ -45,15 +64,23 @@ sleep 2.1
 [ "$(http_status "$EP/negotiate?negotiateVersion=1" -X POST -d '' \
     -H "Authorization: Bearer $(cat "$T/short")")" = 401 ] || fail "expired token accepted"
 
-# --- the hub closes a connection when its token expires, with a Close record
-fv_ctl POST settings '{"token_lifetime_s":3}' >/dev/null
+# --- a connection stays open past its token's exp (ASP.NET Core's default;
+# Enreach: the token is checked only at connect) ...
+fv_ctl POST settings '{"token_lifetime_s":2}' >/dev/null
+EP=$(fv_token)
+probe_start keep --endpoint "$EP" --token-file "$T/token" --users "$ALICE" --seconds 5
+probe_wait_sub keep
+wait_line 7 "$T/keep.probe" '^deadline$' || fail "not open past exp: $(cat "$T/keep.probe")"
+grep -qx closed "$T/keep.probe" && fail "closed at token expiry by default"
+# ... unless told to close on expiry: then with a Close record
+fv_ctl POST settings '{"token_lifetime_s":3,"close_on_token_expiry":true}' >/dev/null
 EP=$(fv_token)
 probe_start exp --endpoint "$EP" --token-file "$T/token" --users "$ALICE" --seconds 10
 probe_wait_sub exp
 wait_line 6 "$T/exp.probe" '^closed$' || fail "not closed at token expiry: $(cat "$T/exp.probe")"
 sed -n 's/^record //p' "$T/exp.probe" | jq -e 'select(.type==7) | .allowReconnect==true and (.error|test("expired"))' \
     >/dev/null || fail "no Close record on expiry: $(cat "$T/exp.probe")"
-fv_ctl POST settings '{"token_lifetime_s":3600}' >/dev/null
+fv_ctl POST settings '{"token_lifetime_s":3600,"close_on_token_expiry":false}' >/dev/null
 
 # --- handshake with another protocol: error record, then close
 EP=$(fv_token)
@@ -114,11 +141,34 @@ wait_line 5 "$T/hclose.probe" '^closed$' || fail "hub/close did not close"
 grep -qx 'record {"type":7,"error":"maintenance","allowReconnect":false}' "$T/hclose.probe" ||
     fail "hub/close record: $(cat "$T/hclose.probe")"
 
-# --- a connection token is good for one connection only
+# --- a connection token is good for one connection only: 409 while it is
+# in use, 404 once that connection is gone
 body=$(curl -s -X POST -d '' -H "Authorization: Bearer $(cat "$T/token")" "$EP/negotiate?negotiateVersion=1")
 ct=$(jq -r .connectionToken <<<"$body")
-"$HUB_PROBE" --endpoint "$EP" --token-file "$T/token" --id "$ct" --seconds 1 >"$T/once1.probe" 2>&1
-grep -qx 'record {}' "$T/once1.probe" || fail "first use of a connection token"
+probe_start once1 --endpoint "$EP" --token-file "$T/token" --id "$ct" --seconds 2
+wait_line 5 "$T/once1.probe" '^record \{\}$' || fail "first use of a connection token"
+[ "$(upgrade_status "$EP?id=$ct" "$(cat "$T/token")")" = 409 ] || fail "second connection: not 409"
+wait_line 5 "$T/once1.probe" '^deadline$' || fail "first connection"
+wait_for 5 sh -c "[ \"\$(curl -s $FV/_sim/hub)\" = '[]' ]" || fail "first connection still listed"
 "$HUB_PROBE" --endpoint "$EP" --token-file "$T/token" --id "$ct" --seconds 3 >"$T/once2.probe" 2>&1
-grep -qx closed "$T/once2.probe" || fail "connection token reused: $(cat "$T/once2.probe")"
+grep -q '^refused' "$T/once2.probe" || fail "connection token reused: $(cat "$T/once2.probe")"
+[ "$(upgrade_status "$EP?id=$ct" "$(cat "$T/token")")" = 404 ] || fail "used token: not 404"
+
+# --- negotiate without negotiateVersion is version 0 (the spec); the
+# setting gives v0, a redirect or an error
+v0=$(curl -s -X POST -d '' -H "Authorization: Bearer $(cat "$T/token")" "$EP/negotiate")
+jq -e 'has("connectionToken") == false and has("negotiateVersion") == false and
+       (.connectionId | length) > 0' <<<"$v0" >/dev/null || fail "v0 answer: $v0"
+fv_ctl POST settings '{"negotiate":"redirect"}' >/dev/null
+rd=$(curl -s -X POST -d '' -H "Authorization: Bearer $(cat "$T/token")" "$EP/negotiate?negotiateVersion=1")
+jq -e '(.url | test("asrs.redirected=1")) and (.accessToken | length) > 0' <<<"$rd" >/dev/null ||
+    fail "redirect answer: $rd"
+url=$(jq -r .url <<<"$rd")
+at=$(jq -r .accessToken <<<"$rd")
+rd2=$(curl -s -X POST -d '' -H "Authorization: Bearer $at" "${url%%\?*}/negotiate?${url#*\?}&negotiateVersion=1")
+jq -e '.negotiateVersion == 1' <<<"$rd2" >/dev/null || fail "negotiate at the redirect: $rd2"
+fv_ctl POST settings '{"negotiate":"error"}' >/dev/null
+er=$(curl -s -X POST -d '' -H "Authorization: Bearer $(cat "$T/token")" "$EP/negotiate?negotiateVersion=1")
+jq -e '.error | length > 0' <<<"$er" >/dev/null || fail "error answer: $er"
+fv_ctl POST settings '{"negotiate":"v1"}' >/dev/null
 pass "fake_voice_hub_faults"

@@ -23,7 +23,7 @@ wait_line 15 "$T/daemon.log" 'RTE link lost tenant=contoso reason="no message fr
     fail "silence not detected"
 wait_link 15
 [ "$(fv_ctl GET hub | jq -r '.[0].connection_token')" != "$CONN" ] || fail "no new connection"
-[ "$(hub_subs)" = "[4]" ] || fail "not re-subscribed: $(fv_ctl GET hub)"
+[ "$(hub_subs)" = "[5]" ] || fail "not re-subscribed: $(fv_ctl GET hub)"
 C1=$(call_start '{"email":"alice@contoso.com"}')
 wait_talking 5 alice@contoso.com true 1
 call_end "$C1"

@@ -14,7 +14,7 @@ vs_config '["alice@contoso.com", "bob@contoso.com"]'
 sub_start talk 'voice/+/talking'
 vs_start_daemon
 wait_link 15
-[ "$(hub_subs)" = "[8]" ] || fail "subscriptions: $(fv_ctl GET hub)"
+[ "$(hub_subs)" = "[10]" ] || fail "subscriptions: $(fv_ctl GET hub)"
 tokens() { fv_ctl GET requests | jq '[.[] | select(.path|test("^/api/token/"))] | length'; }
 [ "$(tokens)" = 1 ] || fail "expected one token request"
 
@@ -24,7 +24,7 @@ wait_talking 5 alice@contoso.com true 1
 fv_ctl POST ws/drop >/dev/null
 wait_line 5 "$T/daemon.log" 'RTE link lost tenant=contoso' || fail "loss not noticed"
 wait_link 15
-[ "$(hub_subs)" = "[8]" ] || fail "not re-subscribed: $(fv_ctl GET hub)"
+[ "$(hub_subs)" = "[10]" ] || fail "not re-subscribed: $(fv_ctl GET hub)"
 [ "$(tokens)" = 2 ] || fail "no fresh token for the reconnect ($(tokens))"
 health_has '.reconnects == 1' || fail "reconnects in B/health: $(health_voice)"
 talking_is alice@contoso.com true 1 || fail "call state lost across the reconnect"

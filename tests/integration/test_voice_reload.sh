@@ -14,7 +14,7 @@ DISC="\"discovery_url\": \"$FV/\""
 vs_config '["alice@contoso.com", "ghost@contoso.com"]' "$DISC"
 vs_start_daemon
 wait_link 15
-[ "$(hub_subs)" = "[4]" ] || fail "subscriptions: $(fv_ctl GET hub)"
+[ "$(hub_subs)" = "[5]" ] || fail "subscriptions: $(fv_ctl GET hub)"
 grep -q "discovered tenant=contoso api=$FV_API\$" "$T/daemon.log" || fail "discovery (array, no slash)"
 CONN=$(fv_ctl GET hub | jq -r '.[0].connection_token')
 
@@ -23,7 +23,7 @@ vs_config '["alice@contoso.com", "bob@contoso.com", "ghost@contoso.com"]' "$DISC
 kill -HUP "$PS_PID"
 wait_line 5 "$T/daemon.log" 'user map loaded tenant=contoso configured=3 matched=2' ||
     fail "user map not reloaded"
-wait_for 5 sh -c "[ \"\$(curl -s $FV/_sim/hub | jq -c '[.[] | .subscriptions]')\" = '[8]' ]" ||
+wait_for 5 sh -c "[ \"\$(curl -s $FV/_sim/hub | jq -c '[.[] | .subscriptions]')\" = '[10]' ]" ||
     fail "bob not subscribed: $(fv_ctl GET hub)"
 [ "$(fv_ctl GET hub | jq -r '.[0].connection_token')" = "$CONN" ] || fail "the link was dropped"
 wait_talking 5 bob@contoso.com false 0

@@ -11,26 +11,26 @@ source "$(dirname "$0")/voice_helpers.sh"
 
 vs_setup
 for u in alice bob carol; do fv_user $u@contoso.com >/dev/null; done
-# 3 users x 4 events; the hub keeps 6 per connection
+# 3 users x 5 events (four call events, UserStatus); the hub keeps 6 per connection
 fv_ctl POST settings '{"max_subs":6,"details_callback":true}' >/dev/null
 vs_config '["alice@contoso.com","bob@contoso.com","carol@contoso.com"]'
 vs_start_daemon
-wait_line 20 "$T/daemon.log" 'error voice SubscribeDetails: entries refused tenant=contoso refused=6' ||
+wait_line 20 "$T/daemon.log" 'error voice SubscribeDetails: entries refused tenant=contoso refused=9' ||
     fail "no log line for the refused entries: $(grep -i subscri "$T/daemon.log" | tail -3)"
 wait_for 10 health_has '.subscribe_errors >= 1 and (.last_subscribe_error | test("entries refused"))' ||
     fail "refused entries not in B/health: $(health_voice)"
-voice_ready false || fail "ready although 6 of 12 subscriptions were refused"
+voice_ready false || fail "ready although 9 of 15 subscriptions were refused"
 
 # the same answer in the completion's result
 fv_ctl POST settings '{"details_callback":false}' >/dev/null
-wait_line 30 "$T/daemon.log" 'error voice Subscribe entries refused tenant=contoso invocation=[^ ]* refused=6' ||
+wait_line 30 "$T/daemon.log" 'error voice Subscribe entries refused tenant=contoso invocation=[^ ]* refused=9' ||
     fail "refused entries in the result not seen: $(grep -i subscri "$T/daemon.log" | tail -3)"
 voice_ready false || fail "ready although entries are still refused"
 
 # the hub keeps them all now: the retry subscribes the rest, ready, events flow
 fv_ctl POST settings '{"max_subs":65536}' >/dev/null
 wait_for 40 voice_ready true || fail "not ready after the hub kept every entry: $(health_voice)"
-[ "$(fv_ctl GET hub | jq '[.[].subscriptions] | add')" -ge 12 ] || fail "hub subscriptions: $(hub_subs)"
+[ "$(fv_ctl GET hub | jq '[.[].subscriptions] | add')" -ge 15 ] || fail "hub subscriptions: $(hub_subs)"
 for u in alice bob carol; do
     C=$(call_start "{\"email\":\"$u@contoso.com\",\"terminal\":\"desk\"}")
     wait_talking 10 $u@contoso.com true

@@ -3,8 +3,9 @@
 # X-Benemen-Token. A wrong or missing token gets 401 and changes nothing; a
 # bad body gets 400; a good event gets 202 at once and moves
 # voice/<id>/talking with source "webhook"; other event types are accepted
-# and ignored; an unknown tenant is 404, GET is 405. fake-voice's own
-# webhook sender (with the RTE link also live: duplicates are harmless)
+# and ignored; an unknown tenant is 404, GET is 405. The user comes from
+# UserId or, for a user entity, EntityId (members in any case). fake-voice's
+# own webhook sender (with the RTE link also live: duplicates are harmless)
 # drives the same state.
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/voice_helpers.sh"
@@ -78,6 +79,19 @@ wait_talking 5 alice@contoso.com false 0
 [ "$(http_status "http://127.0.0.1:$HTTP_PORT/voice/events/fabrikam" -X POST \
     -H "X-Benemen-Token: $VS_WEBHOOK_SECRET" --data '{}')" = 404 ] || fail "unknown tenant not 404"
 [ "$(http_status "$URL")" = 405 ] || fail "GET not 405"
+
+# a user event that names its user in EntityId only (EntityType User), the
+# members in any case
+[ "$(post "$VS_WEBHOOK_SECRET" "{\"EventType\":\"UserCallInConnected\",\"EntityType\":\"User\",
+    \"EntityId\":\"$ALICE\",\"CallId\":\"c-e\",\"Timestamp\":\"2026-11-26T10:00:00.123\"}")" = 202 ] ||
+    fail "EntityId webhook"
+wait_talking 5 alice@contoso.com true 1
+[ "$(post "$VS_WEBHOOK_SECRET" "{\"eventType\":\"UserCallInDisconnected\",\"entityType\":\"User\",
+    \"entityId\":\"$ALICE\",\"callId\":\"c-e\"}")" = 202 ] || fail "camelCase webhook"
+wait_talking 5 alice@contoso.com false 0
+# an entity that is not a user is not read as one: 400
+[ "$(post "$VS_WEBHOOK_SECRET" "{\"EventType\":\"UserCallInConnected\",\"EntityType\":\"Queue\",
+    \"EntityId\":\"$ALICE\",\"CallId\":\"c-q\"}")" = 400 ] || fail "queue entity read as a user"
 
 # fake-voice's webhook sender, alongside the RTE link
 fv_ctl POST webhook "$(jq -nc --arg u "$URL" --arg s "$VS_WEBHOOK_SECRET" '{url:$u,secret:$s}')" >/dev/null

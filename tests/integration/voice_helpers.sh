@@ -27,11 +27,13 @@ vs_setup() {
 
 # vs_config USERS_JSON [VOICE_EXTRA_JSON]: writes $T/etc/config.json. The
 # voice block points at fake-voice's API (api_url) unless VOICE_EXTRA_JSON
-# overrides keys (e.g. "discovery_url": ..., "api_url": null).
+# overrides keys (e.g. "discovery_url": ..., "api_url": null). With FV_TLS=1
+# the test CA is the tenant's ca_file. VS_VOICE_MORE adds keys.
 vs_config() {
     local users=$1 extra=${2:-}
     local voice="\"api_url\": \"$FV_API\""
     [ -n "$extra" ] && voice=$extra
+    [ -n "${FV_CA:-}" ] && voice="$voice, \"ca_file\": \"$FV_CA\""
     cat >"$T/etc/config.json" <<JSON
 {
   "instance": "ps-voice-test",

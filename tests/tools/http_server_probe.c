@@ -215,7 +215,8 @@ int main(int argc, char **argv)
     http_server__route(srv, "GET", "/query", false, on_query, NULL);
     http_server__route(srv, "GET", "/stats", false, on_stats, NULL);
     http_server__route(srv, "GET", "/metrics", false, on_metrics, NULL);
-    struct ws_handler wh = {ws_on_open, ws_on_message, ws_on_close};
+    struct ws_handler wh = {
+        .on_open = ws_on_open, .on_message = ws_on_message, .on_close = ws_on_close};
     http_server__ws_route(srv, "/ws", &wh, NULL);
     if (http_server__start(srv)) {
         fprintf(stderr, "cannot start\n");

@@ -3,14 +3,15 @@
  * tests/integration/test_voice_writer.sh.
  *
  *   voice_writer_probe --api URL --user EMAIL --secret-key-file FILE
- *                      [--backoff-ms N] [--method M --path P --body B]
+ *                      [--method M --path P --body B]
+ *                      [--mode availability --event-type-id N --event-source S]
  *                      --set EMAIL=true|false [--set ...]
  *
  * Loads the user map (GET {api}/users), then hands every --set to
  * voice_writer__set_talking() in order, all in the same loop turn (so a
  * later value for the same user replaces a queued earlier one), and prints
  * one line per result:
- *   result user=EMAIL talking=BOOL status=NAME http=N attempts=N
+ *   result user=EMAIL talking=BOOL status=NAME http=N attempts=N retry_after=MS
  * Exit status 0 when every result arrived, 1 otherwise (or on setup errors).
  */
 #include <openssl/crypto.h>
@@ -48,7 +49,9 @@ static int probe__lookup(void *ctx, const char *email, const char **user_id)
     if (!P.loaded)
         return -1;
     for (size_t i = 0; i < P.users.n; i++) {
-        if (strcasecmp(P.users.items[i].username, email) == 0) {
+        const struct voice_user *u = &P.users.items[i];
+        if ((u->username && strcasecmp(u->username, email) == 0) ||
+            (u->email && strcasecmp(u->email, email) == 0)) {
             *user_id = P.users.items[i].id;
             return 1;
         }
@@ -59,9 +62,10 @@ static int probe__lookup(void *ctx, const char *email, const char **user_id)
 static void probe__result(void *ctx, const struct voice_write_result *r)
 {
     (void)ctx;
-    printf("result user=%s talking=%s status=%s http=%d attempts=%d%s%s\n", r->email,
-           r->talking ? "true" : "false", voice_write_status__name(r->status), r->http_status,
-           r->attempts, r->error ? " error=" : "", r->error ? r->error : "");
+    printf("result user=%s talking=%s status=%s http=%d attempts=%d retry_after=%lld%s%s\n",
+           r->email, r->talking ? "true" : "false", voice_write_status__name(r->status),
+           r->http_status, r->attempts, (long long)r->retry_after_ms, r->error ? " error=" : "",
+           r->error ? r->error : "");
     fflush(stdout);
     if (++P.n_results == P.n_sets) {
         P.rc = 0;
@@ -108,9 +112,9 @@ static char *read_secret(const char *path)
 
 int main(int argc, char **argv)
 {
-    const char *api = NULL, *user = NULL, *key_file = NULL, *method = TALKING_DEFAULT_METHOD,
-               *path = TALKING_DEFAULT_PATH, *body = TALKING_DEFAULT_BODY;
-    long backoff_ms = 200;
+    const char *api = NULL, *user = NULL, *key_file = NULL, *method = TALKING_SIMULATOR_METHOD,
+               *path = TALKING_SIMULATOR_PATH, *body = TALKING_SIMULATOR_BODY;
+    struct voice_talking_config tc = {.mode = VOICE_TALKING_TEMPLATE};
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (!strcmp(a, "--api"))
@@ -119,8 +123,12 @@ int main(int argc, char **argv)
             user = v;
         else if (!strcmp(a, "--secret-key-file"))
             key_file = v;
-        else if (!strcmp(a, "--backoff-ms"))
-            backoff_ms = strtol(v, NULL, 10);
+        else if (!strcmp(a, "--mode") && !strcmp(v, "availability"))
+            tc.mode = VOICE_TALKING_AVAILABILITY;
+        else if (!strcmp(a, "--event-type-id"))
+            tc.event_type_id = (int)strtol(v, NULL, 10);
+        else if (!strcmp(a, "--event-source"))
+            tc.event_source = v;
         else if (!strcmp(a, "--method"))
             method = v;
         else if (!strcmp(a, "--path"))
@@ -155,10 +163,9 @@ int main(int argc, char **argv)
     OPENSSL_cleanse(secret, strlen(secret));
     free(secret);
     if (!P.loop || !P.http || !P.rest || !P.writer || voice_rest__set_api(P.rest, api) != 0 ||
-        voice_writer__add_tenant(P.writer, "probe", P.rest, method, path, body, probe__lookup, NULL,
-                                 NULL) != 0)
+        (tc.method = method, tc.path = path, tc.body = body,
+         voice_writer__add_tenant(P.writer, "probe", P.rest, &tc, probe__lookup, NULL, NULL)) != 0)
         return 1;
-    voice_writer__set_backoff(P.writer, backoff_ms, backoff_ms * 8);
     if (voice_rest__call(P.rest, "GET", "/users", NULL, probe__on_users, NULL) != 0)
         return 1;
     loop__run(P.loop);

@@ -256,11 +256,85 @@ static void test_defaults(void **state)
     assert_string_equal(t->voice.secret_key.value, "voice-secret-key-1");
     assert_null(t->voice.webhook_secret.value);
     assert_int_equal(t->voice.max_call_minutes, 480);
-    assert_string_equal(t->voice.talking.method, "PUT");
-    assert_string_equal(t->voice.talking.path, "/users/{userId}/externalcallstate");
-    assert_string_equal(t->voice.talking.body, "{\"InCall\":{talking},\"Source\":\"MSTeams\"}");
+    /* no guessed write endpoint: without talking_request the writer is off */
+    assert_int_equal(t->voice.talking.mode, TALKING_OFF);
+    assert_null(t->voice.talking.method);
+    assert_null(t->voice.talking.path);
+    assert_non_null(config_voice__warning(&t->voice));
+    assert_null(t->voice.ca_file);
+    assert_null(t->voice.capture.file);
+    /* the event model the project started with */
+    const struct voice_events_config *e = &t->voice.events;
+    assert_int_equal(e->connected.n, 2);
+    assert_string_equal(e->connected.items[0].name, "UserCallInConnected");
+    assert_int_equal(e->connected.items[0].number, 11);
+    assert_string_equal(e->connected.items[1].name, "UserCallOutConnected");
+    assert_int_equal(e->disconnected.n, 2);
+    assert_int_equal(e->disconnected.items[1].number, 15);
+    assert_int_equal(e->user_status.n, 1);
+    assert_string_equal(e->user_status.items[0].name, "UserStatus");
+    assert_int_equal(e->user_status.items[0].number, 141);
+    assert_int_equal(e->n_user_id_fields, 2);
+    assert_string_equal(e->user_id_fields[0], "userId");
+    assert_string_equal(e->user_id_fields[1], "entityId");
+    assert_int_equal(e->n_call_id_fields, 1);
+    assert_null(e->status_field);
     assert_int_equal(config__total_users(cfg), 2);
     config__free(cfg);
+}
+
+/* talking_request in both modes, a whole event model, capture */
+static void test_voice_settings(void **state)
+{
+    /* clang-format off */
+    static const char *const p1[] = {
+        "tenants/0/voice/talking_request",
+        "{\"path\":\"/users/{userId}/x\",\"body\":\"{\\\"t\\\":{talking}}\"}",
+        "tenants/0/voice/events",
+        "{\"call_connected\":[\"UserCallInConnected\",{\"name\":\"QueueCallInUserConnected\","
+        "\"number\":103}],\"user_id_fields\":[\"data.user.id\",\"entityId\"],"
+        "\"status\":{\"field\":\"status\",\"talking\":[\"Talking\",3],\"free\":[\"Available\"]}}",
+        "tenants/0/voice/capture", "{\"file\":\"capture.jsonl\",\"count\":5}",
+        NULL};
+    static const char *const p2[] = {
+        "tenants/0/voice/talking_request",
+        "{\"mode\":\"availability\",\"event_type_id\":3,\"note\":\"In a Teams call\"}",
+        NULL};
+    /* clang-format on */
+    char *json = patched(p1);
+    struct config *cfg = parse_ok(json);
+    const struct voice_config *v = &cfg->tenants[0].voice;
+
+    (void)state;
+    assert_int_equal(v->talking.mode, TALKING_TEMPLATE);
+    assert_string_equal(v->talking.method, "PUT");
+    assert_string_equal(v->talking.path, "/users/{userId}/x");
+    assert_string_equal(v->talking.body, "{\"t\":{talking}}");
+    assert_null(config_voice__warning(v));
+    assert_int_equal(v->events.connected.n, 2);
+    assert_int_equal(v->events.connected.items[0].number, -1);
+    assert_int_equal(v->events.connected.items[1].number, 103);
+    assert_int_equal(v->events.disconnected.n, 2); /* the default stays */
+    assert_string_equal(v->events.user_id_fields[0], "data.user.id");
+    assert_string_equal(v->events.status_field, "status");
+    assert_int_equal(v->events.n_status_talking, 2);
+    assert_string_equal(v->events.status_talking[1], "3");
+    assert_string_equal(v->events.status_free[0], "Available");
+    assert_non_null(strstr(v->capture.file, "/capture.jsonl")); /* relative to the config */
+    assert_int_equal(v->capture.count, 5);
+    config__free(cfg);
+    free(json);
+
+    json = patched(p2);
+    cfg = parse_ok(json);
+    v = &cfg->tenants[0].voice;
+    assert_int_equal(v->talking.mode, TALKING_AVAILABILITY);
+    assert_int_equal(v->talking.event_type_id, 3);
+    assert_string_equal(v->talking.event_source, "presence-sync");
+    assert_string_equal(v->talking.note, "In a Teams call");
+    assert_non_null(strstr(config_voice__warning(v), "availability"));
+    config__free(cfg);
+    free(json);
 }
 
 static void test_values_override_defaults(void **state)
@@ -479,6 +553,64 @@ static const struct error_case error_cases[] = {
     {{"tenants/0/voice/talking_request", "[]"},
      "tenants[0].voice.talking_request",
      "must be an object"},
+    {{"tenants/0/voice/talking_request", "{\"method\":\"PUT\"}"},
+     "tenants[0].voice.talking_request.path",
+     "missing; there is no default"},
+    {{"tenants/0/voice/talking_request", "{\"path\":\"/x\",\"event_type_id\":3}"},
+     "tenants[0].voice.talking_request.event_type_id",
+     "unknown key"},
+    {{"tenants/0/voice/talking_request", "{\"mode\":\"availability\"}"},
+     "tenants[0].voice.talking_request.event_type_id",
+     "missing"},
+    {{"tenants/0/voice/talking_request", "{\"mode\":\"availability\",\"event_type_id\":-1}"},
+     "tenants[0].voice.talking_request.event_type_id",
+     "must be an integer >= 0"},
+    {{"tenants/0/voice/talking_request",
+      "{\"mode\":\"availability\",\"event_type_id\":3,\"path\":\"/x\"}"},
+     "tenants[0].voice.talking_request.path",
+     "unknown key"},
+    {{"tenants/0/voice/talking_request", "{\"mode\":\"dnd\"}"},
+     "tenants[0].voice.talking_request.mode",
+     "must be \"template\" or \"availability\""},
+    {{"tenants/0/voice/events", "[]"}, "tenants[0].voice.events", "must be an object"},
+    {{"tenants/0/voice/events", "{\"call_started\":[]}"},
+     "tenants[0].voice.events.call_started",
+     "unknown key"},
+    {{"tenants/0/voice/events", "{\"call_connected\":[\"Bad Name\"]}"},
+     "tenants[0].voice.events.call_connected[0]",
+     "must be an event name"},
+    {{"tenants/0/voice/events", "{\"call_connected\":[{\"name\":\"A\",\"number\":\"7\"}]}"},
+     "tenants[0].voice.events.call_connected[0].number",
+     "must be an integer >= 0"},
+    {{"tenants/0/voice/events", "{\"call_connected\":[{\"name\":\"A\",\"id\":7}]}"},
+     "tenants[0].voice.events.call_connected[0].id",
+     "unknown key"},
+    {{"tenants/0/voice/events", "{\"call_connected\":[{\"name\":\"UserCallInDisconnected\"}]}"},
+     "tenants[0].voice.events",
+     "event \"UserCallInDisconnected\" is listed twice"},
+    {{"tenants/0/voice/events", "{\"call_connected\":[{\"name\":\"A\",\"number\":12}]}"},
+     "tenants[0].voice.events",
+     "number 12 is given to"},
+    {{"tenants/0/voice/events", "{\"call_connected\":[]}"},
+     "tenants[0].voice.events",
+     "needs call_connected and call_disconnected events"},
+    {{"tenants/0/voice/events", "{\"user_id_fields\":[]}"},
+     "tenants[0].voice.events",
+     "user_id_fields must not be empty"},
+    {{"tenants/0/voice/events", "{\"user_id_fields\":[\"data..id\"]}"},
+     "tenants[0].voice.events.user_id_fields[0]",
+     "must be a field path"},
+    {{"tenants/0/voice/events", "{\"status\":{\"field\":\"status\"}}"},
+     "tenants[0].voice.events.status",
+     "needs \"talking\" or \"free\" values"},
+    {{"tenants/0/voice/events", "{\"status\":{\"talking\":[\"Talking\"]}}"},
+     "tenants[0].voice.events.status.field",
+     "missing"},
+    {{"tenants/0/voice/capture", "{\"count\":5}"}, "tenants[0].voice.capture.file", "missing"},
+    {{"tenants/0/voice/capture", "{\"file\":\"c.jsonl\",\"count\":0}"},
+     "tenants[0].voice.capture.count",
+     "from 1 to 10000"},
+    {{"tenants/0/voice/ca_file", "\"no-such-ca.pem\""}, "tenants[0].voice.ca_file", "cannot read"},
     {{"tenants", "[]"}, "tenants", "must be a non-empty array"},
     {{"tenants", NULL}, "tenants", "missing"},
     {{"tenants/0", "\"contoso\""}, "tenants[0]", "must be an object"},
@@ -930,6 +1062,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_values_override_defaults),
+        cmocka_unit_test(test_voice_settings),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_json_syntax),
         cmocka_unit_test(test_users_file),

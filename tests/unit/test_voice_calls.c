@@ -312,6 +312,55 @@ static double elapsed_ms(struct timespec a, struct timespec b)
 
 /* 10,000 users, each with two overlapping calls: every transition is
  * reported once, and the map stays fast. */
+static int drops;
+static void count_drop(void *ctx, const char *user_id, const char *call_id, int64_t started_ms,
+                       bool stopped_talking)
+{
+    (void)ctx, (void)user_id, (void)call_id, (void)started_ms, (void)stopped_talking;
+    drops++;
+}
+
+/* UserStatus with a rule is authoritative (docs/voice.md "UserStatus"). */
+static void test_status(void **state)
+{
+    (void)state;
+    struct calls *t = calls__new();
+    assert_non_null(t);
+    /* free ends every call, whatever their Disconnected did */
+    assert_int_equal(connect_(t, "u1", "c1", 1000), 1);
+    assert_int_equal(connect_(t, "u1", "c2", 1500), 0);
+    assert_int_equal(calls__seed(t, "u1", 1, 500), 0);
+    drops = 0;
+    assert_int_equal(calls__status(t, "U1", false, 2000, count_drop, NULL), 1);
+    assert_int_equal(drops, 3);
+    assert_int_equal(calls__count(t, "u1"), 0);
+    assert_int_equal(calls__users_talking(t), 0);
+    assert_int_equal(calls__status(t, "u1", false, 2100, NULL, NULL), 0); /* nothing to end */
+    /* talking without a call seen: one stand-in call */
+    assert_int_equal(calls__status(t, "u1", true, 3000, NULL, NULL), 1);
+    assert_int_equal(calls__count(t, "u1"), 1);
+    assert_int_equal(calls__since(t, "u1"), 3000);
+    assert_int_equal(calls__status(t, "u1", true, 3100, NULL, NULL), 0); /* still one */
+    assert_int_equal(calls__count(t, "u1"), 1);
+    /* the real Connected takes its place (the earlier start stays) */
+    assert_int_equal(connect_(t, "u1", "c3", 3200), 0);
+    assert_int_equal(calls__count(t, "u1"), 1);
+    assert_int_equal(calls__since(t, "u1"), 3000);
+    assert_int_equal(disconnect_(t, "u1", "c3", 3300), 1);
+    assert_int_equal(calls__count(t, "u1"), 0);
+    /* an unknown Disconnected never ends the stand-in (only carried-over
+     * calls end that way) */
+    assert_int_equal(calls__status(t, "u1", true, 4000, NULL, NULL), 1);
+    assert_int_equal(disconnect_(t, "u1", "zz", 4100), 0);
+    assert_int_equal(calls__count(t, "u1"), 1);
+    /* talking while calls are known changes nothing */
+    assert_int_equal(connect_(t, "u2", "c9", 5000), 1);
+    assert_int_equal(calls__status(t, "u2", true, 5100, NULL, NULL), 0);
+    assert_int_equal(calls__count(t, "u2"), 1);
+    assert_int_equal(calls__status(t, "", true, 1, NULL, NULL), -1);
+    calls__free(t);
+}
+
 static void test_scale_10000_users(void **state)
 {
     (void)state;
@@ -359,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_seed_and_unknown_disconnects),
         cmocka_unit_test(test_seed_bad_input_and_cap),
         cmocka_unit_test(test_seed_expiry),
+        cmocka_unit_test(test_status),
         cmocka_unit_test(test_scale_10000_users),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -86,7 +86,13 @@ static void test_me(void **state)
     assert_int_equal(discovery__parse_me(me, strlen(me), &id, err, sizeof(err)), 0);
     assert_string_equal(id, "0a1b");
     free(id);
-    const char *bad[] = {"", "[]", "{}", "{\"Id\":\"\"}", "{\"Id\":5}", "{\"id\":\"x\"}"};
+    /* member names in any case (the serializer's casing is not documented) */
+    static const char lower[] = "{\"id\":\"x\"}";
+    assert_int_equal(discovery__parse_me(lower, strlen(lower), &id, err, sizeof(err)), 0);
+    assert_string_equal(id, "x");
+    free(id);
+    id = NULL;
+    const char *bad[] = {"", "[]", "{}", "{\"Id\":\"\"}", "{\"Id\":5}", "{\"Ident\":\"x\"}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
         assert_int_equal(discovery__parse_me(bad[i], strlen(bad[i]), &id, err, sizeof(err)), -1);

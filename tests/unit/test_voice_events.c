@@ -18,7 +18,7 @@ static int parse_rte(const char *json, struct voice_call_event *ev)
 {
     cJSON *arg = cJSON_Parse(json);
     char err[128] = "";
-    int rc = events__parse_rte(arg, ev, err, sizeof(err));
+    int rc = events__parse_rte(NULL, arg, ev, err, sizeof(err));
     if (rc < 0)
         assert_true(err[0] != '\0');
     cJSON_Delete(arg);
@@ -28,7 +28,7 @@ static int parse_rte(const char *json, struct voice_call_event *ev)
 static int parse_hook(const char *body, struct voice_call_event *ev)
 {
     char err[128] = "";
-    int rc = events__parse_webhook(body, body ? strlen(body) : 0, ev, err, sizeof(err));
+    int rc = events__parse_webhook(NULL, body, body ? strlen(body) : 0, ev, err, sizeof(err));
     if (rc < 0)
         assert_true(err[0] != '\0');
     return rc;
@@ -40,13 +40,12 @@ static void test_rte_names(void **state)
     struct {
         const char *name;
         enum voice_call_kind kind;
-        bool outbound;
     } cases[] = {
-        {"UserCallInConnected", VOICE_CALL_CONNECTED, false},
-        {"UserCallInDisconnected", VOICE_CALL_DISCONNECTED, false},
-        {"UserCallOutConnected", VOICE_CALL_CONNECTED, true},
-        {"UserCallOutDisconnected", VOICE_CALL_DISCONNECTED, true},
-        {"usercallinconnected", VOICE_CALL_CONNECTED, false},
+        {"UserCallInConnected", VOICE_CALL_CONNECTED},
+        {"UserCallInDisconnected", VOICE_CALL_DISCONNECTED},
+        {"UserCallOutConnected", VOICE_CALL_CONNECTED},
+        {"UserCallOutDisconnected", VOICE_CALL_DISCONNECTED},
+        {"usercallinconnected", VOICE_CALL_CONNECTED},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char json[512];
@@ -57,7 +56,6 @@ static void test_rte_names(void **state)
         struct voice_call_event ev;
         assert_int_equal(parse_rte(json, &ev), 0);
         assert_int_equal(ev.kind, cases[i].kind);
-        assert_int_equal(ev.outbound, cases[i].outbound);
         assert_string_equal(ev.user_id, "ab-12"); /* lower-cased */
         assert_string_equal(ev.call_id, "c-9");
         assert_int_equal(ev.timestamp_ms, T0);
@@ -78,7 +76,6 @@ static void test_rte_numbers(void **state)
         struct voice_call_event ev;
         assert_int_equal(parse_rte(json, &ev), 0);
         assert_int_equal(ev.kind, kinds[i]);
-        assert_int_equal(ev.outbound, i >= 2);
         assert_int_equal(ev.timestamp_ms, 0); /* absent */
         /* the same number sent as text */
         snprintf(json, sizeof(json),
@@ -92,9 +89,8 @@ static void test_rte_unknown_types_ignored(void **state)
 {
     (void)state;
     const char *others[] = {
-        "{\"data\":{\"eventType\":\"UserStatus\",\"userId\":\"u\"}}",
         "{\"data\":{\"eventType\":\"UserCallInComing\",\"userId\":\"u\",\"callId\":\"c\"}}",
-        "{\"data\":{\"eventType\":141}}",
+        "{\"data\":{\"eventType\":140}}",
         "{\"data\":{\"eventType\":10,\"callerNumber\":\"+358\"}}",
         "{\"data\":{\"eventType\":13,\"userId\":\"u\",\"callId\":\"c\"}}",
         "{\"data\":{\"eventType\":\"SomethingNew\"}}",
@@ -124,7 +120,11 @@ static void test_rte_malformed(void **state)
         "{\"data\":{\"eventType\":\"UserCallInConnected\",\"callId\":\"c\"}}",
         "{\"data\":{\"eventType\":\"UserCallInConnected\",\"userId\":\"u\"}}",
         "{\"data\":{\"eventType\":\"UserCallInConnected\",\"userId\":\"\",\"callId\":\"c\"}}",
-        "{\"data\":{\"eventType\":\"UserCallInConnected\",\"userId\":5,\"callId\":\"c\"}}",
+        "{\"data\":{\"eventType\":\"UserCallInConnected\",\"userId\":5.5,\"callId\":\"c\"}}",
+        "{\"data\":{\"eventType\":\"UserCallInConnected\",\"userId\":true,\"callId\":\"c\"}}",
+        /* a status event needs a user */
+        "{\"data\":{\"eventType\":\"UserStatus\"}}",
+        "{\"data\":{\"eventType\":141,\"callId\":\"c\"}}",
         "{\"data\":{\"eventType\":\"UserCallInConnected\",\"userId\":\"u\\n\",\"callId\":\"c\"}}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -134,7 +134,7 @@ static void test_rte_malformed(void **state)
     }
     struct voice_call_event ev;
     char err[64];
-    assert_int_equal(events__parse_rte(NULL, &ev, err, sizeof(err)), -1);
+    assert_int_equal(events__parse_rte(NULL, NULL, &ev, err, sizeof(err)), -1);
 
     /* an id longer than VOICE_ID_MAX - 1 */
     char json[512], id[VOICE_ID_MAX + 1];
@@ -194,7 +194,6 @@ static void test_webhook(void **state)
                                 &ev),
                      0);
     assert_int_equal(ev.kind, VOICE_CALL_CONNECTED);
-    assert_true(ev.outbound);
     assert_string_equal(ev.user_id, "u-1");
     assert_string_equal(ev.call_id, "call-1");
     assert_int_equal(ev.timestamp_ms, T0);
@@ -204,17 +203,34 @@ static void test_webhook(void **state)
                                 &ev),
                      0);
     assert_int_equal(ev.kind, VOICE_CALL_DISCONNECTED);
-    assert_false(ev.outbound);
 
     assert_int_equal(parse_hook("{\"EventType\":\"QueueCallInConnected\",\"QueueId\":\"q\"}", &ev),
                      0);
     assert_int_equal(ev.kind, VOICE_CALL_OTHER);
 
-    /* camelCase is the RTE shape, not the webhook's */
+    /* member names in any case: camelCase (the RTE shape) is read too */
     assert_int_equal(parse_hook("{\"eventType\":\"UserCallInConnected\",\"userId\":\"u\","
                                 "\"callId\":\"c\"}",
                                 &ev),
+                     0);
+    assert_string_equal(ev.user_id, "u");
+    /* a user event may name its user in EntityId only (docs/voice.md) */
+    assert_int_equal(parse_hook("{\"EventType\":\"UserCallInConnected\",\"EntityType\":\"User\","
+                                "\"EntityId\":\"E-1\",\"CallId\":\"c\"}",
+                                &ev),
+                     0);
+    assert_string_equal(ev.user_id, "e-1");
+    /* ... but not when the entity is something else */
+    assert_int_equal(parse_hook("{\"EventType\":\"UserCallInConnected\",\"EntityType\":\"Queue\","
+                                "\"EntityId\":\"q-1\",\"CallId\":\"c\"}",
+                                &ev),
                      -1);
+    /* UserId wins over EntityId */
+    assert_int_equal(parse_hook("{\"EventType\":\"UserCallInConnected\",\"EntityId\":\"e\","
+                                "\"UserId\":\"u\",\"CallId\":\"c\"}",
+                                &ev),
+                     0);
+    assert_string_equal(ev.user_id, "u");
     const char *bad[] = {"",
                          "{",
                          "[]",
@@ -228,24 +244,163 @@ static void test_webhook(void **state)
     /* the length bounds the body */
     static const char two[] = "{\"EventType\":\"X\"}{\"EventType\":\"Y\"}";
     char err[64];
-    assert_int_equal(events__parse_webhook(two, 17, &ev, err, sizeof(err)), 0);
+    assert_int_equal(events__parse_webhook(NULL, two, 17, &ev, err, sizeof(err)), 0);
     assert_string_equal(ev.name, "X");
-    assert_int_equal(events__parse_webhook(two, strlen(two), &ev, err, sizeof(err)), -1);
+    assert_int_equal(events__parse_webhook(NULL, two, strlen(two), &ev, err, sizeof(err)), -1);
 }
 
 static void test_kind_helpers(void **state)
 {
     (void)state;
-    bool out = true;
-    assert_int_equal(events__kind_by_name("UserCallInConnected", &out), VOICE_CALL_CONNECTED);
-    assert_false(out);
+    assert_int_equal(events__kind_by_name(NULL, "UserCallInConnected"), VOICE_CALL_CONNECTED);
+    assert_int_equal(events__kind_by_name(NULL, "userstatus"), VOICE_USER_STATUS);
     assert_int_equal(events__kind_by_name(NULL, NULL), VOICE_CALL_OTHER);
-    assert_int_equal(events__kind_by_number(15, &out), VOICE_CALL_DISCONNECTED);
-    assert_true(out);
-    assert_int_equal(events__kind_by_number(0, NULL), VOICE_CALL_OTHER);
+    assert_int_equal(events__kind_by_number(NULL, 15), VOICE_CALL_DISCONNECTED);
+    assert_int_equal(events__kind_by_number(NULL, 141), VOICE_USER_STATUS);
+    assert_int_equal(events__kind_by_number(NULL, 0), VOICE_CALL_OTHER);
+    assert_int_equal(events__kind_by_number(NULL, -1), VOICE_CALL_OTHER);
     assert_string_equal(events__kind_name(VOICE_CALL_CONNECTED), "connected");
     assert_string_equal(events__kind_name(VOICE_CALL_DISCONNECTED), "disconnected");
+    assert_string_equal(events__kind_name(VOICE_USER_STATUS), "user_status");
     assert_string_equal(events__kind_name(VOICE_CALL_OTHER), "other");
+    struct events_model *m = events__model_default();
+    assert_non_null(m);
+    assert_int_equal(events__model_count(m), 5);
+    assert_string_equal(events__model_name(m, 4), "UserStatus");
+    assert_int_equal(events__model_kind(m, 4), VOICE_USER_STATUS);
+    assert_false(events__model_has_status_rule(m));
+    events__model_free(m);
+}
+
+/* A hub whose vocabulary differs: configuration alone makes it work. */
+static void test_custom_model(void **state)
+{
+    (void)state;
+    static const char *const users[] = {"payload.agent.id", "entityId"};
+    static const char *const calls[] = {"payload.callGuid"};
+    struct events_model *m = events__model_new();
+    assert_non_null(m);
+    assert_int_equal(events__model_add(m, VOICE_CALL_CONNECTED, "CallStarted", 201), 0);
+    assert_int_equal(events__model_add(m, VOICE_CALL_CONNECTED, "QueueCallInUserConnected", -1), 0);
+    assert_int_equal(events__model_add(m, VOICE_CALL_DISCONNECTED, "CallEnded", 202), 0);
+    assert_int_equal(events__model_add(m, VOICE_CALL_OTHER, "X", 1), -1);
+    assert_int_equal(events__model_add(m, VOICE_CALL_CONNECTED, "", 1), -1);
+    assert_int_equal(events__model_user_fields(m, users, 2), 0);
+    assert_int_equal(events__model_call_fields(m, calls, 1), 0);
+    struct voice_call_event ev;
+    char err[160];
+    cJSON *a = cJSON_Parse("{\"data\":{\"eventType\":201,\"payload\":{\"Agent\":{\"ID\":\"A-7\"},"
+                           "\"CALLGUID\":\"G-1\"}}}");
+    assert_int_equal(events__parse_rte(m, a, &ev, err, sizeof(err)), 0);
+    assert_int_equal(ev.kind, VOICE_CALL_CONNECTED);
+    assert_string_equal(ev.user_id, "a-7");
+    assert_string_equal(ev.call_id, "g-1");
+    cJSON_Delete(a);
+    /* the fallback path, and a queue event added by name only */
+    a = cJSON_Parse("{\"data\":{\"eventType\":\"QueueCallInUserConnected\",\"EntityId\":\"u\","
+                    "\"payload\":{\"callGuid\":\"g\"}}}");
+    assert_int_equal(events__parse_rte(m, a, &ev, err, sizeof(err)), 0);
+    assert_int_equal(ev.kind, VOICE_CALL_CONNECTED);
+    assert_string_equal(ev.user_id, "u");
+    cJSON_Delete(a);
+    /* the default names mean nothing to this model */
+    a = cJSON_Parse("{\"data\":{\"eventType\":\"UserCallInConnected\",\"userId\":\"u\","
+                    "\"callId\":\"c\"}}");
+    assert_int_equal(events__parse_rte(m, a, &ev, err, sizeof(err)), 0);
+    assert_int_equal(ev.kind, VOICE_CALL_OTHER);
+    cJSON_Delete(a);
+    /* the default ids are not read either: the error names the field */
+    a = cJSON_Parse("{\"data\":{\"eventType\":202,\"userId\":\"u\",\"callId\":\"c\"}}");
+    assert_int_equal(events__parse_rte(m, a, &ev, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "payload.agent.id"));
+    cJSON_Delete(a);
+    events__model_free(m);
+}
+
+static void test_status_rule(void **state)
+{
+    (void)state;
+    static const char *const talking[] = {"Talking", "3"}, *const free_v[] = {"Available"};
+    struct events_model *m = events__model_default();
+    assert_non_null(m);
+    assert_int_equal(events__model_status_rule(m, "status", talking, 2, free_v, 1), 0);
+    assert_true(events__model_has_status_rule(m));
+    struct {
+        const char *json;
+        enum voice_status want;
+        const char *value;
+    } cases[] = {
+        {"{\"data\":{\"eventType\":\"UserStatus\",\"userId\":\"U\",\"status\":\"talking\"}}",
+         VOICE_STATUS_TALKING, "talking"},
+        {"{\"data\":{\"eventType\":141,\"userId\":\"u\",\"Status\":\"Available\"}}",
+         VOICE_STATUS_FREE, "Available"},
+        {"{\"data\":{\"eventType\":141,\"userId\":\"u\",\"status\":3}}", VOICE_STATUS_TALKING, "3"},
+        {"{\"data\":{\"eventType\":141,\"userId\":\"u\",\"status\":\"Wrapping\"}}",
+         VOICE_STATUS_UNKNOWN, "Wrapping"},
+        {"{\"data\":{\"eventType\":141,\"userId\":\"u\"}}", VOICE_STATUS_UNKNOWN, ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct voice_call_event ev;
+        char err[160];
+        cJSON *a = cJSON_Parse(cases[i].json);
+        assert_int_equal(events__parse_rte(m, a, &ev, err, sizeof(err)), 0);
+        assert_int_equal(ev.kind, VOICE_USER_STATUS);
+        assert_string_equal(ev.user_id, "u");
+        if (ev.status != cases[i].want)
+            fail_msg("%s -> %d", cases[i].json, ev.status);
+        assert_string_equal(ev.status_value, cases[i].value);
+        cJSON_Delete(a);
+    }
+    events__model_free(m);
+}
+
+static void test_available(void **state)
+{
+    (void)state;
+    struct {
+        const char *json;
+        size_t n;
+        const char *first;
+    } ok[] = {
+        {"[\"UserStatus\",\"UserCallInComing\"]", 2, "UserStatus"},
+        {"[{\"EventName\":\"UserStatus\"},{\"eventName\":\"QueueStatus\"},{\"x\":1}]", 2,
+         "UserStatus"},
+        {"[{\"Name\":\"A\",\"Id\":1}]", 1, "A"},
+        {"{\"events\":[\"A\",\"B\",5,\"\"]}", 2, "A"},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        char **names = NULL, err[128];
+        size_t n = 0;
+        cJSON *a = cJSON_Parse(ok[i].json);
+        if (events__parse_available(a, &names, &n, err, sizeof(err)) != 0)
+            fail_msg("%s: %s", ok[i].json, err);
+        assert_int_equal(n, ok[i].n);
+        assert_string_equal(names[0], ok[i].first);
+        events__names_free(names, n);
+        cJSON_Delete(a);
+    }
+    const char *bad[] = {"[]", "{}", "null", "\"UserStatus\"", "[1,2]", "{\"a\":{}}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char **names = NULL, err[128] = "";
+        size_t n = 0;
+        cJSON *a = cJSON_Parse(bad[i]);
+        if (events__parse_available(a, &names, &n, err, sizeof(err)) != -1)
+            fail_msg("accepted %s", bad[i]);
+        assert_true(err[0] != '\0');
+        assert_null(names);
+        cJSON_Delete(a);
+    }
+}
+
+static void test_lookup(void **state)
+{
+    (void)state;
+    cJSON *o = cJSON_Parse("{\"A\":{\"b\":{\"C\":7}},\"x\":1}");
+    assert_int_equal(events__lookup(o, "a.B.c")->valueint, 7);
+    assert_null(events__lookup(o, "a.b.d"));
+    assert_null(events__lookup(o, "x.y"));
+    assert_null(events__lookup(NULL, "x"));
+    cJSON_Delete(o);
 }
 
 int main(void)
@@ -258,6 +413,10 @@ int main(void)
         cmocka_unit_test(test_timestamps),
         cmocka_unit_test(test_webhook),
         cmocka_unit_test(test_kind_helpers),
+        cmocka_unit_test(test_custom_model),
+        cmocka_unit_test(test_status_rule),
+        cmocka_unit_test(test_available),
+        cmocka_unit_test(test_lookup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* The talking writer's bookkeeping without a Voice server: unknown tenants
- * and users, writes that wait for the user map, a newer value replacing a
+ * and users, a tenant without talking_request (off), writes that wait for
+ * the user map (and give up after map_wait), a newer value replacing a
  * waiting one, and stop. (Writes against a real server: it_voice_writer.) */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -64,10 +65,15 @@ static int setup(void **state)
     f->w = voice_writer__new(f->loop);
     f->map_state = -1;
     assert_non_null(f->w);
-    assert_int_equal(voice_writer__add_tenant(f->w, "contoso", f->rest, "PUT",
-                                              "/users/{userId}/externalcallstate",
-                                              "{\"InCall\":{talking}}", fx_lookup, fx_report, f),
-                     0);
+    struct voice_talking_config tc = {.mode = VOICE_TALKING_TEMPLATE,
+                                      .method = "PUT",
+                                      .path = "/users/{userId}/externalcallstate",
+                                      .body = "{\"InCall\":{talking}}"};
+    assert_int_equal(
+        voice_writer__add_tenant(f->w, "contoso", f->rest, &tc, fx_lookup, fx_report, f), 0);
+    struct voice_talking_config off = {.mode = VOICE_TALKING_OFF};
+    assert_int_equal(
+        voice_writer__add_tenant(f->w, "oneway", f->rest, &off, fx_lookup, fx_report, f), 0);
     *state = f;
     return 0;
 }
@@ -91,6 +97,42 @@ static void unknown_tenant_is_refused(void **state)
                      -1);
     assert_int_equal(voice_writer__set_talking(f->w, "contoso", "", true, fx_result, f), -1);
     assert_int_equal(f->n_got, 0);
+}
+
+static void writer_off_without_talking_request(void **state)
+{
+    struct fx *f = *state;
+    assert_true(voice_writer__enabled(f->w, "contoso"));
+    assert_false(voice_writer__enabled(f->w, "oneway"));
+    assert_false(voice_writer__enabled(f->w, "fabrikam"));
+    assert_false(voice_writer__enabled(NULL, "contoso"));
+    f->map_state = 1;
+    assert_int_equal(voice_writer__set_talking(f->w, "oneway", "a@x.com", true, fx_result, f), -1);
+    assert_int_equal(f->n_got, 0);
+    assert_int_equal(voice_writer__pending(f->w), 0);
+}
+
+static void stop_loop(void *arg)
+{
+    loop__stop(arg);
+}
+
+/* A map that never loads fails the write (single attempt): the caller's
+ * slot is given back, with the reason. */
+static void map_wait_ends(void **state)
+{
+    struct fx *f = *state;
+    f->map_state = -1;
+    voice_writer__set_map_wait(f->w, 300);
+    assert_int_equal(voice_writer__set_talking(f->w, "contoso", "a@x.com", true, fx_result, f), 0);
+    assert_int_equal(f->n_got, 0);
+    loop__timer(f->loop, 2000, stop_loop, f->loop);
+    loop__run(f->loop);
+    assert_int_equal(f->n_got, 1);
+    assert_int_equal(f->got[0].status, VOICE_WRITE_FAILED);
+    assert_int_equal(f->got[0].attempts, 0);
+    assert_int_equal(f->got[0].retry_after_ms, -1);
+    assert_int_equal(voice_writer__pending(f->w), 0);
 }
 
 static void unknown_user_completes_at_once(void **state)
@@ -159,6 +201,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(unknown_tenant_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(writer_off_without_talking_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(map_wait_ends, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_user_completes_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(waits_for_the_map_then_stops, setup, teardown),
         cmocka_unit_test(status_names),

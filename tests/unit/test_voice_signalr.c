@@ -425,7 +425,7 @@ static void test_subscribe_single(void **state)
     const char *users[] = {"u-1"};
     uint64_t next = 1;
     struct signalr_records recs;
-    assert_int_equal(signalr__build_subscribe(users, 1, 0, &next, &recs), 0);
+    assert_int_equal(signalr__build_subscribe(users, 1, NULL, 0, 0, &next, &recs), 0);
     assert_int_equal(recs.n, 1);
     assert_int_equal(next, 2);
     assert_string_equal(
@@ -451,7 +451,7 @@ static void test_subscribe_chunking(void **state)
     static char seen[4 * N][96];
     uint64_t next = 41;
     struct signalr_records recs;
-    assert_int_equal(signalr__build_subscribe(users, N, 0, &next, &recs), 0);
+    assert_int_equal(signalr__build_subscribe(users, N, NULL, 0, 0, &next, &recs), 0);
     assert_int_equal(recs.n, (4 * N + SIGNALR_SUBSCRIBE_CHUNK - 1) / SIGNALR_SUBSCRIBE_CHUNK);
     assert_int_equal(next, 41 + recs.n);
     size_t n_seen = 0;
@@ -475,7 +475,7 @@ static void test_subscribe_chunking(void **state)
 
     /* a small explicit limit */
     next = 1;
-    assert_int_equal(signalr__build_subscribe(users, 3, 5, &next, &recs), 0);
+    assert_int_equal(signalr__build_subscribe(users, 3, NULL, 0, 5, &next, &recs), 0);
     assert_int_equal(recs.n, 3); /* 12 subscriptions: 5 + 5 + 2 */
     n_seen = 0;
     n_seen = check_subscribe_record(&recs.items[0], "1", seen, n_seen);
@@ -493,18 +493,40 @@ static void test_subscribe_escapes_and_rejects(void **state)
     uint64_t next = 1;
     struct signalr_records recs;
     char seen[4][96];
-    assert_int_equal(signalr__build_subscribe(odd, 1, 0, &next, &recs), 0);
+    assert_int_equal(signalr__build_subscribe(odd, 1, NULL, 0, 0, &next, &recs), 0);
     check_subscribe_record(&recs.items[0], "1", seen, 0);
     assert_string_equal(seen[0], "a\"b\\c/UserCallInConnected");
     signalr_records__free(&recs);
 
-    assert_int_equal(signalr__build_subscribe(odd, 0, 0, &next, &recs), 0);
+    assert_int_equal(signalr__build_subscribe(odd, 0, NULL, 0, 0, &next, &recs), 0);
     assert_int_equal(recs.n, 0);
     const char *empty[] = {"ok", ""};
-    assert_int_equal(signalr__build_subscribe(empty, 2, 0, &next, &recs), -1);
+    assert_int_equal(signalr__build_subscribe(empty, 2, NULL, 0, 0, &next, &recs), -1);
     assert_int_equal(recs.n, 0);
     const char *null[] = {NULL};
-    assert_int_equal(signalr__build_subscribe(null, 1, 0, &next, &recs), -1);
+    assert_int_equal(signalr__build_subscribe(null, 1, NULL, 0, 0, &next, &recs), -1);
+    /* event names of the model, not the four defaults */
+    const char *events[] = {"CallStarted", "UserStatus"};
+    const char *users[] = {"u"};
+    next = 7;
+    assert_int_equal(signalr__build_subscribe(users, 1, events, 2, 0, &next, &recs), 0);
+    assert_int_equal(check_subscribe_record(&recs.items[0], "7", seen, 0), 2);
+    assert_string_equal(seen[0], "u/CallStarted");
+    assert_string_equal(seen[1], "u/UserStatus");
+    signalr_records__free(&recs);
+    assert_int_equal(signalr__build_subscribe(users, 1, events, 0, 0, &next, &recs), 0);
+    assert_int_equal(recs.n, 0);
+    const char *bad_ev[] = {""};
+    assert_int_equal(signalr__build_subscribe(users, 1, bad_ev, 1, 0, &next, &recs), -1);
+    /* AvailableSubscriptions: no arguments, its own id */
+    struct signalr_record rec;
+    assert_int_equal(signalr__build_invocation("AvailableSubscriptions", &next, &rec), 0);
+    assert_string_equal(rec.data, "{\"type\":1,\"invocationId\":\"8\",\"target\":"
+                                  "\"AvailableSubscriptions\",\"arguments\":[]}\x1e");
+    assert_string_equal(rec.invocation_id, "8");
+    assert_int_equal(next, 9);
+    free(rec.data);
+    assert_int_equal(signalr__build_invocation("", &next, &rec), -1);
 }
 
 /* ---- negotiate ---------------------------------------------------------------- */

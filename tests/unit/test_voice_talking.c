@@ -13,8 +13,8 @@
 
 #include "voice/talking.h"
 
-static const struct talking_template default_tpl = {TALKING_DEFAULT_METHOD, TALKING_DEFAULT_PATH,
-                                                    TALKING_DEFAULT_BODY};
+static const struct talking_template default_tpl = {TALKING_SIMULATOR_METHOD,
+                                                    TALKING_SIMULATOR_PATH, TALKING_SIMULATOR_BODY};
 
 static void test_default_template(void **state)
 {

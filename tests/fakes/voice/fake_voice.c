@@ -179,13 +179,33 @@ static int on_sim(void *ctx, const struct http_request *req, struct http_respons
 
 /* --------------------------------------------------------------- lifecycle */
 
+/* Both listeners serve the same routes (TLS: what real clients reach). */
+static int fake_voice__routes(struct fake_voice *fv, struct http_server *srv)
+{
+    return http_server__route(srv, NULL, "/api/", true, on_api, fv) ||
+           http_server__route(srv, "POST", HUB_PATH "/negotiate", false, on_negotiate, fv) ||
+           http_server__route(srv, NULL, "/_sim/", true, on_sim, fv) ||
+           http_server__ws_route(srv, HUB_PATH, &hub_handler, fv);
+}
+
 struct fake_voice *fake_voice__new(struct loop *loop, const struct fake_voice_options *opt)
 {
     struct fake_voice *fv = calloc(1, sizeof(*fv));
     if (!fv)
         return NULL;
     fv->loop = loop;
+    pthread_mutex_init(&fv->neg_mu, NULL);
     sim__init(&fv->sim);
+    if (opt->endpoint_scheme) {
+        char err[128];
+        char body[96];
+        snprintf(body, sizeof(body), "{\"endpoint_scheme\":\"%.40s\"}", opt->endpoint_scheme);
+        if (sim__settings_apply(&fv->sim.set, body, err, sizeof(err)) != 0) {
+            LOG_ERROR("fake-voice", "--endpoint-scheme: %s", err);
+            goto fail;
+        }
+        fv->sim.start = fv->sim.set;
+    }
     if (RAND_bytes(fv->key, sizeof(fv->key)) != 1)
         goto fail;
     snprintf(fv->host, sizeof(fv->host), "%s", opt->host ? opt->host : "127.0.0.1");
@@ -201,13 +221,17 @@ struct fake_voice *fake_voice__new(struct loop *loop, const struct fake_voice_op
         .host = fv->host, .port = opt->port, .max_body_bytes = 1024 * 1024};
     fv->srv = http_server__new(&so);
     fv->http = http_client__new(loop);
-    if (!fv->srv || !fv->http)
+    if (!fv->srv || !fv->http || fake_voice__routes(fv, fv->srv) != 0)
         goto fail;
-    if (http_server__route(fv->srv, NULL, "/api/", true, on_api, fv) ||
-        http_server__route(fv->srv, "POST", HUB_PATH "/negotiate", false, on_negotiate, fv) ||
-        http_server__route(fv->srv, NULL, "/_sim/", true, on_sim, fv) ||
-        http_server__ws_route(fv->srv, HUB_PATH, &hub_handler, fv))
-        goto fail;
+    if (opt->tls_cert && opt->tls_key) {
+        struct http_server_options to = so;
+        to.port = opt->tls_port;
+        to.tls_cert_file = opt->tls_cert;
+        to.tls_key_file = opt->tls_key;
+        fv->tls_srv = http_server__new(&to);
+        if (!fv->tls_srv || fake_voice__routes(fv, fv->tls_srv) != 0)
+            goto fail;
+    }
     return fv;
 fail:
     fake_voice__free(fv);
@@ -216,7 +240,7 @@ fail:
 
 int fake_voice__start(struct fake_voice *fv)
 {
-    if (http_server__start(fv->srv) != 0)
+    if (http_server__start(fv->srv) != 0 || (fv->tls_srv && http_server__start(fv->tls_srv) != 0))
         return -1;
     fv->tick = loop__timer(fv->loop, TICK_MS, hub__tick, fv);
     LOG_INFO("fake-voice", "listening host=%s port=%d", fv->host, http_server__port(fv->srv));
@@ -226,6 +250,11 @@ int fake_voice__start(struct fake_voice *fv)
 int fake_voice__port(const struct fake_voice *fv)
 {
     return http_server__port(fv->srv);
+}
+
+int fake_voice__tls_port(const struct fake_voice *fv)
+{
+    return fv->tls_srv ? http_server__port(fv->tls_srv) : 0;
 }
 
 void fake_voice__free(struct fake_voice *fv)
@@ -245,10 +274,15 @@ void fake_voice__free(struct fake_voice *fv)
         http_server__stop(fv->srv);
         http_server__free(fv->srv);
     }
+    if (fv->tls_srv) {
+        http_server__stop(fv->tls_srv);
+        http_server__free(fv->tls_srv);
+    }
     if (fv->http)
         http_client__free(fv->http);
     hub__free_all(fv);
     sim__free(&fv->sim);
     OPENSSL_cleanse(fv->key, sizeof(fv->key));
+    pthread_mutex_destroy(&fv->neg_mu);
     free(fv);
 }

@@ -13,12 +13,17 @@ struct fake_voice_options {
     int port;              /* 0: any free port */
     const char *user;      /* integration account, optional (control API too) */
     const char *secret_key;
+    const char *tls_cert, *tls_key; /* both set: a TLS listener too (same routes) */
+    int tls_port;                   /* 0: any free port */
+    const char *endpoint_scheme;    /* "none" (default) or "http": the start setting */
 };
 
 struct fake_voice *fake_voice__new(struct loop *loop, const struct fake_voice_options *opt);
 /* Binds and starts serving. Returns 0 or -1. */
 int fake_voice__start(struct fake_voice *fv);
 int fake_voice__port(const struct fake_voice *fv);
+/* The TLS listener's port, or 0 without one. */
+int fake_voice__tls_port(const struct fake_voice *fv);
 /* Stops the server (call before loop__free), then frees. */
 void fake_voice__free(struct fake_voice *fv);
 

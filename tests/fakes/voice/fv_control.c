@@ -51,9 +51,14 @@ static void ctl__users_add(struct fv_req *r, cJSON *b)
                    conflict ? "e-mail or id already exists" : "need a valid 'email'");
         return;
     }
+    /* a login that differs from the e-mail address (UserName vs Email) */
+    const char *login = str_field(b, "username");
+    if (login && login[0])
+        snprintf(u->username, sizeof(u->username), "%s", login);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", u->id);
     cJSON_AddStringToObject(o, "email", u->email);
+    cJSON_AddStringToObject(o, "username", u->username);
     ctl__ok(r, 201, o);
 }
 
@@ -190,13 +195,51 @@ static void ctl__webhook(struct fv_req *r, cJSON *b)
     ctl__ok(r, 200, cJSON_CreateObject());
 }
 
+/* An availability entry the user makes in the Voice app (the daemon must
+ * never delete it): {"email"or"user_id", "event_type_id"?=3, "source"?, "note"?}. */
+static void ctl__availability(struct fv_req *r, cJSON *b)
+{
+    struct sim_user *u = user_from(r->fv, b);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(b, "event_type_id");
+    if (!u || (type && !cJSON_IsNumber(type))) {
+        req__error(r, u ? 400 : 404, u ? "event_type_id must be a number" : "no such user");
+        return;
+    }
+    const char *src = str_field(b, "source");
+    struct sim_avail *a =
+        sim__avail_add(&r->fv->sim, u->id, type ? type->valueint : 3, src ? src : "Voice app",
+                       str_field(b, "note"), clock__wall_ms());
+    if (!a) {
+        req__error(r, 500, "out of memory");
+        return;
+    }
+    char *js = sim__avail_json(a);
+    req__answer(r, 201, js, NULL);
+}
+
+/* {"status": 401|404|409|..., "count"?=1}: the next upgrades are refused. */
+static void ctl__hub_refuse(struct fv_req *r, cJSON *b)
+{
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(b, "status");
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(b, "count");
+    if (!cJSON_IsNumber(st) || st->valueint < 400 || st->valueint > 599 ||
+        (n && (!cJSON_IsNumber(n) || n->valueint < 0))) {
+        req__error(r, 400, "need status (400-599) and count >= 0");
+        return;
+    }
+    atomic_store(&r->fv->refuse_status, st->valueint);
+    atomic_store(&r->fv->refuse_count, n ? n->valueint : 1);
+    ctl__ok(r, 200, cJSON_CreateObject());
+}
+
 static void sim_api__post(struct fv_req *r, const char *p)
 {
     struct fake_voice *fv = r->fv;
     if (!strcmp(p, "reset")) {
         sim__reset(&fv->sim);
         hub__close_all(fv, NULL, false, false);
-        fv->n_neg = 0;
+        negotiation__clear(fv);
+        atomic_store(&fv->refuse_count, 0);
         ctl__ok(r, 200, cJSON_CreateObject());
         return;
     }
@@ -223,6 +266,12 @@ static void sim_api__post(struct fv_req *r, const char *p)
     }
     else if (!strcmp(p, "webhook")) {
         ctl__webhook(r, b);
+    }
+    else if (!strcmp(p, "availability")) {
+        ctl__availability(r, b);
+    }
+    else if (!strcmp(p, "hub/refuse")) {
+        ctl__hub_refuse(r, b);
     }
     else if (!strcmp(p, "account")) {
         if (sim__set_account(&fv->sim, str_field(b, "username") ? str_field(b, "username") : "",

@@ -30,7 +30,8 @@ static void webhook__send(struct fake_voice *fv, const char *name, const char *u
 {
     if (!fv->sim.webhook_url)
         return;
-    char *body = voice_event__webhook_body(name, user_id, call_id, now);
+    char *body =
+        voice_event__webhook_body(name, user_id, call_id, now, fv->sim.set.webhook_without_user_id);
     size_t tlen = strlen(fv->sim.webhook_secret ? fv->sim.webhook_secret : "") + 32;
     char *tok_hdr = malloc(tlen);
     char ev_hdr[96];
@@ -57,12 +58,25 @@ static void webhook__send(struct fake_voice *fv, const char *name, const char *u
     free(body);
 }
 
-/* Sends one call event to the hub's subscribers and to the webhook. */
+/* Sends one call event to the hub's subscribers and to the webhook, then
+ * the user's UserStatus (setting user_status). A Disconnected can be lost
+ * on purpose (setting drop_disconnected): the call ends, nobody hears it. */
 void events__emit(struct fake_voice *fv, int kind, const char *user_id, const char *call_id)
 {
-    const char *name = voice_event__name(kind);
+    struct sim_settings *set = &fv->sim.set;
+    const char *name = set->vocab.names[kind];
     int64_t now = clock__wall_ms();
-    hub__broadcast(fv, kind, user_id, call_id, now);
-    webhook__send(fv, name, user_id, call_id, now);
-    LOG_INFO("fake-voice", "event %s user=%s call=%s", name, user_id, call_id);
+    bool disc = kind == VE_CALL_IN_DISCONNECTED || kind == VE_CALL_OUT_DISCONNECTED;
+    if (disc && set->drop_disconnected > 0) {
+        set->drop_disconnected--;
+        LOG_INFO("fake-voice", "event %s dropped (setting drop_disconnected) user=%s call=%s", name,
+                 user_id, call_id);
+    }
+    else {
+        hub__broadcast(fv, kind, user_id, call_id, now);
+        webhook__send(fv, name, user_id, call_id, now);
+        LOG_INFO("fake-voice", "event %s user=%s call=%s", name, user_id, call_id);
+    }
+    if (set->user_status)
+        hub__broadcast_status(fv, user_id, (int)sim__user_calls(&fv->sim, user_id), now);
 }

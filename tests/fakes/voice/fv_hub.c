@@ -108,61 +108,6 @@ static bool hc__subscribed(const struct hub_conn *hc, const char *user_id, const
     return false;
 }
 
-static struct negotiation *negotiation__find(struct fake_voice *fv, const char *token)
-{
-    for (int i = 0; i < fv->n_neg; i++)
-        if (!strcmp(fv->neg[i].token, token))
-            return &fv->neg[i];
-    return NULL;
-}
-
-static void negotiation__remove(struct fake_voice *fv, struct negotiation *n)
-{
-    int i = (int)(n - fv->neg);
-    memmove(&fv->neg[i], &fv->neg[i + 1], (size_t)(fv->n_neg - i - 1) * sizeof(fv->neg[0]));
-    fv->n_neg--;
-}
-
-static const char *bearer_of(const struct fv_req *r)
-{
-    if (!strncasecmp(r->auth, "Bearer ", 7))
-        return r->auth + 7;
-    return r->token_q[0] ? r->token_q : NULL;
-}
-
-void hub__negotiate(struct fv_req *r)
-{
-    struct fake_voice *fv = r->fv;
-    const char *tok = bearer_of(r);
-    int64_t exp = 0;
-    int rc =
-        tok ? fv_jwt__verify(fv->key, sizeof(fv->key), tok, clock__wall_ms() / 1000, &exp, NULL, 0)
-            : FV_JWT_BAD;
-    if (rc != FV_JWT_OK) {
-        req__error(r, 401, rc == FV_JWT_EXPIRED ? "token expired" : "invalid token");
-        return;
-    }
-    if (fv->n_neg == MAX_NEGOTIATIONS)
-        negotiation__remove(fv, &fv->neg[0]); /* oldest */
-    struct negotiation *n = &fv->neg[fv->n_neg++];
-    sim__new_guid(n->token);
-    n->created_mono = clock__mono_ms();
-    char conn_id[SIM_ID_LEN];
-    sim__new_guid(conn_id);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "negotiateVersion", 1);
-    cJSON_AddStringToObject(o, "connectionId", conn_id);
-    cJSON_AddStringToObject(o, "connectionToken", n->token);
-    cJSON *tr = cJSON_AddArrayToObject(o, "availableTransports");
-    cJSON *ws = cJSON_CreateObject();
-    cJSON_AddStringToObject(ws, "transport", "WebSockets");
-    cJSON *fmts = cJSON_AddArrayToObject(ws, "transferFormats");
-    cJSON_AddItemToArray(fmts, cJSON_CreateString("Text"));
-    cJSON_AddItemToArray(fmts, cJSON_CreateString("Binary"));
-    cJSON_AddItemToArray(tr, ws);
-    req__answer(r, 200, print_free(o), NULL);
-}
-
 enum hub_ev_type { HUB_OPEN, HUB_MSG, HUB_CLOSE };
 
 struct hub_ev {
@@ -180,14 +125,21 @@ static void hub__open(struct hub_conn *hc, struct hub_ev *ev)
     hc->next = fv->conns;
     fv->conns = hc;
     hc->last_rx_mono = hc->last_ping_mono = clock__mono_ms();
-    struct negotiation *n = ev->id[0] ? negotiation__find(fv, ev->id) : NULL;
-    if (!n) {
+    bool known = true;
+    if (ev->id[0]) {
+        /* accepted by ws_on_upgrade (marked connected) unless expired since */
+        known = negotiation__known(fv, ev->id);
+        snprintf(hc->conn_token, sizeof(hc->conn_token), "%.36s", ev->id);
+    }
+    else {
+        sim__new_guid(hc->conn_token); /* negotiate skipped */
+    }
+    if (!known) {
         LOG_INFO("fake-voice", "hub rejected reason=unknown-connection-token");
+        hc->conn_token[0] = '\0';
         hc__close(hc);
         return;
     }
-    snprintf(hc->conn_token, sizeof(hc->conn_token), "%s", n->token);
-    negotiation__remove(fv, n); /* a connection token is good for one connection */
     int rc = fv_jwt__verify(fv->key, sizeof(fv->key), ev->token, clock__wall_ms() / 1000,
                             &hc->token_exp, hc->user_id, sizeof(hc->user_id));
     if (rc != FV_JWT_OK) {
@@ -203,6 +155,11 @@ static void hub__open(struct hub_conn *hc, struct hub_ev *ev)
 static bool known_user(void *ctx, const char *id)
 {
     return sim__user_by_id(ctx, id) != NULL;
+}
+
+static bool known_event(void *ctx, const char *name)
+{
+    return sim__offers(&((struct sim *)ctx)->set, name);
 }
 
 /* {"type":1,"target":"SubscribeDetails","arguments":[<entries>]} */
@@ -225,8 +182,8 @@ static void hub__subscribe(struct hub_conn *hc, struct rte_msg *m)
     room = room < 1 ? 1 : room > SIM_MAX_SUBS ? SIM_MAX_SUBS : room;
     struct rte_sub *subs = calloc((size_t)room, sizeof(*subs));
     char err[160];
-    int n = subs ? rte__parse_subscribe(m->arguments, known_user, &hc->fv->sim, subs, room, err,
-                                        sizeof(err))
+    int n = subs ? rte__parse_subscribe(m->arguments, known_user, known_event, &hc->fv->sim, subs,
+                                        room, err, sizeof(err))
                  : -1;
     if (!subs)
         snprintf(err, sizeof(err), "out of memory");
@@ -282,11 +239,51 @@ static void hub__subscribe(struct hub_conn *hc, struct rte_msg *m)
     }
 }
 
+/* AvailableSubscriptions() (public client code: invoked without
+ * arguments, and a callback of the same name registered): the list as the
+ * Completion's result and/or a callback, as the setting says. */
+static void hub__available(struct hub_conn *hc, struct rte_msg *m)
+{
+    const struct sim_settings *set = &hc->fv->sim.set;
+    char *list = sim__offered_json(set), *reply = NULL;
+    if (set->available == SIM_AVAIL_BOTH || set->available == SIM_AVAIL_CALLBACK) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddNumberToObject(root, "type", 1);
+        cJSON_AddStringToObject(root, "target", "AvailableSubscriptions");
+        cJSON *args = cJSON_AddArrayToObject(root, "arguments");
+        cJSON_AddItemToArray(args, list ? cJSON_Parse(list) : cJSON_CreateArray());
+        char *cb = print_free(root);
+        if (cb)
+            hc__send_record(hc, cb);
+        free(cb);
+    }
+    if (m->invocation_id[0]) {
+        if (set->available == SIM_AVAIL_UNKNOWN)
+            reply = rte__completion(m->invocation_id, NULL,
+                                    "Unknown hub method 'AvailableSubscriptions'");
+        else if (set->available == SIM_AVAIL_BOTH || set->available == SIM_AVAIL_COMPLETION)
+            reply = rte__completion(m->invocation_id, list, NULL);
+        else
+            reply = rte__completion(m->invocation_id, NULL, NULL);
+    }
+    LOG_INFO("fake-voice", "hub AvailableSubscriptions conn=%s mode=%d", hc->conn_token,
+             set->available);
+    if (reply)
+        hc__send_record(hc, reply);
+    free(reply);
+    free(list);
+}
+
 static void hub__invocation(struct hub_conn *hc, struct rte_msg *m)
 {
     char *reply = NULL;
     if (!strcmp(m->target, "Subscribe")) {
         hub__subscribe(hc, m);
+        return;
+    }
+    if (!strcmp(m->target, "AvailableSubscriptions") &&
+        hc->fv->sim.set.available != SIM_AVAIL_UNKNOWN) {
+        hub__available(hc, m);
         return;
     }
     if (!strcmp(m->target, "UnsubscribeAll")) {
@@ -334,10 +331,25 @@ static void hub__record(struct hub_conn *hc, const char *rec)
         hc__send_close(hc, "Connection closed with an error: invalid message.", false);
         return;
     }
-    if (m.type == 1)
+    if (m.type == 1) {
         hub__invocation(hc, &m);
-    else if (m.type == 7)
+    }
+    else if (m.type == 4 && m.invocation_id[0]) {
+        /* HubProtocol.md: a StreamInvocation of a non-streaming method MUST
+         * complete with an error (ASP.NET Core's text) */
+        char err[160];
+        snprintf(err, sizeof(err),
+                 "The client attempted to invoke the non-streaming '%.60s' method with a "
+                 "streaming invocation.",
+                 m.target);
+        char *reply = rte__completion(m.invocation_id, NULL, err);
+        if (reply)
+            hc__send_record(hc, reply);
+        free(reply);
+    }
+    else if (m.type == 7) {
         hc__close(hc);
+    }
     /* 6 (ping) only refreshes last_rx; other types are ignored. */
     rte_msg__free(&m);
 }
@@ -369,6 +381,7 @@ static void hub__closed(struct hub_conn *hc)
         }
     }
     LOG_INFO("fake-voice", "hub disconnected conn=%s", hc->conn_token);
+    negotiation__forget(fv, hc->conn_token);
     rte_reader__free(&hc->rd);
     free(hc->subs);
     free(hc->merge_buf);
@@ -486,7 +499,9 @@ void hub__tick(void *arg)
             continue;
         if (hc->merge_buf && now - hc->merge_since >= MERGE_HOLD_MS)
             hc__flush_merge(hc);
-        if (hc->authorized && now_s >= hc->token_exp) {
+        /* ASP.NET Core keeps a connection past its token's expiry unless
+         * CloseOnAuthenticationExpiration is set (the setting) */
+        if (set->close_on_expiry && hc->authorized && now_s >= hc->token_exp) {
             LOG_INFO("fake-voice", "hub token expired conn=%s", hc->conn_token);
             hc__send_close(hc, "Connection closed with an error: the access token expired.", true);
             continue;
@@ -503,8 +518,7 @@ void hub__tick(void *arg)
             hc__send_record(hc, RTE_PING_JSON);
         }
     }
-    while (fv->n_neg && now - fv->neg[0].created_mono > NEGOTIATE_TTL_MS)
-        negotiation__remove(fv, &fv->neg[0]);
+    negotiation__expire(fv, now);
     fv->tick = loop__timer(fv->loop, TICK_MS, hub__tick, fv);
 }
 
@@ -544,16 +558,17 @@ cJSON *hub__json(const struct fake_voice *fv)
 void hub__broadcast(struct fake_voice *fv, int kind, const char *user_id, const char *call_id,
                     int64_t now)
 {
-    const char *name = voice_event__name(kind);
     const struct sim_settings *set = &fv->sim.set;
+    const char *name = set->vocab.names[kind];
     for (struct hub_conn *hc = fv->conns; hc; hc = hc->next) {
         if (!hc->handshaken || hc->closing || !hc__subscribed(hc, user_id, NULL))
             continue;
         if (set->unknown_events) {
             /* Event types the client has never heard of, by name and by
              * number: it must skip them and keep going. */
-            char *u1 = voice_event__rte_message("UserCallInFutureEvent", -1, user_id, call_id, now);
-            char *u2 = voice_event__rte_message(NULL, 9999, user_id, call_id, now);
+            char *u1 = voice_event__rte_message(&set->vocab, "UserCallInFutureEvent", -1, user_id,
+                                                call_id, now);
+            char *u2 = voice_event__rte_message(&set->vocab, NULL, 9999, user_id, call_id, now);
             if (u1)
                 hc__send_record(hc, u1);
             if (u2)
@@ -566,16 +581,36 @@ void hub__broadcast(struct fake_voice *fv, int kind, const char *user_id, const 
         int number = -1;
         if (set->event_format == VE_FMT_NUMBER ||
             (set->event_format == VE_FMT_MIXED && (fv->event_seq++ & 1)))
-            number = voice_event__number(kind);
-        char *msg = voice_event__rte_message(name, number, user_id, call_id, now);
+            number = set->vocab.numbers[kind];
+        char *msg = voice_event__rte_message(&set->vocab, name, number, user_id, call_id, now);
         if (msg)
             hc__send_record(hc, msg);
         free(msg);
     }
 }
 
-const struct ws_handler hub_handler = {
-    .on_open = ws_on_open, .on_message = ws_on_message, .on_close = ws_on_close};
+void hub__broadcast_status(struct fake_voice *fv, const char *user_id, int active, int64_t now)
+{
+    const struct sim_settings *set = &fv->sim.set;
+    const char *name = set->vocab.names[VE_USER_STATUS];
+    for (struct hub_conn *hc = fv->conns; hc; hc = hc->next) {
+        if (!hc->handshaken || hc->closing || !hc__subscribed(hc, user_id, name))
+            continue;
+        int number = -1;
+        if (set->event_format == VE_FMT_NUMBER ||
+            (set->event_format == VE_FMT_MIXED && (fv->event_seq++ & 1)))
+            number = set->vocab.numbers[VE_USER_STATUS];
+        char *msg = voice_event__rte_status(&set->vocab, name, number, user_id, active, now);
+        if (msg)
+            hc__send_record(hc, msg);
+        free(msg);
+    }
+}
+
+const struct ws_handler hub_handler = {.on_upgrade = negotiation__upgrade,
+                                       .on_open = ws_on_open,
+                                       .on_message = ws_on_message,
+                                       .on_close = ws_on_close};
 
 /* After the server stopped: connections it never reported closed are ours. */
 void hub__free_all(struct fake_voice *fv)

@@ -18,6 +18,7 @@
 #include "voice_event.h"
 
 struct http_pending;
+struct http_request;
 struct http_server;
 struct http_client;
 struct ws_conn;
@@ -30,9 +31,13 @@ struct ws_handler;
 #define MAX_RECORD       (1024 * 1024)
 #define HUB_PATH         "/rte/hub"
 
+/* A connection token from negotiate. The table is shared with the
+ * libwebsockets thread (fake_voice.neg_mu): the upgrade is refused there,
+ * before the 101, for a token that is unknown (404) or in use (409). */
 struct negotiation {
     char token[SIM_ID_LEN];
     int64_t created_mono;
+    bool connected; /* a WebSocket uses it; removed when that closes */
 };
 
 /* One hub WebSocket. `mu`, `closed` and `refs` are shared with the
@@ -64,6 +69,7 @@ struct hub_conn {
 struct fake_voice {
     struct loop *loop;
     struct http_server *srv;
+    struct http_server *tls_srv; /* NULL: no TLS listener */
     struct http_client *http;
     struct sim sim;
     unsigned char key[FV_JWT_KEY_LEN];
@@ -71,8 +77,11 @@ struct fake_voice {
     char advertise[128]; /* "": derived from host */
     int port_opt;
     struct hub_conn *conns;
+    pthread_mutex_t neg_mu; /* guards neg and n_neg (see struct negotiation) */
     struct negotiation neg[MAX_NEGOTIATIONS];
     int n_neg;
+    /* /_sim/hub/refuse: the next `count` upgrades get `status` (any thread) */
+    atomic_int refuse_status, refuse_count;
     loop_timer_id tick;
     unsigned event_seq;
     struct fv_req *delayed; /* requests held by a delay fault */
@@ -103,13 +112,28 @@ char *print_free(cJSON *o); /* prints compactly and deletes o */
 
 /* fv_rest.c: discovery and the /api/ endpoints. */
 void rest__dispatch(struct fv_req *r);
+/* "host" as clients reach us (--advertise-host, or the listen address). */
+const char *rest__host(const struct fake_voice *fv);
+/* The hub's URL: scheme-less host:port/rte/hub (the TLS port when there is
+ * a TLS listener), or http://host:port/rte/hub (endpoint_scheme "http"). */
+void rest__hub_endpoint(const struct fake_voice *fv, char *out, size_t len);
+
+/* fv_negotiate.c: negotiate and the connection tokens. */
+void hub__negotiate(struct fv_req *r);
+/* libwebsockets thread: the ws_handler's on_upgrade (401, 404, 409 or 0). */
+int negotiation__upgrade(void *ctx, const struct http_request *req);
+bool negotiation__known(struct fake_voice *fv, const char *token);
+void negotiation__forget(struct fake_voice *fv, const char *token);
+void negotiation__expire(struct fake_voice *fv, int64_t now_mono);
+void negotiation__clear(struct fake_voice *fv);
 
 /* fv_hub.c: the SignalR hub. */
 extern const struct ws_handler hub_handler;
-void hub__negotiate(struct fv_req *r);
 void hub__tick(void *arg);
 void hub__broadcast(struct fake_voice *fv, int kind, const char *user_id, const char *call_id,
                     int64_t now);
+/* A UserStatus event for the user (active calls after a change). */
+void hub__broadcast_status(struct fake_voice *fv, const char *user_id, int active, int64_t now);
 int hub__close_all(struct fake_voice *fv, const char *error, bool allow, bool with_record);
 cJSON *hub__json(const struct fake_voice *fv);
 void hub__free_all(struct fake_voice *fv);

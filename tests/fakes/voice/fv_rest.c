@@ -12,7 +12,7 @@
 #include "core/log.h"
 #include "fv_internal.h"
 
-static const char *listen_host(const struct fake_voice *fv)
+const char *rest__host(const struct fake_voice *fv)
 {
     /* In containers the daemon reaches us by service name (--advertise-host). */
     if (fv->advertise[0])
@@ -31,7 +31,11 @@ static void rest__discovery(struct fv_req *r)
     }
     struct fake_voice *fv = r->fv;
     char url[160];
-    snprintf(url, sizeof(url), "http://%s:%d/api%s", listen_host(fv), http_server__port(fv->srv),
+    /* the API over TLS when there is a TLS listener and the endpoints are
+     * the real (scheme-less) kind */
+    bool tls = fv->tls_srv && fv->sim.set.endpoint_scheme == SIM_SCHEME_NONE;
+    snprintf(url, sizeof(url), "%s://%s:%d/api%s", tls ? "https" : "http", rest__host(fv),
+             http_server__port(tls ? fv->tls_srv : fv->srv),
              fv->sim.set.discovery_slash ? "/" : "");
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "apiEndpoint", url);
@@ -44,11 +48,20 @@ static void rest__discovery(struct fv_req *r)
     req__answer(r, 200, print_free(arr), NULL);
 }
 
+void rest__hub_endpoint(const struct fake_voice *fv, char *out, size_t len)
+{
+    if (fv->sim.set.endpoint_scheme == SIM_SCHEME_HTTP)
+        snprintf(out, len, "http://%s:%d%s", rest__host(fv), http_server__port(fv->srv), HUB_PATH);
+    else /* as Enreach answers: host/path, clients prefix https:// */
+        snprintf(out, len, "%s:%d%s", rest__host(fv),
+                 http_server__port(fv->tls_srv ? fv->tls_srv : fv->srv), HUB_PATH);
+}
+
 static cJSON *user_json(const struct sim *s, const struct sim_user *u)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "Id", u->id);
-    cJSON_AddStringToObject(o, "UserName", u->email);
+    cJSON_AddStringToObject(o, "UserName", u->username);
     cJSON_AddStringToObject(o, "Email", u->email);
     cJSON_AddStringToObject(o, "OrganizationID", s->org_id);
     return o;
@@ -73,9 +86,8 @@ static void rest__token(struct fv_req *r, const char *user_id)
         req__error(r, 500, "token signing failed");
         return;
     }
-    char ep[160];
-    snprintf(ep, sizeof(ep), "http://%s:%d%s", listen_host(fv), http_server__port(fv->srv),
-             HUB_PATH);
+    char ep[200];
+    rest__hub_endpoint(fv, ep, sizeof(ep));
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "Token", tok);
     cJSON_AddStringToObject(o, "WSSEndpoint", ep);
@@ -105,6 +117,67 @@ static void rest__external_call_state(struct fv_req *r, const char *user_id)
     LOG_INFO("fake-voice", "external call state user=%s talking=%s changed=%d", u->email,
              talking ? "true" : "false", changed);
     req__answer(r, 204, NULL, NULL);
+}
+
+/* POST /users/{id}/availability {"EventTypeID","EventSource","Note","UserID"}
+ * (public client code): creates an entry, answers it with its Id. */
+static void rest__availability_add(struct fv_req *r, struct sim_user *u)
+{
+    cJSON *root = cJSON_Parse(r->body);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "EventTypeID");
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(root, "EventSource");
+    const cJSON *note = cJSON_GetObjectItemCaseSensitive(root, "Note");
+    if (!cJSON_IsObject(root) || !cJSON_IsNumber(type) || (src && !cJSON_IsString(src)) ||
+        (note && !cJSON_IsString(note))) {
+        cJSON_Delete(root);
+        req__error(r, 400,
+                   "body must be {\"EventTypeID\": n, \"EventSource\", \"Note\", "
+                   "\"UserID\"}");
+        return;
+    }
+    struct sim_avail *a =
+        sim__avail_add(&r->fv->sim, u->id, type->valueint, src ? src->valuestring : "",
+                       note ? note->valuestring : "", clock__wall_ms());
+    cJSON_Delete(root);
+    if (!a) {
+        req__error(r, 500, "out of memory");
+        return;
+    }
+    LOG_INFO("fake-voice", "availability created user=%s id=%s type=%d source=%s", u->email, a->id,
+             a->event_type_id, a->source);
+    req__answer(r, 200, sim__avail_json(a), NULL);
+}
+
+/* /users/{id}/availability[/current|/{availabilityId}] */
+static void rest__availability(struct fv_req *r, char **seg, int n)
+{
+    struct sim_user *u = sim__user_by_id(&r->fv->sim, seg[1]);
+    if (!u) {
+        req__error(r, 404, "no such user");
+        return;
+    }
+    if (n == 3 && !strcmp(r->method, "POST")) {
+        rest__availability_add(r, u);
+        return;
+    }
+    if (n == 4 && !strcmp(seg[3], "current") && !strcmp(r->method, "GET")) {
+        const struct sim_avail *a = sim__avail_current(&r->fv->sim, u->id);
+        if (!a)
+            req__error(r, 404, "no availability");
+        else
+            req__answer(r, 200, sim__avail_json(a), NULL);
+        return;
+    }
+    if (n == 4 && !strcmp(r->method, "DELETE")) {
+        if (sim__avail_remove(&r->fv->sim, u->id, seg[3]) != 0) {
+            req__error(r, 404, "no such availability");
+            return;
+        }
+        LOG_INFO("fake-voice", "availability deleted user=%s id=%s", u->email, seg[3]);
+        req__answer(r, 204, NULL, NULL);
+        return;
+    }
+    req__error(r, 405, "method not allowed");
 }
 
 /* Splits "a/b/c/" into at most max segments; returns the count, or -1 for
@@ -150,6 +223,12 @@ void rest__dispatch(struct fv_req *r)
         if (!get)
             goto not_allowed;
         req__answer(r, 200, sim__users_api_json(&fv->sim), NULL);
+        return;
+    }
+    if ((n == 3 || n == 4) && !strcmp(seg[0], "users") && !strcasecmp(seg[2], "availability")) {
+        if (!strcmp(seg[1], "me"))
+            seg[1] = fv->sim.account_id;
+        rest__availability(r, seg, n);
         return;
     }
     if (n == 2 && !strcmp(seg[0], "users")) {

@@ -5,16 +5,48 @@
 : "${HUB_PROBE:=$(dirname "$FAKE_VOICE")/hub_probe}"
 [ -x "$FAKE_VOICE" ] || fail "fake-voice not built: $FAKE_VOICE"
 
+# skip REASON: this test cannot run here (ctest reports 77 as skipped).
+skip() {
+    echo "SKIP: $*" >&2
+    exit 77
+}
+
 FV_USER=integration@contoso.com
 # Printable characters that need encoding, as CONTRACT §3 promises.
 FV_SECRET='s3cret+/=&%key'
 
-# fv_start [extra args]: sets FV (base URL), FV_PORT, FV_PID, FV_API.
+# fv_cert: a test CA certificate and key for 127.0.0.1 (self-signed, one
+# day) in $T/fv-ca.pem and $T/fv-key.pem; openssl is needed (setup.sh).
+fv_cert() {
+    command -v openssl >/dev/null || skip "openssl is needed for the TLS listener"
+    [ -s "$T/fv-ca.pem" ] && return 0
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+        -subj "/CN=fake-voice test CA" \
+        -addext "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:127.0.0.1" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -keyout "$T/fv-key.pem" -out "$T/fv-ca.pem" >>"$T/openssl.log" 2>&1 ||
+        fail "openssl could not make the test certificate: $(cat "$T/openssl.log")"
+    chmod 600 "$T/fv-key.pem"
+}
+
+# fv_start [extra args]: sets FV (base URL of the plain listener, for the
+# control API), FV_PORT, FV_PID, FV_API. The hub's WSSEndpoint is told to
+# carry http:// (the simulator has no TLS by default) unless FV_TLS=1: then
+# fake-voice also listens with TLS (certificate from fv_cert; FV_TLS_PORT,
+# FV_CA) and answers WSSEndpoint without a scheme, as Enreach does, and
+# discovery with an https:// apiEndpoint (FV_API is then the https one).
 fv_start() {
+    local tls=()
     printf '%s\n' "$FV_SECRET" >"$T/voice.key"
     chmod 600 "$T/voice.key"
+    if [ "${FV_TLS:-0}" = 1 ]; then
+        fv_cert
+        tls=(--tls-cert "$T/fv-ca.pem" --tls-key "$T/fv-key.pem")
+    else
+        tls=(--endpoint-scheme http)
+    fi
     : >"$T/fv.out"
-    "$FAKE_VOICE" --port 0 --user "$FV_USER" --secret-key-file "$T/voice.key" "$@" \
+    "$FAKE_VOICE" --port 0 --user "$FV_USER" --secret-key-file "$T/voice.key" "${tls[@]}" "$@" \
         >"$T/fv.out" 2>>"$T/fake-voice.log" &
     FV_PID=$!
     PIDS+=("$FV_PID")
@@ -23,6 +55,12 @@ fv_start() {
     FV_PORT=$(sed -n '1s/^port=//p' "$T/fv.out")
     FV=http://127.0.0.1:$FV_PORT
     FV_API=$FV/api
+    if [ "${FV_TLS:-0}" = 1 ]; then
+        wait_line 5 "$T/fv.out" '^tls_port=[0-9]+$' || fail "fake-voice printed no tls_port"
+        FV_TLS_PORT=$(sed -n 's/^tls_port=//p' "$T/fv.out")
+        FV_CA=$T/fv-ca.pem
+        FV_API=https://127.0.0.1:$FV_TLS_PORT/api
+    fi
 }
 
 # fv_ctl METHOD PATH [JSON]: control API call; prints the body, fails on non-2xx.
@@ -48,10 +86,11 @@ fv_ctl_status() {
 # fv_api METHOD PATH [curl args]: authenticated REST call; writes the body to
 # $T/api.body and prints the status code.
 fv_api() {
-    local m=$1 p=$2
+    local m=$1 p=$2 ca=()
     shift 2
+    [ -n "${FV_CA:-}" ] && ca=(--cacert "$FV_CA")
     curl -s --max-time 10 -X "$m" -u "$FV_USER:$FV_SECRET" -o "$T/api.body" -w '%{http_code}' \
-        "$@" "$FV_API$p" || true
+        "${ca[@]}" "$@" "$FV_API$p" || true
 }
 
 # fv_user EMAIL: creates a user, prints its id.

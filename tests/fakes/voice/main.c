@@ -1,9 +1,11 @@
 /* fake-voice: Enreach Voice simulator for the presence-sync tests.
  *
  *   fake-voice --port N [--host ADDR] [--advertise-host NAME] [--user EMAIL --secret-key-file FILE]
+ *              [--tls-cert FILE --tls-key FILE [--tls-port N]] [--endpoint-scheme none|http]
  *              [--log-level LEVEL]
  *
- * Prints `port=N` as its first stdout line once it listens. */
+ * Prints `port=N` as its first stdout line once it listens, `tls_port=N` as
+ * the second when it has a TLS listener. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,8 +21,10 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: fake-voice --port N [--host ADDR] [--advertise-host NAME]\n"
-               "                  [--user EMAIL --secret-key-file FILE]"
-               " [--log-level error|warn|info|debug]\n");
+               "                  [--user EMAIL --secret-key-file FILE]\n"
+               "                  [--tls-cert FILE --tls-key FILE [--tls-port N]]"
+               " [--endpoint-scheme none|http]\n"
+               "                  [--log-level error|warn|info|debug]\n");
 }
 
 /* Reads a secret file; one trailing newline is ignored. */
@@ -75,14 +79,23 @@ int main(int argc, char **argv)
             return 2;
         }
         i++;
-        if (!strcmp(a, "--port")) {
+        if (!strcmp(a, "--port") || !strcmp(a, "--tls-port")) {
             char *end;
             long p = strtol(v, &end, 10);
             if (*end || p < 0 || p > 65535) {
-                fprintf(stderr, "fake-voice: --port: not a port number: %s\n", v);
+                fprintf(stderr, "fake-voice: %s: not a port number: %s\n", a, v);
                 return 2;
             }
-            opt.port = (int)p;
+            *(!strcmp(a, "--port") ? &opt.port : &opt.tls_port) = (int)p;
+        }
+        else if (!strcmp(a, "--tls-cert")) {
+            opt.tls_cert = v;
+        }
+        else if (!strcmp(a, "--tls-key")) {
+            opt.tls_key = v;
+        }
+        else if (!strcmp(a, "--endpoint-scheme")) {
+            opt.endpoint_scheme = v;
         }
         else if (!strcmp(a, "--host")) {
             opt.host = v;
@@ -115,6 +128,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (!opt.tls_cert != !opt.tls_key) {
+        fprintf(stderr, "fake-voice: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
     if (!opt.user != !secret_file) {
         fprintf(stderr, "fake-voice: --user and --secret-key-file go together\n");
         return 2;
@@ -139,6 +156,8 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("port=%d\n", fake_voice__port(fv));
+    if (fake_voice__tls_port(fv))
+        printf("tls_port=%d\n", fake_voice__tls_port(fv));
     fflush(stdout);
     loop__on_signal(loop, SIGTERM, on_stop, loop);
     loop__on_signal(loop, SIGINT, on_stop, loop);

@@ -15,23 +15,12 @@
 
 #define SIM_MAX_REQUESTS 2000
 
-void sim__settings_default(struct sim_settings *set)
-{
-    memset(set, 0, sizeof(*set));
-    set->token_lifetime_s = 3600;
-    set->ping_interval_ms = 15000;
-    set->max_subs = SIM_MAX_SUBS;
-    set->client_timeout_ms = 30000;
-    set->framing = RTE_FRAMING_NORMAL;
-    set->discovery_slash = true;
-    set->event_format = VE_FMT_NAME;
-}
-
 void sim__init(struct sim *s)
 {
     memset(s, 0, sizeof(*s));
     sim__new_guid(s->org_id);
     sim__settings_default(&s->set);
+    s->start = s->set;
 }
 
 static void requests_clear(struct sim *s)
@@ -70,7 +59,8 @@ void sim__reset(struct sim *s)
     s->faults = NULL;
     s->n_faults = 0;
     requests_clear(s);
-    sim__settings_default(&s->set);
+    sim__avail_clear(s);
+    s->set = s->start;
     free(s->webhook_url);
     free(s->webhook_secret);
     s->webhook_url = s->webhook_secret = NULL;
@@ -205,6 +195,7 @@ struct sim_user *sim__user_add(struct sim *s, const char *email, const char *id,
     struct sim_user *u = &s->users[s->n_users++];
     memset(u, 0, sizeof(*u));
     snprintf(u->email, sizeof(u->email), "%s", email);
+    snprintf(u->username, sizeof(u->username), "%s", email);
     if (id)
         snprintf(u->id, sizeof(u->id), "%s", id);
     else
@@ -355,6 +346,7 @@ char *sim__state_json(const struct sim *s)
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "id", u->id);
         cJSON_AddStringToObject(o, "email", u->email);
+        cJSON_AddStringToObject(o, "username", u->username);
         cJSON_AddBoolToObject(o, "talking", u->talking);
         add_time(o, "talking_since", u->talking_since);
         cJSON_AddNumberToObject(o, "talking_writes", u->talking_writes);
@@ -362,6 +354,14 @@ char *sim__state_json(const struct sim *s)
         for (size_t j = 0; j < s->n_calls; j++)
             if (!strcasecmp(s->calls[j].user_id, u->id))
                 cJSON_AddItemToArray(calls, cJSON_CreateString(s->calls[j].call_id));
+        cJSON *av = cJSON_AddArrayToObject(o, "availability");
+        for (size_t j = 0; j < s->n_avail; j++) {
+            if (strcasecmp(s->avail[j].user_id, u->id))
+                continue;
+            char *e = sim__avail_json(&s->avail[j]);
+            cJSON_AddItemToArray(av, e ? cJSON_Parse(e) : cJSON_CreateNull());
+            free(e);
+        }
         cJSON_AddItemToArray(users, o);
     }
     cJSON *calls = cJSON_AddArrayToObject(root, "calls");
@@ -407,118 +407,10 @@ char *sim__users_api_json(const struct sim *s)
     for (size_t i = 0; i < s->n_users; i++) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "Id", s->users[i].id);
-        cJSON_AddStringToObject(o, "UserName", s->users[i].email);
+        cJSON_AddStringToObject(o, "UserName", s->users[i].username);
         cJSON_AddStringToObject(o, "Email", s->users[i].email);
         cJSON_AddStringToObject(o, "OrganizationID", s->org_id);
         cJSON_AddItemToArray(arr, o);
     }
     return print_free(arr);
-}
-
-char *sim__settings_json(const struct sim_settings *set)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddBoolToObject(o, "reject_auth", set->reject_auth);
-    cJSON_AddNumberToObject(o, "token_lifetime_s", set->token_lifetime_s);
-    cJSON_AddNumberToObject(o, "ping_interval_ms", set->ping_interval_ms);
-    cJSON_AddNumberToObject(o, "client_timeout_ms", set->client_timeout_ms);
-    cJSON_AddStringToObject(o, "framing", rte_framing__name(set->framing));
-    cJSON_AddStringToObject(o, "discovery_format", set->discovery_object ? "object" : "array");
-    cJSON_AddBoolToObject(o, "discovery_trailing_slash", set->discovery_slash);
-    cJSON_AddStringToObject(o, "event_type_format", voice_event_format__name(set->event_format));
-    cJSON_AddBoolToObject(o, "unknown_events", set->unknown_events);
-    cJSON_AddBoolToObject(o, "refuse_subscribe", set->refuse_subscribe);
-    cJSON_AddNumberToObject(o, "max_subs", set->max_subs);
-    cJSON_AddBoolToObject(o, "details_callback", set->details_callback);
-    return print_free(o);
-}
-
-static int want_bool(const cJSON *v, bool *out, char *err, size_t errlen)
-{
-    if (!cJSON_IsBool(v)) {
-        snprintf(err, errlen, "%s: expected true or false", v->string);
-        return -1;
-    }
-    *out = cJSON_IsTrue(v);
-    return 0;
-}
-
-static int want_int(const cJSON *v, int min, int max, int *out, char *err, size_t errlen)
-{
-    if (!cJSON_IsNumber(v) || v->valuedouble < min || v->valuedouble > max ||
-        v->valuedouble != (double)(int)v->valuedouble) {
-        snprintf(err, errlen, "%s: expected an integer in [%d, %d]", v->string, min, max);
-        return -1;
-    }
-    *out = (int)v->valuedouble;
-    return 0;
-}
-
-static int want_enum(const cJSON *v, int (*parse)(const char *), int *out, char *err, size_t errlen)
-{
-    int m = cJSON_IsString(v) ? parse(v->valuestring) : -1;
-    if (m < 0) {
-        snprintf(err, errlen, "%s: unknown value", v->string);
-        return -1;
-    }
-    *out = m;
-    return 0;
-}
-
-static int parse_disc_format(const char *s)
-{
-    return !strcmp(s, "array") ? 0 : !strcmp(s, "object") ? 1 : -1;
-}
-
-int sim__settings_apply(struct sim_settings *set, const char *json, char *err, size_t errlen)
-{
-    cJSON *root = cJSON_Parse(json);
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        snprintf(err, errlen, "body must be a JSON object");
-        return -1;
-    }
-    struct sim_settings n = *set; /* all or nothing */
-    int rc = 0, disc = 0;
-    const cJSON *v;
-    cJSON_ArrayForEach(v, root)
-    {
-        const char *k = v->string;
-        if (!strcmp(k, "reject_auth"))
-            rc = want_bool(v, &n.reject_auth, err, errlen);
-        else if (!strcmp(k, "token_lifetime_s"))
-            rc = want_int(v, 1, 86400 * 30, &n.token_lifetime_s, err, errlen);
-        else if (!strcmp(k, "ping_interval_ms"))
-            rc = want_int(v, 0, 3600000, &n.ping_interval_ms, err, errlen);
-        else if (!strcmp(k, "client_timeout_ms"))
-            rc = want_int(v, 0, 3600000, &n.client_timeout_ms, err, errlen);
-        else if (!strcmp(k, "framing"))
-            rc = want_enum(v, rte_framing__parse, &n.framing, err, errlen);
-        else if (!strcmp(k, "discovery_format")) {
-            rc = want_enum(v, parse_disc_format, &disc, err, errlen);
-            n.discovery_object = disc == 1;
-        }
-        else if (!strcmp(k, "discovery_trailing_slash"))
-            rc = want_bool(v, &n.discovery_slash, err, errlen);
-        else if (!strcmp(k, "event_type_format"))
-            rc = want_enum(v, voice_event_format__parse, &n.event_format, err, errlen);
-        else if (!strcmp(k, "unknown_events"))
-            rc = want_bool(v, &n.unknown_events, err, errlen);
-        else if (!strcmp(k, "refuse_subscribe"))
-            rc = want_bool(v, &n.refuse_subscribe, err, errlen);
-        else if (!strcmp(k, "max_subs"))
-            rc = want_int(v, 1, SIM_MAX_SUBS, &n.max_subs, err, errlen);
-        else if (!strcmp(k, "details_callback"))
-            rc = want_bool(v, &n.details_callback, err, errlen);
-        else {
-            snprintf(err, errlen, "%s: unknown setting", k);
-            rc = -1;
-        }
-        if (rc)
-            break;
-    }
-    cJSON_Delete(root);
-    if (rc == 0)
-        *set = n;
-    return rc;
 }

@@ -10,15 +10,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "voice_event.h"
+
 #define SIM_ID_LEN    37 /* GUID + NUL */
 #define SIM_EMAIL_LEN 321
 
 struct sim_user {
     char id[SIM_ID_LEN];
     char email[SIM_EMAIL_LEN];
-    bool talking;          /* the external 'talking' flag (not a call) */
-    int64_t talking_since; /* wall ms of the last change */
-    int talking_writes;    /* PUTs received, changed or not */
+    char username[SIM_EMAIL_LEN]; /* the login (UserName); the e-mail unless set */
+    bool talking;                 /* the external 'talking' flag (not a call) */
+    int64_t talking_since;        /* wall ms of the last change */
+    int talking_writes;           /* PUTs received, changed or not */
 };
 
 enum sim_dir { SIM_INBOUND = 0, SIM_OUTBOUND = 1 };
@@ -40,6 +43,17 @@ struct sim_fault {
     int remaining;
 };
 
+/* An availability entry (POST /users/{id}/availability, or made by the
+ * user: /_sim/availability). */
+struct sim_avail {
+    char id[SIM_ID_LEN];
+    char user_id[SIM_ID_LEN];
+    int event_type_id;
+    char source[128];
+    char note[256];
+    int64_t start_ms;
+};
+
 struct sim_request {
     char method[12];
     char *path;
@@ -52,6 +66,18 @@ struct sim_request {
 /* Hub subscriptions per connection at most (16,384 users x 4 events); the
  * max_subs setting lowers it to show what a capped hub answers. */
 #define SIM_MAX_SUBS 65536
+
+#define SIM_MAX_OFFERED 64
+
+enum sim_scheme { SIM_SCHEME_NONE = 0, SIM_SCHEME_HTTP };
+enum sim_negotiate { SIM_NEG_V1 = 0, SIM_NEG_V0, SIM_NEG_REDIRECT, SIM_NEG_ERROR };
+enum sim_available {
+    SIM_AVAIL_BOTH = 0,   /* a Completion with the list, and the callback */
+    SIM_AVAIL_COMPLETION, /* the Completion only */
+    SIM_AVAIL_CALLBACK,   /* the callback, and a Completion without result */
+    SIM_AVAIL_UNKNOWN,    /* "Unknown hub method": an error Completion */
+    SIM_AVAIL_SILENT,     /* a Completion without result, no callback */
+};
 
 struct sim_settings {
     bool reject_auth;
@@ -66,6 +92,17 @@ struct sim_settings {
     bool refuse_subscribe; /* answer every Subscribe with an error completion */
     int max_subs;          /* per connection; entries beyond get Success:false */
     bool details_callback; /* entry results in a SubscribeDetails callback, not the result */
+    int endpoint_scheme;   /* enum sim_scheme: WSSEndpoint without scheme, or http:// */
+    int negotiate;         /* enum sim_negotiate */
+    bool close_on_expiry;  /* close a hub connection when its token expires */
+    int drop_disconnected; /* the next N Disconnected events never reach the hub */
+    bool user_status;      /* send UserStatus events after call changes */
+    int available;         /* enum sim_available */
+    bool offered_set;      /* offered: what AvailableSubscriptions lists and Subscribe takes */
+    int n_offered;
+    char offered[SIM_MAX_OFFERED][VE_NAME_LEN];
+    struct ve_vocab vocab;        /* names, numbers, id fields */
+    bool webhook_without_user_id; /* webhooks name the user in EntityId only */
 };
 
 struct sim {
@@ -83,6 +120,9 @@ struct sim {
     struct sim_request *reqs;
     size_t n_reqs, reqs_cap;
     struct sim_settings set;
+    struct sim_settings start; /* what reset goes back to (the command line's) */
+    struct sim_avail *avail;   /* availability entries, newest last */
+    size_t n_avail;
     char *webhook_url;
     char *webhook_secret;
     int webhook_sent;   /* answered 2xx */
@@ -133,5 +173,23 @@ char *sim__users_api_json(const struct sim *s); /* GET {api}/users */
 char *sim__settings_json(const struct sim_settings *set);
 /* Applies {"key": value, ...}; unknown keys or bad values fail with err. */
 int sim__settings_apply(struct sim_settings *set, const char *json, char *err, size_t errlen);
+/* Whether the hub offers name (Subscribe takes it, AvailableSubscriptions
+ * lists it). */
+bool sim__offers(const struct sim_settings *set, const char *name);
+/* The AvailableSubscriptions list (a malloc'd JSON array of names). */
+char *sim__offered_json(const struct sim_settings *set);
+
+/* Availability entries (sim_avail.c). Adds one (id: a new GUID); NULL on
+ * out of memory. */
+struct sim_avail *sim__avail_add(struct sim *s, const char *user_id, int event_type_id,
+                                 const char *source, const char *note, int64_t now_ms);
+/* Removes the user's entry id; 0, or -1 when there is none. */
+int sim__avail_remove(struct sim *s, const char *user_id, const char *id);
+/* The user's newest entry, or NULL. */
+const struct sim_avail *sim__avail_current(const struct sim *s, const char *user_id);
+/* The entry as the API answers it: {"Id","UserID","EventTypeID",
+ * "EventSource","Note","StartTime","EndTime"}. */
+char *sim__avail_json(const struct sim_avail *a);
+void sim__avail_clear(struct sim *s);
 
 #endif

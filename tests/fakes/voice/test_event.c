@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,9 +26,20 @@ static void test_names_numbers(void **state)
         for (int j = 0; j < k; j++)
             assert_int_not_equal(voice_event__number(k), voice_event__number(j));
     }
-    assert_true(voice_event__subscribable("UserStatus"));
-    assert_true(voice_event__subscribable("UserCallInDisconnected"));
-    assert_false(voice_event__subscribable("UserCallInTeleported"));
+    assert_true(voice_event__subscribable(NULL, "UserStatus"));
+    assert_true(voice_event__subscribable(NULL, "UserCallInDisconnected"));
+    assert_true(voice_event__subscribable(NULL, "UserAvailability"));
+    assert_false(voice_event__subscribable(NULL, "UserCallInTeleported"));
+    /* another vocabulary: its names are offered, the defaults are not */
+    struct ve_vocab v;
+    voice_event__vocab_default(&v);
+    assert_string_equal(v.names[VE_USER_STATUS], "UserStatus");
+    assert_int_equal(v.numbers[VE_USER_STATUS], 141);
+    snprintf(v.names[VE_CALL_IN_CONNECTED], VE_NAME_LEN, "CallAnswered");
+    assert_true(voice_event__subscribable(&v, "CallAnswered"));
+    assert_false(voice_event__subscribable(&v, "UserCallInConnected"));
+    assert_int_equal(voice_event__vocab_key("user_status"), VE_USER_STATUS);
+    assert_int_equal(voice_event__vocab_key("nope"), -1);
     assert_int_equal(voice_event_format__parse("mixed"), VE_FMT_MIXED);
     assert_int_equal(voice_event_format__parse("nope"), -1);
 }
@@ -35,7 +47,7 @@ static void test_names_numbers(void **state)
 static void test_rte_message_by_name(void **state)
 {
     (void)state;
-    char *s = voice_event__rte_message("UserCallInConnected", -1, "u-1", "c-1", WALL_MS);
+    char *s = voice_event__rte_message(NULL, "UserCallInConnected", -1, "u-1", "c-1", WALL_MS);
     cJSON *o = cJSON_Parse(s);
     assert_non_null(o);
     assert_int_equal(cJSON_GetObjectItem(o, "type")->valueint, 1);
@@ -57,7 +69,7 @@ static void test_rte_message_by_name(void **state)
 static void test_rte_message_by_number(void **state)
 {
     (void)state;
-    char *s = voice_event__rte_message("UserCallInConnected", 11, "u", "c", WALL_MS);
+    char *s = voice_event__rte_message(NULL, "UserCallInConnected", 11, "u", "c", WALL_MS);
     cJSON *o = cJSON_Parse(s);
     cJSON *data =
         cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "arguments"), 0), "data");
@@ -71,15 +83,54 @@ static void test_rte_message_by_number(void **state)
 static void test_webhook_body(void **state)
 {
     (void)state;
-    char *s = voice_event__webhook_body("UserCallOutDisconnected", "u\"x", "c", WALL_MS);
+    char *s = voice_event__webhook_body("UserCallOutDisconnected", "u\"x", "c", WALL_MS, false);
     cJSON *o = cJSON_Parse(s);
     assert_non_null(o);
     assert_string_equal(cJSON_GetObjectItem(o, "EventType")->valuestring,
                         "UserCallOutDisconnected");
     assert_string_equal(cJSON_GetObjectItem(o, "UserId")->valuestring, "u\"x");
+    assert_string_equal(cJSON_GetObjectItem(o, "EntityType")->valuestring, "User");
+    assert_string_equal(cJSON_GetObjectItem(o, "EntityId")->valuestring, "u\"x");
     assert_string_equal(cJSON_GetObjectItem(o, "CallId")->valuestring, "c");
     assert_non_null(cJSON_GetObjectItem(o, "Timestamp"));
+    assert_non_null(cJSON_GetObjectItem(o, "Id"));
     cJSON_Delete(o);
+    free(s);
+    /* the user named by EntityId only */
+    s = voice_event__webhook_body("UserCallInConnected", "u", "c", WALL_MS, true);
+    o = cJSON_Parse(s);
+    assert_null(cJSON_GetObjectItem(o, "UserId"));
+    assert_string_equal(cJSON_GetObjectItem(o, "EntityId")->valuestring, "u");
+    cJSON_Delete(o);
+    free(s);
+}
+
+static void test_status_and_fields(void **state)
+{
+    (void)state;
+    struct ve_vocab v;
+    voice_event__vocab_default(&v);
+    snprintf(v.user_field, sizeof(v.user_field), "entityId");
+    snprintf(v.call_field, sizeof(v.call_field), "callGuid");
+    char *s = voice_event__rte_message(&v, "CallAnswered", -1, "u", "c", WALL_MS);
+    cJSON *o = cJSON_Parse(s);
+    cJSON *data =
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "arguments"), 0), "data");
+    assert_string_equal(cJSON_GetObjectItem(data, "entityId")->valuestring, "u");
+    assert_string_equal(cJSON_GetObjectItem(data, "callGuid")->valuestring, "c");
+    assert_null(cJSON_GetObjectItem(data, "userId"));
+    cJSON_Delete(o);
+    free(s);
+    s = voice_event__rte_status(NULL, "UserStatus", 141, "u", 2, WALL_MS);
+    o = cJSON_Parse(s);
+    data = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "arguments"), 0), "data");
+    assert_int_equal(cJSON_GetObjectItem(data, "eventType")->valueint, 141);
+    assert_string_equal(cJSON_GetObjectItem(data, "status")->valuestring, "Talking");
+    assert_int_equal(cJSON_GetObjectItem(data, "activeCalls")->valueint, 2);
+    cJSON_Delete(o);
+    free(s);
+    s = voice_event__rte_status(NULL, "UserStatus", -1, "u", 0, WALL_MS);
+    assert_non_null(strstr(s, "\"status\":\"Available\""));
     free(s);
 }
 
@@ -122,7 +173,7 @@ static int parse_sub(const char *json, struct rte_sub *subs, int max, char *err)
 {
     struct rte_msg m;
     assert_int_equal(rte__parse_msg(json, &m), 0);
-    int n = rte__parse_subscribe(m.arguments, known, NULL, subs, max, err, 160);
+    int n = rte__parse_subscribe(m.arguments, known, NULL, NULL, subs, max, err, 160);
     rte_msg__free(&m);
     return n;
 }
@@ -173,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_rte_message_by_name),
         cmocka_unit_test(test_rte_message_by_number),
         cmocka_unit_test(test_webhook_body),
+        cmocka_unit_test(test_status_and_fields),
         cmocka_unit_test(test_completion_and_close),
         cmocka_unit_test(test_handshake),
         cmocka_unit_test(test_subscribe),

@@ -16,7 +16,6 @@ static const int kind_numbers[VE_CALL_KINDS] = {11, 12, 14, 15};
 /* Other user events seen in public client code: subscribable, never sent
  * by the simulator except as noise. */
 static const char *const other_user_events[] = {"UserAvailability",
-                                                "UserStatus",
                                                 "UserSetting",
                                                 "UserAlert",
                                                 "UserQueueAlert",
@@ -29,6 +28,40 @@ static const char *const other_user_events[] = {"UserAvailability",
                                                 "UserWrapUpStarted",
                                                 "UserWrapUpTerminated",
                                                 NULL};
+
+static const char *const vocab_keys[VE_KINDS] = {"in_connected", "in_disconnected", "out_connected",
+                                                 "out_disconnected", "user_status"};
+
+void voice_event__vocab_default(struct ve_vocab *v)
+{
+    memset(v, 0, sizeof(*v));
+    for (int k = 0; k < VE_CALL_KINDS; k++) {
+        snprintf(v->names[k], sizeof(v->names[k]), "%s", kind_names[k]);
+        v->numbers[k] = kind_numbers[k];
+    }
+    snprintf(v->names[VE_USER_STATUS], sizeof(v->names[0]), "UserStatus");
+    v->numbers[VE_USER_STATUS] = 141;
+    snprintf(v->user_field, sizeof(v->user_field), "userId");
+    snprintf(v->call_field, sizeof(v->call_field), "callId");
+}
+
+int voice_event__vocab_key(const char *key)
+{
+    for (int k = 0; key && k < VE_KINDS; k++)
+        if (!strcmp(key, vocab_keys[k]))
+            return k;
+    return -1;
+}
+
+const char *voice_event__vocab_key_name(int kind)
+{
+    return kind >= 0 && kind < VE_KINDS ? vocab_keys[kind] : "?";
+}
+
+const char *const *voice_event__others(void)
+{
+    return other_user_events;
+}
 
 const char *voice_event__name(int kind)
 {
@@ -48,10 +81,16 @@ int voice_event__kind(const char *name)
     return -1;
 }
 
-bool voice_event__subscribable(const char *name)
+bool voice_event__subscribable(const struct ve_vocab *v, const char *name)
 {
-    if (voice_event__kind(name) >= 0)
-        return true;
+    struct ve_vocab d;
+    if (!v) {
+        voice_event__vocab_default(&d);
+        v = &d;
+    }
+    for (int k = 0; name && k < VE_KINDS; k++)
+        if (!strcmp(name, v->names[k]))
+            return true;
     for (int i = 0; name && other_user_events[i]; i++)
         if (!strcmp(name, other_user_events[i]))
             return true;
@@ -80,38 +119,67 @@ static char *print_free(cJSON *o)
     return s;
 }
 
-char *voice_event__rte_message(const char *name, int number, const char *user_id,
-                               const char *call_id, int64_t wall_ms)
+/* {"type":1,"target":"MessageReceived","arguments":[{"data":{eventType}}]};
+ * *data gets the data object. */
+static cJSON *voice_event__message(const char *name, int number, cJSON **data)
 {
-    char ts[40];
-    clock__iso8601_graph(wall_ms, ts, sizeof(ts));
     cJSON *root = cJSON_CreateObject();
     cJSON_AddNumberToObject(root, "type", 1);
     cJSON_AddStringToObject(root, "target", "MessageReceived");
     cJSON *args = cJSON_AddArrayToObject(root, "arguments");
     cJSON *msg = cJSON_CreateObject();
     cJSON_AddItemToArray(args, msg);
-    cJSON *data = cJSON_AddObjectToObject(msg, "data");
+    *data = cJSON_AddObjectToObject(msg, "data");
     if (number >= 0)
-        cJSON_AddNumberToObject(data, "eventType", number);
+        cJSON_AddNumberToObject(*data, "eventType", number);
     else
-        cJSON_AddStringToObject(data, "eventType", name);
-    cJSON_AddStringToObject(data, "userId", user_id);
-    cJSON_AddStringToObject(data, "callId", call_id);
+        cJSON_AddStringToObject(*data, "eventType", name);
+    return root;
+}
+
+char *voice_event__rte_message(const struct ve_vocab *v, const char *name, int number,
+                               const char *user_id, const char *call_id, int64_t wall_ms)
+{
+    char ts[40];
+    cJSON *data;
+    clock__iso8601_graph(wall_ms, ts, sizeof(ts));
+    cJSON *root = voice_event__message(name, number, &data);
+    cJSON_AddStringToObject(data, v ? v->user_field : "userId", user_id);
+    cJSON_AddStringToObject(data, v ? v->call_field : "callId", call_id);
+    cJSON_AddStringToObject(data, "timestamp", ts);
+    return print_free(root);
+}
+
+char *voice_event__rte_status(const struct ve_vocab *v, const char *name, int number,
+                              const char *user_id, int active_calls, int64_t wall_ms)
+{
+    char ts[40];
+    cJSON *data;
+    clock__iso8601_graph(wall_ms, ts, sizeof(ts));
+    cJSON *root = voice_event__message(name, number, &data);
+    cJSON_AddStringToObject(data, v ? v->user_field : "userId", user_id);
+    cJSON_AddStringToObject(data, "status", active_calls > 0 ? "Talking" : "Available");
+    cJSON_AddNumberToObject(data, "activeCalls", active_calls);
     cJSON_AddStringToObject(data, "timestamp", ts);
     return print_free(root);
 }
 
 char *voice_event__webhook_body(const char *name, const char *user_id, const char *call_id,
-                                int64_t wall_ms)
+                                int64_t wall_ms, bool without_user_id)
 {
-    char ts[40];
+    static unsigned seq; /* the simulator's loop thread only */
+    char ts[40], id[48];
     clock__iso8601_graph(wall_ms, ts, sizeof(ts));
+    snprintf(id, sizeof(id), "%016llx-%08x", (unsigned long long)wall_ms, ++seq);
     cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "Id", id);
     cJSON_AddStringToObject(root, "EventType", name);
-    cJSON_AddStringToObject(root, "UserId", user_id);
-    cJSON_AddStringToObject(root, "CallId", call_id);
     cJSON_AddStringToObject(root, "Timestamp", ts);
+    cJSON_AddStringToObject(root, "EntityType", "User");
+    cJSON_AddStringToObject(root, "EntityId", user_id);
+    if (!without_user_id)
+        cJSON_AddStringToObject(root, "UserId", user_id);
+    cJSON_AddStringToObject(root, "CallId", call_id);
     return print_free(root);
 }
 
@@ -209,7 +277,8 @@ void rte_msg__free(struct rte_msg *m)
 }
 
 int rte__parse_subscribe(const void *arguments, bool (*known_user)(void *ctx, const char *id),
-                         void *ctx, struct rte_sub *subs, int max, char *err, size_t errlen)
+                         bool (*known_event)(void *ctx, const char *name), void *ctx,
+                         struct rte_sub *subs, int max, char *err, size_t errlen)
 {
     const cJSON *args = arguments;
     if (!cJSON_IsArray(args) || cJSON_GetArraySize(args) != 1) {
@@ -231,7 +300,8 @@ int rte__parse_subscribe(const void *arguments, bool (*known_user)(void *ctx, co
             snprintf(err, errlen, "entry %d needs string EntityId and EventName", n);
             return -1;
         }
-        if (!voice_event__subscribable(name->valuestring)) {
+        if (!(known_event ? known_event(ctx, name->valuestring)
+                          : voice_event__subscribable(NULL, name->valuestring))) {
             snprintf(err, errlen, "unknown event name '%.60s'", name->valuestring);
             return -1;
         }

@@ -1,0 +1,193 @@
+/* Internals of one Voice tenant (tenant.h), shared by its source files:
+ *   tenant.c         lifecycle, the REST link chain, expiry, writer hooks
+ *   tenant_health.c  B/health and readiness
+ *   tenant_users.c   the user map, voice/<id>/talking, carried-over calls
+ *   tenant_hub.c     the RTE WebSocket session (SignalR, pings, watchdog)
+ *   tenant_events.c  which events to subscribe (AvailableSubscriptions),
+ *                    Subscribe, and applying events to the call state
+ * Loop thread only, except where a field says otherwise.
+ */
+#ifndef PS_VOICE_TENANT_IMPL_H
+#define PS_VOICE_TENANT_IMPL_H
+
+#include <cjson/cJSON.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/backoff.h"
+#include "core/loop.h"
+#include "voice/events.h"
+#include "voice/signalr.h"
+#include "voice/tenant.h"
+#include "voice/writer.h"
+
+struct capture;
+struct http_result;
+struct rte_link;
+struct voice_rest;
+struct voice_users;
+
+#define CONNECT_TIMEOUT_MS   20000
+#define MAX_REDIRECTS        5
+#define HEALTH_MAX_MISSING   100
+#define AVAILABLE_TIMEOUT_MS 10000
+
+enum vlink {
+    VL_IDLE,
+    VL_DISCOVERING,
+    VL_AUTHENTICATING,
+    VL_LOADING_USERS,
+    VL_TOKEN,
+    VL_NEGOTIATING,
+    VL_CONNECTING,
+    VL_HANDSHAKE,
+    VL_SUBSCRIBING,
+    VL_LIVE,
+    VL_WAITING,     /* backoff before the next attempt */
+    VL_AUTH_FAILED, /* waiting too, but the credentials were refused */
+    VL_STOPPED,
+    VL_WRITER, /* writer_only: REST session and user map ready, no link */
+};
+
+extern const char *const vlink_names[];
+
+struct vuser {
+    char *address;
+    char *id; /* lower-cased */
+    char *topic;
+    int64_t idle_since_ms; /* wall ms: when the user last stopped talking */
+    bool announced;        /* state published at least once */
+};
+
+struct vseed {
+    char *address;
+    size_t calls;
+    int64_t since_ms;
+    bool applied; /* kept while the window is open: one seed per user */
+};
+
+struct vtenant {
+    struct loop *loop;
+    struct bus *bus;
+    struct http_client *http;
+    struct voice_writer *writer;
+    struct vtenant_options o; /* strings below are our copies */
+    char *name, *discovery_url, *api_url_cfg, *username, *topic_prefix, *health_name;
+    struct voice_rest *rest;
+    char *me_id;
+    struct events_model *model; /* read by the webhook thread too: never changed */
+    struct capture *capture;
+
+    char **addresses;
+    size_t n_addresses;
+    struct vuser *users; /* sorted by id */
+    size_t n_users;
+    bool users_loaded;
+    atomic_bool users_ready; /* users_loaded, for the webhook thread */
+    char **missing;
+    size_t n_missing;
+    /* Users that left the map on a reload, for the writer: the mapper still
+     * writes their flag false (it may have set it). address/id pairs. */
+    char **former;
+    size_t n_former;
+
+    enum vlink state;
+    unsigned chain;
+    struct backoff bo;
+    loop_timer_id retry_timer, ping_timer, watchdog_timer, users_timer, expire_timer;
+    loop_timer_id resub_timer; /* retry of a refused Subscribe on the live link */
+    loop_timer_id avail_timer; /* waiting for the AvailableSubscriptions answer */
+    bool stopping;
+    bool refreshing_users;
+
+    /* the current session */
+    char *token;
+    char *endpoint;
+    int64_t token_exp_s;
+    int redirects;
+    struct rte_link *rte;
+    unsigned gen;
+    struct signalr_reader rd;
+    bool handshaken;
+    int64_t last_rx_ms, opened_ms;
+    uint64_t next_invocation;
+    char (*pending_subs)[24];
+    size_t n_pending_subs;
+    bool sub_failed_round;
+    unsigned status_logged; /* UserStatus payloads logged at info on this link */
+
+    /* what the hub offers (AvailableSubscriptions) and what we use */
+    char avail_inv[24]; /* the invocation waiting for its answer, "" none */
+    bool offered_known; /* false: the hub did not say; every configured name is used */
+    char **offered;
+    size_t n_offered;
+    char **used; /* event names subscribed (the hub's spelling) */
+    size_t n_used;
+    char **missing_events; /* configured call/status events the hub does not offer */
+    size_t n_missing_events;
+    bool events_short; /* too few offered to follow calls: not ready */
+    char available_error[200];
+
+    /* reporting */
+    char last_error[256];
+    int64_t last_error_ms;
+    int64_t live_since_ms;
+    unsigned reconnects;
+    unsigned subscribe_errors;
+    char last_subscribe_error[256];
+    unsigned write_failures;
+    cJSON *last_write_failure;
+
+    struct calls *calls;
+
+    /* Carried-over calls: while `seeding`, states are not published;
+     * seeds wait in `seeds` until the user map can turn them into calls. */
+    bool seeding;
+    struct vseed *seeds;
+    size_t n_seeds;
+};
+
+/* tenant.c */
+int64_t vtenant__opt_or(int64_t v, int64_t dflt);
+void vtenant__set_state(struct vtenant *t, enum vlink s);
+void vtenant__fail(struct vtenant *t, enum vlink state, int64_t at_least_ms, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void vtenant__error(struct vtenant *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vtenant__dropped(void *ctx, const char *user_id, const char *call_id, int64_t started_ms,
+                      bool stopped_talking);
+void vtenant__strv_free(char **v, size_t n);
+
+/* tenant_health.c */
+void vtenant__report(struct vtenant *t);
+
+/* tenant_users.c */
+struct vuser *tenant_users__find(struct vtenant *t, const char *id);
+void tenant_users__free(struct vuser *u, size_t n);
+bool tenant_users__has_ci(char *const *v, size_t n, const char *s);
+void tenant_users__publish(struct vtenant *t, struct vuser *u, const char *source);
+void tenant_users__announce(struct vtenant *t);
+int tenant_users__apply(struct vtenant *t, const struct voice_users *vu, const char ***fresh,
+                        size_t *n_fresh);
+void tenant_users__apply_seeds(struct vtenant *t);
+void tenant_users__seeds_free(struct vseed *s, size_t n);
+
+/* tenant_hub.c */
+extern const struct rte_link_callbacks tenant_hub_callbacks;
+void tenant_hub__open(struct vtenant *t, const char *connection_token);
+void tenant_hub__send(struct vtenant *t, const char *data, size_t len);
+void tenant_hub__drop(struct vtenant *t, const char *reason);
+
+/* tenant_events.c */
+void tenant_events__ask(struct vtenant *t);
+bool tenant_events__completion(struct vtenant *t, const struct signalr_msg *m);
+void tenant_events__available_callback(struct vtenant *t, const cJSON *arg);
+void tenant_events__subscribe(struct vtenant *t, const char *const *ids, size_t n);
+void tenant_events__subscribe_details(struct vtenant *t, const cJSON *details);
+void tenant_events__message(struct vtenant *t, const cJSON *argument);
+void tenant_events__apply(struct vtenant *t, const struct voice_call_event *ev, const char *source);
+void tenant_events__reset(struct vtenant *t);
+cJSON *tenant_events__health(const struct vtenant *t);
+
+#endif
