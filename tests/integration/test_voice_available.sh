@@ -42,7 +42,10 @@ wait_talking 5 alice@contoso.com false 0
 fv_ctl POST settings '{"offered_events":["UserAvailability","QueueStatus"]}' >/dev/null
 fv_ctl POST ws/drop >/dev/null
 wait_for 15 voice_ready false || fail "ready without call events: $(readyz)"
-wait_for 10 sh -c "curl -s http://127.0.0.1:$HTTP_PORT/readyz | grep -q 'offers none of the configured call events (missing: UserCallInConnected UserCallOutConnected UserCallInDisconnected UserCallOutDisconnected UserStatus)'" ||
+names_missing() {
+    readyz | has -F 'offers none of the configured call events (missing: UserCallInConnected UserCallOutConnected UserCallInDisconnected UserCallOutDisconnected UserStatus)'
+}
+wait_for 10 names_missing ||
     fail "reason does not name the missing events: $(readyz)"
 [ "$(http_status "http://127.0.0.1:$HTTP_PORT/readyz")" = 503 ] || fail "readyz not 503"
 grep -q 'the hub offers none of the configured call events' "$T/daemon.log" || fail "not logged"
