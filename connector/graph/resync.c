@@ -187,7 +187,8 @@ static void resync__chunk_send(struct resync_chunk *k)
     char *url = malloc(n);
     if (url)
         snprintf(url, n, "%s/communications/getPresencesByUserId", api);
-    gcall__start(t, &t->app, "POST", url, body, resync__chunk_done, k, 0);
+    /* one presence request of the tenant's budget, however many ids */
+    gcall__start_metered(t, t->app, "POST", url, body, 1, resync__chunk_done, k, 0);
 }
 
 static struct resync_chunk *resync__chunk_new(struct gtenant *t, size_t cap, bool full)

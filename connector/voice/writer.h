@@ -38,9 +38,10 @@ struct voice_write_result {
     const char *email;
     bool talking;
     enum voice_write_status status;
-    int http_status;   /* last HTTP status, 0 for none / transport error */
-    int attempts;      /* requests sent for this value */
-    const char *error; /* readable, NULL on success */
+    int http_status;        /* last HTTP status, 0 for none / transport error */
+    int attempts;           /* requests sent for this value */
+    const char *error;      /* readable, NULL on success */
+    int64_t retry_after_ms; /* Voice's Retry-After on a failure, -1 absent */
 };
 
 /* Runs on the loop thread; res is valid during the call only. */
