@@ -5,7 +5,7 @@
 
 /* "/users/{upn}" with the UPN escaped for a path segment ('@' kept as pchar;
  * '#', '/', '?', '%', spaces and non-ASCII percent-encoded), or the key form
- * "/users('{upn}')" for a UPN starting with '$' (graph-presence.md §8.1),
+ * "/users('{upn}')" for a UPN starting with '$' (docs/graph.md),
  * quotes doubled. malloc'd; NULL when out of memory. */
 char *graph__user_path(const char *upn);
 

@@ -51,7 +51,7 @@ struct rc_config {
     int64_t startup_ms;    /* how long to wait for a side's first input */
     int64_t retry_base_ms; /* backoff for failed writes */
     int64_t retry_max_ms;
-    const char *const *busy; /* busy_activities; NULL: the CONTRACT default */
+    const char *const *busy; /* busy_activities; NULL: the default (docs/mapper.md) */
     size_t n_busy;
 };
 
