@@ -153,6 +153,13 @@ static void client__block(struct graph_client_tenant *t, int64_t retry_after_ms)
     LOG_INFO("graph", "presence requests throttled tenant=%s wait_ms=%lld", t->name, (long long)ms);
 }
 
+bool graph_client__budget_tight(struct graph_client_tenant *t)
+{
+    if (t->q_head)
+        return true;
+    return ratelimit__available(&t->budget, clock__mono_ms()) < t->budget.limit / 2;
+}
+
 void graph_client__throttled(struct graph_client_tenant *t, int64_t retry_after_ms)
 {
     client__block(t, retry_after_ms);

@@ -100,6 +100,11 @@ int graph_client__send(struct graph_client_tenant *t, const struct graph_request
 /* A presence request answered 429/503/504 inside a $batch: metered requests
  * wait retry_after_ms (< 0: 1 s). */
 void graph_client__throttled(struct graph_client_tenant *t, int64_t retry_after_ms);
+/* Whether the tenant's presence budget is tight: less than half of it free
+ * in the window, or requests waiting for it. Readers then gather ids for a
+ * moment (GRAPH_READ_GATHER_MS) so that many users share one request. */
+bool graph_client__budget_tight(struct graph_client_tenant *t);
+#define GRAPH_READ_GATHER_MS 250
 
 /* The kind label of a request path (below the API root): "batch",
  * "presences" (getPresencesByUserId), "presence", "subscriptions", "users",

@@ -137,7 +137,12 @@ int subs__reg_check(struct gtenant *t, const char *sub_id, const char *client_st
 /* Re-reads every resolved user's presence (coalesced while one runs). */
 void resync__request(struct gtenant *t, const char *reason);
 /* Reads the presence of some users (basic notifications); recv_mono is when
- * the webhook request arrived (for notification_latency_seconds). */
+ * the webhook request arrived (for notification_latency_seconds). The ids
+ * are gathered: at most RESYNC_READS_OUT reads are out at a time, and what
+ * arrives meanwhile shares the next getPresencesByUserId (one unit of the
+ * presence budget for up to 650 users); while the budget is tight a read
+ * also waits GRAPH_READ_GATHER_MS for more ids, so a burst of notifications
+ * does not spend the budget the mapper's writes need. */
 void resync__read_ids(struct gtenant *t, char **ids, size_t n, int64_t recv_mono);
 /* Observes notification_latency_seconds{tenant} for n items received at
  * recv_mono (the busy state is decided now). */
@@ -193,6 +198,13 @@ struct gtenant {
     loop_timer_id resync_timer;
     int64_t last_resync_wall_ms;
     struct resync_chunk *resync_waiting;
+    /* reads for basic notifications: ids gathered while reads are out */
+    char **read_ids;
+    int64_t *read_recv; /* webhook arrival per id */
+    size_t n_read, cap_read;
+    int reads_out;
+    loop_timer_id read_timer;
+    bool read_gathered; /* the gathering moment of a tight budget has passed */
     const char *last_resync_reason;
     /* worker-shared */
     struct notify_key_store *keys; /* NULL: basic notifications */

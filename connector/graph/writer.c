@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
@@ -37,6 +38,7 @@ struct wop {
     graph_write_fn cb;
     void *ctx;
     uint64_t seq;
+    int64_t queued_ms; /* when it joined its queue */
     struct wop *next;
 };
 
@@ -52,6 +54,7 @@ struct wtenant {
     struct directory *dir;
     struct wqueue reads, writes;
     int in_flight;
+    loop_timer_id gather_timer; /* reads gathering while the budget is tight */
 };
 
 struct graph_writer {
@@ -449,10 +452,36 @@ static void writer__send(struct wtenant *t, bool reads)
     wreq__done(q);
 }
 
+static void writer__gathered(void *arg)
+{
+    struct wtenant *t = arg;
+    t->gather_timer = 0;
+    writer__schedule(t->w);
+}
+
+/* Reads go at once, unless the budget is tight: then they wait until
+ * GRAPH_READ_GATHER_MS after the oldest one joined (or 650 are waiting), so
+ * that many users share one getPresencesByUserId. */
+static bool writer__reads_ready(struct wtenant *t, int64_t now)
+{
+    const struct wop *r = t->reads.head;
+    if (!r)
+        return false;
+    if (t->reads.n >= GRAPH_WRITER_READ_MAX || now - r->queued_ms >= GRAPH_READ_GATHER_MS ||
+        !graph_client__budget_tight(t->ct))
+        return true;
+    if (!t->gather_timer)
+        t->gather_timer =
+            loop__timer(t->w->loop, r->queued_ms + GRAPH_READ_GATHER_MS - now, writer__gathered, t);
+    return false;
+}
+
 static void writer__flush_tenant(struct wtenant *t)
 {
+    int64_t now = clock__mono_ms();
     while (t->in_flight < GRAPH_WRITER_MAX_IN_FLIGHT && !t->w->stopping) {
-        struct wop *r = t->reads.head, *x = t->writes.head;
+        struct wop *r = writer__reads_ready(t, now) ? t->reads.head : NULL;
+        struct wop *x = t->writes.head;
         if (!r && !x)
             return;
         writer__send(t, r && (!x || r->seq < x->seq));
@@ -476,6 +505,7 @@ static void writer__schedule(struct graph_writer *w)
 
 static void wop__queue(struct wop *o)
 {
+    o->queued_ms = clock__mono_ms();
     wqueue__push(o->op == GRAPH_OP_READ ? &o->t->reads : &o->t->writes, o);
     writer__schedule(o->t->w);
 }
@@ -581,6 +611,8 @@ void graph_writer__stop(struct graph_writer *w)
     w->flush_timer = 0;
     for (size_t i = 0; i < w->n_tenants; i++) {
         struct wtenant *t = w->tenants[i];
+        loop__timer_cancel(w->loop, t->gather_timer);
+        t->gather_timer = 0;
         directory__stop(t->dir); /* its waiters end as stopped */
         struct wop *o;
         while ((o = wqueue__pop(&t->reads)))

@@ -162,8 +162,11 @@ static void mapper__graph_start(struct mapper *m, struct muser *u, const struct 
 
 /* Voice writes in flight are capped (MAPPER_VOICE_MAX_IN_FLIGHT): the
  * start-up reconcile writes every user's flag, and 10,000 requests queued at
- * once cost megabytes that the heap does not give back. Waiting users are
- * woken one per finished write, in order. */
+ * once cost megabytes that the heap does not give back. Users wait in order;
+ * a user on the list starts its write only when woken, and a wake-up that a
+ * user did not use (it had nothing to write any more, or others took the
+ * slot) is passed on at the end of the pass, so no free slot is left with
+ * users still waiting. */
 static void mapper__voice_wait(struct mapper *m, struct muser *u)
 {
     if (u->vwait)
@@ -177,21 +180,30 @@ static void mapper__voice_wait(struct mapper *m, struct muser *u)
     m->vwait_tail = u;
 }
 
+/* Wakes waiting users, one per free slot not yet promised to a woken one. */
+static void mapper__voice_wake(struct mapper *m)
+{
+    while (m->vwait_head && !m->stopping &&
+           m->voice_in_flight + m->voice_woken < MAPPER_VOICE_MAX_IN_FLIGHT) {
+        struct muser *u = m->vwait_head;
+        m->vwait_head = u->vnext;
+        if (!m->vwait_head)
+            m->vwait_tail = NULL;
+        u->vnext = NULL;
+        u->vwait = false;
+        u->vwoken = true;
+        m->voice_woken++;
+        registry__touch(u);
+        mapper__schedule(m);
+    }
+}
+
 /* Every result gives its slot back, whatever it says. */
 static void mapper__voice_release(struct mapper *m)
 {
     if (m->voice_in_flight > 0)
         m->voice_in_flight--;
-    struct muser *u = m->vwait_head;
-    if (!u || m->stopping)
-        return;
-    m->vwait_head = u->vnext;
-    if (!m->vwait_head)
-        m->vwait_tail = NULL;
-    u->vnext = NULL;
-    u->vwait = false;
-    registry__touch(u);
-    mapper__schedule(m);
+    mapper__voice_wake(m);
 }
 
 static void mapper__voice_done(void *ctx, const struct voice_write_result *res)
@@ -239,7 +251,7 @@ static void mapper__voice_start(struct mapper *m, struct muser *u, bool value)
         rc = m->ports.voice_set(m->ports.voice, u->t->name, u->rc.address, value,
                                 mapper__voice_done, c);
         if (rc != 0)
-            m->voice_in_flight--;
+            mapper__voice_release(m);
     }
     if (rc == 0)
         return;
@@ -262,11 +274,17 @@ static void mapper__publish(struct mapper *m, struct muser *u, int64_t now)
 
 static void mapper__pump_user(struct mapper *m, struct muser *u, int64_t now)
 {
+    if (u->vwoken) { /* its slot is free for anyone again */
+        u->vwoken = false;
+        m->voice_woken--;
+    }
     struct rc_action a[RC_MAX_ACTIONS];
     size_t n = rc__plan(&u->rc, &u->t->rc, now, a);
     for (size_t i = 0; i < n; i++) {
         if (a[i].not_before > now)
             continue;
+        if (a[i].kind == RC_VOICE_SET && u->vwait)
+            continue; /* its turn comes with a wake-up */
         if (a[i].kind == RC_VOICE_SET && m->voice_in_flight >= MAPPER_VOICE_MAX_IN_FLIGHT) {
             mapper__voice_wait(m, u);
             continue;
@@ -399,6 +417,8 @@ static void mapper__pump(void *arg)
     int64_t d = mapper__pass_dirty(m, now);
     if (d < next)
         next = d;
+    /* Slots a woken user did not take go to the next waiting ones. */
+    mapper__voice_wake(m);
     /* Users made dirty by a refused write above wait for the next pass. */
     if (m->dirty_head)
         mapper__schedule(m);

@@ -31,7 +31,8 @@ struct muser {
     bool dirty;
     int64_t began_us[2]; /* per side: when its write began, for the latency */
     struct muser *dnext; /* dirty list */
-    bool vwait;          /* its Voice write waits for a slot */
+    bool vwait;          /* its Voice write waits for a slot (in the wait list) */
+    bool vwoken;         /* taken off the wait list, a slot kept for its next pass */
     struct muser *vnext; /* Voice wait list */
     struct muser *hnext; /* id hash chain */
 };
@@ -58,6 +59,7 @@ struct mapper {
     struct muser *dirty_head;
     struct muser *vwait_head, *vwait_tail;
     int voice_in_flight;
+    int voice_woken;    /* users woken for a free slot, not pumped yet */
     bool full_pass;     /* re-plan everyone: timer, start, reload */
     bool reap_due;      /* a retired user may be done */
     char *teams_prefix; /* P teams/ */

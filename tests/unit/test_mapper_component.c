@@ -48,6 +48,7 @@ struct fake {
     size_t n;
     loop_timer_id timer;
     bool hold_graph; /* Graph ops wait for the test to answer them */
+    bool hold_voice; /* Voice ops too */
     int voice_in_flight, voice_max_in_flight;
     int voice_ok[N_FAILING + N_GOOD], voice_failed[N_FAILING + N_GOOD];
 };
@@ -111,7 +112,9 @@ static void fake_flush(void *arg)
     memcpy(now, fk.ops, n * sizeof(now[0]));
     fk.n = 0;
     for (size_t k = 0; k < n; k++) {
-        if (now[k].voice)
+        if (now[k].voice && fk.hold_voice)
+            fk.ops[fk.n++] = now[k], keep++;
+        else if (now[k].voice)
             fake_answer_voice(&now[k]);
         else if (fk.hold_graph)
             fk.ops[fk.n++] = now[k], keep++;
@@ -310,6 +313,90 @@ static void test_voice_failures_do_not_hold_slots(void **state)
     rig_stop(&r);
 }
 
+/* ---- Voice: a waiting user never misses its wake-up ---- */
+
+/* The held Voice write of user `email`, or -1. */
+static long voice_op_of(const char *email)
+{
+    for (size_t k = 0; k < fk.n; k++) {
+        if (fk.ops[k].voice && strcmp(fk.ops[k].email, email) == 0)
+            return (long)k;
+    }
+    return -1;
+}
+
+static void answer_voice_of(const char *email)
+{
+    long k = voice_op_of(email);
+    assert_true(k >= 0);
+    struct fake_op op = fk.ops[k];
+    memmove(&fk.ops[k], &fk.ops[k + 1], (fk.n - (size_t)k - 1) * sizeof(fk.ops[0]));
+    fk.n--;
+    fake_answer_voice(&op);
+}
+
+static struct rig w_rig;
+static char w_first[64], w_second[64]; /* in line for a slot, in order */
+
+/* Every slot taken, two users waiting. */
+static bool all_slots_taken(void)
+{
+    struct mapper *m = w_rig.state;
+    return m->voice_in_flight == MAPPER_VOICE_MAX_IN_FLIGHT && m->vwait_head &&
+           m->vwait_head->vnext && !m->vwait_head->vnext->vnext;
+}
+
+/* One write ends, and in the same turn the second in line has news. */
+static void act_release_one_and_touch_second(void)
+{
+    struct mapper *m = w_rig.state;
+    snprintf(w_first, sizeof(w_first), "%s", m->vwait_head->address);
+    snprintf(w_second, sizeof(w_second), "%s", m->vwait_head->vnext->address);
+    answer_voice_of(fk.ops[0].email);
+    char topic[128];
+    snprintf(topic, sizeof(topic), "teams/%s/busy", w_second);
+    const char *teams = "{\"busy\":false,\"availability\":\"Available\",\"activity\":"
+                        "\"Available\"}";
+    inputs__on_teams(m, topic, teams, strlen(teams), true);
+}
+
+static bool first_in_line_writes(void)
+{
+    return voice_op_of(w_first) >= 0;
+}
+
+/* The second waits its turn; the first in line got the slot. Its write
+ * ends: the slot it frees goes to the second. */
+static void act_release_first(void)
+{
+    assert_true(voice_op_of(w_second) < 0);
+    answer_voice_of(w_first);
+}
+
+static bool second_in_line_writes(void)
+{
+    return voice_op_of(w_second) >= 0;
+}
+
+static void test_voice_wakeups_are_not_lost(void **state)
+{
+    (void)state;
+    char users[4096] = "[";
+    for (int i = 0; i < MAPPER_VOICE_MAX_IN_FLIGHT + 2; i++) /* users whose writes succeed */
+        snprintf(users + strlen(users), sizeof(users) - strlen(users), "%s\"u%02d@contoso.com\"",
+                 i ? "," : "", i + N_FAILING);
+    strcat(users, "]");
+    rig_start(&w_rig, users);
+    fk.hold_voice = true;
+    const struct step steps[] = {
+        {all_slots_taken, act_release_one_and_touch_second},
+        {first_in_line_writes, act_release_first},
+        {second_in_line_writes, NULL},
+    };
+    assert_int_equal(run_script(steps, 3, 5000), 3);
+    rig_stop(&w_rig);
+}
+
 /* ---- Graph: Retry-After and not_found reach the core ---- */
 
 static bool graph_op_waiting(void)
@@ -431,6 +518,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_record_of_previous_run),
         cmocka_unit_test(test_voice_failures_do_not_hold_slots),
+        cmocka_unit_test(test_voice_wakeups_are_not_lost),
         cmocka_unit_test(test_graph_results),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
