@@ -26,6 +26,7 @@
 #include "core/config.h"
 #include "core/ids.h"
 #include "core/health.h"
+#include "core/http_client.h"
 #include "core/http_server.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -45,6 +46,9 @@
 /* The components, started in this order and stopped in reverse, each with
  * the roles that run it (--role / "roles"; a split deployment runs one
  * process per role, docs/operations.md). */
+#ifdef HAVE_ps_graph_client
+extern const struct daemon_component graph_client_component;
+#endif
 #ifdef HAVE_ps_graph_side
 extern const struct daemon_component graph_component;
 #endif
@@ -62,12 +66,17 @@ struct daemon_entry {
 };
 
 static const struct daemon_entry daemon_components[] = {
+#ifdef HAVE_ps_graph_client
+    /* The Graph client and writer (tokens, calls, the presence budget) that
+     * the Graph side and the mapper share (docs/graph.md). */
+    {&graph_client_component, CONFIG_ROLE_GRAPH | CONFIG_ROLE_MAPPER},
+#endif
 #ifdef HAVE_ps_graph_side
     {&graph_component, CONFIG_ROLE_GRAPH},
 #endif
 #ifdef HAVE_ps_voice_side
     /* The mapper writes 'talking' through the Voice side's REST session
-     * (voice_writer__default()), so a mapper process runs it too; env.roles
+     * (services.voice_writer), so a mapper process runs it too; env.roles
      * tells the Voice side which role it serves (docs/operations.md). */
     {&voice_component, CONFIG_ROLE_VOICE | CONFIG_ROLE_MAPPER},
 #endif
@@ -82,6 +91,7 @@ static const struct daemon_entry daemon_components[] = {
 
 struct daemon {
     struct daemon_env env;
+    struct daemon_services services;
     char *client_id;
     char *health_topic;
     char *state_topic;
@@ -401,6 +411,14 @@ static void daemon__free_components(struct daemon *d)
     }
 }
 
+/* After every component stopped: pending requests complete (aborted) on
+ * the loop while the components' state still exists. */
+static void daemon__stop_http_client(struct daemon *d)
+{
+    http_client__free(d->env.http_client);
+    d->env.http_client = NULL;
+}
+
 static void daemon__shutdown(struct daemon *d, const char *signame)
 {
     if (d->stopping)
@@ -408,6 +426,7 @@ static void daemon__shutdown(struct daemon *d, const char *signame)
     d->stopping = true;
     LOG_INFO("daemon", "stopping signal=%s", signame);
     daemon__stop_components(d);
+    daemon__stop_http_client(d);
     bus__stop(d->env.bus); /* B/state offline, then a clean disconnect */
     if (d->env.http)
         http_server__stop(d->env.http);
@@ -581,6 +600,10 @@ static int daemon__setup(struct daemon *d)
         LOG_ERROR("daemon", "cannot set up the HTTP listener listen=%s", d->env.cfg->http.listen);
         return -1;
     }
+    if (!(d->env.http_client = http_client__new(d->env.loop))) {
+        LOG_ERROR("daemon", "cannot start the HTTP client");
+        return -1;
+    }
     if (daemon__init_components(d) < 0)
         return -1;
     /* Again: a side may have attached B/health itself (the Voice side does);
@@ -625,6 +648,7 @@ int daemon__run(struct config *cfg)
     struct daemon d;
     memset(&d, 0, sizeof(d));
     d.env.cfg = cfg;
+    d.env.services = &d.services;
     d.env.roles = cfg->roles ? cfg->roles : CONFIG_ROLE_ALL;
     /* Before any thread exists: every side encodes ids the same way. */
     ids__set_escape_dots(cfg->mqtt.escape_dots);
@@ -647,6 +671,7 @@ int daemon__run(struct config *cfg)
     if (!d.stopping) { /* failed setup or loop: still leave B/state offline */
         d.stopping = true;
         daemon__stop_components(&d);
+        daemon__stop_http_client(&d);
         bus__stop(d.env.bus);
         if (d.env.http)
             http_server__stop(d.env.http);

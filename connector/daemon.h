@@ -7,9 +7,22 @@ struct config;
 struct loop;
 struct bus;
 struct http_server;
+struct http_client;
+struct graph_client;
+struct graph_writer;
+struct voice_writer;
 
 /* Returns the process exit code: 0 clean stop, 1 runtime failure. */
 int daemon__run(struct config *cfg);
+
+/* What components share with each other. A component that provides a part
+ * sets it in its init and clears it in its stop; a component that uses one
+ * takes it in its init (the table in daemon.c orders them). */
+struct daemon_services {
+    struct graph_client *graph_client; /* tokens, calls, budget (graph/client.h) */
+    struct graph_writer *graph_writer; /* Teams presence writes (graph/writer.h) */
+    struct voice_writer *voice_writer; /* Voice 'talking' writes (voice/writer.h) */
+};
 
 /* What a component gets to wire itself in; valid from init to free. */
 struct daemon_env {
@@ -17,6 +30,10 @@ struct daemon_env {
     struct loop *loop;
     struct bus *bus;
     struct http_server *http;
+    /* The process's one HTTP client (curl thread and connection pool); freed
+     * after every component stopped, so completions still find their state. */
+    struct http_client *http_client;
+    struct daemon_services *services;
     /* This process's roles (CONFIG_ROLE_*) and its B/state topic: <B>/state
      * for all roles, <B>/state/<roles> in a split deployment. */
     unsigned roles;

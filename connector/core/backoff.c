@@ -58,14 +58,19 @@ int64_t backoff__next_with(struct backoff *b, uint32_t random)
     return delay > 0 ? delay : 1;
 }
 
-int64_t backoff__next(struct backoff *b)
+uint32_t backoff__random(void)
 {
     uint32_t random;
     /* RAND_bytes only fails when the CSPRNG cannot seed; the midpoint is
      * still a valid delay, just without jitter. */
     if (RAND_bytes((unsigned char *)&random, sizeof(random)) != 1)
         random = UINT32_MAX / 2;
-    return backoff__next_with(b, random);
+    return random;
+}
+
+int64_t backoff__next(struct backoff *b)
+{
+    return backoff__next_with(b, backoff__random());
 }
 
 /* Copies value without surrounding whitespace into buf; -1 when too long. */

@@ -19,6 +19,9 @@ void backoff__reset(struct backoff *b);
 int64_t backoff__next(struct backoff *b);
 /* Same, with the random draw given (0..UINT32_MAX): pure, for tests. */
 int64_t backoff__next_with(struct backoff *b, uint32_t random);
+/* The draw backoff__next() uses: uniform over 0..UINT32_MAX, from the
+ * OpenSSL CSPRNG (seeded per process; never the same sequence twice). */
+uint32_t backoff__random(void);
 
 /* Parses a Retry-After value: delta-seconds or an HTTP-date (relative to
  * now). Returns milliseconds >= 0, or -1 when absent or invalid. Values are

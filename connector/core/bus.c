@@ -51,7 +51,7 @@
 struct bus_sub {
     struct bus_sub *next;
     char *filter;
-    bus_message_fn fn;
+    bus_message_fn fn; /* NULL: unsubscribed, unlinked after the dispatch */
     void *ctx;
 };
 
@@ -68,6 +68,7 @@ struct bus {
     bool warned_full; /* one warning per buffer-full episode */
 
     struct bus_sub *subs, **subs_tail;
+    bool dispatching; /* bus__handle_msg walks subs: unlink nothing */
     bus_connection_fn conn_fn;
     void *conn_ctx;
 
@@ -485,8 +486,10 @@ static void bus__handle_up(void *arg)
      * first, even though the cached value is unchanged. */
     if (lvc__want_first(bus->lvc, bus->state_topic, bus->online_payload) < 0)
         LOG_ERROR("mqtt", "out of memory queueing the online state");
-    for (struct bus_sub *s = bus->subs; s; s = s->next)
-        bus__subscribe_one(bus, s);
+    for (struct bus_sub *s = bus->subs; s; s = s->next) {
+        if (s->fn)
+            bus__subscribe_one(bus, s);
+    }
     bus__pump(bus);
     if (bus->conn_fn)
         bus->conn_fn(bus->conn_ctx, true);
@@ -505,6 +508,24 @@ static void bus__handle_down(void *arg)
         bus->conn_fn(bus->conn_ctx, false);
 }
 
+/* Frees the subscriptions bus__unsubscribe() marked (outside a dispatch). */
+static void bus__unlink_dead(struct bus *bus)
+{
+    struct bus_sub **pp = &bus->subs;
+    bus->subs_tail = &bus->subs;
+    while (*pp) {
+        struct bus_sub *s = *pp;
+        if (s->fn) {
+            pp = &s->next;
+            bus->subs_tail = pp;
+            continue;
+        }
+        *pp = s->next;
+        free(s->filter);
+        free(s);
+    }
+}
+
 static void bus__handle_msg(void *arg)
 {
     struct bus_msg *msg = arg;
@@ -514,12 +535,15 @@ static void bus__handle_msg(void *arg)
      * follow the same topics (the Voice side's restart seeding and the
      * mapper both read voice/+/talking). */
     bool matched = false;
+    bus->dispatching = true;
     for (struct bus_sub *s = bus->subs; s && !bus->stopping; s = s->next) {
-        if (!mqtt_topic__matches(s->filter, msg->topic))
+        if (!s->fn || !mqtt_topic__matches(s->filter, msg->topic))
             continue;
         matched = true;
         s->fn(s->ctx, msg->topic, msg->payload, msg->len, msg->retained);
     }
+    bus->dispatching = false;
+    bus__unlink_dead(bus);
     if (!matched && !bus->stopping)
         LOG_DEBUG("mqtt", "message without subscription topic=%s", msg->topic);
     free(msg->topic);
@@ -709,6 +733,37 @@ int bus__subscribe(struct bus *bus, const char *filter, bus_message_fn fn, void 
     bus->subs_tail = &s->next;
     if (bus->connected)
         bus__subscribe_one(bus, s);
+    return 0;
+}
+
+/* Whether another live subscription uses the same filter (the broker knows
+ * a filter once, whoever asked for it). */
+static bool bus__filter_in_use(const struct bus *bus, const char *filter)
+{
+    for (const struct bus_sub *s = bus->subs; s; s = s->next) {
+        if (s->fn && strcmp(s->filter, filter) == 0)
+            return true;
+    }
+    return false;
+}
+
+int bus__unsubscribe(struct bus *bus, const char *filter, bus_message_fn fn, void *ctx)
+{
+    struct bus_sub *hit = NULL;
+    for (struct bus_sub *s = bus ? bus->subs : NULL; s && !hit; s = s->next) {
+        if (s->fn == fn && s->ctx == ctx && strcmp(s->filter, filter) == 0)
+            hit = s;
+    }
+    if (!hit)
+        return -1;
+    hit->fn = NULL;
+    if (bus->connected && !bus->stopping && !bus__filter_in_use(bus, filter)) {
+        int rc = MQTTAsync_unsubscribe(bus->client, filter, NULL);
+        if (rc != MQTTASYNC_SUCCESS) /* a reconnect forgets it anyway (clean session) */
+            LOG_DEBUG("mqtt", "unsubscribe deferred filter=%s code=%d", filter, rc);
+    }
+    if (!bus->dispatching)
+        bus__unlink_dead(bus);
     return 0;
 }
 

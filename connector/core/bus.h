@@ -47,6 +47,11 @@ void bus__on_connection(struct bus *bus, bus_connection_fn fn, void *ctx);
  * wildcards; every matching subscription gets them. */
 int bus__subscribe(struct bus *bus, const char *filter, bus_message_fn fn, void *ctx);
 
+/* Loop thread. Removes the subscription bus__subscribe(filter, fn, ctx)
+ * made; the broker is told when no other subscription uses the filter. Safe
+ * inside a message callback. Returns 0, or -1 when there is none. */
+int bus__unsubscribe(struct bus *bus, const char *filter, bus_message_fn fn, void *ctx);
+
 /* Loop thread. Retained, QoS 1, only when different from the last payload
  * sent on the topic. Returns 1 when sent, buffered or deferred, 0 when
  * unchanged, -1 on error (invalid topic, out of memory).

@@ -393,7 +393,10 @@ static void http__respond(struct lws *wsi, struct pss *pss, int status, const ch
     pss->out = (struct out){
         .active = true,
         .status = status,
-        .content_type = ctype ? ctype : "application/json",
+        /* "" asks for no Content-Type (an empty 200 of some real services) */
+        .content_type = !ctype     ? "application/json"
+                        : ctype[0] ? ctype
+                                   : NULL,
         .body = body,
         .len = body ? len : 0,
         .extra = extra_owned ? extra_owned : extra,

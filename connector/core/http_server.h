@@ -44,7 +44,7 @@ struct http_request {
 
 struct http_response {
     int status;
-    const char *content_type; /* static string; default "application/json" */
+    const char *content_type; /* static string; NULL: "application/json"; "": none */
     char *body;               /* malloc'd; the server frees it */
     size_t body_len;
     const char *extra_headers; /* static, "Name: value\r\n..." or NULL */
@@ -81,6 +81,7 @@ void http_server__stop(struct http_server *srv);
 void http_server__free(struct http_server *srv);
 
 /* Any thread: completes a deferred request; takes ownership of body.
+ * content_type as in struct http_response ("": no Content-Type header).
  * Call it exactly once per deferred request, also when the client may have
  * gone (then it just frees), and never after http_server__free(). */
 void http_server__complete(struct http_pending *p, int status, const char *content_type, char *body,

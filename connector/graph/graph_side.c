@@ -19,6 +19,7 @@
 #include "core/status.h"
 #include "core/workqueue.h"
 #include "daemon.h"
+#include "graph/client.h"
 #include "graph/gside.h"
 #include "graph/jwt.h"
 #include "graph/notify_crypto.h"
@@ -34,20 +35,71 @@ struct gtenant *gside__tenant(struct gside *side, const char *name)
     return NULL;
 }
 
+struct gtoken *gside__account(struct gtenant *t, int a)
+{
+    return graph_client__account(t->gc, (size_t)a);
+}
+
+/* ---- Graph calls through the process's client --------------------------- */
+
+static void gcall__answered(void *ctx, const struct graph_response *res)
+{
+    struct gcall *c = ctx;
+    if (res->aborted || c->t->side->stopping) {
+        c->done(c, NULL);
+        free(c);
+        return;
+    }
+    struct http_result hr = {
+        .status = res->status,
+        .error = res->error,
+        .body = (char *)(res->body ? res->body : ""),
+        .body_len = res->body ? res->body_len : 0,
+        .retry_after_ms = res->retry_after_ms,
+    };
+    c->done(c, &hr);
+    free(c);
+}
+
+void gcall__start_metered(struct gtenant *t, struct gtoken *tok, const char *method, char *url,
+                          char *body, unsigned units, gcall_done_fn done, void *ctx, int64_t aux)
+{
+    struct gcall *c = calloc(1, sizeof(*c));
+    struct gcall tmp = {.t = t, .done = done, .ctx = ctx, .aux = aux};
+    if (c)
+        *c = tmp;
+    struct graph_request req = {
+        .method = method, .url = url, .body = body, .token = tok, .units = units};
+    int rc = c && url ? graph_client__send(t->gc, &req, gcall__answered, c) : -1;
+    free(url);
+    free(body);
+    if (rc == 0)
+        return;
+    free(c);
+    done(&tmp, NULL);
+}
+
+void gcall__start(struct gtenant *t, struct gtoken *tok, const char *method, char *url, char *body,
+                  gcall_done_fn done, void *ctx, int64_t aux)
+{
+    gcall__start_metered(t, tok, method, url, body, 0, done, ctx, aux);
+}
+
+/* The client's token state changed: rebuild that tenant's section. */
+static void gside__on_auth(void *ctx, const char *tenant)
+{
+    struct gtenant *t = gside__tenant(ctx, tenant);
+    if (t)
+        gside__status(t);
+}
+
 void gside__status(struct gtenant *t)
 {
     cJSON *g = cJSON_CreateObject();
     if (!g)
         return;
-    cJSON *auth = cJSON_AddObjectToObject(g, "auth");
-    cJSON_AddItemToObject(auth, "app", tokens__status_json(&t->app));
-    cJSON *accts = cJSON_AddArrayToObject(auth, "accounts");
-    bool auth_ok = strcmp(t->app.state, "error") != 0;
-    for (size_t a = 0; a < t->n_accounts; a++) {
-        cJSON_AddItemToArray(accts, tokens__status_json(&t->accounts[a]));
-        auth_ok = auth_ok && strcmp(t->accounts[a].state, "error") != 0;
-    }
-    cJSON_AddStringToObject(auth, "state", auth_ok ? "ok" : "error");
+    bool auth_ok = true;
+    cJSON_AddItemToObject(g, "auth", graph_client__auth_json(t->gc, &auth_ok));
     cJSON *users = cJSON_AddObjectToObject(g, "users");
     size_t ok = 0;
     cJSON *missing = cJSON_CreateArray();
@@ -145,40 +197,34 @@ static int gside__tenant_init(struct gside *side, struct gtenant *t, size_t i)
     pthread_mutex_init(&t->reg_lock, NULL);
     pthread_mutex_init(&t->ident_lock, NULL);
     struct graph_config *g = &t->cfg->graph;
+    t->gc = graph_client__tenant(side->gc, t->name);
+    if (!t->gc)
+        return -1;
+    t->app = graph_client__app(t->gc);
     char *pub = gside__trim(cfg->http.public_url);
     char *login = gside__trim(g->login_url);
-    char *path = gside__join("/", g->tenant_id, "/oauth2/v2.0/token");
-    if (!pub || !login || !path) {
+    if (!pub || !login) {
         free(pub);
         free(login);
-        free(path);
         return -1;
     }
-    t->token_url = gside__join(login, path, "");
     int ident = identity__init(t, login);
     t->notify_url = gside__join(pub, "/graph/notify/", t->name);
     t->lifecycle_url = gside__join(pub, "/graph/lifecycle/", t->name);
     free(pub);
     free(login);
-    free(path);
     t->jwks = jwks_cache__new();
     t->n_accounts = g->n_accounts;
-    t->accounts = calloc(t->n_accounts ? t->n_accounts : 1, sizeof(*t->accounts));
     t->subs = calloc(t->n_accounts ? t->n_accounts : 1, sizeof(*t->subs));
     t->reg = calloc(t->n_accounts ? t->n_accounts : 1, sizeof(*t->reg));
-    if (!t->token_url || ident != 0 || !t->notify_url || !t->lifecycle_url || !t->jwks ||
-        !t->accounts || !t->subs || !t->reg)
+    if (ident != 0 || !t->notify_url || !t->lifecycle_url || !t->jwks || !t->subs || !t->reg)
         return -1;
-    tokens__init(&t->app, t, -1);
     for (size_t a = 0; a < t->n_accounts; a++) {
-        tokens__init(&t->accounts[a], t, (int)a);
         t->subs[a].t = t;
         t->subs[a].account = (int)a;
         backoff__init(&t->subs[a].bo, 2000, 5 * 60 * 1000);
     }
     backoff__init(&t->resolve_bo, 2000, 5 * 60 * 1000);
-    if (g->client_secret.value)
-        log__redact(g->client_secret.value);
     if (gside__keys(t) < 0)
         return -1;
     if (users__sync(t) < 0)
@@ -196,15 +242,10 @@ static void gside__tenant_free(struct gtenant *t)
 {
     if (!t->side)
         return;
-    tokens__free(&t->app);
-    for (size_t a = 0; t->accounts && a < t->n_accounts; a++)
-        tokens__free(&t->accounts[a]);
     subs__free(t);
     users__free(t);
-    free(t->accounts);
     free(t->subs);
     free(t->reg);
-    free(t->token_url);
     identity__free(t);
     free(t->jwks_url);
     free(t->notify_url);
@@ -223,11 +264,7 @@ static void gside__free(void *state)
         return;
     workqueue__free(side->wq); /* no-op when stop ran */
     side->wq = NULL;
-    if (side->cli) {
-        side->stopping = true;
-        http_client__free(side->cli);
-        side->cli = NULL;
-    }
+    side->stopping = true;
     for (size_t i = 0; i < side->n_tenants; i++)
         gside__tenant_free(&side->tenants[i]);
     free(side->tenants);
@@ -242,13 +279,6 @@ static int64_t gside__env_ms(const char *name)
 
 static void gside__describe_metrics(void)
 {
-    metrics__describe("graph_token_refreshes_total", METRIC_COUNTER,
-                      "Graph tokens acquired (account=\"app\" or a service account)");
-    metrics__describe("graph_token_failures_total", METRIC_COUNTER,
-                      "Failed Graph token requests (code: AADSTS code, http_<status> or "
-                      "unreachable)");
-    metrics__describe("graph_requests_total", METRIC_COUNTER,
-                      "Graph API requests answered, by HTTP status (0: no answer)");
     metrics__describe("graph_resyncs_total", METRIC_COUNTER, "Full presence re-reads");
     metrics__describe("graph_presence_read_failures_total", METRIC_COUNTER,
                       "Failed getPresencesByUserId chunks");
@@ -288,10 +318,12 @@ static int gside__init(const struct daemon_env *env, void **state)
     gside__describe_metrics();
     side->n_tenants = env->cfg->n_tenants;
     side->tenants = calloc(side->n_tenants ? side->n_tenants : 1, sizeof(*side->tenants));
-    side->cli = http_client__new(env->loop);
+    side->gc = env->services ? env->services->graph_client : NULL;
+    if (!side->gc)
+        LOG_ERROR("graph", "no Graph client in this process");
     /* decryption workers, one per core */
     side->wq = workqueue__new(0, GSIDE_QUEUE_MAX, webhook__job_free);
-    if (!side->tenants || !side->cli || !side->wq)
+    if (!side->tenants || !side->gc || !side->wq)
         goto fail;
     for (size_t i = 0; i < side->n_tenants; i++) {
         if (gside__tenant_init(side, &side->tenants[i], i) < 0) {
@@ -303,6 +335,7 @@ static int gside__init(const struct daemon_env *env, void **state)
         LOG_ERROR("graph", "cannot add the webhook routes");
         goto fail;
     }
+    graph_client__on_status(side->gc, gside__on_auth, side);
     LOG_INFO("graph", "graph side ready tenants=%zu workers=%zu", side->n_tenants,
              workqueue__threads(side->wq));
     return 0;
@@ -358,16 +391,13 @@ static void gside__stop(void *state)
         identity__stop(t);
         resync__stop(t);
         subs__stop(t);
-        tokens__stop(&t->app);
-        for (size_t a = 0; a < t->n_accounts; a++)
-            tokens__stop(&t->accounts[a]);
         char comp[160];
         snprintf(comp, sizeof(comp), "graph/%s", t->name);
         health__remove(comp);
     }
-    /* pending calls complete (aborted) on the loop, which is still running */
-    http_client__free(side->cli);
-    side->cli = NULL;
+    /* pending calls complete (aborted) when the daemon stops the Graph client
+     * and the HTTP client; they see `stopping` */
+    graph_client__on_status(side->gc, NULL, NULL);
 }
 
 const struct daemon_component graph_component = {

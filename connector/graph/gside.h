@@ -22,8 +22,10 @@
 
 #include "core/backoff.h"
 #include "core/loop.h"
+#include "graph/batch.h"
 #include "graph/oidc.h"
 #include "graph/presence.h"
+#include "graph/tokens.h"
 
 struct daemon_env;
 struct http_client;
@@ -35,66 +37,19 @@ struct tenant_config;
 struct gside;
 struct gtenant;
 struct resync_chunk;
+struct graph_client;
+struct graph_client_tenant;
 
 #define GSIDE_ID_MAX           128
 #define GSIDE_CLIENT_STATE_LEN 64 /* hex of 32 random bytes; Graph allows 128 */
-#define GSIDE_BATCH_MAX        20
+#define GSIDE_BATCH_MAX        GRAPH_BATCH_MAX
 #define GSIDE_PRESENCE_CHUNK   650
 #define GSIDE_SUB_LIFETIME_MS  (55LL * 60 * 1000) /* asked for; Graph allows 60 min */
 /* Said by the log at start, B/health and check-config when no certificate
  * is configured (docs/graph.md, "Basic or rich notifications"). */
 #define GSIDE_BASIC_NOTICE CONFIG_BASIC_NOTICE
 
-/* ---- tokens.c ------------------------------------------------------------- */
-
-typedef void (*gtoken_fn)(void *ctx, const char *bearer); /* bearer NULL: stopping */
-
-struct gwaiter {
-    gtoken_fn fn;
-    void *ctx;
-    struct gwaiter *next;
-};
-
-struct gtoken {
-    struct gtenant *t;
-    int account; /* -1: the app token (client_credentials) */
-    char *access;
-    char *refresh;
-    int64_t expires_mono;
-    bool in_flight;
-    bool with_refresh;   /* the request in flight is a refresh_token grant */
-    loop_timer_id timer; /* proactive refresh, or retry after a failure */
-    bool retry_pending;
-    struct backoff bo;
-    struct gwaiter *waiters;
-    /* for B/health */
-    const char *state; /* "pending", "ok", "error" */
-    int aadsts;
-    char error[64];
-    const char *explanation;
-    int64_t error_wall_ms;
-    int failures;
-};
-
-void tokens__init(struct gtoken *tok, struct gtenant *t, int account);
-/* Calls fn(ctx, bearer) now when a valid token is held, else when one is. */
-void tokens__get(struct gtoken *tok, gtoken_fn fn, void *ctx);
-/* Graph said 401 for `used` (NULL: whatever is held): drop it if current. */
-void tokens__invalidate(struct gtoken *tok, const char *used);
-/* Releases waiters with NULL and cancels timers (stop). */
-void tokens__stop(struct gtoken *tok);
-void tokens__free(struct gtoken *tok);
-/* The plain explanation of an AADSTS code, or NULL. Pure. */
-const char *tokens__explain(int aadsts);
-/* AADSTS code of an identity-platform error body (error_codes[0], else
- * "AADSTSnnn" in error_description); 0 when none. Copies `error` into err. */
-int tokens__parse_error(const char *body, char *err, size_t errlen);
-/* application/x-www-form-urlencoded body from name/value pairs (NULL value:
- * skipped); every value percent-encoded. malloc'd. */
-char *tokens__form(const char *const *pairs, size_t n_pairs);
-struct cJSON *tokens__status_json(const struct gtoken *tok);
-
-/* ---- graph calls with a token and one retry on 401 ----------------------- */
+/* ---- Graph calls through the process's Graph client (client.h) ---------- */
 
 struct gcall;
 /* res NULL: aborted (stopping). The call is freed after done returns. */
@@ -102,20 +57,17 @@ typedef void (*gcall_done_fn)(struct gcall *c, const struct http_result *res);
 
 struct gcall {
     struct gtenant *t;
-    struct gtoken *tok;
-    char method[8];
-    char *url;
-    char *body;
-    char *bearer_used;
-    int tries_401;
     gcall_done_fn done;
     void *ctx;
     int64_t aux; /* caller's small value */
 };
 
-/* Takes url and body (malloc'd). */
+/* Takes url and body (malloc'd). units: presence requests Graph counts for
+ * it (0: not metered); a 401 is retried once at once by the client. */
 void gcall__start(struct gtenant *t, struct gtoken *tok, const char *method, char *url, char *body,
                   gcall_done_fn done, void *ctx, int64_t aux);
+void gcall__start_metered(struct gtenant *t, struct gtoken *tok, const char *method, char *url,
+                          char *body, unsigned units, gcall_done_fn done, void *ctx, int64_t aux);
 
 /* ---- users.c ---------------------------------------------------------------- */
 
@@ -192,7 +144,12 @@ int subs__reg_check(struct gtenant *t, const char *sub_id, const char *client_st
 /* Re-reads every resolved user's presence (coalesced while one runs). */
 void resync__request(struct gtenant *t, const char *reason);
 /* Reads the presence of some users (basic notifications); recv_mono is when
- * the webhook request arrived (for notification_latency_seconds). */
+ * the webhook request arrived (for notification_latency_seconds). The ids
+ * are gathered: at most RESYNC_READS_OUT reads are out at a time, and what
+ * arrives meanwhile shares the next getPresencesByUserId (one unit of the
+ * presence budget for up to 650 users); while the budget is tight a read
+ * also waits GRAPH_READ_GATHER_MS for more ids, so a burst of notifications
+ * does not spend the budget the mapper's writes need. */
 void resync__read_ids(struct gtenant *t, char **ids, size_t n, int64_t recv_mono);
 /* Observes notification_latency_seconds{tenant} for n items received at
  * recv_mono (the busy state is decided now). */
@@ -248,13 +205,12 @@ struct gtenant {
     size_t index;
     const char *name;
     struct tenant_config *cfg;
-    char *token_url;
+    struct graph_client_tenant *gc; /* tokens and calls (client.h) */
+    struct gtoken *app;
     char *notify_url;
     char *lifecycle_url;
     char *jwks_url;
-    struct gtoken app;
-    struct gtoken *accounts; /* cfg->graph.n_accounts */
-    size_t n_accounts;
+    size_t n_accounts; /* cfg->graph.n_accounts */
     struct guser *users;
     size_t n_users;
     struct guser **by_id; /* resolved users sorted by id */
@@ -274,6 +230,13 @@ struct gtenant {
     loop_timer_id resync_timer;
     int64_t last_resync_wall_ms;
     struct resync_chunk *resync_waiting;
+    /* reads for basic notifications: ids gathered while reads are out */
+    char **read_ids;
+    int64_t *read_recv; /* webhook arrival per id */
+    size_t n_read, cap_read;
+    int reads_out;
+    loop_timer_id read_timer;
+    bool read_gathered; /* the gathering moment of a tight budget has passed */
     const char *last_resync_reason;
     /* worker-shared */
     struct notify_key_store *keys; /* NULL: basic notifications */
@@ -306,7 +269,7 @@ struct gside {
     const struct daemon_env *env;
     struct loop *loop;
     struct bus *bus;
-    struct http_client *cli;
+    struct graph_client *gc;
     struct workqueue *wq;
     struct gtenant *tenants;
     size_t n_tenants;
@@ -318,6 +281,8 @@ struct gside {
 
 /* Rebuilds the tenant's B/health "graph" section and readiness. */
 void gside__status(struct gtenant *t);
+/* Service account a's delegated token. */
+struct gtoken *gside__account(struct gtenant *t, int a);
 struct gtenant *gside__tenant(struct gside *side, const char *name);
 
 #endif

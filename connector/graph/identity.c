@@ -116,7 +116,7 @@ static void identity__fetch_keys(struct gtenant *t)
     char labels[160];
     snprintf(labels, sizeof(labels), "tenant=\"%s\"", t->name);
     metrics__inc("graph_jwks_fetches_total", labels, 1);
-    if (http_client__send(t->side->cli, &call, identity__keys_done, t) != 0)
+    if (http_client__send(t->side->env->http_client, &call, identity__keys_done, t) != 0)
         t->jwks_in_flight = false;
 }
 
@@ -236,7 +236,7 @@ static void identity__read_config(void *arg)
         .timeout_ms = IDENTITY_TIMEOUT_MS,
     };
     t->oidc_in_flight = true;
-    if (http_client__send(t->side->cli, &call, identity__config_done, t) != 0)
+    if (http_client__send(t->side->env->http_client, &call, identity__config_done, t) != 0)
         t->oidc_in_flight = false;
 }
 

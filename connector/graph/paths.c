@@ -30,3 +30,20 @@ char *graph__user_path(const char *upn)
     out[o] = '\0';
     return out;
 }
+
+int graph__is_object_id(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    return n > 0 && n <= GRAPH_OBJECT_ID_MAX && strspn(s, "0123456789abcdefABCDEF-") == n;
+}
+
+char *graph__presence_path(const char *id, const char *suffix)
+{
+    if (!graph__is_object_id(id) || !suffix)
+        return NULL;
+    size_t n = strlen(id) + strlen(suffix) + 20;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "/users/%s/presence%s", id, suffix);
+    return out;
+}

@@ -21,10 +21,12 @@
 #include "core/http_client.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "graph/client.h"
 
 #define RESYNC_RETRY_BASE 2000
 #define RESYNC_RETRY_MAX  (2 * 60 * 1000)
 #define RESYNC_MAX_TRIES  6
+#define RESYNC_READS_OUT  2 /* basic-notification reads out at a time, per tenant */
 
 int resync__apply(struct gtenant *t, const struct presence_state *p, const char *source)
 {
@@ -72,7 +74,7 @@ struct resync_chunk {
     size_t n;
     bool full; /* part of a full resync */
     int tries;
-    int64_t recv_mono; /* webhook arrival (basic notifications), else 0 */
+    int64_t *recv_mono; /* per id: webhook arrival (basic notifications); NULL for a resync */
     struct backoff bo;
     loop_timer_id timer;
     struct resync_chunk *next; /* in t->resync_waiting while its retry timer runs */
@@ -86,15 +88,24 @@ static void resync__chunk_free(struct resync_chunk *k)
     for (size_t i = 0; i < k->n; i++)
         free(k->ids[i]);
     free(k->ids);
+    free(k->recv_mono);
     free(k);
 }
+
+static void resync__reads_flush(void *arg);
 
 static void resync__chunk_finished(struct resync_chunk *k)
 {
     struct gtenant *t = k->t;
     bool full = k->full;
     resync__chunk_free(k);
-    if (!full || --t->resync_outstanding > 0)
+    if (!full) {
+        t->reads_out--;
+        if (t->n_read && !t->read_timer && !t->side->stopping)
+            t->read_timer = loop__timer(t->side->loop, 0, resync__reads_flush, t);
+        return;
+    }
+    if (--t->resync_outstanding > 0)
         return;
     t->resync_running = false;
     t->last_resync_wall_ms = clock__wall_ms();
@@ -162,7 +173,8 @@ static void resync__chunk_done(struct gcall *c, const struct http_result *res)
             changed++;
     }
     cJSON_Delete(o);
-    resync__observe_latency(t, k->recv_mono, k->n);
+    for (size_t i = 0; k->recv_mono && i < k->n; i++)
+        resync__observe_latency(t, k->recv_mono[i], 1);
     if (k->full)
         LOG_INFO("graph", "resync chunk read tenant=%s ids=%zu changed=%zu", t->name, k->n,
                  changed);
@@ -187,7 +199,8 @@ static void resync__chunk_send(struct resync_chunk *k)
     char *url = malloc(n);
     if (url)
         snprintf(url, n, "%s/communications/getPresencesByUserId", api);
-    gcall__start(t, &t->app, "POST", url, body, resync__chunk_done, k, 0);
+    /* one presence request of the tenant's budget, however many ids */
+    gcall__start_metered(t, t->app, "POST", url, body, 1, resync__chunk_done, k, 0);
 }
 
 static struct resync_chunk *resync__chunk_new(struct gtenant *t, size_t cap, bool full)
@@ -257,21 +270,74 @@ void resync__observe_latency(struct gtenant *t, int64_t recv_mono, size_t n)
         metrics__observe("notification_latency_seconds", labels, s);
 }
 
-void resync__read_ids(struct gtenant *t, char **ids, size_t n, int64_t recv_mono)
+/* Sends up to 650 gathered ids while fewer than RESYNC_READS_OUT reads are
+ * out; the rest waits for one to finish. */
+static void resync__reads_flush(void *arg)
 {
-    for (size_t off = 0; off < n; off += GSIDE_PRESENCE_CHUNK) {
-        size_t m = n - off < GSIDE_PRESENCE_CHUNK ? n - off : GSIDE_PRESENCE_CHUNK;
+    struct gtenant *t = arg;
+    t->read_timer = 0;
+    if (!t->read_gathered && t->n_read && t->n_read < GSIDE_PRESENCE_CHUNK &&
+        t->reads_out < RESYNC_READS_OUT && graph_client__budget_tight(t->gc)) {
+        /* a tight budget: a moment for more ids to share this read */
+        t->read_gathered = true;
+        t->read_timer = loop__timer(t->side->loop, GRAPH_READ_GATHER_MS, resync__reads_flush, t);
+        return;
+    }
+    t->read_gathered = false;
+    while (t->n_read && t->reads_out < RESYNC_READS_OUT && !t->side->stopping) {
+        size_t m = t->n_read < GSIDE_PRESENCE_CHUNK ? t->n_read : GSIDE_PRESENCE_CHUNK;
         struct resync_chunk *k = resync__chunk_new(t, m, false);
-        if (!k)
+        int64_t *recv = k ? malloc(m * sizeof(*recv)) : NULL;
+        if (!recv) {
+            free(k ? k->ids : NULL);
+            free(k);
             return;
-        k->recv_mono = recv_mono;
-        for (size_t i = 0; i < m; i++) {
-            k->ids[i] = strdup(ids[off + i]);
-            if (k->ids[i])
-                k->n++;
         }
+        memcpy(k->ids, t->read_ids, m * sizeof(*k->ids));
+        memcpy(recv, t->read_recv, m * sizeof(*recv));
+        k->recv_mono = recv;
+        k->n = m;
+        t->n_read -= m;
+        memmove(t->read_ids, t->read_ids + m, t->n_read * sizeof(*t->read_ids));
+        memmove(t->read_recv, t->read_recv + m, t->n_read * sizeof(*t->read_recv));
+        t->reads_out++;
         resync__chunk_send(k);
     }
+}
+
+static int resync__reads_grow(struct gtenant *t, size_t need)
+{
+    if (need <= t->cap_read)
+        return 0;
+    size_t cap = t->cap_read ? t->cap_read : 64;
+    while (cap < need)
+        cap *= 2;
+    char **ids = realloc(t->read_ids, cap * sizeof(*ids));
+    if (ids)
+        t->read_ids = ids;
+    int64_t *recv = realloc(t->read_recv, cap * sizeof(*recv));
+    if (recv)
+        t->read_recv = recv;
+    if (!ids || !recv)
+        return -1;
+    t->cap_read = cap;
+    return 0;
+}
+
+void resync__read_ids(struct gtenant *t, char **ids, size_t n, int64_t recv_mono)
+{
+    if (t->side->stopping || resync__reads_grow(t, t->n_read + n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        char *id = strdup(ids[i]);
+        if (!id)
+            break;
+        t->read_ids[t->n_read] = id;
+        t->read_recv[t->n_read++] = recv_mono;
+    }
+    /* this turn's ids go together; later ones join while reads are out */
+    if (!t->read_timer)
+        t->read_timer = loop__timer(t->side->loop, 0, resync__reads_flush, t);
 }
 
 static void resync__tick(void *arg)
@@ -297,6 +363,15 @@ void resync__stop(struct gtenant *t)
 {
     loop__timer_cancel(t->side->loop, t->resync_timer);
     t->resync_timer = 0;
+    loop__timer_cancel(t->side->loop, t->read_timer);
+    t->read_timer = 0;
+    for (size_t i = 0; i < t->n_read; i++)
+        free(t->read_ids[i]);
+    free(t->read_ids);
+    free(t->read_recv);
+    t->read_ids = NULL;
+    t->read_recv = NULL;
+    t->n_read = t->cap_read = 0;
     while (t->resync_waiting) {
         struct resync_chunk *k = t->resync_waiting;
         t->resync_waiting = k->next;

@@ -299,7 +299,7 @@ static void subs__create(struct gsub *s)
     s->busy = true;
     LOG_INFO("graph", "creating subscription tenant=%s account=%s users=%zu", s->t->name,
              subs__account(s), s->n_ids);
-    gcall__start(s->t, &s->t->accounts[s->account], "POST", subs__url(s->t, ""), body,
+    gcall__start(s->t, gside__account(s->t, s->account), "POST", subs__url(s->t, ""), body,
                  subs__created, s, 0);
 }
 
@@ -326,7 +326,7 @@ static void subs__delete_id(struct gsub *s, const char *id)
     LOG_INFO("graph", "deleting subscription tenant=%s account=%s id=%s", s->t->name,
              subs__account(s), id);
     s->outstanding++;
-    gcall__start(s->t, &s->t->accounts[s->account], "DELETE", subs__url(s->t, suffix), NULL,
+    gcall__start(s->t, gside__account(s->t, s->account), "DELETE", subs__url(s->t, suffix), NULL,
                  subs__deleted, s, 0);
 }
 
@@ -418,7 +418,7 @@ static void subs__renew(struct gsub *s)
     cJSON_Delete(o);
     snprintf(suffix, sizeof(suffix), "/%s", s->id);
     s->busy = true;
-    gcall__start(s->t, &s->t->accounts[s->account], "PATCH", subs__url(s->t, suffix), body,
+    gcall__start(s->t, gside__account(s->t, s->account), "PATCH", subs__url(s->t, suffix), body,
                  subs__renewed, s, 0);
 }
 
@@ -483,8 +483,8 @@ static void subs__ensure(struct gsub *s)
     if (!s->listed) {
         s->state = SUB_LISTING;
         s->busy = true;
-        gcall__start(t, &t->accounts[s->account], "GET", subs__url(t, ""), NULL, subs__listed, s,
-                     0);
+        gcall__start(t, gside__account(t, s->account), "GET", subs__url(t, ""), NULL, subs__listed,
+                     s, 0);
         return;
     }
     subs__create(s);
@@ -575,13 +575,13 @@ void subs__lifecycle(struct gtenant *t, const char *sub_id, const char *event)
         /* Graph asks for "a valid access token", and may ask every few
          * minutes: a fresh one only when ours is about to expire
          * (docs/graph.md, "Subscriptions") */
-        struct gtoken *tok = &t->accounts[s->account];
+        struct gtoken *tok = gside__account(t, s->account);
         if (!tok->access || tok->expires_mono - clock__mono_ms() < SUBS_REAUTH_REFRESH_MS)
             tokens__invalidate(tok, NULL);
         loop__timer_cancel(t->side->loop, s->timer);
         s->timer = 0;
         s->busy = true;
-        gcall__start(t, &t->accounts[s->account], "POST", subs__url(t, suffix), NULL,
+        gcall__start(t, gside__account(t, s->account), "POST", subs__url(t, suffix), NULL,
                      subs__reauthorized, s, 0);
     }
     else if (strcasecmp(event, "subscriptionRemoved") == 0) {

@@ -1,15 +1,14 @@
-/* OAuth2 tokens for the Graph side (graph-presence.md §1), and Graph calls
- * that carry them.
+/* OAuth2 tokens for Graph (docs/graph.md "Sign-in"); see tokens.h.
  *
- * One delegated token per service account (ROPC, then refresh_token; when a
+ * A delegated token per service account (ROPC, then refresh_token; when a
  * refresh fails, ROPC again at once since the stored password is the only way
- * back) for the subscriptions, and one app token (client_credentials) for
- * lookups and presence reads. A token is refreshed ahead of its expiry
+ * back) for the subscriptions, and the app token (client_credentials) for
+ * lookups and presence. A token is refreshed ahead of its expiry
  * (expires_in - 300 s) while the old one stays in use. Failures go to
  * B/health with the AADSTS code and a plain explanation and are retried with
- * backoff; whoever waits for the token simply waits, so nothing downstream
- * can spin. */
-#include "graph/gside.h"
+ * backoff; whoever waits for the token simply waits (or, if it asked, is told
+ * at once), so nothing downstream can spin. */
+#include "graph/tokens.h"
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
@@ -18,7 +17,6 @@
 #include <string.h>
 
 #include "core/clock.h"
-#include "core/config.h"
 #include "core/http_client.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -136,25 +134,35 @@ fail:
     return NULL;
 }
 
-void tokens__init(struct gtoken *tok, struct gtenant *t, int account)
+void tokens__init(struct gtoken *tok, const struct gtoken_config *c)
 {
     memset(tok, 0, sizeof(*tok));
-    tok->t = t;
-    tok->account = account;
+    tok->c = *c;
     tok->state = "pending";
     backoff__init(&tok->bo, TOKENS_RETRY_BASE, TOKENS_RETRY_MAX);
 }
 
-static const char *tokens__who(const struct gtoken *tok)
+const char *tokens__who(const struct gtoken *tok)
 {
-    return tok->account < 0 ? "app" : tok->t->cfg->graph.accounts[tok->account].username;
+    return tok->c.username ? tok->c.username : "app";
+}
+
+bool tokens__failing(const struct gtoken *tok)
+{
+    return strcmp(tok->state, "error") == 0;
+}
+
+static void tokens__state_changed(struct gtoken *tok)
+{
+    if (tok->c.on_state)
+        tok->c.on_state(tok->c.state_ctx);
 }
 
 /* Labels of a token's metrics: tenant and account ("app" or the configured
  * service account's username; both bounded by the config). */
 static void tokens__labels(const struct gtoken *tok, char *buf, size_t len)
 {
-    metrics__labels(buf, len, "tenant", tok->t->name, "account", tokens__who(tok), NULL);
+    metrics__labels(buf, len, "tenant", tok->c.tenant, "account", tokens__who(tok), NULL);
 }
 
 /* code: the AADSTS code when the identity platform gave one, else the HTTP
@@ -177,15 +185,49 @@ static bool tokens__valid(const struct gtoken *tok)
     return tok->access && clock__mono_ms() < tok->expires_mono;
 }
 
+/* Hands the token to every waiter (bearer NULL: stopping). */
 static void tokens__release(struct gtoken *tok, const char *bearer)
 {
     struct gwaiter *w = tok->waiters;
     tok->waiters = NULL;
     while (w) {
         struct gwaiter *next = w->next;
-        w->fn(w->ctx, bearer);
+        w->fn(w->ctx, bearer, NULL);
         free(w);
         w = next;
+    }
+}
+
+/* The reason a fail-fast waiter is given (short: it ends up in B/sync). */
+static void tokens__reason(const struct gtoken *tok, char *buf, size_t len)
+{
+    if (tok->aadsts)
+        snprintf(buf, len, "sign-in failing: %s AADSTS%d", tok->error, tok->aadsts);
+    else
+        snprintf(buf, len, "sign-in failing: %s", tok->error);
+}
+
+/* After a failed sign-in: the waiters that asked to be told are told. */
+static void tokens__fail_waiters(struct gtoken *tok)
+{
+    char why[128];
+    tokens__reason(tok, why, sizeof(why));
+    struct gwaiter **pp = &tok->waiters, *failed = NULL;
+    while (*pp) {
+        struct gwaiter *w = *pp;
+        if (!w->fail_fast) {
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next;
+        w->next = failed;
+        failed = w;
+    }
+    while (failed) {
+        struct gwaiter *next = failed->next;
+        failed->fn(failed->ctx, NULL, why);
+        free(failed);
+        failed = next;
     }
 }
 
@@ -196,13 +238,13 @@ static void tokens__on_timer(void *arg)
     struct gtoken *tok = arg;
     tok->timer = 0;
     tok->retry_pending = false;
-    if (!tok->t->side->stopping)
+    if (!tok->stopping)
         tokens__fetch(tok);
 }
 
 static void tokens__schedule(struct gtoken *tok, int64_t delay_ms, bool retry)
 {
-    struct loop *loop = tok->t->side->loop;
+    struct loop *loop = tok->c.loop;
     loop__timer_cancel(loop, tok->timer);
     tok->retry_pending = retry;
     tok->timer = loop__timer(loop, delay_ms, tokens__on_timer, tok);
@@ -244,7 +286,6 @@ static int tokens__accept(struct gtoken *tok, const char *body)
 
 static void tokens__failed(struct gtoken *tok, const struct http_result *res)
 {
-    struct gtenant *t = tok->t;
     char err[64];
     int code = res->status ? tokens__parse_error(res->body, err, sizeof(err)) : 0;
     if (!res->status)
@@ -258,7 +299,7 @@ static void tokens__failed(struct gtoken *tok, const struct http_result *res)
         LOG_WARN("graph",
                  "token refresh failed, signing in again tenant=%s account=%s "
                  "error=%s aadsts=%d",
-                 t->name, tokens__who(tok), err, code);
+                 tok->c.tenant, tokens__who(tok), err, code);
         tokens__count_failure(tok, res->status, code);
         free(tok->refresh);
         tok->refresh = NULL;
@@ -277,22 +318,25 @@ static void tokens__failed(struct gtoken *tok, const struct http_result *res)
     tok->aadsts = code;
     snprintf(tok->error, sizeof(tok->error), "%s", err);
     tok->explanation = why;
-    tok->error_wall_ms = clock__wall_ms();
+    if (changed)
+        tok->error_wall_ms = clock__wall_ms(); /* since when it fails */
     if (changed || tok->failures % 20 == 1)
         LOG_ERROR("graph",
                   "sign-in failed tenant=%s account=%s status=%d error=%s aadsts=%d "
                   "reason=\"%s\" retry_ms=%lld",
-                  t->name, tokens__who(tok), res->status, err, code, why, (long long)delay);
+                  tok->c.tenant, tokens__who(tok), res->status, err, code, why, (long long)delay);
     tokens__count_failure(tok, res->status, code);
     tokens__schedule(tok, delay, true);
-    gside__status(t);
+    tokens__fail_waiters(tok);
+    if (changed)
+        tokens__state_changed(tok);
 }
 
 static void tokens__done(void *ctx, const struct http_result *res)
 {
     struct gtoken *tok = ctx;
     tok->in_flight = false;
-    if (tok->t->side->stopping)
+    if (tok->stopping)
         return;
     if (res->status == 200 && tokens__accept(tok, res->body) == 0) {
         bool was_error = strcmp(tok->state, "ok") != 0;
@@ -306,9 +350,9 @@ static void tokens__done(void *ctx, const struct http_result *res)
         tokens__labels(tok, labels, sizeof(labels));
         metrics__inc("graph_token_refreshes_total", labels, 1);
         if (was_error)
-            LOG_INFO("graph", "signed in tenant=%s account=%s", tok->t->name, tokens__who(tok));
+            LOG_INFO("graph", "signed in tenant=%s account=%s", tok->c.tenant, tokens__who(tok));
         if (was_error)
-            gside__status(tok->t);
+            tokens__state_changed(tok);
         tokens__release(tok, tok->access);
         return;
     }
@@ -317,30 +361,27 @@ static void tokens__done(void *ctx, const struct http_result *res)
 
 static void tokens__fetch(struct gtoken *tok)
 {
-    struct gtenant *t = tok->t;
-    const struct graph_config *g = &t->cfg->graph;
-    if (tok->in_flight || t->side->stopping)
+    const struct gtoken_config *c = &tok->c;
+    if (tok->in_flight || tok->stopping)
         return;
-    const char *secret = g->client_secret.value;
     char *form;
     tok->with_refresh = false;
-    if (tok->account < 0) {
-        const char *p[] = {"client_id",  g->client_id,         "client_secret", secret,
+    if (!c->username) {
+        const char *p[] = {"client_id",  c->client_id,         "client_secret", c->secret,
                            "grant_type", "client_credentials", "scope",         TOKENS_SCOPE_APP};
         form = tokens__form(p, 4);
     }
     else if (tok->refresh) {
         tok->with_refresh = true;
-        const char *p[] = {"client_id",  g->client_id,      "client_secret", secret,
+        const char *p[] = {"client_id",  c->client_id,      "client_secret", c->secret,
                            "grant_type", "refresh_token",   "refresh_token", tok->refresh,
                            "scope",      TOKENS_SCOPE_DELEG};
         form = tokens__form(p, 5);
     }
     else {
-        const struct service_account *a = &g->accounts[tok->account];
-        const char *p[] = {"client_id",  g->client_id,      "client_secret", secret,
-                           "grant_type", "password",        "username",      a->username,
-                           "password",   a->password.value, "scope",         TOKENS_SCOPE_DELEG};
+        const char *p[] = {"client_id",  c->client_id, "client_secret", c->secret,
+                           "grant_type", "password",   "username",      c->username,
+                           "password",   c->password,  "scope",         TOKENS_SCOPE_DELEG};
         form = tokens__form(p, 6);
     }
     if (!form) {
@@ -349,14 +390,14 @@ static void tokens__fetch(struct gtoken *tok)
     }
     struct http_call call = {
         .method = "POST",
-        .url = t->token_url,
+        .url = c->token_url,
         .body = form,
         .body_len = strlen(form),
         .content_type = "application/x-www-form-urlencoded",
         .timeout_ms = 15000,
     };
     tok->in_flight = true;
-    if (http_client__send(t->side->cli, &call, tokens__done, tok) != 0) {
+    if (http_client__send(c->http, &call, tokens__done, tok) != 0) {
         tok->in_flight = false;
         tokens__schedule(tok, backoff__next(&tok->bo), true);
     }
@@ -365,28 +406,40 @@ static void tokens__fetch(struct gtoken *tok)
     free(form);
 }
 
-void tokens__get(struct gtoken *tok, gtoken_fn fn, void *ctx)
+void tokens__get(struct gtoken *tok, gtoken_fn fn, void *ctx, bool fail_fast)
 {
-    if (tok->t->side->stopping) {
-        fn(ctx, NULL);
+    if (tok->stopping) {
+        fn(ctx, NULL, NULL);
         return;
     }
     if (tokens__valid(tok)) {
-        fn(ctx, tok->access);
+        fn(ctx, tok->access, NULL);
+        return;
+    }
+    if (fail_fast && tok->retry_pending && tokens__failing(tok)) {
+        char why[128];
+        tokens__reason(tok, why, sizeof(why));
+        fn(ctx, NULL, why);
         return;
     }
     struct gwaiter *w = malloc(sizeof(*w));
     if (!w) {
-        fn(ctx, NULL);
+        fn(ctx, NULL, "out of memory");
         return;
     }
     w->fn = fn;
     w->ctx = ctx;
+    w->fail_fast = fail_fast;
     w->next = tok->waiters;
     tok->waiters = w;
     /* while a retry is scheduled, wait for it: no tight loops */
     if (!tok->in_flight && !tok->retry_pending)
         tokens__fetch(tok);
+}
+
+const char *tokens__current(const struct gtoken *tok)
+{
+    return tokens__valid(tok) ? tok->access : NULL;
 }
 
 void tokens__invalidate(struct gtoken *tok, const char *used)
@@ -400,7 +453,10 @@ void tokens__invalidate(struct gtoken *tok, const char *used)
 
 void tokens__stop(struct gtoken *tok)
 {
-    loop__timer_cancel(tok->t->side->loop, tok->timer);
+    if (!tok->c.loop) /* never initialised */
+        return;
+    tok->stopping = true;
+    loop__timer_cancel(tok->c.loop, tok->timer);
     tok->timer = 0;
     tokens__release(tok, NULL);
 }
@@ -419,7 +475,7 @@ cJSON *tokens__status_json(const struct gtoken *tok)
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
-    if (tok->account >= 0)
+    if (tok->c.username)
         cJSON_AddStringToObject(o, "account", tokens__who(tok));
     cJSON_AddStringToObject(o, "state", tok->state);
     if (strcmp(tok->state, "error") == 0) {
@@ -433,91 +489,4 @@ cJSON *tokens__status_json(const struct gtoken *tok)
         cJSON_AddStringToObject(o, "since", clock__iso8601(tok->error_wall_ms, ts, sizeof(ts)));
     }
     return o;
-}
-
-/* ---- Graph calls ---------------------------------------------------------------- */
-
-static void gcall__free(struct gcall *c)
-{
-    free(c->url);
-    free(c->body);
-    free(c->bearer_used);
-    free(c);
-}
-
-static void gcall__send(void *ctx, const char *bearer);
-
-static void gcall__reply(void *ctx, const struct http_result *res)
-{
-    struct gcall *c = ctx;
-    if (c->t->side->stopping) {
-        c->done(c, NULL);
-        gcall__free(c);
-        return;
-    }
-    char labels[200];
-    if (res->status > 0)
-        snprintf(labels, sizeof(labels), "tenant=\"%s\",status=\"%d\"", c->t->name, res->status);
-    else
-        snprintf(labels, sizeof(labels), "tenant=\"%s\",status=\"error\"", c->t->name);
-    metrics__inc("graph_requests_total", labels, 1);
-    if (res->status == 401 && c->tries_401 == 0) {
-        /* once: the token may have been revoked or expired early */
-        LOG_INFO("graph", "401 from Graph, refreshing the token tenant=%s url=%s", c->t->name,
-                 c->url);
-        c->tries_401++;
-        tokens__invalidate(c->tok, c->bearer_used);
-        tokens__get(c->tok, gcall__send, c);
-        return;
-    }
-    c->done(c, res);
-    gcall__free(c);
-}
-
-static void gcall__send(void *ctx, const char *bearer)
-{
-    struct gcall *c = ctx;
-    if (!bearer || c->t->side->stopping) {
-        c->done(c, NULL);
-        gcall__free(c);
-        return;
-    }
-    free(c->bearer_used);
-    c->bearer_used = strdup(bearer);
-    struct http_call call = {
-        .method = c->method,
-        .url = c->url,
-        .body = c->body,
-        .body_len = c->body ? strlen(c->body) : 0,
-        .content_type = c->body ? "application/json" : NULL,
-        .bearer = bearer,
-        .timeout_ms = 30000,
-    };
-    if (!c->bearer_used || http_client__send(c->t->side->cli, &call, gcall__reply, c) != 0) {
-        c->done(c, NULL);
-        gcall__free(c);
-    }
-}
-
-void gcall__start(struct gtenant *t, struct gtoken *tok, const char *method, char *url, char *body,
-                  gcall_done_fn done, void *ctx, int64_t aux)
-{
-    struct gcall *c = calloc(1, sizeof(*c));
-    if (!c || !url) {
-        free(c);
-        free(url);
-        free(body);
-        struct gcall tmp = {.t = t, .tok = tok, .done = done, .ctx = ctx, .aux = aux};
-        done(&tmp, NULL);
-        return;
-    }
-    c->t = t;
-    c->tok = tok;
-    snprintf(c->method, sizeof(c->method), "%s", method);
-    c->url = url;
-    c->body = body;
-    c->done = done;
-    c->ctx = ctx;
-    c->aux = aux;
-    tokens__get(tok, gcall__send, c);
 }

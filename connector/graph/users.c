@@ -1,5 +1,6 @@
-/* Configured addresses -> Azure AD object ids (graph-presence.md §8), with
- * JSON batching: 20 lookups a request, each item judged on its own status.
+/* Configured addresses -> Azure AD object ids (docs/graph.md), with JSON
+ * batching (batch.h): 20 lookups a request, each item judged on its own
+ * status.
  * An item throttled with 429 is retried after its own Retry-After; a user
  * Azure AD does not know (404) is left out of the subscriptions (one bad id
  * fails a whole presence subscription, §0 #13), logged once and listed in
@@ -12,14 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/http_client.h"
 #include "core/ids.h"
-#include "graph/paths.h"
 #include "core/log.h"
+#include "graph/batch.h"
 #include "daemon.h"
 
 #define USERS_RETRY_BASE 2000
@@ -172,61 +174,36 @@ static struct guser *users__batch_user(struct users_batch *b, size_t k)
     return NULL;
 }
 
-static int64_t users__item_retry_after(const cJSON *item)
-{
-    const cJSON *h = cJSON_GetObjectItemCaseSensitive(item, "headers");
-    const cJSON *v;
-    cJSON_ArrayForEach(v, h)
-    {
-        if (v->string && strcasecmp(v->string, "Retry-After") == 0) {
-            if (cJSON_IsString(v))
-                return retry_after__parse_ms(v->valuestring, time(NULL));
-            if (cJSON_IsNumber(v))
-                return (int64_t)(v->valuedouble * 1000);
-        }
-    }
-    return -1;
-}
-
-static void users__apply_item(struct users_batch *b, const cJSON *item, int64_t *retry_ms)
+static void users__apply_item(struct users_batch *b, size_t k, const struct graph_batch_answer *a,
+                              int64_t *retry_ms)
 {
     struct gtenant *t = b->t;
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(item, "status");
-    if (!cJSON_IsString(id) || !cJSON_IsNumber(st))
-        return;
-    char *end;
-    unsigned long k = strtoul(id->valuestring, &end, 10);
-    if (*end || k >= b->n)
-        return;
     struct guser *u = users__batch_user(b, k);
-    if (!u)
+    if (!u || !a->status)
         return;
-    int status = (int)st->valuedouble;
-    const cJSON *body = cJSON_GetObjectItemCaseSensitive(item, "body");
-    const cJSON *oid = cJSON_GetObjectItemCaseSensitive(body, "id");
-    if (status == 200 && cJSON_IsString(oid) && oid->valuestring[0] &&
-        strlen(oid->valuestring) <= GSIDE_ID_MAX) {
-        snprintf(u->id, sizeof(u->id), "%s", oid->valuestring);
+    char id[GSIDE_ID_MAX + 1];
+    int found = graph_batch__lookup_result(a, id, sizeof(id));
+    if (found == 1) {
+        snprintf(u->id, sizeof(u->id), "%s", id);
         u->rs = USER_OK;
         LOG_DEBUG("graph", "user resolved tenant=%s user=%s id=%s", t->name, u->upn, u->id);
     }
-    else if (status == 404 || status == 400) {
+    else if (found == 0) {
         if (u->rs != USER_NOT_FOUND)
             LOG_WARN("graph",
                      "user not found in Azure AD, left out of the subscriptions "
                      "tenant=%s user=%s status=%d",
-                     t->name, u->upn, status);
+                     t->name, u->upn, a->status);
         u->rs = USER_NOT_FOUND;
     }
     else {
-        int64_t ra = users__item_retry_after(item);
-        if (status == 429)
+        int64_t ra = a->retry_after_ms;
+        if (a->status == 429)
             LOG_INFO("graph", "user lookup throttled tenant=%s user=%s retry_after_ms=%lld",
                      t->name, u->upn, (long long)ra);
         else
             LOG_WARN("graph", "user lookup failed, will retry tenant=%s user=%s status=%d", t->name,
-                     u->upn, status);
+                     u->upn, a->status);
         if (ra > *retry_ms)
             *retry_ms = ra;
         if (ra < 0 && *retry_ms < 0)
@@ -243,18 +220,15 @@ static void users__batch_done(struct gcall *c, const struct http_result *res)
         users__batch_free(b);
         return;
     }
-    cJSON *o = res->status == 200 ? cJSON_Parse(res->body) : NULL;
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "responses");
-    if (!cJSON_IsArray(arr)) {
+    cJSON *o = res->status == 200 ? cJSON_ParseWithLength(res->body, res->body_len) : NULL;
+    struct graph_batch_answer a[GSIDE_BATCH_MAX];
+    if (graph_batch__decode(o, a, b->n, time(NULL)) < 0) {
         LOG_WARN("graph", "user lookup batch failed tenant=%s status=%d", t->name, res->status);
         retry_ms = res->retry_after_ms > 0 ? res->retry_after_ms : 0;
     }
     else {
-        const cJSON *item;
-        cJSON_ArrayForEach(item, arr)
-        {
-            users__apply_item(b, item, &retry_ms);
-        }
+        for (size_t k = 0; k < b->n; k++)
+            users__apply_item(b, k, &a[k], &retry_ms);
     }
     cJSON_Delete(o);
     users__batch_free(b);
@@ -271,29 +245,17 @@ static void users__batch_done(struct gcall *c, const struct http_result *res)
 
 static char *users__batch_body(struct users_batch *b)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON *reqs = cJSON_AddArrayToObject(root, "requests");
+    struct graph_batch_item items[GSIDE_BATCH_MAX];
+    char *urls[GSIDE_BATCH_MAX] = {NULL};
+    bool ok = true;
     for (size_t k = 0; k < b->n; k++) {
-        char id[24], *path = graph__user_path(b->upn[k]);
-        if (!path) {
-            cJSON_Delete(root);
-            return NULL;
-        }
-        size_t n = strlen(path) + 48;
-        char *url = malloc(n);
-        if (url)
-            snprintf(url, n, "%s?$select=id,userPrincipalName", path);
-        free(path);
-        cJSON *r = cJSON_CreateObject();
-        snprintf(id, sizeof(id), "%zu", k);
-        cJSON_AddStringToObject(r, "id", id);
-        cJSON_AddStringToObject(r, "method", "GET");
-        cJSON_AddStringToObject(r, "url", url ? url : "");
-        free(url);
-        cJSON_AddItemToArray(reqs, r);
+        urls[k] = graph_batch__lookup_url(b->upn[k]);
+        ok = ok && urls[k];
+        items[k] = (struct graph_batch_item){.method = "GET", .url = urls[k] ? urls[k] : "/"};
     }
-    char *s = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
+    char *s = ok ? graph_batch__encode(items, b->n) : NULL;
+    for (size_t k = 0; k < b->n; k++)
+        free(urls[k]);
     return s;
 }
 
@@ -386,7 +348,7 @@ void users__resolve(struct gtenant *t)
         if (b && (b->n == GSIDE_BATCH_MAX || i == t->n_users)) {
             char *body = users__batch_body(b);
             t->resolve_outstanding++;
-            gcall__start(t, &t->app, "POST", users__url(t, "/$batch"), body, users__batch_done, b,
+            gcall__start(t, t->app, "POST", users__url(t, "/$batch"), body, users__batch_done, b,
                          0);
             b = NULL;
         }

@@ -1,30 +1,41 @@
-/* The mapper component (CONTRACT §1, §6): subscribes to `P teams/+/busy` and
+/* The mapper component (docs/mapper.md): subscribes to `P teams/+/busy` and
  * `P voice/+/talking`, runs the reconcile core (reconcile.h) per user on the
- * loop thread, and executes its actions:
- *  - Graph setPresence / clearPresence / GET presence with an application
- *    token (client_credentials, fetched here: apptoken in mapper.c), through
- *    a per-tenant sliding-window limiter (ratelimit.h) and $batch (20 items)
- *    when several users are due at once, honouring Retry-After;
- *  - Voice 'talking' through the Voice side's writer (voice/writer.h).
- * Publishes `B/sync/<id>` (retained, on change). See docs/mapper.md.
- */
+ * loop thread, and hands the actions to two writers:
+ *  - Teams presence (set Busy/InACall, clear, read) to the Graph writer
+ *    (graph/writer.h: object ids, $batch, the presence budget, tokens);
+ *  - Voice 'talking' to the Voice side's writer (voice/writer.h).
+ * It is policy only: it knows neither URLs, tokens nor HTTP statuses. Both
+ * writers try once and report once; the reconcile core owns every retry.
+ * Publishes `B/sync/<id>` (retained, on change) and reads the previous run's
+ * back at start (which users may hold a session of ours). */
 #ifndef PS_MAPPER_MAPPER_H
 #define PS_MAPPER_MAPPER_H
 
-#include "daemon.h"
+#include <stdbool.h>
 
-/* The presence requests per 30 s the mapper allows itself per tenant. Graph
- * allows 1,500 per app per tenant; the rest is left for the Graph side's
- * resync reads (getPresencesByUserId, one request per 650 users). */
-#define MAPPER_RATE_LIMIT          1400
-#define MAPPER_RATE_WINDOW_MS      30000
-#define MAPPER_BATCH_MAX           20
-#define MAPPER_MAX_IN_FLIGHT       4   /* HTTP requests per tenant */
-#define MAPPER_READ_MAX            650 /* ids per getPresencesByUserId (Graph's maximum) */
-#define MAPPER_GUID_MAX            36  /* a Graph object id (a GUID) */
-#define MAPPER_RETIRE_TRIES        3   /* failed writes before a removed user is dropped */
-#define MAPPER_VOICE_MAX_IN_FLIGHT 64  /* Voice writes in flight, all tenants */
+#include "daemon.h"
+#include "graph/writer.h"
+#include "voice/writer.h"
+
+#define MAPPER_RETIRE_TRIES        3  /* failed writes before a removed user is dropped */
+#define MAPPER_VOICE_MAX_IN_FLIGHT 64 /* Voice writes in flight, all tenants */
+
+/* The writers the mapper drives. The daemon wires the process's Graph
+ * writer and Voice writer (env->services); tests wire in-process fakes. A
+ * submit returns 0 (cb runs later, exactly once) or -1 (cb never runs). */
+struct mapper_ports {
+    void *graph;
+    int (*graph_submit)(void *graph, const struct graph_write *op, graph_write_fn cb, void *ctx);
+    void *voice;
+    int (*voice_set)(void *voice, const char *tenant, const char *email, bool talking,
+                     voice_write_fn cb, void *ctx);
+    /* false: the tenant has no talking writer (no talking_request); NULL: on */
+    bool (*voice_enabled)(void *voice, const char *tenant);
+};
 
 extern const struct daemon_component mapper_component;
+
+/* Replaces the ports of a mapper made by mapper_component.init (tests). */
+void mapper__set_ports(void *state, const struct mapper_ports *ports);
 
 #endif

@@ -71,13 +71,25 @@ void rc__user_init(struct rc_user *u, const char *tenant, const char *address, i
     u->tenant = tenant;
     u->address = address;
     /* An earlier run may have left a session and a flag: clear them unless a
-     * call needs them (CONTRACT §6, start-up reconcile). */
+     * call needs them (docs/mapper.md, "Start-up"). */
     u->gw = RC_GW_UNKNOWN;
     u->gw_probe = true;
     u->vw = RC_VW_UNKNOWN;
     u->started = now;
     for (int i = 0; i < 2; i++)
         backoff__init(&u->side[i].backoff, 1000, 5 * 60 * 1000LL);
+}
+
+void rc__restore(struct rc_user *u, enum rc_record rec)
+{
+    if (u->gw != RC_GW_UNKNOWN || !u->gw_probe || u->side[RC_SIDE_GRAPH].in_flight)
+        return;
+    if (rec == RC_RECORD_MAY_HOLD)
+        u->gw_probe = false; /* cleared without a read first */
+    else if (rec == RC_RECORD_NONE) {
+        u->gw = RC_GW_NONE;
+        u->gw_probe = false;
+    }
 }
 
 static bool rc__graph_flight(const struct rc_user *u, enum rc_action_kind kind)
@@ -389,9 +401,11 @@ void rc__done(struct rc_user *u, const struct rc_config *cfg, enum rc_side side,
         rc__voice_failed(u, s);
 }
 
-/* The start-up read: our leftover session (Busy) is part of the aggregate,
- * which shows it or something that outranks it (DoNotDisturb). Any other
- * availability proves there is none, and the clear is not needed. */
+/* The start-up read of a user without a record (rc__restore): our leftover
+ * session (Busy) is part of the aggregate, which shows it or something that
+ * outranks it (DoNotDisturb), unless a user-preferred state hides it; only
+ * the record catches that case. Any other availability is taken as no
+ * session, and the clear is not sent. */
 static void rc__probe_result(struct rc_user *u, const char *availability)
 {
     if (u->gw != RC_GW_UNKNOWN || !u->gw_probe)

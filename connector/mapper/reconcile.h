@@ -40,7 +40,7 @@
 #define RC_MAX_ACTIONS 2 /* at most one per side */
 #define RC_NEVER       INT64_MAX
 
-/* The activity the mapper sets (graph-presence.md §7.1: Busy/InACall). */
+/* The activity the mapper sets (docs/mapper.md; graph/writer.h sets it). */
 #define RC_SET_AVAILABILITY "Busy"
 #define RC_SET_ACTIVITY     "InACall"
 
@@ -51,7 +51,7 @@ struct rc_config {
     int64_t startup_ms;    /* how long to wait for a side's first input */
     int64_t retry_base_ms; /* backoff for failed writes */
     int64_t retry_max_ms;
-    const char *const *busy; /* busy_activities; NULL: the CONTRACT default */
+    const char *const *busy; /* busy_activities; NULL: the default (docs/mapper.md) */
     size_t n_busy;
     bool no_voice_writes; /* the tenant's Voice writer is off: no RC_VOICE_SET */
 };
@@ -72,7 +72,7 @@ enum rc_side { RC_SIDE_GRAPH = 0, RC_SIDE_VOICE = 1 };
 struct rc_action {
     enum rc_action_kind kind;
     bool value;         /* RC_VOICE_SET: the flag to write */
-    int64_t not_before; /* wall ms; <= now means due */
+    int64_t not_before; /* on the caller's clock (the daemon: monotonic ms); <= now: due */
     const char *why;    /* static: "voice call", "refresh", "settle read"... */
 };
 
@@ -150,12 +150,24 @@ struct rc_user {
 
 /* At start every user may own a session and a flag from an earlier run:
  * gw = UNKNOWN, vw = UNKNOWN, so they are cleared unless a call needs them.
- * The Teams side is read first (gw_probe): a read costs a 650th of a request
- * in getPresencesByUserId, a clear one whole request of Graph's budget, and a
- * leftover Busy session can only hide where the aggregate shows Busy or
- * DoNotDisturb. */
+ * What the earlier run recorded (rc__restore) settles the session; without
+ * a record the Teams side is read first (gw_probe): a read costs a 650th of
+ * a request in getPresencesByUserId, a clear one whole request of Graph's
+ * budget, and a leftover Busy session shows in the aggregate as Busy or
+ * DoNotDisturb unless a user-preferred state hides it. */
 void rc__user_init(struct rc_user *u, const char *tenant, const char *address, int64_t now);
 /* tenant and address are kept as pointers, not copied. */
+
+/* What the previous run's retained B/sync/<id> says about our session. */
+enum rc_record {
+    RC_RECORD_ABSENT,   /* no record: read first, clear where Busy/DND shows */
+    RC_RECORD_NONE,     /* it held no session: nothing to clear */
+    RC_RECORD_MAY_HOLD, /* it held one (or was setting or clearing one): clear it,
+                         * whatever the aggregate shows (a user-preferred Away,
+                         * Available, BeRightBack or Offline hides it) */
+};
+/* Applies the record to a user still in its start-up state (else nothing). */
+void rc__restore(struct rc_user *u, enum rc_record rec);
 
 /* A Teams report (topic or resync). busy is recomputed from activity with
  * cfg->busy; the caller's flag is only used when activity is empty. */

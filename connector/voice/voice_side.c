@@ -1,7 +1,7 @@
 /* The Voice side as a daemon component (connector/daemon.h): one struct
  * vtenant per configured tenant (REST start-up, RTE link, call tracking,
  * voice/<id>/talking), the optional webhook route POST /voice/events/<tenant>,
- * and the talking writer the mapper uses (voice_writer__default()).
+ * and the talking writer the mapper uses (env->services->voice_writer).
  *
  * The webhook handler runs on the libwebsockets thread: it only reads what
  * init fixed (tenant names and webhook secrets), checks the secret in
@@ -411,7 +411,7 @@ static int voice_side__init(const struct daemon_env *env, void **state)
     metrics__describe("voice_users_talking", METRIC_GAUGE, "Users with a connected call");
     metrics__describe("voice_webhook_requests_total", METRIC_COUNTER,
                       "Voice webhook requests by result");
-    s->http = http_client__new(env->loop);
+    s->http = env->http_client; /* the process's; the daemon frees it */
     s->writer = voice_writer__new(env->loop);
     s->tenants = calloc(cfg->n_tenants ? cfg->n_tenants : 1, sizeof(*s->tenants));
     if (!s->http || !s->writer || !s->tenants)
@@ -427,7 +427,8 @@ static int voice_side__init(const struct daemon_env *env, void **state)
         LOG_ERROR("voice", "cannot add the webhook route path=%s", WEBHOOK_PREFIX);
         goto fail;
     }
-    voice_writer__set_default(s->writer);
+    if (env->services)
+        env->services->voice_writer = s->writer;
     *state = s;
     return 0;
 fail:
@@ -469,17 +470,16 @@ static void voice_side__stop(void *state)
     s->stopping = true;
     loop__timer_cancel(s->env.loop, s->seed_timer);
     s->seed_timer = 0;
-    voice_writer__set_default(NULL);
+    if (s->env.services && s->env.services->voice_writer == s->writer)
+        s->env.services->voice_writer = NULL;
     if (s->writer)
         voice_writer__stop(s->writer);
     for (size_t i = 0; i < s->n_tenants; i++)
         vtenant__stop(s->tenants[i].t);
-    /* In-flight requests complete (with an error) on the loop's last turn;
-     * the tenants and the writer see `stopping` and only clean up. */
-    if (s->http) {
-        http_client__free(s->http);
-        s->http = NULL;
-    }
+    /* In-flight requests complete (with an error) when the daemon frees the
+     * HTTP client after every component stopped; the tenants and the writer
+     * see `stopping` and only clean up. */
+    s->http = NULL;
 }
 
 static void voice_side__free(void *state)

@@ -3,7 +3,8 @@
 # BENCH_BURST_USERS (2000) users of one tenant start a Voice call at once;
 # from fake-graph's request record (batch items one by one): the most
 # setPresence/clearPresence writes in any 30 s window (Graph allows 1,500 per
-# app and tenant; the mapper aims at 1,400), and how late the last write
+# app and tenant; one budget in the process's Graph client shares them with
+# every read), and how late the last write
 # landed against the earliest moment the budget allowed it (a replay of the
 # recorded writes through an ideal sliding window of the same limit).
 source "$(dirname "$0")/../lib/common.sh"

@@ -96,6 +96,8 @@ sync_quiet() {
 
 # Fake-graph state of a user.
 g_user() { sim GET "/users/$1"; }
+# g_id ADDRESS: the user's Azure AD object id (presence routes take only it).
+g_id() { g_user "$1" | jq -r .id; }
 g_shown() { g_user "$1" | jq -r '.availability + "/" + .activity'; }
 # g_app_session ADDRESS: our app session ("" when none).
 g_app_session() {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # core/bus.c against a real mosquitto, for MQTT 5 and 3.1.1: state topics are
 # retained and published on change only (CONTRACT §4), clearing removes the
-# retained value, subscriptions with wildcards deliver, and B/state is online
+# retained value, subscriptions with wildcards deliver (and stop after an
+# unsubscribe), and B/state is online
 # while connected and offline (retained) after a graceful stop.
 source "$(dirname "$0")/../lib/common.sh"
 
@@ -113,6 +114,19 @@ run_protocol() {
     wait_line 5 "$PROBE_OUT" "^message retained=1 topic=$p/ret/one payload=kept$" ||
         fail "retained message not delivered ($proto)"
     grep -q "topic=$p/in/a/deeper/busy" "$PROBE_OUT" && fail "'+' matched two levels ($proto)"
+
+    # unsubscribe: nothing more arrives on that filter; an unknown one is -1
+    probe_cmd unsubscribe "$p/in/+/busy"
+    probe_cmd unsubscribe "$p/in/+/busy"
+    probe_sync
+    [ "$(grep '^unsubscribe rc=' "$PROBE_OUT" | cut -d' ' -f2 | tr '\n' ' ')" = "rc=0 rc=-1 " ] ||
+        fail "unsubscribe results: $(grep '^unsubscribe' "$PROBE_OUT")"
+    sleep 0.3
+    mosquitto_pub -p "$MQTT_PORT" -h 127.0.0.1 -q 1 -t "$p/in/after/busy" -m 'late'
+    mosquitto_pub -p "$MQTT_PORT" -h 127.0.0.1 -q 1 -r -t "$p/ret/two" -m 'still'
+    wait_line 5 "$PROBE_OUT" "^message retained=0 topic=$p/ret/two payload=still$" ||
+        fail "the other subscription stopped delivering ($proto)"
+    grep -q "topic=$p/in/after/busy" "$PROBE_OUT" && fail "delivered after unsubscribe ($proto)"
 
     # graceful stop right after a burst: the states still queued behind the
     # flow-control window go out before offline; offline is retained

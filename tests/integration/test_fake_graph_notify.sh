@@ -32,6 +32,37 @@ set_p() { gcall POST "/users/$BOB_ID/presence/setPresence" "${3:-$app}" \
 [ "$(set_p Busy Busy | cut -d' ' -f1)" = 400 ] || fail "Busy/Busy accepted"
 [ "$(set_p Busy InACall "$app" wrong-session | cut -d' ' -f1)" = 400 ] || fail "foreign sessionId accepted"
 [ "$(set_p Busy InACall "$svc" | cut -d' ' -f1)" = 403 ] || fail "delegated token accepted"
+# delegated Presence.ReadWrite: the signed-in user's own presence only
+rw=$(token_req grant_type=password client_id="$CLIENT_ID" client_secret="$CLIENT_SECRET" \
+    username=svc2@contoso.com password=pw \
+    scope='https://graph.microsoft.com/Presence.Read.All https://graph.microsoft.com/Presence.ReadWrite' |
+    head -n1 | jq -er .access_token) || fail "no Presence.ReadWrite token"
+SVC2_ID=$(ctl GET /users/svc2@contoso.com | jq -r .id)
+r=$(gcall POST "/users/$SVC2_ID/presence/setPresence" "$rw" \
+    "{\"sessionId\":\"$CLIENT_ID\",\"availability\":\"Busy\",\"activity\":\"InACall\",\"expirationDuration\":\"PT5M\"}")
+[ "${r%% *}" = 200 ] || fail "delegated setPresence of the own user: $r"
+[ "$(set_p Busy InACall "$rw" | cut -d' ' -f1)" = 403 ] || fail "delegated setPresence of another user"
+r=$(gcall POST "/users/$SVC2_ID/presence/clearPresence" "$rw" "{\"sessionId\":\"$CLIENT_ID\"}")
+[ "${r%% *}" = 200 ] || fail "delegated clearPresence of the own user: $r"
+# presence routes take the object id: the UPN form is 404 (also in $batch)
+[ "$(set_p Busy InACall | cut -d' ' -f1)" = 200 ] || fail "setPresence by id"
+for route in "GET /users/bob@contoso.com/presence" "POST /users/bob@contoso.com/presence/setPresence" \
+    "POST /users/bob@contoso.com/presence/clearPresence" "GET /communications/presences/bob@contoso.com"; do
+    set -- $route
+    r=$(gcall "$1" "$2" "$app" "{\"sessionId\":\"$CLIENT_ID\",\"availability\":\"Busy\",\"activity\":\"InACall\"}")
+    [ "${r%% *}" = 404 ] || fail "$route by UPN: $r"
+done
+r=$(gcall POST '/$batch' "$app" '{"requests":[{"id":"0","method":"GET","url":"/users/bob@contoso.com/presence"},
+    {"id":"1","method":"GET","url":"/users/bob@contoso.com?$select=id"}]}')
+jq -e '[.responses[] | {(.id): .status}] | add == {"0": 404, "1": 200}' <<<"${r#* }" >/dev/null ||
+    fail "\$batch presence by UPN: $r"
+# setPresence and clearPresence answer 200 with an empty body and no Content-Type
+h=$(curl -s -D - -o /dev/null -X POST "$FG/v1.0/users/$BOB_ID/presence/clearPresence" \
+    -H "Authorization: Bearer $app" -H 'Content-Type: application/json' \
+    --data "{\"sessionId\":\"$CLIENT_ID\"}" | tr -d '\r')
+grep -q '^HTTP/1.1 200' <<<"$h" || fail "clearPresence: $h"
+grep -qi '^content-type:' <<<"$h" && fail "clearPresence answered with a Content-Type: $h"
+grep -qi '^content-length: 0$' <<<"$h" || fail "clearPresence body not empty: $h"
 r=$(set_p Busy InACall "$app" "$CLIENT_ID" PT4M)
 [ "${r%% *}" = 400 ] && jq -e '.error.code == "InvalidArgument" and .error.message == "The provided [ExpirationDuration] is out of range"' \
     <<<"${r#* }" >/dev/null || fail "PT4M: $r"

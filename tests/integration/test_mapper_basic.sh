@@ -60,12 +60,18 @@ v_talking_is bob@contoso.com false || fail "bob left talking"
 # teams/<id>/busy user_id) in a getPresencesByUserId
 BOB_ID=$(sim GET /users | jq -r '.[] | select(.upn == "bob@contoso.com") | .id')
 sim GET /requests | jq -e --arg id "$BOB_ID" '
-    ([.[] | select(.path == "/v1.0/users/bob@contoso.com/presence/clearPresence")] | last | .seq) as $c |
-    [.[] | select(.seq > $c and .path == "/v1.0/communications/getPresencesByUserId" and
-        (.body | fromjson | .ids | index($id)))] | length >= 1' >/dev/null ||
+    ([.[] | select(.path == "/v1.0/users/\($id)/presence/clearPresence")] | last | .seq) as $c |
+    $c != null and
+    ([.[] | select(.seq > $c and .path == "/v1.0/communications/getPresencesByUserId" and
+        (.body | fromjson | .ids | index($id)))] | length >= 1)' >/dev/null ||
     fail "no settle read: $(sim GET /requests | jq -c '[.[] | {method, path, status}] | .[-10:]')"
-[ "$(metric 'mapper_graph_requests_total{kind="read",status="200"}')" -ge 1 ] ||
-    fail "the mapper sent no getPresencesByUserId"
+[ "$(metric 'graph_requests_total{tenant="contoso",kind="presences",status="200"}')" -ge 1 ] ||
+    fail "no getPresencesByUserId answered"
+[ "$(metric 'mapper_graph_writes_total{action="graph_read",outcome="ok"}')" -ge 1 ] ||
+    fail "the mapper read no presence"
+# presence routes by object id only: nothing of ours was addressed by UPN
+sim GET /requests | jq -e 'all(.[]; (.path | test("/users/[^/]*@[^/]*/presence")) | not)' >/dev/null ||
+    fail "a presence route was addressed by UPN"
 
 # --- every B/sync payload published matches schemas/sync.schema.json
 python3 - "$PS_SRC/schemas/sync.schema.json" "$T/sync.sub" <<'PY' || fail "B/sync payload does not match the schema"

@@ -7,39 +7,41 @@
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/mapper_helpers.sh"
 
-export PS_MAPPER_HTTP_TIMEOUT_MS=1500
+export PS_GRAPH_HTTP_TIMEOUT_MS=1500
 ms_setup alice@contoso.com bob@contoso.com carol@contoso.com dave@contoso.com erin@contoso.com
 ms_start
 seq_now() { sim GET /requests | jq '[.[].seq] | max // 0'; }
 fault() { sim POST /faults "$1" | jq -e . >/dev/null || fail "fault not accepted: $1"; }
 P=/v1.0/users
+# presence routes take the object id
+ALICE=$(g_id alice@contoso.com) BOB=$(g_id bob@contoso.com)
 
 # --- 429 + Retry-After on setPresence: retried no sooner than asked
 S0=$(seq_now)
-fault "{\"method\":\"POST\",\"path\":\"$P/alice@contoso.com/presence/setPresence\",\"status\":429,\"retry_after\":2,\"count\":2}"
+fault "{\"method\":\"POST\",\"path\":\"$P/$ALICE/presence/setPresence\",\"status\":429,\"retry_after\":2,\"count\":2}"
 C=$(call_start '{"email":"alice@contoso.com"}')
 wait_g_session 20 alice@contoso.com Busy/InACall
-sim GET "/requests?since=$S0" | jq -e '[.[] | select(.path | endswith("alice@contoso.com/presence/setPresence"))] |
+sim GET "/requests?since=$S0" | jq -e --arg id "$ALICE" '[.[] | select(.path | endswith("\($id)/presence/setPresence"))] |
     length == 3 and .[0].status == 429 and .[1].status == 429 and .[2].status == 200 and
     (.[1].t_ms - .[0].t_ms) >= 1900 and (.[2].t_ms - .[1].t_ms) >= 1900' >/dev/null ||
     fail "429 retries: $(sim GET "/requests?since=$S0" | jq -c '[.[] | select(.path | endswith("setPresence")) | {t_ms, status}]')"
 sync_of alice@contoso.com | jq -e '.last_error.error | test("graph_set_busy: HTTP 429")' >/dev/null ||
     fail "B/sync last_error: $(sync_of alice@contoso.com)"
 # --- 500 on clearPresence twice: still cleared
-fault "{\"method\":\"POST\",\"path\":\"$P/alice@contoso.com/presence/clearPresence\",\"status\":500,\"count\":2}"
+fault "{\"method\":\"POST\",\"path\":\"$P/$ALICE/presence/clearPresence\",\"status\":500,\"count\":2}"
 call_end "$C"
 wait_g_session 20 alice@contoso.com ""
 wait_for 20 sync_quiet alice@contoso.com || fail "alice not quiet: $(sync_of alice@contoso.com)"
 
 # --- a timeout after Graph applied the set: the session exists, we retry
-fault "{\"method\":\"POST\",\"path\":\"$P/bob@contoso.com/presence/setPresence\",\"delay_ms\":3000,\"count\":1}"
+fault "{\"method\":\"POST\",\"path\":\"$P/$BOB/presence/setPresence\",\"delay_ms\":3000,\"count\":1}"
 C=$(call_start '{"email":"bob@contoso.com"}')
 wait_g_session 20 bob@contoso.com Busy/InACall
 wait_for 20 sh -c "mosquitto_sub -p $MQTT_PORT -t '$BRIDGE/sync/bob@contoso.com' -C 1 -W 2 |
     jq -e '.written.teams.session == \"busy\" and (.pending | length == 0)'" ||
     fail "bob after a timed-out set: $(sync_of bob@contoso.com)"
 # ... and a timeout after Graph applied the clear: gone, and stays gone
-fault "{\"method\":\"POST\",\"path\":\"$P/bob@contoso.com/presence/clearPresence\",\"delay_ms\":3000,\"count\":1}"
+fault "{\"method\":\"POST\",\"path\":\"$P/$BOB/presence/clearPresence\",\"delay_ms\":3000,\"count\":1}"
 call_end "$C"
 wait_g_session 20 bob@contoso.com ""
 wait_for 20 sync_quiet bob@contoso.com || fail "bob not quiet: $(sync_of bob@contoso.com)"
@@ -85,7 +87,7 @@ for u in alice bob carol dave erin; do
 done
 
 # --- SIGTERM while a Graph write hangs: a clean, prompt stop
-fault "{\"method\":\"POST\",\"path\":\"$P/alice@contoso.com/presence/setPresence\",\"delay_ms\":10000,\"count\":1}"
+fault "{\"method\":\"POST\",\"path\":\"$P/$ALICE/presence/setPresence\",\"delay_ms\":10000,\"count\":1}"
 C=$(call_start '{"email":"alice@contoso.com"}')
 wait_for 5 sh -c "mosquitto_sub -p $MQTT_PORT -t '$BRIDGE/sync/alice@contoso.com' -C 1 -W 2 |
     jq -e '.pending[0].in_flight == true'" || fail "no write in flight: $(sync_of alice@contoso.com)"

@@ -35,7 +35,15 @@ done
 [ -z "$(mqtt_retained "$BRIDGE/state")" ] || fail "a split process published $BRIDGE/state"
 
 # Each process runs only its own part.
-grep -q 'info graph ' "$T/voice.log" "$T/mapper.log" && fail "Graph side ran outside the graph role"
+grep -q 'info graph graph side ready' "$T/voice.log" "$T/mapper.log" &&
+    fail "Graph side ran outside the graph role"
+# The Graph client runs where the Graph side or the mapper does, each with
+# its share of the tenant's presence budget (one budget cannot span processes).
+grep -q 'graph client ready' "$T/voice.log" && fail "Graph client ran in the voice role"
+grep -q 'graph client ready.*presence_budget=1400/30000ms' "$T/mapper.log" ||
+    fail "mapper process: no Graph client with its budget share"
+grep -q 'graph client ready.*presence_budget=100/30000ms' "$T/graph.log" ||
+    fail "graph process: no Graph client with its budget share"
 grep -q 'info voice starting' "$T/graph.log" && fail "Voice side ran in the graph role"
 grep -q 'mapper started' "$T/graph.log" "$T/voice.log" && fail "mapper ran outside the mapper role"
 # The mapper process writes 'talking' but follows no calls: no RTE link.

@@ -43,6 +43,15 @@ struct fb_delivery {
 
 static struct bus *fb_last;
 
+static void fb__ignore(void *ctx, const char *topic, const char *payload, size_t len, bool retained)
+{
+    (void)ctx;
+    (void)topic;
+    (void)payload;
+    (void)len;
+    (void)retained;
+}
+
 static struct fb_msg *fb__find(struct fb_msg *list, const char *topic)
 {
     for (; list; list = list->next)
@@ -200,6 +209,19 @@ int bus__subscribe(struct bus *bus, const char *filter, bus_message_fn fn, void 
     if (bus->connected)
         fb__replay_retained(bus, s);
     return 0;
+}
+
+int bus__unsubscribe(struct bus *bus, const char *filter, bus_message_fn fn, void *ctx)
+{
+    for (struct fb_sub **pp = &bus->subs; *pp; pp = &(*pp)->next) {
+        struct fb_sub *s = *pp;
+        if (s->fn == fn && s->ctx == ctx && strcmp(s->filter, filter) == 0) {
+            /* deliveries already posted for it still run: keep it, inert */
+            s->fn = fb__ignore;
+            return 0;
+        }
+    }
+    return -1;
 }
 
 int bus__publish_state(struct bus *bus, const char *topic, const char *payload)

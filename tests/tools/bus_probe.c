@@ -9,6 +9,7 @@
  *   clear TOPIC           -> "clear rc=N topic=TOPIC"    (bus__clear_state)
  *   publish TOPIC PAYLOAD -> "publish rc=N topic=TOPIC"  (bus__publish, not retained)
  *   subscribe FILTER      -> "subscribe rc=N filter=F"
+ *   unsubscribe FILTER    -> "unsubscribe rc=N filter=F"
  *   metric NAME           -> "metric NAME VALUE"
  *   ping                  -> "pong"  (commands run in order: a sync point)
  *   stop                  -> bus__stop(), "stopped", exit 0
@@ -88,6 +89,10 @@ static void probe__cmd(void *arg)
     else if (strcmp(line, "subscribe") == 0) {
         printf("subscribe rc=%d filter=%s\n", bus__subscribe(probe.bus, rest, probe__on_msg, NULL),
                rest);
+    }
+    else if (strcmp(line, "unsubscribe") == 0) {
+        printf("unsubscribe rc=%d filter=%s\n",
+               bus__unsubscribe(probe.bus, rest, probe__on_msg, NULL), rest);
     }
     else if (strcmp(line, "metric") == 0) {
         printf("metric %s %g\n", rest, metrics__get(rest, NULL));

@@ -39,9 +39,18 @@ struct pres {
     const char *act;
 };
 
+enum mode {
+    MODE_CLEAN,     /* nothing left by an earlier run */
+    MODE_LEFTOVERS, /* an earlier run died mid-call; no record of it */
+    MODE_HIDDEN,    /* ... and the user set Away by hand, which hides its
+                     * session; its B/sync record says it may hold one */
+};
+
 struct world {
     /* Real activity. */
     bool voice_call;
+    bool preferred;       /* a user-preferred Away: outranks every session */
+    bool allow_preferred; /* the user may reset it (hidden mode) */
     bool t_call, t_meeting, t_share, t_calendar;
     bool ever_real_teams; /* any real Teams call so far */
     /* Graph. */
@@ -94,6 +103,8 @@ static int rank(const char *av)
  * ties go to the most recently updated session. */
 static struct pres aggregate(const struct world *w)
 {
+    if (w->preferred)
+        return (struct pres){"Away", "Away"};
     struct pres c = client_presence(w);
     if (!w->session)
         return c;
@@ -177,12 +188,14 @@ enum ev {
     EV_V_FAIL,
     EV_V_LANDED_FAIL,
     EV_TICK,
+    EV_PREFERRED, /* the user resets the Away set by hand */
     EV_COUNT
 };
 
-static const char *ev_name[EV_COUNT] = {
-    "voice", "call",   "meeting",       "share", "calendar", "deliver_teams", "deliver_voice",
-    "g_ok",  "g_fail", "g_landed_fail", "v_ok",  "v_fail",   "v_landed_fail", "tick"};
+static const char *ev_name[EV_COUNT] = {"voice",         "call",          "meeting",       "share",
+                                        "calendar",      "deliver_teams", "deliver_voice", "g_ok",
+                                        "g_fail",        "g_landed_fail", "v_ok",          "v_fail",
+                                        "v_landed_fail", "tick",          "preferred"};
 
 static int64_t tick_target(const struct world *w)
 {
@@ -216,6 +229,8 @@ static bool enabled(const struct world *w, enum ev e)
         return v->in_flight;
     case EV_TICK:
         return tick_target(w) != 0;
+    case EV_PREFERRED:
+        return w->allow_preferred && w->preferred;
     default:
         return true;
     }
@@ -306,6 +321,10 @@ static void step(struct world *w, enum ev e)
             w->now = target;
         graph_changed(w); /* a session may have expired */
         break;
+    case EV_PREFERRED:
+        w->preferred = false;
+        graph_changed(w);
+        break;
     default:
         break;
     }
@@ -315,11 +334,10 @@ static void step(struct world *w, enum ev e)
 
 /* ---- quiescence and the contract ---- */
 
-static void quiesce_and_check(const struct world *start)
+/* Drives w until nothing is in flight, pending or due soon. */
+static void quiesce(struct world *wp)
 {
-    static struct world w;
-    w = *start;
-    n_quiesce++;
+    struct world w = *wp;
     for (int iter = 0;; iter++) {
         if (iter > 200)
             fail_msg("no quiescence after 200 steps: %s", trace_buf);
@@ -342,6 +360,15 @@ static void quiesce_and_check(const struct world *start)
             assert_safety(&w);
         }
     }
+    *wp = w;
+}
+
+static void quiesce_and_check(const struct world *start)
+{
+    static struct world w;
+    w = *start;
+    n_quiesce++;
+    quiesce(&w);
     if (getenv("PS_MODEL_DEBUG")) {
         char *js = rc__sync_json(&w.u, &cfg, w.now, 0);
         fprintf(stderr, "# %s\n# now=+%lld session=%d flag=%d voice=%d %s\n", trace_buf,
@@ -360,9 +387,11 @@ static void quiesce_and_check(const struct world *start)
     /* A real Teams call shows in Voice (the flag, or Voice's own call). A
      * 1:1 InACall hidden under our session is only known once the Voice
      * call ends; then the read finds it. */
-    if (teams_real && !w.voice_call && !w.flag)
+    /* (A user-preferred Away hides a real call from Graph too: nothing to
+     * mirror then.) */
+    if (teams_real && !w.preferred && !w.voice_call && !w.flag)
         fail_msg("real Teams call not shown in Voice: %s", trace_buf);
-    if (teams_real && !w.t_call && !w.flag) {
+    if (teams_real && !w.preferred && !w.t_call && !w.flag) {
         /* InAConferenceCall / Presenting are never ambiguous... unless our
          * more recent session hides them in the aggregate. */
         struct pres p = aggregate(&w);
@@ -371,12 +400,19 @@ static void quiesce_and_check(const struct world *start)
     }
 }
 
-static void world_init(struct world *w, bool leftovers)
+static void world_init_with(struct world *w, enum mode mode, bool record)
 {
+    bool leftovers = mode != MODE_CLEAN;
     memset(w, 0, sizeof(*w));
     w->now = T0;
     w->last_pushed = (struct pres){"Available", "Available"};
     rc__user_init(&w->u, "contoso", "alice@contoso.com", w->now);
+    if (mode == MODE_HIDDEN) {
+        w->preferred = true;
+        w->allow_preferred = true;
+        if (record) /* the dead run's retained B/sync said "busy" */
+            rc__restore(&w->u, RC_RECORD_MAY_HOLD);
+    }
     if (!leftovers) {
         w->u.gw = RC_GW_NONE;
         w->u.vw = RC_VW_NONE;
@@ -391,11 +427,18 @@ static void world_init(struct world *w, bool leftovers)
         w->ever_real_teams = true; /* the flag was set for a real call */
         w->last_pushed = (struct pres){"Busy", "InACall"};
     }
+    if (mode == MODE_HIDDEN)
+        w->last_pushed = (struct pres){"Away", "Away"};
     /* Retained topics arrive first (start-up). */
     struct pres p = aggregate(w);
     rc__teams_report(&w->u, &cfg, p.av, p.act, w->now, "notification", w->now);
     rc__voice_report(&w->u, false, 0, w->now, "rte", w->now);
     drive(w);
+}
+
+static void world_init(struct world *w, enum mode mode)
+{
+    world_init_with(w, mode, true);
 }
 
 /* ---- exhaustive DFS with pruning ---- */
@@ -489,22 +532,23 @@ static int model_depth(int dflt)
     return d > 0 && d < 60 ? d : dflt;
 }
 
-static void run_exhaustive(bool leftovers)
+static void run_exhaustive(enum mode mode)
 {
+    bool leftovers = mode != MODE_CLEAN;
     rc__config_default(&cfg);
     seen = calloc((size_t)1 << HBITS, sizeof(*seen));
     assert_non_null(seen);
     n_states = n_pruned = n_quiesce = 0;
     n_seen = 0;
     static struct world w;
-    world_init(&w, leftovers);
+    world_init(&w, mode);
 #ifdef __SANITIZE_ADDRESS__
     int depth = model_depth(leftovers ? 7 : 8); /* ~4x slower: stay well inside the timeout */
 #else
     int depth = model_depth(leftovers ? 7 : 9);
 #endif
     dfs(&w, 0, depth);
-    printf("# model depth=%d leftovers=%d states=%llu pruned=%llu\n", depth, leftovers, n_states,
+    printf("# model depth=%d mode=%d states=%llu pruned=%llu\n", depth, (int)mode, n_states,
            n_pruned);
     assert_true(n_states > 1000);
     free(seen);
@@ -513,13 +557,19 @@ static void run_exhaustive(bool leftovers)
 static void test_exhaustive_clean_start(void **state)
 {
     (void)state;
-    run_exhaustive(false);
+    run_exhaustive(MODE_CLEAN);
 }
 
 static void test_exhaustive_leftovers(void **state)
 {
     (void)state;
-    run_exhaustive(true);
+    run_exhaustive(MODE_LEFTOVERS);
+}
+
+static void test_exhaustive_hidden_leftovers(void **state)
+{
+    (void)state;
+    run_exhaustive(MODE_HIDDEN);
 }
 
 /* Longer random histories (deterministic xorshift). */
@@ -531,7 +581,7 @@ static void test_random_walks(void **state)
     int walks = 20000, len = 40;
     for (int k = 0; k < walks; k++) {
         static struct world w;
-        world_init(&w, k % 4 == 0);
+        world_init(&w, k % 4 == 0 ? MODE_LEFTOVERS : k % 4 == 1 ? MODE_HIDDEN : MODE_CLEAN);
         for (int i = 0; i < len; i++) {
             enum ev choice[EV_COUNT];
             int n = 0;
@@ -560,7 +610,7 @@ static void test_checker_catches_echo_loop(void **state)
     (void)state;
     rc__config_default(&cfg);
     static struct world w;
-    world_init(&w, false);
+    world_init(&w, MODE_CLEAN);
     step(&w, EV_VOICE);
     step(&w, EV_DELIVER_VOICE);
     step(&w, EV_G_OK); /* our session is set: the echo is queued */
@@ -579,12 +629,31 @@ static void test_checker_catches_echo_loop(void **state)
     assert_false(safety_ok(&w));
 }
 
+/* Without the previous run's record, its session hidden under a
+ * user-preferred Away is "proved" gone by the start-up read and outlives
+ * every call (until it expires); the checker sees that. */
+static void test_checker_catches_hidden_session(void **state)
+{
+    (void)state;
+    rc__config_default(&cfg);
+    static struct world w;
+    world_init_with(&w, MODE_HIDDEN, false);
+    quiesce(&w);
+    assert_true(w.session);
+    assert_false(w.voice_call);
+    world_init_with(&w, MODE_HIDDEN, true);
+    quiesce(&w);
+    assert_false(w.session);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_checker_catches_echo_loop),
+        cmocka_unit_test(test_checker_catches_hidden_session),
         cmocka_unit_test(test_exhaustive_clean_start),
         cmocka_unit_test(test_exhaustive_leftovers),
+        cmocka_unit_test(test_exhaustive_hidden_leftovers),
         cmocka_unit_test(test_random_walks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -249,6 +249,72 @@ static void test_startup_real_call_survives(void **state)
 
 /* ---- Voice -> Teams ---- */
 
+/* The previous run's record says it held a session: it is cleared without a
+ * read first, whatever the aggregate shows (a user-preferred Away hides it
+ * there, and the read would have "proved" it gone). */
+static void test_record_may_hold_clears_whatever_shows(void **state)
+{
+    (void)state;
+    struct rc_user u;
+    rc__user_init(&u, "contoso", "alice@contoso.com", T0);
+    rc__restore(&u, RC_RECORD_MAY_HOLD);
+    rc__teams_report(&u, &cfg, "Away", "Away", T0, "notification", T0 + 10);
+    rc__voice_report(&u, false, 0, T0, "rte", T0 + 20);
+    struct rc_action a[RC_MAX_ACTIONS];
+    size_t n = plan(&u, T0 + 30, a);
+    assert_null(find(a, n, RC_GRAPH_READ));
+    const struct rc_action *c = find(a, n, RC_GRAPH_CLEAR);
+    assert_non_null(c);
+    assert_true(c->not_before <= T0 + 30);
+    assert_string_equal(c->why, "start-up");
+    run(&u, RC_GRAPH_CLEAR, T0 + 30, true);
+    assert_int_equal(u.gw, RC_GW_NONE);
+    /* then the settle read, as after every clear */
+    assert_true(u.need_read);
+}
+
+/* The record says no session: neither a read nor a clear for the session;
+ * a user in a Voice call still gets one. */
+static void test_record_none_skips_probe(void **state)
+{
+    (void)state;
+    struct rc_user u;
+    rc__user_init(&u, "contoso", "alice@contoso.com", T0);
+    rc__restore(&u, RC_RECORD_NONE);
+    assert_int_equal(u.gw, RC_GW_NONE);
+    rc__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 10);
+    rc__voice_report(&u, false, 0, T0, "rte", T0 + 20);
+    struct rc_action a[RC_MAX_ACTIONS];
+    size_t n = plan(&u, T0 + 30, a);
+    assert_null(find(a, n, RC_GRAPH_READ));
+    assert_null(find(a, n, RC_GRAPH_CLEAR));
+    rc__voice_report(&u, true, 1, T0, "rte", T0 + 40);
+    n = plan(&u, T0 + 40, a);
+    assert_non_null(find(a, n, RC_GRAPH_SET_BUSY));
+}
+
+/* No record: the start-up read decides (Busy or DND shows: clear). A record
+ * that comes too late (the user is past start-up) changes nothing. */
+static void test_record_absent_and_late(void **state)
+{
+    (void)state;
+    struct rc_user u;
+    rc__user_init(&u, "contoso", "alice@contoso.com", T0);
+    rc__restore(&u, RC_RECORD_ABSENT);
+    assert_true(u.gw_probe);
+    rc__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 10);
+    rc__voice_report(&u, false, 0, T0, "rte", T0 + 20);
+    struct rc_action a[RC_MAX_ACTIONS];
+    assert_non_null(find(a, plan(&u, T0 + 30, a), RC_GRAPH_READ));
+    read_result(&u, T0 + 30, "Busy", "InACall");
+    assert_non_null(find(a, plan(&u, T0 + 30, a), RC_GRAPH_CLEAR));
+    rc__restore(&u, RC_RECORD_NONE); /* too late: the read said Busy */
+    assert_int_equal(u.gw, RC_GW_UNKNOWN);
+    run(&u, RC_GRAPH_CLEAR, T0 + 40, true);
+    rc__restore(&u, RC_RECORD_MAY_HOLD);
+    assert_int_equal(u.gw, RC_GW_NONE);
+}
+
 static void test_voice_call_sets_refreshes_clears(void **state)
 {
     (void)state;
@@ -742,6 +808,9 @@ int main(void)
         cmocka_unit_test_setup(test_startup_waits_for_inputs, setup),
         cmocka_unit_test_setup(test_startup_leftover_session_echo_is_not_mirrored, setup),
         cmocka_unit_test_setup(test_startup_real_call_survives, setup),
+        cmocka_unit_test_setup(test_record_may_hold_clears_whatever_shows, setup),
+        cmocka_unit_test_setup(test_record_none_skips_probe, setup),
+        cmocka_unit_test_setup(test_record_absent_and_late, setup),
         cmocka_unit_test_setup(test_voice_call_sets_refreshes_clears, setup),
         cmocka_unit_test_setup(test_short_session_refresh, setup),
         cmocka_unit_test_setup(test_teams_call_mirrored_and_cleared, setup),

@@ -392,6 +392,20 @@ static int fg_control__settings(struct fg_sim *sim, struct fg_req *r, struct fg_
                 st->resource_form = (enum fg_resource_form)i;
             }
         }
+        const cJSON *num = cJSON_GetObjectItemCaseSensitive(b, "batch_retry_after_number");
+        if (cJSON_IsBool(num)) {
+            st->batch_retry_after_number = cJSON_IsTrue(num);
+        }
+        double limit = fg_control__num(b, "presence_limit", -1);
+        double window = fg_control__num(b, "presence_window_ms", -1);
+        if (limit >= 0 || window >= 1) {
+            cJSON *cur = fg_budget__json(sim->budget);
+            fg_budget__configure(
+                sim->budget,
+                limit >= 0 ? (size_t)limit : (size_t)fg_control__num(cur, "limit", 1500),
+                window >= 1 ? (int64_t)window : (int64_t)fg_control__num(cur, "window_ms", 30000));
+            cJSON_Delete(cur);
+        }
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "token_lifetime_s", (double)sim->store.token_lifetime_ms / 1000);
@@ -403,6 +417,11 @@ static int fg_control__settings(struct fg_sim *sim, struct fg_req *r, struct fg_
     cJSON_AddNumberToObject(o, "grant_expiry_s", (double)st->grant_expiry_ms / 1000);
     cJSON_AddNumberToObject(o, "validation_token_version", st->token_version);
     cJSON_AddStringToObject(o, "resource_form", fg_forms[st->resource_form]);
+    cJSON_AddBoolToObject(o, "batch_retry_after_number", st->batch_retry_after_number);
+    cJSON *budget = fg_budget__json(sim->budget);
+    cJSON_AddNumberToObject(o, "presence_limit", fg_control__num(budget, "limit", 0));
+    cJSON_AddNumberToObject(o, "presence_window_ms", fg_control__num(budget, "window_ms", 0));
+    cJSON_Delete(budget);
     return fg_control__ok(resp, o);
 }
 
@@ -511,6 +530,13 @@ int fg_control__route(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp
         for (size_t i = 0; i < sim->store.tokens.n; i++) {
             ((struct fg_token *)sim->store.tokens.items[i])->expires_ms = now;
         }
+        rc = fg_control__ok(resp, NULL);
+    }
+    else if (strcmp(p, "/presence_budget") == 0 && get) {
+        rc = fg_control__ok(resp, fg_budget__json(sim->budget));
+    }
+    else if (strcmp(p, "/presence_budget") == 0 && strcmp(m, "DELETE") == 0) {
+        fg_budget__reset(sim->budget);
         rc = fg_control__ok(resp, NULL);
     }
     else if (strcmp(p, "/requests") == 0) {

@@ -156,15 +156,43 @@ static const char *fg_graph__string(const cJSON *o, const char *name)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static int fg_graph__need_app(struct fg_req *r, struct fg_resp *resp)
+/* Presence writes: an app token (Presence.ReadWrite.All), or a delegated
+ * token with Presence.ReadWrite on the signed-in user's own presence
+ * (learn.microsoft.com/graph/api/presence-setpresence, "Permissions":
+ * documented; real-clients G5). */
+static int fg_graph__may_write(struct fg_req *r, struct fg_resp *resp, const struct fg_user *u)
 {
-    if (r->token->kind != FG_TOKEN_APP) {
-        fg_resp__graph_error(resp, 403, "Forbidden",
-                             "This simulator accepts only application tokens (client "
-                             "credentials) for writing presence.");
-        return -1;
-    }
-    return 0;
+    const struct fg_token *t = r->token;
+    if (t->kind == FG_TOKEN_APP)
+        return 0;
+    if (t->presence_write && strcasecmp(t->user_id, u->id) == 0)
+        return 0;
+    fg_resp__graph_error(resp, 403, "Forbidden",
+                         t->presence_write
+                             ? "A delegated token may only write the signed-in user's presence."
+                             : "Insufficient privileges: Presence.ReadWrite is required.");
+    return -1;
+}
+
+/* Presence routes address users by object id only; the UPN form answers
+ * 404 (docs/graph.md, "Presence writes": reported, msgraph-sdk-dotnet#1942,
+ * microsoft-graph-explorer-v4#2945). */
+static bool fg_graph__by_id(const struct fg_user *u, const char *key)
+{
+    return u && strcasecmp(u->id, key) == 0;
+}
+
+/* Counts a presence request against the app's limit (fg_budget.h); fills a
+ * 429 and returns -1 when over it. */
+static int fg_graph__budget(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp)
+{
+    int wait = fg_budget__take(sim->budget, r->token->tenant, r->token->client_id, fg_sim__now());
+    if (!wait)
+        return 0;
+    fg_resp__graph_error(resp, 429, "TooManyRequests",
+                         "Too many requests: the application's presence limit is reached.");
+    resp->retry_after = wait;
+    return -1;
 }
 
 static int fg_graph__set_presence(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp,
@@ -208,7 +236,7 @@ static int fg_graph__set_presence(struct fg_sim *sim, struct fg_req *r, struct f
             fg_resp__graph_error(resp, 400, "InvalidArgument", "Too many sessions.");
         }
         else {
-            fg_resp__empty(resp, 200);
+            fg_resp__no_content_type(resp, 200);
             fg_graph__user_touched(sim, u);
         }
     }
@@ -229,7 +257,7 @@ static int fg_graph__clear_presence(struct fg_sim *sim, struct fg_req *r, struct
         fg_resp__graph_error(resp, 404, "NotFound", "The presence session was not found.");
     }
     else {
-        fg_resp__empty(resp, 200);
+        fg_resp__no_content_type(resp, 200);
         fg_graph__user_touched(sim, u);
     }
     cJSON_Delete(b);
@@ -315,11 +343,13 @@ static int fg_graph__users(struct fg_sim *sim, struct fg_req *r, struct fg_resp 
         return fg_graph__get_user(sim, r, resp, key);
     }
     struct fg_user *u = fg_store__user(&sim->store, r->token->tenant, key);
+    if (strncmp(rest, "/presence", 9) == 0 && !fg_graph__by_id(u, key)) {
+        return fg_graph__user_not_found(resp, key);
+    }
     if (strcmp(rest, "/presence") == 0 && get) {
-        if (!u) {
-            return fg_graph__user_not_found(resp, key);
+        if (fg_graph__budget(sim, r, resp) == 0) {
+            fg_resp__json(resp, 200, fg_graph__presence_json(u, true));
         }
-        fg_resp__json(resp, 200, fg_graph__presence_json(u, true));
         return FG_DONE;
     }
     static const char *const writes[] = {"/presence/setPresence", "/presence/clearPresence",
@@ -335,11 +365,8 @@ static int fg_graph__users(struct fg_sim *sim, struct fg_req *r, struct fg_resp 
                                     : "Method not allowed.");
         return FG_DONE;
     }
-    if (fg_graph__need_app(r, resp) != 0) {
+    if (fg_graph__may_write(r, resp, u) != 0 || fg_graph__budget(sim, r, resp) != 0) {
         return FG_DONE;
-    }
-    if (!u) {
-        return fg_graph__user_not_found(resp, key);
     }
     switch (w) {
     case 0:
@@ -350,7 +377,7 @@ static int fg_graph__users(struct fg_sim *sim, struct fg_req *r, struct fg_resp 
         return fg_graph__set_preferred(sim, r, resp, u);
     default:
         u->has_preferred = false;
-        fg_resp__empty(resp, 200);
+        fg_resp__no_content_type(resp, 200);
         fg_graph__user_touched(sim, u);
         return FG_DONE;
     }
@@ -361,7 +388,10 @@ static int fg_graph__presences_by_id(struct fg_sim *sim, struct fg_req *r, struc
     cJSON *b = fg_sim__parse_json(r);
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(b, "ids");
     int n = cJSON_IsArray(ids) ? cJSON_GetArraySize(ids) : -1;
-    if (n <= 0) {
+    if (fg_graph__budget(sim, r, resp) != 0) {
+        /* refused: 429 filled in */
+    }
+    else if (n <= 0) {
         fg_resp__graph_error(resp, 400, "BadRequest", "The 'ids' array is missing or empty.");
     }
     else if (n > FG_PRESENCES_MAX) {
@@ -408,10 +438,12 @@ static int fg_graph__dispatch(struct fg_sim *sim, struct fg_req *r, struct fg_re
     }
     if (strncmp(p, "/communications/presences/", 26) == 0 && strcmp(r->method, "GET") == 0) {
         struct fg_user *u = fg_store__user(&sim->store, r->token->tenant, p + 26);
-        if (!u) {
+        if (!fg_graph__by_id(u, p + 26)) {
             return fg_graph__user_not_found(resp, p + 26);
         }
-        fg_resp__json(resp, 200, fg_graph__presence_json(u, true));
+        if (fg_graph__budget(sim, r, resp) == 0) {
+            fg_resp__json(resp, 200, fg_graph__presence_json(u, true));
+        }
         return FG_DONE;
     }
     if (strcmp(p, "/communications/getPresencesByUserId") == 0 && !strcmp(r->method, "POST")) {
@@ -459,7 +491,10 @@ static cJSON *fg_graph__batch_item(struct fg_sim *sim, struct fg_req *parent, co
     cJSON_AddStringToObject(out, "id", id);
     cJSON_AddNumberToObject(out, "status", resp.status);
     cJSON *headers = cJSON_AddObjectToObject(out, "headers");
-    if (resp.retry_after >= 0) {
+    if (resp.retry_after >= 0 && sim->settings.batch_retry_after_number) {
+        cJSON_AddNumberToObject(headers, "Retry-After", resp.retry_after);
+    }
+    else if (resp.retry_after >= 0) {
         char ra[16];
         snprintf(ra, sizeof(ra), "%d", resp.retry_after);
         cJSON_AddStringToObject(headers, "Retry-After", ra);

@@ -394,6 +394,8 @@ static int fg_oauth__password(struct fg_sim *sim, struct fg_req *r, struct fg_re
     }
     struct fg_token *t = fg_store__issue_token(&sim->store, FG_TOKEN_DELEGATED, u->tenant,
                                                client_id, u->id, fg_sim__now());
+    if (t)
+        t->presence_write = fg_oauth__scope_has(scope, "Presence.ReadWrite");
     struct fg_refresh *rt = NULL;
     if (fg_oauth__scope_has(scope, "offline_access")) {
         rt = fg_store__issue_refresh(&sim->store, u->tenant, client_id, u->id);
@@ -449,6 +451,8 @@ static int fg_oauth__refresh(struct fg_sim *sim, struct fg_req *r, struct fg_res
     struct fg_refresh *rt = fg_store__issue_refresh(&sim->store, rt_tenant, client_id, user_id);
     struct fg_token *t = fg_store__issue_token(&sim->store, FG_TOKEN_DELEGATED, rt_tenant,
                                                client_id, user_id, fg_sim__now());
+    if (t)
+        t->presence_write = fg_oauth__scope_has(fg_form__get(f, "scope"), "Presence.ReadWrite");
     if (!t || !rt) {
         fg_resp__graph_error(resp, 500, "InternalServerError", "out of memory");
         return FG_DONE;

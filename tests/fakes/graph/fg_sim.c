@@ -37,7 +37,8 @@ int fg_sim__init(struct fg_sim *sim, struct loop *loop, struct http_client *cli)
     sim->next_record = 1;
     sim->next_delivery = 1;
     sim->faults = fg_faults__new();
-    if (!sim->faults || fg_signer__init(&sim->signer) != 0) {
+    sim->budget = fg_budget__new();
+    if (!sim->faults || !sim->budget || fg_signer__init(&sim->signer) != 0) {
         return -1;
     }
     return 0;
@@ -59,6 +60,7 @@ void fg_sim__free(struct fg_sim *sim)
     fg_signer__free(&sim->signer);
     fg_signer__free(&sim->prev_signer);
     fg_faults__free(sim->faults);
+    fg_budget__free(sim->budget);
     fg_sim__clear_vec(&sim->records);
     free(sim->records.items);
     fg_sim__clear_vec(&sim->deliveries);
@@ -70,6 +72,7 @@ void fg_sim__reset(struct fg_sim *sim)
     fg_notify__clear(sim);
     fg_store__clear(&sim->store);
     fg_faults__clear(sim->faults);
+    fg_budget__reset(sim->budget);
     fg_sim__clear_vec(&sim->records);
     fg_sim__clear_vec(&sim->deliveries);
 }
@@ -87,6 +90,14 @@ void fg_resp__empty(struct fg_resp *resp, int status)
 {
     resp->status = status;
     resp->content_type = "application/json";
+    resp->body = NULL;
+    resp->body_len = 0;
+}
+
+void fg_resp__no_content_type(struct fg_resp *resp, int status)
+{
+    resp->status = status;
+    resp->content_type = ""; /* http_server: no Content-Type header */
     resp->body = NULL;
     resp->body_len = 0;
 }
@@ -222,8 +233,11 @@ void fg_sim__finish(struct fg_req *r, struct fg_resp *resp)
     LOG_DEBUG("fake-graph", "answered method=%s path=%s status=%d", r->method, r->path,
               resp->status);
     if (r->pending) {
-        char hdr[256];
+        char hdr[320];
         fg_sim__correlation_headers(r, hdr, sizeof(hdr));
+        const char *ra = fg_faults__retry_header(r->sim->faults, resp->retry_after);
+        if (ra && strlen(hdr) + strlen(ra) < sizeof(hdr))
+            strcat(hdr, ra);
         http_server__complete_headers(r->pending, resp->status,
                                       resp->content_type ? resp->content_type : "application/json",
                                       hdr, resp->body, resp->body_len);

@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "fg_budget.h"
 #include "fg_crypto.h"
 #include "fg_store.h"
 
@@ -40,6 +41,7 @@ struct fg_settings {
     int64_t grant_expiry_ms;       /* >0: grant at most this much on create/renew (Graph may) */
     enum fg_resource_form resource_form;
     int token_version; /* validationTokens: 1 (sts.windows.net, appid) or 2 (v2.0, azp) */
+    bool batch_retry_after_number; /* a $batch item's Retry-After as 10, not "10" */
 };
 
 struct fg_sim {
@@ -50,6 +52,7 @@ struct fg_sim {
     struct fg_signer signer;
     struct fg_signer prev_signer; /* after a rotation, still in the JWKS (key == NULL: none) */
     struct fg_faults *faults;
+    struct fg_budget *budget; /* the presence limit (fg_budget.h) */
     struct fg_settings settings;
     struct fg_vec records; /* cJSON * of handled requests */
     uint64_t next_record;
@@ -95,7 +98,7 @@ struct fg_resp {
     const char *content_type;
     char *body; /* malloc'd */
     size_t body_len;
-    int retry_after;               /* for $batch items: Retry-After in item headers; -1 none */
+    int retry_after; /* Retry-After (a header, or in a $batch item's headers); -1 none */
     const char *client_request_id; /* the caller's: in error bodies, as Graph and Entra do */
 };
 
@@ -110,6 +113,8 @@ void fg_sim__finish(struct fg_req *r, struct fg_resp *resp);
 void fg_sim__start_sweep(struct fg_sim *sim);
 void fg_resp__json(struct fg_resp *resp, int status, cJSON *body); /* takes body */
 void fg_resp__empty(struct fg_resp *resp, int status);
+/* An empty body without a Content-Type (setPresence, clearPresence). */
+void fg_resp__no_content_type(struct fg_resp *resp, int status);
 /* Graph's error envelope {"error":{code,message,innerError{date,request-id,...}}} */
 void fg_resp__graph_error(struct fg_resp *resp, int status, const char *code, const char *message);
 void fg_sim__record_delivery(struct fg_sim *sim, cJSON *d); /* takes d */

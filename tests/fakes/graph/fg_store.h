@@ -55,6 +55,7 @@ struct fg_token {
     char client_id[FG_ID_LEN];
     char user_id[FG_ID_LEN]; /* delegated only */
     int64_t expires_ms;
+    bool presence_write; /* delegated with Presence.ReadWrite: its user's own presence */
 };
 
 struct fg_refresh {

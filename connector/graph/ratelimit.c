@@ -1,5 +1,5 @@
 /* Sliding-window rate limiter; see ratelimit.h. */
-#include "mapper/ratelimit.h"
+#include "graph/ratelimit.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,7 +7,7 @@
 
 #include <stdlib.h>
 
-#include "mapper/ratelimit.h"
+#include "graph/ratelimit.h"
 
 static void test_invalid(void **state)
 {

@@ -1,14 +1,14 @@
 /* A sliding-window rate limiter: at most `limit` requests in any `window_ms`
- * (Graph presence: 1,500 requests per 30 s per app per tenant,
- * graph-presence.md §8.3; every $batch item counts as one request).
+ * (Graph presence: 1,500 requests per 30 s per app per tenant, every $batch
+ * item counting as one request; docs/graph.md "The presence budget").
  *
  * Exact, not approximate: it keeps the send time of each of the last `limit`
  * requests in a ring, so a burst can never exceed the limit in any window,
  * however the window is aligned. A 429's Retry-After blocks everything until
  * it has passed. Pure: the caller passes `now` (monotonic ms).
  */
-#ifndef PS_MAPPER_RATELIMIT_H
-#define PS_MAPPER_RATELIMIT_H
+#ifndef PS_GRAPH_RATELIMIT_H
+#define PS_GRAPH_RATELIMIT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# A $batch item's own Retry-After, given as a number ({"Retry-After": 3}, as
+# fake-graph sends it with batch_retry_after_number), is honoured: three
+# users show Busy when the daemon starts (a calendar meeting), so the
+# start-up reconcile reads them and clears all three in one $batch; bob's
+# item is answered 429 with Retry-After 3, the others 200. Bob's clear comes
+# again no sooner than 3 s later, and nothing presence-related goes to Graph
+# meanwhile (the item blocks the tenant's budget too).
+source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/mapper_helpers.sh"
+
+ms_setup alice@contoso.com bob@contoso.com carol@contoso.com
+for u in alice bob carol; do sim POST "/users/$u@contoso.com/start/calendar" >/dev/null; done
+BOB=$(g_id bob@contoso.com)
+sim POST /settings '{"batch_retry_after_number":true}' | jq -e '.batch_retry_after_number' >/dev/null ||
+    fail "setting not taken"
+sim POST /faults "{\"method\":\"POST\",\"path\":\"/v1.0/users/$BOB/presence/clearPresence\",\"status\":429,\"retry_after\":3,\"count\":1}" |
+    jq -e . >/dev/null || fail "fault not accepted"
+S0=$(sim GET /requests | jq '[.[].seq] | max // 0')
+ms_start
+
+sim GET "/requests?since=$S0" >"$T/req.json"
+python3 - "$T/req.json" "$BOB" <<'PY' || fail "Retry-After of the batch item not honoured"
+import json, sys
+reqs, bob = json.load(open(sys.argv[1])), sys.argv[2]
+clears = [r for r in reqs if r["path"].endswith("/presence/clearPresence")]
+print("clears:", [(r["path"].split("/")[3][:8], r["status"], r["batch_item"], r["t_ms"]) for r in clears])
+b = [r for r in clears if f"/users/{bob}/" in r["path"]]
+assert len(b) >= 2 and b[0]["status"] == 429 and b[0]["batch_item"], "bob's first clear: a 429 item"
+first = [r for r in clears if abs(r["t_ms"] - b[0]["t_ms"]) < 50]
+assert len(first) == 3 and all(r["batch_item"] for r in first), "the three clears were not one $batch"
+assert b[1]["t_ms"] - b[0]["t_ms"] >= 2900, f"bob retried after {b[1]['t_ms'] - b[0]['t_ms']} ms"
+assert b[-1]["status"] in (200, 404)
+# the budget waited too: no presence request inside the Retry-After
+pres = [r for r in reqs if b[0]["t_ms"] < r["t_ms"] < b[0]["t_ms"] + 2900 and
+        ("/presence" in r["path"] or r["path"].endswith("getPresencesByUserId"))]
+assert not pres, f"presence requests during the Retry-After: {[(r['path'], r['t_ms']) for r in pres]}"
+print(f"bob's clear again after {b[1]['t_ms'] - b[0]['t_ms']} ms")
+PY
+[ "$(metric 'graph_throttled_total{tenant="contoso"}')" -ge 1 ] || fail "throttled item not counted"
+pass
