@@ -71,6 +71,8 @@ struct bus {
     bool dispatching; /* bus__handle_msg walks subs: unlink nothing */
     bus_connection_fn conn_fn;
     void *conn_ctx;
+    bus_connect_error_fn cerr_fn;
+    void *cerr_ctx;
 
     struct lvc *lvc;
     /* LVC hand-overs not yet completed = handed - completions. Paho threads
@@ -92,6 +94,14 @@ struct bus_done {
     bool lost; /* never acknowledged because the connection went away */
     int code;
     int reason;
+    bus_ack_fn ack_fn; /* bus__publish_ack */
+    void *ack_ctx;
+};
+
+/* A failed connect attempt, for bus__on_connect_error. */
+struct bus_cerr {
+    struct bus *bus;
+    char reason[200];
 };
 
 struct bus_msg {
@@ -256,12 +266,34 @@ static const char *bus__connect_reason(int protocol, int code, const char *messa
     return message ? message : MQTTAsync_strerror(code);
 }
 
+static void bus__handle_cerr(void *arg)
+{
+    struct bus_cerr *c = arg;
+    if (!c->bus->stopping && c->bus->cerr_fn)
+        c->bus->cerr_fn(c->bus->cerr_ctx, c->reason);
+    free(c);
+}
+
+/* Paho thread: the reason goes to the loop for bus__on_connect_error. */
+static void bus__post_cerr(struct bus *bus, const char *reason)
+{
+    struct bus_cerr *c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    c->bus = bus;
+    snprintf(c->reason, sizeof(c->reason), "%s", reason ? reason : "connect failed");
+    if (loop__post(bus->loop, bus__handle_cerr, c) < 0)
+        free(c);
+}
+
 static void bus__on_connect_fail(void *context, MQTTAsync_failureData *resp)
 {
     struct bus *bus = context;
     int code = resp ? resp->code : MQTTASYNC_FAILURE;
+    const char *why = bus__connect_reason(bus->protocol, code, resp ? resp->message : NULL);
     LOG_WARN("mqtt", "connect failed url=%s code=%d reason=\"%s\" retry=backoff", bus->url, code,
-             bus__connect_reason(bus->protocol, code, resp ? resp->message : NULL));
+             why);
+    bus__post_cerr(bus, why);
 }
 
 static void bus__on_connect_fail5(void *context, MQTTAsync_failureData5 *resp)
@@ -270,8 +302,10 @@ static void bus__on_connect_fail5(void *context, MQTTAsync_failureData5 *resp)
     int code = resp ? resp->code : MQTTASYNC_FAILURE;
     if (code == MQTTASYNC_FAILURE && resp && resp->reasonCode)
         code = (int)resp->reasonCode;
+    const char *why = bus__connect_reason(bus->protocol, code, resp ? resp->message : NULL);
     LOG_WARN("mqtt", "connect failed url=%s code=%d reason=\"%s\" retry=backoff", bus->url, code,
-             bus__connect_reason(bus->protocol, code, resp ? resp->message : NULL));
+             why);
+    bus__post_cerr(bus, why);
 }
 
 /* OpenSSL's own words for a failed handshake (e.g. "certificate verify
@@ -282,6 +316,9 @@ static int bus__on_tls_error(const char *str, size_t len, void *context)
     while (len > 0 && (str[len - 1] == '\n' || str[len - 1] == '\r'))
         len--;
     LOG_WARN("mqtt", "tls error=\"%.*s\"", (int)len, str);
+    char why[200];
+    snprintf(why, sizeof(why), "TLS: %.*s", (int)(len < 190 ? len : 190), str);
+    bus__post_cerr(context, why);
     return 1; /* keep printing the OpenSSL error queue */
 }
 
@@ -448,6 +485,10 @@ static void bus__handle_done(void *arg)
         LOG_WARN("mqtt", "publish failed code=%d reason_code=%d", d->code, d->reason);
         metrics__inc("mqtt_publish_failures_total", NULL, 1);
     }
+    if (d->ack_fn) {
+        struct bus_ack ack = {d->ok, d->lost, d->code, d->reason};
+        d->ack_fn(d->ack_ctx, &ack);
+    }
     free(d);
     if (lvc__queued(bus->lvc))
         bus__pump(bus);
@@ -484,7 +525,7 @@ static void bus__handle_up(void *arg)
     LOG_INFO("mqtt", "connected url=%s client_id=%s", bus->url, bus->client_id);
     /* The broker may have published our will meanwhile: say online again,
      * first, even though the cached value is unchanged. */
-    if (lvc__want_first(bus->lvc, bus->state_topic, bus->online_payload) < 0)
+    if (bus->state_topic && lvc__want_first(bus->lvc, bus->state_topic, bus->online_payload) < 0)
         LOG_ERROR("mqtt", "out of memory queueing the online state");
     for (struct bus_sub *s = bus->subs; s; s = s->next) {
         if (s->fn)
@@ -588,8 +629,9 @@ static void bus__describe_metrics(void)
 
 struct bus *bus__new(struct loop *loop, const struct bus_options *opt)
 {
-    if (!loop || !opt || !opt->url || !opt->client_id || !*opt->client_id || !opt->state_topic ||
-        !mqtt_topic__valid(opt->state_topic) || !opt->online_payload || !opt->will_payload) {
+    if (!loop || !opt || !opt->url || !opt->client_id || !*opt->client_id ||
+        (opt->state_topic && (!mqtt_topic__valid(opt->state_topic) || !opt->online_payload ||
+                              !opt->will_payload))) {
         LOG_ERROR("mqtt", "invalid bus options");
         return NULL;
     }
@@ -606,12 +648,14 @@ struct bus *bus__new(struct loop *loop, const struct bus_options *opt)
     bus->password = bus__dup(opt->password);
     bus->ca_file = bus__dup(opt->ca_file);
     bus->client_id = bus__dup(opt->client_id);
-    bus->state_topic = bus__dup(opt->state_topic);
-    bus->online_payload = bus__dup(opt->online_payload);
-    bus->will_payload = bus__dup(opt->will_payload);
+    bool state = opt->state_topic != NULL;
+    bus->state_topic = state ? bus__dup(opt->state_topic) : NULL;
+    bus->online_payload = state ? bus__dup(opt->online_payload) : NULL;
+    bus->will_payload = state ? bus__dup(opt->will_payload) : NULL;
     bus->lvc = lvc__new();
-    if (!bus->lvc || !bus->url || !bus->client_id || !bus->state_topic || !bus->online_payload ||
-        !bus->will_payload || (opt->username && !bus->username) ||
+    if (!bus->lvc || !bus->url || !bus->client_id ||
+        (state && (!bus->state_topic || !bus->online_payload || !bus->will_payload)) ||
+        (opt->username && !bus->username) ||
         (opt->password && !bus->password) || (opt->ca_file && !bus->ca_file)) {
         bus__free(bus);
         return NULL;
@@ -677,7 +721,7 @@ int bus__start(struct bus *bus)
     will.message = bus->will_payload;
     will.retained = 1;
     will.qos = BUS_QOS;
-    co.will = &will;
+    co.will = bus->state_topic ? &will : NULL;
 
     MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
     if (bus__is_tls(bus->url)) {
@@ -822,6 +866,33 @@ int bus__publish(struct bus *bus, const char *topic, const void *payload, size_t
     return -1;
 }
 
+int bus__publish_ack(struct bus *bus, const char *topic, const void *payload, size_t len,
+                     bool retained, bus_ack_fn fn, void *ctx)
+{
+    if (!bus || !fn || !mqtt_topic__valid(topic) || (len && !payload) || len > INT32_MAX)
+        return -1;
+    struct bus_done *d = calloc(1, sizeof(*d));
+    if (!d)
+        return -1;
+    d->bus = bus;
+    d->ack_fn = fn;
+    d->ack_ctx = ctx;
+    int rc = bus__send(bus, topic, payload ? payload : "", len, retained, d);
+    if (rc != MQTTASYNC_SUCCESS) {
+        /* not handed over: the answer comes on the next turn all the same */
+        d->code = rc;
+        if (loop__post(bus->loop, bus__handle_done, d) < 0)
+            free(d);
+    }
+    return 0;
+}
+
+void bus__on_connect_error(struct bus *bus, bus_connect_error_fn fn, void *ctx)
+{
+    bus->cerr_fn = fn;
+    bus->cerr_ctx = ctx;
+}
+
 static void bus__sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -858,7 +929,7 @@ void bus__stop(struct bus *bus)
 {
     if (!bus || !bus->started || bus->stopping)
         return;
-    bool offline_sent = false;
+    bool offline_sent = !bus->state_topic; /* without a state topic there is none */
     if (MQTTAsync_isConnected(bus->client)) {
         /* States still queued go out ahead of `offline`, through the same
          * window, within the same time budget. */
@@ -867,7 +938,8 @@ void bus__stop(struct bus *bus)
             bus__sleep_ms(5);
             bus__pump(bus);
         }
-        offline_sent = bus__publish_offline(bus, BUS_STOP_WAIT_MS - waited);
+        if (bus->state_topic)
+            offline_sent = bus__publish_offline(bus, BUS_STOP_WAIT_MS - waited);
         if (!offline_sent)
             LOG_WARN("mqtt", "offline state not acknowledged within %d ms", BUS_STOP_WAIT_MS);
     }

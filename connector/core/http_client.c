@@ -67,6 +67,19 @@ struct http_req {
     bool too_big;
     char errbuf[CURL_ERROR_SIZE];
     struct http_result res;
+
+    /* kept for the observer (http_client__observe), NULL without one */
+    struct http_client *cli;
+    struct http_seen *seen;
+};
+
+/* What an observer gets of a finished request: copies made before the
+ * request's own (secret-holding) copies are wiped. */
+struct http_seen {
+    char *method, *url, *body, *basic_user;
+    size_t body_len;
+    char **req_headers;  /* NULL-terminated */
+    char **resp_headers; /* NULL-terminated */
 };
 
 /* Client thread only. One per scheme://host:port, kept for the client's life
@@ -90,6 +103,8 @@ struct http_client {
     struct http_host *hosts; /* client thread only */
     size_t n_waiting;        /* client thread only */
     double expired_ms;       /* last scan for waiting requests past their timeout */
+    http_observe_fn observe_fn; /* set before the first request */
+    void *observe_ctx;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -170,8 +185,31 @@ static void req__free_request(struct http_req *r)
     r->body = r->basic_pass = r->basic_user = r->method = r->url = r->ca_file = NULL;
 }
 
+static void strv__free_secret(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        str__free_secret(v[i]);
+    free(v);
+}
+
+static void seen__free(struct http_seen *s)
+{
+    if (!s)
+        return;
+    free(s->method);
+    free(s->url);
+    if (s->body)
+        explicit_bzero(s->body, s->body_len);
+    free(s->body);
+    free(s->basic_user);
+    strv__free_secret(s->req_headers);
+    strv__free_secret(s->resp_headers);
+    free(s);
+}
+
 static void req__free(struct http_req *r)
 {
+    seen__free(r->seen);
     if (r->easy)
         curl_easy_cleanup(r->easy);
     req__free_request(r);
@@ -386,8 +424,78 @@ static void http__count(int status, double elapsed_ms)
 static void http__deliver(void *arg)
 {
     struct http_req *r = arg;
+    struct http_seen *s = r->seen;
+    if (s && r->cli->observe_fn) {
+        struct http_exchange x = {
+            .method = s->method,
+            .url = s->url,
+            .request_headers = (const char *const *)s->req_headers,
+            .request_body = s->body,
+            .request_body_len = s->body_len,
+            .basic_user = s->basic_user,
+            .response_headers = (const char *const *)s->resp_headers,
+            .result = &r->res,
+        };
+        r->cli->observe_fn(r->cli->observe_ctx, &x);
+    }
     r->fn(r->ctx, &r->res);
     req__free(r);
+}
+
+/* NULL-terminated copy of a header list, without curl's "Expect:" line. */
+static char **seen__headers(const struct curl_slist *h)
+{
+    size_t n = 0;
+    for (const struct curl_slist *p = h; p; p = p->next)
+        n++;
+    char **v = calloc(n + 1, sizeof(*v));
+    size_t k = 0;
+    for (const struct curl_slist *p = h; v && p; p = p->next) {
+        if (strcmp(p->data, "Expect:") != 0 && (v[k] = strdup(p->data)))
+            k++;
+    }
+    return v;
+}
+
+/* The answer's header lines (the last response of the transfer). */
+static char **seen__response_headers(CURL *easy)
+{
+    size_t n = 0, cap = 16;
+    char **v = calloc(cap + 1, sizeof(*v));
+    struct curl_header *h = NULL;
+    while (v && easy && (h = curl_easy_nextheader(easy, CURLH_HEADER, -1, h))) {
+        if (n == cap) {
+            char **p = realloc(v, (2 * cap + 1) * sizeof(*v));
+            if (!p)
+                break;
+            v = p;
+            cap *= 2;
+        }
+        size_t len = strlen(h->name) + strlen(h->value) + 3;
+        if ((v[n] = malloc(len)))
+            snprintf(v[n++], len, "%s: %s", h->name, h->value);
+        v[n] = NULL;
+    }
+    return v;
+}
+
+/* Client thread: the observer's copy, before the request is wiped. */
+static void req__keep_for_observer(struct http_req *r)
+{
+    struct http_seen *s = calloc(1, sizeof(*s));
+    if (!s)
+        return;
+    s->method = str__dup(r->method);
+    s->url = str__dup(r->url);
+    s->basic_user = str__dup(r->basic_user);
+    if (r->body && (s->body = malloc(r->body_len + 1))) {
+        memcpy(s->body, r->body, r->body_len);
+        s->body[r->body_len] = '\0';
+        s->body_len = r->body_len;
+    }
+    s->req_headers = seen__headers(r->headers);
+    s->resp_headers = seen__response_headers(r->res.status ? r->easy : NULL);
+    r->seen = s;
 }
 
 /* Hands a finished request to the loop, or keeps it for http_client__free
@@ -426,6 +534,8 @@ static void req__finish(struct http_client *cli, struct http_req *r, CURLcode rc
         res->error = error ? error : (r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
         r->rlen = 0;
     }
+    if (cli->observe_fn)
+        req__keep_for_observer(r);
     if (r->easy) {
         curl_multi_remove_handle(cli->multi, r->easy);
         curl_easy_cleanup(r->easy); /* the connection stays in the multi's pool */
@@ -704,6 +814,7 @@ int http_client__send(struct http_client *cli, const struct http_call *call, htt
         LOG_ERROR("http", "out of memory queueing a request");
         return -1;
     }
+    r->cli = cli;
     pthread_mutex_lock(&cli->lock);
     if (cli->stopping) {
         pthread_mutex_unlock(&cli->lock);
@@ -747,6 +858,14 @@ void http_client__free(struct http_client *cli)
     }
     pthread_mutex_destroy(&cli->lock);
     free(cli);
+}
+
+void http_client__observe(struct http_client *cli, http_observe_fn fn, void *ctx)
+{
+    if (!cli)
+        return;
+    cli->observe_fn = fn;
+    cli->observe_ctx = ctx;
 }
 
 char *http__escape(const char *s)
