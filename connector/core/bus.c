@@ -630,8 +630,8 @@ static void bus__describe_metrics(void)
 struct bus *bus__new(struct loop *loop, const struct bus_options *opt)
 {
     if (!loop || !opt || !opt->url || !opt->client_id || !*opt->client_id ||
-        (opt->state_topic && (!mqtt_topic__valid(opt->state_topic) || !opt->online_payload ||
-                              !opt->will_payload))) {
+        (opt->state_topic &&
+         (!mqtt_topic__valid(opt->state_topic) || !opt->online_payload || !opt->will_payload))) {
         LOG_ERROR("mqtt", "invalid bus options");
         return NULL;
     }
@@ -655,8 +655,8 @@ struct bus *bus__new(struct loop *loop, const struct bus_options *opt)
     bus->lvc = lvc__new();
     if (!bus->lvc || !bus->url || !bus->client_id ||
         (state && (!bus->state_topic || !bus->online_payload || !bus->will_payload)) ||
-        (opt->username && !bus->username) ||
-        (opt->password && !bus->password) || (opt->ca_file && !bus->ca_file)) {
+        (opt->username && !bus->username) || (opt->password && !bus->password) ||
+        (opt->ca_file && !bus->ca_file)) {
         bus__free(bus);
         return NULL;
     }

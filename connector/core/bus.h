@@ -19,12 +19,12 @@ struct loop;
 struct bus;
 
 struct bus_options {
-    const char *url;            /* mqtt://host:port or mqtts://host:port */
-    const char *username;       /* may be NULL */
-    const char *password;       /* may be NULL */
-    const char *ca_file;        /* for mqtts://; NULL: system store */
-    const char *client_id;      /* stable, from config instance */
-    int protocol;               /* 5 or 4 */
+    const char *url;       /* mqtt://host:port or mqtts://host:port */
+    const char *username;  /* may be NULL */
+    const char *password;  /* may be NULL */
+    const char *ca_file;   /* for mqtts://; NULL: system store */
+    const char *client_id; /* stable, from config instance */
+    int protocol;          /* 5 or 4 */
     /* B/state. NULL: no will and no online/offline state (a client that is
      * not the daemon: `presence-sync probe`); then the payloads are unused. */
     const char *state_topic;

@@ -68,9 +68,12 @@ struct http_req {
     char errbuf[CURL_ERROR_SIZE];
     struct http_result res;
 
-    /* kept for the observer (http_client__observe), NULL without one */
-    struct http_client *cli;
+    /* kept for the observer (http_client__observe), NULL without one; the
+     * observer is copied too: the completion may run after the client is
+     * freed (http_client__free posts the last ones) */
     struct http_seen *seen;
+    http_observe_fn observe_fn;
+    void *observe_ctx;
 };
 
 /* What an observer gets of a finished request: copies made before the
@@ -99,10 +102,10 @@ struct http_client {
     struct http_req *queue;   /* sent, not yet started; newest first */
     struct http_req *orphans; /* finished, but the loop no longer takes posts */
     bool stopping;
-    struct http_req *active; /* client thread only */
-    struct http_host *hosts; /* client thread only */
-    size_t n_waiting;        /* client thread only */
-    double expired_ms;       /* last scan for waiting requests past their timeout */
+    struct http_req *active;    /* client thread only */
+    struct http_host *hosts;    /* client thread only */
+    size_t n_waiting;           /* client thread only */
+    double expired_ms;          /* last scan for waiting requests past their timeout */
     http_observe_fn observe_fn; /* set before the first request */
     void *observe_ctx;
 };
@@ -425,7 +428,7 @@ static void http__deliver(void *arg)
 {
     struct http_req *r = arg;
     struct http_seen *s = r->seen;
-    if (s && r->cli->observe_fn) {
+    if (s && r->observe_fn) {
         struct http_exchange x = {
             .method = s->method,
             .url = s->url,
@@ -436,7 +439,7 @@ static void http__deliver(void *arg)
             .response_headers = (const char *const *)s->resp_headers,
             .result = &r->res,
         };
-        r->cli->observe_fn(r->cli->observe_ctx, &x);
+        r->observe_fn(r->observe_ctx, &x);
     }
     r->fn(r->ctx, &r->res);
     req__free(r);
@@ -534,8 +537,11 @@ static void req__finish(struct http_client *cli, struct http_req *r, CURLcode rc
         res->error = error ? error : (r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
         r->rlen = 0;
     }
-    if (cli->observe_fn)
+    if (cli->observe_fn) {
+        r->observe_fn = cli->observe_fn;
+        r->observe_ctx = cli->observe_ctx;
         req__keep_for_observer(r);
+    }
     if (r->easy) {
         curl_multi_remove_handle(cli->multi, r->easy);
         curl_easy_cleanup(r->easy); /* the connection stays in the multi's pool */
@@ -814,7 +820,6 @@ int http_client__send(struct http_client *cli, const struct http_call *call, htt
         LOG_ERROR("http", "out of memory queueing a request");
         return -1;
     }
-    r->cli = cli;
     pthread_mutex_lock(&cli->lock);
     if (cli->stopping) {
         pthread_mutex_unlock(&cli->lock);

@@ -137,8 +137,8 @@ int fg_access__sign(struct fg_sim *sim, struct fg_token *t, const struct fg_app 
 /* What each kind of call needs, any one of the names (Graph's permission
  * tables: users "Get user", presence-get / getPresencesByUserId,
  * presence-setpresence; documented). */
-static const char *const fg_need_users[] = {"User.Read.All", "User.ReadWrite.All",
-                                            "User.ReadBasic.All", "Directory.Read.All",
+static const char *const fg_need_users[] = {"User.Read.All",           "User.ReadWrite.All",
+                                            "User.ReadBasic.All",      "Directory.Read.All",
                                             "Directory.ReadWrite.All", NULL};
 static const char *const fg_need_read[] = {"Presence.Read.All", "Presence.ReadWrite.All", NULL};
 static const char *const fg_need_write[] = {"Presence.ReadWrite.All", NULL};
@@ -159,7 +159,7 @@ int fg_access__require(struct fg_req *r, struct fg_resp *resp, enum fg_need need
      * writes are checked per user (fg_graph.c) */
     if (!t || t->kind != FG_TOKEN_APP || !t->perms)
         return 0;
-    const char *const *names = need == FG_NEED_USERS        ? fg_need_users
+    const char *const *names = need == FG_NEED_USERS           ? fg_need_users
                                : need == FG_NEED_PRESENCE_READ ? fg_need_read
                                                                : fg_need_write;
     if (fg_access__any(t, names))
