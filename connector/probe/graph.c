@@ -84,19 +84,22 @@ static void graph__tenant(struct probe *p, struct probe_tenant *t, char guid[OID
     const struct graph_config *g = &t->tc->graph;
     char *url = oidc__config_url(g->login_url, g->tenant_id);
     struct http_call call = {.method = "GET", .url = url, .timeout_ms = 15000};
-    struct probe_answer a;
-    char why[600], err[200];
+    struct probe_answer a = {0};
+    char why[600], err[200] = "";
     struct oidc_doc doc;
     guid[0] = '\0';
-    bool answered = url && probe__http(p, &call, GRAPH_CALL_WAIT_MS, &a);
-    if (!answered || a.status != 200) {
-        bool unknown = answered && a.body && strstr(a.body, "90002");
+    if (!url) {
+        free(url);
+        return;
+    }
+    probe__http(p, &call, GRAPH_CALL_WAIT_MS, &a);
+    if (a.status != 200) {
+        bool unknown = a.body && strstr(a.body, "90002");
+        probe__reason(&a, why, sizeof(why));
         probe_report__check(p->report, "graph.tenant", "tenant", PROBE_FAIL,
-                            unknown ? probe_graph__fix(90002) : probe_graph__fix(0),
-                            "the tenant's OpenID configuration at %s could not be read: %s%s",
-                            url ? url : "",
-                            url ? probe__reason(&a, why, sizeof(why)) : "out of memory",
-                            unknown ? " (AADSTS90002: tenant not found)" : "");
+                            probe_graph__fix(unknown ? 90002 : 0),
+                            "the tenant's OpenID configuration at %s could not be read: %s%s", url,
+                            why, unknown && !strstr(why, "AADSTS90002") ? " (AADSTS90002)" : "");
     }
     else if (oidc__parse(a.body, a.body_len, &doc, err, sizeof(err)) != 0 || !doc.tenant_guid[0]) {
         probe_report__check(p->report, "graph.tenant", "tenant", PROBE_FAIL,
@@ -108,11 +111,14 @@ static void graph__tenant(struct probe *p, struct probe_tenant *t, char guid[OID
     else {
         snprintf(guid, OIDC_GUID_LEN + 1, "%s", doc.tenant_guid);
         bool same = strcasecmp(g->tenant_id, guid) == 0;
-        probe_report__check(p->report, "graph.tenant", "tenant", PROBE_OK, NULL,
-                            same ? "%s is known to the identity platform%s"
-                                 : "%s is tenant %s (from its OpenID configuration; the daemon "
-                                   "uses this GUID to check notifications)",
-                            g->tenant_id, same ? "" : guid);
+        if (same)
+            probe_report__check(p->report, "graph.tenant", "tenant", PROBE_OK, NULL,
+                                "%s is known to the identity platform", g->tenant_id);
+        else
+            probe_report__check(p->report, "graph.tenant", "tenant", PROBE_OK, NULL,
+                                "%s is tenant %s (from its OpenID configuration; the daemon uses "
+                                "this GUID to check notifications)",
+                                g->tenant_id, guid);
         cJSON *d = cJSON_CreateObject();
         cJSON_AddStringToObject(d, "configured", g->tenant_id);
         cJSON_AddStringToObject(d, "guid", guid);

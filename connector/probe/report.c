@@ -120,8 +120,10 @@ void probe_report__check(struct probe_report *r, const char *id, const char *nam
         return;
     static const char *const tags[] = {"ok  ", "warn", "FAIL"};
     fprintf(r->out, "  %s  %s: %s", tags[st], name, reason);
-    if (fix && st != PROBE_OK)
-        fprintf(r->out, " Fix: %s", fix);
+    if (fix && st != PROBE_OK) {
+        size_t n = strlen(reason);
+        fprintf(r->out, "%s Fix: %s", n && reason[n - 1] == '.' ? "" : ".", fix);
+    }
     fputc('\n', r->out);
     fflush(r->out);
 }

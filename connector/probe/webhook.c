@@ -239,6 +239,17 @@ static void hook__verdict(struct probe *p, struct hook *h, const struct probe_an
         return;
     }
     probe__reason(a, why, sizeof(why));
+    if (seen == 0 && life == 0 && atomic_load(&h->strays)) {
+        snprintf(fix, sizeof(fix),
+                 "whatever sits between Graph and the listener must pass the path on as the "
+                 "listener serves it (%s), or strip the path of http.public_url (%s)",
+                 h->notify_path, p->cfg->http.public_url);
+        probe_report__check(p->report, "webhook.validation", "validation", PROBE_FAIL, fix,
+                            "Graph's validation request never reached the listener (a request "
+                            "reached it at %s); Graph refused the subscription: %s",
+                            h->stray_path, why);
+        return;
+    }
     if (seen == 0 && life == 0) {
         snprintf(fix, sizeof(fix),
                  "make %s reachable from the internet: DNS, firewall, a TLS certificate from a "
@@ -247,12 +258,9 @@ static void hook__verdict(struct probe *p, struct hook *h, const struct probe_an
                  "(docs/operations.md section 8)",
                  p->cfg->http.public_url, p->cfg->http.listen, url);
         probe_report__check(p->report, "webhook.validation", "validation", PROBE_FAIL, fix,
-                            "Graph's validation request never reached the listener%s%s; Graph "
+                            "Graph's validation request never reached the listener; Graph "
                             "refused the subscription: %s",
-                            atomic_load(&h->strays) ? " (a request reached it at " : "",
-                            atomic_load(&h->strays) ? h->stray_path : "", why);
-        if (atomic_load(&h->strays))
-            probe_report__details(p->report, cJSON_CreateString(h->stray_path));
+                            why);
         return;
     }
     probe_report__check(p->report, "webhook.validation", "validation", PROBE_FAIL,
