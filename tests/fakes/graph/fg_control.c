@@ -58,6 +58,7 @@ static cJSON *fg_control__user_json(const struct fg_user *u)
     cJSON_AddStringToObject(o, "upn", u->upn);
     cJSON_AddStringToObject(o, "tenant", u->tenant);
     cJSON_AddNumberToObject(o, "block_code", u->block_code);
+    cJSON_AddBoolToObject(o, "federated", u->federated);
     cJSON_AddStringToObject(o, "availability", u->shown.availability);
     cJSON_AddStringToObject(o, "activity", u->shown.activity);
     cJSON_AddStringToObject(o, "sequenceNumber", u->sequence);
@@ -251,6 +252,11 @@ static int fg_control__user(struct fg_sim *sim, struct fg_req *r, struct fg_resp
     }
     if (strcmp(rest, "/block") == 0 && strcmp(m, "POST") == 0) {
         u->block_code = (int)fg_control__num(b, "code", 0);
+        return fg_control__ok(resp, fg_control__user_json(u));
+    }
+    if (strcmp(rest, "/federated") == 0 && strcmp(m, "POST") == 0) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(b, "federated");
+        u->federated = cJSON_IsTrue(f);
         return fg_control__ok(resp, fg_control__user_json(u));
     }
     if (strcmp(rest, "/password") == 0 && strcmp(m, "POST") == 0) {

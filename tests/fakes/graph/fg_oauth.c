@@ -414,7 +414,10 @@ static int fg_oauth__password(struct fg_sim *sim, struct fg_req *r, struct fg_re
         fg_oauth__error(resp, 50034, NULL);
         return FG_DONE;
     }
-    if (!u->password || strcmp(u->password, password) != 0) {
+    /* a federated account: Entra cannot check the password itself (the
+     * sign-in log says "Invalid username or password or Invalid on-premise
+     * username or password"; docs/graph.md, "Sign-in errors") */
+    if (!u->password || strcmp(u->password, password) != 0 || u->federated) {
         fg_oauth__error(resp, 50126, NULL);
         return FG_DONE;
     }

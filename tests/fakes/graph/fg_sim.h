@@ -130,6 +130,9 @@ void fg_sim__base_url(const struct fg_req *r, char *buf, size_t len);
 /* fg_oidc.c: /{tenant}/v2.0/.well-known/openid-configuration, the JWKS,
  * instance discovery. */
 int fg_oidc__route(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp);
+/* GET /common/userrealm/{username}: MSAL's user realm discovery. */
+int fg_oidc__realm(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp,
+                   const char *username);
 
 /* fg_oauth.c: POST /{tenant}/oauth2/v2.0/token */
 int fg_oauth__token(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp, const char *tenant);

@@ -52,6 +52,7 @@ struct fg_user {
     char *display_name;
     char *password; /* NULL: ROPC fails with 50126 */
     int block_code; /* ROPC fails with this AADSTS code (50076, 50055...), 0: none */
+    bool federated; /* its domain is federated (ADFS): userrealm says so, ROPC fails (50126) */
     struct fg_session sessions[FG_MAX_SESSIONS];
     size_t n_sessions;
     bool has_preferred;
