@@ -88,10 +88,8 @@ static void graph__tenant(struct probe *p, struct probe_tenant *t, char guid[OID
     char why[600], err[200] = "";
     struct oidc_doc doc;
     guid[0] = '\0';
-    if (!url) {
-        free(url);
+    if (!url)
         return;
-    }
     probe__http(p, &call, GRAPH_CALL_WAIT_MS, &a);
     if (a.status != 200) {
         bool unknown = a.body && strstr(a.body, "90002");
@@ -163,11 +161,51 @@ static bool graph__get_token(struct probe *p, struct gtoken *tok)
     return ok;
 }
 
+/* MSAL's user realm discovery (docs/graph.md, "Sign-in errors"): whether
+ * user's domain is federated (ADFS); its name in domain then. */
+static bool graph__federated(struct probe *p, const struct tenant_config *tc, const char *user,
+                             char *domain, size_t len)
+{
+    char *who = http__escape(user);
+    size_t n = strlen(tc->graph.login_url);
+    while (n && tc->graph.login_url[n - 1] == '/')
+        n--;
+    char url[1024];
+    snprintf(url, sizeof(url), "%.*s/common/userrealm/%s?api-version=1.0", (int)n,
+             tc->graph.login_url, who ? who : "");
+    free(who);
+    struct http_call call = {.method = "GET", .url = url, .timeout_ms = 15000};
+    struct probe_answer a;
+    bool federated = false;
+    if (probe__http(p, &call, GRAPH_CALL_WAIT_MS, &a) && a.status == 200) {
+        cJSON *o = cJSON_Parse(a.body);
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "account_type");
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "domain_name");
+        federated = cJSON_IsString(type) && strcasecmp(type->valuestring, "Federated") == 0;
+        snprintf(domain, len, "%s", cJSON_IsString(d) ? d->valuestring : "");
+        cJSON_Delete(o);
+    }
+    probe_answer__free(&a);
+    return federated;
+}
+
+/* federated: the account's federated domain, or NULL. */
 static void graph__token_failed(struct probe *p, const char *id, const char *name,
-                                const struct gtoken *tok, const struct tenant_config *tc)
+                                const struct gtoken *tok, const struct tenant_config *tc,
+                                const char *federated)
 {
     const char *expl = tok->explanation ? tok->explanation : "no answer within 30 s";
-    if (tok->aadsts) {
+    if (tok->aadsts && federated) {
+        probe_report__check(p->report, id, name, PROBE_FAIL,
+                            "ROPC needs an account whose password Entra checks itself: a "
+                            "cloud-only service account (name@<tenant>.onmicrosoft.com), or "
+                            "password hash sync with a Home Realm Discovery policy that allows "
+                            "cloud password validation for the app (docs/operations.md section 3)",
+                            "refused: AADSTS%d (%s): %s; the account's domain %s is federated "
+                            "(its passwords are checked by ADFS or another identity provider)",
+                            tok->aadsts, tok->error, expl, federated);
+    }
+    else if (tok->aadsts) {
         char fix[512];
         const char *f = probe_graph__fix(tok->aadsts);
         if (tok->aadsts == 65001)
@@ -240,7 +278,7 @@ static void graph__app(struct probe *p, struct probe_tenant *t, const char *guid
     struct gtoken *tok = graph_client__app(t->ct);
     t->app_ok = graph__get_token(p, tok);
     if (!t->app_ok) {
-        graph__token_failed(p, "graph.app_token", "sign-in of the app", tok, t->tc);
+        graph__token_failed(p, "graph.app_token", "sign-in of the app", tok, t->tc, NULL);
         return;
     }
     probe_report__check(p->report, "graph.app_token", "sign-in of the app", PROBE_OK, NULL,
@@ -258,8 +296,10 @@ static void graph__accounts(struct probe *p, struct probe_tenant *t, const char 
         char name[320];
         snprintf(name, sizeof(name), "sign-in of %s", who);
         t->account_ok[i] = graph__get_token(p, tok);
+        char domain[256] = "";
         if (!t->account_ok[i]) {
-            graph__token_failed(p, "graph.account_token", name, tok, t->tc);
+            bool fed = tok->aadsts && graph__federated(p, t->tc, who, domain, sizeof(domain));
+            graph__token_failed(p, "graph.account_token", name, tok, t->tc, fed ? domain : NULL);
             continue;
         }
         probe_report__check(p->report, "graph.account_token", name, PROBE_OK, NULL,

@@ -136,8 +136,10 @@ static const char *mq__connect_fix(const char *why)
         return "check mqtt.username and the password in mqtt.password_file (mosquitto_passwd on "
                "the broker)";
     if (strcasestr(why, "authori"))
-        return "the broker refuses this account: check the password file and that the ACL lets "
-               "it connect (broker-config/README.md)";
+        return "check mqtt.username and the password in mqtt.password_file (mosquitto answers a "
+               "wrong password with \"not authorized\"; mosquitto_passwd on the broker); when "
+               "they are right, the broker's authentication plugin refuses the account "
+               "(broker-config/README.md)";
     if (strncmp(why, "TLS", 3) == 0)
         return "mqtt.ca_file must hold the CA that signed the broker's certificate, and the "
                "certificate must name the host of mqtt.url";
