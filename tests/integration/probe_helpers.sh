@@ -91,3 +91,8 @@ pr_secrets() {
     assert_absent "$SVC_PASSWORD" "$@"
     assert_absent "$FV_SECRET" "$@"
 }
+
+# pr_call_start JSON: starts a call in fake-voice, prints its id;
+# pr_call_end ID ends it.
+pr_call_start() { fv_ctl POST calls/start "$1" | jq -r .call_id; }
+pr_call_end() { fv_ctl POST calls/end "{\"call_id\":\"$1\"}" >/dev/null; }

@@ -56,11 +56,28 @@ for check in 'tenant' 'sign-in of the app' 'permissions of the app: application 
 done
 grep -q '^Summary: [0-9]* ok, 0 warn, 0 FAIL' "$T/clean.out" || fail "summary: $(tail -n1 "$T/clean.out")"
 
+# the write test as the simulators saw it: Busy/InACall set, then cleared,
+# for alice only; Voice talking set, then cleared
+ALICE_OID=$(sim GET /users/alice@contoso.com | jq -r .id)
+sim GET /requests | jq -c --arg u "/v1.0/users/$ALICE_OID/presence/" '[.[] |
+    select(.method == "POST" and (.path | startswith("/v1.0/users/")) and (.path | test("/presence/"))) |
+    {p: (.path | ltrimstr($u)), s: .status, b: (.body | fromjson? // {} | {availability, activity})}]' \
+    >"$T/graph-writes.json"
+jqe '. == [{p: "setPresence", s: 200, b: {availability: "Busy", activity: "InACall"}},
+    {p: "clearPresence", s: 200, b: {availability: null, activity: null}}]' "$T/graph-writes.json" \
+    >/dev/null || fail "Teams writes: $(cat "$T/graph-writes.json")"
+ALICE_VID=$(fv_ctl GET state | jq -r '.users[] | select(.email == "alice@contoso.com") | .id')
+fv_ctl GET requests | jq -c '[.[] | select(.method == "PUT") | {path, status, body}]' >"$T/voice-writes.json"
+jqe --arg p "/api/users/$ALICE_VID/externalcallstate" '. == [
+    {path: $p, status: 204, body: "{\"InCall\":true,\"Source\":\"MSTeams\"}"},
+    {path: $p, status: 204, body: "{\"InCall\":false,\"Source\":\"MSTeams\"}"}]' \
+    "$T/voice-writes.json" >/dev/null || fail "Voice writes: $(cat "$T/voice-writes.json")"
+
 # put back: no session of ours, Voice not talking, the subscription gone,
 # nothing retained under the probe's topics
-sim GET /users/alice@contoso.com | jq -e '[.sessions[] | select(.type == "app")] | length == 0' \
+sim GET /users/alice@contoso.com | jqe '[.sessions[] | select(.type == "app")] | length == 0' \
     >/dev/null || fail "the write test left a Teams session: $(sim GET /users/alice@contoso.com)"
-fv_ctl GET state | jq -e '[.users[] | select(.email == "alice@contoso.com") | .talking] == [false]' \
+fv_ctl GET state | jqe '[.users[] | select(.email == "alice@contoso.com") | .talking] == [false]' \
     >/dev/null || fail "the write test left Voice talking"
 [ "$(sim_subs | jq length)" = 0 ] || fail "the probe left a subscription: $(sim_subs)"
 retained_probe=$(timeout 5 mosquitto_sub -p "$MQTT_PORT" -t 'ps/probe/#' -t 'teams/#' -t 'voice/#' \
@@ -74,22 +91,22 @@ for f in http.jsonl inbound.jsonl signalr.jsonl mqtt.jsonl report.json; do
     [ "$(stat -c %a "$T/cap/$f")" = 600 ] || fail "$f is not 0600"
 done
 [ "$(stat -c %a "$T/cap")" = 700 ] || fail "the capture directory is not 0700"
-jq -se 'all(.[]; .kind == "http" and (.seq | type == "number") and (.response.status | type == "number"))' \
+jqe -s 'all(.[]; .kind == "http" and (.seq | type == "number") and (.response.status | type == "number"))' \
     "$T/cap/http.jsonl" >/dev/null || fail "http.jsonl lines"
-jq -se '[.[] | select(.url | test("/oauth2/v2.0/token$"))] | length >= 2' "$T/cap/http.jsonl" >/dev/null ||
+jqe -s '[.[] | select(.url | test("/oauth2/v2.0/token$"))] | length >= 2' "$T/cap/http.jsonl" >/dev/null ||
     fail "no token requests in the capture"
-jq -se '[.[] | select(.path == "/graph/notify/contoso" and .response.status == 200)] | length == 1' \
+jqe -s '[.[] | select(.path == "/graph/notify/contoso" and .response.status == 200)] | length == 1' \
     "$T/cap/inbound.jsonl" >/dev/null || fail "Graph's validation request not in the capture"
-jq -se '[.[] | select(.dir == "received" and (.record | test("AvailableSubscriptions")))] | length >= 1' \
+jqe -s '[.[] | select(.dir == "received" and (.record | test("AvailableSubscriptions")))] | length >= 1' \
     "$T/cap/signalr.jsonl" >/dev/null || fail "hub records not in the capture"
-jq -se '[.[] | select(.dir == "publish" and .result == "ok")] | length >= 5' "$T/cap/mqtt.jsonl" \
+jqe -s '[.[] | select(.dir == "publish" and .result == "ok")] | length >= 5' "$T/cap/mqtt.jsonl" \
     >/dev/null || fail "publishes not in the capture"
 # tokens keep their claims (a replay reads the permissions) but lose the signature
 jq -sr '.[] | .response.body // empty' "$T/cap/http.jsonl" | jq -r 'objects | .access_token // empty' |
     while read -r tok; do
         case $tok in *'.[redacted]') ;; *) fail "a token kept its signature: ${tok:0:40}..." ;; esac
     done
-jq -e '.result == "ok" and .exit_code == 0' "$T/cap/report.json" >/dev/null || fail "report.json"
+jqe '.result == "ok" and .exit_code == 0' "$T/cap/report.json" >/dev/null || fail "report.json"
 pr_schema "$T/cap/report.json"
 pr_secrets "$T"/cap/* "$T/clean.out" "$T/clean.log"
 
@@ -97,12 +114,12 @@ pr_secrets "$T"/cap/* "$T/clean.out" "$T/clean.log"
 pr_run json --json
 pr_rc json 0
 pr_schema "$T/json.out"
-jq -e '.result == "ok" and .counts.fail == 0 and .counts.warn == 0 and
+jqe '.result == "ok" and .counts.fail == 0 and .counts.warn == 0 and
     ([.groups[].system] == ["graph","webhook","voice","mqtt"]) and
     ([.groups[].checks[] | select(.status != "ok")] | length == 0) and
     ([.groups[].checks[] | select(.fix != null)] | length == 0)' "$T/json.out" >/dev/null ||
     fail "JSON document: $(cat "$T/json.out")"
-jq -e '.groups[0].checks[] | select(.id == "graph.app_permissions") |
+jqe '.groups[0].checks[] | select(.id == "graph.app_permissions") |
     .details.roles == "Presence.ReadWrite.All User.Read.All"' "$T/json.out" >/dev/null ||
     fail "the app's roles not in the JSON details"
 pr_secrets "$T/json.out" "$T/json.log"

@@ -21,7 +21,33 @@ pr_rc mfa 1
 pr_line mfa FAIL 'sign-in of svc1@contoso.com: refused: AADSTS50076 \(invalid_grant\): multi-factor authentication is required.*Fix: exclude the service account from MFA'
 pr_line mfa ok 'sign-in of the app'
 pr_line mfa warn 'validation: not checked'
+
+# an expired password, a locked account: each its own fix
+sim POST /users/svc1@contoso.com/block '{"code":50055}' >/dev/null
+pr_run expired --tenant contoso
+pr_rc expired 1
+pr_line expired FAIL 'sign-in of svc1@contoso.com: refused: AADSTS50055 \(invalid_grant\): .*Fix: set a new password that never expires'
+sim POST /users/svc1@contoso.com/block '{"code":50053}' >/dev/null
+pr_run locked --tenant contoso
+pr_rc locked 1
+pr_line locked FAIL 'sign-in of svc1@contoso.com: refused: AADSTS50053 \(invalid_grant\): .*Fix: unlock the account in Entra'
 sim POST /users/svc1@contoso.com/block '{"code":0}' >/dev/null
+
+# a federated account (ADFS): ROPC fails with 50126, the user realm says
+# why, and the fix is not "check the password"
+sim POST /users/svc1@contoso.com/federated '{"federated":true}' >/dev/null
+pr_run federated --tenant contoso
+pr_rc federated 1
+pr_line federated FAIL "sign-in of svc1@contoso.com: refused: AADSTS50126 \\(invalid_grant\\): .*; the account's domain contoso.com is federated .*Fix: ROPC needs an account whose password Entra checks itself"
+grep -q 'Fix: check the account' "$T/federated.out" && fail "the federated account got the password fix"
+sim POST /users/svc1@contoso.com/federated '{"federated":false}' >/dev/null
+# a wrong password of a cloud account: the realm is Managed, the fix is the password
+printf 'not-the-password\n' >"$T/svc_password"
+pr_run badpw --tenant contoso
+pr_rc badpw 1
+pr_line badpw FAIL 'sign-in of svc1@contoso.com: refused: AADSTS50126 \(invalid_grant\): .*Fix: check the account'"'"'s username and the password in its password_file'
+grep -q 'is federated' "$T/badpw.out" && fail "a cloud account called federated"
+printf '%s\n' "$SVC_PASSWORD" >"$T/svc_password"
 
 # a wrong client secret: the app's sign-in fails, users are not looked up
 printf 'not-the-secret\n' >"$T/wrong_secret"
@@ -47,14 +73,14 @@ consent '{"roles":["User.Read.All"]}'
 pr_run no-presence --json
 pr_rc no-presence 1
 pr_schema "$T/no-presence.out"
-jq -e '.groups[] | select(.system == "graph") | .checks[] | select(.id == "graph.app_permissions") |
+jqe '.groups[] | select(.system == "graph") | .checks[] | select(.id == "graph.app_permissions") |
     .status == "fail" and (.reason | test("missing Presence.ReadWrite.All")) and
     (.fix | test("Presence.ReadWrite.All"))' "$T/no-presence.out" >/dev/null ||
     fail "no presence permission: $(cat "$T/no-presence.out")"
-jq -e '.groups[] | select(.system == "graph") | .checks[] | select(.id == "graph.presence_read") |
+jqe '.groups[] | select(.system == "graph") | .checks[] | select(.id == "graph.presence_read") |
     .status == "fail" and (.reason | test("HTTP 403"))' "$T/no-presence.out" >/dev/null ||
     fail "presence read without the permission"
-jq -e '.groups[] | select(.system == "write")' "$T/no-presence.out" >/dev/null &&
+jqe '.groups[] | select(.system == "write")' "$T/no-presence.out" >/dev/null &&
     fail "a write test without --write-test"
 consent '{"roles":["Presence.ReadWrite.All","User.Read.All"]}'
 

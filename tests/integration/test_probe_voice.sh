@@ -17,10 +17,10 @@ timeout 60 "$PS_BIN" probe -c "$PR_CFG" --listen-seconds 6 --capture "$T/cap" >"
     2>"$T/listen.log" &
 PROBE=$!
 wait_line 30 "$T/listen.out" '^  ok    listening: subscribed for 6 s' || fail "never listening: $(cat "$T/listen.out")"
-CALL=$(call_start '{"email":"alice@contoso.com"}')
+CALL=$(pr_call_start '{"email":"alice@contoso.com"}')
 [ -n "$CALL" ] && [ "$CALL" != null ] || fail "no call started"
 wait_line 5 "$T/listen.out" 'event UserCallInConnected' || fail "no connected event: $(cat "$T/listen.out")"
-call_end "$CALL"
+pr_call_end "$CALL"
 wait "$PROBE" || PR_RC=$?
 pr_rc listen 0
 pr_line listen ok "discovery: $FV_USER is served by $FV_API"
@@ -36,7 +36,7 @@ grep -qF "$CALL" "$T/listen.out" && fail "a call id in the output"
 ALICE_VID=$(fv_ctl GET state | jq -r '.users[] | select(.email == "alice@contoso.com") | .id')
 grep -qiF "$ALICE_VID" "$T/listen.out" && fail "a Voice user id in the output"
 # ... but the capture has the whole records (minus credentials)
-jq -se --arg c "$CALL" '[.[] | select(.dir == "received" and (.record | contains($c)))] | length >= 2' \
+jqe -s --arg c "$CALL" '[.[] | select(.dir == "received" and (.record | contains($c)))] | length >= 2' \
     "$T/cap/signalr.jsonl" >/dev/null || fail "the events are not in the capture"
 
 # a refused Subscribe, a user Voice does not know

@@ -30,7 +30,8 @@ pr_line prefix FAIL "validation: Graph's validation request never reached the li
 # and leaves it alone (Graph allows one per account and app)
 pr_config
 start_daemon "$PR_CFG"
-wait_for 20 sh -c "curl -s '$FG/_sim/subscriptions' | jq -e 'length == 1' >/dev/null" ||
+subs_are() { sim_subs | jqe "$1" >/dev/null; }
+wait_for 20 subs_are 'length == 1' ||
     fail "the daemon made no subscription: $(tail -n 20 "$T/daemon.log")"
 kill -9 "$PS_PID"
 wait "$PS_PID" 2>/dev/null || true
@@ -45,13 +46,13 @@ pr_line held warn "subscriptions of svc1@contoso.com: it already holds a presenc
 start_daemon "$PR_CFG"
 state_online() { mqtt_retained ps/state | has '"state":"online"'; }
 wait_for 20 state_online || fail "daemon not online"
-wait_for 20 sh -c "curl -s '$FG/_sim/subscriptions' | jq -e 'length == 1 and .[0].id != \"$SUB_ID\"' >/dev/null" ||
+wait_for 20 subs_are "length == 1 and .[0].id != \"$SUB_ID\"" ||
     fail "the daemon did not renew its subscription: $(sim_subs)"
 SUB_ID=$(sim_subs | jq -r '.[0].id')
 pr_run running --json
 pr_rc running 0
 pr_schema "$T/running.out"
-jq -e '.groups[] | select(.system == "webhook") | .checks == [.checks[0]] and
+jqe '.groups[] | select(.system == "webhook") | .checks == [.checks[0]] and
     (.checks[0] | .id == "webhook.listener" and .status == "warn" and
      (.reason | test("in use, probably by a running presence-sync")) and
      (.fix | test("systemctl stop presence-sync")))' "$T/running.out" >/dev/null ||
