@@ -32,6 +32,7 @@
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "core/status.h"
+#include "component.h"
 
 /* Publishes kept by the MQTT client while the broker is away. States beyond
  * this wait in the bus's last-value cache, so the number bounds memory, not
@@ -46,18 +47,10 @@
 /* The components, started in this order and stopped in reverse, each with
  * the roles that run it (--role / "roles"; a split deployment runs one
  * process per role, docs/operations.md). */
-#ifdef HAVE_ps_graph_client
 extern const struct daemon_component graph_client_component;
-#endif
-#ifdef HAVE_ps_graph_side
 extern const struct daemon_component graph_component;
-#endif
-#ifdef HAVE_ps_voice_side
 extern const struct daemon_component voice_component;
-#endif
-#ifdef HAVE_ps_mapper
 extern const struct daemon_component mapper_component;
-#endif
 extern const struct daemon_component hass_component;
 
 struct daemon_entry {
@@ -66,23 +59,15 @@ struct daemon_entry {
 };
 
 static const struct daemon_entry daemon_components[] = {
-#ifdef HAVE_ps_graph_client
     /* The Graph client and writer (tokens, calls, the presence budget) that
      * the Graph side and the mapper share (docs/graph.md). */
     {&graph_client_component, CONFIG_ROLE_GRAPH | CONFIG_ROLE_MAPPER},
-#endif
-#ifdef HAVE_ps_graph_side
     {&graph_component, CONFIG_ROLE_GRAPH},
-#endif
-#ifdef HAVE_ps_voice_side
     /* The mapper writes 'talking' through the Voice side's REST session
      * (services.voice_writer), so a mapper process runs it too; env.roles
      * tells the Voice side which role it serves (docs/operations.md). */
     {&voice_component, CONFIG_ROLE_VOICE | CONFIG_ROLE_MAPPER},
-#endif
-#ifdef HAVE_ps_mapper
     {&mapper_component, CONFIG_ROLE_MAPPER},
-#endif
     /* Home Assistant discovery: each process announces the entities whose
      * state it publishes (docs/homeassistant.md). */
     {&hass_component, CONFIG_ROLE_GRAPH | CONFIG_ROLE_VOICE},

@@ -1,4 +1,4 @@
-/* The Graph client as a daemon component (connector/daemon.h): one client
+/* The Graph client as a daemon component (connector/component.h): one client
  * (client.h) and, when the mapper runs, one presence writer (writer.h) for
  * the process, shared through env->services. It runs for the graph and the
  * mapper roles and comes first in the component table, so the Graph side
@@ -12,7 +12,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
-#include "daemon.h"
+#include "component.h"
 #include "graph/client.h"
 #include "graph/writer.h"
 

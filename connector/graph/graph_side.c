@@ -18,7 +18,7 @@
 #include "core/metrics.h"
 #include "core/status.h"
 #include "core/workqueue.h"
-#include "daemon.h"
+#include "component.h"
 #include "graph/client.h"
 #include "graph/gside.h"
 #include "graph/jwt.h"

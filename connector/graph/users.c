@@ -22,7 +22,7 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "graph/batch.h"
-#include "daemon.h"
+#include "component.h"
 
 #define USERS_RETRY_BASE 2000
 #define USERS_RETRY_MAX  (5 * 60 * 1000)

@@ -509,7 +509,6 @@ static int mapper__graph_submit(void *graph, const struct graph_write *op, graph
     return graph_writer__submit(graph, op, cb, ctx);
 }
 
-#ifdef PS_HAVE_VOICE_WRITER
 static int mapper__voice_set(void *voice, const char *tenant, const char *email, bool talking,
                              voice_write_fn cb, void *ctx)
 {
@@ -520,7 +519,6 @@ static bool mapper__voice_enabled(void *voice, const char *tenant)
 {
     return voice_writer__enabled(voice, tenant);
 }
-#endif
 
 /* The process's writers (env->services), looked up once: the components
  * that provide them come first in the daemon's table. */
@@ -534,15 +532,12 @@ static void mapper__wire(struct mapper *m)
     else {
         LOG_WARN(SUB, "no Graph writer: Teams presence is not written");
     }
-#ifdef PS_HAVE_VOICE_WRITER
     if (s && s->voice_writer) {
         m->ports.voice = s->voice_writer;
         m->ports.voice_set = mapper__voice_set;
         m->ports.voice_enabled = mapper__voice_enabled;
     }
-    else
-#endif
-    {
+    else {
         LOG_WARN(SUB, "no Voice writer: Voice 'talking' is not written");
     }
 }

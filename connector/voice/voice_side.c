@@ -1,4 +1,4 @@
-/* The Voice side as a daemon component (connector/daemon.h): one struct
+/* The Voice side as a daemon component (connector/component.h): one struct
  * vtenant per configured tenant (REST start-up, RTE link, call tracking,
  * voice/<id>/talking), the optional webhook route POST /voice/events/<tenant>,
  * and the talking writer the mapper uses (env->services->voice_writer).
@@ -33,7 +33,7 @@
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "core/status.h"
-#include "daemon.h"
+#include "component.h"
 #include "voice/calls.h"
 #include "voice/events.h"
 #include "voice/tenant.h"

@@ -90,8 +90,6 @@ struct wdones {
     size_t n;
 };
 
-static struct voice_writer *writer_default;
-
 const char *voice_write_status__name(enum voice_write_status s)
 {
     switch (s) {
@@ -107,16 +105,6 @@ const char *voice_write_status__name(enum voice_write_status s)
         return "stopped";
     }
     return "?";
-}
-
-struct voice_writer *voice_writer__default(void)
-{
-    return writer_default;
-}
-
-void voice_writer__set_default(struct voice_writer *w)
-{
-    writer_default = w;
 }
 
 struct voice_writer *voice_writer__new(struct loop *loop)
@@ -567,8 +555,6 @@ void voice_writer__free(struct voice_writer *w)
 {
     if (!w)
         return;
-    if (writer_default == w)
-        writer_default = NULL;
     for (size_t i = 0; i < WRITER_BUCKETS; i++) {
         while (w->buckets[i]) {
             struct wslot *s = w->buckets[i];

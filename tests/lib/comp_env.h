@@ -2,13 +2,13 @@
  * parsed config, the fake bus (fake_bus.h) and, on request, a fake clock, put
  * together as the struct daemon_env a component's hooks receive. See
  * tests/lib/README.md. */
-#ifndef PS_TESTS_COMPONENT_H
-#define PS_TESTS_COMPONENT_H
+#ifndef PS_TESTS_COMP_ENV_H
+#define PS_TESTS_COMP_ENV_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "daemon.h"
+#include "component.h"
 
 struct comp_env {
     struct daemon_env env;

@@ -1,5 +1,5 @@
-/* The component-test harness of component.h. */
-#include "component.h"
+/* The component-test harness of comp_env.h. */
+#include "comp_env.h"
 
 #include <stdio.h>
 #include <string.h>
