@@ -35,6 +35,10 @@ struct daemon_env {
      * after every component stopped, so completions still find their state. */
     struct http_client *http_client;
     struct daemon_services *services;
+    /* The tuning and test knobs (core/tunables.h), read once at start; never
+     * NULL for a component the daemon runs (tests may leave it NULL: then
+     * tunables__defaults()). */
+    const struct tunables *tun;
     /* This process's roles (CONFIG_ROLE_*) and its B/state topic: <B>/state
      * for all roles, <B>/state/<roles> in a split deployment. */
     unsigned roles;

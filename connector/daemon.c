@@ -624,7 +624,7 @@ static void daemon__core_metrics(struct daemon *d)
     daemon__users_gauge(d->env.cfg);
 }
 
-int daemon__run(struct config *cfg)
+int daemon__run(struct config *cfg, const struct tunables *tun)
 {
     /* Before any thread exists (Paho, libwebsockets, curl): they inherit the
      * mask, so SIGTERM/SIGHUP reach only the loop's signalfd. */
@@ -634,6 +634,7 @@ int daemon__run(struct config *cfg)
     memset(&d, 0, sizeof(d));
     d.env.cfg = cfg;
     d.env.services = &d.services;
+    d.env.tun = tun;
     d.env.roles = cfg->roles ? cfg->roles : CONFIG_ROLE_ALL;
     /* Before any thread exists: every side encodes ids the same way. */
     ids__set_escape_dots(cfg->mqtt.escape_dots);

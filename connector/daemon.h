@@ -5,8 +5,10 @@
 #define PS_DAEMON_H
 
 struct config;
+struct tunables;
 
-/* Returns the process exit code: 0 clean stop, 1 runtime failure. */
-int daemon__run(struct config *cfg);
+/* Returns the process exit code: 0 clean stop, 1 runtime failure. tun: the
+ * knobs read at start (core/tunables.h). */
+int daemon__run(struct config *cfg, const struct tunables *tun);
 
 #endif

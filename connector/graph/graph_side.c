@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/status.h"
+#include "core/tunables.h"
 #include "core/workqueue.h"
 #include "component.h"
 #include "graph/client.h"
@@ -271,12 +272,6 @@ static void gside__free(void *state)
     free(side);
 }
 
-static int64_t gside__env_ms(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v ? strtoll(v, NULL, 10) : 0;
-}
-
 static void gside__describe_metrics(void)
 {
     metrics__describe("graph_resyncs_total", METRIC_COUNTER, "Full presence re-reads");
@@ -313,8 +308,9 @@ static int gside__init(const struct daemon_env *env, void **state)
     side->env = env;
     side->loop = env->loop;
     side->bus = env->bus;
-    side->renew_override_ms = gside__env_ms("PS_GRAPH_RENEW_MS");
-    side->resync_override_ms = gside__env_ms("PS_GRAPH_RESYNC_MS");
+    const struct tunables *tun = env->tun ? env->tun : tunables__defaults();
+    side->renew_override_ms = tun->graph_renew_ms;
+    side->resync_override_ms = tun->graph_resync_ms;
     gside__describe_metrics();
     side->n_tenants = env->cfg->n_tenants;
     side->tenants = calloc(side->n_tenants ? side->n_tenants : 1, sizeof(*side->tenants));

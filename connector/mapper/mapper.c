@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "core/tunables.h"
 #include "mapper/mapper_int.h"
 
 #define SUB MAPPER_SUB
@@ -44,16 +45,6 @@ char *mapper__join(const char *a, const char *b, const char *c)
     if (s)
         snprintf(s, n, "%s%s%s", a, b, c);
     return s;
-}
-
-static int64_t mapper__env_ms(const char *name, int64_t dflt)
-{
-    const char *s = getenv(name);
-    if (!s || !*s)
-        return dflt;
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    return *end || v < 0 ? dflt : (int64_t)v;
 }
 
 static const char *mapper__side_name(enum rc_side side)
@@ -579,8 +570,9 @@ static int mapper__init(const struct daemon_env *env, void **state)
     m->env = env;
     m->loop = env->loop;
     m->bus = env->bus;
-    m->startup_ms = mapper__env_ms("PS_MAPPER_STARTUP_MS", 30000);
-    m->echo_grace_ms = mapper__env_ms("PS_MAPPER_ECHO_GRACE_MS", 60000);
+    const struct tunables *tun = env->tun ? env->tun : tunables__defaults();
+    m->startup_ms = tun->mapper_startup_ms;
+    m->echo_grace_ms = tun->mapper_echo_grace_ms;
     m->wall_offset = clock__wall_ms() - clock__mono_ms();
     const char *p = cfg->mqtt.topic_prefix ? cfg->mqtt.topic_prefix : "";
     m->teams_prefix = mapper__join(p, "teams/", "");

@@ -76,7 +76,7 @@ struct mapper {
     int64_t seed_started_ms, seed_connected_ms;
     loop_timer_id seed_timer;
     size_t records;                    /* read back */
-    int64_t startup_ms, echo_grace_ms; /* test overrides */
+    int64_t startup_ms, echo_grace_ms; /* core/tunables.h */
     int64_t wall_offset;               /* wall - monotonic, for B/sync times */
 };
 
