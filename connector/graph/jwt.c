@@ -17,7 +17,7 @@
 #include <openssl/param_build.h>
 
 #include "core/clock.h"
-#include "graph/b64.h"
+#include "core/b64.h"
 #include "graph/oidc.h"
 
 #define JWT_MIN_RSA_BITS 2048

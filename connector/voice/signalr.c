@@ -2,10 +2,11 @@
 #include "voice/signalr.h"
 #include "voice/vjson.h"
 
+#include "core/b64.h"
+
 #include <curl/curl.h>
 #include <inttypes.h>
 #include <math.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -642,37 +643,8 @@ char *signalr__ws_url(const char *endpoint, const char *connection_token, const 
 
 /* ---- token --------------------------------------------------------------- */
 
-/* base64url (no padding) -> bytes, via OpenSSL's standard decoder. Returns a
- * malloc'd buffer and *out_len, or NULL. */
-static unsigned char *signalr__b64url_decode(const char *s, size_t n, size_t *out_len)
-{
-    if (n == 0 || n % 4 == 1 || n > 64 * 1024)
-        return NULL;
-    size_t pad = (4 - n % 4) % 4;
-    char *std = malloc(n + pad + 1);
-    unsigned char *out = malloc((n + pad) / 4 * 3 + 1);
-    if (!std || !out)
-        goto fail;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '+' || c == '/' || c == '=')
-            goto fail; /* not base64url */
-        std[i] = c == '-' ? '+' : c == '_' ? '/' : c;
-    }
-    memset(std + n, '=', pad);
-    std[n + pad] = '\0';
-    int got = EVP_DecodeBlock(out, (const unsigned char *)std, (int)(n + pad));
-    if (got < 0 || (size_t)got < pad)
-        goto fail;
-    free(std);
-    *out_len = (size_t)got - pad; /* DecodeBlock counts the padding as zeros */
-    out[*out_len] = '\0';
-    return out;
-fail:
-    free(std);
-    free(out);
-    return NULL;
-}
+/* An RTE token is a few hundred bytes; a longer payload is not ours. */
+#define SIGNALR_JWT_MAX_PAYLOAD (64 * 1024)
 
 int signalr__jwt_exp(const char *token, int64_t *exp_s)
 {
@@ -682,9 +654,9 @@ int signalr__jwt_exp(const char *token, int64_t *exp_s)
     const char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
     if (!dot1 || !dot2 || dot1 == token || strchr(dot2 + 1, '.'))
         return -1;
-    size_t plen;
-    unsigned char *payload = signalr__b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &plen);
-    if (!payload)
+    size_t n = (size_t)(dot2 - dot1 - 1), plen;
+    unsigned char *payload;
+    if (n > SIGNALR_JWT_MAX_PAYLOAD || b64__decode_url(dot1 + 1, n, &payload, &plen) < 0)
         return -1;
     cJSON *root = vjson__parse((const char *)payload, plen);
     free(payload);
