@@ -28,6 +28,7 @@
 #include "core/health.h"
 #include "core/http_client.h"
 #include "core/http_server.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
@@ -150,7 +151,7 @@ static int daemon__healthz(void *ctx, const struct http_request *req, struct htt
  * (which keeps the per-component details). Takes json over. */
 static char *daemon__with_reason(char *json)
 {
-    cJSON *doc = cJSON_Parse(json);
+    cJSON *doc = json__parse_str(json);
     const cJSON *comps = cJSON_GetObjectItemCaseSensitive(doc, "components"), *c;
     size_t cap = 1, len = 0;
     char *reason = NULL, *out = NULL;

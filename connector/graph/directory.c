@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/json.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "graph/batch.h"
@@ -156,7 +157,7 @@ static void directory__answered(void *ctx, const struct graph_response *res)
     struct dlookup *l = ctx;
     struct directory *d = l->d;
     cJSON *root = !res->aborted && res->status == 200 && res->body_len
-                      ? cJSON_ParseWithLength(res->body, res->body_len)
+                      ? json__parse(res->body, res->body_len)
                       : NULL;
     struct graph_batch_answer a[GRAPH_BATCH_MAX];
     bool batch = graph_batch__decode(root, a, l->n, time(NULL)) >= 0;

@@ -1,6 +1,5 @@
 /* Voice REST responses: discovery, users, RTE token. */
 #include "voice/discovery.h"
-#include "voice/vjson.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -9,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "core/json.h"
 
 static void discovery__err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -49,7 +50,7 @@ int discovery__parse_endpoint(const char *body, size_t len, char **api_url, char
                               size_t errlen)
 {
     *api_url = NULL;
-    cJSON *root = vjson__parse(body, len);
+    cJSON *root = json__parse(body, len);
     const cJSON *first = cJSON_IsArray(root) ? cJSON_GetArrayItem(root, 0) : root;
     const char *ep = cJSON_IsObject(first) ? discovery__str(first, "apiEndpoint") : NULL;
     int rc = -1;
@@ -77,7 +78,7 @@ int discovery__parse_endpoint(const char *body, size_t len, char **api_url, char
 int discovery__parse_me(const char *body, size_t len, char **me_id, char *err, size_t errlen)
 {
     *me_id = NULL;
-    cJSON *root = vjson__parse(body, len);
+    cJSON *root = json__parse(body, len);
     const char *id = cJSON_IsObject(root) ? discovery__str(root, "Id") : NULL;
     int rc = -1;
     if (!cJSON_IsObject(root))
@@ -107,7 +108,7 @@ int discovery__parse_users(const char *body, size_t len, struct voice_users *out
                            size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    cJSON *root = vjson__parse(body, len);
+    cJSON *root = json__parse(body, len);
     if (!cJSON_IsArray(root)) {
         discovery__err(err, errlen, "users response is not a JSON array");
         cJSON_Delete(root);
@@ -256,7 +257,7 @@ int discovery__parse_rte_token(const char *body, size_t len, char **token, char 
 {
     *token = NULL;
     *wss_endpoint = NULL;
-    cJSON *root = vjson__parse(body, len);
+    cJSON *root = json__parse(body, len);
     const char *t = cJSON_IsObject(root) ? discovery__str(root, "Token") : NULL;
     const char *w = cJSON_IsObject(root) ? discovery__str(root, "WSSEndpoint") : NULL;
     int rc = -1;

@@ -1,7 +1,6 @@
 /* Voice events: the event model, and RTE and webhook payloads into one
  * struct (see events.h). */
 #include "voice/events.h"
-#include "voice/vjson.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -14,6 +13,7 @@
 #include <strings.h>
 
 #include "core/clock.h"
+#include "core/json.h"
 
 #define EVENTS_MAX_ENTRIES 256
 #define EVENTS_MAX_FIELDS  16
@@ -440,7 +440,7 @@ int events__parse_webhook(const struct events_model *m, const char *body, size_t
                           struct voice_call_event *ev, char *err, size_t errlen)
 {
     memset(ev, 0, sizeof(*ev));
-    cJSON *root = vjson__parse(body, len);
+    cJSON *root = json__parse(body, len);
     int rc;
     if (!cJSON_IsObject(root)) {
         events__err(err, errlen, "webhook body is not a JSON object");

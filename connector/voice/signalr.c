@@ -1,8 +1,5 @@
 /* SignalR JSON hub protocol pieces; see signalr.h for the design. */
 #include "voice/signalr.h"
-#include "voice/vjson.h"
-
-#include "core/b64.h"
 
 #include <curl/curl.h>
 #include <inttypes.h>
@@ -12,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "core/b64.h"
+#include "core/json.h"
 
 static void signalr__err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -197,7 +197,7 @@ int signalr__parse(const char *rec, size_t len, struct signalr_msg *m, char *err
 {
     memset(m, 0, sizeof(*m));
     m->type = -1;
-    m->root = vjson__parse(rec, len);
+    m->root = json__parse(rec, len);
     if (!m->root || !cJSON_IsObject(m->root)) {
         signalr__err(err, errlen, "record is not a JSON object");
         signalr_msg__free(m);
@@ -238,7 +238,7 @@ void signalr_msg__free(struct signalr_msg *m)
 
 int signalr__parse_handshake(const char *rec, size_t len, char *err, size_t errlen)
 {
-    cJSON *root = vjson__parse(rec, len);
+    cJSON *root = json__parse(rec, len);
     int rc = -1;
     if (!root || !cJSON_IsObject(root)) {
         signalr__err(err, errlen, "handshake response is not a JSON object");
@@ -474,7 +474,7 @@ int signalr__parse_negotiate(const char *body, size_t len, struct signalr_negoti
                              size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    cJSON *root = vjson__parse(body, len);
+    cJSON *root = json__parse(body, len);
     int rc;
     if (!root || !cJSON_IsObject(root)) {
         signalr__err(err, errlen, "negotiate response is not a JSON object");
@@ -658,7 +658,7 @@ int signalr__jwt_exp(const char *token, int64_t *exp_s)
     unsigned char *payload;
     if (n > SIGNALR_JWT_MAX_PAYLOAD || b64__decode_url(dot1 + 1, n, &payload, &plen) < 0)
         return -1;
-    cJSON *root = vjson__parse((const char *)payload, plen);
+    cJSON *root = json__parse((const char *)payload, plen);
     free(payload);
     const cJSON *exp = cJSON_GetObjectItemCaseSensitive(root, "exp");
     int rc = -1;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/json.h"
 
 enum talking_where { TALKING_IN_PATH, TALKING_IN_BODY };
 
@@ -217,8 +218,8 @@ const char *talking__validate_template(const struct talking_template *tpl)
         char *body = talking__substitute(tpl->body, &v, TALKING_IN_BODY, &unknown);
         if (!body)
             return "talking_request: out of memory";
-        /* the whole body: cJSON_Parse alone ignores trailing bytes */
-        cJSON *json = cJSON_ParseWithOpts(body, NULL, true);
+        /* the whole body must be one JSON value (core/json.h) */
+        cJSON *json = json__parse_str(body);
         free(body);
         cJSON_Delete(json);
         if (unknown)
@@ -266,7 +267,7 @@ int talking__parse_availability(const char *body, size_t len, char *id, size_t i
 {
     id[0] = '\0';
     source[0] = '\0';
-    cJSON *root = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+    cJSON *root = body && len ? json__parse(body, len) : NULL;
     const cJSON *e = cJSON_IsArray(root) ? cJSON_GetArrayItem(root, 0) : root;
     const cJSON *v = cJSON_IsObject(e) ? cJSON_GetObjectItem(e, "Id") : NULL;
     const cJSON *src = cJSON_IsObject(e) ? cJSON_GetObjectItem(e, "EventSource") : NULL;

@@ -33,6 +33,7 @@
 #include "core/clock.h"
 #include "core/health.h"
 #include "core/http_client.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/status.h"
@@ -635,7 +636,7 @@ void vtenant__webhook_event(struct vtenant *t, const struct voice_call_event *ev
         return;
     }
     if (capture__wants(t->capture, "webhook", ev->name)) {
-        cJSON *raw = body ? cJSON_ParseWithLength(body, len) : NULL;
+        cJSON *raw = body ? json__parse(body, len) : NULL;
         capture__record(t->capture, t->name, "webhook", ev->name, raw);
         cJSON_Delete(raw);
     }

@@ -29,6 +29,7 @@
 #include "core/ids.h"
 #include "core/http_client.h"
 #include "core/http_server.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
@@ -189,7 +190,7 @@ static void vside__on_retained(void *ctx, const char *topic, const char *payload
         LOG_DEBUG("voice", "retained talking topic with a bad id ignored topic=%s", topic);
         return;
     }
-    cJSON *o = cJSON_ParseWithLength(payload, len);
+    cJSON *o = json__parse(payload, len);
     const cJSON *talking = cJSON_GetObjectItemCaseSensitive(o, "talking");
     const cJSON *calls = cJSON_GetObjectItemCaseSensitive(o, "calls");
     const cJSON *since = cJSON_GetObjectItemCaseSensitive(o, "since");
