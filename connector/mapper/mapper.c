@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "core/str.h"
 #include "core/tunables.h"
 #include "mapper/mapper_int.h"
 
@@ -37,15 +38,6 @@ struct mwrite_ctx {
 };
 
 /* ---- helpers ---- */
-
-char *mapper__join(const char *a, const char *b, const char *c)
-{
-    size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s%s%s", a, b, c);
-    return s;
-}
 
 static const char *mapper__side_name(enum rc_side side)
 {
@@ -544,8 +536,8 @@ static void mapper__free(void *state);
 
 static int mapper__subscribe(struct mapper *m)
 {
-    char *tf = mapper__join(m->teams_prefix, "+/busy", "");
-    char *vf = mapper__join(m->voice_prefix, "+/talking", "");
+    char *tf = str__cat(m->teams_prefix, "+/busy", NULL);
+    char *vf = str__cat(m->voice_prefix, "+/talking", NULL);
     int rc = tf && vf ? 0 : -1;
     if (rc == 0)
         rc = bus__subscribe(m->bus, tf, inputs__on_teams, m);
@@ -575,10 +567,10 @@ static int mapper__init(const struct daemon_env *env, void **state)
     m->echo_grace_ms = tun->mapper_echo_grace_ms;
     m->wall_offset = clock__wall_ms() - clock__mono_ms();
     const char *p = cfg->mqtt.topic_prefix ? cfg->mqtt.topic_prefix : "";
-    m->teams_prefix = mapper__join(p, "teams/", "");
-    m->voice_prefix = mapper__join(p, "voice/", "");
-    m->sync_prefix = mapper__join(cfg->mqtt.bridge_topic, "/sync/", "");
-    m->sync_filter = mapper__join(cfg->mqtt.bridge_topic, "/sync/+", "");
+    m->teams_prefix = str__cat(p, "teams/", NULL);
+    m->voice_prefix = str__cat(p, "voice/", NULL);
+    m->sync_prefix = str__cat(cfg->mqtt.bridge_topic, "/sync/", NULL);
+    m->sync_filter = str__cat(cfg->mqtt.bridge_topic, "/sync/+", NULL);
     m->tenants = calloc(cfg->n_tenants ? cfg->n_tenants : 1, sizeof(*m->tenants));
     if (!m->teams_prefix || !m->voice_prefix || !m->sync_prefix || !m->sync_filter || !m->tenants)
         goto fail;
@@ -588,8 +580,6 @@ static int mapper__init(const struct daemon_env *env, void **state)
         if (mapper__tenant_init(m, &m->tenants[i], cfg, &cfg->tenants[i]) != 0)
             goto fail;
     }
-    if (registry__rehash(m) != 0)
-        goto fail;
     mapper__describe_metrics();
     if (m->bus && mapper__subscribe(m) != 0)
         goto fail;
@@ -630,8 +620,6 @@ static void mapper__reload(void *state)
         }
         registry__sync_users(&m->tenants[i], tc);
     }
-    if (registry__rehash(m) != 0)
-        LOG_ERROR(SUB, "out of memory: users changed by the reload may be missed");
     mapper__schedule(m);
 }
 
@@ -662,7 +650,7 @@ static void mapper__free(void *state)
     for (size_t i = 0; i < m->n_tenants; i++)
         mapper__tenant_free(&m->tenants[i]);
     free(m->tenants);
-    free(m->htab);
+    hmap__clear(&m->by_id);
     free(m->teams_prefix);
     free(m->voice_prefix);
     free(m->sync_prefix);
