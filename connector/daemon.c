@@ -33,6 +33,7 @@
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "core/status.h"
+#include "core/str.h"
 #include "component.h"
 
 /* Publishes kept by the MQTT client while the broker is away. States beyond
@@ -103,28 +104,6 @@ static char *daemon__state_payload(const char *state, const char *instance)
     return s;
 }
 
-static char *daemon__join_topic(const char *base, const char *leaf)
-{
-    size_t n = strlen(base) + 1 + strlen(leaf) + 1;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s/%s", base, leaf);
-    return s;
-}
-
-/* The URL without user:password@, for log lines. */
-static void daemon__url_for_log(const char *url, char *buf, size_t len)
-{
-    const char *scheme = strstr(url, "://");
-    const char *host = scheme ? scheme + 3 : url;
-    const char *at = strchr(host, '@');
-    const char *slash = strchr(host, '/');
-    if (at && (!slash || at < slash))
-        snprintf(buf, len, "%.*s***@%s", (int)(host - url), url, at + 1);
-    else
-        snprintf(buf, len, "%s", url);
-}
-
 /* For presence_sync_uptime_seconds (read on the libwebsockets thread). */
 static int64_t daemon_start_mono;
 
@@ -153,24 +132,17 @@ static char *daemon__with_reason(char *json)
 {
     cJSON *doc = json__parse_str(json);
     const cJSON *comps = cJSON_GetObjectItemCaseSensitive(doc, "components"), *c;
-    size_t cap = 1, len = 0;
-    char *reason = NULL, *out = NULL;
+    struct strbuf b = {0};
+    char *out = NULL;
     cJSON_ArrayForEach(c, comps)
     {
-        const cJSON *r = cJSON_GetObjectItemCaseSensitive(c, "reason");
-        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "ready")))
+        if (json__bool(c, "ready", false))
             continue;
-        const char *why = cJSON_IsString(r) ? r->valuestring : "not ready";
-        size_t need = strlen(c->string) + strlen(why) + 5;
-        char *grown = realloc(reason, cap + need);
-        if (!grown)
-            break;
-        reason = grown;
-        cap += need;
-        len +=
-            (size_t)snprintf(reason + len, cap - len, "%s%s: %s", len ? "; " : "", c->string, why);
+        const char *why = json__str(c, "reason");
+        strbuf__printf(&b, "%s%s: %s", b.len ? "; " : "", c->string, why ? why : "not ready");
     }
-    if (doc && cJSON_AddStringToObject(doc, "reason", reason ? reason : "not ready"))
+    char *reason = strbuf__take(&b);
+    if (doc && cJSON_AddStringToObject(doc, "reason", reason && *reason ? reason : "not ready"))
         out = cJSON_PrintUnformatted(doc);
     cJSON_Delete(doc);
     free(reason);
@@ -492,8 +464,8 @@ static int daemon__names(struct daemon *d)
     bool all = (d->env.roles & CONFIG_ROLE_ALL) == CONFIG_ROLE_ALL;
     if (all) {
         d->client_id = strdup(cfg->instance);
-        d->state_topic = daemon__join_topic(cfg->mqtt.bridge_topic, "state");
-        d->health_topic = daemon__join_topic(cfg->mqtt.bridge_topic, "health");
+        d->state_topic = str__cat(cfg->mqtt.bridge_topic, "/", "state", NULL);
+        d->health_topic = str__cat(cfg->mqtt.bridge_topic, "/", "health", NULL);
     }
     else {
         char leaf[80];
@@ -501,9 +473,9 @@ static int daemon__names(struct daemon *d)
         if (d->client_id)
             sprintf(d->client_id, "%s-%s", cfg->instance, roles);
         snprintf(leaf, sizeof(leaf), "state/%s", roles);
-        d->state_topic = daemon__join_topic(cfg->mqtt.bridge_topic, leaf);
+        d->state_topic = str__cat(cfg->mqtt.bridge_topic, "/", leaf, NULL);
         snprintf(leaf, sizeof(leaf), "health/%s", roles);
-        d->health_topic = daemon__join_topic(cfg->mqtt.bridge_topic, leaf);
+        d->health_topic = str__cat(cfg->mqtt.bridge_topic, "/", leaf, NULL);
     }
     d->env.state_topic = d->state_topic;
     return d->client_id && d->state_topic && d->health_topic ? 0 : -1;
@@ -640,7 +612,7 @@ int daemon__run(struct config *cfg, const struct tunables *tun)
     /* Before any thread exists: every side encodes ids the same way. */
     ids__set_escape_dots(cfg->mqtt.escape_dots);
     char url[512], roles[64];
-    daemon__url_for_log(cfg->mqtt.url, url, sizeof(url));
+    http__url_for_log(cfg->mqtt.url, url, sizeof(url));
     LOG_INFO("daemon",
              "starting version=%s instance=%s mqtt=%s listen=%s tenants=%zu users=%zu roles=%s",
              PS_VERSION, cfg->instance, url, cfg->http.listen, cfg->n_tenants,
