@@ -1130,6 +1130,8 @@ int config__parse(const char *json, const char *base_dir, struct config **out,
 
     memset(err, 0, sizeof(*err));
     *out = NULL;
+    /* strict like core/json.c (nothing after the value), and with the
+     * position of an error for the message */
     root = cJSON_ParseWithOpts(json, &end, true);
     if (!root) {
         json_error_at(&c, json, end ? end : cJSON_GetErrorPtr());

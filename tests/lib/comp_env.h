@@ -9,12 +9,16 @@
 #include <stdint.h>
 
 #include "component.h"
+#include "core/tunables.h"
 
 struct comp_env {
     struct daemon_env env;
     struct config *cfg;
     struct loop *loop;
     struct bus *bus;
+    /* the knobs of env.tun: the defaults; a test may shorten them before
+     * the component's init (core/tunables.h) */
+    struct tunables tun;
     char state_topic[128];
 };
 
