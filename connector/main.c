@@ -17,6 +17,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/tunables.h"
 #include "daemon.h"
 
 #define EXIT_USAGE 2
@@ -124,7 +125,15 @@ static int cmd_run(int argc, char **argv)
         return EXIT_USAGE;
     LOG_INFO("main", "starting version=%s config=%s tenants=%zu users=%zu", PS_VERSION, o.file,
              cfg->n_tenants, config__total_users(cfg));
-    rc = daemon__run(cfg);
+    /* After the config: its log level applies to the knobs' warnings. */
+    struct tunables tun;
+    char err[160];
+    if (tunables__load(&tun, err, sizeof(err)) < 0) {
+        fprintf(stderr, "presence-sync: %s\n", err);
+        config__free(cfg);
+        return EXIT_USAGE;
+    }
+    rc = daemon__run(cfg, &tun);
     config__free(cfg);
     return rc;
 }

@@ -16,6 +16,7 @@
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/ids.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "mapper/mapper_int.h"
@@ -24,15 +25,9 @@
 #define MAPPER_SEED_MAX_MS           10000
 #define MAPPER_SEED_TICK_MS          100
 
-static const char *inputs__jstr(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static int64_t inputs__jtime(const cJSON *o, const char *key, int64_t dflt)
 {
-    const char *s = inputs__jstr(o, key);
+    const char *s = json__str(o, key);
     int64_t t;
     return s && clock__parse_iso8601(s, &t) == 0 ? t : dflt;
 }
@@ -79,9 +74,9 @@ void inputs__on_teams(void *ctx, const char *topic, const char *payload, size_t 
     struct muser *u = inputs__topic_user(m, topic, m->teams_prefix, "/busy");
     if (!u)
         return;
-    cJSON *o = cJSON_ParseWithLength(payload, len);
-    const char *av = inputs__jstr(o, "availability");
-    const char *act = inputs__jstr(o, "activity");
+    cJSON *o = json__parse(payload, len);
+    const char *av = json__str(o, "availability");
+    const char *act = json__str(o, "activity");
     if (!cJSON_IsObject(o) || !av || !act) {
         LOG_WARN(MAPPER_SUB, "bad teams payload, ignored topic=%s", topic);
         metrics__inc("mapper_input_errors_total", NULL, 1);
@@ -89,12 +84,12 @@ void inputs__on_teams(void *ctx, const char *topic, const char *payload, size_t 
         return;
     }
     int64_t now = clock__mono_ms();
-    const char *src = inputs__jstr(o, "source");
+    const char *src = json__str(o, "source");
     rc__teams_report(&u->rc, &u->t->rc, av, act, inputs__jtime(o, "since", clock__wall_ms()),
                      src && strcmp(src, "resync") == 0 ? "resync" : "notification", now);
     LOG_DEBUG(MAPPER_SUB, "teams input id=%s availability=%s activity=%s origin=%d real=%d", u->id,
               av, act, (int)u->rc.origin, (int)u->rc.teams_real);
-    inputs__take_guid(u, inputs__jstr(o, "user_id"));
+    inputs__take_guid(u, json__str(o, "user_id"));
     cJSON_Delete(o);
     registry__touch(u);
     mapper__schedule(m);
@@ -109,7 +104,7 @@ void inputs__on_voice(void *ctx, const char *topic, const char *payload, size_t 
     struct muser *u = inputs__topic_user(m, topic, m->voice_prefix, "/talking");
     if (!u)
         return;
-    cJSON *o = cJSON_ParseWithLength(payload, len);
+    cJSON *o = json__parse(payload, len);
     const cJSON *talking = cJSON_GetObjectItemCaseSensitive(o, "talking");
     const cJSON *calls = cJSON_GetObjectItemCaseSensitive(o, "calls");
     if (!cJSON_IsObject(o) || !cJSON_IsBool(talking) || (calls && !cJSON_IsNumber(calls))) {
@@ -119,7 +114,7 @@ void inputs__on_voice(void *ctx, const char *topic, const char *payload, size_t 
         return;
     }
     int64_t now = clock__mono_ms();
-    const char *src = inputs__jstr(o, "source");
+    const char *src = json__str(o, "source");
     rc__voice_report(&u->rc, cJSON_IsTrue(talking), calls ? calls->valueint : -1,
                      inputs__jtime(o, "since", clock__wall_ms()), src ? src : "rte", now);
     cJSON_Delete(o);
@@ -131,10 +126,10 @@ void inputs__on_voice(void *ctx, const char *topic, const char *payload, size_t 
 
 enum rc_record inputs__record(const char *payload, size_t len, const char *tenant)
 {
-    cJSON *o = cJSON_ParseWithLength(payload, len);
-    const char *t = inputs__jstr(o, "tenant");
+    cJSON *o = json__parse(payload, len);
+    const char *t = json__str(o, "tenant");
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "written");
-    const char *session = inputs__jstr(cJSON_GetObjectItemCaseSensitive(w, "teams"), "session");
+    const char *session = json__str(cJSON_GetObjectItemCaseSensitive(w, "teams"), "session");
     enum rc_record rec = RC_RECORD_ABSENT;
     if (!t || strcmp(t, tenant) != 0 || !session) {
         cJSON_Delete(o);
@@ -148,7 +143,7 @@ enum rc_record inputs__record(const char *payload, size_t len, const char *tenan
     const cJSON *p = NULL;
     cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(o, "pending"))
     {
-        const char *action = inputs__jstr(p, "action");
+        const char *action = json__str(p, "action");
         if (action && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "in_flight")) &&
             (strcmp(action, "graph_set_busy") == 0 || strcmp(action, "graph_clear") == 0))
             rec = RC_RECORD_MAY_HOLD;

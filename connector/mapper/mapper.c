@@ -26,6 +26,8 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "core/str.h"
+#include "core/tunables.h"
 #include "mapper/mapper_int.h"
 
 #define SUB MAPPER_SUB
@@ -36,25 +38,6 @@ struct mwrite_ctx {
 };
 
 /* ---- helpers ---- */
-
-char *mapper__join(const char *a, const char *b, const char *c)
-{
-    size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s%s%s", a, b, c);
-    return s;
-}
-
-static int64_t mapper__env_ms(const char *name, int64_t dflt)
-{
-    const char *s = getenv(name);
-    if (!s || !*s)
-        return dflt;
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    return *end || v < 0 ? dflt : (int64_t)v;
-}
 
 static const char *mapper__side_name(enum rc_side side)
 {
@@ -509,7 +492,6 @@ static int mapper__graph_submit(void *graph, const struct graph_write *op, graph
     return graph_writer__submit(graph, op, cb, ctx);
 }
 
-#ifdef PS_HAVE_VOICE_WRITER
 static int mapper__voice_set(void *voice, const char *tenant, const char *email, bool talking,
                              voice_write_fn cb, void *ctx)
 {
@@ -520,7 +502,6 @@ static bool mapper__voice_enabled(void *voice, const char *tenant)
 {
     return voice_writer__enabled(voice, tenant);
 }
-#endif
 
 /* The process's writers (env->services), looked up once: the components
  * that provide them come first in the daemon's table. */
@@ -534,15 +515,12 @@ static void mapper__wire(struct mapper *m)
     else {
         LOG_WARN(SUB, "no Graph writer: Teams presence is not written");
     }
-#ifdef PS_HAVE_VOICE_WRITER
     if (s && s->voice_writer) {
         m->ports.voice = s->voice_writer;
         m->ports.voice_set = mapper__voice_set;
         m->ports.voice_enabled = mapper__voice_enabled;
     }
-    else
-#endif
-    {
+    else {
         LOG_WARN(SUB, "no Voice writer: Voice 'talking' is not written");
     }
 }
@@ -558,8 +536,8 @@ static void mapper__free(void *state);
 
 static int mapper__subscribe(struct mapper *m)
 {
-    char *tf = mapper__join(m->teams_prefix, "+/busy", "");
-    char *vf = mapper__join(m->voice_prefix, "+/talking", "");
+    char *tf = str__cat(m->teams_prefix, "+/busy", NULL);
+    char *vf = str__cat(m->voice_prefix, "+/talking", NULL);
     int rc = tf && vf ? 0 : -1;
     if (rc == 0)
         rc = bus__subscribe(m->bus, tf, inputs__on_teams, m);
@@ -584,14 +562,15 @@ static int mapper__init(const struct daemon_env *env, void **state)
     m->env = env;
     m->loop = env->loop;
     m->bus = env->bus;
-    m->startup_ms = mapper__env_ms("PS_MAPPER_STARTUP_MS", 30000);
-    m->echo_grace_ms = mapper__env_ms("PS_MAPPER_ECHO_GRACE_MS", 60000);
+    const struct tunables *tun = env->tun ? env->tun : tunables__defaults();
+    m->startup_ms = tun->mapper_startup_ms;
+    m->echo_grace_ms = tun->mapper_echo_grace_ms;
     m->wall_offset = clock__wall_ms() - clock__mono_ms();
     const char *p = cfg->mqtt.topic_prefix ? cfg->mqtt.topic_prefix : "";
-    m->teams_prefix = mapper__join(p, "teams/", "");
-    m->voice_prefix = mapper__join(p, "voice/", "");
-    m->sync_prefix = mapper__join(cfg->mqtt.bridge_topic, "/sync/", "");
-    m->sync_filter = mapper__join(cfg->mqtt.bridge_topic, "/sync/+", "");
+    m->teams_prefix = str__cat(p, "teams/", NULL);
+    m->voice_prefix = str__cat(p, "voice/", NULL);
+    m->sync_prefix = str__cat(cfg->mqtt.bridge_topic, "/sync/", NULL);
+    m->sync_filter = str__cat(cfg->mqtt.bridge_topic, "/sync/+", NULL);
     m->tenants = calloc(cfg->n_tenants ? cfg->n_tenants : 1, sizeof(*m->tenants));
     if (!m->teams_prefix || !m->voice_prefix || !m->sync_prefix || !m->sync_filter || !m->tenants)
         goto fail;
@@ -601,8 +580,6 @@ static int mapper__init(const struct daemon_env *env, void **state)
         if (mapper__tenant_init(m, &m->tenants[i], cfg, &cfg->tenants[i]) != 0)
             goto fail;
     }
-    if (registry__rehash(m) != 0)
-        goto fail;
     mapper__describe_metrics();
     if (m->bus && mapper__subscribe(m) != 0)
         goto fail;
@@ -643,8 +620,6 @@ static void mapper__reload(void *state)
         }
         registry__sync_users(&m->tenants[i], tc);
     }
-    if (registry__rehash(m) != 0)
-        LOG_ERROR(SUB, "out of memory: users changed by the reload may be missed");
     mapper__schedule(m);
 }
 
@@ -675,7 +650,7 @@ static void mapper__free(void *state)
     for (size_t i = 0; i < m->n_tenants; i++)
         mapper__tenant_free(&m->tenants[i]);
     free(m->tenants);
-    free(m->htab);
+    hmap__clear(&m->by_id);
     free(m->teams_prefix);
     free(m->voice_prefix);
     free(m->sync_prefix);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/hmap.h"
 #include "core/loop.h"
 #include "graph/paths.h"
 #include "mapper/mapper.h"
@@ -29,12 +30,13 @@ struct muser {
     char *sync_topic;
     char guid[GRAPH_OBJECT_ID_MAX + 1]; /* Graph object id (teams payload), "" unknown */
     bool dirty;
-    int64_t began_us[2]; /* per side: when its write began, for the latency */
-    struct muser *dnext; /* dirty list */
-    bool vwait;          /* its Voice write waits for a slot (in the wait list) */
-    bool vwoken;         /* taken off the wait list, a slot kept for its next pass */
-    struct muser *vnext; /* Voice wait list */
-    struct muser *hnext; /* id hash chain */
+    int64_t began_us[2];    /* per side: when its write began, for the latency */
+    struct muser *dnext;    /* dirty list */
+    bool vwait;             /* its Voice write waits for a slot (in the wait list) */
+    bool vwoken;            /* taken off the wait list, a slot kept for its next pass */
+    struct muser *vnext;    /* Voice wait list */
+    struct hmap_node hnode; /* in mapper.by_id */
+    bool hashed;
 };
 
 struct mtenant {
@@ -54,8 +56,7 @@ struct mapper {
     struct mapper_ports ports;
     struct mtenant *tenants;
     size_t n_tenants;
-    struct muser **htab; /* by topic id, all tenants */
-    size_t hsize;        /* power of two */
+    struct hmap by_id; /* the users by topic id, all tenants */
     struct muser *dirty_head;
     struct muser *vwait_head, *vwait_tail;
     int voice_in_flight;
@@ -76,19 +77,17 @@ struct mapper {
     int64_t seed_started_ms, seed_connected_ms;
     loop_timer_id seed_timer;
     size_t records;                    /* read back */
-    int64_t startup_ms, echo_grace_ms; /* test overrides */
+    int64_t startup_ms, echo_grace_ms; /* core/tunables.h */
     int64_t wall_offset;               /* wall - monotonic, for B/sync times */
 };
 
 /* mapper.c */
 void mapper__schedule(struct mapper *m);
-char *mapper__join(const char *a, const char *b, const char *c);
 
 /* registry.c */
 struct muser *registry__find(struct mapper *m, const char *id);
 /* Marks u for the next pump's pass (B/sync published, plan re-run). */
 void registry__touch(struct muser *u);
-int registry__rehash(struct mapper *m);
 /* Builds or updates t's users from tc (NULL: every user retired). */
 int registry__sync_users(struct mtenant *t, const struct tenant_config *tc);
 /* Drops retired users with nothing left to do. */

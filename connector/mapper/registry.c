@@ -1,7 +1,7 @@
 /* The mapper's users: one struct muser per configured user, found by topic
- * id in a hash table over all tenants (an input is one lookup, not a scan of
- * 10,000 users); users that left the config are retired, wound down and
- * reaped. See mapper_int.h. */
+ * id in a hash map over all tenants (core/hmap.h: an input, and a user of a
+ * reloaded list, is one lookup, not a scan of 10,000 users); users that left
+ * the config are retired, wound down and reaped. See mapper_int.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,15 +10,19 @@
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/hmap.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/str.h"
 #include "mapper/mapper_int.h"
 
 static void registry__user_free(struct muser *u)
 {
     if (!u)
         return;
+    if (u->hashed)
+        hmap__remove(&u->t->m->by_id, &u->hnode);
     free(u->address);
     free(u->id);
     free(u->sync_topic);
@@ -40,58 +44,33 @@ static struct muser *registry__user_new(struct mtenant *t, const char *addr, int
     u->address = strdup(addr);
     u->id = strdup(id);
     rc__user_init(&u->rc, t->name, u->address, now);
-    u->sync_topic = u->id ? mapper__join(t->m->sync_prefix, u->id, "") : NULL;
-    if (!u->address || !u->id || !u->sync_topic) {
+    u->sync_topic = u->id ? str__cat(t->m->sync_prefix, u->id, NULL) : NULL;
+    /* topic ids are canonical (lower case): an exact hash */
+    if (!u->address || !u->id || !u->sync_topic ||
+        hmap__insert(&t->m->by_id, &u->hnode, hmap__hash(u->id)) != 0) {
         registry__user_free(u);
         return NULL;
     }
+    u->hashed = true;
     return u;
 }
 
-/* FNV-1a: topic ids are short and already canonical. */
-static size_t registry__hash(const char *id)
+/* The user with topic id `id`: of tenant t (retired or not) when t is
+ * given, else the one of any tenant that is not retired. */
+static struct muser *registry__lookup(struct mapper *m, const struct mtenant *t, const char *id)
 {
-    uint32_t h = 2166136261u;
-    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    return h;
-}
-
-int registry__rehash(struct mapper *m)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < m->n_tenants; i++)
-        n += m->tenants[i].n_users;
-    size_t size = 64;
-    while (size < 2 * n)
-        size *= 2;
-    struct muser **tab = calloc(size, sizeof(*tab));
-    if (!tab)
-        return -1;
-    for (size_t i = 0; i < m->n_tenants; i++) {
-        struct mtenant *t = &m->tenants[i];
-        for (size_t k = 0; k < t->n_users; k++) {
-            struct muser *u = t->users[k];
-            size_t h = registry__hash(u->id) & (size - 1);
-            u->hnext = tab[h];
-            tab[h] = u;
-        }
+    uint64_t h = hmap__hash(id);
+    for (struct hmap_node *n = hmap__first(&m->by_id, h); n; n = hmap__next(n, h)) {
+        struct muser *u = HMAP_ENTRY(n, struct muser, hnode);
+        if (strcmp(u->id, id) == 0 && (t ? u->t == t : !u->rc.retired))
+            return u;
     }
-    free(m->htab);
-    m->htab = tab;
-    m->hsize = size;
-    return 0;
+    return NULL;
 }
 
 struct muser *registry__find(struct mapper *m, const char *id)
 {
-    if (!m->htab)
-        return NULL;
-    for (struct muser *u = m->htab[registry__hash(id) & (m->hsize - 1)]; u; u = u->hnext) {
-        if (!u->rc.retired && strcmp(u->id, id) == 0)
-            return u;
-    }
-    return NULL;
+    return registry__lookup(m, NULL, id);
 }
 
 void registry__touch(struct muser *u)
@@ -104,13 +83,12 @@ void registry__touch(struct muser *u)
     m->dirty_head = u;
 }
 
+/* t's user for a configured address, retired or not (addresses compare
+ * as their topic ids: case-insensitively). */
 static struct muser *registry__find_any(struct mtenant *t, const char *addr)
 {
-    for (size_t k = 0; k < t->n_users; k++) {
-        if (strcasecmp(t->users[k]->rc.address, addr) == 0)
-            return t->users[k];
-    }
-    return NULL;
+    char id[IDS_MAX_ID];
+    return ids__encode(addr, id, sizeof(id)) == 0 ? registry__lookup(t->m, t, id) : NULL;
 }
 
 /* mapper_users{tenant}: the users the mapper follows (not retired). */
@@ -183,10 +161,7 @@ void registry__reap(struct mtenant *t, int64_t now)
         }
         t->users[o++] = u;
     }
-    if (o != t->n_users) {
-        t->n_users = o;
-        registry__rehash(t->m);
-    }
+    t->n_users = o;
     registry__count_users(t);
 }
 

@@ -22,6 +22,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/tunables.h"
 #include "mapper/mapper.h"
 #include "mapper/mapper_int.h"
 
@@ -167,6 +168,7 @@ static int fake_graph_submit(void *graph, const struct graph_write *w, graph_wri
 
 struct rig {
     struct config *cfg;
+    struct tunables tun;
     struct daemon_services services;
     struct daemon_env env;
     void *state;
@@ -177,7 +179,6 @@ static void rig_start(struct rig *r, const char *users_json)
     setenv("PS_T_CS", "secret", 1);
     setenv("PS_T_SA", "password", 1);
     setenv("PS_T_VK", "voicekey", 1);
-    setenv("PS_MAPPER_STARTUP_MS", "0", 1);
     char json[16384];
     snprintf(
         json, sizeof(json),
@@ -196,8 +197,13 @@ static void rig_start(struct rig *r, const char *users_json)
         fail_msg("config: %s: %s", err.path, err.msg);
     memset(&fk, 0, sizeof(fk));
     fk.loop = loop__new();
-    r->env = (struct daemon_env){
-        .cfg = r->cfg, .loop = fk.loop, .services = &r->services, .roles = CONFIG_ROLE_ALL};
+    r->tun = *tunables__defaults();
+    r->tun.mapper_startup_ms = 0;
+    r->env = (struct daemon_env){.cfg = r->cfg,
+                                 .loop = fk.loop,
+                                 .services = &r->services,
+                                 .tun = &r->tun,
+                                 .roles = CONFIG_ROLE_ALL};
     assert_int_equal(mapper_component.init(&r->env, &r->state), 0);
     struct mapper_ports ports = {.graph_submit = fake_graph_submit, .voice_set = fake_voice_set};
     mapper__set_ports(r->state, &ports);
