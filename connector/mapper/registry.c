@@ -1,4 +1,4 @@
-/* The mapper's users: one struct muser per configured user, found by topic
+/* The mapper's users: one struct mapper_user per configured user, found by topic
  * id in a hash table over all tenants (an input is one lookup, not a scan of
  * 10,000 users); users that left the config are retired, wound down and
  * reaped. See mapper_int.h. */
@@ -15,7 +15,7 @@
 #include "core/metrics.h"
 #include "mapper/mapper_int.h"
 
-static void registry__user_free(struct muser *u)
+static void registry__user_free(struct mapper_user *u)
 {
     if (!u)
         return;
@@ -25,9 +25,10 @@ static void registry__user_free(struct muser *u)
     free(u);
 }
 
-static struct muser *registry__user_new(struct mtenant *t, const char *addr, int64_t now)
+static struct mapper_user *registry__user_new(struct mapper_tenant *t, const char *addr,
+                                              int64_t now)
 {
-    struct muser *u = calloc(1, sizeof(*u));
+    struct mapper_user *u = calloc(1, sizeof(*u));
     if (!u)
         return NULL;
     u->t = t;
@@ -39,7 +40,7 @@ static struct muser *registry__user_new(struct mtenant *t, const char *addr, int
     }
     u->address = strdup(addr);
     u->id = strdup(id);
-    rc__user_init(&u->rc, t->name, u->address, now);
+    reconcile__user_init(&u->state, t->name, u->address, now);
     u->sync_topic = u->id ? mapper__join(t->m->sync_prefix, u->id, "") : NULL;
     if (!u->address || !u->id || !u->sync_topic) {
         registry__user_free(u);
@@ -65,13 +66,13 @@ int registry__rehash(struct mapper *m)
     size_t size = 64;
     while (size < 2 * n)
         size *= 2;
-    struct muser **tab = calloc(size, sizeof(*tab));
+    struct mapper_user **tab = calloc(size, sizeof(*tab));
     if (!tab)
         return -1;
     for (size_t i = 0; i < m->n_tenants; i++) {
-        struct mtenant *t = &m->tenants[i];
+        struct mapper_tenant *t = &m->tenants[i];
         for (size_t k = 0; k < t->n_users; k++) {
-            struct muser *u = t->users[k];
+            struct mapper_user *u = t->users[k];
             size_t h = registry__hash(u->id) & (size - 1);
             u->hnext = tab[h];
             tab[h] = u;
@@ -83,18 +84,18 @@ int registry__rehash(struct mapper *m)
     return 0;
 }
 
-struct muser *registry__find(struct mapper *m, const char *id)
+struct mapper_user *registry__find(struct mapper *m, const char *id)
 {
     if (!m->htab)
         return NULL;
-    for (struct muser *u = m->htab[registry__hash(id) & (m->hsize - 1)]; u; u = u->hnext) {
-        if (!u->rc.retired && strcmp(u->id, id) == 0)
+    for (struct mapper_user *u = m->htab[registry__hash(id) & (m->hsize - 1)]; u; u = u->hnext) {
+        if (!u->state.retired && strcmp(u->id, id) == 0)
             return u;
     }
     return NULL;
 }
 
-void registry__touch(struct muser *u)
+void registry__touch(struct mapper_user *u)
 {
     struct mapper *m = u->t->m;
     if (u->dirty)
@@ -104,21 +105,21 @@ void registry__touch(struct muser *u)
     m->dirty_head = u;
 }
 
-static struct muser *registry__find_any(struct mtenant *t, const char *addr)
+static struct mapper_user *registry__find_any(struct mapper_tenant *t, const char *addr)
 {
     for (size_t k = 0; k < t->n_users; k++) {
-        if (strcasecmp(t->users[k]->rc.address, addr) == 0)
+        if (strcasecmp(t->users[k]->state.address, addr) == 0)
             return t->users[k];
     }
     return NULL;
 }
 
 /* mapper_users{tenant}: the users the mapper follows (not retired). */
-static void registry__count_users(const struct mtenant *t)
+static void registry__count_users(const struct mapper_tenant *t)
 {
     size_t n = 0;
     for (size_t k = 0; k < t->n_users; k++)
-        n += !t->users[k]->rc.retired;
+        n += !t->users[k]->state.retired;
     char labels[160];
     snprintf(labels, sizeof(labels), "tenant=\"%s\"", t->name);
     metrics__set("mapper_users", labels, (double)n);
@@ -127,21 +128,21 @@ static void registry__count_users(const struct mtenant *t)
 /* New users start as "may own a session and a flag" (reconcile.h); users
  * that left are retired (their writes are wound down, then they are
  * dropped). */
-int registry__sync_users(struct mtenant *t, const struct tenant_config *tc)
+int registry__sync_users(struct mapper_tenant *t, const struct tenant_config *tc)
 {
     int64_t now = clock__mono_ms();
     for (size_t k = 0; k < t->n_users; k++)
-        t->users[k]->rc.retired = true;
+        t->users[k]->state.retired = true;
     for (size_t i = 0; tc && i < tc->n_users; i++) {
-        struct muser *u = registry__find_any(t, tc->users[i]);
+        struct mapper_user *u = registry__find_any(t, tc->users[i]);
         if (u) {
-            u->rc.retired = false;
+            u->state.retired = false;
             continue;
         }
         u = registry__user_new(t, tc->users[i], now);
         if (!u)
             continue;
-        struct muser **n = realloc(t->users, (t->n_users + 1) * sizeof(*n));
+        struct mapper_user **n = realloc(t->users, (t->n_users + 1) * sizeof(*n));
         if (!n) {
             registry__user_free(u);
             return -1;
@@ -159,22 +160,23 @@ int registry__sync_users(struct mtenant *t, const struct tenant_config *tc)
 /* Drops retired users with nothing left to do (not while one is on the
  * dirty list or waits for a Voice slot: those lists would point at freed
  * memory). */
-void registry__reap(struct mtenant *t, int64_t now)
+void registry__reap(struct mapper_tenant *t, int64_t now)
 {
     size_t o = 0;
     for (size_t k = 0; k < t->n_users; k++) {
-        struct muser *u = t->users[k];
-        bool flight = u->dirty || u->vwait || u->rc.side[0].in_flight || u->rc.side[1].in_flight;
-        bool busy = flight || rc__next_due(&u->rc, &t->rc, now) != RC_NEVER;
+        struct mapper_user *u = t->users[k];
+        bool flight =
+            u->dirty || u->vwait || u->state.target[0].in_flight || u->state.target[1].in_flight;
+        bool busy = flight || reconcile__next_due(&u->state, &t->config, now) != RECONCILE_NEVER;
         /* A side that no longer knows the user (the Voice side drops it from
          * its map too) would fail forever: give up after a few tries. */
-        bool hopeless = !flight && (u->rc.side[0].failures >= MAPPER_RETIRE_TRIES ||
-                                    u->rc.side[1].failures >= MAPPER_RETIRE_TRIES);
-        if (u->rc.retired && (!busy || hopeless)) {
+        bool hopeless = !flight && (u->state.target[0].failures >= MAPPER_RETIRE_TRIES ||
+                                    u->state.target[1].failures >= MAPPER_RETIRE_TRIES);
+        if (u->state.retired && (!busy || hopeless)) {
             if (busy)
                 LOG_WARN(MAPPER_SUB,
                          "user removed before its writes were undone tenant=%s id=%s error=%s",
-                         t->name, u->id, u->rc.last_error);
+                         t->name, u->id, u->state.last_error);
             LOG_INFO(MAPPER_SUB, "user removed tenant=%s id=%s", t->name, u->id);
             if (t->m->bus)
                 bus__clear_state(t->m->bus, u->sync_topic);
@@ -190,7 +192,7 @@ void registry__reap(struct mtenant *t, int64_t now)
     registry__count_users(t);
 }
 
-void registry__free_users(struct mtenant *t)
+void registry__free_users(struct mapper_tenant *t)
 {
     for (size_t k = 0; k < t->n_users; k++)
         registry__user_free(t->users[k]);
