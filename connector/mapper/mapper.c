@@ -95,6 +95,22 @@ static enum graph_op mapper__graph_op(enum reconcile_action_kind kind)
                                             : GRAPH_OP_READ;
 }
 
+/* mapper_graph_writes_total{action,outcome} (set, clear) and
+ * mapper_graph_reads_total{outcome}: docs/observability.md. */
+static void mapper__count_graph(enum reconcile_action_kind kind, bool ok)
+{
+    char labels[64];
+    const char *outcome = ok ? "ok" : "error";
+    if (kind == RECONCILE_GRAPH_READ) {
+        snprintf(labels, sizeof(labels), "outcome=\"%s\"", outcome);
+        metrics__inc("mapper_graph_reads_total", labels, 1);
+        return;
+    }
+    snprintf(labels, sizeof(labels), "action=\"%s\",outcome=\"%s\"", reconcile__action_name(kind),
+             outcome);
+    metrics__inc("mapper_graph_writes_total", labels, 1);
+}
+
 static void mapper__graph_done(void *ctx, const struct graph_write_result *res)
 {
     struct mapper_write_ctx *c = ctx;
@@ -106,10 +122,7 @@ static void mapper__graph_done(void *ctx, const struct graph_write_result *res)
         return;
     enum reconcile_action_kind kind = u->state.target[RECONCILE_TEAMS].flight.kind;
     bool ok = res->status == GRAPH_WRITE_OK;
-    char labels[64];
-    snprintf(labels, sizeof(labels), "action=\"%s\",outcome=\"%s\"", reconcile__action_name(kind),
-             ok ? "ok" : "error");
-    metrics__inc("mapper_graph_writes_total", labels, 1);
+    mapper__count_graph(kind, ok);
     registry__touch(u);
     mapper__schedule(m);
     int64_t now = clock__mono_ms();
@@ -490,8 +503,11 @@ static int mapper__tenant_init(struct mapper *m, struct mapper_tenant *t, const 
 static void mapper__describe_metrics(void)
 {
     metrics__describe("mapper_graph_writes_total", METRIC_COUNTER,
-                      "Teams presence actions of the mapper (writes and reads), by action and "
-                      "outcome.");
+                      "Teams presence writes of the mapper (set our session, clear it), by action "
+                      "and outcome.");
+    metrics__describe(
+        "mapper_graph_reads_total", METRIC_COUNTER,
+        "Teams presence reads of the mapper (start-up and settle reads), by outcome.");
     metrics__describe("mapper_voice_writes_total", METRIC_COUNTER,
                       "Voice 'talking' writes of the mapper, by outcome.");
     metrics__describe("mapper_input_errors_total", METRIC_COUNTER,
