@@ -1,4 +1,4 @@
-/* The mapper's users: one struct muser per configured user, found by topic
+/* The mapper's users: one struct mapper_user per configured user, found by topic
  * id in a hash map over all tenants (core/hmap.h: an input, and a user of a
  * reloaded list, is one lookup, not a scan of 10,000 users); users that left
  * the config are retired, wound down and reaped. See mapper_int.h. */
@@ -17,7 +17,7 @@
 #include "core/str.h"
 #include "mapper/mapper_int.h"
 
-static void registry__user_free(struct muser *u)
+static void registry__user_free(struct mapper_user *u)
 {
     if (!u)
         return;
@@ -29,9 +29,10 @@ static void registry__user_free(struct muser *u)
     free(u);
 }
 
-static struct muser *registry__user_new(struct mtenant *t, const char *addr, int64_t now)
+static struct mapper_user *registry__user_new(struct mapper_tenant *t, const char *addr,
+                                              int64_t now)
 {
-    struct muser *u = calloc(1, sizeof(*u));
+    struct mapper_user *u = calloc(1, sizeof(*u));
     if (!u)
         return NULL;
     u->t = t;
@@ -43,7 +44,7 @@ static struct muser *registry__user_new(struct mtenant *t, const char *addr, int
     }
     u->address = strdup(addr);
     u->id = strdup(id);
-    rc__user_init(&u->rc, t->name, u->address, now);
+    reconcile__user_init(&u->state, t->name, u->address, now);
     u->sync_topic = u->id ? str__cat(t->m->sync_prefix, u->id, NULL) : NULL;
     /* topic ids are canonical (lower case): an exact hash */
     if (!u->address || !u->id || !u->sync_topic ||
@@ -57,23 +58,24 @@ static struct muser *registry__user_new(struct mtenant *t, const char *addr, int
 
 /* The user with topic id `id`: of tenant t (retired or not) when t is
  * given, else the one of any tenant that is not retired. */
-static struct muser *registry__lookup(struct mapper *m, const struct mtenant *t, const char *id)
+static struct mapper_user *registry__lookup(struct mapper *m, const struct mapper_tenant *t,
+                                            const char *id)
 {
     uint64_t h = hmap__hash(id);
     for (struct hmap_node *n = hmap__first(&m->by_id, h); n; n = hmap__next(n, h)) {
-        struct muser *u = HMAP_ENTRY(n, struct muser, hnode);
-        if (strcmp(u->id, id) == 0 && (t ? u->t == t : !u->rc.retired))
+        struct mapper_user *u = HMAP_ENTRY(n, struct mapper_user, hnode);
+        if (strcmp(u->id, id) == 0 && (t ? u->t == t : !u->state.retired))
             return u;
     }
     return NULL;
 }
 
-struct muser *registry__find(struct mapper *m, const char *id)
+struct mapper_user *registry__find(struct mapper *m, const char *id)
 {
     return registry__lookup(m, NULL, id);
 }
 
-void registry__touch(struct muser *u)
+void registry__touch(struct mapper_user *u)
 {
     struct mapper *m = u->t->m;
     if (u->dirty)
@@ -85,18 +87,18 @@ void registry__touch(struct muser *u)
 
 /* t's user for a configured address, retired or not (addresses compare
  * as their topic ids: case-insensitively). */
-static struct muser *registry__find_any(struct mtenant *t, const char *addr)
+static struct mapper_user *registry__find_any(struct mapper_tenant *t, const char *addr)
 {
     char id[IDS_MAX_ID];
     return ids__encode(addr, id, sizeof(id)) == 0 ? registry__lookup(t->m, t, id) : NULL;
 }
 
 /* mapper_users{tenant}: the users the mapper follows (not retired). */
-static void registry__count_users(const struct mtenant *t)
+static void registry__count_users(const struct mapper_tenant *t)
 {
     size_t n = 0;
     for (size_t k = 0; k < t->n_users; k++)
-        n += !t->users[k]->rc.retired;
+        n += !t->users[k]->state.retired;
     char labels[160];
     snprintf(labels, sizeof(labels), "tenant=\"%s\"", t->name);
     metrics__set("mapper_users", labels, (double)n);
@@ -105,21 +107,21 @@ static void registry__count_users(const struct mtenant *t)
 /* New users start as "may own a session and a flag" (reconcile.h); users
  * that left are retired (their writes are wound down, then they are
  * dropped). */
-int registry__sync_users(struct mtenant *t, const struct tenant_config *tc)
+int registry__sync_users(struct mapper_tenant *t, const struct tenant_config *tc)
 {
     int64_t now = clock__mono_ms();
     for (size_t k = 0; k < t->n_users; k++)
-        t->users[k]->rc.retired = true;
+        t->users[k]->state.retired = true;
     for (size_t i = 0; tc && i < tc->n_users; i++) {
-        struct muser *u = registry__find_any(t, tc->users[i]);
+        struct mapper_user *u = registry__find_any(t, tc->users[i]);
         if (u) {
-            u->rc.retired = false;
+            u->state.retired = false;
             continue;
         }
         u = registry__user_new(t, tc->users[i], now);
         if (!u)
             continue;
-        struct muser **n = realloc(t->users, (t->n_users + 1) * sizeof(*n));
+        struct mapper_user **n = realloc(t->users, (t->n_users + 1) * sizeof(*n));
         if (!n) {
             registry__user_free(u);
             return -1;
@@ -137,22 +139,23 @@ int registry__sync_users(struct mtenant *t, const struct tenant_config *tc)
 /* Drops retired users with nothing left to do (not while one is on the
  * dirty list or waits for a Voice slot: those lists would point at freed
  * memory). */
-void registry__reap(struct mtenant *t, int64_t now)
+void registry__reap(struct mapper_tenant *t, int64_t now)
 {
     size_t o = 0;
     for (size_t k = 0; k < t->n_users; k++) {
-        struct muser *u = t->users[k];
-        bool flight = u->dirty || u->vwait || u->rc.side[0].in_flight || u->rc.side[1].in_flight;
-        bool busy = flight || rc__next_due(&u->rc, &t->rc, now) != RC_NEVER;
+        struct mapper_user *u = t->users[k];
+        bool flight =
+            u->dirty || u->vwait || u->state.target[0].in_flight || u->state.target[1].in_flight;
+        bool busy = flight || reconcile__next_due(&u->state, &t->config, now) != RECONCILE_NEVER;
         /* A side that no longer knows the user (the Voice side drops it from
          * its map too) would fail forever: give up after a few tries. */
-        bool hopeless = !flight && (u->rc.side[0].failures >= MAPPER_RETIRE_TRIES ||
-                                    u->rc.side[1].failures >= MAPPER_RETIRE_TRIES);
-        if (u->rc.retired && (!busy || hopeless)) {
+        bool hopeless = !flight && (u->state.target[0].failures >= MAPPER_RETIRE_TRIES ||
+                                    u->state.target[1].failures >= MAPPER_RETIRE_TRIES);
+        if (u->state.retired && (!busy || hopeless)) {
             if (busy)
                 LOG_WARN(MAPPER_SUB,
                          "user removed before its writes were undone tenant=%s id=%s error=%s",
-                         t->name, u->id, u->rc.last_error);
+                         t->name, u->id, u->state.last_error);
             LOG_INFO(MAPPER_SUB, "user removed tenant=%s id=%s", t->name, u->id);
             if (t->m->bus)
                 bus__clear_state(t->m->bus, u->sync_topic);
@@ -165,7 +168,7 @@ void registry__reap(struct mtenant *t, int64_t now)
     registry__count_users(t);
 }
 
-void registry__free_users(struct mtenant *t)
+void registry__free_users(struct mapper_tenant *t)
 {
     for (size_t k = 0; k < t->n_users; k++)
         registry__user_free(t->users[k]);
