@@ -28,10 +28,13 @@
 #include "core/health.h"
 #include "core/http_client.h"
 #include "core/http_server.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "core/status.h"
+#include "core/str.h"
+#include "component.h"
 
 /* Publishes kept by the MQTT client while the broker is away. States beyond
  * this wait in the bus's last-value cache, so the number bounds memory, not
@@ -46,18 +49,10 @@
 /* The components, started in this order and stopped in reverse, each with
  * the roles that run it (--role / "roles"; a split deployment runs one
  * process per role, docs/operations.md). */
-#ifdef HAVE_ps_graph_client
 extern const struct daemon_component graph_client_component;
-#endif
-#ifdef HAVE_ps_graph_side
 extern const struct daemon_component graph_component;
-#endif
-#ifdef HAVE_ps_voice_side
 extern const struct daemon_component voice_component;
-#endif
-#ifdef HAVE_ps_mapper
 extern const struct daemon_component mapper_component;
-#endif
 extern const struct daemon_component hass_component;
 
 struct daemon_entry {
@@ -66,23 +61,15 @@ struct daemon_entry {
 };
 
 static const struct daemon_entry daemon_components[] = {
-#ifdef HAVE_ps_graph_client
     /* The Graph client and writer (tokens, calls, the presence budget) that
      * the Graph side and the mapper share (docs/graph.md). */
     {&graph_client_component, CONFIG_ROLE_GRAPH | CONFIG_ROLE_MAPPER},
-#endif
-#ifdef HAVE_ps_graph_side
     {&graph_component, CONFIG_ROLE_GRAPH},
-#endif
-#ifdef HAVE_ps_voice_side
     /* The mapper writes 'talking' through the Voice side's REST session
      * (services.voice_writer), so a mapper process runs it too; env.roles
      * tells the Voice side which role it serves (docs/operations.md). */
     {&voice_component, CONFIG_ROLE_VOICE | CONFIG_ROLE_MAPPER},
-#endif
-#ifdef HAVE_ps_mapper
     {&mapper_component, CONFIG_ROLE_MAPPER},
-#endif
     /* Home Assistant discovery: each process announces the entities whose
      * state it publishes (docs/homeassistant.md). */
     {&hass_component, CONFIG_ROLE_GRAPH | CONFIG_ROLE_VOICE},
@@ -117,28 +104,6 @@ static char *daemon__state_payload(const char *state, const char *instance)
     return s;
 }
 
-static char *daemon__join_topic(const char *base, const char *leaf)
-{
-    size_t n = strlen(base) + 1 + strlen(leaf) + 1;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s/%s", base, leaf);
-    return s;
-}
-
-/* The URL without user:password@, for log lines. */
-static void daemon__url_for_log(const char *url, char *buf, size_t len)
-{
-    const char *scheme = strstr(url, "://");
-    const char *host = scheme ? scheme + 3 : url;
-    const char *at = strchr(host, '@');
-    const char *slash = strchr(host, '/');
-    if (at && (!slash || at < slash))
-        snprintf(buf, len, "%.*s***@%s", (int)(host - url), url, at + 1);
-    else
-        snprintf(buf, len, "%s", url);
-}
-
 /* For presence_sync_uptime_seconds (read on the libwebsockets thread). */
 static int64_t daemon_start_mono;
 
@@ -165,26 +130,19 @@ static int daemon__healthz(void *ctx, const struct http_request *req, struct htt
  * (which keeps the per-component details). Takes json over. */
 static char *daemon__with_reason(char *json)
 {
-    cJSON *doc = cJSON_Parse(json);
+    cJSON *doc = json__parse_str(json);
     const cJSON *comps = cJSON_GetObjectItemCaseSensitive(doc, "components"), *c;
-    size_t cap = 1, len = 0;
-    char *reason = NULL, *out = NULL;
+    struct strbuf b = {0};
+    char *out = NULL;
     cJSON_ArrayForEach(c, comps)
     {
-        const cJSON *r = cJSON_GetObjectItemCaseSensitive(c, "reason");
-        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "ready")))
+        if (json__bool(c, "ready", false))
             continue;
-        const char *why = cJSON_IsString(r) ? r->valuestring : "not ready";
-        size_t need = strlen(c->string) + strlen(why) + 5;
-        char *grown = realloc(reason, cap + need);
-        if (!grown)
-            break;
-        reason = grown;
-        cap += need;
-        len +=
-            (size_t)snprintf(reason + len, cap - len, "%s%s: %s", len ? "; " : "", c->string, why);
+        const char *why = json__str(c, "reason");
+        strbuf__printf(&b, "%s%s: %s", b.len ? "; " : "", c->string, why ? why : "not ready");
     }
-    if (doc && cJSON_AddStringToObject(doc, "reason", reason ? reason : "not ready"))
+    char *reason = strbuf__take(&b);
+    if (doc && cJSON_AddStringToObject(doc, "reason", reason && *reason ? reason : "not ready"))
         out = cJSON_PrintUnformatted(doc);
     cJSON_Delete(doc);
     free(reason);
@@ -506,8 +464,8 @@ static int daemon__names(struct daemon *d)
     bool all = (d->env.roles & CONFIG_ROLE_ALL) == CONFIG_ROLE_ALL;
     if (all) {
         d->client_id = strdup(cfg->instance);
-        d->state_topic = daemon__join_topic(cfg->mqtt.bridge_topic, "state");
-        d->health_topic = daemon__join_topic(cfg->mqtt.bridge_topic, "health");
+        d->state_topic = str__cat(cfg->mqtt.bridge_topic, "/", "state", NULL);
+        d->health_topic = str__cat(cfg->mqtt.bridge_topic, "/", "health", NULL);
     }
     else {
         char leaf[80];
@@ -515,9 +473,9 @@ static int daemon__names(struct daemon *d)
         if (d->client_id)
             sprintf(d->client_id, "%s-%s", cfg->instance, roles);
         snprintf(leaf, sizeof(leaf), "state/%s", roles);
-        d->state_topic = daemon__join_topic(cfg->mqtt.bridge_topic, leaf);
+        d->state_topic = str__cat(cfg->mqtt.bridge_topic, "/", leaf, NULL);
         snprintf(leaf, sizeof(leaf), "health/%s", roles);
-        d->health_topic = daemon__join_topic(cfg->mqtt.bridge_topic, leaf);
+        d->health_topic = str__cat(cfg->mqtt.bridge_topic, "/", leaf, NULL);
     }
     d->env.state_topic = d->state_topic;
     return d->client_id && d->state_topic && d->health_topic ? 0 : -1;
@@ -639,7 +597,7 @@ static void daemon__core_metrics(struct daemon *d)
     daemon__users_gauge(d->env.cfg);
 }
 
-int daemon__run(struct config *cfg)
+int daemon__run(struct config *cfg, const struct tunables *tun)
 {
     /* Before any thread exists (Paho, libwebsockets, curl): they inherit the
      * mask, so SIGTERM/SIGHUP reach only the loop's signalfd. */
@@ -649,11 +607,12 @@ int daemon__run(struct config *cfg)
     memset(&d, 0, sizeof(d));
     d.env.cfg = cfg;
     d.env.services = &d.services;
+    d.env.tun = tun;
     d.env.roles = cfg->roles ? cfg->roles : CONFIG_ROLE_ALL;
     /* Before any thread exists: every side encodes ids the same way. */
     ids__set_escape_dots(cfg->mqtt.escape_dots);
     char url[512], roles[64];
-    daemon__url_for_log(cfg->mqtt.url, url, sizeof(url));
+    http__url_for_log(cfg->mqtt.url, url, sizeof(url));
     LOG_INFO("daemon",
              "starting version=%s instance=%s mqtt=%s listen=%s tenants=%zu users=%zu roles=%s",
              PS_VERSION, cfg->instance, url, cfg->http.listen, cfg->n_tenants,

@@ -19,10 +19,9 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/tunables.h"
 #include "daemon.h"
-#ifdef HAVE_ps_probe
 #include "probe/probe.h"
-#endif
 
 #define EXIT_USAGE 2
 
@@ -139,7 +138,15 @@ static int cmd_run(int argc, char **argv)
         return EXIT_USAGE;
     LOG_INFO("main", "starting version=%s config=%s tenants=%zu users=%zu", PS_VERSION, o.file,
              cfg->n_tenants, config__total_users(cfg));
-    rc = daemon__run(cfg);
+    /* After the config: its log level applies to the knobs' warnings. */
+    struct tunables tun;
+    char err[160];
+    if (tunables__load(&tun, err, sizeof(err)) < 0) {
+        fprintf(stderr, "presence-sync: %s\n", err);
+        config__free(cfg);
+        return EXIT_USAGE;
+    }
+    rc = daemon__run(cfg, &tun);
     config__free(cfg);
     return rc;
 }
@@ -236,7 +243,6 @@ static int cmd_consent_url(int argc, char **argv)
     return print_consent_url(tenant, client, redirect);
 }
 
-#ifdef HAVE_ps_probe
 static int probe_seconds(const char *s, int *out)
 {
     char *end = NULL;
@@ -295,7 +301,6 @@ static int cmd_probe(int argc, char **argv)
     config__free(cfg);
     return rc;
 }
-#endif
 
 int main(int argc, char **argv)
 {
@@ -318,9 +323,7 @@ int main(int argc, char **argv)
         return cmd_check_config(argc - 1, argv + 1);
     if (!strcmp(verb, "consent-url"))
         return cmd_consent_url(argc - 1, argv + 1);
-#ifdef HAVE_ps_probe
     if (!strcmp(verb, "probe"))
         return cmd_probe(argc - 1, argv + 1);
-#endif
     return usage_error("unknown command '%s'", verb);
 }

@@ -124,6 +124,11 @@ cleanup() {
     local rc=$? i name
     trap - EXIT
     trap '' INT TERM HUP # a second Ctrl-C must not cut the cleanup short
+    # Every step runs whatever the one before returned, and the exit status
+    # stays the demo's: with errexit on, one failing step here (an rm racing
+    # a process that writes its last file) ended the demo with status 1 and
+    # skipped the rest of the cleanup.
+    set +e
     # the daemon first, so that it says goodbye (B/state offline) to a live broker
     if [ -n "${PID[daemon]:-}" ]; then
         stop_one daemon 10
@@ -143,7 +148,8 @@ cleanup() {
         if [ "$KEEP" = 1 ]; then
             say "kept $D" >&2
         else
-            rm -rf "$D"
+            rm -rf "$D" 2>/dev/null || { sleep 0.2 && rm -rf "$D"; } ||
+                say "demo: could not remove $D" >&2
         fi
     fi
     exit "$rc"

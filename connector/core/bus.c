@@ -33,6 +33,7 @@
 #include "core/lvc.h"
 #include "core/metrics.h"
 #include "core/mqtt_topic.h"
+#include "core/str.h"
 
 #define BUS_QOS               1
 #define BUS_KEEPALIVE_S       30
@@ -594,11 +595,6 @@ static void bus__handle_msg(void *arg)
 
 /* ---- public API --------------------------------------------------------- */
 
-static char *bus__dup(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
 static bool bus__is_tls(const char *url)
 {
     return strncmp(url, "mqtts://", 8) == 0 || strncmp(url, "ssl://", 6) == 0;
@@ -642,16 +638,16 @@ struct bus *bus__new(struct loop *loop, const struct bus_options *opt)
     bus->protocol = opt->protocol == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
     bus->max_buffered = opt->max_buffered > 0 ? opt->max_buffered : 1000;
     bus->subs_tail = &bus->subs;
-    bus->url = bus__dup(opt->url);
+    bus->url = str__dup(opt->url);
     bus->broker_port = mqtt_topic__url_port(opt->url);
-    bus->username = bus__dup(opt->username);
-    bus->password = bus__dup(opt->password);
-    bus->ca_file = bus__dup(opt->ca_file);
-    bus->client_id = bus__dup(opt->client_id);
+    bus->username = str__dup(opt->username);
+    bus->password = str__dup(opt->password);
+    bus->ca_file = str__dup(opt->ca_file);
+    bus->client_id = str__dup(opt->client_id);
     bool state = opt->state_topic != NULL;
-    bus->state_topic = state ? bus__dup(opt->state_topic) : NULL;
-    bus->online_payload = state ? bus__dup(opt->online_payload) : NULL;
-    bus->will_payload = state ? bus__dup(opt->will_payload) : NULL;
+    bus->state_topic = state ? str__dup(opt->state_topic) : NULL;
+    bus->online_payload = state ? str__dup(opt->online_payload) : NULL;
+    bus->will_payload = state ? str__dup(opt->will_payload) : NULL;
     bus->lvc = lvc__new();
     if (!bus->lvc || !bus->url || !bus->client_id ||
         (state && (!bus->state_topic || !bus->online_payload || !bus->will_payload)) ||

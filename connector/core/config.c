@@ -29,6 +29,7 @@
 
 #include "core/config.h"
 #include "core/ids.h"
+#include "core/str.h"
 
 #define CONFIG_MAX_BYTES (16 * 1024 * 1024)
 
@@ -99,17 +100,6 @@ static const cJSON *member(const cJSON *obj, const char *key)
     const cJSON *item = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
 
     return cJSON_IsNull(item) ? NULL : item;
-}
-
-static char *resolve_path(const char *base_dir, const char *file)
-{
-    char *out;
-
-    if (file[0] == '/' || !base_dir || !base_dir[0])
-        return strdup(file);
-    if (asprintf(&out, "%s/%s", base_dir, file) < 0)
-        return NULL;
-    return out;
 }
 
 /* ---- value checks --------------------------------------------------- */
@@ -287,7 +277,7 @@ static int set_string(struct ctx *c, const struct field *f, const cJSON *item, c
         return (f->flags & F_REQUIRED) ? fail(c, p, "missing") : 0;
     if (item && f->check && (e = f->check(v)))
         return fail(c, p, "%s", e);
-    *dst = f->type == FT_PATH ? resolve_path(c->base_dir, v) : strdup(v);
+    *dst = f->type == FT_PATH ? str__path(c->base_dir, v) : strdup(v);
     if (!*dst)
         return fail(c, p, "out of memory");
     if (f->type == FT_PATH && access(*dst, R_OK) < 0)
@@ -972,7 +962,7 @@ static int load_users(struct ctx *c, const cJSON *tobj, const char *tpath, struc
     if (uf) {
         if (!cJSON_IsString(uf) || !uf->valuestring[0])
             return fail(c, p, "must be a non-empty string");
-        if (!(t->users_file = resolve_path(c->base_dir, uf->valuestring)))
+        if (!(t->users_file = str__path(c->base_dir, uf->valuestring)))
             return fail(c, p, "out of memory");
         return read_users_file(c, p, t, lines);
     }
@@ -1140,6 +1130,8 @@ int config__parse(const char *json, const char *base_dir, struct config **out,
 
     memset(err, 0, sizeof(*err));
     *out = NULL;
+    /* strict like core/json.c (nothing after the value), and with the
+     * position of an error for the message */
     root = cJSON_ParseWithOpts(json, &end, true);
     if (!root) {
         json_error_at(&c, json, end ? end : cJSON_GetErrorPtr());

@@ -42,7 +42,8 @@ void hmap__remove(struct hmap *m, struct hmap_node *node);
 /* The first / next node whose hash equals hash, or NULL. */
 struct hmap_node *hmap__first(const struct hmap *m, uint64_t hash);
 struct hmap_node *hmap__next(const struct hmap_node *node, uint64_t hash);
-/* Calls fn on every node; fn may free the node (not remove others). */
+/* Calls fn on every node; fn may remove (hmap__remove) and free the node it
+ * is given, not others. */
 void hmap__each(struct hmap *m, void (*fn)(struct hmap_node *node, void *ctx), void *ctx);
 /* Frees the table only (the nodes belong to the caller). */
 void hmap__clear(struct hmap *m);

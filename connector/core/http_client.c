@@ -29,6 +29,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "core/str.h"
 
 #define HTTP_DEFAULT_TIMEOUT_MS 10000L
 #define HTTP_MAX_CONNECT_MS     5000L
@@ -155,11 +156,6 @@ static struct http_req *list__reverse(struct http_req *head)
         head = next;
     }
     return out;
-}
-
-static char *str__dup(const char *s)
-{
-    return s ? strdup(s) : NULL;
 }
 
 static void str__free_secret(char *s)
@@ -392,26 +388,6 @@ static CURLcode req__setup(struct http_req *r)
     return rc;
 }
 
-/* For logs: scheme, host, port and path only; no credentials, no query. */
-static char *http__url_for_log(const char *url)
-{
-    CURLU *u = curl_url();
-    char *out = NULL;
-    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK) {
-        curl_url_set(u, CURLUPART_QUERY, NULL, 0);
-        curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
-        curl_url_set(u, CURLUPART_USER, NULL, 0);
-        curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
-        char *s = NULL;
-        if (curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK) {
-            out = strdup(s);
-            curl_free(s);
-        }
-    }
-    curl_url_cleanup(u);
-    return out ? out : strdup("(unparsable url)");
-}
-
 static void http__count(int status, double elapsed_ms)
 {
     char labels[32];
@@ -557,14 +533,14 @@ static void req__finish(struct http_client *cli, struct http_req *r, CURLcode rc
 
     http__count(res->status, res->elapsed_ms);
     if (log__enabled(PS_LOG_DEBUG)) {
-        char *url = http__url_for_log(r->url);
+        char url[512];
+        http__url_for_log(r->url, url, sizeof(url));
         if (res->transport_error)
             LOG_DEBUG("http", "failed method=%s url=%s error=\"%s\" ms=%.1f", r->method, url,
                       res->error, res->elapsed_ms);
         else
             LOG_DEBUG("http", "done method=%s url=%s status=%d ms=%.1f", r->method, url,
                       res->status, res->elapsed_ms);
-        free(url);
     }
     req__free_request(r);
     client__post(cli, r);
@@ -883,4 +859,31 @@ char *http__escape(const char *s)
     char *out = strdup(e);
     curl_free(e);
     return out;
+}
+
+/* libcurl's URL parser takes any scheme with CURLU_NON_SUPPORT_SCHEME. */
+void http__url_for_log(const char *url, char *buf, size_t len)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *user = NULL, *pass = NULL, *host = NULL, *port = NULL, *path = NULL;
+    if (u && curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        curl_url_get(u, CURLUPART_USER, &user, 0);
+        curl_url_get(u, CURLUPART_PASSWORD, &pass, 0);
+        curl_url_get(u, CURLUPART_PORT, &port, 0);
+        curl_url_get(u, CURLUPART_PATH, &path, 0);
+        snprintf(buf, len, "%s://%s%s%s%s%s", scheme, user || pass ? "***@" : "", host,
+                 port ? ":" : "", port ? port : "", path && strcmp(path, "/") ? path : "");
+    }
+    else {
+        snprintf(buf, len, "(not a URL)");
+    }
+    curl_free(scheme);
+    curl_free(user);
+    curl_free(pass);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_url_cleanup(u);
 }

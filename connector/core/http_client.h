@@ -80,5 +80,10 @@ void http_client__observe(struct http_client *cli, http_observe_fn fn, void *ctx
 
 /* Percent-encodes s for a URL path segment or form value (malloc'd). */
 char *http__escape(const char *s);
+/* url for a log line: user:password@ as ***@, no query or fragment (a query
+ * may carry a token), a bare "/" path left out (so it reads as configured);
+ * any scheme (mqtt, mqtts, tcp, ssl, ws, wss, https). "(not a URL)" when it
+ * does not parse. */
+void http__url_for_log(const char *url, char *buf, size_t len);
 
 #endif

@@ -19,6 +19,7 @@
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/str.h"
 
 #define DEFAULT_MAX_CONNECTIONS 256
 #define DEFAULT_TIMEOUT_SECS    10
@@ -579,7 +580,7 @@ void http_server__complete_headers(struct http_pending *p, int status, const cha
     p->completed = true;
     p->status = status;
     p->content_type = content_type;
-    p->extra = extra_headers ? strdup(extra_headers) : NULL;
+    p->extra = str__dup(extra_headers);
     p->body = body;
     p->body_len = body ? body_len : 0;
     /* under the lock: stop() clears srv->ctx before destroying it */

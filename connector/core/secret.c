@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 
 #include "core/config.h"
+#include "core/str.h"
 
 #define SECRET_MAX_BYTES 65536
 
@@ -43,17 +44,6 @@ static const cJSON *secret__member(const cJSON *obj, const char *key)
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
 
     return cJSON_IsNull(item) ? NULL : item;
-}
-
-static char *secret__resolve(const char *base_dir, const char *file)
-{
-    char *out;
-
-    if (file[0] == '/' || !base_dir || !base_dir[0])
-        return strdup(file);
-    if (asprintf(&out, "%s/%s", base_dir, file) < 0)
-        return NULL;
-    return out;
 }
 
 /* Reads at most SECRET_MAX_BYTES; fills *len. */
@@ -187,7 +177,7 @@ static int secret__load(const cJSON *obj, const char *name, const char *jpath, c
             out->source = NULL;
         return rc < 0 ? rc : secret__check(jpath, key, out, err);
     }
-    file = secret__resolve(base_dir, item->valuestring);
+    file = str__path(base_dir, item->valuestring);
     if (!file)
         return secret__fail(err, jpath, key, "out of memory");
     rc = secret__from_file(jpath, key, file, out, err);

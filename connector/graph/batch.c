@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "core/backoff.h"
+#include "core/json.h"
 #include "graph/paths.h"
 
 #define BATCH_RETRY_AFTER_CAP_S (24 * 3600) /* as retry_after__parse_ms */
@@ -26,7 +27,7 @@ static cJSON *graph_batch__item_json(const struct graph_batch_item *it, size_t k
     }
     if (!it->body)
         return o;
-    cJSON *body = cJSON_Parse(it->body);
+    cJSON *body = json__parse_str(it->body);
     cJSON *h = cJSON_AddObjectToObject(o, "headers");
     if (!body || !h || !cJSON_AddStringToObject(h, "Content-Type", "application/json")) {
         cJSON_Delete(body);

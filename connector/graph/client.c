@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/status.h"
+#include "core/str.h"
 #include "graph/ratelimit.h"
 #include "graph/tokens.h"
 
@@ -429,15 +430,6 @@ void graph_client__start(struct graph_client *gc)
 
 /* ---- life cycle ---- */
 
-static char *client__trim(const char *url)
-{
-    char *s = strdup(url ? url : "");
-    size_t n = s ? strlen(s) : 0;
-    while (n && s[n - 1] == '/')
-        s[--n] = '\0';
-    return s;
-}
-
 static int client__tenant_init(struct graph_client *gc, struct graph_client_tenant *t,
                                const struct tenant_config *tc, const struct graph_client_options *o)
 {
@@ -445,8 +437,8 @@ static int client__tenant_init(struct graph_client *gc, struct graph_client_tena
     t->gc = gc;
     t->name = tc->name;
     t->client_id = g->client_id ? g->client_id : "";
-    t->api_url = client__trim(g->api_url);
-    char *login = client__trim(g->login_url);
+    t->api_url = str__trim_slash(g->api_url ? g->api_url : "");
+    char *login = str__trim_slash(g->login_url ? g->login_url : "");
     if (login && g->tenant_id) {
         size_t n = strlen(login) + strlen(g->tenant_id) + 32;
         t->token_url = malloc(n);

@@ -1,18 +1,19 @@
-/* The Graph client as a daemon component (connector/daemon.h): one client
+/* The Graph client as a daemon component (connector/component.h): one client
  * (client.h) and, when the mapper runs, one presence writer (writer.h) for
  * the process, shared through env->services. It runs for the graph and the
  * mapper roles and comes first in the component table, so the Graph side
  * and the mapper find it at their init; it stops last.
  *
  * The presence budget per tenant is graph_client__budget_for(roles); tests
- * shrink it with PS_GRAPH_RATE_LIMIT / PS_GRAPH_RATE_WINDOW_MS (never above
- * Graph's 1,500 per 30 s). PS_GRAPH_HTTP_TIMEOUT_MS sets the writer's
- * request timeout. */
+ * shrink it with the knobs PS_GRAPH_RATE_LIMIT / PS_GRAPH_RATE_WINDOW_MS
+ * (core/tunables.h; never above Graph's 1,500 per 30 s).
+ * PS_GRAPH_HTTP_TIMEOUT_MS sets the writer's request timeout. */
 #include <stdlib.h>
 
 #include "core/config.h"
 #include "core/log.h"
-#include "daemon.h"
+#include "core/tunables.h"
+#include "component.h"
 #include "graph/client.h"
 #include "graph/writer.h"
 
@@ -21,16 +22,6 @@ struct client_component {
     struct graph_client *gc;
     struct graph_writer *writer;
 };
-
-static int64_t client_component__env(const char *name, int64_t dflt)
-{
-    const char *s = getenv(name);
-    if (!s || !*s)
-        return dflt;
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    return *end || v < 1 ? dflt : (int64_t)v;
-}
 
 static void client_component__free(void *state);
 
@@ -41,10 +32,11 @@ static int client_component__init(const struct daemon_env *env, void **state)
     if (!c)
         return -1;
     c->env = env;
+    const struct tunables *tun = env->tun ? env->tun : tunables__defaults();
     int64_t limit = (int64_t)graph_client__budget_for(env->roles);
     int64_t window = GRAPH_PRESENCE_WINDOW_MS;
-    int64_t l = client_component__env("PS_GRAPH_RATE_LIMIT", limit);
-    int64_t wms = client_component__env("PS_GRAPH_RATE_WINDOW_MS", window);
+    int64_t l = tun->graph_rate_limit ? tun->graph_rate_limit : limit;
+    int64_t wms = tun->graph_rate_window_ms ? tun->graph_rate_window_ms : window;
     /* a test override may shrink the budget, never raise the rate */
     if (l * GRAPH_PRESENCE_WINDOW_MS <= limit * wms) {
         limit = l;
@@ -62,8 +54,7 @@ static int client_component__init(const struct daemon_env *env, void **state)
     if (c->gc && (env->roles & CONFIG_ROLE_MAPPER)) {
         c->writer = graph_writer__new(env->loop, c->gc);
         if (c->writer)
-            graph_writer__set_timeout(c->writer,
-                                      client_component__env("PS_GRAPH_HTTP_TIMEOUT_MS", 15000));
+            graph_writer__set_timeout(c->writer, tun->graph_http_timeout_ms);
     }
     if (!c->gc || ((env->roles & CONFIG_ROLE_MAPPER) && !c->writer)) {
         LOG_ERROR("graph", "cannot set up the Graph client");

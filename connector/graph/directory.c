@@ -13,13 +13,13 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/hmap.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "graph/batch.h"
 #include "graph/client.h"
 #include "graph/paths.h"
-
-#define DIRECTORY_MIN_BUCKETS 64
 
 struct dwaiter {
     directory_fn fn;
@@ -28,8 +28,8 @@ struct dwaiter {
 };
 
 struct dentry {
-    struct dentry *hnext;
-    char *upn; /* lower case */
+    struct hmap_node node; /* in directory.entries */
+    char *upn;             /* lower case */
     char id[GRAPH_OBJECT_ID_MAX + 1];
     bool known;
     bool asked; /* its lookup is in a request */
@@ -40,8 +40,7 @@ struct dentry {
 struct directory {
     struct loop *loop;
     struct graph_client_tenant *ct;
-    struct dentry **buckets;
-    size_t n_buckets, n_entries;
+    struct hmap entries; /* by upn (lower case) */
     struct dentry *todo; /* waiting for a lookup request */
     loop_timer_id flush_timer;
     bool stopping;
@@ -54,51 +53,19 @@ struct dlookup {
     char *upn[GRAPH_BATCH_MAX];
 };
 
-static size_t directory__hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        h = (h ^ (unsigned char)tolower(*p)) * 16777619u;
-    return h;
-}
-
 static struct dentry *directory__find(struct directory *d, const char *upn)
 {
-    if (!d->n_buckets)
-        return NULL;
-    for (struct dentry *e = d->buckets[directory__hash(upn) & (d->n_buckets - 1)]; e;
-         e = e->hnext) {
+    uint64_t h = hmap__hash_ci(upn);
+    for (struct hmap_node *n = hmap__first(&d->entries, h); n; n = hmap__next(n, h)) {
+        struct dentry *e = HMAP_ENTRY(n, struct dentry, node);
         if (strcasecmp(e->upn, upn) == 0)
             return e;
     }
     return NULL;
 }
 
-static int directory__grow(struct directory *d)
-{
-    size_t n = d->n_buckets ? d->n_buckets * 2 : DIRECTORY_MIN_BUCKETS;
-    struct dentry **b = calloc(n, sizeof(*b));
-    if (!b)
-        return -1;
-    for (size_t i = 0; i < d->n_buckets; i++) {
-        while (d->buckets[i]) {
-            struct dentry *e = d->buckets[i];
-            d->buckets[i] = e->hnext;
-            size_t h = directory__hash(e->upn) & (n - 1);
-            e->hnext = b[h];
-            b[h] = e;
-        }
-    }
-    free(d->buckets);
-    d->buckets = b;
-    d->n_buckets = n;
-    return 0;
-}
-
 static struct dentry *directory__add(struct directory *d, const char *upn)
 {
-    if (d->n_entries + 1 > d->n_buckets && directory__grow(d) != 0)
-        return NULL;
     struct dentry *e = calloc(1, sizeof(*e));
     if (!e || !(e->upn = strdup(upn))) {
         free(e);
@@ -106,22 +73,18 @@ static struct dentry *directory__add(struct directory *d, const char *upn)
     }
     for (char *p = e->upn; *p; p++)
         *p = (char)tolower((unsigned char)*p);
-    size_t h = directory__hash(upn) & (d->n_buckets - 1);
-    e->hnext = d->buckets[h];
-    d->buckets[h] = e;
-    d->n_entries++;
+    if (hmap__insert(&d->entries, &e->node, hmap__hash_ci(e->upn)) < 0) {
+        free(e->upn);
+        free(e);
+        return NULL;
+    }
     return e;
 }
 
 /* Unlinks and frees e (no waiters left). */
 static void directory__remove(struct directory *d, struct dentry *e)
 {
-    struct dentry **pp = &d->buckets[directory__hash(e->upn) & (d->n_buckets - 1)];
-    while (*pp && *pp != e)
-        pp = &(*pp)->hnext;
-    if (*pp)
-        *pp = e->hnext;
-    d->n_entries--;
+    hmap__remove(&d->entries, &e->node);
     free(e->upn);
     free(e);
 }
@@ -156,7 +119,7 @@ static void directory__answered(void *ctx, const struct graph_response *res)
     struct dlookup *l = ctx;
     struct directory *d = l->d;
     cJSON *root = !res->aborted && res->status == 200 && res->body_len
-                      ? cJSON_ParseWithLength(res->body, res->body_len)
+                      ? json__parse(res->body, res->body_len)
                       : NULL;
     struct graph_batch_answer a[GRAPH_BATCH_MAX];
     bool batch = graph_batch__decode(root, a, l->n, time(NULL)) >= 0;
@@ -297,10 +260,6 @@ struct directory *directory__new(struct loop *loop, struct graph_client_tenant *
         return NULL;
     d->loop = loop;
     d->ct = ct;
-    if (directory__grow(d) != 0) {
-        free(d);
-        return NULL;
-    }
     return d;
 }
 
@@ -319,23 +278,24 @@ void directory__stop(struct directory *d)
     }
 }
 
+static void directory__free_entry(struct hmap_node *n, void *ctx)
+{
+    (void)ctx;
+    struct dentry *e = HMAP_ENTRY(n, struct dentry, node);
+    for (struct dwaiter *w = e->waiters, *next; w; w = next) {
+        next = w->next;
+        free(w);
+    }
+    free(e->upn);
+    free(e);
+}
+
 void directory__free(struct directory *d)
 {
     if (!d)
         return;
     directory__stop(d);
-    for (size_t i = 0; i < d->n_buckets; i++) {
-        while (d->buckets[i]) {
-            struct dentry *e = d->buckets[i];
-            d->buckets[i] = e->hnext;
-            for (struct dwaiter *w = e->waiters, *n; w; w = n) {
-                n = w->next;
-                free(w);
-            }
-            free(e->upn);
-            free(e);
-        }
-    }
-    free(d->buckets);
+    hmap__each(&d->entries, directory__free_entry, NULL);
+    hmap__clear(&d->entries);
     free(d);
 }

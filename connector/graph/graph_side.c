@@ -17,8 +17,10 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/status.h"
+#include "core/str.h"
+#include "core/tunables.h"
 #include "core/workqueue.h"
-#include "daemon.h"
+#include "component.h"
 #include "graph/client.h"
 #include "graph/gside.h"
 #include "graph/jwt.h"
@@ -145,22 +147,13 @@ void gside__status(struct gtenant *t)
     health__set(comp, ready, ready ? NULL : reason);
 }
 
-static char *gside__join(const char *a, const char *b, const char *c)
-{
-    size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s%s%s", a, b, c);
-    return s;
-}
-
 static int gside__keys(struct gtenant *t)
 {
     const struct graph_config *g = &t->cfg->graph;
     if (!g->encryption_cert_file)
         return 0;
     char err[256];
-    t->cert_id = gside__join("presence-sync-", t->name, "");
+    t->cert_id = str__cat("presence-sync-", t->name, NULL);
     t->keys = notify_crypto__store_new();
     if (!t->cert_id || !t->keys ||
         notify_crypto__store_add_files(t->keys, t->cert_id, g->encryption_cert_file,
@@ -178,15 +171,6 @@ static int gside__keys(struct gtenant *t)
     return 0;
 }
 
-static char *gside__trim(const char *url)
-{
-    char *s = strdup(url);
-    size_t n = s ? strlen(s) : 0;
-    while (n && s[n - 1] == '/')
-        s[--n] = '\0';
-    return s;
-}
-
 static int gside__tenant_init(struct gside *side, struct gtenant *t, size_t i)
 {
     struct config *cfg = side->env->cfg;
@@ -201,16 +185,16 @@ static int gside__tenant_init(struct gside *side, struct gtenant *t, size_t i)
     if (!t->gc)
         return -1;
     t->app = graph_client__app(t->gc);
-    char *pub = gside__trim(cfg->http.public_url);
-    char *login = gside__trim(g->login_url);
+    char *pub = str__trim_slash(cfg->http.public_url);
+    char *login = str__trim_slash(g->login_url);
     if (!pub || !login) {
         free(pub);
         free(login);
         return -1;
     }
     int ident = identity__init(t, login);
-    t->notify_url = gside__join(pub, "/graph/notify/", t->name);
-    t->lifecycle_url = gside__join(pub, "/graph/lifecycle/", t->name);
+    t->notify_url = str__cat(pub, "/graph/notify/", t->name, NULL);
+    t->lifecycle_url = str__cat(pub, "/graph/lifecycle/", t->name, NULL);
     free(pub);
     free(login);
     t->jwks = jwks_cache__new();
@@ -271,12 +255,6 @@ static void gside__free(void *state)
     free(side);
 }
 
-static int64_t gside__env_ms(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v ? strtoll(v, NULL, 10) : 0;
-}
-
 static void gside__describe_metrics(void)
 {
     metrics__describe("graph_resyncs_total", METRIC_COUNTER, "Full presence re-reads");
@@ -313,8 +291,9 @@ static int gside__init(const struct daemon_env *env, void **state)
     side->env = env;
     side->loop = env->loop;
     side->bus = env->bus;
-    side->renew_override_ms = gside__env_ms("PS_GRAPH_RENEW_MS");
-    side->resync_override_ms = gside__env_ms("PS_GRAPH_RESYNC_MS");
+    const struct tunables *tun = env->tun ? env->tun : tunables__defaults();
+    side->renew_override_ms = tun->graph_renew_ms;
+    side->resync_override_ms = tun->graph_resync_ms;
     gside__describe_metrics();
     side->n_tenants = env->cfg->n_tenants;
     side->tenants = calloc(side->n_tenants ? side->n_tenants : 1, sizeof(*side->tenants));

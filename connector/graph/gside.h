@@ -275,8 +275,8 @@ struct gside {
     size_t n_tenants;
     bool started;
     bool stopping;
-    int64_t renew_override_ms;  /* PS_GRAPH_RENEW_MS (tests, tuning) */
-    int64_t resync_override_ms; /* PS_GRAPH_RESYNC_MS */
+    int64_t renew_override_ms;  /* PS_GRAPH_RENEW_MS (core/tunables.h), 0: none */
+    int64_t resync_override_ms; /* PS_GRAPH_RESYNC_MS, 0: none */
 };
 
 /* Rebuilds the tenant's B/health "graph" section and readiness. */

@@ -26,7 +26,7 @@
 #include "core/http_client.h"
 #include "core/log.h"
 #include "core/metrics.h"
-#include "daemon.h"
+#include "component.h"
 #include "graph/gside.h"
 #include "graph/jwt.h"
 

@@ -17,7 +17,8 @@
 #include <openssl/param_build.h>
 
 #include "core/clock.h"
-#include "graph/b64.h"
+#include "core/b64.h"
+#include "core/json.h"
 #include "graph/oidc.h"
 
 #define JWT_MIN_RSA_BITS 2048
@@ -157,7 +158,7 @@ struct jwks *jwks__parse(const char *json, size_t len, char *err, size_t errlen)
         jwt__err(err, errlen, "JWKS document empty or too large");
         return NULL;
     }
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    cJSON *root = json__parse(json, len);
     const cJSON *keys = cJSON_GetObjectItemCaseSensitive(root, "keys");
     if (!cJSON_IsObject(root) || !cJSON_IsArray(keys)) {
         jwt__err(err, errlen, root ? "JWKS has no keys array" : "JWKS is not JSON");
@@ -287,7 +288,7 @@ static cJSON *jwt__segment_json(const char *seg, size_t len)
     size_t binlen = 0;
     if (b64__decode_url(seg, len, &bin, &binlen) != 0)
         return NULL;
-    cJSON *obj = cJSON_ParseWithLength((const char *)bin, binlen);
+    cJSON *obj = json__parse((const char *)bin, binlen);
     free(bin);
     if (obj && !cJSON_IsObject(obj)) {
         cJSON_Delete(obj);

@@ -7,6 +7,8 @@
 
 #include <curl/curl.h>
 
+#include "core/json.h"
+
 /* Outcome of reading one string field. */
 enum field_rc {
     FIELD_OK = 0,
@@ -214,7 +216,7 @@ enum notification_body_status notification__parse(const char *body, size_t len,
     memset(out, 0, sizeof(*out));
     if (!body)
         return NOTIFICATION_BODY_NOT_JSON;
-    cJSON *root = cJSON_ParseWithLength(body, len);
+    cJSON *root = json__parse(body, len);
     if (!root)
         return NOTIFICATION_BODY_NOT_JSON;
     enum notification_body_status rc = notification__parse_json(root, out);

@@ -16,7 +16,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-#include "graph/b64.h"
+#include "core/b64.h"
 
 #define NOTIFY_CRYPTO_HMAC_LEN 32
 #define NOTIFY_CRYPTO_IV_LEN   16

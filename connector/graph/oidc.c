@@ -9,6 +9,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/json.h"
+
 static void oidc__err(char *err, size_t errlen, const char *msg)
 {
     if (err && errlen)
@@ -102,7 +104,7 @@ int oidc__parse(const char *body, size_t len, struct oidc_doc *out, char *err, s
         oidc__err(err, errlen, "document empty or too large");
         return -1;
     }
-    cJSON *root = cJSON_ParseWithLength(body, len);
+    cJSON *root = json__parse(body, len);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         oidc__err(err, errlen, "not a JSON object");

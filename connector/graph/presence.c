@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "core/clock.h"
+#include "core/json.h"
 
 const char *const presence__default_busy[] = {"InACall", "InAConferenceCall", "Presenting"};
 const size_t presence__default_busy_count =
@@ -79,7 +80,7 @@ int presence__parse(const cJSON *obj, struct presence_state *out, const char **r
 int presence__parse_text(const char *json, size_t len, struct presence_state *out,
                          const char **reason)
 {
-    cJSON *root = json ? cJSON_ParseWithLength(json, len) : NULL;
+    cJSON *root = json ? json__parse(json, len) : NULL;
     if (!root) {
         memset(out, 0, sizeof(*out));
         if (reason)

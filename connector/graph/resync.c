@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/http_client.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "graph/client.h"
@@ -136,7 +137,7 @@ static void resync__chunk_done(struct gcall *c, const struct http_result *res)
         resync__chunk_free(k);
         return;
     }
-    cJSON *o = res->status == 200 ? cJSON_Parse(res->body) : NULL;
+    cJSON *o = res->status == 200 ? json__parse_str(res->body) : NULL;
     const cJSON *value = cJSON_GetObjectItemCaseSensitive(o, "value");
     if (!cJSON_IsArray(value)) {
         cJSON_Delete(o);

@@ -20,6 +20,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/http_client.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "graph/notify_crypto.h"
@@ -102,7 +103,7 @@ static char *subs__url(const struct gtenant *t, const char *suffix)
 static void subs__set_error(struct gsub *s, const struct http_result *res, const char *what)
 {
     char code[64] = "";
-    cJSON *o = res && res->body ? cJSON_Parse(res->body) : NULL;
+    cJSON *o = res && res->body ? json__parse_str(res->body) : NULL;
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "code");
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
@@ -186,7 +187,7 @@ static int64_t subs__renew_delay(const struct gsub *s)
 
 static int subs__read(struct gsub *s, const char *body)
 {
-    cJSON *o = cJSON_Parse(body);
+    cJSON *o = json__parse_str(body);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
     const cJSON *exp = cJSON_GetObjectItemCaseSensitive(o, "expirationDateTime");
     int64_t wall = 0;
@@ -335,7 +336,7 @@ static void subs__listed(struct gcall *c, const struct http_result *res)
     struct gsub *s = c->ctx;
     if (!res)
         return;
-    cJSON *o = res->status == 200 ? cJSON_Parse(res->body) : NULL;
+    cJSON *o = res->status == 200 ? json__parse_str(res->body) : NULL;
     const cJSON *value = cJSON_GetObjectItemCaseSensitive(o, "value");
     if (!cJSON_IsArray(value)) {
         cJSON_Delete(o);

@@ -18,6 +18,7 @@
 
 #include "core/clock.h"
 #include "core/http_client.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
 
@@ -76,7 +77,7 @@ int tokens__parse_error(const char *body, char *err, size_t errlen)
     int code = 0;
     if (err && errlen)
         err[0] = '\0';
-    cJSON *o = body ? cJSON_Parse(body) : NULL;
+    cJSON *o = body ? json__parse_str(body) : NULL;
     if (!o)
         return 0;
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
@@ -252,7 +253,7 @@ static void tokens__schedule(struct gtoken *tok, int64_t delay_ms, bool retry)
 
 static int tokens__accept(struct gtoken *tok, const char *body)
 {
-    cJSON *o = cJSON_Parse(body);
+    cJSON *o = json__parse_str(body);
     const cJSON *at = cJSON_GetObjectItemCaseSensitive(o, "access_token");
     const cJSON *rt = cJSON_GetObjectItemCaseSensitive(o, "refresh_token");
     const cJSON *ex = cJSON_GetObjectItemCaseSensitive(o, "expires_in");

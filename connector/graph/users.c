@@ -20,9 +20,10 @@
 #include "core/config.h"
 #include "core/http_client.h"
 #include "core/ids.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "graph/batch.h"
-#include "daemon.h"
+#include "component.h"
 
 #define USERS_RETRY_BASE 2000
 #define USERS_RETRY_MAX  (5 * 60 * 1000)
@@ -220,7 +221,7 @@ static void users__batch_done(struct gcall *c, const struct http_result *res)
         users__batch_free(b);
         return;
     }
-    cJSON *o = res->status == 200 ? cJSON_ParseWithLength(res->body, res->body_len) : NULL;
+    cJSON *o = res->status == 200 ? json__parse(res->body, res->body_len) : NULL;
     struct graph_batch_answer a[GSIDE_BATCH_MAX];
     if (graph_batch__decode(o, a, b->n, time(NULL)) < 0) {
         LOG_WARN("graph", "user lookup batch failed tenant=%s status=%d", t->name, res->status);

@@ -33,7 +33,7 @@
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "core/workqueue.h"
-#include "daemon.h"
+#include "component.h"
 #include "graph/jwt.h"
 #include "graph/notification.h"
 #include "graph/notify_crypto.h"

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
@@ -289,7 +290,7 @@ static void wreq__reads_done(void *ctx, const struct graph_response *res)
 {
     struct wreq *q = ctx;
     cJSON *o = !res->aborted && res->status == 200 && res->body_len
-                   ? cJSON_ParseWithLength(res->body, res->body_len)
+                   ? json__parse(res->body, res->body_len)
                    : NULL;
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "value"), *p = NULL;
     cJSON_ArrayForEach(p, arr)
@@ -346,8 +347,7 @@ static void wreq__writes_done(void *ctx, const struct graph_response *res)
     struct wreq *q = ctx;
     struct wtenant *t = q->t;
     if (q->n == 1 || res->aborted || res->status != 200) {
-        cJSON *body =
-            !res->aborted && res->body_len ? cJSON_ParseWithLength(res->body, res->body_len) : NULL;
+        cJSON *body = !res->aborted && res->body_len ? json__parse(res->body, res->body_len) : NULL;
         if (q->n == 1 && !res->aborted)
             wop__answer(q->ops[0], res->status, res->retry_after_ms, body, res->error, true);
         else
@@ -357,7 +357,7 @@ static void wreq__writes_done(void *ctx, const struct graph_response *res)
         wreq__done(q);
         return;
     }
-    cJSON *root = cJSON_ParseWithLength(res->body, res->body_len);
+    cJSON *root = json__parse(res->body, res->body_len);
     struct graph_batch_answer a[GRAPH_BATCH_MAX];
     int answered = graph_batch__decode(root, a, q->n, time(NULL));
     int64_t throttle = -2; /* the longest Retry-After of a throttled item */

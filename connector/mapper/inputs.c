@@ -16,6 +16,7 @@
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/ids.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "mapper/mapper_int.h"
@@ -24,22 +25,16 @@
 #define MAPPER_SEED_MAX_MS           10000
 #define MAPPER_SEED_TICK_MS          100
 
-static const char *inputs__jstr(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static int64_t inputs__jtime(const cJSON *o, const char *key, int64_t dflt)
 {
-    const char *s = inputs__jstr(o, key);
+    const char *s = json__str(o, key);
     int64_t t;
     return s && clock__parse_iso8601(s, &t) == 0 ? t : dflt;
 }
 
 /* `<prefix><id><suffix>` -> the user, or NULL (logged). */
-static struct muser *inputs__topic_user(struct mapper *m, const char *topic, const char *prefix,
-                                        const char *suffix)
+static struct mapper_user *inputs__topic_user(struct mapper *m, const char *topic,
+                                              const char *prefix, const char *suffix)
 {
     size_t pl = strlen(prefix), sl = strlen(suffix), tl = strlen(topic);
     if (tl <= pl + sl || strncmp(topic, prefix, pl) != 0 || strcmp(topic + tl - sl, suffix) != 0)
@@ -55,7 +50,7 @@ static struct muser *inputs__topic_user(struct mapper *m, const char *topic, con
         metrics__inc("mapper_input_errors_total", NULL, 1);
         return NULL;
     }
-    struct muser *u = registry__find(m, id);
+    struct mapper_user *u = registry__find(m, id);
     if (!u)
         LOG_DEBUG(MAPPER_SUB, "topic for a user not configured topic=%s", topic);
     return u;
@@ -64,7 +59,7 @@ static struct muser *inputs__topic_user(struct mapper *m, const char *topic, con
 /* The Graph side names the user's object id in teams/<id>/busy: presence
  * is written and read by that id. Only an id's characters are taken;
  * anything else leaves it to the writer's own lookup. */
-static void inputs__take_guid(struct muser *u, const char *id)
+static void inputs__take_guid(struct mapper_user *u, const char *id)
 {
     if (graph__is_object_id(id))
         snprintf(u->guid, sizeof(u->guid), "%s", id);
@@ -76,12 +71,12 @@ void inputs__on_teams(void *ctx, const char *topic, const char *payload, size_t 
     (void)retained;
     if (m->stopping || len == 0) /* an empty retained message: the topic was removed */
         return;
-    struct muser *u = inputs__topic_user(m, topic, m->teams_prefix, "/busy");
+    struct mapper_user *u = inputs__topic_user(m, topic, m->teams_prefix, "/busy");
     if (!u)
         return;
-    cJSON *o = cJSON_ParseWithLength(payload, len);
-    const char *av = inputs__jstr(o, "availability");
-    const char *act = inputs__jstr(o, "activity");
+    cJSON *o = json__parse(payload, len);
+    const char *av = json__str(o, "availability");
+    const char *act = json__str(o, "activity");
     if (!cJSON_IsObject(o) || !av || !act) {
         LOG_WARN(MAPPER_SUB, "bad teams payload, ignored topic=%s", topic);
         metrics__inc("mapper_input_errors_total", NULL, 1);
@@ -89,12 +84,13 @@ void inputs__on_teams(void *ctx, const char *topic, const char *payload, size_t 
         return;
     }
     int64_t now = clock__mono_ms();
-    const char *src = inputs__jstr(o, "source");
-    rc__teams_report(&u->rc, &u->t->rc, av, act, inputs__jtime(o, "since", clock__wall_ms()),
-                     src && strcmp(src, "resync") == 0 ? "resync" : "notification", now);
+    const char *src = json__str(o, "source");
+    reconcile__teams_report(&u->state, &u->t->config, av, act,
+                            inputs__jtime(o, "since", clock__wall_ms()),
+                            src && strcmp(src, "resync") == 0 ? "resync" : "notification", now);
     LOG_DEBUG(MAPPER_SUB, "teams input id=%s availability=%s activity=%s origin=%d real=%d", u->id,
-              av, act, (int)u->rc.origin, (int)u->rc.teams_real);
-    inputs__take_guid(u, inputs__jstr(o, "user_id"));
+              av, act, (int)u->state.origin, (int)u->state.teams_real);
+    inputs__take_guid(u, json__str(o, "user_id"));
     cJSON_Delete(o);
     registry__touch(u);
     mapper__schedule(m);
@@ -106,10 +102,10 @@ void inputs__on_voice(void *ctx, const char *topic, const char *payload, size_t 
     (void)retained;
     if (m->stopping || len == 0)
         return;
-    struct muser *u = inputs__topic_user(m, topic, m->voice_prefix, "/talking");
+    struct mapper_user *u = inputs__topic_user(m, topic, m->voice_prefix, "/talking");
     if (!u)
         return;
-    cJSON *o = cJSON_ParseWithLength(payload, len);
+    cJSON *o = json__parse(payload, len);
     const cJSON *talking = cJSON_GetObjectItemCaseSensitive(o, "talking");
     const cJSON *calls = cJSON_GetObjectItemCaseSensitive(o, "calls");
     if (!cJSON_IsObject(o) || !cJSON_IsBool(talking) || (calls && !cJSON_IsNumber(calls))) {
@@ -119,9 +115,9 @@ void inputs__on_voice(void *ctx, const char *topic, const char *payload, size_t 
         return;
     }
     int64_t now = clock__mono_ms();
-    const char *src = inputs__jstr(o, "source");
-    rc__voice_report(&u->rc, cJSON_IsTrue(talking), calls ? calls->valueint : -1,
-                     inputs__jtime(o, "since", clock__wall_ms()), src ? src : "rte", now);
+    const char *src = json__str(o, "source");
+    reconcile__voice_report(&u->state, cJSON_IsTrue(talking), calls ? calls->valueint : -1,
+                            inputs__jtime(o, "since", clock__wall_ms()), src ? src : "rte", now);
     cJSON_Delete(o);
     registry__touch(u);
     mapper__schedule(m);
@@ -129,29 +125,29 @@ void inputs__on_voice(void *ctx, const char *topic, const char *payload, size_t 
 
 /* ---- the previous run's B/sync ---- */
 
-enum rc_record inputs__record(const char *payload, size_t len, const char *tenant)
+enum reconcile_record inputs__record(const char *payload, size_t len, const char *tenant)
 {
-    cJSON *o = cJSON_ParseWithLength(payload, len);
-    const char *t = inputs__jstr(o, "tenant");
+    cJSON *o = json__parse(payload, len);
+    const char *t = json__str(o, "tenant");
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "written");
-    const char *session = inputs__jstr(cJSON_GetObjectItemCaseSensitive(w, "teams"), "session");
-    enum rc_record rec = RC_RECORD_ABSENT;
+    const char *session = json__str(cJSON_GetObjectItemCaseSensitive(w, "teams"), "session");
+    enum reconcile_record rec = RECONCILE_RECORD_ABSENT;
     if (!t || strcmp(t, tenant) != 0 || !session) {
         cJSON_Delete(o);
         return rec;
     }
     if (strcmp(session, "busy") == 0 || strcmp(session, "unknown") == 0)
-        rec = RC_RECORD_MAY_HOLD;
+        rec = RECONCILE_RECORD_MAY_HOLD;
     else if (strcmp(session, "none") == 0)
-        rec = RC_RECORD_NONE;
+        rec = RECONCILE_RECORD_NONE;
     /* A setPresence in flight when the run ended may have landed. */
     const cJSON *p = NULL;
     cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(o, "pending"))
     {
-        const char *action = inputs__jstr(p, "action");
+        const char *action = json__str(p, "action");
         if (action && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "in_flight")) &&
             (strcmp(action, "graph_set_busy") == 0 || strcmp(action, "graph_clear") == 0))
-            rec = RC_RECORD_MAY_HOLD;
+            rec = RECONCILE_RECORD_MAY_HOLD;
     }
     cJSON_Delete(o);
     return rec;
@@ -165,16 +161,16 @@ static void inputs__on_sync(void *ctx, const char *topic, const char *payload, s
      * open; our own later publishes are not records */
     if (!m->seeding || m->stopping || !retained || len == 0)
         return;
-    struct muser *u = inputs__topic_user(m, topic, m->sync_prefix, "");
+    struct mapper_user *u = inputs__topic_user(m, topic, m->sync_prefix, "");
     if (!u)
         return;
-    enum rc_record rec = inputs__record(payload, len, u->t->name);
-    rc__restore(&u->rc, rec);
+    enum reconcile_record rec = inputs__record(payload, len, u->t->name);
+    reconcile__restore(&u->state, rec);
     m->records++;
     LOG_DEBUG(MAPPER_SUB, "previous run's record tenant=%s id=%s session=%s", u->t->name, u->id,
-              rec == RC_RECORD_MAY_HOLD ? "may_hold"
-              : rec == RC_RECORD_NONE   ? "none"
-                                        : "unknown");
+              rec == RECONCILE_RECORD_MAY_HOLD ? "may_hold"
+              : rec == RECONCILE_RECORD_NONE   ? "none"
+                                               : "unknown");
 }
 
 static void inputs__seed_done(struct mapper *m)

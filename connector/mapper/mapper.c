@@ -9,7 +9,7 @@
  * a transition is measured in milliseconds (docs/performance.md §3).
  *
  * Every write ends in one result, success or not, and the result goes to
- * the reconcile core, which decides about the retry (rc__done: Retry-After,
+ * the reconcile core, which decides about the retry (reconcile__done: Retry-After,
  * else backoff with a full-range random draw). No write holds a slot past
  * its result.
  */
@@ -26,124 +26,122 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "core/str.h"
+#include "core/tunables.h"
 #include "mapper/mapper_int.h"
 
 #define SUB MAPPER_SUB
 
-struct mwrite_ctx {
+struct mapper_write_ctx {
     struct mapper *m;
-    struct muser *u;
+    struct mapper_user *u;
 };
 
 /* ---- helpers ---- */
 
-char *mapper__join(const char *a, const char *b, const char *c)
+static const char *mapper__side_name(enum reconcile_target target)
 {
-    size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s%s%s", a, b, c);
-    return s;
+    return target == RECONCILE_TEAMS ? "teams" : "voice";
 }
 
-static int64_t mapper__env_ms(const char *name, int64_t dflt)
-{
-    const char *s = getenv(name);
-    if (!s || !*s)
-        return dflt;
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    return *end || v < 0 ? dflt : (int64_t)v;
-}
-
-static const char *mapper__side_name(enum rc_side side)
-{
-    return side == RC_SIDE_GRAPH ? "teams" : "voice";
-}
-
-/* mapper_write_latency_seconds{side}: from the decision (rc__begin) to the
+/* mapper_write_latency_seconds{side}: from the decision (reconcile__begin) to the
  * write being acknowledged; reads are not writes. In microseconds: a write
  * on a LAN takes less than the core's millisecond clock can see. */
-static void mapper__observe_write(const struct muser *u, enum rc_side side)
+static void mapper__observe_write(const struct mapper_user *u, enum reconcile_target target)
 {
     char labels[32];
-    snprintf(labels, sizeof(labels), "side=\"%s\"", mapper__side_name(side));
+    snprintf(labels, sizeof(labels), "side=\"%s\"", mapper__side_name(target));
     metrics__observe("mapper_write_latency_seconds", labels,
-                     (double)(clock__mono_us() - u->began_us[side]) / 1e6);
+                     (double)(clock__mono_us() - u->began_us[target]) / 1e6);
 }
 
 /* A failed write to the core: Retry-After when the writer had one (> 0),
  * else the core's backoff with a fresh full-range draw. */
-static void mapper__failed(struct muser *u, enum rc_side side, int64_t retry_after_ms,
-                           const char *error)
+static void mapper__failed(struct mapper_user *u, enum reconcile_target target,
+                           int64_t retry_after_ms, const char *error)
 {
-    struct rc_result r = {
+    struct reconcile_result r = {
         .ok = false,
         .retry_after_ms = retry_after_ms > 0 ? retry_after_ms : -1,
         .random = backoff__random(),
         .error = error,
     };
-    rc__done(&u->rc, &u->t->rc, side, &r, clock__mono_ms());
+    reconcile__done(&u->state, &u->t->config, target, &r, clock__mono_ms());
 }
 
 /* ---- Teams: the Graph writer ---- */
 
-static enum graph_op mapper__graph_op(enum rc_action_kind kind)
+static enum graph_op mapper__graph_op(enum reconcile_action_kind kind)
 {
-    return kind == RC_GRAPH_SET_BUSY ? GRAPH_OP_SET_BUSY
-           : kind == RC_GRAPH_CLEAR  ? GRAPH_OP_CLEAR
-                                     : GRAPH_OP_READ;
+    return kind == RECONCILE_GRAPH_SET_BUSY ? GRAPH_OP_SET_BUSY
+           : kind == RECONCILE_GRAPH_CLEAR  ? GRAPH_OP_CLEAR
+                                            : GRAPH_OP_READ;
+}
+
+/* mapper_graph_writes_total{action,outcome} (set, clear) and
+ * mapper_graph_reads_total{outcome}: docs/observability.md. */
+static void mapper__count_graph(enum reconcile_action_kind kind, bool ok)
+{
+    char labels[64];
+    const char *outcome = ok ? "ok" : "error";
+    if (kind == RECONCILE_GRAPH_READ) {
+        snprintf(labels, sizeof(labels), "outcome=\"%s\"", outcome);
+        metrics__inc("mapper_graph_reads_total", labels, 1);
+        return;
+    }
+    snprintf(labels, sizeof(labels), "action=\"%s\",outcome=\"%s\"", reconcile__action_name(kind),
+             outcome);
+    metrics__inc("mapper_graph_writes_total", labels, 1);
 }
 
 static void mapper__graph_done(void *ctx, const struct graph_write_result *res)
 {
-    struct mwrite_ctx *c = ctx;
+    struct mapper_write_ctx *c = ctx;
     struct mapper *m = c->m;
-    struct muser *u = c->u;
+    struct mapper_user *u = c->u;
     free(c);
-    if (m->stopping || res->status == GRAPH_WRITE_STOPPED || !u->rc.side[RC_SIDE_GRAPH].in_flight)
+    if (m->stopping || res->status == GRAPH_WRITE_STOPPED ||
+        !u->state.target[RECONCILE_TEAMS].in_flight)
         return;
-    enum rc_action_kind kind = u->rc.side[RC_SIDE_GRAPH].flight.kind;
+    enum reconcile_action_kind kind = u->state.target[RECONCILE_TEAMS].flight.kind;
     bool ok = res->status == GRAPH_WRITE_OK;
-    char labels[64];
-    snprintf(labels, sizeof(labels), "action=\"%s\",outcome=\"%s\"", rc__action_name(kind),
-             ok ? "ok" : "error");
-    metrics__inc("mapper_graph_writes_total", labels, 1);
+    mapper__count_graph(kind, ok);
     registry__touch(u);
     mapper__schedule(m);
     int64_t now = clock__mono_ms();
-    if (ok && kind == RC_GRAPH_READ) {
-        rc__teams_read(&u->rc, &u->t->rc, res->availability ? res->availability : "",
-                       res->activity ? res->activity : "", now);
+    if (ok && kind == RECONCILE_GRAPH_READ) {
+        reconcile__teams_read(&u->state, &u->t->config, res->availability ? res->availability : "",
+                              res->activity ? res->activity : "", now);
         LOG_INFO(SUB, "presence read tenant=%s id=%s availability=%s activity=%s real=%d",
-                 u->t->name, u->id, res->availability, res->activity, (int)u->rc.teams_real);
+                 u->t->name, u->id, res->availability, res->activity, (int)u->state.teams_real);
         return;
     }
     if (ok) {
-        struct rc_result r = {.ok = true, .retry_after_ms = -1};
-        mapper__observe_write(u, RC_SIDE_GRAPH);
-        rc__done(&u->rc, &u->t->rc, RC_SIDE_GRAPH, &r, now);
+        struct reconcile_result r = {.ok = true, .retry_after_ms = -1};
+        mapper__observe_write(u, RECONCILE_TEAMS);
+        reconcile__done(&u->state, &u->t->config, RECONCILE_TEAMS, &r, now);
         LOG_INFO(SUB, "graph write done tenant=%s id=%s action=%s", u->t->name, u->id,
-                 rc__action_name(kind));
+                 reconcile__action_name(kind));
         return;
     }
     if (res->status == GRAPH_WRITE_NOT_FOUND)
         u->guid[0] = '\0'; /* stale or unknown: the writer looks the user up again */
-    mapper__failed(u, RC_SIDE_GRAPH, res->retry_after_ms, res->error);
+    mapper__failed(u, RECONCILE_TEAMS, res->retry_after_ms, res->error);
     LOG_WARN(SUB, "graph write failed tenant=%s id=%s action=%s result=%s error=%s", u->t->name,
-             u->id, rc__action_name(kind), graph_write_status__name(res->status),
+             u->id, reconcile__action_name(kind), graph_write_status__name(res->status),
              res->error ? res->error : "");
 }
 
-static void mapper__graph_start(struct mapper *m, struct muser *u, const struct rc_action *a)
+static void mapper__graph_start(struct mapper *m, struct mapper_user *u,
+                                const struct reconcile_action *a)
 {
-    struct mwrite_ctx *c = calloc(1, sizeof(*c));
+    struct mapper_write_ctx *c = calloc(1, sizeof(*c));
     struct graph_write w = {
         .tenant = u->t->name,
         .upn = u->address,
         .user_id = u->guid[0] ? u->guid : NULL,
         .op = mapper__graph_op(a->kind),
-        .session_ms = u->t->rc.session_ms,
+        .session_ms = u->t->config.session_ms,
     };
     int rc = -1;
     if (c && m->ports.graph_submit) {
@@ -154,7 +152,7 @@ static void mapper__graph_start(struct mapper *m, struct muser *u, const struct 
     if (rc == 0)
         return;
     free(c);
-    mapper__failed(u, RC_SIDE_GRAPH, -1,
+    mapper__failed(u, RECONCILE_TEAMS, -1,
                    m->ports.graph_submit ? "graph writer refused" : "Graph client not running");
 }
 
@@ -167,7 +165,7 @@ static void mapper__graph_start(struct mapper *m, struct muser *u, const struct 
  * user did not use (it had nothing to write any more, or others took the
  * slot) is passed on at the end of the pass, so no free slot is left with
  * users still waiting. */
-static void mapper__voice_wait(struct mapper *m, struct muser *u)
+static void mapper__voice_wait(struct mapper *m, struct mapper_user *u)
 {
     if (u->vwait)
         return;
@@ -185,7 +183,7 @@ static void mapper__voice_wake(struct mapper *m)
 {
     while (m->vwait_head && !m->stopping &&
            m->voice_in_flight + m->voice_woken < MAPPER_VOICE_MAX_IN_FLIGHT) {
-        struct muser *u = m->vwait_head;
+        struct mapper_user *u = m->vwait_head;
         m->vwait_head = u->vnext;
         if (!m->vwait_head)
             m->vwait_tail = NULL;
@@ -208,12 +206,13 @@ static void mapper__voice_release(struct mapper *m)
 
 static void mapper__voice_done(void *ctx, const struct voice_write_result *res)
 {
-    struct mwrite_ctx *c = ctx;
+    struct mapper_write_ctx *c = ctx;
     struct mapper *m = c->m;
-    struct muser *u = c->u;
+    struct mapper_user *u = c->u;
     free(c);
     mapper__voice_release(m);
-    if (m->stopping || res->status == VOICE_WRITE_STOPPED || !u->rc.side[RC_SIDE_VOICE].in_flight)
+    if (m->stopping || res->status == VOICE_WRITE_STOPPED ||
+        !u->state.target[RECONCILE_VOICE].in_flight)
         return;
     bool ok = res->status == VOICE_WRITE_OK;
     char labels[64];
@@ -222,9 +221,9 @@ static void mapper__voice_done(void *ctx, const struct voice_write_result *res)
     registry__touch(u);
     mapper__schedule(m);
     if (ok) {
-        struct rc_result r = {.ok = true, .retry_after_ms = -1};
-        mapper__observe_write(u, RC_SIDE_VOICE);
-        rc__done(&u->rc, &u->t->rc, RC_SIDE_VOICE, &r, clock__mono_ms());
+        struct reconcile_result r = {.ok = true, .retry_after_ms = -1};
+        mapper__observe_write(u, RECONCILE_VOICE);
+        reconcile__done(&u->state, &u->t->config, RECONCILE_VOICE, &r, clock__mono_ms());
         LOG_INFO(SUB, "voice talking written tenant=%s id=%s talking=%s", u->t->name, u->id,
                  res->talking ? "true" : "false");
         return;
@@ -236,19 +235,19 @@ static void mapper__voice_done(void *ctx, const struct voice_write_result *res)
     else
         snprintf(err, sizeof(err), "%s%s%s", voice_write_status__name(res->status),
                  res->error ? ": " : "", res->error ? res->error : "");
-    mapper__failed(u, RC_SIDE_VOICE, res->retry_after_ms, err);
+    mapper__failed(u, RECONCILE_VOICE, res->retry_after_ms, err);
     LOG_WARN(SUB, "voice write failed tenant=%s id=%s error=%s", u->t->name, u->id, err);
 }
 
-static void mapper__voice_start(struct mapper *m, struct muser *u, bool value)
+static void mapper__voice_start(struct mapper *m, struct mapper_user *u, bool value)
 {
-    struct mwrite_ctx *c = calloc(1, sizeof(*c));
+    struct mapper_write_ctx *c = calloc(1, sizeof(*c));
     int rc = -1;
     if (c && m->ports.voice_set) {
         c->m = m;
         c->u = u;
         m->voice_in_flight++;
-        rc = m->ports.voice_set(m->ports.voice, u->t->name, u->rc.address, value,
+        rc = m->ports.voice_set(m->ports.voice, u->t->name, u->state.address, value,
                                 mapper__voice_done, c);
         if (rc != 0)
             mapper__voice_release(m);
@@ -256,50 +255,51 @@ static void mapper__voice_start(struct mapper *m, struct muser *u, bool value)
     if (rc == 0)
         return;
     free(c);
-    mapper__failed(u, RC_SIDE_VOICE, -1,
+    mapper__failed(u, RECONCILE_VOICE, -1,
                    m->ports.voice_set ? "voice writer refused" : "voice side not running");
 }
 
 /* ---- the pump ---- */
 
-static void mapper__publish(struct mapper *m, struct muser *u, int64_t now)
+static void mapper__publish(struct mapper *m, struct mapper_user *u, int64_t now)
 {
     if (!m->bus)
         return;
-    char *js = rc__sync_json(&u->rc, &u->t->rc, now, m->wall_offset);
+    char *js = reconcile__sync_json(&u->state, &u->t->config, now, m->wall_offset);
     if (js)
         bus__publish_state(m->bus, u->sync_topic, js);
     free(js);
 }
 
-static void mapper__pump_user(struct mapper *m, struct muser *u, int64_t now)
+static void mapper__pump_user(struct mapper *m, struct mapper_user *u, int64_t now)
 {
     if (u->vwoken) { /* its slot is free for anyone again */
         u->vwoken = false;
         m->voice_woken--;
     }
-    struct rc_action a[RC_MAX_ACTIONS];
-    size_t n = rc__plan(&u->rc, &u->t->rc, now, a);
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
+    size_t n = reconcile__plan(&u->state, &u->t->config, now, a);
     for (size_t i = 0; i < n; i++) {
         if (a[i].not_before > now)
             continue;
-        if (a[i].kind == RC_VOICE_SET && u->vwait)
+        if (a[i].kind == RECONCILE_VOICE_SET && u->vwait)
             continue; /* its turn comes with a wake-up */
-        if (a[i].kind == RC_VOICE_SET && m->voice_in_flight >= MAPPER_VOICE_MAX_IN_FLIGHT) {
+        if (a[i].kind == RECONCILE_VOICE_SET && m->voice_in_flight >= MAPPER_VOICE_MAX_IN_FLIGHT) {
             mapper__voice_wait(m, u);
             continue;
         }
-        enum rc_side side = a[i].kind == RC_VOICE_SET ? RC_SIDE_VOICE : RC_SIDE_GRAPH;
-        if (u->rc.side[side].failures > 0) {
+        enum reconcile_target target =
+            a[i].kind == RECONCILE_VOICE_SET ? RECONCILE_VOICE : RECONCILE_TEAMS;
+        if (u->state.target[target].failures > 0) {
             char labels[32];
-            snprintf(labels, sizeof(labels), "side=\"%s\"", mapper__side_name(side));
+            snprintf(labels, sizeof(labels), "side=\"%s\"", mapper__side_name(target));
             metrics__inc("mapper_retries_total", labels, 1);
         }
-        rc__begin(&u->rc, &a[i], now);
-        u->began_us[side] = clock__mono_us();
+        reconcile__begin(&u->state, &a[i], now);
+        u->began_us[target] = clock__mono_us();
         LOG_DEBUG(SUB, "action tenant=%s id=%s action=%s value=%d why=%s", u->t->name, u->id,
-                  rc__action_name(a[i].kind), (int)a[i].value, a[i].why);
-        if (a[i].kind == RC_VOICE_SET)
+                  reconcile__action_name(a[i].kind), (int)a[i].value, a[i].why);
+        if (a[i].kind == RECONCILE_VOICE_SET)
             mapper__voice_start(m, u, a[i].value);
         else
             mapper__graph_start(m, u, &a[i]);
@@ -310,13 +310,13 @@ static void mapper__pump_user(struct mapper *m, struct muser *u, int64_t now)
 
 /* The user's next due time; a Voice write waiting for a slot is woken by a
  * completion, not by the timer (which would spin while the queue drains). */
-static int64_t mapper__next_due(const struct muser *u, int64_t now)
+static int64_t mapper__next_due(const struct mapper_user *u, int64_t now)
 {
-    struct rc_action a[RC_MAX_ACTIONS];
-    size_t n = rc__plan(&u->rc, &u->t->rc, now, a);
-    int64_t due = RC_NEVER;
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
+    size_t n = reconcile__plan(&u->state, &u->t->config, now, a);
+    int64_t due = RECONCILE_NEVER;
     for (size_t i = 0; i < n; i++) {
-        if (u->vwait && a[i].kind == RC_VOICE_SET)
+        if (u->vwait && a[i].kind == RECONCILE_VOICE_SET)
             continue;
         if (a[i].not_before < due)
             due = a[i].not_before;
@@ -337,11 +337,11 @@ static void mapper__timer_fired(void *arg)
  * next due time of all. */
 static int64_t mapper__pass_all(struct mapper *m, int64_t now)
 {
-    int64_t next = RC_NEVER;
+    int64_t next = RECONCILE_NEVER;
     for (size_t i = 0; i < m->n_tenants; i++) {
-        struct mtenant *t = &m->tenants[i];
+        struct mapper_tenant *t = &m->tenants[i];
         for (size_t k = 0; k < t->n_users; k++) {
-            struct muser *u = t->users[k];
+            struct mapper_user *u = t->users[k];
             if (u->dirty)
                 continue; /* the dirty pass that follows takes it */
             int64_t due = mapper__next_due(u, now);
@@ -362,12 +362,12 @@ static int64_t mapper__pass_all(struct mapper *m, int64_t now)
  * next due time among them. */
 static int64_t mapper__pass_dirty(struct mapper *m, int64_t now)
 {
-    int64_t next = RC_NEVER;
+    int64_t next = RECONCILE_NEVER;
     for (int round = 0; round < 3 && m->dirty_head; round++) {
-        struct muser *list = m->dirty_head;
+        struct mapper_user *list = m->dirty_head;
         m->dirty_head = NULL;
         while (list) {
-            struct muser *u = list;
+            struct mapper_user *u = list;
             list = u->dnext;
             u->dnext = NULL;
             u->dirty = false;
@@ -375,7 +375,7 @@ static int64_t mapper__pass_dirty(struct mapper *m, int64_t now)
             int64_t due = mapper__next_due(u, now);
             if (due < next)
                 next = due;
-            if (u->rc.retired)
+            if (u->state.retired)
                 m->reap_due = true;
         }
     }
@@ -384,7 +384,7 @@ static int64_t mapper__pass_dirty(struct mapper *m, int64_t now)
 
 static void mapper__arm(struct mapper *m, int64_t next, int64_t now)
 {
-    if (next >= RC_NEVER - 1)
+    if (next >= RECONCILE_NEVER - 1)
         return;
     if (m->timer && m->timer_at <= next)
         return;
@@ -408,7 +408,7 @@ static void mapper__pump(void *arg)
     if (m->stopping || m->seeding)
         return;
     int64_t now = clock__mono_ms();
-    int64_t next = RC_NEVER;
+    int64_t next = RECONCILE_NEVER;
     if (m->full_pass) {
         m->full_pass = false;
         m->reap_due = true;
@@ -442,7 +442,7 @@ void mapper__schedule(struct mapper *m)
 
 /* ---- component ---- */
 
-static void mapper__tenant_free(struct mtenant *t)
+static void mapper__tenant_free(struct mapper_tenant *t)
 {
     registry__free_users(t);
     for (size_t i = 0; i < t->n_busy; i++)
@@ -451,7 +451,7 @@ static void mapper__tenant_free(struct mtenant *t)
     free(t->name);
 }
 
-static int mapper__tenant_init(struct mapper *m, struct mtenant *t, const struct config *cfg,
+static int mapper__tenant_init(struct mapper *m, struct mapper_tenant *t, const struct config *cfg,
                                const struct tenant_config *tc)
 {
     const struct graph_config *g = &tc->graph;
@@ -459,13 +459,13 @@ static int mapper__tenant_init(struct mapper *m, struct mtenant *t, const struct
     t->name = strdup(tc->name);
     if (!t->name)
         return -1;
-    rc__config_default(&t->rc);
-    t->rc.session_ms = (int64_t)g->presence_session_minutes * 60 * 1000;
-    t->rc.settle_ms = (int64_t)cfg->mapper.settle_seconds * 1000;
-    t->rc.startup_ms = m->startup_ms;
-    t->rc.echo_grace_ms = m->echo_grace_ms;
+    reconcile__config_default(&t->config);
+    t->config.session_ms = (int64_t)g->presence_session_minutes * 60 * 1000;
+    t->config.settle_ms = (int64_t)cfg->mapper.settle_seconds * 1000;
+    t->config.startup_ms = m->startup_ms;
+    t->config.echo_grace_ms = m->echo_grace_ms;
     /* No talking_request: Teams -> Voice is off for the tenant (docs/voice.md). */
-    t->rc.no_voice_writes =
+    t->config.no_voice_writes =
         m->ports.voice_enabled && !m->ports.voice_enabled(m->ports.voice, tc->name);
     if (g->n_busy_activities) {
         t->busy = calloc(g->n_busy_activities, sizeof(*t->busy));
@@ -477,8 +477,8 @@ static int mapper__tenant_init(struct mapper *m, struct mtenant *t, const struct
                 return -1;
             t->n_busy++;
         }
-        t->rc.busy = (const char *const *)t->busy;
-        t->rc.n_busy = t->n_busy;
+        t->config.busy = (const char *const *)t->busy;
+        t->config.n_busy = t->n_busy;
     }
     return registry__sync_users(t, tc);
 }
@@ -486,8 +486,11 @@ static int mapper__tenant_init(struct mapper *m, struct mtenant *t, const struct
 static void mapper__describe_metrics(void)
 {
     metrics__describe("mapper_graph_writes_total", METRIC_COUNTER,
-                      "Teams presence actions of the mapper (writes and reads), by action and "
-                      "outcome.");
+                      "Teams presence writes of the mapper (set our session, clear it), by action "
+                      "and outcome.");
+    metrics__describe(
+        "mapper_graph_reads_total", METRIC_COUNTER,
+        "Teams presence reads of the mapper (start-up and settle reads), by outcome.");
     metrics__describe("mapper_voice_writes_total", METRIC_COUNTER,
                       "Voice 'talking' writes of the mapper, by outcome.");
     metrics__describe("mapper_input_errors_total", METRIC_COUNTER,
@@ -509,7 +512,6 @@ static int mapper__graph_submit(void *graph, const struct graph_write *op, graph
     return graph_writer__submit(graph, op, cb, ctx);
 }
 
-#ifdef PS_HAVE_VOICE_WRITER
 static int mapper__voice_set(void *voice, const char *tenant, const char *email, bool talking,
                              voice_write_fn cb, void *ctx)
 {
@@ -520,7 +522,6 @@ static bool mapper__voice_enabled(void *voice, const char *tenant)
 {
     return voice_writer__enabled(voice, tenant);
 }
-#endif
 
 /* The process's writers (env->services), looked up once: the components
  * that provide them come first in the daemon's table. */
@@ -534,15 +535,12 @@ static void mapper__wire(struct mapper *m)
     else {
         LOG_WARN(SUB, "no Graph writer: Teams presence is not written");
     }
-#ifdef PS_HAVE_VOICE_WRITER
     if (s && s->voice_writer) {
         m->ports.voice = s->voice_writer;
         m->ports.voice_set = mapper__voice_set;
         m->ports.voice_enabled = mapper__voice_enabled;
     }
-    else
-#endif
-    {
+    else {
         LOG_WARN(SUB, "no Voice writer: Voice 'talking' is not written");
     }
 }
@@ -558,8 +556,8 @@ static void mapper__free(void *state);
 
 static int mapper__subscribe(struct mapper *m)
 {
-    char *tf = mapper__join(m->teams_prefix, "+/busy", "");
-    char *vf = mapper__join(m->voice_prefix, "+/talking", "");
+    char *tf = str__cat(m->teams_prefix, "+/busy", NULL);
+    char *vf = str__cat(m->voice_prefix, "+/talking", NULL);
     int rc = tf && vf ? 0 : -1;
     if (rc == 0)
         rc = bus__subscribe(m->bus, tf, inputs__on_teams, m);
@@ -584,14 +582,15 @@ static int mapper__init(const struct daemon_env *env, void **state)
     m->env = env;
     m->loop = env->loop;
     m->bus = env->bus;
-    m->startup_ms = mapper__env_ms("PS_MAPPER_STARTUP_MS", 30000);
-    m->echo_grace_ms = mapper__env_ms("PS_MAPPER_ECHO_GRACE_MS", 60000);
+    const struct tunables *tun = env->tun ? env->tun : tunables__defaults();
+    m->startup_ms = tun->mapper_startup_ms;
+    m->echo_grace_ms = tun->mapper_echo_grace_ms;
     m->wall_offset = clock__wall_ms() - clock__mono_ms();
     const char *p = cfg->mqtt.topic_prefix ? cfg->mqtt.topic_prefix : "";
-    m->teams_prefix = mapper__join(p, "teams/", "");
-    m->voice_prefix = mapper__join(p, "voice/", "");
-    m->sync_prefix = mapper__join(cfg->mqtt.bridge_topic, "/sync/", "");
-    m->sync_filter = mapper__join(cfg->mqtt.bridge_topic, "/sync/+", "");
+    m->teams_prefix = str__cat(p, "teams/", NULL);
+    m->voice_prefix = str__cat(p, "voice/", NULL);
+    m->sync_prefix = str__cat(cfg->mqtt.bridge_topic, "/sync/", NULL);
+    m->sync_filter = str__cat(cfg->mqtt.bridge_topic, "/sync/+", NULL);
     m->tenants = calloc(cfg->n_tenants ? cfg->n_tenants : 1, sizeof(*m->tenants));
     if (!m->teams_prefix || !m->voice_prefix || !m->sync_prefix || !m->sync_filter || !m->tenants)
         goto fail;
@@ -601,8 +600,6 @@ static int mapper__init(const struct daemon_env *env, void **state)
         if (mapper__tenant_init(m, &m->tenants[i], cfg, &cfg->tenants[i]) != 0)
             goto fail;
     }
-    if (registry__rehash(m) != 0)
-        goto fail;
     mapper__describe_metrics();
     if (m->bus && mapper__subscribe(m) != 0)
         goto fail;
@@ -643,8 +640,6 @@ static void mapper__reload(void *state)
         }
         registry__sync_users(&m->tenants[i], tc);
     }
-    if (registry__rehash(m) != 0)
-        LOG_ERROR(SUB, "out of memory: users changed by the reload may be missed");
     mapper__schedule(m);
 }
 
@@ -675,7 +670,7 @@ static void mapper__free(void *state)
     for (size_t i = 0; i < m->n_tenants; i++)
         mapper__tenant_free(&m->tenants[i]);
     free(m->tenants);
-    free(m->htab);
+    hmap__clear(&m->by_id);
     free(m->teams_prefix);
     free(m->voice_prefix);
     free(m->sync_prefix);

@@ -13,7 +13,7 @@
 
 #include <stdbool.h>
 
-#include "daemon.h"
+#include "component.h"
 #include "graph/writer.h"
 #include "voice/writer.h"
 

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/hmap.h"
 #include "core/loop.h"
 #include "graph/paths.h"
 #include "mapper/mapper.h"
@@ -17,33 +18,34 @@
 
 #define MAPPER_SUB "mapper"
 
-struct mtenant;
+struct mapper_tenant;
 struct config;
 struct tenant_config;
 
-struct muser {
-    struct rc_user rc;
-    struct mtenant *t;
-    char *address; /* as configured; rc.address points here */
+struct mapper_user {
+    struct reconcile_user state; /* the reconcile core's view of the user */
+    struct mapper_tenant *t;
+    char *address; /* as configured; state.address points here */
     char *id;      /* topic id */
     char *sync_topic;
     char guid[GRAPH_OBJECT_ID_MAX + 1]; /* Graph object id (teams payload), "" unknown */
     bool dirty;
-    int64_t began_us[2]; /* per side: when its write began, for the latency */
-    struct muser *dnext; /* dirty list */
-    bool vwait;          /* its Voice write waits for a slot (in the wait list) */
-    bool vwoken;         /* taken off the wait list, a slot kept for its next pass */
-    struct muser *vnext; /* Voice wait list */
-    struct muser *hnext; /* id hash chain */
+    int64_t began_us[2];       /* per side: when its write began, for the latency */
+    struct mapper_user *dnext; /* dirty list */
+    bool vwait;                /* its Voice write waits for a slot (in the wait list) */
+    bool vwoken;               /* taken off the wait list, a slot kept for its next pass */
+    struct mapper_user *vnext; /* Voice wait list */
+    struct hmap_node hnode;    /* in mapper.by_id */
+    bool hashed;
 };
 
-struct mtenant {
+struct mapper_tenant {
     struct mapper *m;
     char *name;
-    struct rc_config rc;
+    struct reconcile_config config; /* the reconcile core's settings */
     char **busy;
     size_t n_busy;
-    struct muser **users;
+    struct mapper_user **users;
     size_t n_users;
 };
 
@@ -52,12 +54,11 @@ struct mapper {
     struct loop *loop;
     struct bus *bus;
     struct mapper_ports ports;
-    struct mtenant *tenants;
+    struct mapper_tenant *tenants;
     size_t n_tenants;
-    struct muser **htab; /* by topic id, all tenants */
-    size_t hsize;        /* power of two */
-    struct muser *dirty_head;
-    struct muser *vwait_head, *vwait_tail;
+    struct hmap by_id; /* the users by topic id, all tenants */
+    struct mapper_user *dirty_head;
+    struct mapper_user *vwait_head, *vwait_tail;
     int voice_in_flight;
     int voice_woken;    /* users woken for a free slot, not pumped yet */
     bool full_pass;     /* re-plan everyone: timer, start, reload */
@@ -76,30 +77,28 @@ struct mapper {
     int64_t seed_started_ms, seed_connected_ms;
     loop_timer_id seed_timer;
     size_t records;                    /* read back */
-    int64_t startup_ms, echo_grace_ms; /* test overrides */
+    int64_t startup_ms, echo_grace_ms; /* core/tunables.h */
     int64_t wall_offset;               /* wall - monotonic, for B/sync times */
 };
 
 /* mapper.c */
 void mapper__schedule(struct mapper *m);
-char *mapper__join(const char *a, const char *b, const char *c);
 
 /* registry.c */
-struct muser *registry__find(struct mapper *m, const char *id);
+struct mapper_user *registry__find(struct mapper *m, const char *id);
 /* Marks u for the next pump's pass (B/sync published, plan re-run). */
-void registry__touch(struct muser *u);
-int registry__rehash(struct mapper *m);
+void registry__touch(struct mapper_user *u);
 /* Builds or updates t's users from tc (NULL: every user retired). */
-int registry__sync_users(struct mtenant *t, const struct tenant_config *tc);
+int registry__sync_users(struct mapper_tenant *t, const struct tenant_config *tc);
 /* Drops retired users with nothing left to do. */
-void registry__reap(struct mtenant *t, int64_t now);
-void registry__free_users(struct mtenant *t);
+void registry__reap(struct mapper_tenant *t, int64_t now);
+void registry__free_users(struct mapper_tenant *t);
 
 /* inputs.c */
 void inputs__on_teams(void *ctx, const char *topic, const char *payload, size_t len, bool retained);
 void inputs__on_voice(void *ctx, const char *topic, const char *payload, size_t len, bool retained);
 /* The record of a previous run's B/sync payload (pure). */
-enum rc_record inputs__record(const char *payload, size_t len, const char *tenant);
+enum reconcile_record inputs__record(const char *payload, size_t len, const char *tenant);
 /* Subscribes B/sync/+ and waits for the retained records (or ends the seed
  * at once without a bus). */
 int inputs__seed_start(struct mapper *m);

@@ -1,7 +1,7 @@
-/* The mapper's users: one struct muser per configured user, found by topic
- * id in a hash table over all tenants (an input is one lookup, not a scan of
- * 10,000 users); users that left the config are retired, wound down and
- * reaped. See mapper_int.h. */
+/* The mapper's users: one struct mapper_user per configured user, found by topic
+ * id in a hash map over all tenants (core/hmap.h: an input, and a user of a
+ * reloaded list, is one lookup, not a scan of 10,000 users); users that left
+ * the config are retired, wound down and reaped. See mapper_int.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,24 +10,29 @@
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/hmap.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/str.h"
 #include "mapper/mapper_int.h"
 
-static void registry__user_free(struct muser *u)
+static void registry__user_free(struct mapper_user *u)
 {
     if (!u)
         return;
+    if (u->hashed)
+        hmap__remove(&u->t->m->by_id, &u->hnode);
     free(u->address);
     free(u->id);
     free(u->sync_topic);
     free(u);
 }
 
-static struct muser *registry__user_new(struct mtenant *t, const char *addr, int64_t now)
+static struct mapper_user *registry__user_new(struct mapper_tenant *t, const char *addr,
+                                              int64_t now)
 {
-    struct muser *u = calloc(1, sizeof(*u));
+    struct mapper_user *u = calloc(1, sizeof(*u));
     if (!u)
         return NULL;
     u->t = t;
@@ -39,62 +44,38 @@ static struct muser *registry__user_new(struct mtenant *t, const char *addr, int
     }
     u->address = strdup(addr);
     u->id = strdup(id);
-    rc__user_init(&u->rc, t->name, u->address, now);
-    u->sync_topic = u->id ? mapper__join(t->m->sync_prefix, u->id, "") : NULL;
-    if (!u->address || !u->id || !u->sync_topic) {
+    reconcile__user_init(&u->state, t->name, u->address, now);
+    u->sync_topic = u->id ? str__cat(t->m->sync_prefix, u->id, NULL) : NULL;
+    /* topic ids are canonical (lower case): an exact hash */
+    if (!u->address || !u->id || !u->sync_topic ||
+        hmap__insert(&t->m->by_id, &u->hnode, hmap__hash(u->id)) != 0) {
         registry__user_free(u);
         return NULL;
     }
+    u->hashed = true;
     return u;
 }
 
-/* FNV-1a: topic ids are short and already canonical. */
-static size_t registry__hash(const char *id)
+/* The user with topic id `id`: of tenant t (retired or not) when t is
+ * given, else the one of any tenant that is not retired. */
+static struct mapper_user *registry__lookup(struct mapper *m, const struct mapper_tenant *t,
+                                            const char *id)
 {
-    uint32_t h = 2166136261u;
-    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    return h;
-}
-
-int registry__rehash(struct mapper *m)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < m->n_tenants; i++)
-        n += m->tenants[i].n_users;
-    size_t size = 64;
-    while (size < 2 * n)
-        size *= 2;
-    struct muser **tab = calloc(size, sizeof(*tab));
-    if (!tab)
-        return -1;
-    for (size_t i = 0; i < m->n_tenants; i++) {
-        struct mtenant *t = &m->tenants[i];
-        for (size_t k = 0; k < t->n_users; k++) {
-            struct muser *u = t->users[k];
-            size_t h = registry__hash(u->id) & (size - 1);
-            u->hnext = tab[h];
-            tab[h] = u;
-        }
-    }
-    free(m->htab);
-    m->htab = tab;
-    m->hsize = size;
-    return 0;
-}
-
-struct muser *registry__find(struct mapper *m, const char *id)
-{
-    if (!m->htab)
-        return NULL;
-    for (struct muser *u = m->htab[registry__hash(id) & (m->hsize - 1)]; u; u = u->hnext) {
-        if (!u->rc.retired && strcmp(u->id, id) == 0)
+    uint64_t h = hmap__hash(id);
+    for (struct hmap_node *n = hmap__first(&m->by_id, h); n; n = hmap__next(n, h)) {
+        struct mapper_user *u = HMAP_ENTRY(n, struct mapper_user, hnode);
+        if (strcmp(u->id, id) == 0 && (t ? u->t == t : !u->state.retired))
             return u;
     }
     return NULL;
 }
 
-void registry__touch(struct muser *u)
+struct mapper_user *registry__find(struct mapper *m, const char *id)
+{
+    return registry__lookup(m, NULL, id);
+}
+
+void registry__touch(struct mapper_user *u)
 {
     struct mapper *m = u->t->m;
     if (u->dirty)
@@ -104,21 +85,20 @@ void registry__touch(struct muser *u)
     m->dirty_head = u;
 }
 
-static struct muser *registry__find_any(struct mtenant *t, const char *addr)
+/* t's user for a configured address, retired or not (addresses compare
+ * as their topic ids: case-insensitively). */
+static struct mapper_user *registry__find_any(struct mapper_tenant *t, const char *addr)
 {
-    for (size_t k = 0; k < t->n_users; k++) {
-        if (strcasecmp(t->users[k]->rc.address, addr) == 0)
-            return t->users[k];
-    }
-    return NULL;
+    char id[IDS_MAX_ID];
+    return ids__encode(addr, id, sizeof(id)) == 0 ? registry__lookup(t->m, t, id) : NULL;
 }
 
 /* mapper_users{tenant}: the users the mapper follows (not retired). */
-static void registry__count_users(const struct mtenant *t)
+static void registry__count_users(const struct mapper_tenant *t)
 {
     size_t n = 0;
     for (size_t k = 0; k < t->n_users; k++)
-        n += !t->users[k]->rc.retired;
+        n += !t->users[k]->state.retired;
     char labels[160];
     snprintf(labels, sizeof(labels), "tenant=\"%s\"", t->name);
     metrics__set("mapper_users", labels, (double)n);
@@ -127,21 +107,21 @@ static void registry__count_users(const struct mtenant *t)
 /* New users start as "may own a session and a flag" (reconcile.h); users
  * that left are retired (their writes are wound down, then they are
  * dropped). */
-int registry__sync_users(struct mtenant *t, const struct tenant_config *tc)
+int registry__sync_users(struct mapper_tenant *t, const struct tenant_config *tc)
 {
     int64_t now = clock__mono_ms();
     for (size_t k = 0; k < t->n_users; k++)
-        t->users[k]->rc.retired = true;
+        t->users[k]->state.retired = true;
     for (size_t i = 0; tc && i < tc->n_users; i++) {
-        struct muser *u = registry__find_any(t, tc->users[i]);
+        struct mapper_user *u = registry__find_any(t, tc->users[i]);
         if (u) {
-            u->rc.retired = false;
+            u->state.retired = false;
             continue;
         }
         u = registry__user_new(t, tc->users[i], now);
         if (!u)
             continue;
-        struct muser **n = realloc(t->users, (t->n_users + 1) * sizeof(*n));
+        struct mapper_user **n = realloc(t->users, (t->n_users + 1) * sizeof(*n));
         if (!n) {
             registry__user_free(u);
             return -1;
@@ -159,22 +139,23 @@ int registry__sync_users(struct mtenant *t, const struct tenant_config *tc)
 /* Drops retired users with nothing left to do (not while one is on the
  * dirty list or waits for a Voice slot: those lists would point at freed
  * memory). */
-void registry__reap(struct mtenant *t, int64_t now)
+void registry__reap(struct mapper_tenant *t, int64_t now)
 {
     size_t o = 0;
     for (size_t k = 0; k < t->n_users; k++) {
-        struct muser *u = t->users[k];
-        bool flight = u->dirty || u->vwait || u->rc.side[0].in_flight || u->rc.side[1].in_flight;
-        bool busy = flight || rc__next_due(&u->rc, &t->rc, now) != RC_NEVER;
+        struct mapper_user *u = t->users[k];
+        bool flight =
+            u->dirty || u->vwait || u->state.target[0].in_flight || u->state.target[1].in_flight;
+        bool busy = flight || reconcile__next_due(&u->state, &t->config, now) != RECONCILE_NEVER;
         /* A side that no longer knows the user (the Voice side drops it from
          * its map too) would fail forever: give up after a few tries. */
-        bool hopeless = !flight && (u->rc.side[0].failures >= MAPPER_RETIRE_TRIES ||
-                                    u->rc.side[1].failures >= MAPPER_RETIRE_TRIES);
-        if (u->rc.retired && (!busy || hopeless)) {
+        bool hopeless = !flight && (u->state.target[0].failures >= MAPPER_RETIRE_TRIES ||
+                                    u->state.target[1].failures >= MAPPER_RETIRE_TRIES);
+        if (u->state.retired && (!busy || hopeless)) {
             if (busy)
                 LOG_WARN(MAPPER_SUB,
                          "user removed before its writes were undone tenant=%s id=%s error=%s",
-                         t->name, u->id, u->rc.last_error);
+                         t->name, u->id, u->state.last_error);
             LOG_INFO(MAPPER_SUB, "user removed tenant=%s id=%s", t->name, u->id);
             if (t->m->bus)
                 bus__clear_state(t->m->bus, u->sync_topic);
@@ -183,14 +164,11 @@ void registry__reap(struct mtenant *t, int64_t now)
         }
         t->users[o++] = u;
     }
-    if (o != t->n_users) {
-        t->n_users = o;
-        registry__rehash(t->m);
-    }
+    t->n_users = o;
     registry__count_users(t);
 }
 
-void registry__free_users(struct mtenant *t)
+void registry__free_users(struct mapper_tenant *t)
 {
     for (size_t k = 0; k < t->n_users; k++)
         registry__user_free(t->users[k]);

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 #include <openssl/rand.h>
 
+#include "core/json.h"
 #include "core/config.h"
 #include "core/http_client.h"
 #include "graph/client.h"
@@ -178,7 +179,7 @@ static bool graph__federated(struct probe *p, const struct tenant_config *tc, co
     struct probe_answer a;
     bool federated = false;
     if (probe__http(p, &call, GRAPH_CALL_WAIT_MS, &a) && a.status == 200) {
-        cJSON *o = cJSON_Parse(a.body);
+        cJSON *o = json__parse_str(a.body);
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "account_type");
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "domain_name");
         federated = cJSON_IsString(type) && strcasecmp(type->valuestring, "Federated") == 0;
@@ -479,7 +480,7 @@ static char *graph__ids_body(const struct probe_tenant *t, const char *extra)
 /* The first element of an answer's value: availability/activity. */
 static void graph__first_presence(const char *body, char *buf, size_t len)
 {
-    cJSON *o = cJSON_Parse(body);
+    cJSON *o = json__parse_str(body);
     const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "value"), 0);
     const cJSON *av = cJSON_GetObjectItemCaseSensitive(first, "availability");
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(first, "activity");

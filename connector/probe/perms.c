@@ -8,7 +8,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "graph/b64.h"
+#include "core/json.h"
+#include "core/b64.h"
 
 #define PERMS_TOKEN_MAX 16384
 
@@ -74,7 +75,7 @@ int probe_perms__decode(const char *token, struct probe_claims *out)
     size_t n = 0;
     if (b64__decode_url(dot1 + 1, (size_t)(dot2 - dot1 - 1), &raw, &n) != 0)
         return -1;
-    cJSON *p = cJSON_ParseWithLength((const char *)raw, n);
+    cJSON *p = json__parse((const char *)raw, n);
     free(raw);
     if (!cJSON_IsObject(p)) {
         cJSON_Delete(p);

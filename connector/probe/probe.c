@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/json.h"
 #include "core/clock.h"
 #include <cjson/cJSON.h>
 
@@ -209,7 +210,7 @@ bool probe__voice(struct probe *p, struct voice_rest *rest, const char *method, 
 static void probe__error_text(const char *body, char *buf, size_t len)
 {
     buf[0] = '\0';
-    cJSON *o = body ? cJSON_Parse(body) : NULL;
+    cJSON *o = body ? json__parse_str(body) : NULL;
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "message");

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/json.h"
 #include "core/clock.h"
 #include "core/http_client.h"
 #include "voice/capture.h"
@@ -188,7 +189,7 @@ char *recorder__redact_body(const char *body, size_t len, const char *content_ty
         return NULL;
     if (content_type && strcasestr(content_type, "x-www-form-urlencoded"))
         return recorder__redact_form(body, len);
-    cJSON *j = len ? cJSON_ParseWithLength(body, len) : NULL;
+    cJSON *j = len ? json__parse(body, len) : NULL;
     if (j) {
         recorder__redact_json(j);
         char *out = cJSON_PrintUnformatted(j);

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <openssl/rand.h>
 
+#include "core/json.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/http_server.h"
@@ -174,7 +175,7 @@ static int hook__held(struct probe *p, struct probe_tenant *t, size_t account, c
     struct probe_answer a;
     int held = -1;
     probe__graph(p, t->ct, &req, WEBHOOK_CALL_MS, &a);
-    cJSON *o = a.status == 200 ? cJSON_Parse(a.body) : NULL;
+    cJSON *o = a.status == 200 ? json__parse_str(a.body) : NULL;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "value"), *it;
     if (cJSON_IsArray(v))
         held = 0;
@@ -274,7 +275,7 @@ static void hook__verdict(struct probe *p, struct hook *h, const struct probe_an
 
 static void hook__delete(struct probe *p, struct probe_tenant *t, size_t account, const char *body)
 {
-    cJSON *o = cJSON_Parse(body);
+    cJSON *o = json__parse_str(body);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
     char path[300], why[600];
     if (!cJSON_IsString(id) || strlen(id->valuestring) > 200) {
@@ -343,7 +344,7 @@ static void hook__subscribe(struct probe *p, struct probe_tenant *t, struct hook
                                 .timeout_ms = WEBHOOK_CREATE_MS - 5000};
     struct probe_answer a;
     char url[1400], why[700];
-    cJSON *o = body ? cJSON_Parse(body) : NULL;
+    cJSON *o = body ? json__parse_str(body) : NULL;
     const cJSON *nu = cJSON_GetObjectItemCaseSensitive(o, "notificationUrl");
     snprintf(url, sizeof(url), "%s", cJSON_IsString(nu) ? nu->valuestring : "");
     cJSON_Delete(o);

@@ -1,9 +1,12 @@
-/* Call tracker: per-user sets of connected callIds in a chained hash map. */
+/* Call tracker: per-user sets of connected callIds in a hash map
+ * (core/hmap.h) by lower-cased user id. */
 #include "voice/calls.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/hmap.h"
 
 struct calls_call {
     char id[VOICE_ID_MAX]; /* "" for a carried-over call (see calls__seed) */
@@ -11,22 +14,17 @@ struct calls_call {
 };
 
 struct calls_user {
-    struct calls_user *next;
-    uint64_t hash;
+    struct hmap_node node;
     char id[VOICE_ID_MAX];
     struct calls_call *calls;
     size_t n, cap;
 };
 
 struct calls {
-    struct calls_user **buckets;
-    size_t n_buckets; /* power of two */
-    size_t n_users;
+    struct hmap users; /* by lower-cased id */
 };
 
-#define CALLS_INITIAL_BUCKETS 64
-
-static size_t calls__drop_where(struct calls *t, struct calls_user **link, int64_t cutoff, bool all,
+static size_t calls__drop_where(struct calls *t, struct calls_user *u, int64_t cutoff, bool all,
                                 calls_drop_cb cb, void *ctx);
 
 /* Lower-cases src into dst. Returns -1 when it is empty or too long. */
@@ -42,29 +40,9 @@ static int calls__norm(const char *src, char dst[VOICE_ID_MAX])
     return 0;
 }
 
-/* FNV-1a: ids are GUIDs or addresses, short and well spread. */
-static uint64_t calls__hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 struct calls *calls__new(void)
 {
-    struct calls *t = calloc(1, sizeof(*t));
-    if (!t)
-        return NULL;
-    t->buckets = calloc(CALLS_INITIAL_BUCKETS, sizeof(*t->buckets));
-    if (!t->buckets) {
-        free(t);
-        return NULL;
-    }
-    t->n_buckets = CALLS_INITIAL_BUCKETS;
-    return t;
+    return calloc(1, sizeof(struct calls));
 }
 
 static void calls__user_free(struct calls_user *u)
@@ -73,77 +51,49 @@ static void calls__user_free(struct calls_user *u)
     free(u);
 }
 
+static void calls__free_node(struct hmap_node *n, void *ctx)
+{
+    (void)ctx;
+    calls__user_free(HMAP_ENTRY(n, struct calls_user, node));
+}
+
 void calls__free(struct calls *t)
 {
     if (!t)
         return;
-    for (size_t b = 0; b < t->n_buckets; b++) {
-        struct calls_user *u = t->buckets[b];
-        while (u) {
-            struct calls_user *next = u->next;
-            calls__user_free(u);
-            u = next;
-        }
-    }
-    free(t->buckets);
+    hmap__each(&t->users, calls__free_node, NULL);
+    hmap__clear(&t->users);
     free(t);
 }
 
-/* Returns the link that points at the user (for unlinking), or NULL. */
-static struct calls_user **calls__find(const struct calls *t, const char *norm_id)
+static struct calls_user *calls__find(const struct calls *t, const char *norm_id)
 {
-    uint64_t h = calls__hash(norm_id);
-    struct calls_user **link = &t->buckets[h & (t->n_buckets - 1)];
-    for (; *link; link = &(*link)->next)
-        if ((*link)->hash == h && strcmp((*link)->id, norm_id) == 0)
-            return link;
-    return NULL;
-}
-
-/* Doubles the table at a load of 1; a failed grow just keeps chains longer. */
-static void calls__grow(struct calls *t)
-{
-    if (t->n_users < t->n_buckets)
-        return;
-    size_t nb = t->n_buckets * 2;
-    struct calls_user **b = calloc(nb, sizeof(*b));
-    if (!b)
-        return;
-    for (size_t i = 0; i < t->n_buckets; i++) {
-        struct calls_user *u = t->buckets[i];
-        while (u) {
-            struct calls_user *next = u->next;
-            u->next = b[u->hash & (nb - 1)];
-            b[u->hash & (nb - 1)] = u;
-            u = next;
-        }
+    uint64_t h = hmap__hash(norm_id);
+    for (struct hmap_node *n = hmap__first(&t->users, h); n; n = hmap__next(n, h)) {
+        struct calls_user *u = HMAP_ENTRY(n, struct calls_user, node);
+        if (strcmp(u->id, norm_id) == 0)
+            return u;
     }
-    free(t->buckets);
-    t->buckets = b;
-    t->n_buckets = nb;
+    return NULL;
 }
 
 static struct calls_user *calls__add_user(struct calls *t, const char *norm_id)
 {
-    calls__grow(t);
     struct calls_user *u = calloc(1, sizeof(*u));
     if (!u)
         return NULL;
     memcpy(u->id, norm_id, strlen(norm_id) + 1);
-    u->hash = calls__hash(norm_id);
-    struct calls_user **head = &t->buckets[u->hash & (t->n_buckets - 1)];
-    u->next = *head;
-    *head = u;
-    t->n_users++;
+    if (hmap__insert(&t->users, &u->node, hmap__hash(norm_id)) < 0) {
+        free(u);
+        return NULL;
+    }
     return u;
 }
 
-static void calls__unlink(struct calls *t, struct calls_user **link)
+static void calls__unlink(struct calls *t, struct calls_user *u)
 {
-    struct calls_user *u = *link;
-    *link = u->next;
+    hmap__remove(&t->users, &u->node);
     calls__user_free(u);
-    t->n_users--;
 }
 
 static long calls__index(const struct calls_user *u, const char *norm_call)
@@ -159,8 +109,7 @@ static long calls__index(const struct calls_user *u, const char *norm_call)
 static struct calls_user *calls__append(struct calls *t, const char *user, const char *call,
                                         int64_t now_ms)
 {
-    struct calls_user **link = calls__find(t, user);
-    struct calls_user *u = link ? *link : NULL;
+    struct calls_user *u = calls__find(t, user);
     bool created = false;
     if (!u) {
         u = calls__add_user(t, user);
@@ -173,7 +122,7 @@ static struct calls_user *calls__append(struct calls *t, const char *user, const
         struct calls_call *c = realloc(u->calls, cap * sizeof(*c));
         if (!c) {
             if (created)
-                calls__unlink(t, calls__find(t, user));
+                calls__unlink(t, u);
             return NULL;
         }
         u->calls = c;
@@ -187,8 +136,7 @@ static struct calls_user *calls__append(struct calls *t, const char *user, const
 
 static int calls__connect(struct calls *t, const char *user, const char *call, int64_t now_ms)
 {
-    struct calls_user **link = calls__find(t, user);
-    struct calls_user *u = link ? *link : NULL;
+    struct calls_user *u = calls__find(t, user);
     if (u && calls__index(u, call) >= 0)
         return 0; /* duplicate Connected */
     long st = u ? calls__index(u, CALLS_STATUS_ID) : -1;
@@ -226,19 +174,18 @@ size_t calls__carried(const struct calls *t, const char *user_id)
     char user[VOICE_ID_MAX];
     if (calls__norm(user_id, user) < 0)
         return 0;
-    struct calls_user **link = calls__find(t, user);
+    const struct calls_user *u = calls__find(t, user);
     size_t n = 0;
-    for (size_t i = 0; link && i < (*link)->n; i++)
-        n += (*link)->calls[i].id[0] == '\0';
+    for (size_t i = 0; u && i < u->n; i++)
+        n += u->calls[i].id[0] == '\0';
     return n;
 }
 
 static int calls__disconnect(struct calls *t, const char *user, const char *call)
 {
-    struct calls_user **link = calls__find(t, user);
-    if (!link)
+    struct calls_user *u = calls__find(t, user);
+    if (!u)
         return 0; /* user not talking: a stray or repeated Disconnected */
-    struct calls_user *u = *link;
     long i = calls__index(u, call);
     /* A callId never seen may be a call carried over from the previous run
      * (started before this process): it ends one of those. */
@@ -250,7 +197,7 @@ static int calls__disconnect(struct calls *t, const char *user, const char *call
     u->n--;
     if (u->n > 0)
         return 0;
-    calls__unlink(t, link);
+    calls__unlink(t, u);
     return 1;
 }
 
@@ -272,15 +219,15 @@ int calls__status(struct calls *t, const char *user_id, bool talking, int64_t no
     char user[VOICE_ID_MAX];
     if (calls__norm(user_id, user) < 0)
         return -1;
-    struct calls_user **link = calls__find(t, user);
+    struct calls_user *u = calls__find(t, user);
     if (talking) {
-        if (link)
+        if (u)
             return 0; /* already talking: the calls we know stand */
         return calls__append(t, user, CALLS_STATUS_ID, now_ms) ? 1 : -1;
     }
-    if (!link)
+    if (!u)
         return 0;
-    calls__drop_where(t, link, 0, true, cb, ctx);
+    calls__drop_where(t, u, 0, true, cb, ctx);
     return 1;
 }
 
@@ -289,8 +236,7 @@ static const struct calls_user *calls__get(const struct calls *t, const char *us
     char user[VOICE_ID_MAX];
     if (calls__norm(user_id, user) < 0)
         return NULL;
-    struct calls_user **link = calls__find(t, user);
-    return link ? *link : NULL;
+    return calls__find(t, user);
 }
 
 size_t calls__count(const struct calls *t, const char *user_id)
@@ -311,15 +257,14 @@ int64_t calls__since(const struct calls *t, const char *user_id)
 
 size_t calls__users_talking(const struct calls *t)
 {
-    return t->n_users;
+    return t->users.count;
 }
 
 /* Drops the user's calls for which drop(call) holds, reporting each. Returns
  * how many; unlinks the user when none is left. */
-static size_t calls__drop_where(struct calls *t, struct calls_user **link, int64_t cutoff, bool all,
+static size_t calls__drop_where(struct calls *t, struct calls_user *u, int64_t cutoff, bool all,
                                 calls_drop_cb cb, void *ctx)
 {
-    struct calls_user *u = *link;
     size_t dropped = 0;
     for (size_t i = 0; i < u->n;) {
         if (!all && u->calls[i].started_ms >= cutoff) {
@@ -334,23 +279,31 @@ static size_t calls__drop_where(struct calls *t, struct calls_user **link, int64
             cb(ctx, u->id, gone.id, gone.started_ms, u->n == 0);
     }
     if (u->n == 0)
-        calls__unlink(t, link);
+        calls__unlink(t, u);
     return dropped;
+}
+
+struct calls_sweep {
+    struct calls *t;
+    int64_t cutoff;
+    bool all;
+    calls_drop_cb cb;
+    void *ctx;
+    size_t dropped;
+};
+
+static void calls__sweep_one(struct hmap_node *n, void *ctx)
+{
+    struct calls_sweep *w = ctx;
+    w->dropped += calls__drop_where(w->t, HMAP_ENTRY(n, struct calls_user, node), w->cutoff, w->all,
+                                    w->cb, w->ctx);
 }
 
 static size_t calls__sweep(struct calls *t, int64_t cutoff, bool all, calls_drop_cb cb, void *ctx)
 {
-    size_t dropped = 0;
-    for (size_t b = 0; b < t->n_buckets; b++) {
-        struct calls_user **link = &t->buckets[b];
-        while (*link) {
-            struct calls_user *u = *link;
-            dropped += calls__drop_where(t, link, cutoff, all, cb, ctx);
-            if (*link == u) /* still there: step past it */
-                link = &u->next;
-        }
-    }
-    return dropped;
+    struct calls_sweep w = {t, cutoff, all, cb, ctx, 0};
+    hmap__each(&t->users, calls__sweep_one, &w);
+    return w.dropped;
 }
 
 size_t calls__expire(struct calls *t, int64_t now_ms, int max_call_minutes, calls_drop_cb cb,

@@ -1,6 +1,5 @@
 /* Voice REST responses: discovery, users, RTE token. */
 #include "voice/discovery.h"
-#include "voice/vjson.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -10,18 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
-static void discovery__err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void discovery__err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
+#include "core/json.h"
+#include "core/str.h"
 
 /* A non-empty string member (name in any case), or NULL. */
 static const char *discovery__str(const cJSON *obj, const char *name)
@@ -49,20 +38,20 @@ int discovery__parse_endpoint(const char *body, size_t len, char **api_url, char
                               size_t errlen)
 {
     *api_url = NULL;
-    cJSON *root = vjson__parse(body, len);
+    cJSON *root = json__parse(body, len);
     const cJSON *first = cJSON_IsArray(root) ? cJSON_GetArrayItem(root, 0) : root;
     const char *ep = cJSON_IsObject(first) ? discovery__str(first, "apiEndpoint") : NULL;
     int rc = -1;
     if (!root)
-        discovery__err(err, errlen, "discovery response is not JSON");
+        str__printf(err, errlen, "discovery response is not JSON");
     else if (cJSON_IsArray(root) && !first)
-        discovery__err(err, errlen, "discovery response is an empty array (unknown user?)");
+        str__printf(err, errlen, "discovery response is an empty array (unknown user?)");
     else if (!ep)
-        discovery__err(err, errlen, "discovery response has no apiEndpoint");
+        str__printf(err, errlen, "discovery response has no apiEndpoint");
     else if (!discovery__is_http_url(ep))
-        discovery__err(err, errlen, "discovery apiEndpoint is not an http(s) URL");
+        str__printf(err, errlen, "discovery apiEndpoint is not an http(s) URL");
     else if (!(*api_url = strdup(ep)))
-        discovery__err(err, errlen, "out of memory");
+        str__printf(err, errlen, "out of memory");
     else
         rc = 0;
     if (rc == 0) {
@@ -77,15 +66,15 @@ int discovery__parse_endpoint(const char *body, size_t len, char **api_url, char
 int discovery__parse_me(const char *body, size_t len, char **me_id, char *err, size_t errlen)
 {
     *me_id = NULL;
-    cJSON *root = vjson__parse(body, len);
+    cJSON *root = json__parse(body, len);
     const char *id = cJSON_IsObject(root) ? discovery__str(root, "Id") : NULL;
     int rc = -1;
     if (!cJSON_IsObject(root))
-        discovery__err(err, errlen, "users/me response is not a JSON object");
+        str__printf(err, errlen, "users/me response is not a JSON object");
     else if (!id)
-        discovery__err(err, errlen, "users/me response has no Id");
+        str__printf(err, errlen, "users/me response has no Id");
     else if (!(*me_id = strdup(id)))
-        discovery__err(err, errlen, "out of memory");
+        str__printf(err, errlen, "out of memory");
     else
         rc = 0;
     cJSON_Delete(root);
@@ -107,16 +96,16 @@ int discovery__parse_users(const char *body, size_t len, struct voice_users *out
                            size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    cJSON *root = vjson__parse(body, len);
+    cJSON *root = json__parse(body, len);
     if (!cJSON_IsArray(root)) {
-        discovery__err(err, errlen, "users response is not a JSON array");
+        str__printf(err, errlen, "users response is not a JSON array");
         cJSON_Delete(root);
         return -1;
     }
     int n = cJSON_GetArraySize(root);
     out->items = calloc(n > 0 ? (size_t)n : 1, sizeof(*out->items));
     if (!out->items) {
-        discovery__err(err, errlen, "out of memory");
+        str__printf(err, errlen, "out of memory");
         cJSON_Delete(root);
         return -1;
     }
@@ -136,7 +125,7 @@ int discovery__parse_users(const char *body, size_t len, struct voice_users *out
         u->email = email ? strdup(email) : NULL;
         out->n++;
         if (!u->id || (name && !u->username) || (email && !u->email)) {
-            discovery__err(err, errlen, "out of memory");
+            str__printf(err, errlen, "out of memory");
             voice_users__free(out);
             cJSON_Delete(root);
             return -1;
@@ -256,18 +245,18 @@ int discovery__parse_rte_token(const char *body, size_t len, char **token, char 
 {
     *token = NULL;
     *wss_endpoint = NULL;
-    cJSON *root = vjson__parse(body, len);
+    cJSON *root = json__parse(body, len);
     const char *t = cJSON_IsObject(root) ? discovery__str(root, "Token") : NULL;
     const char *w = cJSON_IsObject(root) ? discovery__str(root, "WSSEndpoint") : NULL;
     int rc = -1;
     if (!cJSON_IsObject(root))
-        discovery__err(err, errlen, "rte token response is not a JSON object");
+        str__printf(err, errlen, "rte token response is not a JSON object");
     else if (!t)
-        discovery__err(err, errlen, "rte token response has no Token");
+        str__printf(err, errlen, "rte token response has no Token");
     else if (!w)
-        discovery__err(err, errlen, "rte token response has no WSSEndpoint");
+        str__printf(err, errlen, "rte token response has no WSSEndpoint");
     else if (!(*token = strdup(t)) || !(*wss_endpoint = strdup(w)))
-        discovery__err(err, errlen, "out of memory");
+        str__printf(err, errlen, "out of memory");
     else
         rc = 0;
     if (rc < 0) {

@@ -1,7 +1,6 @@
 /* Voice events: the event model, and RTE and webhook payloads into one
  * struct (see events.h). */
 #include "voice/events.h"
-#include "voice/vjson.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -15,6 +14,8 @@
 
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/json.h"
+#include "core/str.h"
 
 #define EVENTS_MAX_ENTRIES 256
 #define EVENTS_MAX_FIELDS  16
@@ -35,19 +36,6 @@ struct events_model {
     char **talking, **free_values;
     size_t n_talking, n_free;
 };
-
-static void events__err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void events__err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- the model ------------------------------------------------------------ */
 
@@ -285,7 +273,7 @@ static int events__set_type(const struct events_model *m, const cJSON *t,
         ev->kind = integral ? events__kind_by_number(m, (int64_t)d) : VOICE_CALL_OTHER;
         return 0;
     }
-    events__err(err, errlen, "event has no eventType");
+    str__printf(err, errlen, "event has no eventType");
     return -1;
 }
 
@@ -393,7 +381,7 @@ static int events__fill(const struct events_model *m, const cJSON *obj, const ch
     memset(ev, 0, sizeof(*ev));
     m = events__fallback(m);
     if (!m) {
-        events__err(err, errlen, "out of memory");
+        str__printf(err, errlen, "out of memory");
         return -1;
     }
     if (events__set_type(m, cJSON_GetObjectItem(obj, k_type), ev, err, errlen) < 0)
@@ -404,7 +392,7 @@ static int events__fill(const struct events_model *m, const cJSON *obj, const ch
     if (ev->kind == VOICE_CALL_OTHER)
         return 0; /* ids do not matter for ignored events */
     if (user_rc < 0) {
-        events__err(err, errlen, "%s event without a usable user id (tried %s%s)", ev->name,
+        str__printf(err, errlen, "%s event without a usable user id (tried %s%s)", ev->name,
                     m->n_user ? m->user_fields[0] : "no field",
                     m->n_user > 1 ? " and fallbacks" : "");
         return -1;
@@ -414,7 +402,7 @@ static int events__fill(const struct events_model *m, const cJSON *obj, const ch
         return 0;
     }
     if (call_rc < 0) {
-        events__err(err, errlen, "%s event without a usable call id (tried %s)", ev->name,
+        str__printf(err, errlen, "%s event without a usable call id (tried %s)", ev->name,
                     m->n_call ? m->call_fields[0] : "no field");
         return -1;
     }
@@ -426,12 +414,12 @@ int events__parse_rte(const struct events_model *m, const cJSON *argument,
 {
     memset(ev, 0, sizeof(*ev));
     if (!cJSON_IsObject(argument)) {
-        events__err(err, errlen, "MessageReceived argument is not an object");
+        str__printf(err, errlen, "MessageReceived argument is not an object");
         return -1;
     }
     const cJSON *data = cJSON_GetObjectItem(argument, "data");
     if (!cJSON_IsObject(data)) {
-        events__err(err, errlen, "MessageReceived argument has no data object");
+        str__printf(err, errlen, "MessageReceived argument has no data object");
         return -1;
     }
     return events__fill(m, data, "eventType", ev, err, errlen);
@@ -441,10 +429,10 @@ int events__parse_webhook(const struct events_model *m, const char *body, size_t
                           struct voice_call_event *ev, char *err, size_t errlen)
 {
     memset(ev, 0, sizeof(*ev));
-    cJSON *root = vjson__parse(body, len);
+    cJSON *root = json__parse(body, len);
     int rc;
     if (!cJSON_IsObject(root)) {
-        events__err(err, errlen, "webhook body is not a JSON object");
+        str__printf(err, errlen, "webhook body is not a JSON object");
         rc = -1;
     }
     else {
@@ -494,12 +482,12 @@ int events__parse_available(const cJSON *answer, char ***names, size_t *n, char 
     const cJSON *arr = events__names_array(answer);
     int size = arr ? cJSON_GetArraySize(arr) : 0;
     if (!arr) {
-        events__err(err, errlen, "AvailableSubscriptions answer holds no list");
+        str__printf(err, errlen, "AvailableSubscriptions answer holds no list");
         return -1;
     }
     char **v = calloc(size > 0 ? (size_t)size : 1, sizeof(*v));
     if (!v) {
-        events__err(err, errlen, "out of memory");
+        str__printf(err, errlen, "out of memory");
         return -1;
     }
     size_t k = 0;
@@ -511,14 +499,14 @@ int events__parse_available(const cJSON *answer, char ***names, size_t *n, char 
             continue;
         if (!(v[k] = strdup(s))) {
             events__names_free(v, k);
-            events__err(err, errlen, "out of memory");
+            str__printf(err, errlen, "out of memory");
             return -1;
         }
         k++;
     }
     if (k == 0) {
         free(v);
-        events__err(err, errlen, "AvailableSubscriptions answer lists no event name");
+        str__printf(err, errlen, "AvailableSubscriptions answer lists no event name");
         return -1;
     }
     *names = v;

@@ -2,6 +2,7 @@
 #include "voice/rest.h"
 
 #include "core/metrics.h"
+#include "core/str.h"
 
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -63,7 +64,7 @@ static int rest__send(struct voice_rest *r, const struct http_call *call, http_d
 
 int voice_rest__set_ca_file(struct voice_rest *r, const char *ca_file)
 {
-    char *c = ca_file ? strdup(ca_file) : NULL;
+    char *c = str__dup(ca_file);
     if (ca_file && !c)
         return -1;
     free(r->ca_file);
@@ -73,7 +74,7 @@ int voice_rest__set_ca_file(struct voice_rest *r, const char *ca_file)
 
 int voice_rest__set_tenant(struct voice_rest *r, const char *tenant)
 {
-    char *t = tenant ? strdup(tenant) : NULL;
+    char *t = str__dup(tenant);
     if (tenant && !t)
         return -1;
     free(r->tenant);
@@ -141,11 +142,7 @@ const char *voice_rest__api(const struct voice_rest *r)
 
 static char *rest__join(const char *base, const char *path)
 {
-    size_t n = strlen(base) + strlen(path) + 2;
-    char *url = malloc(n);
-    if (url)
-        snprintf(url, n, "%s%s%s", base, path[0] == '/' ? "" : "/", path);
-    return url;
+    return str__cat(base, path[0] == '/' ? "" : "/", path, NULL);
 }
 
 int voice_rest__discover(struct voice_rest *r, const char *discovery_url, const char *email,

@@ -27,6 +27,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/str.h"
 
 #define RTE_SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
 
@@ -557,8 +558,8 @@ static struct rte_target *rte__target(const char *url, const char *bearer, const
         else
             snprintf(t->host, hlen, "%s:%d", addr, port);
     }
-    t->bearer = bearer ? strdup(bearer) : NULL;
-    t->ca_file = ca_file ? strdup(ca_file) : NULL;
+    t->bearer = str__dup(bearer);
+    t->ca_file = str__dup(ca_file);
     free(copy);
     if (!t->addr || !t->path || !t->host || (bearer && !t->bearer) || (ca_file && !t->ca_file)) {
         rte_target__free(t);
@@ -592,7 +593,7 @@ unsigned rte_link__open(struct rte_link *l, const char *url, const char *bearer)
 
 int rte_link__set_ca_file(struct rte_link *l, const char *ca_file)
 {
-    char *c = ca_file ? strdup(ca_file) : NULL;
+    char *c = str__dup(ca_file);
     if (ca_file && !c)
         return -1;
     free(l->ca_file);

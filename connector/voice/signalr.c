@@ -1,29 +1,18 @@
 /* SignalR JSON hub protocol pieces; see signalr.h for the design. */
 #include "voice/signalr.h"
-#include "voice/vjson.h"
 
 #include <curl/curl.h>
 #include <inttypes.h>
 #include <math.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-static void signalr__err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void signalr__err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
+#include "core/b64.h"
+#include "core/json.h"
+#include "core/str.h"
 
 /* ---- record reader ---------------------------------------------------- */
 
@@ -155,12 +144,12 @@ static int signalr__opt_string(const cJSON *obj, const char *name, const char **
 static int signalr__parse_invocation(struct signalr_msg *m, char *err, size_t errlen)
 {
     if (signalr__opt_string(m->root, "target", &m->target) < 0 || !m->target) {
-        signalr__err(err, errlen, "invocation without a string target");
+        str__printf(err, errlen, "invocation without a string target");
         return -1;
     }
     const cJSON *args = cJSON_GetObjectItemCaseSensitive(m->root, "arguments");
     if (args && !cJSON_IsArray(args)) {
-        signalr__err(err, errlen, "invocation arguments are not an array");
+        str__printf(err, errlen, "invocation arguments are not an array");
         return -1;
     }
     m->arguments = args;
@@ -170,11 +159,11 @@ static int signalr__parse_invocation(struct signalr_msg *m, char *err, size_t er
 static int signalr__parse_completion(struct signalr_msg *m, char *err, size_t errlen)
 {
     if (!m->invocation_id) {
-        signalr__err(err, errlen, "completion without invocationId");
+        str__printf(err, errlen, "completion without invocationId");
         return -1;
     }
     if (signalr__opt_string(m->root, "error", &m->error) < 0) {
-        signalr__err(err, errlen, "completion error is not a string");
+        str__printf(err, errlen, "completion error is not a string");
         return -1;
     }
     m->result = cJSON_GetObjectItemCaseSensitive(m->root, "result");
@@ -184,7 +173,7 @@ static int signalr__parse_completion(struct signalr_msg *m, char *err, size_t er
 static int signalr__parse_close(struct signalr_msg *m, char *err, size_t errlen)
 {
     if (signalr__opt_string(m->root, "error", &m->error) < 0) {
-        signalr__err(err, errlen, "close error is not a string");
+        str__printf(err, errlen, "close error is not a string");
         return -1;
     }
     const cJSON *ar = cJSON_GetObjectItemCaseSensitive(m->root, "allowReconnect");
@@ -196,22 +185,22 @@ int signalr__parse(const char *rec, size_t len, struct signalr_msg *m, char *err
 {
     memset(m, 0, sizeof(*m));
     m->type = -1;
-    m->root = vjson__parse(rec, len);
+    m->root = json__parse(rec, len);
     if (!m->root || !cJSON_IsObject(m->root)) {
-        signalr__err(err, errlen, "record is not a JSON object");
+        str__printf(err, errlen, "record is not a JSON object");
         signalr_msg__free(m);
         return -1;
     }
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(m->root, "type");
     if (!cJSON_IsNumber(t) || t->valuedouble != floor(t->valuedouble) || t->valuedouble < 0 ||
         t->valuedouble > 1000000) {
-        signalr__err(err, errlen, "record has no integer type");
+        str__printf(err, errlen, "record has no integer type");
         signalr_msg__free(m);
         return -1;
     }
     m->type = (int)t->valuedouble;
     if (signalr__opt_string(m->root, "invocationId", &m->invocation_id) < 0) {
-        signalr__err(err, errlen, "invocationId is not a string");
+        str__printf(err, errlen, "invocationId is not a string");
         signalr_msg__free(m);
         return -1;
     }
@@ -237,20 +226,20 @@ void signalr_msg__free(struct signalr_msg *m)
 
 int signalr__parse_handshake(const char *rec, size_t len, char *err, size_t errlen)
 {
-    cJSON *root = vjson__parse(rec, len);
+    cJSON *root = json__parse(rec, len);
     int rc = -1;
     if (!root || !cJSON_IsObject(root)) {
-        signalr__err(err, errlen, "handshake response is not a JSON object");
+        str__printf(err, errlen, "handshake response is not a JSON object");
         goto out;
     }
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
     if (e && !cJSON_IsNull(e)) {
-        signalr__err(err, errlen, "%s",
-                     cJSON_IsString(e) ? e->valuestring : "handshake refused (non-string error)");
+        str__printf(err, errlen, "%s",
+                    cJSON_IsString(e) ? e->valuestring : "handshake refused (non-string error)");
         goto out;
     }
     if (cJSON_GetObjectItemCaseSensitive(root, "type")) {
-        signalr__err(err, errlen, "hub message before the handshake response");
+        str__printf(err, errlen, "hub message before the handshake response");
         goto out;
     }
     rc = 0;
@@ -459,11 +448,11 @@ static int signalr__negotiate_fields(const cJSON *root, struct signalr_negotiate
     if (!out->connection_token && out->version == 0 && out->connection_id)
         out->connection_token = strdup(out->connection_id);
     if (!out->connection_token) {
-        signalr__err(err, errlen, "negotiate response has no connectionToken");
+        str__printf(err, errlen, "negotiate response has no connectionToken");
         return -1;
     }
     if (!signalr__has_websockets_text(root)) {
-        signalr__err(err, errlen, "negotiate response offers no WebSockets transport with Text");
+        str__printf(err, errlen, "negotiate response offers no WebSockets transport with Text");
         return -1;
     }
     return SIGNALR_NEG_CONNECT;
@@ -473,10 +462,10 @@ int signalr__parse_negotiate(const char *body, size_t len, struct signalr_negoti
                              size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    cJSON *root = vjson__parse(body, len);
+    cJSON *root = json__parse(body, len);
     int rc;
     if (!root || !cJSON_IsObject(root)) {
-        signalr__err(err, errlen, "negotiate response is not a JSON object");
+        str__printf(err, errlen, "negotiate response is not a JSON object");
         rc = -1;
     }
     else {
@@ -500,179 +489,119 @@ void signalr_negotiate__free(struct signalr_negotiate *n)
 
 /* ---- URLs --------------------------------------------------------------- */
 
-struct signalr_endpoint {
-    bool tls;
-    const char *host; /* host[:port] */
-    size_t host_len;
-    const char *path; /* "" or "/..." */
-    size_t path_len;
-    const char *query; /* without '?', maybe "" */
-    size_t query_len;
-};
-
-static int signalr__split_endpoint(const char *s, struct signalr_endpoint *ep)
+/* The endpoint as a URL handle (libcurl's URL API): its own scheme (http,
+ * https, ws, wss, any case) or https when it has none, the fragment dropped;
+ * *tls tells https/wss from http/ws. NULL for an empty endpoint, a byte that
+ * would break the request line, another scheme, no host, or out of memory. */
+static CURLU *signalr__endpoint(const char *endpoint, bool *tls)
 {
-    memset(ep, 0, sizeof(*ep));
-    ep->tls = true;
-    if (!s || !*s)
-        return -1;
-    for (const char *p = s; *p; p++)
+    if (!endpoint || !*endpoint)
+        return NULL;
+    for (const char *p = endpoint; *p; p++)
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p == 0x7F)
-            return -1; /* would break the request line */
-    const char *sep = strstr(s, "://");
+            return NULL;
+    const char *rest = endpoint, *sep = strstr(endpoint, "://");
+    *tls = true;
     if (sep) {
-        size_t n = (size_t)(sep - s);
-        if ((n == 5 && !strncasecmp(s, "https", 5)) || (n == 3 && !strncasecmp(s, "wss", 3)))
-            ep->tls = true;
-        else if ((n == 4 && !strncasecmp(s, "http", 4)) || (n == 2 && !strncasecmp(s, "ws", 2)))
-            ep->tls = false;
-        else
-            return -1;
-        s = sep + 3;
+        size_t n = (size_t)(sep - endpoint);
+        if ((n == 4 && !strncasecmp(endpoint, "http", 4)) ||
+            (n == 2 && !strncasecmp(endpoint, "ws", 2)))
+            *tls = false;
+        else if (!(n == 5 && !strncasecmp(endpoint, "https", 5)) &&
+                 !(n == 3 && !strncasecmp(endpoint, "wss", 3)))
+            return NULL;
+        rest = sep + 3;
     }
-    size_t end = strcspn(s, "#");
-    size_t q = strcspn(s, "?#");
-    size_t h = strcspn(s, "/?#");
-    if (h == 0)
-        return -1;
-    ep->host = s;
-    ep->host_len = h;
-    ep->path = s + h;
-    ep->path_len = q - h;
-    ep->query = q < end ? s + q + 1 : s + q;
-    ep->query_len = q < end ? end - q - 1 : 0;
-    return 0;
-}
-
-/* Appends to a malloc'd string; frees it and returns NULL on failure. */
-static char *signalr__append(char *dst, size_t *len, const char *src, size_t n)
-{
-    if (!dst)
-        return NULL;
-    char *nd = realloc(dst, *len + n + 1);
-    if (!nd) {
-        free(dst);
+    if (!*rest || strchr("/?#", *rest))
+        return NULL; /* no host */
+    /* parsed as http(s); the WebSocket scheme is set when asked for */
+    char *url = str__cat(*tls ? "https://" : "http://", rest, NULL);
+    CURLU *u = curl_url();
+    if (!url || !u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK) {
+        free(url);
+        curl_url_cleanup(u);
         return NULL;
     }
-    memcpy(nd + *len, src, n);
-    *len += n;
-    nd[*len] = '\0';
-    return nd;
+    free(url);
+    return u;
 }
 
-static char *signalr__append_str(char *dst, size_t *len, const char *src)
+/* Appends &name=value to b, value percent-encoded (every byte outside the
+ * unreserved set, upper-case hex, as curl_easy_escape does). */
+static void signalr__param(struct strbuf *b, const char *name, const char *value)
 {
-    return signalr__append(dst, len, src, strlen(src));
-}
-
-/* Appends src percent-encoded (every byte outside unreserved). */
-static char *signalr__append_escaped(char *dst, size_t *len, const char *src)
-{
-    if (!dst)
-        return NULL;
-    if (strlen(src) > INT32_MAX) {
-        free(dst);
-        return NULL;
-    }
-    /* libcurl >= 7.82 ignores the handle; no easy handle needed. */
-    char *esc = curl_easy_escape(NULL, src, (int)strlen(src));
+    size_t n = strlen(value);
+    char *esc = n > INT32_MAX ? NULL : curl_easy_escape(NULL, value, (int)n);
     if (!esc) {
-        free(dst);
-        return NULL;
+        strbuf__fail(b);
+        return;
     }
-    dst = signalr__append_str(dst, len, esc);
+    strbuf__printf(b, "%s%s=%s", b->len ? "&" : "", name, esc);
     curl_free(esc);
-    return dst;
 }
 
-static char *signalr__url_start(const struct signalr_endpoint *ep, bool ws, size_t *len)
+/* u's URL with the endpoint's own query (kept as written) and then params
+ * ("a=b&c=d", encoded) as its query, or NULL; frees u. The query is joined
+ * here rather than by CURLUPART_QUERY, which would rewrite the case of the
+ * escapes. */
+static char *signalr__url_take(CURLU *u, bool ok, const char *params)
 {
-    const char *scheme = ws ? (ep->tls ? "wss://" : "ws://") : (ep->tls ? "https://" : "http://");
-    *len = 0;
-    char *u = malloc(1);
-    if (u)
-        u[0] = '\0';
-    u = signalr__append_str(u, len, scheme);
-    return signalr__append(u, len, ep->host, ep->host_len);
+    char *query = NULL, *base = NULL, *out = NULL;
+    if (ok && params && curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_NO_QUERY)
+        query = NULL;
+    if (ok && params && curl_url_set(u, CURLUPART_QUERY, NULL, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_URL, &base, 0) == CURLUE_OK)
+        out = str__cat(base, "?", query && *query ? query : "", query && *query ? "&" : "", params,
+                       NULL);
+    curl_free(query);
+    curl_free(base);
+    curl_url_cleanup(u);
+    return out;
 }
 
 char *signalr__negotiate_url(const char *endpoint)
 {
-    struct signalr_endpoint ep;
-    if (signalr__split_endpoint(endpoint, &ep) < 0)
+    bool tls;
+    CURLU *u = signalr__endpoint(endpoint, &tls);
+    if (!u)
         return NULL;
-    size_t len;
-    char *u = signalr__url_start(&ep, false, &len);
-    size_t plen = ep.path_len;
-    while (plen > 0 && ep.path[plen - 1] == '/')
-        plen--; /* "hub/" + "/negotiate" must not give "hub//negotiate" */
-    u = signalr__append(u, &len, ep.path, plen);
-    u = signalr__append_str(u, &len, "/negotiate?");
-    if (ep.query_len) {
-        u = signalr__append(u, &len, ep.query, ep.query_len);
-        u = signalr__append_str(u, &len, "&");
+    char *path = NULL, *neg = NULL;
+    bool ok = curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK;
+    if (ok) {
+        size_t n = strlen(path);
+        while (n > 0 && path[n - 1] == '/')
+            path[--n] = '\0'; /* "hub/" + "/negotiate" must not give "hub//negotiate" */
+        neg = str__cat(path, "/negotiate", NULL);
     }
-    return signalr__append_str(u, &len, "negotiateVersion=1");
+    ok = neg && curl_url_set(u, CURLUPART_PATH, neg, 0) == CURLUE_OK;
+    curl_free(path);
+    free(neg);
+    return signalr__url_take(u, ok, "negotiateVersion=1");
 }
 
 char *signalr__ws_url(const char *endpoint, const char *connection_token, const char *access_token)
 {
-    struct signalr_endpoint ep;
-    if (!connection_token || signalr__split_endpoint(endpoint, &ep) < 0)
+    bool tls;
+    CURLU *u = connection_token ? signalr__endpoint(endpoint, &tls) : NULL;
+    if (!u)
         return NULL;
-    size_t len;
-    char *u = signalr__url_start(&ep, true, &len);
-    if (ep.path_len)
-        u = signalr__append(u, &len, ep.path, ep.path_len);
-    else
-        u = signalr__append_str(u, &len, "/");
-    u = signalr__append_str(u, &len, "?");
-    if (ep.query_len) {
-        u = signalr__append(u, &len, ep.query, ep.query_len);
-        u = signalr__append_str(u, &len, "&");
-    }
-    u = signalr__append_str(u, &len, "id=");
-    u = signalr__append_escaped(u, &len, connection_token);
-    if (access_token) {
-        u = signalr__append_str(u, &len, "&access_token=");
-        u = signalr__append_escaped(u, &len, access_token);
-    }
-    return u;
+    struct strbuf params = {0};
+    signalr__param(&params, "id", connection_token);
+    if (access_token)
+        signalr__param(&params, "access_token", access_token);
+    char *p = strbuf__take(&params);
+    bool ok = p && curl_url_set(u, CURLUPART_SCHEME, tls ? "wss" : "ws",
+                                CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK;
+    char *url = signalr__url_take(u, ok, p);
+    free(p);
+    return url;
 }
 
 /* ---- token --------------------------------------------------------------- */
 
-/* base64url (no padding) -> bytes, via OpenSSL's standard decoder. Returns a
- * malloc'd buffer and *out_len, or NULL. */
-static unsigned char *signalr__b64url_decode(const char *s, size_t n, size_t *out_len)
-{
-    if (n == 0 || n % 4 == 1 || n > 64 * 1024)
-        return NULL;
-    size_t pad = (4 - n % 4) % 4;
-    char *std = malloc(n + pad + 1);
-    unsigned char *out = malloc((n + pad) / 4 * 3 + 1);
-    if (!std || !out)
-        goto fail;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '+' || c == '/' || c == '=')
-            goto fail; /* not base64url */
-        std[i] = c == '-' ? '+' : c == '_' ? '/' : c;
-    }
-    memset(std + n, '=', pad);
-    std[n + pad] = '\0';
-    int got = EVP_DecodeBlock(out, (const unsigned char *)std, (int)(n + pad));
-    if (got < 0 || (size_t)got < pad)
-        goto fail;
-    free(std);
-    *out_len = (size_t)got - pad; /* DecodeBlock counts the padding as zeros */
-    out[*out_len] = '\0';
-    return out;
-fail:
-    free(std);
-    free(out);
-    return NULL;
-}
+/* An RTE token is a few hundred bytes; a longer payload is not ours. */
+#define SIGNALR_JWT_MAX_PAYLOAD (64 * 1024)
 
 int signalr__jwt_exp(const char *token, int64_t *exp_s)
 {
@@ -682,11 +611,11 @@ int signalr__jwt_exp(const char *token, int64_t *exp_s)
     const char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
     if (!dot1 || !dot2 || dot1 == token || strchr(dot2 + 1, '.'))
         return -1;
-    size_t plen;
-    unsigned char *payload = signalr__b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &plen);
-    if (!payload)
+    size_t n = (size_t)(dot2 - dot1 - 1), plen;
+    unsigned char *payload;
+    if (n > SIGNALR_JWT_MAX_PAYLOAD || b64__decode_url(dot1 + 1, n, &payload, &plen) < 0)
         return -1;
-    cJSON *root = vjson__parse((const char *)payload, plen);
+    cJSON *root = json__parse((const char *)payload, plen);
     free(payload);
     const cJSON *exp = cJSON_GetObjectItemCaseSensitive(root, "exp");
     int rc = -1;

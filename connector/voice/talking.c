@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/json.h"
+#include "core/str.h"
 
 enum talking_where { TALKING_IN_PATH, TALKING_IN_BODY };
 
@@ -16,30 +18,6 @@ struct talking_values {
     const char *email;
     bool talking;
 };
-
-/* Growing output string; any failure sets oom and keeps it NULL. */
-struct talking_buf {
-    char *s;
-    size_t len;
-    bool oom;
-};
-
-static void talking__put(struct talking_buf *b, const char *src, size_t n)
-{
-    if (b->oom)
-        return;
-    char *ns = realloc(b->s, b->len + n + 1);
-    if (!ns) {
-        free(b->s);
-        b->s = NULL;
-        b->oom = true;
-        return;
-    }
-    memcpy(ns + b->len, src, n);
-    b->len += n;
-    ns[b->len] = '\0';
-    b->s = ns;
-}
 
 /* Length of a placeholder name at s (after the '{'), counting only when a
  * '}' closes it: 0 when this '{' is not a placeholder. */
@@ -58,45 +36,40 @@ static bool talking__name_is(const char *name, size_t n, const char *want)
     return strlen(want) == n && strncmp(name, want, n) == 0;
 }
 
-static void talking__put_path_value(struct talking_buf *b, const char *v)
+static void talking__put_path_value(struct strbuf *b, const char *v)
 {
     char *esc = curl_easy_escape(NULL, v, (int)strlen(v));
     if (!esc) {
-        b->oom = true;
-        free(b->s);
-        b->s = NULL;
+        strbuf__fail(b);
         return;
     }
-    talking__put(b, esc, strlen(esc));
+    strbuf__puts(b, esc);
     curl_free(esc);
 }
 
 /* The JSON string literal cJSON writes, without its quotes: quotes,
  * backslashes and control characters escaped; UTF-8 passes through. */
-static void talking__put_json_value(struct talking_buf *b, const char *v)
+static void talking__put_json_value(struct strbuf *b, const char *v)
 {
     cJSON *s = cJSON_CreateString(v);
     char *json = s ? cJSON_PrintUnformatted(s) : NULL;
     cJSON_Delete(s);
     if (!json) {
-        b->oom = true;
-        free(b->s);
-        b->s = NULL;
+        strbuf__fail(b);
         return;
     }
     size_t n = strlen(json);
-    talking__put(b, json + 1, n >= 2 ? n - 2 : 0);
+    strbuf__put(b, json + 1, n >= 2 ? n - 2 : 0);
     cJSON_free(json);
 }
 
 /* Writes the value of a known placeholder; returns false for an unknown one. */
-static bool talking__put_value(struct talking_buf *b, const char *name, size_t n,
+static bool talking__put_value(struct strbuf *b, const char *name, size_t n,
                                const struct talking_values *v, enum talking_where where)
 {
     const char *val;
     if (talking__name_is(name, n, "talking")) {
-        const char *tf = v->talking ? "true" : "false";
-        talking__put(b, tf, strlen(tf));
+        strbuf__puts(b, v->talking ? "true" : "false");
         return true;
     }
     if (talking__name_is(name, n, "userId"))
@@ -117,29 +90,28 @@ static bool talking__put_value(struct talking_buf *b, const char *name, size_t n
 static char *talking__substitute(const char *tpl, const struct talking_values *v,
                                  enum talking_where where, int *unknown)
 {
-    struct talking_buf b = {0};
-    talking__put(&b, "", 0);
+    struct strbuf b = {0};
     const char *p = tpl;
     while (*p && !b.oom) {
         const char *open = strchr(p, '{');
         if (!open) {
-            talking__put(&b, p, strlen(p));
+            strbuf__puts(&b, p);
             break;
         }
-        talking__put(&b, p, (size_t)(open - p));
+        strbuf__put(&b, p, (size_t)(open - p));
         size_t n = talking__placeholder(open + 1);
         if (n == 0) {
-            talking__put(&b, "{", 1);
+            strbuf__put(&b, "{", 1);
             p = open + 1;
             continue;
         }
         if (!talking__put_value(&b, open + 1, n, v, where)) {
-            talking__put(&b, open, n + 2);
+            strbuf__put(&b, open, n + 2);
             (*unknown)++;
         }
         p = open + n + 2;
     }
-    return b.oom ? NULL : b.s;
+    return strbuf__take(&b);
 }
 
 void talking_call__free(struct talking_call *r)
@@ -217,8 +189,8 @@ const char *talking__validate_template(const struct talking_template *tpl)
         char *body = talking__substitute(tpl->body, &v, TALKING_IN_BODY, &unknown);
         if (!body)
             return "talking_request: out of memory";
-        /* the whole body: cJSON_Parse alone ignores trailing bytes */
-        cJSON *json = cJSON_ParseWithOpts(body, NULL, true);
+        /* the whole body must be one JSON value (core/json.h) */
+        cJSON *json = json__parse_str(body);
         free(body);
         cJSON_Delete(json);
         if (unknown)
@@ -266,7 +238,7 @@ int talking__parse_availability(const char *body, size_t len, char *id, size_t i
 {
     id[0] = '\0';
     source[0] = '\0';
-    cJSON *root = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+    cJSON *root = body && len ? json__parse(body, len) : NULL;
     const cJSON *e = cJSON_IsArray(root) ? cJSON_GetArrayItem(root, 0) : root;
     const cJSON *v = cJSON_IsObject(e) ? cJSON_GetObjectItem(e, "Id") : NULL;
     const cJSON *src = cJSON_IsObject(e) ? cJSON_GetObjectItem(e, "EventSource") : NULL;

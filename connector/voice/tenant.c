@@ -33,9 +33,11 @@
 #include "core/clock.h"
 #include "core/health.h"
 #include "core/http_client.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/status.h"
+#include "core/str.h"
 #include "voice/calls.h"
 #include "voice/capture.h"
 #include "voice/discovery.h"
@@ -55,11 +57,6 @@ static void vtenant__step_users(struct vtenant *t, bool in_chain);
 static void vtenant__step_token(struct vtenant *t);
 
 /* ---- small helpers -------------------------------------------------------- */
-
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
 
 int64_t vtenant__opt_or(int64_t v, int64_t dflt)
 {
@@ -477,19 +474,11 @@ static int vtenant__lookup(void *ctx, const char *email, const char **user_id)
     struct vtenant *t = ctx;
     if (!t->users_loaded)
         return -1;
-    for (size_t i = 0; i < t->n_users; i++) {
-        if (strcasecmp(t->users[i].address, email) == 0) {
-            *user_id = t->users[i].id;
-            return 1;
-        }
-    }
-    for (size_t i = 0; i + 1 < t->n_former; i += 2) {
-        if (strcasecmp(t->former[i], email) == 0) {
-            *user_id = t->former[i + 1];
-            return 1;
-        }
-    }
-    return 0;
+    const char *id = tenant_users__by_address(t, email, NULL);
+    if (!id)
+        return 0;
+    *user_id = id;
+    return 1;
 }
 
 static void vtenant__write_report(void *ctx, const struct voice_write_result *r)
@@ -547,8 +536,8 @@ struct vtenant *vtenant__new(struct loop *loop, struct bus *bus, struct http_cli
     t->o = *opt;
     t->name = strdup(opt->name);
     t->discovery_url =
-        dup_or_null(opt->discovery_url ? opt->discovery_url : "https://discover.enreachvoice.com");
-    t->api_url_cfg = dup_or_null(opt->api_url);
+        str__dup(opt->discovery_url ? opt->discovery_url : "https://discover.enreachvoice.com");
+    t->api_url_cfg = str__dup(opt->api_url);
     t->username = strdup(opt->username ? opt->username : "");
     t->topic_prefix = strdup(opt->topic_prefix ? opt->topic_prefix : "");
     t->model = opt->events ? opt->events : events__model_default();
@@ -635,7 +624,7 @@ void vtenant__webhook_event(struct vtenant *t, const struct voice_call_event *ev
         return;
     }
     if (capture__wants(t->capture, "webhook", ev->name)) {
-        cJSON *raw = body ? cJSON_ParseWithLength(body, len) : NULL;
+        cJSON *raw = body ? json__parse(body, len) : NULL;
         capture__record(t->capture, t->name, "webhook", ev->name, raw);
         cJSON_Delete(raw);
     }
@@ -670,6 +659,7 @@ void vtenant__free(struct vtenant *t)
     calls__free(t->calls);
     tenant_users__seeds_free(t->seeds, t->n_seeds);
     voice_rest__free(t->rest);
+    tenant_users__index_free(t);
     tenant_users__free(t->users, t->n_users);
     vtenant__strv_free(t->missing, t->n_missing);
     vtenant__strv_free(t->former, t->n_former);

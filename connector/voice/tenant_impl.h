@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "core/backoff.h"
+#include "core/hmap.h"
 #include "core/loop.h"
 #include "voice/events.h"
 #include "voice/signalr.h"
@@ -61,6 +62,16 @@ struct vuser {
     bool announced;        /* state published at least once */
 };
 
+/* An address of the user map or of the former list, in vtenant.by_address:
+ * a Voice write finds its user in one lookup (the strings belong to users
+ * and former). */
+struct vaddr {
+    struct hmap_node node;
+    const char *address;
+    const char *id;
+    bool former;
+};
+
 struct vseed {
     char *address;
     size_t calls;
@@ -92,6 +103,9 @@ struct vtenant {
      * writes their flag false (it may have set it). address/id pairs. */
     char **former;
     size_t n_former;
+    /* users and former by address, case-insensitively; rebuilt with them */
+    struct hmap by_address;
+    struct vaddr *addrs;
 
     enum vlink state;
     unsigned chain;
@@ -165,6 +179,10 @@ void vtenant__report(struct vtenant *t);
 /* tenant_users.c */
 struct vuser *tenant_users__find(struct vtenant *t, const char *id);
 void tenant_users__free(struct vuser *u, size_t n);
+/* The Voice id of a configured address: the user map's (current is true),
+ * else one that left it on a reload, else NULL. */
+const char *tenant_users__by_address(const struct vtenant *t, const char *address, bool *current);
+void tenant_users__index_free(struct vtenant *t);
 bool tenant_users__has_ci(char *const *v, size_t n, const char *s);
 void tenant_users__publish(struct vtenant *t, struct vuser *u, const char *source);
 void tenant_users__announce(struct vtenant *t);

@@ -9,6 +9,7 @@
 
 #include "core/bus.h"
 #include "core/clock.h"
+#include "core/hmap.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "voice/calls.h"
@@ -44,6 +45,48 @@ void tenant_users__free(struct vuser *u, size_t n)
         free(u[i].topic);
     }
     free(u);
+}
+
+void tenant_users__index_free(struct vtenant *t)
+{
+    hmap__clear(&t->by_address);
+    free(t->addrs);
+    t->addrs = NULL;
+}
+
+/* Rebuilds by_address from users and former. On out of memory the index
+ * stays empty and lookups fail (logged): writes are refused, not wrong. */
+static void tenant_users__index(struct vtenant *t)
+{
+    tenant_users__index_free(t);
+    size_t n = t->n_users + t->n_former / 2;
+    t->addrs = calloc(n ? n : 1, sizeof(*t->addrs));
+    for (size_t i = 0; t->addrs && i < n; i++) {
+        struct vaddr *a = &t->addrs[i];
+        a->former = i >= t->n_users;
+        a->address = a->former ? t->former[2 * (i - t->n_users)] : t->users[i].address;
+        a->id = a->former ? t->former[2 * (i - t->n_users) + 1] : t->users[i].id;
+        if (hmap__insert(&t->by_address, &a->node, hmap__hash_ci(a->address)) < 0) {
+            tenant_users__index_free(t);
+            break;
+        }
+    }
+    if (!t->addrs)
+        LOG_ERROR("voice", "out of memory: the user map cannot be searched tenant=%s", t->name);
+}
+
+const char *tenant_users__by_address(const struct vtenant *t, const char *address, bool *current)
+{
+    const struct vaddr *found = NULL;
+    uint64_t h = hmap__hash_ci(address);
+    for (struct hmap_node *n = hmap__first(&t->by_address, h); n; n = hmap__next(n, h)) {
+        const struct vaddr *a = HMAP_ENTRY(n, struct vaddr, node);
+        if (strcasecmp(a->address, address) == 0 && (!found || found->former))
+            found = a;
+    }
+    if (current)
+        *current = found && !found->former;
+    return found ? found->id : NULL;
 }
 
 #define VTENANT_FORMER_MAX 8192 /* address/id pairs kept for removed users */
@@ -217,6 +260,7 @@ int tenant_users__apply(struct vtenant *t, const struct voice_users *vu, const c
     vtenant__strv_free(t->missing, t->n_missing);
     t->users = nu;
     t->n_users = n;
+    tenant_users__index(t);
     t->missing = missing;
     t->n_missing = m.n_missing;
     t->users_loaded = true;
@@ -265,9 +309,10 @@ void tenant_users__apply_seeds(struct vtenant *t)
         if (s->applied)
             continue;
         s->applied = any = true;
-        for (size_t k = 0; k < t->n_users && !u; k++)
-            if (strcasecmp(t->users[k].address, s->address) == 0)
-                u = &t->users[k];
+        bool current;
+        const char *id = tenant_users__by_address(t, s->address, &current);
+        if (id && current)
+            u = tenant_users__find(t, id);
         if (!u) {
             LOG_WARN("voice",
                      "carried-over call state dropped: user not in Voice tenant=%s user=%s",

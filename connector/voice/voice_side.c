@@ -1,4 +1,4 @@
-/* The Voice side as a daemon component (connector/daemon.h): one struct
+/* The Voice side as a daemon component (connector/component.h): one struct
  * vtenant per configured tenant (REST start-up, RTE link, call tracking,
  * voice/<id>/talking), the optional webhook route POST /voice/events/<tenant>,
  * and the talking writer the mapper uses (env->services->voice_writer).
@@ -29,11 +29,12 @@
 #include "core/ids.h"
 #include "core/http_client.h"
 #include "core/http_server.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "core/status.h"
-#include "daemon.h"
+#include "component.h"
 #include "voice/calls.h"
 #include "voice/events.h"
 #include "voice/tenant.h"
@@ -189,7 +190,7 @@ static void vside__on_retained(void *ctx, const char *topic, const char *payload
         LOG_DEBUG("voice", "retained talking topic with a bad id ignored topic=%s", topic);
         return;
     }
-    cJSON *o = cJSON_ParseWithLength(payload, len);
+    cJSON *o = json__parse(payload, len);
     const cJSON *talking = cJSON_GetObjectItemCaseSensitive(o, "talking");
     const cJSON *calls = cJSON_GetObjectItemCaseSensitive(o, "calls");
     const cJSON *since = cJSON_GetObjectItemCaseSensitive(o, "since");

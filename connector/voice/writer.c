@@ -1,11 +1,11 @@
 /* Voice 'talking' writer: see writer.h.
  *
  * One slot per (tenant, user), kept for the life of the writer (bounded by
- * the configured users). A slot is idle, waiting for the user map, or has
- * a request in flight; it holds the value being written and at most one
- * queued newer value. Callbacks may call back into the writer, so every
- * state change is made before any callback runs (completions are
- * collected, then fired).
+ * the configured users), found in a hash map (core/hmap.h) by the
+ * lower-cased address: a write is one lookup, not a scan. A slot is idle, waiting for the user map,
+ * or has a request in flight; it holds the value being written and at most one queued newer value.
+ * Callbacks may call back into the writer, so every state change is made before any callback runs
+ * (completions are collected, then fired).
  */
 #include "voice/writer.h"
 
@@ -14,15 +14,16 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/hmap.h"
 #include "core/http_client.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "core/str.h"
 #include "voice/events.h"
 #include "voice/rest.h"
 #include "voice/talking.h"
 
-#define WRITER_BUCKETS     1024
 #define WRITER_MAP_POLL_MS 200
 #define WRITER_AVAIL_ID    96
 
@@ -50,7 +51,7 @@ struct wvalue {
 enum wstep { WSTEP_WRITE, WSTEP_CURRENT, WSTEP_DELETE };
 
 struct wslot {
-    struct wslot *next;
+    struct hmap_node node; /* in voice_writer.slots */
     struct wtenant *t;
     char *email;
     bool active;    /* cur is being written (in flight or waiting for the map) */
@@ -69,7 +70,7 @@ struct wslot {
 struct voice_writer {
     struct loop *loop;
     struct wtenant *tenants;
-    struct wslot *buckets[WRITER_BUCKETS];
+    struct hmap slots; /* by address, case-insensitively; tenants told apart by t */
     int64_t map_wait_ms;
     bool stopping;
 };
@@ -90,8 +91,6 @@ struct wdones {
     size_t n;
 };
 
-static struct voice_writer *writer_default;
-
 const char *voice_write_status__name(enum voice_write_status s)
 {
     switch (s) {
@@ -107,16 +106,6 @@ const char *voice_write_status__name(enum voice_write_status s)
         return "stopped";
     }
     return "?";
-}
-
-struct voice_writer *voice_writer__default(void)
-{
-    return writer_default;
-}
-
-void voice_writer__set_default(struct voice_writer *w)
-{
-    writer_default = w;
 }
 
 struct voice_writer *voice_writer__new(struct loop *loop)
@@ -154,7 +143,7 @@ static void wtenant__free(struct wtenant *t)
 /* strdup that keeps NULL; *ok turns false on out of memory. */
 static char *writer__dup(const char *s, bool *ok)
 {
-    char *d = s ? strdup(s) : NULL;
+    char *d = str__dup(s);
     if (s && !d)
         *ok = false;
     return d;
@@ -210,28 +199,22 @@ bool voice_writer__enabled(const struct voice_writer *w, const char *tenant)
     return t && t->mode != VOICE_TALKING_OFF;
 }
 
-static unsigned writer__hash(const struct wtenant *t, const char *email)
-{
-    unsigned h = 2166136261u ^ (unsigned)(uintptr_t)t;
-    for (const unsigned char *p = (const unsigned char *)email; *p; p++)
-        h = (h ^ (unsigned)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p)) * 16777619u;
-    return h % WRITER_BUCKETS;
-}
-
 static struct wslot *writer__slot(struct voice_writer *w, struct wtenant *t, const char *email)
 {
-    unsigned h = writer__hash(t, email);
-    for (struct wslot *s = w->buckets[h]; s; s = s->next)
+    uint64_t h = hmap__hash_ci(email);
+    for (struct hmap_node *n = hmap__first(&w->slots, h); n; n = hmap__next(n, h)) {
+        struct wslot *s = HMAP_ENTRY(n, struct wslot, node);
         if (s->t == t && strcasecmp(s->email, email) == 0)
             return s;
+    }
     struct wslot *s = calloc(1, sizeof(*s));
-    if (!s || !(s->email = strdup(email))) {
+    if (!s || !(s->email = strdup(email)) || hmap__insert(&w->slots, &s->node, h) < 0) {
+        if (s)
+            free(s->email);
         free(s);
         return NULL;
     }
     s->t = t;
-    s->next = w->buckets[h];
-    w->buckets[h] = s;
     return s;
 }
 
@@ -532,13 +515,42 @@ int voice_writer__set_talking(struct voice_writer *w, const char *tenant, const 
     return 0;
 }
 
+static void writer__count_active(struct hmap_node *n, void *ctx)
+{
+    *(size_t *)ctx += HMAP_ENTRY(n, struct wslot, node)->active;
+}
+
 size_t voice_writer__pending(const struct voice_writer *w)
 {
     size_t n = 0;
-    for (size_t i = 0; i < WRITER_BUCKETS; i++)
-        for (const struct wslot *s = w->buckets[i]; s; s = s->next)
-            n += s->active;
+    hmap__each((struct hmap *)&w->slots, writer__count_active, &n);
     return n;
+}
+
+static void writer__stop_slot(struct voice_writer *w, struct wslot *s)
+{
+    struct wdones ds = {.n = 0};
+    loop__timer_cancel(w->loop, s->timer);
+    s->timer = 0;
+    if (s->in_flight)
+        return; /* its completion reports both */
+    if (s->active)
+        wdone__add(&ds, &s->cur, VOICE_WRITE_STOPPED, 0, s->attempts, -1, "stopped");
+    if (s->has_queued)
+        wdone__add(&ds, &s->queued, VOICE_WRITE_STOPPED, 0, 0, -1, "stopped");
+    s->active = s->has_queued = false;
+    writer__fire(s, &ds);
+}
+
+struct writer_list {
+    struct wslot **v;
+    size_t n;
+};
+
+static void writer__collect(struct hmap_node *n, void *ctx)
+{
+    struct writer_list *l = ctx;
+    l->v[l->n++] = HMAP_ENTRY(n, struct wslot, node);
 }
 
 void voice_writer__stop(struct voice_writer *w)
@@ -546,37 +558,33 @@ void voice_writer__stop(struct voice_writer *w)
     if (!w || w->stopping)
         return;
     w->stopping = true;
-    for (size_t i = 0; i < WRITER_BUCKETS; i++) {
-        for (struct wslot *s = w->buckets[i]; s; s = s->next) {
-            struct wdones ds = {.n = 0};
-            loop__timer_cancel(w->loop, s->timer);
-            s->timer = 0;
-            if (s->in_flight)
-                continue; /* its completion reports both */
-            if (s->active)
-                wdone__add(&ds, &s->cur, VOICE_WRITE_STOPPED, 0, s->attempts, -1, "stopped");
-            if (s->has_queued)
-                wdone__add(&ds, &s->queued, VOICE_WRITE_STOPPED, 0, 0, -1, "stopped");
-            s->active = s->has_queued = false;
-            writer__fire(s, &ds);
-        }
+    /* A callback may ask for a write of a user not seen yet, which adds a
+     * slot and may grow the map: walk a copy of the list, not the map. */
+    struct writer_list l = {malloc((w->slots.count ? w->slots.count : 1) * sizeof(*l.v)), 0};
+    if (!l.v) {
+        LOG_ERROR("voice", "out of memory: pending 'talking' writes not reported as stopped");
+        return;
     }
+    hmap__each(&w->slots, writer__collect, &l);
+    for (size_t i = 0; i < l.n; i++)
+        writer__stop_slot(w, l.v[i]);
+    free(l.v);
+}
+
+static void writer__free_slot(struct hmap_node *n, void *ctx)
+{
+    (void)ctx;
+    struct wslot *s = HMAP_ENTRY(n, struct wslot, node);
+    free(s->email);
+    free(s);
 }
 
 void voice_writer__free(struct voice_writer *w)
 {
     if (!w)
         return;
-    if (writer_default == w)
-        writer_default = NULL;
-    for (size_t i = 0; i < WRITER_BUCKETS; i++) {
-        while (w->buckets[i]) {
-            struct wslot *s = w->buckets[i];
-            w->buckets[i] = s->next;
-            free(s->email);
-            free(s);
-        }
-    }
+    hmap__each(&w->slots, writer__free_slot, NULL);
+    hmap__clear(&w->slots);
     while (w->tenants) {
         struct wtenant *t = w->tenants;
         w->tenants = t->next;

@@ -103,9 +103,4 @@ void voice_writer__stop(struct voice_writer *w);
 /* After every in-flight completion has run (HTTP client freed). */
 void voice_writer__free(struct voice_writer *w);
 
-/* The running daemon's writer, for the mapper (loop thread); NULL when the
- * Voice side is not running. */
-struct voice_writer *voice_writer__default(void);
-void voice_writer__set_default(struct voice_writer *w);
-
 #endif

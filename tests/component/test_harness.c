@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "canned_http.h"
-#include "component.h"
+#include "comp_env.h"
 #include "core/clock.h"
 #include "core/http_client.h"
 #include "core/loop.h"

@@ -1,4 +1,4 @@
-/* Component test: Home Assistant discovery (connector/core/hass.c) in
+/* Component test: Home Assistant discovery (connector/hass/hass.c) in
  * process, against the fake bus (tests/lib/fake_bus.c) and the real loop,
  * config and ids. What tests/integration/test_hass.sh checks against
  * mosquitto in 20 s, in milliseconds: configs retained per user and role,
@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comp_env.h"
 #include "component.h"
 #include "core/config.h"
-#include "core/hass.h"
-#include "daemon.h"
+#include "hass/hass.h"
 #include "fake_bus.h"
 
 #define CFG(users)                                                                        \

@@ -1,9 +1,9 @@
-/* ps_graph's strict base64/base64url wrappers (every encryptedContent blob
+/* The strict base64/base64url wrappers of core/b64.c (every encryptedContent blob
  * and JWT segment goes through them). Properties: decode(encode(x)) == x for
  * both alphabets; a decoded buffer is NUL-terminated at its length. */
 #include "fuzz_util.h"
 
-#include "graph/b64.h"
+#include "core/b64.h"
 
 static void check_roundtrip(const uint8_t *data, size_t size, bool url)
 {

@@ -4,10 +4,6 @@
 source "$(dirname "${BASH_SOURCE[0]}")/graph_helpers.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/voice_helpers.sh"
 
-# The daemon (daemon.c lists mapper_component; voice_helpers.sh may have
-# pointed PS_BIN at an older Voice-only variant).
-PS_BIN=$PS_BUILD/connector/presence-sync
-grep -q '&mapper_component' "$PS_SRC/connector/daemon.c" || fail "daemon.c does not run the mapper"
 BRIDGE=ps
 VS_BRIDGE=ps
 

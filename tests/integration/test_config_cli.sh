@@ -150,6 +150,16 @@ expect_in bad7.err "tenants[0].graph.client_id: missing"
 run_cli bad8 --config "$T/etc/bad2.json"
 expect_rc 2 bad8
 expect_in bad8.err "651 users need 2 service accounts"
+# a tuning knob that is not a number in range stops run before anything starts
+# (docs/configuration.md "Tuning and test knobs")
+PS_GRAPH_RESYNC_MS=3s "$PS_BIN" run -c "$T/etc/good.json" >"$T/bad9.out" 2>"$T/bad9.err" &&
+    fail "run started with PS_GRAPH_RESYNC_MS=3s" || RC=$?
+expect_rc 2 bad9
+expect_in bad9.err "PS_GRAPH_RESYNC_MS='3s': a whole number from 1000 to 86400000 is needed"
+PS_GRAPH_RATE_LIMIT=5000 "$PS_BIN" run -c "$T/etc/good.json" >"$T/bad10.out" 2>"$T/bad10.err" &&
+    fail "run started with PS_GRAPH_RATE_LIMIT=5000" || RC=$?
+expect_rc 2 bad10
+expect_in bad10.err "PS_GRAPH_RATE_LIMIT='5000'"
 for s in "${SECRETS[@]}"; do assert_absent "$s" "$T"/bad*.out "$T"/bad*.err; done
 
 # 4. consent-url

@@ -67,7 +67,7 @@ sim GET /requests | jq -e --arg id "$BOB_ID" '
     fail "no settle read: $(sim GET /requests | jq -c '[.[] | {method, path, status}] | .[-10:]')"
 [ "$(metric 'graph_requests_total{tenant="contoso",kind="presences",status="200"}')" -ge 1 ] ||
     fail "no getPresencesByUserId answered"
-[ "$(metric 'mapper_graph_writes_total{action="graph_read",outcome="ok"}')" -ge 1 ] ||
+[ "$(metric 'mapper_graph_reads_total{outcome="ok"}')" -ge 1 ] ||
     fail "the mapper read no presence"
 # presence routes by object id only: nothing of ours was addressed by UPN
 sim GET /requests | jq -e 'all(.[]; (.path | test("/users/[^/]*@[^/]*/presence")) | not)' >/dev/null ||

@@ -26,6 +26,9 @@ MPORT=$(free_port)
 start_role mapper "$MPORT"
 wait_line 10 "$T/mapper.log" 'graph client ready' || fail "no Graph client in the mapper process"
 grep -q 'graph side ready' "$T/mapper.log" && fail "the Graph side runs in the mapper process"
+# the test knob is said at warn level (docs/configuration.md "Tuning and test knobs")
+grep -q ' warn tunables test/tuning knob set: PS_MAPPER_STARTUP_MS=2000' "$T/mapper.log" ||
+    fail "the knob was not logged: $(sed -n 1,5p "$T/mapper.log")"
 
 # the sign-in failure, explained, in the mapper process's own B/health
 auth_is() {

@@ -104,6 +104,6 @@ assert all(r["status"] == 200 for r in batches[1:]), "a batch failed"
 # the settle read after each clear: many users per getPresencesByUserId
 assert read_ids and max(read_ids) > 20, "reads were not merged"
 PY
-[ "$(metric 'mapper_graph_writes_total{action="graph_read",outcome="ok"}')" -ge 1 ] ||
+[ "$(metric 'mapper_graph_reads_total{outcome="ok"}')" -ge 1 ] ||
     fail "no read of the mapper answered"
 pass

@@ -27,6 +27,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/json.h"
 #include "core/http_server.h"
 #include "core/log.h"
 
@@ -113,7 +114,7 @@ static cJSON *next_line(FILE *f)
     size_t cap = 0;
     cJSON *o = NULL;
     while (!o && getline(&line, &cap, f) > 0)
-        o = cJSON_Parse(line);
+        o = json__parse_str(line);
     free(line);
     return o;
 }

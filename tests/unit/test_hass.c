@@ -1,4 +1,4 @@
-/* Home Assistant node ids (connector/core/hass.h): only [a-z0-9_-], readable,
+/* Home Assistant node ids (connector/hass/hass.h): only [a-z0-9_-], readable,
  * stable, distinct per user and per topic prefix. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "core/hass.h"
+#include "hass/hass.h"
 
 static void assert_node(const char *prefix, const char *addr, const char *want)
 {

@@ -970,6 +970,30 @@ static void test_escape(void **state)
     assert_null(http__escape(NULL));
 }
 
+static void assert_log_url(const char *url, const char *want)
+{
+    char buf[256];
+    http__url_for_log(url, buf, sizeof(buf));
+    assert_string_equal(buf, want);
+}
+
+static void test_url_for_log(void **state)
+{
+    (void)state;
+    assert_log_url("mqtt://127.0.0.1:1883", "mqtt://127.0.0.1:1883");
+    assert_log_url("mqtt://bridge:S3cret@broker:1883", "mqtt://***@broker:1883");
+    assert_log_url("mqtts://bridge@broker.example.com", "mqtts://***@broker.example.com");
+    assert_log_url("mqtt://:p%40ss@h", "mqtt://***@h");
+    assert_log_url("wss://u:p@broker.example.com:443/mqtt?x=1",
+                   "wss://***@broker.example.com:443/mqtt");
+    assert_log_url("https://h/hub?id=abc&access_token=SECRET#f", "https://h/hub");
+    assert_log_url("tcp://[::1]:1883/", "tcp://[::1]:1883");
+    assert_log_url("ssl://u:p@[2001:db8::1]:8883", "ssl://***@[2001:db8::1]:8883");
+    /* an '@' in the path is not a password */
+    assert_log_url("ws://h:8080/a@b", "ws://h:8080/a@b");
+    assert_log_url("not a url", "(not a URL)");
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -991,6 +1015,7 @@ int main(void)
         cmocka_unit_test(test_header_injection_refused),
         cmocka_unit_test(test_log_has_no_secrets),
         cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_url_for_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/tunables.h"
 #include "mapper/mapper.h"
 #include "mapper/mapper_int.h"
 
@@ -167,6 +168,7 @@ static int fake_graph_submit(void *graph, const struct graph_write *w, graph_wri
 
 struct rig {
     struct config *cfg;
+    struct tunables tun;
     struct daemon_services services;
     struct daemon_env env;
     void *state;
@@ -177,7 +179,6 @@ static void rig_start(struct rig *r, const char *users_json)
     setenv("PS_T_CS", "secret", 1);
     setenv("PS_T_SA", "password", 1);
     setenv("PS_T_VK", "voicekey", 1);
-    setenv("PS_MAPPER_STARTUP_MS", "0", 1);
     char json[16384];
     snprintf(
         json, sizeof(json),
@@ -196,8 +197,13 @@ static void rig_start(struct rig *r, const char *users_json)
         fail_msg("config: %s: %s", err.path, err.msg);
     memset(&fk, 0, sizeof(fk));
     fk.loop = loop__new();
-    r->env = (struct daemon_env){
-        .cfg = r->cfg, .loop = fk.loop, .services = &r->services, .roles = CONFIG_ROLE_ALL};
+    r->tun = *tunables__defaults();
+    r->tun.mapper_startup_ms = 0;
+    r->env = (struct daemon_env){.cfg = r->cfg,
+                                 .loop = fk.loop,
+                                 .services = &r->services,
+                                 .tun = &r->tun,
+                                 .roles = CONFIG_ROLE_ALL};
     assert_int_equal(mapper_component.init(&r->env, &r->state), 0);
     struct mapper_ports ports = {.graph_submit = fake_graph_submit, .voice_set = fake_voice_set};
     mapper__set_ports(r->state, &ports);
@@ -225,7 +231,7 @@ static void rig_stop(struct rig *r)
     config__free(r->cfg);
 }
 
-static struct muser *user_of(struct rig *r, const char *addr)
+static struct mapper_user *user_of(struct rig *r, const char *addr)
 {
     struct mapper *m = r->state;
     for (size_t k = 0; k < m->tenants[0].n_users; k++) {
@@ -304,12 +310,13 @@ static void test_voice_failures_do_not_hold_slots(void **state)
     const struct step steps[] = {{good_written_and_failing_retried, NULL}};
     assert_int_equal(run_script(steps, 1, 15000), 1);
     assert_true(fk.voice_max_in_flight <= MAPPER_VOICE_MAX_IN_FLIGHT);
-    struct muser *bad = user_of(&r, "u00@contoso.com");
-    assert_true(bad->rc.side[RC_SIDE_VOICE].failures >= 2);
-    assert_non_null(strstr(bad->rc.last_error, "voice_set: failed: HTTP 503 Service Unavailable"));
-    struct muser *good = user_of(&r, "u72@contoso.com");
-    assert_int_equal(good->rc.vw, RC_VW_FALSE);
-    assert_int_equal(good->rc.side[RC_SIDE_VOICE].failures, 0);
+    struct mapper_user *bad = user_of(&r, "u00@contoso.com");
+    assert_true(bad->state.target[RECONCILE_VOICE].failures >= 2);
+    assert_non_null(
+        strstr(bad->state.last_error, "voice_set: failed: HTTP 503 Service Unavailable"));
+    struct mapper_user *good = user_of(&r, "u72@contoso.com");
+    assert_int_equal(good->state.flag, RECONCILE_FLAG_FALSE);
+    assert_int_equal(good->state.target[RECONCILE_VOICE].failures, 0);
     rig_stop(&r);
 }
 
@@ -425,7 +432,7 @@ static struct fake_op take_set_busy(void)
 static struct rig g_rig;
 static int64_t g_t0;
 
-static struct muser *alice(void)
+static struct mapper_user *alice(void)
 {
     return user_of(&g_rig, "alice@contoso.com");
 }
@@ -438,10 +445,10 @@ static void act_throttle(void)
     assert_string_equal(op.user_id, ALICE_ID);
     g_t0 = clock__mono_ms();
     fake_answer_graph(&op, GRAPH_WRITE_THROTTLED, 3000, "HTTP 429 TooManyRequests");
-    struct muser *u = alice();
-    int64_t at = u->rc.side[RC_SIDE_GRAPH].retry_at;
+    struct mapper_user *u = alice();
+    int64_t at = u->state.target[RECONCILE_TEAMS].retry_at;
     assert_true(at >= g_t0 + 3000 && at <= clock__mono_ms() + 3000);
-    assert_string_equal(u->rc.last_error, "graph_set_busy: HTTP 429 TooManyRequests");
+    assert_string_equal(u->state.last_error, "graph_set_busy: HTTP 429 TooManyRequests");
     assert_string_equal(u->guid, ALICE_ID);
 }
 
@@ -452,9 +459,9 @@ static void act_not_found(void)
     struct fake_op op = take_set_busy();
     assert_string_equal(op.user_id, ALICE_ID);
     fake_answer_graph(&op, GRAPH_WRITE_NOT_FOUND, -1, "HTTP 404 Request_ResourceNotFound");
-    struct muser *u = alice();
+    struct mapper_user *u = alice();
     assert_string_equal(u->guid, ""); /* the writer looks the user up next time */
-    assert_int_equal(u->rc.side[RC_SIDE_GRAPH].failures, 2);
+    assert_int_equal(u->state.target[RECONCILE_TEAMS].failures, 2);
 }
 
 /* 3: the next try goes without an id, and succeeds. */
@@ -463,7 +470,7 @@ static void act_ok(void)
     struct fake_op op = take_set_busy();
     assert_string_equal(op.user_id, "");
     fake_answer_graph(&op, GRAPH_WRITE_OK, -1, NULL);
-    assert_int_equal(alice()->rc.gw, RC_GW_BUSY);
+    assert_int_equal(alice()->state.session, RECONCILE_SESSION_BUSY);
 }
 
 static void test_graph_results(void **state)
@@ -501,15 +508,17 @@ static void test_record_of_previous_run(void **state)
                           "\"pending\":[{\"action\":\"graph_set_busy\",\"in_flight\":true}]}";
     const char *planned = "{\"tenant\":\"contoso\",\"written\":{\"teams\":{\"session\":\"none\"}},"
                           "\"pending\":[{\"action\":\"graph_set_busy\",\"not_before\":null}]}";
-    assert_int_equal(inputs__record(busy, strlen(busy), "contoso"), RC_RECORD_MAY_HOLD);
-    assert_int_equal(inputs__record(unknown, strlen(unknown), "contoso"), RC_RECORD_MAY_HOLD);
-    assert_int_equal(inputs__record(setting, strlen(setting), "contoso"), RC_RECORD_MAY_HOLD);
-    assert_int_equal(inputs__record(none, strlen(none), "contoso"), RC_RECORD_NONE);
-    assert_int_equal(inputs__record(planned, strlen(planned), "contoso"), RC_RECORD_NONE);
+    assert_int_equal(inputs__record(busy, strlen(busy), "contoso"), RECONCILE_RECORD_MAY_HOLD);
+    assert_int_equal(inputs__record(unknown, strlen(unknown), "contoso"),
+                     RECONCILE_RECORD_MAY_HOLD);
+    assert_int_equal(inputs__record(setting, strlen(setting), "contoso"),
+                     RECONCILE_RECORD_MAY_HOLD);
+    assert_int_equal(inputs__record(none, strlen(none), "contoso"), RECONCILE_RECORD_NONE);
+    assert_int_equal(inputs__record(planned, strlen(planned), "contoso"), RECONCILE_RECORD_NONE);
     /* another tenant's record, or not a record: nothing known */
-    assert_int_equal(inputs__record(busy, strlen(busy), "fabrikam"), RC_RECORD_ABSENT);
-    assert_int_equal(inputs__record("{}", 2, "contoso"), RC_RECORD_ABSENT);
-    assert_int_equal(inputs__record("not json", 8, "contoso"), RC_RECORD_ABSENT);
+    assert_int_equal(inputs__record(busy, strlen(busy), "fabrikam"), RECONCILE_RECORD_ABSENT);
+    assert_int_equal(inputs__record("{}", 2, "contoso"), RECONCILE_RECORD_ABSENT);
+    assert_int_equal(inputs__record("not json", 8, "contoso"), RECONCILE_RECORD_ABSENT);
 }
 
 int main(void)

@@ -67,10 +67,10 @@ struct world {
     /* The mapper and time. */
     struct pres read_snap; /* what a read in flight saw when it left */
     int64_t now;
-    struct rc_user u;
+    struct reconcile_user u;
 };
 
-static struct rc_config cfg;
+static struct reconcile_config cfg;
 static unsigned long long n_states, n_pruned, n_quiesce;
 
 /* ---- the simulated systems ---- */
@@ -144,15 +144,15 @@ static void graph_changed(struct world *w)
 
 static void drive(struct world *w)
 {
-    struct rc_action a[RC_MAX_ACTIONS];
-    size_t n = rc__plan(&w->u, &cfg, w->now, a);
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
+    size_t n = reconcile__plan(&w->u, &cfg, w->now, a);
     for (size_t i = 0; i < n; i++) {
         if (a[i].not_before > w->now)
             continue;
-        rc__begin(&w->u, &a[i], w->now);
+        reconcile__begin(&w->u, &a[i], w->now);
         /* Graph answers a read with the aggregate when the request arrives,
          * so anything that happens while it is out is not in the answer. */
-        if (a[i].kind == RC_GRAPH_READ)
+        if (a[i].kind == RECONCILE_GRAPH_READ)
             w->read_snap = aggregate(w);
     }
 }
@@ -199,8 +199,8 @@ static const char *ev_name[EV_COUNT] = {"voice",         "call",          "meeti
 
 static int64_t tick_target(const struct world *w)
 {
-    int64_t due = rc__next_due(&w->u, &cfg, w->now);
-    if (due == RC_NEVER || due >= RC_NEVER - 1 || due <= w->now)
+    int64_t due = reconcile__next_due(&w->u, &cfg, w->now);
+    if (due == RECONCILE_NEVER || due >= RECONCILE_NEVER - 1 || due <= w->now)
         return 0;
     /* Notifications arrive within a minute: time does not run past the
      * oldest pending one by more than that. */
@@ -211,8 +211,8 @@ static int64_t tick_target(const struct world *w)
 
 static bool enabled(const struct world *w, enum ev e)
 {
-    const struct rc_side_state *g = &w->u.side[RC_SIDE_GRAPH];
-    const struct rc_side_state *v = &w->u.side[RC_SIDE_VOICE];
+    const struct reconcile_target_state *g = &w->u.target[RECONCILE_TEAMS];
+    const struct reconcile_target_state *v = &w->u.target[RECONCILE_VOICE];
     switch (e) {
     case EV_DELIVER_TEAMS:
         return w->qn > 0;
@@ -222,7 +222,7 @@ static bool enabled(const struct world *w, enum ev e)
     case EV_G_FAIL:
         return g->in_flight;
     case EV_G_LANDED_FAIL:
-        return g->in_flight && g->flight.kind != RC_GRAPH_READ;
+        return g->in_flight && g->flight.kind != RECONCILE_GRAPH_READ;
     case EV_V_OK:
     case EV_V_FAIL:
     case EV_V_LANDED_FAIL:
@@ -238,13 +238,13 @@ static bool enabled(const struct world *w, enum ev e)
 
 static void graph_apply(struct world *w)
 {
-    const struct rc_side_state *g = &w->u.side[RC_SIDE_GRAPH];
-    if (g->flight.kind == RC_GRAPH_SET_BUSY) {
+    const struct reconcile_target_state *g = &w->u.target[RECONCILE_TEAMS];
+    if (g->flight.kind == RECONCILE_GRAPH_SET_BUSY) {
         w->session = true;
         w->session_newer = true;
         w->session_expires = w->now + cfg.session_ms;
     }
-    else if (g->flight.kind == RC_GRAPH_CLEAR) {
+    else if (g->flight.kind == RECONCILE_GRAPH_CLEAR) {
         w->session = false; /* 404 when none: done too */
     }
     graph_changed(w);
@@ -252,8 +252,9 @@ static void graph_apply(struct world *w)
 
 static void step(struct world *w, enum ev e)
 {
-    struct rc_result ok = {.ok = true, .retry_after_ms = -1};
-    struct rc_result bad = {.ok = false, .retry_after_ms = -1, .random = 0, .error = "HTTP 500"};
+    struct reconcile_result ok = {.ok = true, .retry_after_ms = -1};
+    struct reconcile_result bad = {
+        .ok = false, .retry_after_ms = -1, .random = 0, .error = "HTTP 500"};
     int64_t target = e == EV_TICK ? tick_target(w) : 0;
     switch (e) {
     case EV_VOICE:
@@ -282,39 +283,39 @@ static void step(struct world *w, enum ev e)
         memmove(&w->q[0], &w->q[1], sizeof(w->q[0]) * (QMAX - 1));
         memmove(&w->q_at[0], &w->q_at[1], sizeof(w->q_at[0]) * (QMAX - 1));
         w->qn--;
-        rc__teams_report(&w->u, &cfg, p.av, p.act, w->now, "notification", w->now);
+        reconcile__teams_report(&w->u, &cfg, p.av, p.act, w->now, "notification", w->now);
         break;
     }
     case EV_DELIVER_VOICE:
         w->voice_dirty = false;
-        rc__voice_report(&w->u, w->voice_call, w->voice_call ? 1 : 0, w->now, "rte", w->now);
+        reconcile__voice_report(&w->u, w->voice_call, w->voice_call ? 1 : 0, w->now, "rte", w->now);
         break;
     case EV_G_OK:
-        if (w->u.side[RC_SIDE_GRAPH].flight.kind == RC_GRAPH_READ) {
-            rc__teams_read(&w->u, &cfg, w->read_snap.av, w->read_snap.act, w->now);
+        if (w->u.target[RECONCILE_TEAMS].flight.kind == RECONCILE_GRAPH_READ) {
+            reconcile__teams_read(&w->u, &cfg, w->read_snap.av, w->read_snap.act, w->now);
         }
         else {
             graph_apply(w);
-            rc__done(&w->u, &cfg, RC_SIDE_GRAPH, &ok, w->now);
+            reconcile__done(&w->u, &cfg, RECONCILE_TEAMS, &ok, w->now);
         }
         break;
     case EV_G_FAIL:
-        rc__done(&w->u, &cfg, RC_SIDE_GRAPH, &bad, w->now);
+        reconcile__done(&w->u, &cfg, RECONCILE_TEAMS, &bad, w->now);
         break;
     case EV_G_LANDED_FAIL:
         graph_apply(w);
-        rc__done(&w->u, &cfg, RC_SIDE_GRAPH, &bad, w->now);
+        reconcile__done(&w->u, &cfg, RECONCILE_TEAMS, &bad, w->now);
         break;
     case EV_V_OK:
-        w->flag = w->u.side[RC_SIDE_VOICE].flight.value;
-        rc__done(&w->u, &cfg, RC_SIDE_VOICE, &ok, w->now);
+        w->flag = w->u.target[RECONCILE_VOICE].flight.value;
+        reconcile__done(&w->u, &cfg, RECONCILE_VOICE, &ok, w->now);
         break;
     case EV_V_FAIL:
-        rc__done(&w->u, &cfg, RC_SIDE_VOICE, &bad, w->now);
+        reconcile__done(&w->u, &cfg, RECONCILE_VOICE, &bad, w->now);
         break;
     case EV_V_LANDED_FAIL:
-        w->flag = w->u.side[RC_SIDE_VOICE].flight.value;
-        rc__done(&w->u, &cfg, RC_SIDE_VOICE, &bad, w->now);
+        w->flag = w->u.target[RECONCILE_VOICE].flight.value;
+        reconcile__done(&w->u, &cfg, RECONCILE_VOICE, &bad, w->now);
         break;
     case EV_TICK:
         if (target > w->now)
@@ -345,14 +346,14 @@ static void quiesce(struct world *wp)
             step(&w, EV_DELIVER_TEAMS);
         else if (w.voice_dirty)
             step(&w, EV_DELIVER_VOICE);
-        else if (w.u.side[RC_SIDE_GRAPH].in_flight)
+        else if (w.u.target[RECONCILE_TEAMS].in_flight)
             step(&w, EV_G_OK);
-        else if (w.u.side[RC_SIDE_VOICE].in_flight)
+        else if (w.u.target[RECONCILE_VOICE].in_flight)
             step(&w, EV_V_OK);
         else {
-            int64_t due = rc__next_due(&w.u, &cfg, w.now);
+            int64_t due = reconcile__next_due(&w.u, &cfg, w.now);
             /* Quiet: nothing due except routine refreshes far ahead. */
-            if (due == RC_NEVER || due > w.now + 6 * MIN)
+            if (due == RECONCILE_NEVER || due > w.now + 6 * MIN)
                 break;
             w.now = due > w.now ? due : w.now;
             graph_changed(&w);
@@ -370,12 +371,12 @@ static void quiesce_and_check(const struct world *start)
     n_quiesce++;
     quiesce(&w);
     if (getenv("PS_MODEL_DEBUG")) {
-        char *js = rc__sync_json(&w.u, &cfg, w.now, 0);
+        char *js = reconcile__sync_json(&w.u, &cfg, w.now, 0);
         fprintf(stderr, "# %s\n# now=+%lld session=%d flag=%d voice=%d %s\n", trace_buf,
                 (long long)(w.now - T0), w.session, w.flag, w.voice_call, js);
         free(js);
     }
-    if (w.u.side[RC_SIDE_VOICE].in_flight || w.u.side[RC_SIDE_GRAPH].in_flight)
+    if (w.u.target[RECONCILE_VOICE].in_flight || w.u.target[RECONCILE_TEAMS].in_flight)
         fail_msg("write in flight at quiescence: %s", trace_buf);
     bool teams_real = real_teams_call(&w);
     if (!w.voice_call && w.session)
@@ -406,16 +407,16 @@ static void world_init_with(struct world *w, enum mode mode, bool record)
     memset(w, 0, sizeof(*w));
     w->now = T0;
     w->last_pushed = (struct pres){"Available", "Available"};
-    rc__user_init(&w->u, "contoso", "alice@contoso.com", w->now);
+    reconcile__user_init(&w->u, "contoso", "alice@contoso.com", w->now);
     if (mode == MODE_HIDDEN) {
         w->preferred = true;
         w->allow_preferred = true;
         if (record) /* the dead run's retained B/sync said "busy" */
-            rc__restore(&w->u, RC_RECORD_MAY_HOLD);
+            reconcile__restore(&w->u, RECONCILE_RECORD_MAY_HOLD);
     }
     if (!leftovers) {
-        w->u.gw = RC_GW_NONE;
-        w->u.vw = RC_VW_NONE;
+        w->u.session = RECONCILE_SESSION_NONE;
+        w->u.flag = RECONCILE_FLAG_NONE;
     }
     else {
         /* An earlier run died mid-call: its session and flag are still
@@ -431,8 +432,8 @@ static void world_init_with(struct world *w, enum mode mode, bool record)
         w->last_pushed = (struct pres){"Away", "Away"};
     /* Retained topics arrive first (start-up). */
     struct pres p = aggregate(w);
-    rc__teams_report(&w->u, &cfg, p.av, p.act, w->now, "notification", w->now);
-    rc__voice_report(&w->u, false, 0, w->now, "rte", w->now);
+    reconcile__teams_report(&w->u, &cfg, p.av, p.act, w->now, "notification", w->now);
+    reconcile__voice_report(&w->u, false, 0, w->now, "rte", w->now);
     drive(w);
 }
 
@@ -535,7 +536,7 @@ static int model_depth(int dflt)
 static void run_exhaustive(enum mode mode)
 {
     bool leftovers = mode != MODE_CLEAN;
-    rc__config_default(&cfg);
+    reconcile__config_default(&cfg);
     seen = calloc((size_t)1 << HBITS, sizeof(*seen));
     assert_non_null(seen);
     n_states = n_pruned = n_quiesce = 0;
@@ -576,7 +577,7 @@ static void test_exhaustive_hidden_leftovers(void **state)
 static void test_random_walks(void **state)
 {
     (void)state;
-    rc__config_default(&cfg);
+    reconcile__config_default(&cfg);
     uint64_t x = 88172645463325252ULL;
     int walks = 20000, len = 40;
     for (int k = 0; k < walks; k++) {
@@ -608,7 +609,7 @@ static void test_random_walks(void **state)
 static void test_checker_catches_echo_loop(void **state)
 {
     (void)state;
-    rc__config_default(&cfg);
+    reconcile__config_default(&cfg);
     static struct world w;
     world_init(&w, MODE_CLEAN);
     step(&w, EV_VOICE);
@@ -617,11 +618,11 @@ static void test_checker_catches_echo_loop(void **state)
     assert_int_equal(w.qn, 1);
     assert_string_equal(w.q[0].act, "InACall");
     /* Sabotage: forget that we own the session, as a naive mapper would. */
-    w.u.gw = RC_GW_NONE;
+    w.u.session = RECONCILE_SESSION_NONE;
     w.u.cleared_at = 0;
     step(&w, EV_DELIVER_TEAMS);
     assert_true(w.u.teams_real);
-    assert_true(w.u.side[RC_SIDE_VOICE].in_flight);
+    assert_true(w.u.target[RECONCILE_VOICE].in_flight);
     checking = false;
     step(&w, EV_V_OK);
     checking = true;
@@ -635,7 +636,7 @@ static void test_checker_catches_echo_loop(void **state)
 static void test_checker_catches_hidden_session(void **state)
 {
     (void)state;
-    rc__config_default(&cfg);
+    reconcile__config_default(&cfg);
     static struct world w;
     world_init_with(&w, MODE_HIDDEN, false);
     quiesce(&w);

@@ -17,28 +17,29 @@
 #define SEC 1000LL
 #define MIN (60 * SEC)
 
-static struct rc_config cfg;
+static struct reconcile_config cfg;
 
 static int setup(void **state)
 {
     (void)state;
-    rc__config_default(&cfg);
+    reconcile__config_default(&cfg);
     return 0;
 }
 
 /* A user past start-up: both inputs idle, no leftovers. */
-static void fresh_user(struct rc_user *u)
+static void fresh_user(struct reconcile_user *u)
 {
-    rc__user_init(u, "contoso", "alice@contoso.com", T0);
-    u->gw = RC_GW_NONE;
-    u->gw_probe = false;
-    u->vw = RC_VW_NONE;
-    rc__teams_report(u, &cfg, "Available", "Available", T0, "notification", T0);
-    rc__voice_report(u, false, 0, T0, "rte", T0);
+    reconcile__user_init(u, "contoso", "alice@contoso.com", T0);
+    u->session = RECONCILE_SESSION_NONE;
+    u->session_probe = false;
+    u->flag = RECONCILE_FLAG_NONE;
+    reconcile__teams_report(u, &cfg, "Available", "Available", T0, "notification", T0);
+    reconcile__voice_report(u, false, 0, T0, "rte", T0);
 }
 
 /* The one action of `kind` in the plan, or NULL. */
-static const struct rc_action *find(struct rc_action *a, size_t n, enum rc_action_kind kind)
+static const struct reconcile_action *find(struct reconcile_action *a, size_t n,
+                                           enum reconcile_action_kind kind)
 {
     for (size_t i = 0; i < n; i++) {
         if (a[i].kind == kind)
@@ -47,46 +48,47 @@ static const struct rc_action *find(struct rc_action *a, size_t n, enum rc_actio
     return NULL;
 }
 
-static size_t plan(const struct rc_user *u, int64_t now, struct rc_action *a)
+static size_t plan(const struct reconcile_user *u, int64_t now, struct reconcile_action *a)
 {
-    return rc__plan(u, &cfg, now, a);
+    return reconcile__plan(u, &cfg, now, a);
 }
 
 /* Begins the due action of kind and completes it with ok. */
-static void run(struct rc_user *u, enum rc_action_kind kind, int64_t now, bool ok)
+static void run(struct reconcile_user *u, enum reconcile_action_kind kind, int64_t now, bool ok)
 {
-    struct rc_action a[RC_MAX_ACTIONS];
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     size_t n = plan(u, now, a);
-    const struct rc_action *x = find(a, n, kind);
+    const struct reconcile_action *x = find(a, n, kind);
     assert_non_null(x);
     assert_true(x->not_before <= now);
-    rc__begin(u, x, now);
-    struct rc_result r = {.ok = ok, .retry_after_ms = -1, .random = 0, .error = "HTTP 500"};
-    rc__done(u, &cfg, kind == RC_VOICE_SET ? RC_SIDE_VOICE : RC_SIDE_GRAPH, &r, now);
+    reconcile__begin(u, x, now);
+    struct reconcile_result r = {.ok = ok, .retry_after_ms = -1, .random = 0, .error = "HTTP 500"};
+    reconcile__done(u, &cfg, kind == RECONCILE_VOICE_SET ? RECONCILE_VOICE : RECONCILE_TEAMS, &r,
+                    now);
 }
 
-static void read_result(struct rc_user *u, int64_t now, const char *av, const char *act)
+static void read_result(struct reconcile_user *u, int64_t now, const char *av, const char *act)
 {
-    struct rc_action a[RC_MAX_ACTIONS];
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     size_t n = plan(u, now, a);
-    const struct rc_action *x = find(a, n, RC_GRAPH_READ);
+    const struct reconcile_action *x = find(a, n, RECONCILE_GRAPH_READ);
     assert_non_null(x);
     assert_true(x->not_before <= now);
-    rc__begin(u, x, now);
-    rc__teams_read(u, &cfg, av, act, now);
+    reconcile__begin(u, x, now);
+    reconcile__teams_read(u, &cfg, av, act, now);
 }
 
-static void assert_idle(const struct rc_user *u, int64_t now)
+static void assert_idle(const struct reconcile_user *u, int64_t now)
 {
-    struct rc_action a[RC_MAX_ACTIONS];
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     assert_int_equal(plan(u, now, a), 0);
-    assert_int_equal(rc__next_due(u, &cfg, now), RC_NEVER);
+    assert_int_equal(reconcile__next_due(u, &cfg, now), RECONCILE_NEVER);
 }
 
 /* Nothing due now (a refresh may be planned for later). */
-static void assert_nothing_due(const struct rc_user *u, int64_t now)
+static void assert_nothing_due(const struct reconcile_user *u, int64_t now)
 {
-    assert_true(rc__next_due(u, &cfg, now) > now);
+    assert_true(reconcile__next_due(u, &cfg, now) > now);
 }
 
 /* ---- start-up ---- */
@@ -97,26 +99,26 @@ static void assert_nothing_due(const struct rc_user *u, int64_t now)
 static void test_startup_read_proves_no_leftover(void **state)
 {
     (void)state;
-    struct rc_user u;
-    rc__user_init(&u, "contoso", "alice@contoso.com", T0);
-    rc__teams_report(&u, &cfg, "Available", "Available", T0, "notification", T0 + 10);
-    rc__voice_report(&u, false, 0, T0, "rte", T0 + 20);
-    struct rc_action a[RC_MAX_ACTIONS];
+    struct reconcile_user u;
+    reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
+    reconcile__teams_report(&u, &cfg, "Available", "Available", T0, "notification", T0 + 10);
+    reconcile__voice_report(&u, false, 0, T0, "rte", T0 + 20);
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     size_t n = plan(&u, T0 + 30, a);
     assert_int_equal(n, 2);
-    assert_null(find(a, n, RC_GRAPH_CLEAR));
-    const struct rc_action *r = find(a, n, RC_GRAPH_READ);
+    assert_null(find(a, n, RECONCILE_GRAPH_CLEAR));
+    const struct reconcile_action *r = find(a, n, RECONCILE_GRAPH_READ);
     assert_non_null(r);
     assert_true(r->not_before <= T0 + 30);
     assert_string_equal(r->why, "start-up read");
-    const struct rc_action *v = find(a, n, RC_VOICE_SET);
+    const struct reconcile_action *v = find(a, n, RECONCILE_VOICE_SET);
     assert_non_null(v);
     assert_false(v->value);
     read_result(&u, T0 + 30, "Away", "Away");
-    assert_int_equal(u.gw, RC_GW_NONE);
+    assert_int_equal(u.session, RECONCILE_SESSION_NONE);
     assert_false(u.teams_real);
-    run(&u, RC_VOICE_SET, T0 + 30, true);
-    assert_int_equal(u.vw, RC_VW_FALSE);
+    run(&u, RECONCILE_VOICE_SET, T0 + 30, true);
+    assert_int_equal(u.flag, RECONCILE_FLAG_FALSE);
     assert_idle(&u, T0 + 10 * MIN);
 }
 
@@ -125,17 +127,17 @@ static void test_startup_read_proves_no_leftover(void **state)
 static void test_startup_read_is_immediate(void **state)
 {
     (void)state;
-    struct rc_user u;
-    rc__user_init(&u, "contoso", "alice@contoso.com", T0);
-    struct rc_action a[RC_MAX_ACTIONS];
+    struct reconcile_user u;
+    reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     size_t n = plan(&u, T0, a);
-    assert_int_equal(find(a, n, RC_GRAPH_READ)->not_before, T0 + cfg.startup_ms);
-    rc__teams_report(&u, &cfg, "Offline", "Offline", T0, "resync", T0 + 10);
+    assert_int_equal(find(a, n, RECONCILE_GRAPH_READ)->not_before, T0 + cfg.startup_ms);
+    reconcile__teams_report(&u, &cfg, "Offline", "Offline", T0, "resync", T0 + 10);
     n = plan(&u, T0 + 10, a);
-    assert_true(find(a, n, RC_GRAPH_READ)->not_before <= T0 + 10);
+    assert_true(find(a, n, RECONCILE_GRAPH_READ)->not_before <= T0 + 10);
     read_result(&u, T0 + 10, "Offline", "Offline");
-    assert_int_equal(u.gw, RC_GW_NONE);
-    assert_null(find(a, plan(&u, T0 + cfg.startup_ms, a), RC_GRAPH_CLEAR));
+    assert_int_equal(u.session, RECONCILE_SESSION_NONE);
+    assert_null(find(a, plan(&u, T0 + cfg.startup_ms, a), RECONCILE_GRAPH_CLEAR));
 }
 
 static void test_startup_clears_leftovers(void **state)
@@ -144,32 +146,32 @@ static void test_startup_clears_leftovers(void **state)
     const char *hiding[][2] = {
         {"Busy", "InACall"}, {"DoNotDisturb", "Presenting"}, {"busy", "InAMeeting"}};
     for (size_t i = 0; i < sizeof(hiding) / sizeof(hiding[0]); i++) {
-        struct rc_user u;
-        rc__user_init(&u, "contoso", "alice@contoso.com", T0);
-        rc__teams_report(&u, &cfg, "Available", "Available", T0, "notification", T0 + 10);
-        rc__voice_report(&u, false, 0, T0, "rte", T0 + 20);
+        struct reconcile_user u;
+        reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
+        reconcile__teams_report(&u, &cfg, "Available", "Available", T0, "notification", T0 + 10);
+        reconcile__voice_report(&u, false, 0, T0, "rte", T0 + 20);
         read_result(&u, T0 + 25, hiding[i][0], hiding[i][1]);
-        assert_int_equal(u.gw, RC_GW_UNKNOWN);
-        struct rc_action a[RC_MAX_ACTIONS];
+        assert_int_equal(u.session, RECONCILE_SESSION_UNKNOWN);
+        struct reconcile_action a[RECONCILE_MAX_ACTIONS];
         size_t n = plan(&u, T0 + 30, a);
-        const struct rc_action *c = find(a, n, RC_GRAPH_CLEAR);
+        const struct reconcile_action *c = find(a, n, RECONCILE_GRAPH_CLEAR);
         assert_non_null(c);
         assert_true(c->not_before <= T0 + 30);
         assert_string_equal(c->why, "start-up");
-        run(&u, RC_GRAPH_CLEAR, T0 + 30, true); /* 404 counts as done */
+        run(&u, RECONCILE_GRAPH_CLEAR, T0 + 30, true); /* 404 counts as done */
         /* The read follows settle later; the Voice 'false' waits for its truth. */
         n = plan(&u, T0 + 40, a);
-        const struct rc_action *r = find(a, n, RC_GRAPH_READ);
+        const struct reconcile_action *r = find(a, n, RECONCILE_GRAPH_READ);
         assert_non_null(r);
         assert_int_equal(r->not_before, T0 + 30 + cfg.settle_ms);
-        const struct rc_action *v = find(a, n, RC_VOICE_SET);
+        const struct reconcile_action *v = find(a, n, RECONCILE_VOICE_SET);
         if (v && !v->value) /* not a call of the user's (Presenting is): it waits */
             assert_true(v->not_before > T0 + 30 + cfg.settle_ms);
         read_result(&u, T0 + 30 + cfg.settle_ms, "Available", "Available");
-        if (u.vw != RC_VW_FALSE)
-            run(&u, RC_VOICE_SET, T0 + 30 + cfg.settle_ms, true);
-        assert_int_equal(u.vw, RC_VW_FALSE);
-        assert_int_equal(u.gw, RC_GW_NONE);
+        if (u.flag != RECONCILE_FLAG_FALSE)
+            run(&u, RECONCILE_VOICE_SET, T0 + 30 + cfg.settle_ms, true);
+        assert_int_equal(u.flag, RECONCILE_FLAG_FALSE);
+        assert_int_equal(u.session, RECONCILE_SESSION_NONE);
         assert_idle(&u, T0 + 10 * MIN);
     }
 }
@@ -177,47 +179,47 @@ static void test_startup_clears_leftovers(void **state)
 static void test_startup_waits_for_inputs(void **state)
 {
     (void)state;
-    struct rc_user u;
-    rc__user_init(&u, "contoso", "alice@contoso.com", T0);
-    struct rc_action a[RC_MAX_ACTIONS];
+    struct reconcile_user u;
+    reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     size_t n = plan(&u, T0, a);
     assert_int_equal(n, 2);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(a[i].not_before, T0 + cfg.startup_ms);
     /* A retained "talking" arrives: the session is set at once, not cleared. */
-    rc__voice_report(&u, true, 1, T0, "rte", T0 + 5);
+    reconcile__voice_report(&u, true, 1, T0, "rte", T0 + 5);
     n = plan(&u, T0 + 5, a);
-    const struct rc_action *s = find(a, n, RC_GRAPH_SET_BUSY);
+    const struct reconcile_action *s = find(a, n, RECONCILE_GRAPH_SET_BUSY);
     assert_non_null(s);
     assert_true(s->not_before <= T0 + 5);
     /* A failed start-up read is retried, not skipped. */
-    rc__user_init(&u, "contoso", "alice@contoso.com", T0);
+    reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
     n = plan(&u, T0 + cfg.startup_ms, a);
-    rc__begin(&u, find(a, n, RC_GRAPH_READ), T0 + cfg.startup_ms);
-    struct rc_result fail = {.ok = false, .retry_after_ms = 0, .error = "HTTP 503"};
-    rc__done(&u, &cfg, RC_SIDE_GRAPH, &fail, T0 + cfg.startup_ms);
+    reconcile__begin(&u, find(a, n, RECONCILE_GRAPH_READ), T0 + cfg.startup_ms);
+    struct reconcile_result fail = {.ok = false, .retry_after_ms = 0, .error = "HTTP 503"};
+    reconcile__done(&u, &cfg, RECONCILE_TEAMS, &fail, T0 + cfg.startup_ms);
     n = plan(&u, T0 + cfg.startup_ms + 1, a);
-    assert_true(find(a, n, RC_GRAPH_READ)->not_before <= T0 + cfg.startup_ms + 1);
+    assert_true(find(a, n, RECONCILE_GRAPH_READ)->not_before <= T0 + cfg.startup_ms + 1);
 }
 
 static void test_startup_leftover_session_echo_is_not_mirrored(void **state)
 {
     (void)state;
     /* Retained teams topic shows InACall, which may be our old session. */
-    struct rc_user u;
-    rc__user_init(&u, "contoso", "alice@contoso.com", T0);
-    rc__teams_report(&u, &cfg, "Busy", "InACall", T0 - MIN, "notification", T0);
-    rc__voice_report(&u, false, 0, T0, "rte", T0);
+    struct reconcile_user u;
+    reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
+    reconcile__teams_report(&u, &cfg, "Busy", "InACall", T0 - MIN, "notification", T0);
+    reconcile__voice_report(&u, false, 0, T0, "rte", T0);
     assert_false(u.teams_real);
-    assert_int_equal(u.origin, RC_ORIGIN_ECHO);
+    assert_int_equal(u.origin, RECONCILE_ORIGIN_ECHO);
     read_result(&u, T0, "Busy", "InACall");
     assert_false(u.teams_real);
-    run(&u, RC_GRAPH_CLEAR, T0, true);
+    run(&u, RECONCILE_GRAPH_CLEAR, T0, true);
     /* After the clear, Graph says the user is idle: the flag goes false. */
     read_result(&u, T0 + cfg.settle_ms, "Available", "Available");
     assert_false(u.teams_real);
-    run(&u, RC_VOICE_SET, T0 + cfg.settle_ms, true);
-    assert_int_equal(u.vw, RC_VW_FALSE);
+    run(&u, RECONCILE_VOICE_SET, T0 + cfg.settle_ms, true);
+    assert_int_equal(u.flag, RECONCILE_FLAG_FALSE);
 }
 
 static void test_startup_real_call_survives(void **state)
@@ -226,15 +228,15 @@ static void test_startup_real_call_survives(void **state)
     /* The retained InACall was a real call: the read says so (twice, since
      * right after our clear it is confirmed once), and the flag goes true
      * without first being written false. */
-    struct rc_user u;
-    rc__user_init(&u, "contoso", "alice@contoso.com", T0);
-    rc__teams_report(&u, &cfg, "Busy", "InACall", T0 - MIN, "notification", T0);
-    rc__voice_report(&u, false, 0, T0, "rte", T0);
+    struct reconcile_user u;
+    reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
+    reconcile__teams_report(&u, &cfg, "Busy", "InACall", T0 - MIN, "notification", T0);
+    reconcile__voice_report(&u, false, 0, T0, "rte", T0);
     read_result(&u, T0, "Busy", "InACall");
-    run(&u, RC_GRAPH_CLEAR, T0, true);
-    struct rc_action a[RC_MAX_ACTIONS];
+    run(&u, RECONCILE_GRAPH_CLEAR, T0, true);
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     size_t n = plan(&u, T0 + cfg.settle_ms, a);
-    const struct rc_action *v = find(a, n, RC_VOICE_SET);
+    const struct reconcile_action *v = find(a, n, RECONCILE_VOICE_SET);
     assert_non_null(v);
     assert_true(v->not_before > T0 + cfg.settle_ms); /* held for the read */
     read_result(&u, T0 + cfg.settle_ms, "Busy", "InACall");
@@ -242,7 +244,7 @@ static void test_startup_real_call_survives(void **state)
     read_result(&u, T0 + 2 * cfg.settle_ms, "Busy", "InACall");
     assert_true(u.teams_real);
     n = plan(&u, T0 + 2 * cfg.settle_ms, a);
-    v = find(a, n, RC_VOICE_SET);
+    v = find(a, n, RECONCILE_VOICE_SET);
     assert_non_null(v);
     assert_true(v->value);
 }
@@ -255,20 +257,20 @@ static void test_startup_real_call_survives(void **state)
 static void test_record_may_hold_clears_whatever_shows(void **state)
 {
     (void)state;
-    struct rc_user u;
-    rc__user_init(&u, "contoso", "alice@contoso.com", T0);
-    rc__restore(&u, RC_RECORD_MAY_HOLD);
-    rc__teams_report(&u, &cfg, "Away", "Away", T0, "notification", T0 + 10);
-    rc__voice_report(&u, false, 0, T0, "rte", T0 + 20);
-    struct rc_action a[RC_MAX_ACTIONS];
+    struct reconcile_user u;
+    reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
+    reconcile__restore(&u, RECONCILE_RECORD_MAY_HOLD);
+    reconcile__teams_report(&u, &cfg, "Away", "Away", T0, "notification", T0 + 10);
+    reconcile__voice_report(&u, false, 0, T0, "rte", T0 + 20);
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     size_t n = plan(&u, T0 + 30, a);
-    assert_null(find(a, n, RC_GRAPH_READ));
-    const struct rc_action *c = find(a, n, RC_GRAPH_CLEAR);
+    assert_null(find(a, n, RECONCILE_GRAPH_READ));
+    const struct reconcile_action *c = find(a, n, RECONCILE_GRAPH_CLEAR);
     assert_non_null(c);
     assert_true(c->not_before <= T0 + 30);
     assert_string_equal(c->why, "start-up");
-    run(&u, RC_GRAPH_CLEAR, T0 + 30, true);
-    assert_int_equal(u.gw, RC_GW_NONE);
+    run(&u, RECONCILE_GRAPH_CLEAR, T0 + 30, true);
+    assert_int_equal(u.session, RECONCILE_SESSION_NONE);
     /* then the settle read, as after every clear */
     assert_true(u.need_read);
 }
@@ -278,19 +280,19 @@ static void test_record_may_hold_clears_whatever_shows(void **state)
 static void test_record_none_skips_probe(void **state)
 {
     (void)state;
-    struct rc_user u;
-    rc__user_init(&u, "contoso", "alice@contoso.com", T0);
-    rc__restore(&u, RC_RECORD_NONE);
-    assert_int_equal(u.gw, RC_GW_NONE);
-    rc__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 10);
-    rc__voice_report(&u, false, 0, T0, "rte", T0 + 20);
-    struct rc_action a[RC_MAX_ACTIONS];
+    struct reconcile_user u;
+    reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
+    reconcile__restore(&u, RECONCILE_RECORD_NONE);
+    assert_int_equal(u.session, RECONCILE_SESSION_NONE);
+    reconcile__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 10);
+    reconcile__voice_report(&u, false, 0, T0, "rte", T0 + 20);
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     size_t n = plan(&u, T0 + 30, a);
-    assert_null(find(a, n, RC_GRAPH_READ));
-    assert_null(find(a, n, RC_GRAPH_CLEAR));
-    rc__voice_report(&u, true, 1, T0, "rte", T0 + 40);
+    assert_null(find(a, n, RECONCILE_GRAPH_READ));
+    assert_null(find(a, n, RECONCILE_GRAPH_CLEAR));
+    reconcile__voice_report(&u, true, 1, T0, "rte", T0 + 40);
     n = plan(&u, T0 + 40, a);
-    assert_non_null(find(a, n, RC_GRAPH_SET_BUSY));
+    assert_non_null(find(a, n, RECONCILE_GRAPH_SET_BUSY));
 }
 
 /* No record: the start-up read decides (Busy or DND shows: clear). A record
@@ -298,61 +300,61 @@ static void test_record_none_skips_probe(void **state)
 static void test_record_absent_and_late(void **state)
 {
     (void)state;
-    struct rc_user u;
-    rc__user_init(&u, "contoso", "alice@contoso.com", T0);
-    rc__restore(&u, RC_RECORD_ABSENT);
-    assert_true(u.gw_probe);
-    rc__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 10);
-    rc__voice_report(&u, false, 0, T0, "rte", T0 + 20);
-    struct rc_action a[RC_MAX_ACTIONS];
-    assert_non_null(find(a, plan(&u, T0 + 30, a), RC_GRAPH_READ));
+    struct reconcile_user u;
+    reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
+    reconcile__restore(&u, RECONCILE_RECORD_ABSENT);
+    assert_true(u.session_probe);
+    reconcile__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 10);
+    reconcile__voice_report(&u, false, 0, T0, "rte", T0 + 20);
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
+    assert_non_null(find(a, plan(&u, T0 + 30, a), RECONCILE_GRAPH_READ));
     read_result(&u, T0 + 30, "Busy", "InACall");
-    assert_non_null(find(a, plan(&u, T0 + 30, a), RC_GRAPH_CLEAR));
-    rc__restore(&u, RC_RECORD_NONE); /* too late: the read said Busy */
-    assert_int_equal(u.gw, RC_GW_UNKNOWN);
-    run(&u, RC_GRAPH_CLEAR, T0 + 40, true);
-    rc__restore(&u, RC_RECORD_MAY_HOLD);
-    assert_int_equal(u.gw, RC_GW_NONE);
+    assert_non_null(find(a, plan(&u, T0 + 30, a), RECONCILE_GRAPH_CLEAR));
+    reconcile__restore(&u, RECONCILE_RECORD_NONE); /* too late: the read said Busy */
+    assert_int_equal(u.session, RECONCILE_SESSION_UNKNOWN);
+    run(&u, RECONCILE_GRAPH_CLEAR, T0 + 40, true);
+    reconcile__restore(&u, RECONCILE_RECORD_MAY_HOLD);
+    assert_int_equal(u.session, RECONCILE_SESSION_NONE);
 }
 
 static void test_voice_call_sets_refreshes_clears(void **state)
 {
     (void)state;
-    struct rc_user u;
+    struct reconcile_user u;
     fresh_user(&u);
     assert_idle(&u, T0 + SEC);
-    rc__voice_report(&u, true, 1, T0 + SEC, "rte", T0 + SEC);
-    run(&u, RC_GRAPH_SET_BUSY, T0 + SEC, true);
-    assert_int_equal(u.gw, RC_GW_BUSY);
-    assert_int_equal(u.gw_expires, T0 + SEC + cfg.session_ms);
+    reconcile__voice_report(&u, true, 1, T0 + SEC, "rte", T0 + SEC);
+    run(&u, RECONCILE_GRAPH_SET_BUSY, T0 + SEC, true);
+    assert_int_equal(u.session, RECONCILE_SESSION_BUSY);
+    assert_int_equal(u.session_expires, T0 + SEC + cfg.session_ms);
     /* Refresh is planned 5 minutes before the end of a 15 minute session. */
-    assert_int_equal(rc__next_due(&u, &cfg, T0 + 2 * SEC), T0 + SEC + 10 * MIN);
-    run(&u, RC_GRAPH_SET_BUSY, T0 + SEC + 10 * MIN, true);
-    assert_int_equal(u.gw_expires, T0 + SEC + 10 * MIN + cfg.session_ms);
+    assert_int_equal(reconcile__next_due(&u, &cfg, T0 + 2 * SEC), T0 + SEC + 10 * MIN);
+    run(&u, RECONCILE_GRAPH_SET_BUSY, T0 + SEC + 10 * MIN, true);
+    assert_int_equal(u.session_expires, T0 + SEC + 10 * MIN + cfg.session_ms);
     /* A second call on another terminal changes nothing. */
-    rc__voice_report(&u, true, 2, T0 + SEC, "rte", T0 + 11 * MIN);
-    assert_int_equal(rc__next_due(&u, &cfg, T0 + 11 * MIN), T0 + SEC + 20 * MIN);
+    reconcile__voice_report(&u, true, 2, T0 + SEC, "rte", T0 + 11 * MIN);
+    assert_int_equal(reconcile__next_due(&u, &cfg, T0 + 11 * MIN), T0 + SEC + 20 * MIN);
     /* Last call ends: clear, then read after settle. */
-    rc__voice_report(&u, false, 0, T0 + 12 * MIN, "rte", T0 + 12 * MIN);
-    run(&u, RC_GRAPH_CLEAR, T0 + 12 * MIN, true);
-    assert_int_equal(u.gw, RC_GW_NONE);
-    assert_int_equal(rc__next_due(&u, &cfg, T0 + 12 * MIN), T0 + 12 * MIN + cfg.settle_ms);
+    reconcile__voice_report(&u, false, 0, T0 + 12 * MIN, "rte", T0 + 12 * MIN);
+    run(&u, RECONCILE_GRAPH_CLEAR, T0 + 12 * MIN, true);
+    assert_int_equal(u.session, RECONCILE_SESSION_NONE);
+    assert_int_equal(reconcile__next_due(&u, &cfg, T0 + 12 * MIN), T0 + 12 * MIN + cfg.settle_ms);
     read_result(&u, T0 + 12 * MIN + cfg.settle_ms, "Available", "Available");
     assert_idle(&u, T0 + 13 * MIN);
-    assert_int_equal(u.vw, RC_VW_NONE); /* never touched */
+    assert_int_equal(u.flag, RECONCILE_FLAG_NONE); /* never touched */
 }
 
 static void test_short_session_refresh(void **state)
 {
     (void)state;
-    struct rc_user u;
+    struct reconcile_user u;
     cfg.session_ms = 5 * MIN;
     fresh_user(&u);
-    rc__voice_report(&u, true, 1, T0, "rte", T0);
-    run(&u, RC_GRAPH_SET_BUSY, T0, true);
+    reconcile__voice_report(&u, true, 1, T0, "rte", T0);
+    run(&u, RECONCILE_GRAPH_SET_BUSY, T0, true);
     /* Half of a short session, never at or after its end. */
-    assert_int_equal(rc__next_due(&u, &cfg, T0), T0 + 150 * SEC);
-    rc__config_default(&cfg);
+    assert_int_equal(reconcile__next_due(&u, &cfg, T0), T0 + 150 * SEC);
+    reconcile__config_default(&cfg);
 }
 
 /* ---- Teams -> Voice ---- */
@@ -365,20 +367,21 @@ static void test_teams_call_mirrored_and_cleared(void **state)
                              {"DoNotDisturb", "Presenting"},
                              {"Busy", "inaconferencecall"}};
     for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++) {
-        struct rc_user u;
+        struct reconcile_user u;
         fresh_user(&u);
-        rc__teams_report(&u, &cfg, acts[i][0], acts[i][1], T0, "notification", T0 + SEC);
+        reconcile__teams_report(&u, &cfg, acts[i][0], acts[i][1], T0, "notification", T0 + SEC);
         assert_true(u.teams_real);
-        run(&u, RC_VOICE_SET, T0 + SEC, true);
-        assert_int_equal(u.vw, RC_VW_TRUE);
+        run(&u, RECONCILE_VOICE_SET, T0 + SEC, true);
+        assert_int_equal(u.flag, RECONCILE_FLAG_TRUE);
         assert_idle(&u, T0 + 2 * SEC);
-        rc__teams_report(&u, &cfg, "Available", "Available", T0, "notification", T0 + 3 * SEC);
-        struct rc_action a[RC_MAX_ACTIONS];
+        reconcile__teams_report(&u, &cfg, "Available", "Available", T0, "notification",
+                                T0 + 3 * SEC);
+        struct reconcile_action a[RECONCILE_MAX_ACTIONS];
         size_t n = plan(&u, T0 + 3 * SEC, a);
         assert_int_equal(n, 1);
-        assert_int_equal(a[0].kind, RC_VOICE_SET);
+        assert_int_equal(a[0].kind, RECONCILE_VOICE_SET);
         assert_false(a[0].value);
-        run(&u, RC_VOICE_SET, T0 + 3 * SEC, true);
+        run(&u, RECONCILE_VOICE_SET, T0 + 3 * SEC, true);
         assert_idle(&u, T0 + 4 * SEC);
     }
 }
@@ -390,9 +393,9 @@ static void test_not_calls_are_not_mirrored(void **state)
                              {"DoNotDisturb", "DoNotDisturb"}, {"Away", "Away"},
                              {"Offline", "OffWork"},           {"Busy", "Focusing"}};
     for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++) {
-        struct rc_user u;
+        struct reconcile_user u;
         fresh_user(&u);
-        rc__teams_report(&u, &cfg, acts[i][0], acts[i][1], T0, "notification", T0 + SEC);
+        reconcile__teams_report(&u, &cfg, acts[i][0], acts[i][1], T0, "notification", T0 + SEC);
         assert_false(u.teams_real);
         assert_idle(&u, T0 + SEC);
     }
@@ -404,26 +407,26 @@ static void test_configured_busy_list(void **state)
     static const char *const busy[] = {"InAMeeting"};
     cfg.busy = busy;
     cfg.n_busy = 1;
-    struct rc_user u;
+    struct reconcile_user u;
     fresh_user(&u);
-    rc__teams_report(&u, &cfg, "Busy", "inameeting", T0, "notification", T0 + SEC);
+    reconcile__teams_report(&u, &cfg, "Busy", "inameeting", T0, "notification", T0 + SEC);
     assert_true(u.teams_real);
-    rc__teams_report(&u, &cfg, "Busy", "InAConferenceCall", T0, "notification", T0 + SEC);
+    reconcile__teams_report(&u, &cfg, "Busy", "InAConferenceCall", T0, "notification", T0 + SEC);
     assert_false(u.teams_real);
-    rc__config_default(&cfg);
+    reconcile__config_default(&cfg);
 }
 
 static void test_only_own_flags_are_cleared(void **state)
 {
     (void)state;
-    struct rc_user u;
-    fresh_user(&u); /* vw NONE: we never wrote it */
-    rc__teams_report(&u, &cfg, "Available", "Available", T0, "resync", T0 + SEC);
+    struct reconcile_user u;
+    fresh_user(&u); /* flag NONE: we never wrote it */
+    reconcile__teams_report(&u, &cfg, "Available", "Available", T0, "resync", T0 + SEC);
     assert_idle(&u, T0 + SEC);
-    u.vw = RC_VW_FALSE;
+    u.flag = RECONCILE_FLAG_FALSE;
     assert_idle(&u, T0 + SEC);
-    u.vw = RC_VW_TRUE;
-    struct rc_action a[RC_MAX_ACTIONS];
+    u.flag = RECONCILE_FLAG_TRUE;
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     assert_int_equal(plan(&u, T0 + SEC, a), 1);
     assert_false(a[0].value);
 }
@@ -433,47 +436,47 @@ static void test_only_own_flags_are_cleared(void **state)
 static void test_own_echo_not_mirrored(void **state)
 {
     (void)state;
-    struct rc_user u;
+    struct reconcile_user u;
     fresh_user(&u);
-    rc__voice_report(&u, true, 1, T0, "rte", T0);
-    struct rc_action a[RC_MAX_ACTIONS];
+    reconcile__voice_report(&u, true, 1, T0, "rte", T0);
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     size_t n = plan(&u, T0, a);
-    rc__begin(&u, find(a, n, RC_GRAPH_SET_BUSY), T0);
+    reconcile__begin(&u, find(a, n, RECONCILE_GRAPH_SET_BUSY), T0);
     /* The echo may even arrive before the set completes. */
-    rc__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 100);
+    reconcile__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 100);
     assert_false(u.teams_real);
-    assert_int_equal(u.origin, RC_ORIGIN_ECHO);
-    struct rc_result ok = {.ok = true, .retry_after_ms = -1};
-    rc__done(&u, &cfg, RC_SIDE_GRAPH, &ok, T0 + 200);
-    rc__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 300);
-    rc__teams_report(&u, &cfg, "Busy", "Busy", T0, "notification", T0 + 400); /* variant */
+    assert_int_equal(u.origin, RECONCILE_ORIGIN_ECHO);
+    struct reconcile_result ok = {.ok = true, .retry_after_ms = -1};
+    reconcile__done(&u, &cfg, RECONCILE_TEAMS, &ok, T0 + 200);
+    reconcile__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 300);
+    reconcile__teams_report(&u, &cfg, "Busy", "Busy", T0, "notification", T0 + 400); /* variant */
     assert_false(u.teams_real);
     n = plan(&u, T0 + 500, a);
-    assert_null(find(a, n, RC_VOICE_SET));
+    assert_null(find(a, n, RECONCILE_VOICE_SET));
     assert_false(u.need_read); /* we hold the session: nothing to read yet */
 }
 
 static void test_other_busy_during_session_is_real(void **state)
 {
     (void)state;
-    struct rc_user u;
+    struct reconcile_user u;
     fresh_user(&u);
-    rc__voice_report(&u, true, 1, T0, "rte", T0);
-    run(&u, RC_GRAPH_SET_BUSY, T0, true);
-    rc__teams_report(&u, &cfg, "Busy", "InAConferenceCall", T0, "notification", T0 + SEC);
+    reconcile__voice_report(&u, true, 1, T0, "rte", T0);
+    run(&u, RECONCILE_GRAPH_SET_BUSY, T0, true);
+    reconcile__teams_report(&u, &cfg, "Busy", "InAConferenceCall", T0, "notification", T0 + SEC);
     assert_true(u.teams_real);
-    run(&u, RC_VOICE_SET, T0 + SEC, true);
-    assert_int_equal(u.vw, RC_VW_TRUE);
+    run(&u, RECONCILE_VOICE_SET, T0 + SEC, true);
+    assert_int_equal(u.flag, RECONCILE_FLAG_TRUE);
     /* Meeting ends first; the aggregate falls back to our InACall:
      * ambiguous, belief kept (Voice talks anyway while its call lasts). */
-    rc__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 2 * SEC);
+    reconcile__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 2 * SEC);
     assert_true(u.teams_real);
     /* Voice call ends: clear, read the truth, then the flag goes. */
-    rc__voice_report(&u, false, 0, T0, "rte", T0 + 3 * SEC);
-    run(&u, RC_GRAPH_CLEAR, T0 + 3 * SEC, true);
+    reconcile__voice_report(&u, false, 0, T0, "rte", T0 + 3 * SEC);
+    run(&u, RECONCILE_GRAPH_CLEAR, T0 + 3 * SEC, true);
     read_result(&u, T0 + 3 * SEC + cfg.settle_ms, "Available", "Available");
-    run(&u, RC_VOICE_SET, T0 + 3 * SEC + cfg.settle_ms, true);
-    assert_int_equal(u.vw, RC_VW_FALSE);
+    run(&u, RECONCILE_VOICE_SET, T0 + 3 * SEC + cfg.settle_ms, true);
+    assert_int_equal(u.flag, RECONCILE_FLAG_FALSE);
     assert_idle(&u, T0 + 10 * MIN);
 }
 
@@ -481,75 +484,75 @@ static void test_other_busy_during_session_is_real(void **state)
 static void test_teams_1to1_then_voice_call(void **state)
 {
     (void)state;
-    struct rc_user u;
+    struct reconcile_user u;
     fresh_user(&u);
-    rc__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0);
+    reconcile__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0);
     assert_true(u.teams_real); /* no session of ours: real */
-    run(&u, RC_VOICE_SET, T0, true);
-    rc__voice_report(&u, true, 1, T0, "rte", T0 + SEC);
-    run(&u, RC_GRAPH_SET_BUSY, T0 + SEC, true);
+    run(&u, RECONCILE_VOICE_SET, T0, true);
+    reconcile__voice_report(&u, true, 1, T0, "rte", T0 + SEC);
+    run(&u, RECONCILE_GRAPH_SET_BUSY, T0 + SEC, true);
     /* Teams call ends; aggregate stays InACall (ours): belief kept. */
-    rc__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 2 * SEC);
+    reconcile__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 2 * SEC);
     assert_true(u.teams_real);
     assert_nothing_due(&u, T0 + 3 * SEC);
     /* Voice call ends: clear, read: idle -> flag false; nothing stale. */
-    rc__voice_report(&u, false, 0, T0, "rte", T0 + 4 * SEC);
-    run(&u, RC_GRAPH_CLEAR, T0 + 4 * SEC, true);
+    reconcile__voice_report(&u, false, 0, T0, "rte", T0 + 4 * SEC);
+    run(&u, RECONCILE_GRAPH_CLEAR, T0 + 4 * SEC, true);
     read_result(&u, T0 + 4 * SEC + cfg.settle_ms, "Available", "Available");
-    run(&u, RC_VOICE_SET, T0 + 4 * SEC + cfg.settle_ms, true);
-    assert_int_equal(u.vw, RC_VW_FALSE);
-    assert_int_equal(u.gw, RC_GW_NONE);
+    run(&u, RECONCILE_VOICE_SET, T0 + 4 * SEC + cfg.settle_ms, true);
+    assert_int_equal(u.flag, RECONCILE_FLAG_FALSE);
+    assert_int_equal(u.session, RECONCILE_SESSION_NONE);
     assert_idle(&u, T0 + 10 * MIN);
 }
 
 static void test_voice_call_then_teams_1to1_outlasting(void **state)
 {
     (void)state;
-    struct rc_user u;
+    struct reconcile_user u;
     fresh_user(&u);
-    rc__voice_report(&u, true, 1, T0, "rte", T0);
-    run(&u, RC_GRAPH_SET_BUSY, T0, true);
-    rc__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + SEC); /* echo */
+    reconcile__voice_report(&u, true, 1, T0, "rte", T0);
+    run(&u, RECONCILE_GRAPH_SET_BUSY, T0, true);
+    reconcile__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + SEC); /* echo */
     /* Real Teams 1:1 starts: indistinguishable, not mirrored (Voice talks). */
-    rc__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 2 * SEC);
+    reconcile__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 2 * SEC);
     assert_false(u.teams_real);
     /* Voice call ends while the Teams call lasts: the read finds it. */
-    rc__voice_report(&u, false, 0, T0, "rte", T0 + 3 * SEC);
-    run(&u, RC_GRAPH_CLEAR, T0 + 3 * SEC, true);
+    reconcile__voice_report(&u, false, 0, T0, "rte", T0 + 3 * SEC);
+    run(&u, RECONCILE_GRAPH_CLEAR, T0 + 3 * SEC, true);
     int64_t t = T0 + 3 * SEC + cfg.settle_ms;
     read_result(&u, t, "Busy", "InACall");
     assert_false(u.teams_real); /* confirmed once more first */
     read_result(&u, t + cfg.settle_ms, "Busy", "InACall");
     assert_true(u.teams_real);
-    run(&u, RC_VOICE_SET, t + cfg.settle_ms, true);
-    assert_int_equal(u.vw, RC_VW_TRUE);
+    run(&u, RECONCILE_VOICE_SET, t + cfg.settle_ms, true);
+    assert_int_equal(u.flag, RECONCILE_FLAG_TRUE);
     /* Teams call ends. */
-    rc__teams_report(&u, &cfg, "Available", "Available", T0, "notification", t + MIN);
-    run(&u, RC_VOICE_SET, t + MIN, true);
-    assert_int_equal(u.vw, RC_VW_FALSE);
+    reconcile__teams_report(&u, &cfg, "Available", "Available", T0, "notification", t + MIN);
+    run(&u, RECONCILE_VOICE_SET, t + MIN, true);
+    assert_int_equal(u.flag, RECONCILE_FLAG_FALSE);
     assert_idle(&u, t + 2 * MIN);
 }
 
 static void test_late_echo_after_clear_triggers_read(void **state)
 {
     (void)state;
-    struct rc_user u;
+    struct reconcile_user u;
     fresh_user(&u);
-    rc__voice_report(&u, true, 1, T0, "rte", T0);
-    run(&u, RC_GRAPH_SET_BUSY, T0, true);
-    rc__voice_report(&u, false, 0, T0, "rte", T0 + SEC);
-    run(&u, RC_GRAPH_CLEAR, T0 + SEC, true);
+    reconcile__voice_report(&u, true, 1, T0, "rte", T0);
+    run(&u, RECONCILE_GRAPH_SET_BUSY, T0, true);
+    reconcile__voice_report(&u, false, 0, T0, "rte", T0 + SEC);
+    run(&u, RECONCILE_GRAPH_CLEAR, T0 + SEC, true);
     read_result(&u, T0 + SEC + cfg.settle_ms, "Available", "Available");
     assert_idle(&u, T0 + 7 * SEC);
     /* The echo of our set arrives late, within the grace window. */
-    rc__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 20 * SEC);
+    reconcile__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 20 * SEC);
     assert_false(u.teams_real);
     assert_true(u.need_read);
     read_result(&u, T0 + 20 * SEC, "Available", "Available");
     assert_false(u.teams_real);
     assert_idle(&u, T0 + 21 * SEC);
     /* After the grace window an InACall is simply real. */
-    rc__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 2 * MIN);
+    reconcile__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + 2 * MIN);
     assert_true(u.teams_real);
 }
 
@@ -560,30 +563,30 @@ static void test_late_echo_after_clear_triggers_read(void **state)
 static void test_report_during_read_is_not_overwritten(void **state)
 {
     (void)state;
-    struct rc_user u;
+    struct reconcile_user u;
     fresh_user(&u);
-    rc__voice_report(&u, true, 1, T0, "rte", T0);
-    run(&u, RC_GRAPH_SET_BUSY, T0, true);
-    rc__voice_report(&u, false, 0, T0 + SEC, "rte", T0 + SEC);
-    run(&u, RC_GRAPH_CLEAR, T0 + SEC, true);
+    reconcile__voice_report(&u, true, 1, T0, "rte", T0);
+    run(&u, RECONCILE_GRAPH_SET_BUSY, T0, true);
+    reconcile__voice_report(&u, false, 0, T0 + SEC, "rte", T0 + SEC);
+    run(&u, RECONCILE_GRAPH_CLEAR, T0 + SEC, true);
     int64_t t = T0 + SEC + cfg.settle_ms;
-    struct rc_action a[RC_MAX_ACTIONS];
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     size_t n = plan(&u, t, a);
-    const struct rc_action *r = find(a, n, RC_GRAPH_READ);
+    const struct reconcile_action *r = find(a, n, RECONCILE_GRAPH_READ);
     assert_non_null(r);
-    rc__begin(&u, r, t);
-    rc__teams_report(&u, &cfg, "Busy", "InACall", t, "notification", t + 5);
-    rc__teams_read(&u, &cfg, "Available", "Available", t + 10);
+    reconcile__begin(&u, r, t);
+    reconcile__teams_report(&u, &cfg, "Busy", "InACall", t, "notification", t + 5);
+    reconcile__teams_read(&u, &cfg, "Available", "Available", t + 10);
     assert_string_equal(u.teams.activity, "InACall"); /* the report stays */
     n = plan(&u, t + 10, a);
-    r = find(a, n, RC_GRAPH_READ);
+    r = find(a, n, RECONCILE_GRAPH_READ);
     assert_non_null(r); /* read again, at once */
     assert_true(r->not_before <= t + 10);
     read_result(&u, t + 10, "Busy", "InACall");
     read_result(&u, t + 10 + cfg.settle_ms, "Busy", "InACall"); /* confirmed */
     assert_true(u.teams_real);
     n = plan(&u, t + 10 + cfg.settle_ms, a);
-    const struct rc_action *v = find(a, n, RC_VOICE_SET);
+    const struct reconcile_action *v = find(a, n, RECONCILE_VOICE_SET);
     assert_non_null(v);
     assert_true(v->value);
 }
@@ -591,19 +594,19 @@ static void test_report_during_read_is_not_overwritten(void **state)
 static void test_replay_is_idempotent(void **state)
 {
     (void)state;
-    struct rc_user u;
+    struct reconcile_user u;
     fresh_user(&u);
-    rc__teams_report(&u, &cfg, "Busy", "InAConferenceCall", T0, "notification", T0);
-    run(&u, RC_VOICE_SET, T0, true);
+    reconcile__teams_report(&u, &cfg, "Busy", "InAConferenceCall", T0, "notification", T0);
+    run(&u, RECONCILE_VOICE_SET, T0, true);
     for (int i = 0; i < 3; i++) {
-        rc__teams_report(&u, &cfg, "Busy", "InAConferenceCall", T0, "resync", T0 + i);
+        reconcile__teams_report(&u, &cfg, "Busy", "InAConferenceCall", T0, "resync", T0 + i);
         assert_idle(&u, T0 + i);
     }
     /* Lost intermediate events: meeting end + new meeting never seen; only
      * the final level matters. */
-    rc__teams_report(&u, &cfg, "Available", "Available", T0, "resync", T0 + 10);
-    rc__teams_report(&u, &cfg, "Available", "Available", T0, "resync", T0 + 11);
-    struct rc_action a[RC_MAX_ACTIONS];
+    reconcile__teams_report(&u, &cfg, "Available", "Available", T0, "resync", T0 + 10);
+    reconcile__teams_report(&u, &cfg, "Available", "Available", T0, "resync", T0 + 11);
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     assert_int_equal(plan(&u, T0 + 12, a), 1);
 }
 
@@ -612,48 +615,48 @@ static void test_replay_is_idempotent(void **state)
 static void test_one_write_in_flight_per_side(void **state)
 {
     (void)state;
-    struct rc_user u;
+    struct reconcile_user u;
     fresh_user(&u);
-    rc__voice_report(&u, true, 1, T0, "rte", T0);
-    rc__teams_report(&u, &cfg, "Busy", "Presenting", T0, "notification", T0);
-    struct rc_action a[RC_MAX_ACTIONS];
+    reconcile__voice_report(&u, true, 1, T0, "rte", T0);
+    reconcile__teams_report(&u, &cfg, "Busy", "Presenting", T0, "notification", T0);
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     size_t n = plan(&u, T0, a);
     assert_int_equal(n, 2);
-    rc__begin(&u, find(a, n, RC_GRAPH_SET_BUSY), T0);
+    reconcile__begin(&u, find(a, n, RECONCILE_GRAPH_SET_BUSY), T0);
     n = plan(&u, T0, a);
     assert_int_equal(n, 1);
-    assert_int_equal(a[0].kind, RC_VOICE_SET);
+    assert_int_equal(a[0].kind, RECONCILE_VOICE_SET);
     /* The call ends while the set is in flight: nothing queued behind it;
      * when the set completes, the clear follows. */
-    rc__voice_report(&u, false, 0, T0, "rte", T0 + 10);
+    reconcile__voice_report(&u, false, 0, T0, "rte", T0 + 10);
     n = plan(&u, T0 + 10, a);
-    assert_null(find(a, n, RC_GRAPH_CLEAR));
-    struct rc_result ok = {.ok = true, .retry_after_ms = -1};
-    rc__done(&u, &cfg, RC_SIDE_GRAPH, &ok, T0 + 20);
+    assert_null(find(a, n, RECONCILE_GRAPH_CLEAR));
+    struct reconcile_result ok = {.ok = true, .retry_after_ms = -1};
+    reconcile__done(&u, &cfg, RECONCILE_TEAMS, &ok, T0 + 20);
     n = plan(&u, T0 + 20, a);
-    assert_non_null(find(a, n, RC_GRAPH_CLEAR));
+    assert_non_null(find(a, n, RECONCILE_GRAPH_CLEAR));
 }
 
 static void test_newer_desire_replaces_queued_retry(void **state)
 {
     (void)state;
-    struct rc_user u;
+    struct reconcile_user u;
     fresh_user(&u);
-    rc__voice_report(&u, true, 1, T0, "rte", T0);
-    run(&u, RC_GRAPH_SET_BUSY, T0, false);
-    assert_int_equal(u.side[RC_SIDE_GRAPH].failures, 1);
-    assert_int_equal(u.gw, RC_GW_UNKNOWN); /* may have landed */
-    struct rc_action a[RC_MAX_ACTIONS];
+    reconcile__voice_report(&u, true, 1, T0, "rte", T0);
+    run(&u, RECONCILE_GRAPH_SET_BUSY, T0, false);
+    assert_int_equal(u.target[RECONCILE_TEAMS].failures, 1);
+    assert_int_equal(u.session, RECONCILE_SESSION_UNKNOWN); /* may have landed */
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     size_t n = plan(&u, T0, a);
     assert_int_equal(n, 1);
-    assert_int_equal(a[0].kind, RC_GRAPH_SET_BUSY);
+    assert_int_equal(a[0].kind, RECONCILE_GRAPH_SET_BUSY);
     assert_true(a[0].not_before > T0);
     assert_true(a[0].not_before <= T0 + cfg.retry_base_ms);
     /* Call ends before the retry: the queued set becomes a clear. */
-    rc__voice_report(&u, false, 0, T0, "rte", T0 + 10);
+    reconcile__voice_report(&u, false, 0, T0, "rte", T0 + 10);
     n = plan(&u, T0 + 10, a);
     assert_int_equal(n, 1);
-    assert_int_equal(a[0].kind, RC_GRAPH_CLEAR);
+    assert_int_equal(a[0].kind, RECONCILE_GRAPH_CLEAR);
     assert_true(a[0].not_before > T0 + 10);
     assert_non_null(strstr(u.last_error, "graph_set_busy: HTTP 500"));
 }
@@ -661,93 +664,93 @@ static void test_newer_desire_replaces_queued_retry(void **state)
 static void test_retry_after_and_backoff(void **state)
 {
     (void)state;
-    struct rc_user u;
+    struct reconcile_user u;
     fresh_user(&u);
-    rc__teams_report(&u, &cfg, "Busy", "InAConferenceCall", T0, "notification", T0);
-    struct rc_action a[RC_MAX_ACTIONS];
+    reconcile__teams_report(&u, &cfg, "Busy", "InAConferenceCall", T0, "notification", T0);
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     size_t n = plan(&u, T0, a);
-    rc__begin(&u, &a[0], T0);
-    struct rc_result r429 = {.ok = false, .retry_after_ms = 7000, .error = "HTTP 429"};
-    rc__done(&u, &cfg, RC_SIDE_VOICE, &r429, T0);
-    assert_int_equal(rc__next_due(&u, &cfg, T0), T0 + 7000);
-    assert_int_equal(u.vw, RC_VW_UNKNOWN);
+    reconcile__begin(&u, &a[0], T0);
+    struct reconcile_result r429 = {.ok = false, .retry_after_ms = 7000, .error = "HTTP 429"};
+    reconcile__done(&u, &cfg, RECONCILE_VOICE, &r429, T0);
+    assert_int_equal(reconcile__next_due(&u, &cfg, T0), T0 + 7000);
+    assert_int_equal(u.flag, RECONCILE_FLAG_UNKNOWN);
     /* Backoff grows without Retry-After, capped at retry_max_ms. */
     int64_t prev = 0;
     int64_t t = T0 + 7000;
     for (int i = 0; i < 20; i++) {
         n = plan(&u, t, a);
         assert_int_equal(n, 1);
-        rc__begin(&u, &a[0], t);
-        struct rc_result r = {.ok = false, .retry_after_ms = -1, .random = UINT32_MAX};
-        rc__done(&u, &cfg, RC_SIDE_VOICE, &r, t);
-        int64_t d = rc__next_due(&u, &cfg, t) - t;
+        reconcile__begin(&u, &a[0], t);
+        struct reconcile_result r = {.ok = false, .retry_after_ms = -1, .random = UINT32_MAX};
+        reconcile__done(&u, &cfg, RECONCILE_VOICE, &r, t);
+        int64_t d = reconcile__next_due(&u, &cfg, t) - t;
         assert_true(d >= prev || d == cfg.retry_max_ms);
         assert_true(d <= cfg.retry_max_ms);
         prev = d;
         t += d;
     }
     assert_int_equal(prev, cfg.retry_max_ms);
-    run(&u, RC_VOICE_SET, t, true);
-    assert_int_equal(u.side[RC_SIDE_VOICE].failures, 0);
+    run(&u, RECONCILE_VOICE_SET, t, true);
+    assert_int_equal(u.target[RECONCILE_VOICE].failures, 0);
     assert_idle(&u, t);
 }
 
 static void test_failed_clear_retried(void **state)
 {
     (void)state;
-    struct rc_user u;
+    struct reconcile_user u;
     fresh_user(&u);
-    rc__voice_report(&u, true, 1, T0, "rte", T0);
-    run(&u, RC_GRAPH_SET_BUSY, T0, true);
-    rc__voice_report(&u, false, 0, T0, "rte", T0 + SEC);
-    run(&u, RC_GRAPH_CLEAR, T0 + SEC, false);
-    assert_int_equal(u.gw, RC_GW_UNKNOWN); /* it may have landed */
-    int64_t due = rc__next_due(&u, &cfg, T0 + SEC);
-    run(&u, RC_GRAPH_CLEAR, due, true);
-    assert_int_equal(u.gw, RC_GW_NONE);
+    reconcile__voice_report(&u, true, 1, T0, "rte", T0);
+    run(&u, RECONCILE_GRAPH_SET_BUSY, T0, true);
+    reconcile__voice_report(&u, false, 0, T0, "rte", T0 + SEC);
+    run(&u, RECONCILE_GRAPH_CLEAR, T0 + SEC, false);
+    assert_int_equal(u.session, RECONCILE_SESSION_UNKNOWN); /* it may have landed */
+    int64_t due = reconcile__next_due(&u, &cfg, T0 + SEC);
+    run(&u, RECONCILE_GRAPH_CLEAR, due, true);
+    assert_int_equal(u.session, RECONCILE_SESSION_NONE);
 }
 
 static void test_failed_false_write_keeps_flag_owned(void **state)
 {
     (void)state;
-    struct rc_user u;
+    struct reconcile_user u;
     fresh_user(&u);
-    rc__teams_report(&u, &cfg, "Busy", "InAConferenceCall", T0, "notification", T0);
-    run(&u, RC_VOICE_SET, T0, true);
-    rc__teams_report(&u, &cfg, "Available", "Available", T0, "notification", T0 + SEC);
-    run(&u, RC_VOICE_SET, T0 + SEC, false);
-    assert_int_equal(u.vw, RC_VW_UNKNOWN); /* still ours to clear */
-    int64_t due = rc__next_due(&u, &cfg, T0 + SEC);
-    run(&u, RC_VOICE_SET, due, true);
-    assert_int_equal(u.vw, RC_VW_FALSE);
+    reconcile__teams_report(&u, &cfg, "Busy", "InAConferenceCall", T0, "notification", T0);
+    run(&u, RECONCILE_VOICE_SET, T0, true);
+    reconcile__teams_report(&u, &cfg, "Available", "Available", T0, "notification", T0 + SEC);
+    run(&u, RECONCILE_VOICE_SET, T0 + SEC, false);
+    assert_int_equal(u.flag, RECONCILE_FLAG_UNKNOWN); /* still ours to clear */
+    int64_t due = reconcile__next_due(&u, &cfg, T0 + SEC);
+    run(&u, RECONCILE_VOICE_SET, due, true);
+    assert_int_equal(u.flag, RECONCILE_FLAG_FALSE);
 }
 
 static void test_retired_user_winds_down(void **state)
 {
     (void)state;
-    struct rc_user u;
+    struct reconcile_user u;
     fresh_user(&u);
-    rc__voice_report(&u, true, 1, T0, "rte", T0);
-    rc__teams_report(&u, &cfg, "Busy", "Presenting", T0, "notification", T0);
-    run(&u, RC_GRAPH_SET_BUSY, T0, true);
-    run(&u, RC_VOICE_SET, T0, true);
+    reconcile__voice_report(&u, true, 1, T0, "rte", T0);
+    reconcile__teams_report(&u, &cfg, "Busy", "Presenting", T0, "notification", T0);
+    run(&u, RECONCILE_GRAPH_SET_BUSY, T0, true);
+    run(&u, RECONCILE_VOICE_SET, T0, true);
     u.retired = true;
-    run(&u, RC_GRAPH_CLEAR, T0 + SEC, true);
-    run(&u, RC_VOICE_SET, T0 + SEC, true);
-    assert_int_equal(u.vw, RC_VW_FALSE);
+    run(&u, RECONCILE_GRAPH_CLEAR, T0 + SEC, true);
+    run(&u, RECONCILE_VOICE_SET, T0 + SEC, true);
+    assert_int_equal(u.flag, RECONCILE_FLAG_FALSE);
     assert_idle(&u, T0 + 2 * SEC); /* no settle read for a removed user */
 }
 
 static void test_calls_count_wins_over_flag(void **state)
 {
     (void)state;
-    struct rc_user u;
+    struct reconcile_user u;
     fresh_user(&u);
-    rc__voice_report(&u, true, 0, T0, "rte", T0);
+    reconcile__voice_report(&u, true, 0, T0, "rte", T0);
     assert_false(u.voice.talking);
-    rc__voice_report(&u, false, 2, T0, "rte", T0);
+    reconcile__voice_report(&u, false, 2, T0, "rte", T0);
     assert_true(u.voice.talking);
-    rc__voice_report(&u, true, -1, T0, "rte", T0); /* no count given */
+    reconcile__voice_report(&u, true, -1, T0, "rte", T0); /* no count given */
     assert_true(u.voice.talking);
 }
 
@@ -756,14 +759,14 @@ static void test_calls_count_wins_over_flag(void **state)
 static void test_sync_json(void **state)
 {
     (void)state;
-    struct rc_user u;
+    struct reconcile_user u;
     fresh_user(&u);
-    rc__voice_report(&u, true, 1, T0, "rte", T0);
-    run(&u, RC_GRAPH_SET_BUSY, T0, true);
-    rc__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + SEC);
-    rc__voice_report(&u, false, 0, T0, "rte", T0 + 2 * SEC);
-    run(&u, RC_GRAPH_CLEAR, T0 + 2 * SEC, false);
-    char *js = rc__sync_json(&u, &cfg, T0 + 2 * SEC, 0);
+    reconcile__voice_report(&u, true, 1, T0, "rte", T0);
+    run(&u, RECONCILE_GRAPH_SET_BUSY, T0, true);
+    reconcile__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0 + SEC);
+    reconcile__voice_report(&u, false, 0, T0, "rte", T0 + 2 * SEC);
+    run(&u, RECONCILE_GRAPH_CLEAR, T0 + 2 * SEC, false);
+    char *js = reconcile__sync_json(&u, &cfg, T0 + 2 * SEC, 0);
     assert_non_null(js);
     cJSON *j = cJSON_Parse(js);
     assert_non_null(j);
@@ -792,8 +795,8 @@ static void test_sync_json(void **state)
     cJSON_Delete(j);
     free(js);
     /* Same state, same text: B/sync is published on change only. */
-    char *a1 = rc__sync_json(&u, &cfg, T0 + 2 * SEC, 0);
-    char *a2 = rc__sync_json(&u, &cfg, T0 + 2 * SEC, 0);
+    char *a1 = reconcile__sync_json(&u, &cfg, T0 + 2 * SEC, 0);
+    char *a2 = reconcile__sync_json(&u, &cfg, T0 + 2 * SEC, 0);
     assert_string_equal(a1, a2);
     free(a1);
     free(a2);

@@ -188,15 +188,6 @@ static void status_names(void **state)
     assert_string_equal(voice_write_status__name(VOICE_WRITE_STOPPED), "stopped");
 }
 
-static void default_writer(void **state)
-{
-    struct fx *f = *state;
-    assert_null(voice_writer__default());
-    voice_writer__set_default(f->w);
-    assert_ptr_equal(voice_writer__default(), f->w);
-    voice_writer__set_default(NULL);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,7 +197,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(unknown_user_completes_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(waits_for_the_map_then_stops, setup, teardown),
         cmocka_unit_test(status_names),
-        cmocka_unit_test_setup_teardown(default_writer, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -642,6 +642,24 @@ static void test_negotiate_urls(void **state)
     assert_null(signalr__negotiate_url("/path-only"));
     assert_null(signalr__negotiate_url("host/with space"));
     assert_null(signalr__negotiate_url("host/with\r\nHeader: x"));
+    assert_null(signalr__negotiate_url("https://"));
+    assert_null(signalr__negotiate_url("wss://?a=b"));
+    /* the endpoint's query is kept as written (escapes and all) */
+    assert_url(signalr__negotiate_url("rte.example.com/hub?a=%2Fb%2f&c&d=e=f"),
+               "https://rte.example.com/hub/negotiate?a=%2Fb%2f&c&d=e=f&negotiateVersion=1");
+    /* a negotiate redirect of a SignalR service, with its own query */
+    assert_url(
+        signalr__negotiate_url("https://x.service.signalr.net/client/?hub=rte&asrs.op=%2Fclient"),
+        "https://x.service.signalr.net/client/negotiate?hub=rte&asrs.op=%2Fclient&"
+        "negotiateVersion=1");
+    /* IPv6 hosts, with and without a scheme, and a port */
+    assert_url(signalr__negotiate_url("http://[::1]:8099/rte"),
+               "http://[::1]:8099/rte/negotiate?negotiateVersion=1");
+    assert_url(signalr__negotiate_url("[2001:db8::7]/hubs/rte?t=1"),
+               "https://[2001:db8::7]/hubs/rte/negotiate?t=1&negotiateVersion=1");
+    assert_url(signalr__negotiate_url("rte.example.com:8443/hub"),
+               "https://rte.example.com:8443/hub/negotiate?negotiateVersion=1");
+    assert_null(signalr__negotiate_url("[::1/rte"));
 }
 
 static void test_ws_urls(void **state)
@@ -663,6 +681,19 @@ static void test_ws_urls(void **state)
     assert_url(signalr__ws_url("h/p", "\xc3\xa9#?", NULL), "wss://h/p?id=%C3%A9%23%3F");
     assert_null(signalr__ws_url("h/p", NULL, "t"));
     assert_null(signalr__ws_url("gopher://h/p", "a", "t"));
+    /* query strings: the endpoint's kept, an empty one dropped */
+    assert_url(signalr__ws_url("h/p?a=%2Fb&c", "abc", NULL), "wss://h/p?a=%2Fb&c&id=abc");
+    assert_url(signalr__ws_url("h/p?", "abc", NULL), "wss://h/p?id=abc");
+    assert_url(signalr__ws_url("wss://h/p?x=1#frag", "abc", NULL), "wss://h/p?x=1&id=abc");
+    /* IPv6 hosts and scheme-less endpoints */
+    assert_url(signalr__ws_url("http://[::1]:8099/rte", "abc", "t"),
+               "ws://[::1]:8099/rte?id=abc&access_token=t");
+    assert_url(signalr__ws_url("[2001:db8::7]:443/hubs/rte", "abc", NULL),
+               "wss://[2001:db8::7]:443/hubs/rte?id=abc");
+    assert_url(signalr__ws_url("WSS://Rte.Example.com/hub", "abc", NULL),
+               "wss://Rte.Example.com/hub?id=abc");
+    assert_null(signalr__ws_url("", "abc", NULL));
+    assert_null(signalr__ws_url("https:///p", "abc", NULL));
 }
 
 /* ---- JWT ------------------------------------------------------------------------- */

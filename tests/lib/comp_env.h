@@ -2,19 +2,23 @@
  * parsed config, the fake bus (fake_bus.h) and, on request, a fake clock, put
  * together as the struct daemon_env a component's hooks receive. See
  * tests/lib/README.md. */
-#ifndef PS_TESTS_COMPONENT_H
-#define PS_TESTS_COMPONENT_H
+#ifndef PS_TESTS_COMP_ENV_H
+#define PS_TESTS_COMP_ENV_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "daemon.h"
+#include "component.h"
+#include "core/tunables.h"
 
 struct comp_env {
     struct daemon_env env;
     struct config *cfg;
     struct loop *loop;
     struct bus *bus;
+    /* the knobs of env.tun: the defaults; a test may shorten them before
+     * the component's init (core/tunables.h) */
+    struct tunables tun;
     char state_topic[128];
 };
 

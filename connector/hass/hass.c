@@ -1,6 +1,6 @@
 /* Home Assistant MQTT discovery; see hass.h and docs/homeassistant.md.
  * Everything runs on the loop thread. */
-#include "core/hass.h"
+#include "hass/hass.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,7 +14,7 @@
 #include "core/config.h"
 #include "core/ids.h"
 #include "core/log.h"
-#include "daemon.h"
+#include "component.h"
 
 #define SUB             "hass"
 #define HASS_NODE_CHARS 40

@@ -1,5 +1,5 @@
-/* The component-test harness of component.h. */
-#include "component.h"
+/* The component-test harness of comp_env.h. */
+#include "comp_env.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/loop.h"
+#include "core/tunables.h"
 #include "fake_bus.h"
 
 #define COMP_MAX_TURNS 10000
@@ -36,9 +37,11 @@ int comp_env__init(struct comp_env *ce, const char *json, unsigned roles)
                              .will_payload = "{\"state\":\"offline\"}"};
     if (!(ce->bus = bus__new(ce->loop, &bo)) || bus__start(ce->bus) < 0)
         return -1;
+    ce->tun = *tunables__defaults();
     ce->env = (struct daemon_env){.cfg = ce->cfg,
                                   .loop = ce->loop,
                                   .bus = ce->bus,
+                                  .tun = &ce->tun,
                                   .roles = roles,
                                   .state_topic = ce->state_topic};
     return 0;

@@ -1,5 +1,5 @@
 /* Strict base64 / base64url wrappers around OpenSSL. */
-#include "graph/b64.h"
+#include "core/b64.h"
 
 #include <limits.h>
 #include <stdbool.h>

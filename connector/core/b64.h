@@ -1,5 +1,6 @@
 /* Strict base64 and base64url on top of OpenSSL's EVP_EncodeBlock and
- * EVP_DecodeBlock (internal to ps_graph).
+ * EVP_DecodeBlock: the one codec of the process (the Graph side's JWTs and
+ * encrypted notifications, the Voice side's RTE token).
  *
  * Design: EVP_DecodeBlock accepts some sloppy input (whitespace) and always
  * returns a multiple of 3, counting the padding as zero bytes. These wrappers
@@ -7,8 +8,8 @@
  * the exact byte count or a clean error. Decoded buffers are NUL-terminated
  * for convenience (the NUL is not counted).
  */
-#ifndef PS_GRAPH_B64_H
-#define PS_GRAPH_B64_H
+#ifndef PS_CORE_B64_H
+#define PS_CORE_B64_H
 
 #include <stddef.h>
 
