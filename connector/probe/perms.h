@@ -1,5 +1,5 @@
 /* Which Graph permissions the probe's tokens carry, against what the
- * daemon needs (docs/graph.md, "Permissions").
+ * daemon needs (docs/graph.md, "What the probe checks").
  *
  * The tokens are read, not verified: they are our own, just issued to us by
  * the identity platform over TLS, and only the claims are of interest.
