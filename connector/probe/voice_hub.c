@@ -264,12 +264,12 @@ static void hub__event(struct hub *h, const cJSON *arg)
     char number[32] = "no number";
     if (cJSON_IsNumber(type))
         snprintf(number, sizeof(number), "#%" PRId64, (int64_t)type->valuedouble);
+    const char *name = rc == 0 ? ev.name : cJSON_IsString(type) ? type->valuestring : number;
+    if (strcmp(name, number) == 0) /* a numbered event the model names by its number */
+        snprintf(number, sizeof(number), "numbered");
     const char *who = rc == 0 ? hub__address(h, ev.user_id) : NULL;
-    int k = snprintf(line, sizeof(line), "event %s (%s, %s) %s%s: fields",
-                     rc == 0                ? ev.name
-                     : cJSON_IsString(type) ? type->valuestring
-                                            : "?",
-                     number, rc == 0 ? events__kind_name(ev.kind) : err, who ? "for " : "",
+    int k = snprintf(line, sizeof(line), "event %s (%s, %s) %s%s: fields", name, number,
+                     rc == 0 ? events__kind_name(ev.kind) : err, who ? "for " : "",
                      who ? who : (rc == 0 && ev.user_id[0] ? "for a user not in the config" : ""));
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "event", rc == 0 ? ev.name : "");

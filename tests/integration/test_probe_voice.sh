@@ -39,6 +39,23 @@ grep -qiF "$ALICE_VID" "$T/listen.out" && fail "a Voice user id in the output"
 jqe -s --arg c "$CALL" '[.[] | select(.dir == "received" and (.record | contains($c)))] | length >= 2' \
     "$T/cap/signalr.jsonl" >/dev/null || fail "the events are not in the capture"
 
+# a hub that numbers its events (docs/voice.md A14, A15): the number is printed
+fv_ctl POST settings '{"event_type_format":"number"}' >/dev/null
+timeout 60 "$PS_BIN" probe -c "$PR_CFG" --listen-seconds 4 >"$T/listen-n.out" 2>"$T/listen-n.log" &
+PROBE=$!
+wait_line 30 "$T/listen-n.out" '^  ok    listening: subscribed for 4 s' ||
+    fail "never listening: $(cat "$T/listen-n.out")"
+CALL=$(pr_call_start '{"email":"bob@contoso.com"}')
+wait_line 5 "$T/listen-n.out" '^        event #11 \(numbered, connected\) for bob@contoso.com: fields eventType, ' ||
+    fail "numbered connected event: $(grep event "$T/listen-n.out")"
+pr_call_end "$CALL"
+wait_line 5 "$T/listen-n.out" '^        event #12 \(numbered, disconnected\) for bob@contoso.com' ||
+    fail "numbered disconnected event: $(grep event "$T/listen-n.out")"
+PR_RC=0
+wait "$PROBE" || PR_RC=$?
+pr_rc listen-n 0
+fv_ctl POST settings '{"event_type_format":"name"}' >/dev/null
+
 # a refused Subscribe, a user Voice does not know
 sim_users "$TENANT_ID" carol@contoso.com
 pr_config '["alice@contoso.com","bob@contoso.com","carol@contoso.com"]'
