@@ -34,6 +34,7 @@
 #include "core/metrics.h"
 #include "core/status.h"
 #include "core/str.h"
+#include "core/tunables.h"
 #include "component.h"
 
 /* Publishes kept by the MQTT client while the broker is away. States beyond
@@ -435,6 +436,7 @@ static int daemon__start_http(struct daemon *d)
         .host = h->listen_host,
         .port = h->listen_port,
         .max_body_bytes = h->max_body_bytes,
+        .max_buffered_bytes = (size_t)d->env.tun->http_max_buffered,
         .tls_cert_file = h->tls_cert_file,
         .tls_key_file = h->tls_key_file,
     };
