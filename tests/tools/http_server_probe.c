@@ -187,7 +187,9 @@ static void ws_on_close(void *ctx, struct ws_conn *c)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s MAX_BODY_BYTES [MAX_CONNECTIONS [TIMEOUT_SECS [MAX_BUFFERED]]]\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s MAX_BODY_BYTES [MAX_CONNECTIONS [TIMEOUT_SECS [MAX_BUFFERED]]]\n",
+                argv[0]);
         return 2;
     }
     sigset_t set;
