@@ -34,6 +34,7 @@
 #include "core/metrics.h"
 #include "core/status.h"
 #include "core/str.h"
+#include "core/tunables.h"
 #include "component.h"
 
 /* Publishes kept by the MQTT client while the broker is away. States beyond
@@ -227,68 +228,13 @@ static void daemon__log_user_diff(const struct tenant_config *old, const struct 
     free(b);
 }
 
-static struct tenant_config *daemon__find_tenant(struct config *cfg, const char *name)
-{
-    for (size_t i = 0; i < cfg->n_tenants; i++) {
-        if (strcmp(cfg->tenants[i].name, name) == 0)
-            return &cfg->tenants[i];
-    }
-    return NULL;
-}
-
-static bool daemon__differs(const char *a, const char *b)
-{
-    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
-}
-
-/* Keys that only a restart applies: say so rather than pretend. */
-static void daemon__warn_restart_only(const struct config *cur, const struct config *neu)
-{
-    struct {
-        const char *key, *a, *b;
-    } keys[] = {
-        {"instance", cur->instance, neu->instance},
-        {"mqtt.url", cur->mqtt.url, neu->mqtt.url},
-        {"mqtt.username", cur->mqtt.username, neu->mqtt.username},
-        {"mqtt.ca_file", cur->mqtt.ca_file, neu->mqtt.ca_file},
-        {"mqtt.topic_prefix", cur->mqtt.topic_prefix, neu->mqtt.topic_prefix},
-        {"mqtt.bridge_topic", cur->mqtt.bridge_topic, neu->mqtt.bridge_topic},
-        {"http.listen", cur->http.listen,
-         cur->listen_from_cli ? cur->http.listen : neu->http.listen},
-        {"http.public_url", cur->http.public_url, neu->http.public_url},
-    };
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        if (daemon__differs(keys[i].a, keys[i].b))
-            LOG_WARN("config", "changed; takes effect after a restart key=%s", keys[i].key);
-    }
-    if (cur->mqtt.protocol != neu->mqtt.protocol)
-        LOG_WARN("config", "changed; takes effect after a restart key=mqtt.protocol");
-    if (cur->mqtt.escape_dots != neu->mqtt.escape_dots)
-        LOG_WARN("config", "changed; takes effect after a restart key=mqtt.escape_dots");
-    if (!cur->roles_from_cli && cur->roles != neu->roles)
-        LOG_WARN("config", "changed; takes effect after a restart key=roles");
-    if (cur->homeassistant.enabled != neu->homeassistant.enabled ||
-        daemon__differs(cur->homeassistant.prefix, neu->homeassistant.prefix))
-        LOG_WARN("config", "changed; takes effect after a restart key=homeassistant");
-    for (size_t i = 0; i < neu->n_tenants; i++) {
-        if (!daemon__find_tenant((struct config *)cur, neu->tenants[i].name))
-            LOG_WARN("config", "tenant added; takes effect after a restart tenant=%s",
-                     neu->tenants[i].name);
-    }
-    for (size_t i = 0; i < cur->n_tenants; i++) {
-        if (!daemon__find_tenant((struct config *)neu, cur->tenants[i].name))
-            LOG_WARN("config", "tenant removed; takes effect after a restart tenant=%s",
-                     cur->tenants[i].name);
-    }
-}
-
 /* Moves the new user lists into the running config (tenants matched by
  * name); `neu` then holds the old lists and is freed by the caller. */
 static void daemon__swap_users(struct config *cur, struct config *neu)
 {
     for (size_t i = 0; i < cur->n_tenants; i++) {
         struct tenant_config *t = &cur->tenants[i];
-        struct tenant_config *n = daemon__find_tenant(neu, t->name);
+        struct tenant_config *n = config__tenant(neu, t->name);
         if (!n)
             continue;
         daemon__log_user_diff(t, n);
@@ -329,7 +275,7 @@ static void daemon__reload(void *arg)
         metrics__inc("config_reload_failures_total", NULL, 1);
         return;
     }
-    daemon__warn_restart_only(cur, neu);
+    config__warn_restart_only(cur, neu);
     if (neu->log_level != cur->log_level) {
         LOG_INFO("config", "log level changed from=%s to=%s", log__level_name(cur->log_level),
                  log__level_name(neu->log_level));
@@ -435,6 +381,7 @@ static int daemon__start_http(struct daemon *d)
         .host = h->listen_host,
         .port = h->listen_port,
         .max_body_bytes = h->max_body_bytes,
+        .max_buffered_bytes = (size_t)d->env.tun->http_max_buffered,
         .tls_cert_file = h->tls_cert_file,
         .tls_key_file = h->tls_key_file,
     };

@@ -195,6 +195,12 @@ int config__set_listen(struct config *cfg, const char *listen, struct config_err
 /* "graph,voice,mapper" or "all"; buf of at least 32 bytes. */
 const char *config__roles_name(unsigned roles, char *buf, size_t len);
 
+/* The tenant called name, or NULL. */
+struct tenant_config *config__tenant(const struct config *cfg, const char *name);
+/* Logs, at warn, each key that differs between the running config and a
+ * reloaded one and that only a restart applies (config_diff.c). */
+void config__warn_restart_only(const struct config *cur, const struct config *neu);
+
 /* Prints the check-config summary (never secrets). */
 void config__print_summary(const struct config *cfg, FILE *out);
 

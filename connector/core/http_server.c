@@ -22,6 +22,8 @@
 #include "core/str.h"
 
 #define DEFAULT_MAX_CONNECTIONS 256
+#define DEFAULT_MAX_BUFFERED    (256u * 1024 * 1024) /* request bodies in memory at once */
+#define BODY_FIRST_ALLOC        65536                /* a body buffer's first size */
 #define DEFAULT_TIMEOUT_SECS    10
 #define DEFAULT_HEADER_BYTES    8192
 #define WRITE_CHUNK             16384
@@ -92,7 +94,9 @@ struct http_server {
     bool running;
     volatile int stopping;
     int port;
-    int live_conns; /* service thread only */
+    int live_conns;   /* service thread only */
+    size_t buffered;  /* request body bytes reserved by connections (service thread only) */
+    bool busy_warned; /* the buffered budget was hit since it was last empty */
 
     pthread_mutex_t lock;
     struct http_pending *pendings;
@@ -122,6 +126,7 @@ struct pss {
     char *path, *query;
     char *body;
     size_t body_len, body_cap;
+    size_t reserved; /* of srv->buffered: the body's Content-Length */
     time_t deadline;
     struct http_pending *pending;
     struct out out;
@@ -368,8 +373,10 @@ static const struct ws_route *ws_route__find(const struct http_server *srv, cons
 
 /* ---- responses ----------------------------------------------------------- */
 
-static void pss__reset_request(struct pss *pss)
+static void pss__reset_request(struct http_server *srv, struct pss *pss)
 {
+    srv->buffered -= pss->reserved;
+    pss->reserved = 0;
     free(pss->path);
     free(pss->query);
     free(pss->body);
@@ -499,8 +506,9 @@ static int http__write(struct lws *wsi, struct pss *pss)
         }
     }
     bool close_after = o->close_after;
+    struct http_server *srv = lws_context_user(lws_get_context(wsi));
     http__count(pss);
-    pss__reset_request(pss);
+    pss__reset_request(srv, pss);
     if (close_after)
         return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -645,11 +653,35 @@ static size_t http__body_limit(const struct http_server *srv, const struct pss *
     return pss->route && pss->route->max_body ? pss->route->max_body : srv->opt.max_body_bytes;
 }
 
+/* Reserves n bytes of the server's budget of buffered request bodies for
+ * this request: false when that would pass max_buffered_bytes (the request
+ * then gets 503 with Retry-After: Graph and well-behaved clients retry).
+ * Bounds the memory that many large uploads at once can take, which the
+ * per-route body limits alone do not (256 connections x 65 MB). */
+static bool http__reserve(struct http_server *srv, struct pss *pss, size_t n)
+{
+    if (n > srv->opt.max_buffered_bytes - srv->buffered) {
+        metrics__inc("http_busy_rejections_total", NULL, 1);
+        if (!srv->busy_warned)
+            LOG_WARN("http",
+                     "request bodies refused with 503: buffered=%zu requested=%zu "
+                     "max_buffered_bytes=%zu",
+                     srv->buffered, n, srv->opt.max_buffered_bytes);
+        srv->busy_warned = true;
+        return false;
+    }
+    if (srv->buffered == 0)
+        srv->busy_warned = false;
+    srv->buffered += n;
+    pss->reserved = n;
+    return true;
+}
+
 static int http__on_request(struct lws *wsi, struct pss *pss, struct http_server *srv)
 {
     if (pss->pending || pss->out.active)
         return -1; /* a pipelined request before the last answer: not supported */
-    pss__reset_request(pss);
+    pss__reset_request(srv, pss);
     const char *method = http__method(wsi);
     char *uri = NULL;
     int ulen = 0;
@@ -698,10 +730,18 @@ static int http__on_request(struct lws *wsi, struct pss *pss, struct http_server
             http__respond_error(wsi, pss, 404, "not found", NULL, false);
         return 0;
     }
+    if (expect_body && !http__reserve(srv, pss, (size_t)clen)) {
+        pss->state = next;
+        http__respond_error(wsi, pss, 503, "busy: too many request bodies in flight",
+                            strdup("Retry-After: 1\r\n"), true);
+        return 0;
+    }
     if (expect_body) {
-        /* lws calls HTTP_BODY_COMPLETION, also for POST with length 0 */
+        /* lws calls HTTP_BODY_COMPLETION, also for POST with length 0; the
+         * buffer grows as the body comes, so a large Content-Length that is
+         * never sent costs nothing but its reservation */
         pss->state = PSS_BODY;
-        pss->body_cap = (size_t)clen + 1;
+        pss->body_cap = (size_t)clen < BODY_FIRST_ALLOC ? (size_t)clen + 1 : BODY_FIRST_ALLOC;
         pss->body = malloc(pss->body_cap);
         if (!pss->body)
             return -1;
@@ -727,7 +767,12 @@ static int http__on_body(struct lws *wsi, struct pss *pss, struct http_server *s
         return 0;
     }
     if (pss->body_len + len + 1 > pss->body_cap) {
-        size_t cap = pss->body_len + len + 1;
+        size_t need = pss->body_len + len + 1;
+        size_t cap = pss->body_cap * 2;
+        if (cap > pss->reserved + 1)
+            cap = pss->reserved + 1;
+        if (cap < need)
+            cap = need;
         char *grown = realloc(pss->body, cap);
         if (!grown)
             return -1;
@@ -1015,7 +1060,7 @@ static int http__callback(struct lws *wsi, enum lws_callback_reasons reason, voi
             /* normally done at CLOSED / CLOSED_HTTP already */
             http__drop_pending(pss, srv);
             ws__on_closed(pss, srv);
-            pss__reset_request(pss);
+            pss__reset_request(srv, pss);
         }
         if (lws_get_opaque_user_data(wsi) == srv) {
             lws_set_opaque_user_data(wsi, NULL);
@@ -1053,7 +1098,7 @@ static int http__callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     case LWS_CALLBACK_CLOSED_HTTP:
         if (pss && !pss->is_ws) {
             http__drop_pending(pss, srv);
-            pss__reset_request(pss);
+            pss__reset_request(srv, pss);
         }
         return 0;
 
@@ -1069,7 +1114,7 @@ static int http__callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     case LWS_CALLBACK_ESTABLISHED:
         if (!pss)
             return -1;
-        pss__reset_request(pss);
+        pss__reset_request(srv, pss);
         return ws__on_open(wsi, pss, srv);
     case LWS_CALLBACK_RECEIVE:
         if (!pss)
@@ -1108,6 +1153,8 @@ struct http_server *http_server__new(const struct http_server_options *opt)
         srv->opt.max_header_bytes = 65000; /* lws keeps it in a short */
     if (!srv->opt.max_body_bytes)
         srv->opt.max_body_bytes = 4194304;
+    if (!srv->opt.max_buffered_bytes)
+        srv->opt.max_buffered_bytes = DEFAULT_MAX_BUFFERED;
     pthread_mutex_init(&srv->lock, NULL);
     return srv;
 }
@@ -1178,6 +1225,9 @@ int http_server__start(struct http_server *srv)
     lws_set_log_level(LLL_ERR | LLL_WARN, http__lws_log);
     metrics__describe("http_requests_total", METRIC_COUNTER,
                       "HTTP requests answered, by method, route pattern and status code.");
+    metrics__describe("http_busy_rejections_total", METRIC_COUNTER,
+                      "Requests answered 503 because the request bodies being received "
+                      "already fill max_buffered_bytes");
 
     srv->protocols[0] = (struct lws_protocols){
         .name = "presence-sync",

@@ -14,7 +14,9 @@
  * client gets timeout_secs to send its headers, timeout_secs for its body
  * (dropped on the next byte after that), and a deferred answer must come
  * within timeout_secs or the connection is closed. Headers over
- * max_header_bytes drop the connection.
+ * max_header_bytes drop the connection. The Content-Lengths of the bodies
+ * being received are reserved against max_buffered_bytes; a request that
+ * does not fit gets 503 with Retry-After: 1 and the connection is closed.
  *
  * WebSocket routes (used by the Voice simulator's SignalR hub) get their
  * callbacks on the service thread too (on_close also from the thread calling
@@ -61,9 +63,10 @@ struct http_server_options {
     size_t max_body_bytes;
     const char *tls_cert_file; /* both set: HTTPS */
     const char *tls_key_file;
-    int max_connections;     /* 0: default 256 */
-    int timeout_secs;        /* idle/slow client timeout; 0: default 10 */
-    size_t max_header_bytes; /* 0: default 8192 */
+    int max_connections;       /* 0: default 256 */
+    int timeout_secs;          /* idle/slow client timeout; 0: default 10 */
+    size_t max_header_bytes;   /* 0: default 8192 */
+    size_t max_buffered_bytes; /* request bodies held at once; 0: default 256 MiB */
 };
 
 struct http_server *http_server__new(const struct http_server_options *opt);

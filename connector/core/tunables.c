@@ -33,6 +33,7 @@ static const struct tunable tunables_table[] = {
     TUN("PS_GRAPH_HTTP_TIMEOUT_MS", graph_http_timeout_ms, 100, 10 * 60 * 1000LL, 15000),
     TUN("PS_MAPPER_STARTUP_MS", mapper_startup_ms, 0, TUN_HOUR_MS, 30000),
     TUN("PS_MAPPER_ECHO_GRACE_MS", mapper_echo_grace_ms, 0, TUN_HOUR_MS, 60000),
+    TUN("PS_HTTP_MAX_BUFFERED_BYTES", http_max_buffered, 65536, 1LL << 36, 256LL << 20),
 };
 #define TUN_N (sizeof(tunables_table) / sizeof(tunables_table[0]))
 

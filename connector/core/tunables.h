@@ -23,6 +23,7 @@ struct tunables {
     int64_t graph_http_timeout_ms; /* PS_GRAPH_HTTP_TIMEOUT_MS: the presence writer's timeout */
     int64_t mapper_startup_ms;     /* PS_MAPPER_STARTUP_MS: wait for a side's first input */
     int64_t mapper_echo_grace_ms;  /* PS_MAPPER_ECHO_GRACE_MS: InACall after a clear is ours */
+    int64_t http_max_buffered;     /* PS_HTTP_MAX_BUFFERED_BYTES: request bodies held at once */
 };
 
 /* Where a knob's text comes from: getenv in the daemon, a table in tests.

@@ -39,7 +39,7 @@ jq --argjson n "$NACC" --arg pw "$T/svc_password" '.tenants[0].graph.service_acc
 mv "$T/ps2.json" "$T/ps.json"
 # ms_start, for NACC subscriptions: up, then the start-up reconcile done
 start_daemon "$T/ps.json"
-wait_for 30 sh -c "curl -s '$FG/_sim/subscriptions' | jq -e 'length == $NACC and all(.pending == false)'" ||
+wait_for 30 bash -c "curl -s '$FG/_sim/subscriptions' | jqe 'length == $NACC and all(.pending == false)'" ||
     fail "no Graph subscriptions: $(sim_subs | cut -c1-300 | sed -n 1,5p)"
 wait_link 20
 TQ=$(date +%s)

@@ -27,7 +27,7 @@ sim_users "$TENANT_ID" "${UPNS[@]}"
 write_config "$T/ps.json" "[$(tenant_json contoso "$TENANT_ID" "$(printf '%s\n' "${UPNS[@]}" | jq -R . | jq -sc .)" '["svc1@contoso.com"]' notify)]"
 sed -i 's/"log_level": "info"/"log_level": "warn"/' "$T/ps.json"
 start_daemon "$T/ps.json"
-wait_for 60 sh -c "curl -s '$FG/_sim/subscriptions' | jq -e 'length == 1 and .[0].pending == false'" ||
+wait_for 60 bash -c "curl -s '$FG/_sim/subscriptions' | jqe 'length == 1 and .[0].pending == false'" ||
     fail "no subscription: $(sim_subs)"
 # the start-up resync has published every user
 wait_for 60 sh -c "[ \$(mosquitto_sub -p $MQTT_PORT -t 'teams/+/busy' --retained-only -W 2 2>/dev/null | wc -l) -ge $NUSERS ]" ||
@@ -35,7 +35,7 @@ wait_for 60 sh -c "[ \$(mosquitto_sub -p $MQTT_PORT -t 'teams/+/busy' --retained
 
 # one real change: its delivered body is the template
 sim POST /users/u001@contoso.com/start/call >/dev/null 2>&1 || sim POST "/users/${UPNS[0]}/start/call" >/dev/null
-wait_for 10 sh -c "curl -s '$FG/_sim/deliveries' | jq -e '[.[] | select(.kind == \"change\" and .ok)] | length >= 1'" ||
+wait_for 10 bash -c "curl -s '$FG/_sim/deliveries' | jqe '[.[] | select(.kind == \"change\" and .ok)] | length >= 1'" ||
     fail "no delivery"
 sim GET /deliveries | jq -c '[.[] | select(.kind == "change" and .ok)] | last | .body | fromjson' >"$T/template.json"
 sim GET /users | jq -r '.[] | select(.upn | startswith("u")) | .id' >"$T/users.txt"

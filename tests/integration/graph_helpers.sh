@@ -119,7 +119,7 @@ wait_busy() {
 # schemas/teams-busy.schema.json (python3-jsonschema when installed) and,
 # always, the same rules in jq.
 check_busy_payload() {
-    printf '%s' "$1" | jq -e '
+    printf '%s' "$1" | jqe '
         (keys - ["activity","availability","busy","since","source","user_id"] | length == 0) and
         (.user_id == null or (.user_id | type == "string" and length > 0)) and
         (.busy | type == "boolean") and (.availability | type == "string") and

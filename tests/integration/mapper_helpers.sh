@@ -65,7 +65,7 @@ ms_config() {
 # done its start-up reconcile for every user.
 ms_start() {
     start_daemon "$T/ps.json"
-    wait_for 20 sh -c "curl -s '$FG/_sim/subscriptions' | jq -e 'length == 1 and .[0].pending == false'" ||
+    wait_for 20 bash -c "curl -s '$FG/_sim/subscriptions' | jqe 'length == 1 and .[0].pending == false'" ||
         fail "no Graph subscription: $(sim_subs)"
     wait_link 20
     local n
@@ -87,7 +87,7 @@ quiet_count_is() { [ "$(quiet_count)" = "$1" ]; }
 sync_of() { mqtt_retained "$BRIDGE/sync/$(topic_id "$1")"; }
 # sync_quiet ADDRESS: B/sync shows both inputs and nothing pending.
 sync_quiet() {
-    sync_of "$1" | jq -e '.inputs.teams.known and .inputs.voice.known and (.pending | length == 0)' >/dev/null
+    sync_of "$1" | jqe '.inputs.teams.known and .inputs.voice.known and (.pending | length == 0)' >/dev/null
 }
 
 # Fake-graph state of a user.

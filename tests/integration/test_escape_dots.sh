@@ -19,7 +19,7 @@ for t in "teams/$A/busy" "voice/$A/talking" "$BRIDGE/sync/$A" "teams/$F/busy" "v
 done
 awk '$2 ~ /^(teams|voice|ps\/sync)\// {print $2}' "$T/all.sub" | grep -F '.' &&
     fail "a per-user topic holds a literal '.'"
-mqtt_retained "$BRIDGE/sync/$F" | jq -e '.user == "first.last@contoso.com"' >/dev/null ||
+mqtt_retained "$BRIDGE/sync/$F" | jqe '.user == "first.last@contoso.com"' >/dev/null ||
     fail "B/sync of first.last: $(mqtt_retained "$BRIDGE/sync/$F")"
 
 # Teams -> Voice, Voice -> Teams, through the decoded ids
@@ -29,7 +29,7 @@ sim POST /users/first.last@contoso.com/end/call >/dev/null
 wait_v_talking 10 first.last@contoso.com false
 C=$(call_start '{"email":"alice@contoso.com","terminal":"desk"}')
 wait_g_session 10 alice@contoso.com Busy/InACall
-mqtt_retained "voice/$A/talking" | jq -e '.talking == true' >/dev/null || fail "voice/$A/talking not true"
+mqtt_retained "voice/$A/talking" | jqe '.talking == true' >/dev/null || fail "voice/$A/talking not true"
 call_end "$C"
 wait_g_session 10 alice@contoso.com ""
 # no message was refused (the counter has no sample until the first error)

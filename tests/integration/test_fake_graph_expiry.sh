@@ -39,12 +39,12 @@ ctl POST "/users/bob@contoso.com/end/groupcall" >/dev/null
 ctl POST "/users/bob@contoso.com/sessions" \
     '{"id":"other-app","availability":"DoNotDisturb","activity":"Presenting","app":true,"expires_in_s":1}' >/dev/null
 r=$(gcall GET "/users/$BOB_ID/presence" "$app")
-jq -e '.availability == "DoNotDisturb"' <<<"${r#* }" >/dev/null || fail "app session: $r"
+jqe '.availability == "DoNotDisturb"' <<<"${r#* }" >/dev/null || fail "app session: $r"
 lines=$(wc -l <"$T/ok.jsonl")
 sleep 1.5
 r=$(gcall GET "/users/$BOB_ID/presence" "$app")
-jq -e '.availability == "Away" and .activity == "Away"' <<<"${r#* }" >/dev/null || fail "app session did not expire: $r"
-ctl GET "/users/$BOB_ID" | jq -e '.sessions | map(.id) == ["teams-desktop"]' >/dev/null || fail "expired session kept"
+jqe '.availability == "Away" and .activity == "Away"' <<<"${r#* }" >/dev/null || fail "app session did not expire: $r"
+ctl GET "/users/$BOB_ID" | jqe '.sessions | map(.id) == ["teams-desktop"]' >/dev/null || fail "expired session kept"
 wait_for 3 bash -c "[ \$(wc -l <'$T/ok.jsonl') -gt $lines ]" || fail "no notification for the expiry"
 
 ctl POST "/subscriptions/$sid/expire" >/dev/null

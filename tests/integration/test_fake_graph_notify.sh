@@ -15,7 +15,7 @@ start_sink slow --validation echo --notify-delay-ms 3300
 svc=$(svc_token)
 tok() {
     token_req grant_type=password client_id="$CLIENT_ID" client_secret="$CLIENT_SECRET" username="$1" \
-        password=pw scope='https://graph.microsoft.com/Presence.Read.All' | sed -n 1p | jq -er .access_token
+        password=pw scope='https://graph.microsoft.com/Presence.Read.All' | sed -n 1p | jqe -r .access_token
 }
 app=$(app_token)
 presence() { gcall GET "/users/$1/presence" "$app" | cut -d' ' -f2- | jq -r '.availability + "/" + .activity'; }
@@ -42,7 +42,7 @@ ctl POST "/apps/$CLIENT_ID/consent" '{"scopes":["Presence.Read.All","Presence.Re
 rw=$(token_req grant_type=password client_id="$CLIENT_ID" client_secret="$CLIENT_SECRET" \
     username=svc2@contoso.com password=pw \
     scope='https://graph.microsoft.com/Presence.Read.All https://graph.microsoft.com/Presence.ReadWrite' |
-    head -n1 | jq -er .access_token) || fail "no Presence.ReadWrite token"
+    sed -n 1p | jqe -r .access_token) || fail "no Presence.ReadWrite token"
 SVC2_ID=$(ctl GET /users/svc2@contoso.com | jq -r .id)
 r=$(gcall POST "/users/$SVC2_ID/presence/setPresence" "$rw" \
     "{\"sessionId\":\"$CLIENT_ID\",\"availability\":\"Busy\",\"activity\":\"InACall\",\"expirationDuration\":\"PT5M\"}")
@@ -60,7 +60,7 @@ for route in "GET /users/bob@contoso.com/presence" "POST /users/bob@contoso.com/
 done
 r=$(gcall POST '/$batch' "$app" '{"requests":[{"id":"0","method":"GET","url":"/users/bob@contoso.com/presence"},
     {"id":"1","method":"GET","url":"/users/bob@contoso.com?$select=id"}]}')
-jq -e '[.responses[] | {(.id): .status}] | add == {"0": 404, "1": 200}' <<<"${r#* }" >/dev/null ||
+jqe '[.responses[] | {(.id): .status}] | add == {"0": 404, "1": 200}' <<<"${r#* }" >/dev/null ||
     fail "\$batch presence by UPN: $r"
 # setPresence and clearPresence answer 200 with an empty body and no Content-Type
 h=$(curl -s -D - -o /dev/null -X POST "$FG/v1.0/users/$BOB_ID/presence/clearPresence" \
@@ -70,7 +70,7 @@ grep -q '^HTTP/1.1 200' <<<"$h" || fail "clearPresence: $h"
 grep -qi '^content-type:' <<<"$h" && fail "clearPresence answered with a Content-Type: $h"
 grep -qi '^content-length: 0$' <<<"$h" || fail "clearPresence body not empty: $h"
 r=$(set_p Busy InACall "$app" "$CLIENT_ID" PT4M)
-[ "${r%% *}" = 400 ] && jq -e '.error.code == "InvalidArgument" and .error.message == "The provided [ExpirationDuration] is out of range"' \
+[ "${r%% *}" = 400 ] && jqe '.error.code == "InvalidArgument" and .error.message == "The provided [ExpirationDuration] is out of range"' \
     <<<"${r#* }" >/dev/null || fail "PT4M: $r"
 [ "$(set_p Busy InACall "$app" "$CLIENT_ID" PT4H1S | cut -d' ' -f1)" = 400 ] || fail "PT4H1S accepted"
 [ "$(presence "$BOB_ID")" = "Away/Away" ] || fail "bob before: $(presence "$BOB_ID")"
@@ -80,10 +80,10 @@ for combo in "Available Available" "Away Away" "DoNotDisturb Presenting" "Busy I
 done
 # Away Teams client + Busy app session -> Busy/InACall
 [ "$(presence "$BOB_ID")" = "Busy/InACall" ] || fail "aggregate: $(presence "$BOB_ID")"
-wait_for 5 bash -c "jq -e 'select(.value[0].resourceData.id == \"$BOB_ID\")' '$T/ok.jsonl'" || fail "no notification for bob"
+wait_for 5 bash -c "jqe 'select(.value[0].resourceData.id == \"$BOB_ID\")' '$T/ok.jsonl'" || fail "no notification for bob"
 # basic items: id only, no encrypted content, no validationTokens
 first=$(head -n1 "$T/ok.jsonl")
-jq -e --arg s "$sid" '(.value[0] | .subscriptionId == $s and .clientState == "cs-123" and
+jqe --arg s "$sid" '(.value[0] | .subscriptionId == $s and .clientState == "cs-123" and
     .changeType == "updated" and (has("encryptedContent") | not) and
     (.resourceData | keys == ["@odata.id", "@odata.type", "id"])) and (has("validationTokens") | not)' \
     <<<"$first" >/dev/null || fail "basic item: $first"
@@ -109,11 +109,11 @@ for k in screenshare calendar; do ctl POST "/users/alice@contoso.com/end/$k" >/d
 ctl DELETE "/users/alice@contoso.com/sessions/teams-desktop" >/dev/null
 [ "$(presence "$ALICE_ID")" = "Offline/Offline" ] || fail "no session: $(presence "$ALICE_ID")"
 u=$(ctl GET "/users/alice@contoso.com")
-jq -e '.sessions == [] and .availability == "Offline"' <<<"$u" >/dev/null || fail "control user view: $u"
+jqe '.sessions == [] and .availability == "Offline"' <<<"$u" >/dev/null || fail "control user view: $u"
 
 # getPresencesByUserId: up to 650 ids
 r=$(gcall POST /communications/getPresencesByUserId "$app" "{\"ids\":[\"$ALICE_ID\",\"$BOB_ID\"]}")
-jq -e 'length == 1 and (.value | length == 2)' <<<"$(jq '{value}' <<<"${r#* }")" >/dev/null || fail "getPresencesByUserId: $r"
+jqe 'length == 1 and (.value | length == 2)' <<<"$(jq '{value}' <<<"${r#* }")" >/dev/null || fail "getPresencesByUserId: $r"
 ids=$(jq -nc '[range(651) | tostring]')
 [ "$(gcall POST /communications/getPresencesByUserId "$app" "{\"ids\":$ids}" | cut -d' ' -f1)" = 400 ] || fail "651 ids"
 
@@ -125,7 +125,7 @@ ctl POST "/users/bob@contoso.com/start/call" >/dev/null
 wait_for 5 bash -c "[ \$(wc -l <'$T/ok.jsonl') -gt $lines ]" || fail "batched notification missing"
 sleep 0.5
 last=$(tail -n1 "$T/ok.jsonl")
-[ "$(wc -l <"$T/ok.jsonl")" = $((lines + 1)) ] && jq -e '.value | length == 2' <<<"$last" >/dev/null ||
+[ "$(wc -l <"$T/ok.jsonl")" = $((lines + 1)) ] && jqe '.value | length == 2' <<<"$last" >/dev/null ||
     fail "not batched: $(tail -n2 "$T/ok.jsonl")"
 ctl POST /settings '{"batch_window_ms":0}' >/dev/null
 
@@ -141,7 +141,7 @@ ctl POST "/subscriptions/$sid/silence" '{"silent":false}' >/dev/null
 ctl POST "/subscriptions/$sid/lifecycle" '{"event":"reauthorizationRequired"}' >/dev/null
 wait_for 5 grep -q reauthorizationRequired "$T/ok.jsonl" || fail "no lifecycle event"
 ev=$(grep -m1 reauthorizationRequired "$T/ok.jsonl")
-jq -e --arg s "$sid" '.value[0] | .subscriptionId == $s and .clientState == "cs-123" and (has("changeType") | not)' \
+jqe --arg s "$sid" '.value[0] | .subscriptionId == $s and .clientState == "cs-123" and (has("changeType") | not)' \
     <<<"$ev" >/dev/null || fail "lifecycle item: $ev"
 
 # failed (500) and slow (> 3 s) deliveries are retried with backoff and recorded
@@ -156,9 +156,9 @@ ctl POST "/users/bob@contoso.com/start/call" >/dev/null
 tries() { ctl GET /deliveries | jq --arg s "$1" '[.[] | select(.kind == "change" and .subscriptionIds == [$s])]'; }
 wait_for 5 bash -c "[ \"\$(curl -s '$FG/_sim/deliveries' | jq '[.[] | select(.subscriptionIds == [\"$bad\"])] | length')\" = 3 ]" ||
     fail "500 retries: $(tries "$bad")"
-jq -e 'map(.status) == [500, 500, 500] and map(.attempt) == [1, 2, 3] and (map(.ok) | any | not)' \
+jqe 'map(.status) == [500, 500, 500] and map(.attempt) == [1, 2, 3] and (map(.ok) | any | not)' \
     <<<"$(tries "$bad")" >/dev/null || fail "500 records: $(tries "$bad")"
 wait_for 20 bash -c "[ \"\$(curl -s '$FG/_sim/deliveries' | jq '[.[] | select(.subscriptionIds == [\"$slow\"])] | length')\" = 3 ]" ||
     fail "slow retries: $(tries "$slow")"
-jq -e 'all(.ok | not) and all(.ack_ms >= 2900)' <<<"$(tries "$slow")" >/dev/null || fail "slow records: $(tries "$slow")"
+jqe 'all(.ok | not) and all(.ack_ms >= 2900)' <<<"$(tries "$slow")" >/dev/null || fail "slow records: $(tries "$slow")"
 pass

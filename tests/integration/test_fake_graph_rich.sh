@@ -34,7 +34,7 @@ ctl POST "/users/alice@contoso.com/start/call" >/dev/null
 wait_line 10 "$T/ok.jsonl" '"value"' || fail "no notification"
 body=$(head -n1 "$T/ok.jsonl")
 item=$(jq -c '.value[0]' <<<"$body")
-jq -e --arg s "$sid" --arg a "$ALICE_ID" --arg t "$TENANT" '
+jqe --arg s "$sid" --arg a "$ALICE_ID" --arg t "$TENANT" '
     .subscriptionId == $s and .changeType == "updated" and .clientState == "cs-123" and
     .tenantId == $t and
     .resource == ("communications/presences?$filter=id+in+(%27" + $a + "%27)") and
@@ -64,7 +64,7 @@ mac=$(openssl dgst -sha256 -mac HMAC -macopt "hexkey:$key" -binary "$T/data.bin"
 
 # AES-256-CBC, IV = first 16 bytes of the key, PKCS7
 plain=$(openssl enc -d -aes-256-cbc -K "$key" -iv "${key:0:32}" -in "$T/data.bin") || fail "AES decrypt"
-jq -e --arg a "$ALICE_ID" '. == {"@odata.type": "#Microsoft.Graph.presence",
+jqe --arg a "$ALICE_ID" '. == {"@odata.type": "#Microsoft.Graph.presence",
     "@odata.id": ("users/" + $a + "/presence"), "id": $a, "availability": "Busy",
     "activity": "InACall", "sequenceNumber": .sequenceNumber} and (.sequenceNumber | length) > 0' \
     <<<"$plain" >/dev/null || fail "plaintext: $plain"
@@ -76,8 +76,8 @@ IFS=. read -r h p s <<<"$jwt"
 hdr=$(b64url_d "$h")
 claims=$(b64url_d "$p")
 now=$(date +%s)
-jq -e '.alg == "RS256"' <<<"$hdr" >/dev/null || fail "jwt header: $hdr"
-jq -e --arg c "$CLIENT_ID" --arg t "$TENANT" --argjson now "$now" '
+jqe '.alg == "RS256"' <<<"$hdr" >/dev/null || fail "jwt header: $hdr"
+jqe --arg c "$CLIENT_ID" --arg t "$TENANT" --argjson now "$now" '
     .aud == $c and .iss == ("https://sts.windows.net/" + $t + "/") and
     .appid == "0bf30f3b-4a52-48df-9a82-234910c4a086" and .tid == $t and .ver == "1.0" and
     .idp == ("https://sts.windows.net/" + $t + "/") and (has("azp") | not) and
@@ -86,7 +86,7 @@ jq -e --arg c "$CLIENT_ID" --arg t "$TENANT" --argjson now "$now" '
 # ... signed by the key published as JWKS, selected by kid
 jwks=$(curl -s "$FG/common/discovery/v2.0/keys")
 kid=$(jq -r .kid <<<"$hdr")
-jwk=$(jq -ce --arg k "$kid" '.keys[] | select(.kid == $k)' <<<"$jwks") || fail "kid $kid not in $jwks"
+jwk=$(jqe -c --arg k "$kid" '.keys[] | select(.kid == $k)' <<<"$jwks") || fail "kid $kid not in $jwks"
 n=$(b64url_d "$(jq -r .n <<<"$jwk")" | hex)
 e=$(b64url_d "$(jq -r .e <<<"$jwk")" | hex)
 printf 'asn1=SEQUENCE:pk\n[pk]\nn=INTEGER:0x%s\ne=INTEGER:0x%s\n' "$n" "$e" >"$T/pk.cnf"
@@ -116,12 +116,12 @@ wait_for 10 bash -c "[ \$(wc -l <'$T/ok.jsonl') -ge 2 ]" || fail "no second noti
 body=$(sed -n 2p "$T/ok.jsonl")
 filter=$(jq -r --arg a "$ALICE_ID" --arg b "$BOB_ID" -n '"communications/presences?$filter=id+in+(" +
     ([$a, $b] | map("%27" + . + "%27") | join("%2c")) + ")"')
-jq -e --arg f "$filter" --arg a "$ALICE_ID" '.value[0] | .resource == $f and
+jqe --arg f "$filter" --arg a "$ALICE_ID" '.value[0] | .resource == $f and
     .resourceData["@odata.id"] == $f and .resourceData.id == $a' <<<"$body" >/dev/null ||
     fail "whole-filter item: $(jq -c '.value[0] | {resource, resourceData}' <<<"$body") want $filter"
 IFS=. read -r h p s <<<"$(jq -r '.validationTokens[0]' <<<"$body")"
 claims=$(b64url_d "$p")
-jq -e --arg c "$CLIENT_ID" --arg t "$TENANT" '.aud == $c and
+jqe --arg c "$CLIENT_ID" --arg t "$TENANT" '.aud == $c and
     .iss == ("https://login.microsoftonline.com/" + $t + "/v2.0") and
     .azp == "0bf30f3b-4a52-48df-9a82-234910c4a086" and (has("appid") | not) and .ver == "2.0" and
     .tid == $t' <<<"$claims" >/dev/null || fail "v2 claims: $claims"
@@ -132,5 +132,5 @@ openssl dgst -sha256 -verify "$T/pk.pem" -signature "$T/sig.bin" "$T/signed.txt"
 
 # the delivery was recorded with its status and ack time
 d=$(ctl GET /deliveries | jq -c '[.[] | select(.kind == "change")][0]')
-jq -e '.status == 202 and .ok and .ack_ms >= 0 and .attempt == 1' <<<"$d" >/dev/null || fail "delivery: $d"
+jqe '.status == 202 and .ok and .ack_ms >= 0 and .attempt == 1' <<<"$d" >/dev/null || fail "delivery: $d"
 pass

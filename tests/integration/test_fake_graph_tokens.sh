@@ -14,14 +14,14 @@ out=$(token_req grant_type=password client_id="$CLIENT_ID" client_secret="$CLIEN
     scope='https://graph.microsoft.com/Presence.Read.All offline_access')
 [ "${out##*$'\n'}" = 200 ] || fail "ROPC: $out"
 body=${out%$'\n'*}
-rt1=$(jq -er .refresh_token <<<"$body") || fail "ROPC without refresh_token: $body"
-at1=$(jq -er .access_token <<<"$body")
+rt1=$(jqe -r .refresh_token <<<"$body") || fail "ROPC without refresh_token: $body"
+at1=$(jqe -r .access_token <<<"$body")
 [ "$(jq -r .expires_in <<<"$body")" = 3600 ] || fail "default lifetime: $body"
 
 # without offline_access: no refresh token
 out=$(token_req grant_type=password client_id="$CLIENT_ID" client_secret="$CLIENT_SECRET" \
     username=svc@contoso.com password='pa ss+&=%' scope='https://graph.microsoft.com/Presence.Read.All')
-jq -e 'has("refresh_token") | not' <<<"${out%$'\n'*}" >/dev/null || fail "refresh token without offline_access"
+jqe 'has("refresh_token") | not' <<<"${out%$'\n'*}" >/dev/null || fail "refresh token without offline_access"
 
 # scope without Presence.Read.All -> 400 invalid_scope
 out=$(token_req grant_type=password client_id="$CLIENT_ID" client_secret="$CLIENT_SECRET" \
@@ -32,7 +32,7 @@ out=$(token_req grant_type=password client_id="$CLIENT_ID" client_secret="$CLIEN
 out=$(token_req grant_type=password client_id="$CLIENT_ID" client_secret="$CLIENT_SECRET" \
     username=svc@contoso.com password=nope scope='https://graph.microsoft.com/Presence.Read.All')
 [ "${out##*$'\n'}" = 400 ] || fail "bad password status: $out"
-jq -e '.error == "invalid_grant" and .error_codes == [50126] and
+jqe '.error == "invalid_grant" and .error_codes == [50126] and
        (.error_description | startswith("AADSTS50126: ")) and
        (.trace_id | length) == 36 and (.correlation_id | length) == 36 and
        (.timestamp | length) > 0 and (.error_uri | contains("code=50126"))' \
@@ -42,7 +42,7 @@ jq -e '.error == "invalid_grant" and .error_codes == [50126] and
 out=$(token_req grant_type=client_credentials client_id="$CLIENT_ID" client_secret="${CLIENT_SECRET}x" \
     scope=https://graph.microsoft.com/.default)
 [ "${out##*$'\n'}" = 401 ] || fail "wrong secret: $out"
-jq -e '.error == "invalid_client" and .error_codes == [7000215]' <<<"${out%$'\n'*}" >/dev/null ||
+jqe '.error == "invalid_client" and .error_codes == [7000215]' <<<"${out%$'\n'*}" >/dev/null ||
     fail "wrong secret body: $out"
 
 # HTTP Basic client auth (RFC 6749 form-encoded parts) works
@@ -59,45 +59,45 @@ out=$(token_req grant_type=client_credentials client_id="$CLIENT_ID" client_secr
 
 # refresh rotates; the old refresh token still works until revoked
 out=$(token_req grant_type=refresh_token client_id="$CLIENT_ID" client_secret="$CLIENT_SECRET" refresh_token="$rt1")
-rt2=$(jq -er .refresh_token <<<"${out%$'\n'*}") || fail "refresh: $out"
+rt2=$(jqe -r .refresh_token <<<"${out%$'\n'*}") || fail "refresh: $out"
 [ "$rt2" != "$rt1" ] || fail "refresh token not rotated"
 out=$(token_req grant_type=refresh_token client_id="$CLIENT_ID" client_secret="$CLIENT_SECRET" refresh_token="$rt1")
 [ "${out##*$'\n'}" = 200 ] || fail "old refresh token refused before revocation: $out"
 ctl POST "/users/svc@contoso.com/revoke" >/dev/null
 out=$(token_req grant_type=refresh_token client_id="$CLIENT_ID" client_secret="$CLIENT_SECRET" refresh_token="$rt2")
 [ "${out##*$'\n'}" = 400 ] || fail "revoked refresh: $out"
-jq -e '.error == "invalid_grant" and .error_codes == [50173]' <<<"${out%$'\n'*}" >/dev/null || fail "50173: $out"
+jqe '.error == "invalid_grant" and .error_codes == [50173]' <<<"${out%$'\n'*}" >/dev/null || fail "50173: $out"
 
 # AADSTS fault on demand: next token call -> 50076 (MFA), then normal again
 ctl POST /faults "{\"method\":\"POST\",\"path\":\"/$TENANT/oauth2/\",\"aadsts\":50076,\"count\":1}" >/dev/null
 out=$(token_req grant_type=password client_id="$CLIENT_ID" client_secret="$CLIENT_SECRET" \
     username=svc@contoso.com password='pa ss+&=%' scope='https://graph.microsoft.com/Presence.Read.All')
 [ "${out##*$'\n'}" = 400 ] || fail "50076 fault status: $out"
-jq -e '.error == "invalid_grant" and .error_codes == [50076] and (.error_description|startswith("AADSTS50076: "))' \
+jqe '.error == "invalid_grant" and .error_codes == [50076] and (.error_description|startswith("AADSTS50076: "))' \
     <<<"${out%$'\n'*}" >/dev/null || fail "50076 body: $out"
 svc_token >/dev/null
 # per-user block: expired password
 ctl POST "/users/svc@contoso.com/block" '{"code":50055}' >/dev/null
 out=$(token_req grant_type=password client_id="$CLIENT_ID" client_secret="$CLIENT_SECRET" \
     username=svc@contoso.com password='pa ss+&=%' scope='https://graph.microsoft.com/Presence.Read.All')
-jq -e '.error_codes == [50055]' <<<"${out%$'\n'*}" >/dev/null || fail "50055: $out"
+jqe '.error_codes == [50055]' <<<"${out%$'\n'*}" >/dev/null || fail "50055: $out"
 ctl POST "/users/svc@contoso.com/block" '{"code":0}' >/dev/null
 
 # users: $select, 404 Request_ResourceNotFound
 app=$(app_token)
 r=$(gcall GET "/users/alice@contoso.com?\$select=id,userPrincipalName" "$app")
 [ "${r%% *}" = 200 ] || fail "get user: $r"
-jq -e --arg id "$ALICE_ID" '.id == $id and .userPrincipalName == "alice@contoso.com" and (has("displayName")|not)' \
+jqe --arg id "$ALICE_ID" '.id == $id and .userPrincipalName == "alice@contoso.com" and (has("displayName")|not)' \
     <<<"${r#* }" >/dev/null || fail "select: $r"
 r=$(gcall GET "/users/nobody@contoso.com" "$app")
-[ "${r%% *}" = 404 ] && jq -e '.error.code == "Request_ResourceNotFound"' <<<"${r#* }" >/dev/null || fail "404: $r"
+[ "${r%% *}" = 404 ] && jqe '.error.code == "Request_ResourceNotFound"' <<<"${r#* }" >/dev/null || fail "404: $r"
 
 # token lifetime and expiry -> 401 InvalidAuthenticationToken
 ctl POST /settings '{"token_lifetime_s":1}' >/dev/null
 short=$(app_token)
 sleep 1.3
 r=$(gcall GET "/users/$ALICE_ID" "$short")
-[ "${r%% *}" = 401 ] && jq -e '.error.code == "InvalidAuthenticationToken"' <<<"${r#* }" >/dev/null || fail "expired token: $r"
+[ "${r%% *}" = 401 ] && jqe '.error.code == "InvalidAuthenticationToken"' <<<"${r#* }" >/dev/null || fail "expired token: $r"
 ctl POST /settings '{"token_lifetime_s":3600}' >/dev/null
 r=$(gcall GET "/users/$ALICE_ID" "garbage")
 [ "${r%% *}" = 401 ] || fail "unknown token: $r"
@@ -130,17 +130,17 @@ reqs=$(jq -nc '[range(20) | {id: (.|tostring), method: "GET",
 r=$(gcall POST /\$batch "$app" "{\"requests\":$reqs}")
 [ "${r%% *}" = 200 ] || fail "batch: $r"
 b=${r#* }
-jq -e '.responses | length == 20' <<<"$b" >/dev/null || fail "batch size: $b"
-jq -e '.responses[] | select(.id == "5") | .status == 429 and .headers["Retry-After"] == "3"' <<<"$b" >/dev/null ||
+jqe '.responses | length == 20' <<<"$b" >/dev/null || fail "batch size: $b"
+jqe '.responses[] | select(.id == "5") | .status == 429 and .headers["Retry-After"] == "3"' <<<"$b" >/dev/null ||
     fail "per-item 429: $b"
-jq -e '.responses[] | select(.id == "6") | .status == 404' <<<"$b" >/dev/null || fail "per-item 404: $b"
-jq -e --arg id "$ALICE_ID" '[.responses[] | select(.status == 200) | .body.id == $id] | length == 18 and all' \
+jqe '.responses[] | select(.id == "6") | .status == 404' <<<"$b" >/dev/null || fail "per-item 404: $b"
+jqe --arg id "$ALICE_ID" '[.responses[] | select(.status == 200) | .body.id == $id] | length == 18 and all' \
     <<<"$b" >/dev/null || fail "per-item 200: $b"
 # the order is shuffled: over a few batches at least one is not in id order
 shuffled=0
 for _ in 1 2 3 4 5; do
     r=$(gcall POST /\$batch "$app" "{\"requests\":$reqs}")
-    if ! jq -e '[.responses[].id | tonumber] == [range(20)]' <<<"${r#* }" >/dev/null; then shuffled=1; fi
+    if ! jqe '[.responses[].id | tonumber] == [range(20)]' <<<"${r#* }" >/dev/null; then shuffled=1; fi
 done
 [ "$shuffled" = 1 ] || fail "batch answers never shuffled"
 
@@ -179,11 +179,11 @@ ctl POST "/apps/$CLIENT_ID/consent" '{"scopes":["Presence.Read.All","User.Read"]
 
 # recorded requests: method, path, status, time; no secrets in them or the log
 recs=$(ctl GET /requests)
-jq -e '[.[] | select(.path | endswith("/oauth2/v2.0/token"))] | length > 5' <<<"$recs" >/dev/null || fail "token records"
-jq -e '[.[] | select(.status == 429 and .path == "/v1.0/users/'"$ALICE_ID"'")] | length == 2' <<<"$recs" >/dev/null ||
+jqe '[.[] | select(.path | endswith("/oauth2/v2.0/token"))] | length > 5' <<<"$recs" >/dev/null || fail "token records"
+jqe '[.[] | select(.status == 429 and .path == "/v1.0/users/'"$ALICE_ID"'")] | length == 2' <<<"$recs" >/dev/null ||
     fail "fault records: $recs"
-jq -e '[.[] | select(.batch_item and .status == 429)] | length >= 1' <<<"$recs" >/dev/null || fail "batch item records"
-jq -e 'all(.[]; has("time") and has("method") and has("status"))' <<<"$recs" >/dev/null || fail "record fields"
+jqe '[.[] | select(.batch_item and .status == 429)] | length >= 1' <<<"$recs" >/dev/null || fail "batch item records"
+jqe 'all(.[]; has("time") and has("method") and has("status"))' <<<"$recs" >/dev/null || fail "record fields"
 printf '%s' "$recs" >"$T/records.json"
 assert_absent "$CLIENT_SECRET" "$T/records.json" "$T/fake-graph.log"
 assert_absent 'pa ss+&=%' "$T/records.json" "$T/fake-graph.log"

@@ -48,7 +48,7 @@ ms=$((($(date +%s%N) - start) / 1000000))
 wait "$slow"
 
 # Faults are recorded with their status.
-fv_ctl GET requests | jq -e '[.[] | select(.status==429)] | length == 2' >/dev/null ||
+fv_ctl GET requests | jqe '[.[] | select(.status==429)] | length == 2' >/dev/null ||
     fail "429s not recorded"
 
 # The hub's negotiate is a REST endpoint too.

@@ -21,7 +21,7 @@ probe_start normal --endpoint "$EP" --token-file "$T/token" --users "$ALICE" --s
 probe_wait_sub normal
 grep -q '^negotiate status=200$' "$T/normal.probe" || fail "negotiate"
 grep -q '^record {}$' "$T/normal.probe" || fail "handshake answer"
-sed -n 's/^record //p' "$T/normal.probe" | jq -e 'select(.type==3) | .result | length == 4' \
+sed -n 's/^record //p' "$T/normal.probe" | jqe 'select(.type==3) | .result | length == 4' \
     >/dev/null || fail "Subscribe completion: $(cat "$T/normal.probe")"
 C1=$(fv_ctl POST calls/start '{"email":"alice@contoso.com","terminal":"desk"}' | jq -r .call_id)
 C2=$(fv_ctl POST calls/start '{"email":"alice@contoso.com","terminal":"mobile","direction":"outbound"}' | jq -r .call_id)
@@ -34,7 +34,7 @@ wait_line 5 "$T/normal.probe" "UserCallOutDisconnected.*$C2" || fail "no OutDisc
 [ "$(records normal UserCallOutConnected)" = "$C2" ] || fail "OutConnected"
 [ "$(records normal UserCallInDisconnected)" = "$C1" ] || fail "InDisconnected"
 grep -q "$CB" "$T/normal.probe" && fail "bob's call reached a connection not subscribed to bob"
-sed -n 's/^record //p' "$T/normal.probe" | jq -e --arg u "$ALICE" \
+sed -n 's/^record //p' "$T/normal.probe" | jqe --arg u "$ALICE" \
     'select(.type==1) | .arguments[0].data | (.userId==$u) and (.timestamp|test("Z$"))' \
     >/dev/null || fail "event fields"
 grep -q 'records=2' "$T/normal.probe" && fail "normal framing merged records"
@@ -96,7 +96,7 @@ fv_ctl POST settings '{"event_type_format":"name"}' >/dev/null
 EP=$(fv_token)
 probe_start view --endpoint "$EP" --token-file "$T/token" --users "$ALICE,$BOB" --seconds 20
 probe_wait_sub view
-fv_ctl GET hub | jq -e 'map(select(.handshaken and .subscriptions==8)) | length == 1' >/dev/null ||
+fv_ctl GET hub | jqe 'map(select(.handshaken and .subscriptions==8)) | length == 1' >/dev/null ||
     fail "hub view: $(fv_ctl GET hub)"
 
 # SIGTERM with a live hub connection and a call: a clean stop (under ASan

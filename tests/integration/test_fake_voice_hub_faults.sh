@@ -35,7 +35,7 @@ sed 's/\.[^.]*$/.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/' "$T/token" >"$T/f
 [ "$(http_status "$EP/negotiate?negotiateVersion=1" -X POST -d '')" = 401 ] || fail "no token"
 [ "$(http_status "$EP/negotiate?negotiateVersion=1" -X GET)" = 405 ] || fail "GET negotiate"
 body=$(curl -s -X POST -d '' -H "Authorization: Bearer $(cat "$T/token")" "$EP/negotiate?negotiateVersion=1")
-jq -e '.negotiateVersion==1 and (.connectionId|length)>0 and (.connectionToken|length)>0 and
+jqe '.negotiateVersion==1 and (.connectionId|length)>0 and (.connectionToken|length)>0 and
        .availableTransports[0].transport=="WebSockets" and
        (.availableTransports[0].transferFormats|index("Text"))!=null' <<<"$body" >/dev/null ||
     fail "negotiate body: $body"
@@ -78,7 +78,7 @@ EP=$(fv_token)
 probe_start exp --endpoint "$EP" --token-file "$T/token" --users "$ALICE" --seconds 10
 probe_wait_sub exp
 wait_line 6 "$T/exp.probe" '^closed$' || fail "not closed at token expiry: $(cat "$T/exp.probe")"
-sed -n 's/^record //p' "$T/exp.probe" | jq -e 'select(.type==7) | .allowReconnect==true and (.error|test("expired"))' \
+sed -n 's/^record //p' "$T/exp.probe" | jqe 'select(.type==7) | .allowReconnect==true and (.error|test("expired"))' \
     >/dev/null || fail "no Close record on expiry: $(cat "$T/exp.probe")"
 fv_ctl POST settings '{"token_lifetime_s":3600,"close_on_token_expiry":false}' >/dev/null
 
@@ -86,20 +86,20 @@ fv_ctl POST settings '{"token_lifetime_s":3600,"close_on_token_expiry":false}' >
 EP=$(fv_token)
 "$HUB_PROBE" --endpoint "$EP" --token-file "$T/token" --protocol messagepack --seconds 5 \
     >"$T/proto.probe" 2>&1
-sed -n 's/^record //p' "$T/proto.probe" | jq -e '.error|test("messagepack")' >/dev/null ||
+sed -n 's/^record //p' "$T/proto.probe" | jqe '.error|test("messagepack")' >/dev/null ||
     fail "no handshake error: $(cat "$T/proto.probe")"
 grep -qx closed "$T/proto.probe" || fail "not closed after a bad handshake"
 
 # --- Subscribe errors: unknown entity, unknown event name
 probe_start sub1 --endpoint "$EP" --token-file "$T/token" --users "$ALICE,no-such-user" --seconds 10
 wait_line 5 "$T/sub1.probe" '"type":3' || fail "no completion for an unknown entity"
-sed -n 's/^record //p' "$T/sub1.probe" | jq -e 'select(.type==3) | .invocationId=="1" and (.error|test("unknown entity")) and (has("result")|not)' \
+sed -n 's/^record //p' "$T/sub1.probe" | jqe 'select(.type==3) | .invocationId=="1" and (.error|test("unknown entity")) and (has("result")|not)' \
     >/dev/null || fail "unknown entity: $(cat "$T/sub1.probe")"
 kill "$PROBE_PID" 2>/dev/null || true
 EP=$(fv_token)
 probe_start sub2 --endpoint "$EP" --token-file "$T/token" --users "$ALICE" --events UserCallInConnected,UserTeleported --seconds 10
 wait_line 5 "$T/sub2.probe" '"type":3' || fail "no completion for an unknown event"
-sed -n 's/^record //p' "$T/sub2.probe" | jq -e 'select(.type==3) | .error|test("unknown event name")' \
+sed -n 's/^record //p' "$T/sub2.probe" | jqe 'select(.type==3) | .error|test("unknown event name")' \
     >/dev/null || fail "unknown event: $(cat "$T/sub2.probe")"
 kill "$PROBE_PID" 2>/dev/null || true
 
@@ -157,18 +157,18 @@ grep -q '^refused' "$T/once2.probe" || fail "connection token reused: $(cat "$T/
 # --- negotiate without negotiateVersion is version 0 (the spec); the
 # setting gives v0, a redirect or an error
 v0=$(curl -s -X POST -d '' -H "Authorization: Bearer $(cat "$T/token")" "$EP/negotiate")
-jq -e 'has("connectionToken") == false and has("negotiateVersion") == false and
+jqe 'has("connectionToken") == false and has("negotiateVersion") == false and
        (.connectionId | length) > 0' <<<"$v0" >/dev/null || fail "v0 answer: $v0"
 fv_ctl POST settings '{"negotiate":"redirect"}' >/dev/null
 rd=$(curl -s -X POST -d '' -H "Authorization: Bearer $(cat "$T/token")" "$EP/negotiate?negotiateVersion=1")
-jq -e '(.url | test("asrs.redirected=1")) and (.accessToken | length) > 0' <<<"$rd" >/dev/null ||
+jqe '(.url | test("asrs.redirected=1")) and (.accessToken | length) > 0' <<<"$rd" >/dev/null ||
     fail "redirect answer: $rd"
 url=$(jq -r .url <<<"$rd")
 at=$(jq -r .accessToken <<<"$rd")
 rd2=$(curl -s -X POST -d '' -H "Authorization: Bearer $at" "${url%%\?*}/negotiate?${url#*\?}&negotiateVersion=1")
-jq -e '.negotiateVersion == 1' <<<"$rd2" >/dev/null || fail "negotiate at the redirect: $rd2"
+jqe '.negotiateVersion == 1' <<<"$rd2" >/dev/null || fail "negotiate at the redirect: $rd2"
 fv_ctl POST settings '{"negotiate":"error"}' >/dev/null
 er=$(curl -s -X POST -d '' -H "Authorization: Bearer $(cat "$T/token")" "$EP/negotiate?negotiateVersion=1")
-jq -e '.error | length > 0' <<<"$er" >/dev/null || fail "error answer: $er"
+jqe '.error | length > 0' <<<"$er" >/dev/null || fail "error answer: $er"
 fv_ctl POST settings '{"negotiate":"v1"}' >/dev/null
 pass "fake_voice_hub_faults"

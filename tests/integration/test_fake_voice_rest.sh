@@ -92,15 +92,15 @@ state=$(fv_ctl GET state)
 
 # --- request log: method, path, status, time, body for writes
 reqs=$(fv_ctl GET requests)
-jq -e --arg p "/api/users/$ALICE/externalcallstate" \
+jqe --arg p "/api/users/$ALICE/externalcallstate" \
     '[.[] | select(.method=="PUT" and .path==$p and .status==204)] | length == 3' <<<"$reqs" \
     >/dev/null || fail "PUTs not recorded: $reqs"
-jq -e '[.[] | select(.method=="PUT" and .status==204)][0].body == "{\"InCall\":true,\"Source\":\"MSTeams\"}"' \
+jqe '[.[] | select(.method=="PUT" and .status==204)][0].body == "{\"InCall\":true,\"Source\":\"MSTeams\"}"' \
     <<<"$reqs" >/dev/null || fail "PUT body not recorded"
-jq -e '[.[] | select(.method=="GET")] | all(has("body") | not)' <<<"$reqs" >/dev/null ||
+jqe '[.[] | select(.method=="GET")] | all(has("body") | not)' <<<"$reqs" >/dev/null ||
     fail "GET bodies recorded"
-jq -e '.[0].time | test("^20[0-9-]+T[0-9:.]+Z$")' <<<"$reqs" >/dev/null || fail "no time"
-jq -e 'map(.path) | all(startswith("/_sim") | not)' <<<"$reqs" >/dev/null ||
+jqe '.[0].time | test("^20[0-9-]+T[0-9:.]+Z$")' <<<"$reqs" >/dev/null || fail "no time"
+jqe 'map(.path) | all(startswith("/_sim") | not)' <<<"$reqs" >/dev/null ||
     fail "control calls recorded"
 fv_ctl DELETE requests >/dev/null
 [ "$(fv_ctl GET requests)" = "[]" ] || fail "requests not cleared"
@@ -127,7 +127,7 @@ state=$(fv_ctl GET state)
     fail "two calls expected: $state"
 [ "$(jq -r '.calls[] | select(.call_id=="c-2") | .terminal + "/" + .direction' <<<"$state")" = mobile/outbound ] ||
     fail "call details"
-fv_ctl POST calls/end '{"email":"bob@contoso.com","terminal":"desk"}' | jq -e --arg c "$C1" '.ended == [$c]' >/dev/null ||
+fv_ctl POST calls/end '{"email":"bob@contoso.com","terminal":"desk"}' | jqe --arg c "$C1" '.ended == [$c]' >/dev/null ||
     fail "end by terminal"
 fv_ctl POST calls/end '{"call_id":"c-2"}' >/dev/null
 [ "$(fv_ctl GET state | jq '.calls | length')" = 0 ] || fail "calls left"
@@ -153,10 +153,10 @@ assert_absent other-key "$T/fake-voice.log"
 
 # --advertise-host: the name containers reach it by, in both endpoints
 fv_start --host 0.0.0.0 --advertise-host fake-voice
-curl -s "$FV/api/user?user=$FV_USER" | jq -e '.[0].apiEndpoint | startswith("http://fake-voice:")' \
+curl -s "$FV/api/user?user=$FV_USER" | jqe '.[0].apiEndpoint | startswith("http://fake-voice:")' \
     >/dev/null || fail "apiEndpoint does not use the advertised host"
 ME=$(curl -s -u "$FV_USER:$FV_SECRET" "$FV_API/users/me" | jq -r .Id)
 curl -s -u "$FV_USER:$FV_SECRET" "$FV_API/token/$ME/rte/" |
-    jq -e '.WSSEndpoint | startswith("http://fake-voice:")' >/dev/null ||
+    jqe '.WSSEndpoint | startswith("http://fake-voice:")' >/dev/null ||
     fail "WSSEndpoint does not use the advertised host"
 pass "fake_voice_rest"

@@ -38,7 +38,7 @@ fv_ctl POST calls/end "{\"call_id\":\"$C1\"}" >/dev/null
 fv_ctl POST calls/end "{\"call_id\":\"$C2\"}" >/dev/null
 wait_for 5 sh -c "[ \$(wc -l <'$T/sink.jsonl') -ge 4 ]" || fail "webhooks: $(cat "$T/sink.jsonl")"
 check() { # EVENT CALL
-    jq -e -s --arg e "$1" --arg c "$2" --arg u "$ALICE" --arg s "$HOOK_SECRET" \
+    jqe -s --arg e "$1" --arg c "$2" --arg u "$ALICE" --arg s "$HOOK_SECRET" \
         'map(select(.body.EventType==$e and .body.CallId==$c)) | length==1 and
          (.[0] | .token==$s and .event==$e and .path=="/voice/events/contoso" and
           (.ctype|startswith("application/json")) and .body.UserId==$u and

@@ -53,7 +53,7 @@ log "silenced subscription + 429 bursts: alice busy after $((($(date +%s%N) - T0
 # all the 429s were served, and then the requests succeeded
 faults_used() { [ "$(sim GET /faults | jq length)" = 0 ]; }
 wait_for 20 faults_used || fail "faults not all used: $(sim GET /faults)"
-wait_for 10 sh -c "curl -s '$FG/_sim/requests' | jq -e '[.[] | select(.method == \"PATCH\")] | last | .status == 200'" ||
+wait_for 10 bash -c "curl -s '$FG/_sim/requests' | jqe '[.[] | select(.method == \"PATCH\")] | last | .status == 200'" ||
     fail "renewal did not succeed after the 429s"
 for p in /v1.0/communications/getPresencesByUserId /v1.0/subscriptions/; do
     r=$(spacing "$p")
@@ -69,7 +69,7 @@ sim POST /faults '{"method":"POST","path":"/v1.0/subscriptions","status":500,"co
 sim POST "/subscriptions/$SUB/expire" '' >/dev/null
 sim POST /users/bob@contoso.com/start/call >/dev/null   # while nobody is subscribed
 sim POST /users/alice@contoso.com/end/call >/dev/null
-new_sub() { sim_subs | jq -e --arg s "$SUB" 'length == 1 and .[0].pending == false and .[0].id != $s' >/dev/null; }
+new_sub() { sim_subs | jqe --arg s "$SUB" 'length == 1 and .[0].pending == false and .[0].id != $s' >/dev/null; }
 # (the subscription backoff is shared by renewals and creates: after three
 # failures in a row the next try can be 4-8 s away)
 wait_for 35 new_sub || fail "subscription not re-created: $(sim_subs)"
@@ -78,7 +78,7 @@ wait_busy $BOUND_S alice@contoso.com false
 wait_v_talking $BOUND_S bob@contoso.com true
 wait_v_talking $BOUND_S alice@contoso.com false
 wait_for 20 faults_used || fail "5xx faults not all used: $(sim GET /faults)"
-sim GET /requests | jq -e '[.[] | select(.method == "POST" and .path == "/v1.0/subscriptions") | .status] |
+sim GET /requests | jqe '[.[] | select(.method == "POST" and .path == "/v1.0/subscriptions") | .status] |
     index(500) != null and .[-1] == 201' >/dev/null ||
     fail "re-create not retried after 500: $(sim GET /requests | jq -c '[.[] | select(.path == "/v1.0/subscriptions") | .status]')"
 pass "5xx"
@@ -88,7 +88,7 @@ health() { mqtt_retained "$BRIDGE/health"; }
 sim POST /users/svc1@contoso.com/block '{"code": 50126}' >/dev/null
 sim POST /users/svc1@contoso.com/revoke '' >/dev/null
 sim POST /tokens/expire '' >/dev/null
-broken() { health | jq -e '.tenants.contoso.graph.auth.accounts[0] | .state == "error" and .aadsts == 50126' >/dev/null; }
+broken() { health | jqe '.tenants.contoso.graph.auth.accounts[0] | .state == "error" and .aadsts == 50126' >/dev/null; }
 wait_for $BOUND_S broken || fail "revoked sign-in not in B/health: $(health | jq -c .tenants.contoso.graph.auth)"
 code=$(curl -s -o "$T/ready.json" -w '%{http_code}' "$WEB/readyz")
 [ "$code" = 503 ] || fail "/readyz $code while the sign-in fails"
@@ -99,7 +99,7 @@ wait_v_talking $BOUND_S bob@contoso.com false
 # restored by the admin: no restart
 sim POST /users/svc1@contoso.com/block '{"code": 0}' >/dev/null
 T0=$(date +%s%N)
-ok_now() { health | jq -e '.tenants.contoso.graph.auth.state == "ok" and .tenants.contoso.graph.ready == true' >/dev/null; }
+ok_now() { health | jqe '.tenants.contoso.graph.auth.state == "ok" and .tenants.contoso.graph.ready == true' >/dev/null; }
 wait_for 40 ok_now || fail "B/health not ok after the account was restored: $(health | jq -c .tenants.contoso.graph)"
 log "sign-in restored: B/health ok after $((($(date +%s%N) - T0) / 1000000)) ms"
 wait_for 10 sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $WEB/readyz)\" = 200 ]" || fail "/readyz not 200 after recovery"

@@ -24,7 +24,7 @@ sim POST /faults '{"method":"PATCH","path":"/v1.0/subscriptions/","delay_ms":600
 T0=$(date +%s%N)
 sim POST /users/alice@contoso.com/start/call >/dev/null
 # the hung read was taken (so the convergence below needed a retry)
-wait_for 10 sh -c "curl -s '$FG/_sim/faults' | jq -e 'map(select(.path | test(\"getPresences\"))) | length == 0'" ||
+wait_for 10 bash -c "curl -s '$FG/_sim/faults' | jqe 'map(select(.path | test(\"getPresences\"))) | length == 0'" ||
     fail "the delayed read was never sent: $(sim GET /faults)"
 wait_busy $BOUND_S alice@contoso.com true resync
 wait_v_talking 10 alice@contoso.com true
@@ -36,7 +36,7 @@ grep -q 'presence read failed tenant=contoso status=0 .*retry=yes' "$T/daemon.lo
     fail "the read timeout was not logged"
 grep -q 'subscription request failed .*renew: 0' "$T/daemon.log" || fail "the renewal timeout was not logged"
 renewed() {
-    sim GET /requests | jq -e --arg s "/v1.0/subscriptions/$SUB" \
+    sim GET /requests | jqe --arg s "/v1.0/subscriptions/$SUB" \
         '[.[] | select(.method == "PATCH" and .path == $s and .status == 200 and .ms < 5000)] | length >= 1' >/dev/null
 }
 wait_for 20 renewed || fail "subscription not renewed after the hung PATCH"

@@ -47,10 +47,10 @@ for round in 1 2 3; do
     done
 done
 # the daemon took every notification while MQTT was down (answered 2xx)
-wait_for 10 sh -c "curl -s '$FG/_sim/deliveries' | jq -e '[.[] | select(.kind == \"change\")] | length >= 30'" ||
+wait_for 10 bash -c "curl -s '$FG/_sim/deliveries' | jqe '[.[] | select(.kind == \"change\")] | length >= 30'" ||
     fail "notifications not delivered: $(sim GET /deliveries | jq -c '[.[] | {status, ok}]')"
 NOTIF=$(sim GET /deliveries | jq '[.[] | select(.kind == "change")] | length')
-sim GET /deliveries | jq -e '[.[] | select(.kind == "change" and .ok != true)] | length == 0' >/dev/null ||
+sim GET /deliveries | jqe '[.[] | select(.kind == "change" and .ok != true)] | length == 0' >/dev/null ||
     fail "a notification was refused while MQTT was down: $(sim GET /deliveries | jq -c '[.[] | select(.ok != true)]')"
 log "$NOTIF notifications accepted while the broker was down"
 # the rest of the 10 s
@@ -107,7 +107,7 @@ T_CONN=$(grep 'mqtt connected' "$T/daemon.log" | tail -1 | cut -c12-23)
 log "converged ${EL} ms after the broker came back (bound ${BOUND_S} s); reconnect at $T_CONN" \
     "(broker back at $(date -u -d @$((T_UP / 1000000000)) +%H:%M:%S))"
 # B/state is online again and the burst users' B/sync is consistent
-mqtt_retained "$BRIDGE/state" | jq -e '.state == "online"' >/dev/null || fail "B/state not online"
+mqtt_retained "$BRIDGE/state" | jqe '.state == "online"' >/dev/null || fail "B/state not online"
 # it stays right (no late flapping from stale buffered publishes)
 stays 2 converged || {
     report

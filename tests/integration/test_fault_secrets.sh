@@ -74,7 +74,7 @@ C1=$(call_start '{"email":"alice@contoso.com"}')
 wait_g_session 10 alice@contoso.com Busy/InACall
 sim POST /users/bob@contoso.com/start/call >/dev/null
 wait_v_talking 10 bob@contoso.com true
-wait_for 10 sh -c "curl -s '$FV/_sim/state' | jq -e '.webhook_sent >= 1'" || fail "no Voice webhook sent"
+wait_for 10 bash -c "curl -s '$FV/_sim/state' | jqe '.webhook_sent >= 1'" || fail "no Voice webhook sent"
 [ "$(fv_ctl GET state | jq .webhook_failed)" = 0 ] || fail "Voice webhooks refused (secret wrong?)"
 # a wrong webhook secret is refused, and the wrong value is not logged either
 WRONG='Wr0ng-H00k+/=&%-v2'
@@ -94,7 +94,7 @@ wait_g_session 15 alice@contoso.com ""
 password_grants() { sim GET /requests | jq '[.[] | select((.auth // "") | startswith("password"))] | length'; }
 wait_for 30 sh -c "[ \$(curl -s '$FG/_sim/requests' | jq '[.[] | select((.auth // \"\") | startswith(\"password\"))] | length') -ge 2 ]" ||
     fail "no second password sign-in after the revoke: $(password_grants)"
-wait_for 20 sh -c "curl -s '$FG/_sim/subscriptions' | jq -e 'length == 1 and .[0].pending == false'" ||
+wait_for 20 bash -c "curl -s '$FG/_sim/subscriptions' | jqe 'length == 1 and .[0].pending == false'" ||
     fail "subscription not recreated: $(sim_subs)"
 
 # --- faults on both sides while calls go on

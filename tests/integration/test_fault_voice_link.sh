@@ -65,6 +65,6 @@ for u in alice bob carol; do
     wait_for $BOUND_S sync_quiet $u@contoso.com || fail "$u not quiet: $(sync_of $u@contoso.com)"
 done
 # the reconnect re-subscribed every user
-fv_ctl GET hub | jq -e '[.[] | select(.handshaken) | .subscriptions | length] | max >= 12' >/dev/null ||
+fv_ctl GET hub | jqe '[.[] | select(.handshaken) | .subscriptions | length] | max >= 12' >/dev/null ||
     fail "not re-subscribed: $(hub_subs)"
 pass

@@ -20,12 +20,12 @@ write_config "$T/ps.json" "[$(tenant_json contoso "$TENANT_ID" "$USERS" '["svc1@
 sim POST /faults '{"method":"GET","path":"/v1.0/users/","status":429,"retry_after":1,"count":25}' >/dev/null
 start_daemon "$T/ps.json"
 
-two_subs() { sim_subs | jq -e 'length == 2 and all(.pending == false)' >/dev/null; }
+two_subs() { sim_subs | jqe 'length == 2 and all(.pending == false)' >/dev/null; }
 wait_for 60 two_subs || fail "not two subscriptions: $(sim_subs | jq -c '[.[] | {users, pending}]')"
 SUBS=$(sim_subs)
-printf '%s' "$SUBS" | jq -e 'map(.users) | add == 700 and all(. <= 650)' >/dev/null ||
+printf '%s' "$SUBS" | jqe 'map(.users) | add == 700 and all(. <= 650)' >/dev/null ||
     fail "users not split right: $(printf '%s' "$SUBS" | jq -c 'map(.users)')"
-printf '%s' "$SUBS" | jq -e 'map(.creatorId) | unique | length == 2' >/dev/null || fail "not two creators"
+printf '%s' "$SUBS" | jqe 'map(.creatorId) | unique | length == 2' >/dev/null || fail "not two creators"
 Q="'"
 for i in 0 1; do
     RES=$(printf '%s' "$SUBS" | jq -r ".[$i].resource")
@@ -34,20 +34,20 @@ for i in 0 1; do
 done
 # each subscription was created with its own account's delegated token
 REQ=$(sim GET /requests)
-printf '%s' "$REQ" | jq -e '[.[] | select(.method == "POST" and .path == "/v1.0/subscriptions" and .status == 201) | .auth] |
+printf '%s' "$REQ" | jqe '[.[] | select(.method == "POST" and .path == "/v1.0/subscriptions" and .status == 201) | .auth] |
     (map(select(test("^delegated user=svc1@contoso.com"))) | length) == 1 and
     (map(select(test("^delegated user=svc2@contoso.com"))) | length) == 1' >/dev/null ||
     fail "creates not one per account token: $(printf '%s' "$REQ" | jq -c '[.[] | select(.path == "/v1.0/subscriptions") | {method, status, auth}]')"
 # lookups: batches of at most 20, the throttled items retried, everybody resolved
-printf '%s' "$REQ" | jq -e '[.[] | select(.path == "/v1.0/$batch") | .body | fromjson | .requests | length] | all(. <= 20)' >/dev/null ||
+printf '%s' "$REQ" | jqe '[.[] | select(.path == "/v1.0/$batch") | .body | fromjson | .requests | length] | all(. <= 20)' >/dev/null ||
     fail "a batch holds more than 20 requests"
-printf '%s' "$REQ" | jq -e '[.[] | select(.batch_item and .status == 429)] | length == 25' >/dev/null ||
+printf '%s' "$REQ" | jqe '[.[] | select(.batch_item and .status == 429)] | length == 25' >/dev/null ||
     fail "the 429s were not seen: $(printf '%s' "$REQ" | jq -c '[.[] | select(.batch_item and .status == 429)] | length')"
-printf '%s' "$REQ" | jq -e '[.[] | select(.batch_item and .status == 200) | .path] | unique | length == 700' >/dev/null ||
+printf '%s' "$REQ" | jqe '[.[] | select(.batch_item and .status == 200) | .path] | unique | length == 700' >/dev/null ||
     fail "not every user looked up: $(printf '%s' "$REQ" | jq -c '[.[] | select(.batch_item and .status == 200)] | length')"
 grep -q 'user lookup throttled' "$T/daemon.log" || fail "throttling not logged"
 # the resync read everyone, 650 ids at most a request, with the app token
-printf '%s' "$REQ" | jq -e '[.[] | select(.path == "/v1.0/communications/getPresencesByUserId") |
+printf '%s' "$REQ" | jqe '[.[] | select(.path == "/v1.0/communications/getPresencesByUserId") |
     (.body | fromjson | .ids | length) as $n | select($n > 650 or (.auth | test("^app") | not))] | length == 0' >/dev/null ||
     fail "a presence read is too big or not with the app token"
 # all 700 retained busy topics arrive (generous timeout for sanitizer builds)
@@ -76,7 +76,7 @@ printf '%s\n' "${UPNS[@]:0:600}" | jq -Rsc 'split("\n") | map(select(length > 0)
 jq --slurpfile u "$T/users600.json" '.tenants[0].users = $u[0]' "$T/ps.json" >"$T/ps2.json"
 mv "$T/ps2.json" "$T/ps.json"
 kill -HUP "$PS_PID"
-replanned() { sim_subs | jq -e 'length == 2 and all(.pending == false) and (map(.users) | sort == [300, 300])' >/dev/null; }
+replanned() { sim_subs | jqe 'length == 2 and all(.pending == false) and (map(.users) | sort == [300, 300])' >/dev/null; }
 wait_for 30 replanned || fail "not re-planned: $(sim_subs | jq -c 'map(.users)')"
 wait_for 5 sh -c "[ -z \"\$(mosquitto_sub -p $MQTT_PORT -t '$(busy_topic user650@contoso.com)' -C 1 -W 1 --retained-only 2>/dev/null)\" ]" ||
     fail "a removed user's busy topic is still retained"

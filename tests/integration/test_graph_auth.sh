@@ -26,14 +26,14 @@ START=$(date +%s)
 start_daemon "$T/ps.json"
 
 health() { mosquitto_sub -p "$MQTT_PORT" -t ps/health -C 1 -W 2 2>/dev/null; }
-mfa_shown() { health | jq -e '.tenants.contoso.graph.auth.accounts[0] |
+mfa_shown() { health | jqe '.tenants.contoso.graph.auth.accounts[0] |
     .state == "error" and .aadsts == 50076 and .error == "invalid_grant" and
     (.explanation | test("multi-factor"))' >/dev/null; }
 wait_for 60 mfa_shown || fail "MFA error not in B/health: $(health)"
-secret_shown() { health | jq -e '.tenants.fabrikam.graph.auth.app |
+secret_shown() { health | jqe '.tenants.fabrikam.graph.auth.app |
     .state == "error" and .aadsts == 7000215 and (.explanation | test("client secret"))' >/dev/null; }
 wait_for 30 secret_shown || fail "bad secret not in B/health: $(health)"
-health | jq -e '.tenants.contoso.graph.auth.state == "error" and .tenants.contoso.graph.ready == false' >/dev/null ||
+health | jqe '.tenants.contoso.graph.auth.state == "error" and .tenants.contoso.graph.ready == false' >/dev/null ||
     fail "contoso not marked broken"
 # the app token of contoso is fine, so its users were looked up and read
 wait_busy 10 alice@contoso.com false resync
@@ -54,15 +54,15 @@ N2=$(sim GET /requests | jq '[.[] | select((.auth // "") | test("bad_secret"))] 
 
 # fixed by the admin: recovers on the next retry, no restart
 sim POST /users/svc1@contoso.com/block '{"code": 0}' >/dev/null
-subscribed() { sim_subs | jq -e 'map(select(.tenant == "'"$TENANT_ID"'" and .pending == false)) | length == 1' >/dev/null; }
+subscribed() { sim_subs | jqe 'map(select(.tenant == "'"$TENANT_ID"'" and .pending == false)) | length == 1' >/dev/null; }
 wait_for 40 subscribed || fail "no subscription after the account was fixed"
-ok_now() { health | jq -e '.tenants.contoso.graph.auth.state == "ok" and .tenants.contoso.graph.ready == true and
+ok_now() { health | jqe '.tenants.contoso.graph.auth.state == "ok" and .tenants.contoso.graph.ready == true and
     .tenants.contoso.graph.subscriptions[0].state == "active"' >/dev/null; }
 wait_for 10 ok_now || fail "B/health not ok after recovery: $(health)"
 grep -q 'signed in tenant=contoso account=svc1@contoso.com' "$T/daemon.log" || fail "recovery not logged"
 
 # the right secret with + / = & % was accepted: the encoding is right
-sim GET /requests | jq -e '[.[] | select((.auth // "") | test("^client_credentials client='"$CLIENT_ID"'$"))] |
+sim GET /requests | jqe '[.[] | select((.auth // "") | test("^client_credentials client='"$CLIENT_ID"'$"))] |
     length >= 1' >/dev/null || fail "no client_credentials sign-in with the real secret"
 assert_absent "$CLIENT_SECRET" "$T/daemon.log"
 assert_absent "$SVC_PASSWORD" "$T/daemon.log"

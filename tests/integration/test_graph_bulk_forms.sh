@@ -30,9 +30,9 @@ call_round() {
     local last
     last=$(sim GET /deliveries | jq -c '[.[] | select(.kind == "change")] | last | .body | fromjson | .value[0]')
     case $form in
-    one_id) printf '%s' "$last" | jq -e '.resource | test("^communications/presences\\?\\$filter=id\\+in\\+\\(%27[^%]+%27\\)$")' >/dev/null ;;
-    all_ids) printf '%s' "$last" | jq -e '(.resource | test("%2c")) and .resource == .resourceData["@odata.id"]' >/dev/null ;;
-    path) printf '%s' "$last" | jq -e '.resource | startswith("communications/presences/")' >/dev/null ;;
+    one_id) printf '%s' "$last" | jqe '.resource | test("^communications/presences\\?\\$filter=id\\+in\\+\\(%27[^%]+%27\\)$")' >/dev/null ;;
+    all_ids) printf '%s' "$last" | jqe '(.resource | test("%2c")) and .resource == .resourceData["@odata.id"]' >/dev/null ;;
+    path) printf '%s' "$last" | jqe '.resource | startswith("communications/presences/")' >/dev/null ;;
     esac || fail "$mode/$form: fake-graph sent $last"
     log "$mode/$form: $user Teams call -> busy -> Voice talking and back"
 }
@@ -45,7 +45,7 @@ for mode in basic rich; do
     for id in $(sim_subs | jq -r '.[].id'); do sim POST "/subscriptions/$id/expire" >/dev/null; done
     ms_start
     # the subscription of this run is the only one, and it is rich or basic as configured
-    sim_subs | jq -e --argjson rich "$([ "$mode" = rich ] && echo true || echo false)" \
+    sim_subs | jqe --argjson rich "$([ "$mode" = rich ] && echo true || echo false)" \
         'length == 1 and .[0].includeResourceData == $rich' >/dev/null ||
         fail "$mode: subscriptions $(sim_subs)"
     [ "$mode" = rich ] && outcome=applied || outcome=basic
@@ -53,11 +53,11 @@ for mode in basic rich; do
     notice='Microsoft recommends rich notifications to see changes during an active meeting call'
     if [ "$mode" = basic ]; then
         grep -q "basic notifications tenant=contoso: .*$notice" "$T/daemon.log" || fail "basic not logged"
-        mqtt_retained ps/health | jq -e --arg n "$notice" '.tenants.contoso.graph.notifications == "basic" and
+        mqtt_retained ps/health | jqe --arg n "$notice" '.tenants.contoso.graph.notifications == "basic" and
             (.tenants.contoso.graph.notifications_notice | contains($n))' >/dev/null ||
             fail "B/health does not say basic: $(mqtt_retained ps/health | jq -c .tenants.contoso.graph)"
     else
-        mqtt_retained ps/health | jq -e '.tenants.contoso.graph.notifications == "rich" and
+        mqtt_retained ps/health | jqe '.tenants.contoso.graph.notifications == "rich" and
             (.tenants.contoso.graph | has("notifications_notice") | not)' >/dev/null ||
             fail "B/health in rich mode: $(mqtt_retained ps/health | jq -c .tenants.contoso.graph)"
     fi

@@ -34,7 +34,7 @@ presence() {
 deliver() { # FILE AVAILABILITY ACTIVITY
     sim POST "/subscriptions/$SUB/deliver" "$(jq -nc --argjson n "$(fill "$1")" \
         --argjson p "$(presence "$2" "$3")" '{notification: $n, presence: $p}')" |
-        jq -e '.error | not' >/dev/null || fail "fake-graph refused to deliver $1"
+        jqe '.error | not' >/dev/null || fail "fake-graph refused to deliver $1"
 }
 
 # one corpus file: call in Teams (fake-graph's state), the corpus body tells
@@ -90,7 +90,7 @@ tokens() { sim GET /requests | jq '[.[] | select(.path | endswith("/oauth2/v2.0/
 t0=$(tokens)
 sim POST "/subscriptions/$SUB/deliver" "$(jq -nc --argjson n "$(fill lifecycle-reauthorizationRequired.json)" \
     '{notification: $n, to: "lifecycle"}')" >/dev/null
-reauth() { sim GET /requests | jq -e --arg p "/v1.0/subscriptions/$SUB/reauthorize" \
+reauth() { sim GET /requests | jqe --arg p "/v1.0/subscriptions/$SUB/reauthorize" \
     '[.[] | select(.path == $p and .status == 204)] | length >= 1' >/dev/null; }
 wait_for 10 reauth || fail "the corpus reauthorizationRequired did not reauthorize"
 [ "$(tokens)" = "$t0" ] || fail "reauthorization fetched a new token although the current one is fresh"

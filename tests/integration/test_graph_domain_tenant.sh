@@ -25,9 +25,9 @@ grep -qF "tenant:   $DOMAIN is a domain: its GUID is resolved at start from the 
 # the first read of the document is slow: 8 s without the GUID
 sim POST /faults "{\"path\":\"/$DOMAIN/v2.0/.well-known/openid-configuration\",\"delay_ms\":8000}" >/dev/null
 start_daemon "$T/ps.json"
-wait_for 20 sh -c "curl -s '$FG/_sim/subscriptions' | jq -e 'length == 1 and .[0].pending == false'" ||
+wait_for 20 bash -c "curl -s '$FG/_sim/subscriptions' | jqe 'length == 1 and .[0].pending == false'" ||
     fail "no subscription: $(sim_subs)"
-tenant_is() { mqtt_retained ps/health | jq -e --arg c "$DOMAIN" "$1 and .tenants.contoso.graph.tenant.configured == \$c" >/dev/null; }
+tenant_is() { mqtt_retained ps/health | jqe --arg c "$DOMAIN" "$1 and .tenants.contoso.graph.tenant.configured == \$c" >/dev/null; }
 tenant_is '.tenants.contoso.graph.tenant.id == null and .tenants.contoso.graph.tenant.source == "pending"' ||
     fail "B/health before the document: $(mqtt_retained ps/health | jq -c .tenants.contoso.graph.tenant)"
 # a change meanwhile still arrives: the item is ours (clientState), read instead
@@ -46,11 +46,11 @@ sim POST /users/bob@contoso.com/start/call >/dev/null
 wait_busy 10 bob@contoso.com true notification
 wait_for 5 metric_gt 'notifications_total{tenant="contoso",outcome="applied"}' "$a0" ||
     fail "rich items not applied after the GUID was resolved"
-sim GET /deliveries | jq -e --arg t "$TENANT_ID" \
+sim GET /deliveries | jqe --arg t "$TENANT_ID" \
     '[.[] | select(.kind == "change") | .body | fromjson | .value[].tenantId] | all(. == $t)' >/dev/null ||
     fail "fake-graph sent a tenantId that is not the GUID"
 # sign-in went to the domain's token endpoint (Entra accepts a domain there)
-sim GET /requests | jq -e --arg p "/$DOMAIN/oauth2/v2.0/token" '[.[] | select(.path == $p and .status == 200)] | length >= 2' >/dev/null ||
+sim GET /requests | jqe --arg p "/$DOMAIN/oauth2/v2.0/token" '[.[] | select(.path == $p and .status == 200)] | length >= 2' >/dev/null ||
     fail "no sign-in at /$DOMAIN/oauth2/v2.0/token"
 
 # an item naming the tenant by its domain is not Graph's: dropped

@@ -17,7 +17,7 @@ sim_account "$TENANT_ID" svc1@contoso.com
 sim_users "$TENANT_ID" alice@contoso.com bob@contoso.com
 write_config "$T/ps.json" "[$(tenant_json contoso "$TENANT_ID" '["alice@contoso.com","bob@contoso.com"]' '["svc1@contoso.com"]' notify)]"
 start_daemon "$T/ps.json"
-wait_for 20 sh -c "curl -s '$FG/_sim/subscriptions' | jq -e 'length == 1 and .[0].pending == false'" ||
+wait_for 20 bash -c "curl -s '$FG/_sim/subscriptions' | jqe 'length == 1 and .[0].pending == false'" ||
     fail "no subscription: $(sim_subs)"
 wait_line 10 "$T/daemon.log" 'validation-token keys loaded tenant=contoso' || fail "no keys at start"
 for u in alice bob; do wait_busy 10 $u@contoso.com false; done

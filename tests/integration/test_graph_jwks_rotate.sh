@@ -15,7 +15,7 @@ sim_account "$TENANT_ID" svc1@contoso.com
 sim_users "$TENANT_ID" alice@contoso.com bob@contoso.com
 write_config "$T/ps.json" "[$(tenant_json contoso "$TENANT_ID" '["alice@contoso.com","bob@contoso.com"]' '["svc1@contoso.com"]' notify)]"
 start_daemon "$T/ps.json"
-wait_for 60 sh -c "curl -s '$FG/_sim/subscriptions' | jq -e 'length == 1 and .[0].pending == false'" >/dev/null ||
+wait_for 60 bash -c "curl -s '$FG/_sim/subscriptions' | jqe 'length == 1 and .[0].pending == false'" >/dev/null ||
     fail "no subscription: $(sim_subs)"
 for u in alice bob; do wait_busy 10 $u@contoso.com false resync; done
 

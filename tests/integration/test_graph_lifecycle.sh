@@ -25,7 +25,7 @@ sub_id() { sim_subs | jq -r 'map(select(.pending == false)) | .[0].id // empty';
 wait_for 60 sh -c "[ -n \"\$(curl -s $FG/_sim/subscriptions | jq -r '.[0].id // empty')\" ]" || fail "no subscription"
 SUB1=$(sub_id)
 wait_busy 10 alice@contoso.com false resync
-sim GET /requests | jq -e '[.[] | select(.method == "POST" and .path == "/v1.0/subscriptions") | .status] == [500, 500, 201]' >/dev/null ||
+sim GET /requests | jqe '[.[] | select(.method == "POST" and .path == "/v1.0/subscriptions") | .status] == [500, 500, 201]' >/dev/null ||
     fail "create not retried: $(sim GET /requests | jq -c '[.[] | select(.path == "/v1.0/subscriptions") | {method, status}]')"
 [ "$(grep -c 'subscription request failed.*create: 500' "$T/daemon.log")" = 2 ] || fail "failed creates not reported"
 
@@ -41,7 +41,7 @@ wait_for 15 refreshed || fail "delegated token not refreshed with refresh_token:
 MARK=$(reqs | jq 'map(.seq) | max')
 sim POST /users/svc1@contoso.com/revoke >/dev/null
 after() { sim GET "/requests?since=$MARK"; }
-fallback() { after | jq -e '[.[] | select(.path | endswith("/token")) | {status, auth}] |
+fallback() { after | jqe '[.[] | select(.path | endswith("/token")) | {status, auth}] |
     (map(select(.status == 400 and (.auth | test("^refresh_token")))) | length) >= 1 and
     (map(select(.status == 200 and (.auth | test("^password user=svc1")))) | length) >= 1' >/dev/null; }
 wait_for 20 fallback || fail "no ROPC fallback after a failed refresh: $(after | jq -c '[.[] | select(.path | endswith("/token")) | {status, auth}]')"
@@ -50,7 +50,7 @@ grep -q 'token refresh failed, signing in again.*aadsts=50173' "$T/daemon.log" |
 # tokens die early on Graph's side: one 401, one refresh, the retry succeeds
 MARK=$(reqs | jq 'map(.seq) | max')
 sim POST /tokens/expire >/dev/null
-retried() { after | jq -e --arg p "/v1.0/subscriptions/$SUB1" '[.[] | select(.path == $p) | .status] |
+retried() { after | jqe --arg p "/v1.0/subscriptions/$SUB1" '[.[] | select(.path == $p) | .status] |
     (index(401) != null) and (.[index(401) + 1:] | index(200) != null)' >/dev/null; }
 wait_for 15 retried || fail "no 401 -> refresh -> retry: $(after | jq -c '[.[] | {path, status}]')"
 

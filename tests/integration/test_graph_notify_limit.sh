@@ -16,7 +16,7 @@ USERS=$(for i in $(seq 1 650); do printf 'user%03d@contoso.com\n' "$i"; done)
 sim POST /users "$(printf '%s\n' "$USERS" | jq -R --arg t "$TENANT_ID" '{upn: ., tenant: $t, teams: "Available"}' | jq -sc '{users: .}')" >/dev/null
 write_config "$T/ps.json" "[$(tenant_json contoso "$TENANT_ID" "$(printf '%s\n' "$USERS" | jq -R . | jq -sc .)" '["svc1@contoso.com"]')]"
 start_daemon "$T/ps.json"
-wait_for 60 sh -c "curl -s '$FG/_sim/subscriptions' | jq -e 'length == 1 and .[0].pending == false and .[0].users == 650'" ||
+wait_for 60 bash -c "curl -s '$FG/_sim/subscriptions' | jqe 'length == 1 and .[0].pending == false and .[0].users == 650'" ||
     fail "no 650-user subscription: $(sim_subs | jq -c '[.[] | {users, pending}]')"
 SUB=$(sim_subs | jq -r '.[0].id')
 CS=$(sim_subs | jq -r '.[0].clientState')
@@ -41,7 +41,7 @@ wait_for 20 metric_gt 'notifications_total{tenant="contoso",outcome="basic"}' $(
     fail "$(($(metric 'notifications_total{tenant="contoso",outcome="basic"}') - b0)) of 300 items handled"
 [ "$(metric 'notifications_total{tenant="contoso",outcome="malformed"}')" = 0 ] || fail "items counted malformed"
 # ... and their users' presence was read (getPresencesByUserId, 650 ids a request at most)
-sim GET /requests | jq -e '[.[] | select(.path == "/v1.0/communications/getPresencesByUserId" and .status == 200)] | length >= 2' \
+sim GET /requests | jqe '[.[] | select(.path == "/v1.0/communications/getPresencesByUserId" and .status == 200)] | length >= 2' \
     >/dev/null || fail "the items' users were not read"
 
 # over the limit: 413 on both webhook paths, as soon as Content-Length says so

@@ -13,7 +13,7 @@ sim_account "$TENANT_ID" svc1@contoso.com
 sim_users "$TENANT_ID" alice@contoso.com
 write_config "$T/ps.json" "[$(tenant_json contoso "$TENANT_ID" '["alice@contoso.com"]' '["svc1@contoso.com"]')]"
 start_daemon "$T/ps.json"
-wait_for 60 sh -c "curl -s '$FG/_sim/subscriptions' | jq -e 'length == 1 and .[0].pending == false'" >/dev/null ||
+wait_for 60 bash -c "curl -s '$FG/_sim/subscriptions' | jqe 'length == 1 and .[0].pending == false'" >/dev/null ||
     fail "no subscription: $(sim_subs)"
 SID=$(sim_subs | jq -r '.[0].id')
 # what the daemon believes is what Graph granted, not what it asked

@@ -20,10 +20,10 @@ sub_start all '#'
 start_daemon "$T/ps.json"
 
 # --- subscription made, both URLs validated by Graph
-wait_for 60 sh -c "curl -s '$FG/_sim/subscriptions' | jq -e 'length == 1 and .[0].pending == false' " ||
+wait_for 60 bash -c "curl -s '$FG/_sim/subscriptions' | jqe 'length == 1 and .[0].pending == false' " ||
     fail "no subscription: $(sim_subs)"
 SUB=$(sim_subs)
-printf '%s' "$SUB" | jq -e --arg u "$WEB/graph/notify/contoso" --arg l "$WEB/graph/lifecycle/contoso" \
+printf '%s' "$SUB" | jqe --arg u "$WEB/graph/notify/contoso" --arg l "$WEB/graph/lifecycle/contoso" \
     '.[0].notificationUrl == $u and .[0].lifecycleNotificationUrl == $l and
      .[0].includeResourceData == true and .[0].encryptionCertificateId == "presence-sync-contoso" and
      (.[0].clientState | length) >= 32 and (.[0].clientState | length) <= 128 and .[0].users == 4' \
@@ -33,7 +33,7 @@ Q="'"
 printf '%s' "$RES" | has -E '^/communications/presences\?\$filter=id in \('"$Q[^$Q,]+$Q(,$Q[^$Q,]+$Q){3}"'\)$' ||
     fail "resource is not a quoted id list: $RES"
 VAL=$(sim GET /deliveries | jq '[.[] | select(.kind == "validation")]')
-printf '%s' "$VAL" | jq -e --arg u "$WEB/graph/notify/contoso" --arg l "$WEB/graph/lifecycle/contoso" \
+printf '%s' "$VAL" | jqe --arg u "$WEB/graph/notify/contoso" --arg l "$WEB/graph/lifecycle/contoso" \
     '([.[] | select(.ok and (.url | startswith($u)))] | length) >= 1 and
      ([.[] | select(.ok and (.url | startswith($l)))] | length) >= 1' >/dev/null ||
     fail "validation handshakes not both ok: $VAL"
@@ -55,7 +55,7 @@ done
 for u in alice bob carol dave; do wait_busy 10 "$u@contoso.com" false resync; done
 check_busy_payload "$(mqtt_retained "$(busy_topic alice@contoso.com)")"
 [ -z "$(mqtt_retained "$(busy_topic ghost@contoso.com)")" ] || fail "ghost got a topic"
-wait_for 5 sh -c "mosquitto_sub -p $MQTT_PORT -t ps/health -C 1 -W 2 | jq -e '.tenants.contoso.graph.users.not_found == [\"ghost@contoso.com\"] and .tenants.contoso.graph.users.resolved == 4'" ||
+wait_for 5 bash -c "mosquitto_sub -p $MQTT_PORT -t ps/health -C 1 -W 2 | jqe '.tenants.contoso.graph.users.not_found == [\"ghost@contoso.com\"] and .tenants.contoso.graph.users.resolved == 4'" ||
     fail "B/health does not list ghost: $(mqtt_retained ps/health)"
 grep -q 'user not found in Azure AD.*ghost@contoso.com' "$T/daemon.log" || fail "ghost not logged"
 [ "$(grep -c 'user not found in Azure AD.*ghost' "$T/daemon.log")" = 1 ] || fail "ghost logged more than once"
@@ -67,7 +67,7 @@ wait_busy 10 alice@contoso.com true notification
 DEL_BUSY=$(sim GET /deliveries | jq -c '[.[] | select(.kind == "change" and .ok)] | last | .body | fromjson')
 P=$(mqtt_retained "$(busy_topic alice@contoso.com)")
 check_busy_payload "$P"
-printf '%s' "$P" | jq -e '.availability == "Busy" and .activity == "InACall"' >/dev/null || fail "alice: $P"
+printf '%s' "$P" | jqe '.availability == "Busy" and .activity == "InACall"' >/dev/null || fail "alice: $P"
 sim POST /users/bob@contoso.com/start/meeting >/dev/null
 wait_busy 10 bob@contoso.com true notification
 [ "$(retained_field "$(busy_topic bob@contoso.com)" .activity)" = InAConferenceCall ] || fail "bob activity"
@@ -75,7 +75,7 @@ sim POST /users/carol@contoso.com/start/screenshare >/dev/null
 wait_busy 10 carol@contoso.com true notification
 [ "$(retained_field "$(busy_topic carol@contoso.com)" .availability)" = DoNotDisturb ] || fail "carol availability"
 sim POST /users/dave@contoso.com/start/calendar >/dev/null
-wait_for 10 sh -c "mosquitto_sub -p $MQTT_PORT -t '$(busy_topic dave@contoso.com)' -C 1 -W 2 | jq -e '.activity == \"InAMeeting\" and .busy == false and .source == \"notification\"'" ||
+wait_for 10 bash -c "mosquitto_sub -p $MQTT_PORT -t '$(busy_topic dave@contoso.com)' -C 1 -W 2 | jqe '.activity == \"InAMeeting\" and .busy == false and .source == \"notification\"'" ||
     fail "calendar meeting: $(mqtt_retained "$(busy_topic dave@contoso.com)")"
 # the call's busy-since survives an activity change that keeps it busy
 SINCE=$(retained_field "$(busy_topic alice@contoso.com)" .since)
@@ -113,7 +113,7 @@ wait_busy 1 alice@contoso.com false notification
 
 # --- acks: Graph's deliveries all got 202 fast; and while the workers chew
 # on thousands of RSA unwraps, a new POST is still answered at once
-sim GET /deliveries | jq -e '[.[] | select(.kind == "change")] | length > 0 and all(.status == 202 and .ack_ms < 1000)' >/dev/null ||
+sim GET /deliveries | jqe '[.[] | select(.kind == "change")] | length > 0 and all(.status == 202 and .ack_ms < 1000)' >/dev/null ||
     fail "slow or non-202 acks: $(sim GET /deliveries | jq -c '[.[] | select(.kind == "change") | {status, ack_ms}]')"
 BIG=$(printf '%s' "$DEL" | jq -c '.value = [range(1000) as $i | .value[0]]')
 printf '%s' "$BIG" >"$T/big.json"

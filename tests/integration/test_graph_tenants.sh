@@ -24,28 +24,28 @@ start_daemon "$T/ps.json"
 
 PC=site1/$(busy_topic alice@contoso.com)
 PF=site1/$(busy_topic alice@fabrikam.com)
-two() { sim_subs | jq -e 'map(select(.pending == false)) | length == 2' >/dev/null; }
+two() { sim_subs | jqe 'map(select(.pending == false)) | length == 2' >/dev/null; }
 wait_for 60 two || fail "not two subscriptions: $(sim_subs | jq -c .)"
 SUBS=$(sim_subs)
-printf '%s' "$SUBS" | jq -e --arg c "$TENANT_ID" --arg f "$TENANT2" --arg w "$WEB" '
+printf '%s' "$SUBS" | jqe --arg c "$TENANT_ID" --arg f "$TENANT2" --arg w "$WEB" '
     (map(select(.tenant == $c))[0] | .notificationUrl == ($w + "/graph/notify/contoso") and .includeResourceData and .users == 1) and
     (map(select(.tenant == $f))[0] | .notificationUrl == ($w + "/graph/notify/fabrikam") and (.includeResourceData | not) and .users == 1)' \
     >/dev/null || fail "subscriptions not per tenant: $SUBS"
 health() { mosquitto_sub -p "$MQTT_PORT" -t ps/health -C 1 -W 2 2>/dev/null; }
-wait_for 10 sh -c "mosquitto_sub -p $MQTT_PORT -t ps/health -C 1 -W 2 | jq -e '.tenants.contoso.graph.users.not_found == [\"erin@contoso.com\"] and .tenants.fabrikam.graph.users.not_found == []'" ||
+wait_for 10 bash -c "mosquitto_sub -p $MQTT_PORT -t ps/health -C 1 -W 2 | jqe '.tenants.contoso.graph.users.not_found == [\"erin@contoso.com\"] and .tenants.fabrikam.graph.users.not_found == []'" ||
     fail "per-tenant users wrong: $(health)"
 wait_for 10 sh -c "[ -n \"\$(mosquitto_sub -p $MQTT_PORT -t '$PC' -C 1 -W 1 --retained-only)\" ] && [ -n \"\$(mosquitto_sub -p $MQTT_PORT -t '$PF' -C 1 -W 1 --retained-only)\" ]" ||
     fail "prefixed topics missing"
 [ -z "$(mqtt_retained "$(busy_topic alice@contoso.com)")" ] || fail "topic without the prefix published"
 
 sim POST /users/alice@contoso.com/start/call >/dev/null
-wait_for 10 sh -c "mosquitto_sub -p $MQTT_PORT -t '$PC' -C 1 -W 2 | jq -e '.busy and .source == \"notification\"'" || fail "contoso alice not busy"
+wait_for 10 bash -c "mosquitto_sub -p $MQTT_PORT -t '$PC' -C 1 -W 2 | jqe '.busy and .source == \"notification\"'" || fail "contoso alice not busy"
 sleep 1
 [ "$(mqtt_retained "$PF" | jq -r .busy)" = false ] || fail "fabrikam alice changed with contoso's"
 sim POST /users/alice@fabrikam.com/start/screenshare >/dev/null
-wait_for 10 sh -c "mosquitto_sub -p $MQTT_PORT -t '$PF' -C 1 -W 2 | jq -e '.busy and .activity == \"Presenting\" and .source == \"notification\"'" || fail "fabrikam alice not busy"
+wait_for 10 bash -c "mosquitto_sub -p $MQTT_PORT -t '$PF' -C 1 -W 2 | jqe '.busy and .activity == \"Presenting\" and .source == \"notification\"'" || fail "fabrikam alice not busy"
 sim POST /users/alice@contoso.com/end/call >/dev/null
-wait_for 10 sh -c "mosquitto_sub -p $MQTT_PORT -t '$PC' -C 1 -W 2 | jq -e '.busy == false'" || fail "contoso alice still busy"
+wait_for 10 bash -c "mosquitto_sub -p $MQTT_PORT -t '$PC' -C 1 -W 2 | jqe '.busy == false'" || fail "contoso alice still busy"
 
 # contoso's notification posted to fabrikam's path: dropped and counted
 DEL=$(sim GET /deliveries | jq -c '[.[] | select(.kind == "change" and .ok and (.url | endswith("/contoso")))] | last | .body | fromjson')
@@ -61,7 +61,7 @@ sleep 1
 [ "$(mqtt_retained "$PF" | jq -r .activity)" = Presenting ] || fail "fabrikam changed by a cross-tenant post"
 [ "$(mqtt_retained "$PC" | jq -r .busy)" = false ] || fail "contoso changed by a cross-tenant post"
 # token requests went to each tenant's own endpoint
-sim GET /requests | jq -e --arg c "/$TENANT_ID/oauth2/v2.0/token" --arg f "/$TENANT2/oauth2/v2.0/token" '
+sim GET /requests | jqe --arg c "/$TENANT_ID/oauth2/v2.0/token" --arg f "/$TENANT2/oauth2/v2.0/token" '
     ([.[] | select(.path == $c and ((.auth // "") | test("svc@fabrikam")))] | length) == 0 and
     ([.[] | select(.path == $f and ((.auth // "") | test("svc@fabrikam")))] | length) >= 1' >/dev/null ||
     fail "token endpoints mixed up"

@@ -16,7 +16,7 @@ sim_users "$TENANT_ID" alice@contoso.com bob@contoso.com
 sim POST /settings '{"validation_token_version":2}' >/dev/null
 write_config "$T/ps.json" "[$(tenant_json contoso "$TENANT_ID" '["alice@contoso.com","bob@contoso.com"]' '["svc1@contoso.com"]' notify)]"
 start_daemon "$T/ps.json"
-wait_for 20 sh -c "curl -s '$FG/_sim/subscriptions' | jq -e 'length == 1 and .[0].pending == false'" ||
+wait_for 20 bash -c "curl -s '$FG/_sim/subscriptions' | jqe 'length == 1 and .[0].pending == false'" ||
     fail "no subscription: $(sim_subs)"
 wait_line 10 "$T/daemon.log" 'validation-token keys loaded tenant=contoso' || fail "no keys"
 
@@ -26,7 +26,7 @@ wait_busy 10 alice@contoso.com true notification
 wait_for 5 metric_gt 'graph_validation_tokens_total{tenant="contoso",version="2"}' 0 ||
     fail "no v2 token verified: $(curl -s "$WEB/metrics" | grep validation_tokens)"
 grep -q 'validation tokens seen tenant=contoso version=2' "$T/daemon.log" || fail "v2 not logged"
-sim GET /deliveries | jq -e '[.[] | select(.kind == "change")] | last | .body | fromjson |
+sim GET /deliveries | jqe '[.[] | select(.kind == "change")] | last | .body | fromjson |
     .validationTokens[0] | split(".")[1] | gsub("-"; "+") | gsub("_"; "/") | . + ("=" * ((4 - length % 4) % 4)) |
     @base64d | fromjson | .ver == "2.0" and (.iss | endswith("/v2.0")) and .azp == "0bf30f3b-4a52-48df-9a82-234910c4a086"' \
     >/dev/null || fail "fake-graph did not send a v2 token"

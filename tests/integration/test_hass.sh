@@ -71,7 +71,7 @@ a=$(config_of Alice@Contoso.com teams_busy)
 [ -n "$a" ] || fail "no Teams config for Alice: $(configs)"
 node=$(jq -r '.topic | split("/")[2]' <<<"$a")
 [[ "$node" =~ ^alice_contoso_com_[0-9a-f]{8}$ ]] || fail "node id '$node'"
-jq -e --arg n "$node" --arg ha "$HA" '
+jqe --arg n "$node" --arg ha "$HA" '
     .topic == ($ha + "/binary_sensor/" + $n + "/teams_busy/config") and
     .name == "Teams busy" and .unique_id == ("presence_sync_" + $n + "_teams_busy") and
     .state_topic == "home/teams/alice@contoso.com/busy" and
@@ -82,7 +82,7 @@ jq -e --arg n "$node" --arg ha "$HA" '
     .device.identifiers == ["presence-sync_" + $n] and .device.name == "Alice@Contoso.com"' \
     <<<"$a" >/dev/null || fail "Teams config of Alice: $a"
 v=$(config_of Alice@Contoso.com voice_talking)
-jq -e --arg n "$node" '
+jqe --arg n "$node" '
     .name == "Voice talking" and .unique_id == ("presence_sync_" + $n + "_voice_talking") and
     .state_topic == "home/voice/alice@contoso.com/talking" and
     .value_template == "{{ '"'ON'"' if value_json.talking else '"'OFF'"' }}" and
@@ -93,7 +93,7 @@ jq -e --arg n "$node" '
 b=$(config_of a+b.c@contoso.com teams_busy)
 bnode=$(jq -r '.topic | split("/")[2]' <<<"$b")
 [[ "$bnode" =~ ^a_b_c_contoso_com_[0-9a-f]{8}$ ]] || fail "node id '$bnode'"
-jq -e '.state_topic == "home/teams/a%2Bb.c@contoso.com/busy"' <<<"$b" >/dev/null ||
+jqe '.state_topic == "home/teams/a%2Bb.c@contoso.com/busy"' <<<"$b" >/dev/null ||
     fail "state topic of a+b.c: $b"
 # Every node id and object id only uses what HA allows.
 configs | awk '{print $1}' | has -Ev "^$HA/binary_sensor/[a-zA-Z0-9_-]+/[a-zA-Z0-9_-]+/config$" &&

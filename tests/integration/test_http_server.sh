@@ -201,6 +201,44 @@ wait_for 5 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0
     fail "capped server did not recover after connections closed"
 pass "connection cap"
 
+# --- the budget of buffered request bodies ----------------------------------------
+# Two requests announce 1000-byte bodies and send none yet: they hold 2000 of
+# the 2500 bytes the server may buffer. A third announcing 1000 gets 503 with
+# Retry-After (and no handler call); a small one still fits; once the first
+# two have sent their bodies and been answered, a 1000-byte body is taken.
+start_probe budget "$LIMIT" 0 5 2500
+B_URL=http://127.0.0.1:$PORT
+hold() { # hold N: a POST /echo announcing 1000 bytes; the body follows on "go"
+    (
+        trap '' PIPE
+        exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+        printf 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n' >&3
+        while [ ! -e "$T/go" ]; do sleep 0.05; done
+        repeat 1000 b >&3
+        timeout 5 cat <&3 >"$T/held$1.txt"
+    ) &
+    PIDS+=($!)
+    HELD+=($!)
+}
+HELD=()
+hold 1
+hold 2
+sleep 0.5
+repeat 1000 c >"$T/k1.bin"
+curl -s -i --max-time 5 "$B_URL/echo" --data-binary @"$T/k1.bin" | tr -d '\r' >"$T/busy.txt" || true
+grep -q '^HTTP/1.1 503' "$T/busy.txt" || fail "a body over the buffered budget was not 503: $(sed -n 1,3p "$T/busy.txt")"
+grep -qi '^retry-after: 1$' "$T/busy.txt" || fail "503 without Retry-After: 1"
+[ "$(body_of "$B_URL/echo" --data-binary 'small')" = small ] || fail "a body that fits was refused"
+touch "$T/go"
+for p in "${HELD[@]}"; do wait "$p" || true; done
+grep -q '^HTTP/1.1 200' "$T/held1.txt" || fail "held request 1 not answered: $(cat "$T/held1.txt")"
+grep -q '^HTTP/1.1 200' "$T/held2.txt" || fail "held request 2 not answered"
+[ "$(body_of "$B_URL/echo" --data-binary @"$T/k1.bin")" = "$(cat "$T/k1.bin")" ] ||
+    fail "budget not given back after the held requests ended"
+curl -s --max-time 5 "$B_URL/metrics" | has -E '^presence_sync_http_busy_rejections_total 1$' ||
+    fail "503 not counted: $(curl -s "$B_URL/metrics" | grep busy)"
+pass "buffered budget"
+
 # --- TLS ---------------------------------------------------------------------
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
     -keyout "$T/key.pem" -out "$T/cert.pem" 2>/dev/null || fail "openssl req"

@@ -14,7 +14,7 @@ ms_start
 # --- start-up reconcile: nobody talks, nothing of ours is left anywhere
 v_talking_is alice@contoso.com false || fail "alice talking at start"
 [ -z "$(g_app_session alice@contoso.com)" ] || fail "app session at start"
-sync_of alice@contoso.com | jq -e '.user == "alice@contoso.com" and .tenant == "contoso" and
+sync_of alice@contoso.com | jqe '.user == "alice@contoso.com" and .tenant == "contoso" and
     .written.teams.session == "none" and .written.voice.talking == "false" and
     .inputs.teams.activity == "Available" and .inputs.voice.talking == false' >/dev/null ||
     fail "alice B/sync after start: $(sync_of alice@contoso.com)"
@@ -22,7 +22,7 @@ sync_of alice@contoso.com | jq -e '.user == "alice@contoso.com" and .tenant == "
 # --- Teams -> Voice
 sim POST /users/alice@contoso.com/start/call >/dev/null
 wait_v_talking 10 alice@contoso.com true
-sync_of alice@contoso.com | jq -e '.written.voice.talking == "true" and
+sync_of alice@contoso.com | jqe '.written.voice.talking == "true" and
     .inputs.teams.origin == "user" and .inputs.teams.real_call == true' >/dev/null ||
     fail "alice B/sync in a Teams call: $(sync_of alice@contoso.com)"
 # no loop: the Voice flag is not a Voice call, so Teams gets no session
@@ -36,14 +36,14 @@ W0=$(v_writes bob@contoso.com)
 C=$(call_start '{"email":"bob@contoso.com","terminal":"desk"}')
 wait_g_session 10 bob@contoso.com Busy/InACall
 wait_g_shown 10 bob@contoso.com Busy/InACall
-g_user bob@contoso.com | jq -e --arg c "$CLIENT_ID" '.sessions[] | select(.id == $c) |
+g_user bob@contoso.com | jqe --arg c "$CLIENT_ID" '.sessions[] | select(.id == $c) |
     .expires != null' >/dev/null || fail "session without expiry"
 # the echo (Teams busy/InACall from our own session) reaches the mapper ...
 wait_busy 10 bob@contoso.com true notification
-wait_for 5 sh -c "mosquitto_sub -p $MQTT_PORT -t '$BRIDGE/sync/bob@contoso.com' -C 1 -W 2 |
-    jq -e '.inputs.teams.origin == \"echo\" and .written.teams.session == \"busy\"'" ||
+wait_for 5 bash -c "mosquitto_sub -p $MQTT_PORT -t '$BRIDGE/sync/bob@contoso.com' -C 1 -W 2 |
+    jqe '.inputs.teams.origin == \"echo\" and .written.teams.session == \"busy\"'" ||
     fail "bob B/sync does not show the echo: $(sync_of bob@contoso.com)"
-sync_of bob@contoso.com | jq -e '(.written.teams.at | fromdateiso8601) > (now - 120) and
+sync_of bob@contoso.com | jqe '(.written.teams.at | fromdateiso8601) > (now - 120) and
     (.written.teams.expires | fromdateiso8601) - (.written.teams.at | fromdateiso8601) == 900' \
     >/dev/null || fail "bob's session times in B/sync: $(sync_of bob@contoso.com)"
 # ... and is not mirrored back into Voice
@@ -59,7 +59,7 @@ v_talking_is bob@contoso.com false || fail "bob left talking"
 # the settle read happened after the clear: by bob's object id (from his
 # teams/<id>/busy user_id) in a getPresencesByUserId
 BOB_ID=$(sim GET /users | jq -r '.[] | select(.upn == "bob@contoso.com") | .id')
-sim GET /requests | jq -e --arg id "$BOB_ID" '
+sim GET /requests | jqe --arg id "$BOB_ID" '
     ([.[] | select(.path == "/v1.0/users/\($id)/presence/clearPresence")] | last | .seq) as $c |
     $c != null and
     ([.[] | select(.seq > $c and .path == "/v1.0/communications/getPresencesByUserId" and
@@ -70,7 +70,7 @@ sim GET /requests | jq -e --arg id "$BOB_ID" '
 [ "$(metric 'mapper_graph_reads_total{outcome="ok"}')" -ge 1 ] ||
     fail "the mapper read no presence"
 # presence routes by object id only: nothing of ours was addressed by UPN
-sim GET /requests | jq -e 'all(.[]; (.path | test("/users/[^/]*@[^/]*/presence")) | not)' >/dev/null ||
+sim GET /requests | jqe 'all(.[]; (.path | test("/users/[^/]*@[^/]*/presence")) | not)' >/dev/null ||
     fail "a presence route was addressed by UPN"
 
 # --- every B/sync payload published matches schemas/sync.schema.json

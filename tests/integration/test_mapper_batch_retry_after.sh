@@ -15,10 +15,10 @@ source "$(dirname "$0")/mapper_helpers.sh"
 ms_setup alice@contoso.com bob@contoso.com carol@contoso.com
 for u in alice bob carol; do sim POST "/users/$u@contoso.com/start/calendar" >/dev/null; done
 BOB=$(g_id bob@contoso.com)
-sim POST /settings '{"batch_retry_after_number":true}' | jq -e '.batch_retry_after_number' >/dev/null ||
+sim POST /settings '{"batch_retry_after_number":true}' | jqe '.batch_retry_after_number' >/dev/null ||
     fail "setting not taken"
 sim POST /faults "{\"method\":\"POST\",\"path\":\"/v1.0/users/$BOB/presence/clearPresence\",\"status\":429,\"retry_after\":3,\"count\":1}" |
-    jq -e . >/dev/null || fail "fault not accepted"
+    jqe . >/dev/null || fail "fault not accepted"
 S0=$(sim GET /requests | jq '[.[].seq] | max // 0')
 ms_start
 

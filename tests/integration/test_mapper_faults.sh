@@ -11,7 +11,7 @@ export PS_GRAPH_HTTP_TIMEOUT_MS=1500
 ms_setup alice@contoso.com bob@contoso.com carol@contoso.com dave@contoso.com erin@contoso.com
 ms_start
 seq_now() { sim GET /requests | jq '[.[].seq] | max // 0'; }
-fault() { sim POST /faults "$1" | jq -e . >/dev/null || fail "fault not accepted: $1"; }
+fault() { sim POST /faults "$1" | jqe . >/dev/null || fail "fault not accepted: $1"; }
 P=/v1.0/users
 # presence routes take the object id
 ALICE=$(g_id alice@contoso.com) BOB=$(g_id bob@contoso.com)
@@ -21,11 +21,11 @@ S0=$(seq_now)
 fault "{\"method\":\"POST\",\"path\":\"$P/$ALICE/presence/setPresence\",\"status\":429,\"retry_after\":2,\"count\":2}"
 C=$(call_start '{"email":"alice@contoso.com"}')
 wait_g_session 20 alice@contoso.com Busy/InACall
-sim GET "/requests?since=$S0" | jq -e --arg id "$ALICE" '[.[] | select(.path | endswith("\($id)/presence/setPresence"))] |
+sim GET "/requests?since=$S0" | jqe --arg id "$ALICE" '[.[] | select(.path | endswith("\($id)/presence/setPresence"))] |
     length == 3 and .[0].status == 429 and .[1].status == 429 and .[2].status == 200 and
     (.[1].t_ms - .[0].t_ms) >= 1900 and (.[2].t_ms - .[1].t_ms) >= 1900' >/dev/null ||
     fail "429 retries: $(sim GET "/requests?since=$S0" | jq -c '[.[] | select(.path | endswith("setPresence")) | {t_ms, status}]')"
-sync_of alice@contoso.com | jq -e '.last_error.error | test("graph_set_busy: HTTP 429")' >/dev/null ||
+sync_of alice@contoso.com | jqe '.last_error.error | test("graph_set_busy: HTTP 429")' >/dev/null ||
     fail "B/sync last_error: $(sync_of alice@contoso.com)"
 # --- 500 on clearPresence twice: still cleared
 fault "{\"method\":\"POST\",\"path\":\"$P/$ALICE/presence/clearPresence\",\"status\":500,\"count\":2}"
@@ -37,8 +37,8 @@ wait_for 20 sync_quiet alice@contoso.com || fail "alice not quiet: $(sync_of ali
 fault "{\"method\":\"POST\",\"path\":\"$P/$BOB/presence/setPresence\",\"delay_ms\":3000,\"count\":1}"
 C=$(call_start '{"email":"bob@contoso.com"}')
 wait_g_session 20 bob@contoso.com Busy/InACall
-wait_for 20 sh -c "mosquitto_sub -p $MQTT_PORT -t '$BRIDGE/sync/bob@contoso.com' -C 1 -W 2 |
-    jq -e '.written.teams.session == \"busy\" and (.pending | length == 0)'" ||
+wait_for 20 bash -c "mosquitto_sub -p $MQTT_PORT -t '$BRIDGE/sync/bob@contoso.com' -C 1 -W 2 |
+    jqe '.written.teams.session == \"busy\" and (.pending | length == 0)'" ||
     fail "bob after a timed-out set: $(sync_of bob@contoso.com)"
 # ... and a timeout after Graph applied the clear: gone, and stays gone
 fault "{\"method\":\"POST\",\"path\":\"$P/$BOB/presence/clearPresence\",\"delay_ms\":3000,\"count\":1}"
@@ -63,7 +63,7 @@ wait "${BG[@]}"
 for u in carol dave erin; do wait_g_session 20 $u@contoso.com Busy/InACall; done
 B=$(sim GET "/requests?since=$S0" | jq -c '[.[] | select(.method == "POST" and (.batch_item | not)) |
     {path, status}]')
-printf '%s' "$B" | jq -e '.[0].status == 503' >/dev/null || fail "first POST not the 503: $B"
+printf '%s' "$B" | jqe '.[0].status == 503' >/dev/null || fail "first POST not the 503: $B"
 log "Graph POSTs: $B"
 [ "$(sim GET /faults | jq length)" = 0 ] || fail "a fault was not hit: $(sim GET /faults)"
 for u in carol dave erin; do call_end "$(cat "$T/call.$u")"; done
@@ -74,7 +74,7 @@ for u in carol dave erin; do wait_for 20 sync_quiet $u@contoso.com || fail "$u: 
 fv_ctl POST faults '{"method":"PUT","path":"/api/users/","status":500,"count":2}' >/dev/null
 sim POST /users/dave@contoso.com/start/meeting >/dev/null
 wait_v_talking 20 dave@contoso.com true
-fv_ctl GET requests | jq -e '[.[] | select(.method == "PUT" and .status == 500)] | length == 2' >/dev/null ||
+fv_ctl GET requests | jqe '[.[] | select(.method == "PUT" and .status == 500)] | length == 2' >/dev/null ||
     fail "voice faults not hit: $(fv_ctl GET requests | jq -c '[.[] | select(.method == "PUT") | {path, status}]')"
 sim POST /users/dave@contoso.com/end/meeting >/dev/null
 wait_v_talking 20 dave@contoso.com false
@@ -89,8 +89,8 @@ done
 # --- SIGTERM while a Graph write hangs: a clean, prompt stop
 fault "{\"method\":\"POST\",\"path\":\"$P/$ALICE/presence/setPresence\",\"delay_ms\":10000,\"count\":1}"
 C=$(call_start '{"email":"alice@contoso.com"}')
-wait_for 5 sh -c "mosquitto_sub -p $MQTT_PORT -t '$BRIDGE/sync/alice@contoso.com' -C 1 -W 2 |
-    jq -e '.pending[0].in_flight == true'" || fail "no write in flight: $(sync_of alice@contoso.com)"
+wait_for 5 bash -c "mosquitto_sub -p $MQTT_PORT -t '$BRIDGE/sync/alice@contoso.com' -C 1 -W 2 |
+    jqe '.pending[0].in_flight == true'" || fail "no write in flight: $(sync_of alice@contoso.com)"
 T0=$(date +%s%N)
 kill -TERM "$PS_PID"
 rc=0

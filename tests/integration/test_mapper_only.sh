@@ -16,7 +16,7 @@ ms_setup alice@contoso.com bob@contoso.com
 BOB=$(g_id bob@contoso.com)
 # the mapper's first two app-token requests fail: the client secret is wrong
 sim POST /faults "{\"path\":\"/$TENANT_ID/oauth2/v2.0/token\",\"aadsts\":7000215,\"count\":2}" |
-    jq -e . >/dev/null || fail "fault not accepted"
+    jqe . >/dev/null || fail "fault not accepted"
 start_role() { # ROLE PORT
     "$PS_BIN" run -c "$T/ps.json" --role "$1" --listen "127.0.0.1:$2" >>"$T/$1.log" 2>&1 &
     PIDS+=($!)
@@ -32,10 +32,10 @@ grep -q ' warn tunables test/tuning knob set: PS_MAPPER_STARTUP_MS=2000' "$T/map
 
 # the sign-in failure, explained, in the mapper process's own B/health
 auth_is() {
-    mqtt_retained "$BRIDGE/health/mapper" | jq -e --arg s "$1" '.tenants.contoso.graph.auth.app.state == $s' >/dev/null
+    mqtt_retained "$BRIDGE/health/mapper" | jqe --arg s "$1" '.tenants.contoso.graph.auth.app.state == $s' >/dev/null
 }
 wait_for 15 auth_is error || fail "no sign-in failure in B/health: $(mqtt_retained "$BRIDGE/health/mapper")"
-mqtt_retained "$BRIDGE/health/mapper" | jq -e '.tenants.contoso.graph.auth.app |
+mqtt_retained "$BRIDGE/health/mapper" | jqe '.tenants.contoso.graph.auth.app |
     .aadsts == 7000215 and (.explanation | test("client secret is invalid"))' >/dev/null ||
     fail "no explanation: $(mqtt_retained "$BRIDGE/health/mapper")"
 wait_for 20 auth_is ok || fail "sign-in did not recover: $(mqtt_retained "$BRIDGE/health/mapper")"
@@ -52,7 +52,7 @@ lookups() {
         .path == "/v1.0/users/bob@contoso.com" and (.query | test("select=id")))] | length'
 }
 [ "$(lookups)" -ge 1 ] || fail "bob was not looked up: $(sim GET /requests | jq -c '[.[] | .path] | .[-12:]')"
-sim GET /requests | jq -e --arg id "$BOB" '
+sim GET /requests | jqe --arg id "$BOB" '
     any(.[]; .path == "/v1.0/users/\($id)/presence/setPresence" and .status == 200) and
     all(.[]; (.path | test("/users/[^/]*@[^/]*/presence")) | not)' >/dev/null ||
     fail "presence not written by object id: $(sim GET /requests | jq -c '[.[] | {path, status}] | .[-12:]')"
@@ -60,7 +60,7 @@ L1=$(lookups)
 
 # --- the id goes stale (a 404 for it): looked up again, then written
 sim POST /faults "{\"method\":\"POST\",\"path\":\"/v1.0/users/$BOB/presence/setPresence\",\"status\":404,\"count\":1}" |
-    jq -e . >/dev/null || fail "fault not accepted"
+    jqe . >/dev/null || fail "fault not accepted"
 C=$(call_start '{"email":"bob@contoso.com"}')
 wait_g_session 20 bob@contoso.com Busy/InACall
 [ "$(lookups)" -gt "$L1" ] || fail "bob not looked up again after the 404"

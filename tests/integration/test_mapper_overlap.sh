@@ -64,7 +64,7 @@ wait_g_session 10 dave@contoso.com ""
 # Teams still shows InACall after our clear: the settle reads find the
 # user's own call and mirror it.
 wait_v_talking 15 dave@contoso.com true
-sync_of dave@contoso.com | jq -e '.inputs.teams.source == "read" and .inputs.teams.real_call' \
+sync_of dave@contoso.com | jqe '.inputs.teams.source == "read" and .inputs.teams.real_call' \
     >/dev/null || fail "dave: not decided by the read: $(sync_of dave@contoso.com)"
 sim POST /users/dave@contoso.com/end/call >/dev/null
 all_clear dave@contoso.com
@@ -75,12 +75,12 @@ wait_g_shown 10 carol@contoso.com DoNotDisturb/DoNotDisturb
 C=$(call_start '{"email":"carol@contoso.com"}')
 wait_g_session 10 carol@contoso.com Busy/InACall
 stays 2 g_shown_is carol@contoso.com DoNotDisturb/DoNotDisturb || fail "carol's DND was overridden"
-g_user carol@contoso.com | jq -e '.preferred.availability == "DoNotDisturb"' >/dev/null ||
+g_user carol@contoso.com | jqe '.preferred.availability == "DoNotDisturb"' >/dev/null ||
     fail "carol's preferred state was touched"
 call_end "$C"
 all_clear carol@contoso.com
 g_shown_is carol@contoso.com DoNotDisturb/DoNotDisturb || fail "carol not DND after the call"
 # the mapper never writes the user's preferred presence
-sim GET /requests | jq -e '[.[] | select(.path | test("UserPreferredPresence"))] | length == 0' \
+sim GET /requests | jqe '[.[] | select(.path | test("UserPreferredPresence"))] | length == 0' \
     >/dev/null || fail "setUserPreferredPresence was used"
 pass

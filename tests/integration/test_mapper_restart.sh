@@ -38,10 +38,10 @@ wait_v_talking 15 bob@contoso.com false
 # the Graph side's start-up resync reads all three in one request; the
 # mapper's records of the previous run say bob held no session of ours: he
 # gets no clearPresence (a blind clear per user would spend Graph's budget)
-wait_for 10 sh -c "curl -s '$FG/_sim/requests?since=$S0' | jq -e 'any(.[]; .path == \"/v1.0/communications/getPresencesByUserId\" and (.body | fromjson | .ids | length) == 3)'" >/dev/null ||
+wait_for 10 bash -c "curl -s '$FG/_sim/requests?since=$S0' | jqe 'any(.[]; .path == \"/v1.0/communications/getPresencesByUserId\" and (.body | fromjson | .ids | length) == 3)'" >/dev/null ||
     fail "no start-up read of the three users: $(sim GET "/requests?since=$S0" | jq -c '[.[] | .path]')"
 BOB=$(g_id bob@contoso.com)
-sim GET "/requests?since=$S0" | jq -e --arg b "$BOB" 'all(.[]; .path != "/v1.0/users/\($b)/presence/clearPresence")' >/dev/null ||
+sim GET "/requests?since=$S0" | jqe --arg b "$BOB" 'all(.[]; .path != "/v1.0/users/\($b)/presence/clearPresence")' >/dev/null ||
     fail "bob was cleared blindly at start"
 stays 3 g_session_is carol@contoso.com Busy/InACall || fail "carol's session dropped during her call"
 call_end "$CC"

@@ -16,7 +16,7 @@ CA=$(call_start '{"email":"alice@contoso.com"}')
 CC=$(call_start '{"email":"carol@contoso.com"}')
 wait_g_session 10 alice@contoso.com Busy/InACall
 wait_g_session 10 carol@contoso.com Busy/InACall
-session_recorded() { sync_of "$1" | jq -e '.written.teams.session == "busy"' >/dev/null; }
+session_recorded() { sync_of "$1" | jqe '.written.teams.session == "busy"' >/dev/null; }
 wait_for 10 session_recorded alice@contoso.com || fail "alice's record: $(sync_of alice@contoso.com)"
 wait_for 10 session_recorded carol@contoso.com || fail "carol's record: $(sync_of carol@contoso.com)"
 
@@ -43,7 +43,7 @@ wait_g_session 10 alice@contoso.com ""
 wait_g_session 10 carol@contoso.com ""
 grep -q 'previous run.s records read records=3' "$T/daemon.log" || fail "records not read back"
 BOB=$(g_id bob@contoso.com)
-sim GET "/requests?since=$S0" | jq -e --arg b "$BOB" \
+sim GET "/requests?since=$S0" | jqe --arg b "$BOB" \
     'all(.[]; .path != "/v1.0/users/\($b)/presence/clearPresence")' >/dev/null ||
     fail "bob was cleared blindly"
 g_shown_is alice@contoso.com Away/Away || fail "alice's Away changed: $(g_shown alice@contoso.com)"

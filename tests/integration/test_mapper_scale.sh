@@ -67,7 +67,7 @@ log "all $N users quiet"
 
 
 # --- the rate: fake-graph's own count, then its request log
-sim GET /presence_budget | jq -e --argjson l "$LIMIT" \
+sim GET /presence_budget | jqe --argjson l "$LIMIT" \
     '.apps | length == 1 and .[0].refused == 0 and .[0].max_in_window <= $l and .[0].total >= 400' \
     >/dev/null || fail "presence budget exceeded: $(sim GET /presence_budget)"
 log "fake-graph presence count: $(sim GET /presence_budget | jq -c '.apps[0]')"

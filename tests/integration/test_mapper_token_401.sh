@@ -18,11 +18,11 @@ seq_now() { sim GET /requests | jq '[.[].seq] | max // 0'; }
 C=$(call_start '{"email":"alice@contoso.com"}')
 wait_g_session 10 alice@contoso.com Busy/InACall
 sim POST /faults "{\"method\":\"POST\",\"path\":\"$CLEAR\",\"status\":429,\"retry_after\":2,\"count\":2}" |
-    jq -e . >/dev/null || fail "fault not accepted"
+    jqe . >/dev/null || fail "fault not accepted"
 S0=$(seq_now)
 call_end "$C"
 clears() { sim GET "/requests?since=$S0" | jq -c --arg p "$CLEAR" '[.[] | select(.path == $p)]'; }
-two_429() { clears | jq -e 'length >= 2 and all(.[]; .status == 429)' >/dev/null; }
+two_429() { clears | jqe 'length >= 2 and all(.[]; .status == 429)' >/dev/null; }
 wait_for 10 two_429 || fail "no two 429s: $(clears)"
 # the token expires while the mapper waits out the second Retry-After
 sim POST /tokens/expire >/dev/null

@@ -24,8 +24,8 @@ sim POST /users/alice@contoso.com/start/call >/dev/null
 wait_busy 10 alice@contoso.com true
 wait_for 10 at_least 3 || fail "alice's write not retried: $(n_puts) PUTs"
 # B/sync shows the failure, the last error and the retry
-wait_for 5 sh -c "mosquitto_sub -p $MQTT_PORT -t '$BRIDGE/sync/alice@contoso.com' -C 1 -W 2 |
-    jq -e '.last_error.error | test(\"voice.*503\")'" ||
+wait_for 5 bash -c "mosquitto_sub -p $MQTT_PORT -t '$BRIDGE/sync/alice@contoso.com' -C 1 -W 2 |
+    jqe '.last_error.error | test(\"voice.*503\")'" ||
     fail "B/sync/alice shows no 503: $(sync_of alice@contoso.com)"
 
 # bob's write is not blocked by alice's failing one

@@ -22,7 +22,7 @@ wait_v_talking 10 alice@contoso.com false
 
 # --- Voice call -> Teams session; the first setPresence fails (a retry)
 sim POST /faults "{\"method\":\"POST\",\"path\":\"/v1.0/users/$(g_id bob@contoso.com)/presence/setPresence\",\"status\":500,\"count\":1}" |
-    jq -e . >/dev/null || fail "fault not accepted"
+    jqe . >/dev/null || fail "fault not accepted"
 C=$(call_start '{"email":"bob@contoso.com","terminal":"desk"}')
 wait_g_session 20 bob@contoso.com Busy/InACall
 call_end "$C"

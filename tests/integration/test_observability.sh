@@ -17,7 +17,7 @@ R=http://127.0.0.1:$HTTP_PORT
 readyz() { curl -s --max-time 5 "$R/readyz"; }
 ready_is() { [ "$(http_status "$R/readyz")" = "$1" ]; }
 wait_for 10 ready_is 200 || fail "not ready after start: $(readyz)"
-readyz | jq -e '.ready == true and .components.mqtt.ready and .components["graph/contoso"].ready and
+readyz | jqe '.ready == true and .components.mqtt.ready and .components["graph/contoso"].ready and
     .components["voice/contoso"].ready and (has("reason") | not)' >/dev/null || fail "readyz: $(readyz)"
 
 # /metrics: valid exposition text, the core metrics, the content type.
@@ -43,14 +43,14 @@ s2=$(curl -s "$R/metrics" | sed -n 's/^presence_sync_uptime_seconds //p')
 awk -v a="$s1" -v b="$s2" 'BEGIN { exit !(b >= a + 1) }' || fail "uptime did not advance: $s1 -> $s2"
 
 # B/health is retained (status.c attached by the daemon) with both sections.
-mqtt_retained "$BRIDGE/health" | jq -e '.instance == "ps-mapper-test" and
+mqtt_retained "$BRIDGE/health" | jqe '.instance == "ps-mapper-test" and
     .tenants.contoso.graph != null and .tenants.contoso.voice != null' >/dev/null ||
     fail "B/health: $(mqtt_retained "$BRIDGE/health")"
 
 # Broker down: 503, the reason names MQTT; back up: 200 again.
 stop_mosquitto
 wait_for 10 ready_is 503 || fail "still ready without a broker: $(readyz)"
-readyz | jq -e '.ready == false and .components.mqtt.ready == false and
+readyz | jqe '.ready == false and .components.mqtt.ready == false and
     (.reason | test("^mqtt: "))' >/dev/null || fail "readyz without broker: $(readyz)"
 curl -s "$R/metrics" | grep '^presence_sync_mqtt_connected 0$' >/dev/null || fail "mqtt_connected not 0"
 start_mosquitto "user $(id -un)"
@@ -59,7 +59,7 @@ wait_for 20 ready_is 200 || fail "not ready after the broker came back: $(readyz
 # Voice link down (the simulator is gone): 503 naming the Voice tenant.
 kill -9 "$FV_PID"
 wait_for 60 ready_is 503 || fail "still ready without Voice: $(readyz)"
-readyz | jq -e '.components["voice/contoso"].ready == false and
+readyz | jqe '.components["voice/contoso"].ready == false and
     (.reason | test("voice/contoso: "))' >/dev/null || fail "readyz without Voice: $(readyz)"
 [ "$(http_status "$R/healthz")" = 200 ] || fail "healthz not 200 while not ready"
 pass observability

@@ -219,9 +219,9 @@ sleep 0.5
 start_daemon "$T/etc/esc.json" daemon3
 ALICE=voice/alice@contoso%2Ecom/talking
 FL=voice/first%2Elast@contoso%2Ecom/talking
-talking_is() { retained "$1" | jq -e --argjson t "$2" '.talking == $t' >/dev/null; }
+talking_is() { retained "$1" | jqe --argjson t "$2" '.talking == $t' >/dev/null; }
 wait_for 20 talking_is "$ALICE" false || fail "no retained $ALICE on RabbitMQ: '$(retained "$ALICE")' ($(cat "$T/esc.sub"))"
-C=$(fv_ctl POST calls/start '{"email":"first.last@contoso.com"}' | jq -r .call_id)
+CALL=$(fv_ctl POST calls/start '{"email":"first.last@contoso.com"}' | jq -r .call_id)
 wait_for 10 talking_is "$FL" true || fail "no retained talking=true on $FL: '$(retained "$FL")'"
 wait_line 5 "$T/esc.sub" "^0 $FL \\{\"talking\":true" || fail "live subscriber missed $FL: $(cat "$T/esc.sub")"
 # nothing arrived split at a '.': every topic is voice/<id>/talking
@@ -229,7 +229,7 @@ grep -v "^0 voice/[^/]*/talking " "$T/esc.sub" && fail "a topic was mangled: $(c
 id=$(grep -m1 "talking\":true" "$T/esc.sub" | cut -d/ -f2)
 [ "$(python3 -c 'import sys, urllib.parse; print(urllib.parse.unquote(sys.argv[1]))' "$id")" = first.last@contoso.com ] ||
     fail "id $id does not decode to the address"
-fv_ctl POST calls/end "{\"call_id\":\"$C\"}" >/dev/null
+fv_ctl POST calls/end "{\"call_id\":\"$CALL\"}" >/dev/null
 wait_for 10 talking_is "$FL" false || fail "talking not cleared on $FL"
 kill -TERM "$PS_PID"
 wait "$PS_PID" || fail "daemon exit code $? after SIGTERM"

@@ -28,7 +28,7 @@ for r in graph voice mapper; do
         fail "$r: not connected with its own client id"
     grep -q "roles=$r\$" "$T/$r.log" || fail "$r: roles not logged"
 done
-state_online() { mqtt_retained "$BRIDGE/state/$1" | jq -e '.state == "online"' >/dev/null; }
+state_online() { mqtt_retained "$BRIDGE/state/$1" | jqe '.state == "online"' >/dev/null; }
 for r in graph voice mapper; do
     wait_for 5 state_online "$r" || fail "$BRIDGE/state/$r not online"
 done
@@ -49,13 +49,13 @@ grep -q 'mapper started' "$T/graph.log" "$T/voice.log" && fail "mapper ran outsi
 # The mapper process writes 'talking' but follows no calls: no RTE link.
 wait_line 10 "$T/mapper.log" 'writer ready \(no RTE link' || fail "mapper process: Voice writer not ready"
 grep -q 'RTE link live' "$T/mapper.log" && fail "mapper process opened an RTE link"
-wait_for 20 sh -c "curl -s '$FG/_sim/subscriptions' | jq -e 'length == 1 and .[0].pending == false'" ||
+wait_for 20 bash -c "curl -s '$FG/_sim/subscriptions' | jqe 'length == 1 and .[0].pending == false'" ||
     fail "no Graph subscription: $(sim_subs)"
 voice_live() {
-    mqtt_retained "$BRIDGE/health/voice" | jq -e '.tenants.contoso.voice.link == "live"' >/dev/null
+    mqtt_retained "$BRIDGE/health/voice" | jqe '.tenants.contoso.voice.link == "live"' >/dev/null
 }
 wait_for 20 voice_live || fail "Voice link not live: $(mqtt_retained "$BRIDGE/health/voice")"
-mqtt_retained "$BRIDGE/health/graph" | jq -e '.tenants.contoso.graph' >/dev/null ||
+mqtt_retained "$BRIDGE/health/graph" | jqe '.tenants.contoso.graph' >/dev/null ||
     fail "no Graph section in $BRIDGE/health/graph"
 [ -z "$(mqtt_retained "$BRIDGE/health")" ] || fail "a split process published $BRIDGE/health"
 
@@ -90,7 +90,7 @@ wait_for 10 sync_quiet bob@contoso.com || fail "bob not quiet: $(sync_of bob@con
 # Stopping one role marks only its own state offline.
 kill -TERM "$PID_voice"
 wait "$PID_voice" || fail "voice process did not stop cleanly"
-state_offline() { mqtt_retained "$BRIDGE/state/$1" | jq -e '.state == "offline"' >/dev/null; }
+state_offline() { mqtt_retained "$BRIDGE/state/$1" | jqe '.state == "offline"' >/dev/null; }
 wait_for 5 state_offline voice || fail "$BRIDGE/state/voice not offline"
 state_online graph && state_online mapper || fail "another role went offline"
 pass split

@@ -21,7 +21,7 @@ PS_PID=$!
 PIDS+=("$PS_PID")
 
 # valgrind slows everything ~20x: generous bounds, never fixed sleeps
-wait_for 90 sh -c "curl -s '$FG/_sim/subscriptions' | jq -e 'length == 1 and .[0].pending == false'" ||
+wait_for 90 bash -c "curl -s '$FG/_sim/subscriptions' | jqe 'length == 1 and .[0].pending == false'" ||
     fail "no Graph subscription under valgrind: $(sim_subs)"
 wait_link 90
 wait_for 90 quiet_count_is 2 || fail "start-up reconcile not done: $(quiet_count) of 2 quiet"

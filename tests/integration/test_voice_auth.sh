@@ -19,7 +19,7 @@ wait_for 10 health_has '.link == "auth_failed"' || fail "no auth_failed: $(healt
 health_has '.ready == false and (.last_error | test("401")) and (.last_error | test("credentials refused"))' ||
     fail "B/health error: $(health_voice)"
 [ "$(http_status "http://127.0.0.1:$HTTP_PORT/readyz")" = 503 ] || fail "readyz not 503"
-curl -s "http://127.0.0.1:$HTTP_PORT/readyz" | jq -e '.components["voice/contoso"].reason | test("auth_failed")' \
+curl -s "http://127.0.0.1:$HTTP_PORT/readyz" | jqe '.components["voice/contoso"].reason | test("auth_failed")' \
     >/dev/null || fail "readyz reason: $(curl -s "http://127.0.0.1:$HTTP_PORT/readyz")"
 grep -q 'link step failed tenant=contoso step=authenticating error="GET /users/me: HTTP 401' \
     "$T/daemon.log" || fail "no log line"

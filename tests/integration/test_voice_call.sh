@@ -27,7 +27,7 @@ vs_start_daemon
 wait_link 15
 voice_ready true || fail "readyz: $(curl -s "http://127.0.0.1:$HTTP_PORT/readyz")"
 grep -q "discovered tenant=contoso api=$FV_API" "$T/daemon.log" || fail "discovery not used"
-fv_ctl GET requests | jq -e '[.[] | select(.path=="/api/user")] | length >= 1' >/dev/null ||
+fv_ctl GET requests | jqe '[.[] | select(.path=="/api/user")] | length >= 1' >/dev/null ||
     fail "no discovery request"
 # users: alice and bob matched by UserName, dave by Email, ghost missing
 # (logged once, in B/health)
@@ -43,7 +43,7 @@ grep -q 'user map loaded tenant=contoso configured=4 matched=3 by_username=2 by_
 [ "$(hub_subs)" = "[15]" ] || fail "hub subscriptions: $(fv_ctl GET hub)"
 # over TLS, to the scheme-less WSSEndpoint
 grep -q 'RTE hub CA file loaded' "$T/daemon.log" || fail "hub not reached over TLS"
-fv_ctl GET requests | jq -e '[.[] | select(.path | test("/api/token/"))] | length >= 1' >/dev/null ||
+fv_ctl GET requests | jqe '[.[] | select(.path | test("/api/token/"))] | length >= 1' >/dev/null ||
     fail "no token request"
 # the first state is published as soon as the link is live
 wait_talking 5 alice@contoso.com false 0
@@ -52,7 +52,7 @@ wait_talking 5 bob@contoso.com false 0
 # one call
 C1=$(call_start '{"email":"alice@contoso.com","terminal":"desk"}')
 wait_talking 5 alice@contoso.com true 1
-mqtt_retained "$(talking_topic alice@contoso.com)" | jq -e '.source == "rte"' >/dev/null ||
+mqtt_retained "$(talking_topic alice@contoso.com)" | jqe '.source == "rte"' >/dev/null ||
     fail "source is not rte"
 talking_is bob@contoso.com false || fail "bob changed"
 call_end "$C1"

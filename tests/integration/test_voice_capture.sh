@@ -33,19 +33,19 @@ JWT='eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl'
 wait_for 5 sh -c "grep -q '\"kind\":\"webhook\"' '$CAP'" || fail "webhook not captured"
 
 [ "$(stat -c %a "$CAP")" = 600 ] || fail "capture file mode $(stat -c %a "$CAP")"
-jq -e . "$CAP" >/dev/null || fail "capture is not JSON lines"
+jqe . "$CAP" >/dev/null || fail "capture is not JSON lines"
 count() { jq -s --arg k "$1" --arg e "$2" '[.[] | select(.kind == $k and .event == $e)] | length' "$CAP"; }
 # 3 calls, 2 kept per event name
 [ "$(count message_received UserCallInConnected)" = 2 ] || fail "connected: $(cat "$CAP")"
 [ "$(count message_received UserCallInDisconnected)" = 2 ] || fail "disconnected"
 [ "$(count message_received UserStatus)" = 2 ] || fail "UserStatus"
-jq -s -e '[.[] | select(.kind == "available_subscriptions")] | length >= 1' "$CAP" >/dev/null ||
+jqe -s '[.[] | select(.kind == "available_subscriptions")] | length >= 1' "$CAP" >/dev/null ||
     fail "AvailableSubscriptions answer not captured"
 # a line is the raw argument: the data object as the hub sent it
-jq -s -e '[.[] | select(.event == "UserCallInConnected")][0] |
+jqe -s '[.[] | select(.event == "UserCallInConnected")][0] |
     .tenant == "contoso" and (.payload.data.userId | length) > 0 and (.payload.data.callId | length) > 0
     and (.at | test("Z$"))' "$CAP" >/dev/null || fail "line shape: $(sed -n 1,3p "$CAP")"
-jq -s -e '[.[] | select(.kind == "webhook")][0].payload |
+jqe -s '[.[] | select(.kind == "webhook")][0].payload |
     .AccessToken == "[redacted]" and .Extra.note == "[redacted]" and .Extra.raw == "[redacted]"
     and .UserId == "nobody"' "$CAP" >/dev/null || fail "not redacted: $(grep webhook "$CAP")"
 assert_absent plain-secret-1 "$CAP" "$T/daemon.log"

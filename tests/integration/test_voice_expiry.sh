@@ -42,7 +42,7 @@ wait_line "$left" "$T/daemon.log" \
     fail "call not dropped"
 [ $(($(date +%s) - STARTED)) -ge 59 ] || fail "dropped before max_call_minutes"
 wait_talking 2 alice@contoso.com false 0
-mqtt_retained "$(talking_topic alice@contoso.com)" | jq -e '.source == "resync"' >/dev/null ||
+mqtt_retained "$(talking_topic alice@contoso.com)" | jqe '.source == "resync"' >/dev/null ||
     fail "source not resync"
 validate_talking "$T/talk.sub"
 pass test_voice_expiry

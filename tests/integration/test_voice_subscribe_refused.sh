@@ -17,7 +17,7 @@ wait_for 20 health_has '.subscribe_errors >= 1 and (.last_subscribe_error | test
 wait_line 5 "$T/daemon.log" 'error voice Subscribe refused tenant=contoso' || fail "no log line"
 voice_ready false || fail "readyz ready although Subscribe was refused"
 curl -s "http://127.0.0.1:$HTTP_PORT/readyz" |
-    jq -e '.components["voice/contoso"].reason | test("subscribe failed")' >/dev/null ||
+    jqe '.components["voice/contoso"].reason | test("subscribe failed")' >/dev/null ||
     fail "readyz reason: $(curl -s "http://127.0.0.1:$HTTP_PORT/readyz")"
 
 # the hub accepts again: the retry subscribes, the tenant becomes ready

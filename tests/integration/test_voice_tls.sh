@@ -67,7 +67,7 @@ n=$(link_count)
 fv_ctl POST settings '{"negotiate":"redirect"}' >/dev/null
 fv_ctl POST ws/drop >/dev/null
 relink "$n"
-negotiations | jq -e 'length == 2 and (.[1] | test("asrs.redirected=1"))' >/dev/null ||
+negotiations | jqe 'length == 2 and (.[1] | test("asrs.redirected=1"))' >/dev/null ||
     fail "redirect not followed: $(negotiations)"
 call_works
 

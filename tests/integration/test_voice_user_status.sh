@@ -33,7 +33,7 @@ wait_talking 5 alice@contoso.com false 0
 grep -q 'calls ended by UserStatus tenant=contoso user=alice@contoso.com value="Available" calls=1' \
     "$T/daemon.log" || fail "repair not logged"
 grep -q 'call dropped after max_call_minutes' "$T/daemon.log" && fail "ended by expiry, not UserStatus"
-mqtt_retained "$(talking_topic alice@contoso.com)" | jq -e '.source == "rte"' >/dev/null ||
+mqtt_retained "$(talking_topic alice@contoso.com)" | jqe '.source == "rte"' >/dev/null ||
     fail "source not rte"
 
 # bob's ordinary calls are untouched by the rule (Talking while a call runs)

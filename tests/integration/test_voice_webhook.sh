@@ -55,7 +55,7 @@ grep -q 'webhook refused: wrong X-Benemen-Token tenant=contoso' "$T/daemon.log" 
 [ "$(post "$VS_WEBHOOK_SECRET" 'not json')" = 400 ] || fail "bad JSON not 400"
 [ "$(post "$VS_WEBHOOK_SECRET" '{"EventType":"UserCallInConnected"}')" = 400 ] ||
     fail "missing ids not 400"
-jq -e '.error | length > 0' "$T/hook.body" >/dev/null || fail "400 without a reason"
+jqe '.error | length > 0' "$T/hook.body" >/dev/null || fail "400 without a reason"
 
 # good events: 202, state follows with source webhook
 start=$(date +%s%N)
@@ -63,7 +63,7 @@ start=$(date +%s%N)
 ms=$((($(date +%s%N) - start) / 1000000))
 [ "$ms" -lt 1000 ] || fail "webhook answer took ${ms} ms"
 wait_talking 5 alice@contoso.com true 1
-mqtt_retained "$(talking_topic alice@contoso.com)" | jq -e '.source == "webhook"' >/dev/null ||
+mqtt_retained "$(talking_topic alice@contoso.com)" | jqe '.source == "webhook"' >/dev/null ||
     fail "source not webhook"
 # a duplicate changes nothing; another event type is accepted and ignored
 [ "$(post "$VS_WEBHOOK_SECRET" "$(ev UserCallInConnected "$ALICE" c-1)")" = 202 ] || fail "duplicate"

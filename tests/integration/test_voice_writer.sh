@@ -9,7 +9,7 @@
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/voice_helpers.sh"
 
-PROBE=$PS_BUILD/connector/voice/voice_writer_probe
+PROBE=$PS_BUILD/tests/tools/voice_writer_probe
 [ -x "$PROBE" ] || fail "voice_writer_probe not built: $PROBE"
 fv_start
 ALICE=$(fv_user alice@contoso.com)
@@ -29,7 +29,7 @@ out=$(probe --set alice@contoso.com=true)
 echo "$out" | has '^result user=alice@contoso.com talking=true status=ok http=204 attempts=1 retry_after=-1$' ||
     fail "plain write: $out"
 [ "$(flag alice@contoso.com)" = true ] || fail "alice not talking in fake-voice"
-fv_ctl GET requests | jq -e --arg p "/api/users/$ALICE/externalcallstate" \
+fv_ctl GET requests | jqe --arg p "/api/users/$ALICE/externalcallstate" \
     '[.[] | select(.path==$p)][-1] | .method=="PUT" and (.body|fromjson) == {"InCall":true,"Source":"MSTeams"}' \
     >/dev/null || fail "request shape: $(fv_ctl GET requests)"
 # idempotent: the same value again is harmless
@@ -110,7 +110,7 @@ echo "$out" | has '^result user=nobody@contoso.com talking=true status=unknown_u
 fv_ctl DELETE requests >/dev/null
 out=$(probe --path '/users/{userId}/externalcallstate?who={email}' --set bob+x@contoso.com=false)
 echo "$out" | has 'status=ok' || fail "email template: $out"
-fv_ctl GET requests | jq -e '.[-1].query == "who=bob%2Bx%40contoso.com"' >/dev/null ||
+fv_ctl GET requests | jqe '.[-1].query == "who=bob%2Bx%40contoso.com"' >/dev/null ||
     fail "email not encoded: $(fv_ctl GET requests | jq -c '.[-1]')"
 [ "$(flag bob+x@contoso.com)" = false ] || fail "bob flag 2"
 

@@ -12,7 +12,7 @@ source "$(dirname "$0")/mapper_helpers.sh"
 ms_setup alice@contoso.com bob@contoso.com
 MS_TALKING_REQUEST=null
 ms_config
-jq -e '.tenants[0].voice | has("talking_request") | not' "$T/ps.json" >/dev/null ||
+jqe '.tenants[0].voice | has("talking_request") | not' "$T/ps.json" >/dev/null ||
     fail "config has a talking_request"
 "$PS_BIN" check-config -c "$T/ps.json" >"$T/check.out" 2>&1 || fail "check-config: $(cat "$T/check.out")"
 grep -q '^  talking:  off$' "$T/check.out" || fail "summary: $(cat "$T/check.out")"
@@ -24,7 +24,7 @@ health_has '.writer.configured == false and .writer.note == "talking writer not 
     .writer.mode == "off"' || fail "B/health: $(health_voice)"
 readyz=$(curl -s --max-time 5 "$WEB/readyz")
 [ "$(http_status "$WEB/readyz")" = 200 ] || fail "readyz not 200: $readyz"
-echo "$readyz" | jq -e '.components["voice/contoso"] | .ready == true and
+echo "$readyz" | jqe '.components["voice/contoso"] | .ready == true and
     .reason == "talking writer not configured"' >/dev/null || fail "readyz: $readyz"
 
 # a Teams call: busy is published, Voice is not written
@@ -34,7 +34,7 @@ wait_busy 10 alice@contoso.com true
 stays 3 v_talking_is alice@contoso.com false || fail "Voice written without a talking_request"
 [ "$(fv_ctl GET requests | jq '[.[] | select(.method != "GET")] | length')" = 0 ] ||
     fail "writes reached fake-voice: $(fv_ctl GET requests | jq -c '[.[] | .method + " " + .path]')"
-sync_of alice@contoso.com | jq -e '.inputs.teams.real_call == true and (.pending | length == 0)' \
+sync_of alice@contoso.com | jqe '.inputs.teams.real_call == true and (.pending | length == 0)' \
     >/dev/null || fail "B/sync: $(sync_of alice@contoso.com)"
 [ "$(metric 'mapper_voice_writes_total{outcome="ok"}')" = 0 ] || fail "mapper wrote to Voice"
 [ "$(metric 'mapper_voice_writes_total{outcome="error"}')" = 0 ] || fail "mapper tried Voice"

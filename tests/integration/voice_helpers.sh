@@ -81,8 +81,8 @@ talking_is() {
     local p
     p=$(mqtt_retained "$(talking_topic "$1")")
     [ -n "$p" ] || return 1
-    echo "$p" | jq -e --argjson t "$2" '.talking == $t' >/dev/null || return 1
-    [ -z "${3:-}" ] || echo "$p" | jq -e --argjson c "$3" '.calls == $c' >/dev/null
+    echo "$p" | jqe --argjson t "$2" '.talking == $t' >/dev/null || return 1
+    [ -z "${3:-}" ] || echo "$p" | jqe --argjson c "$3" '.calls == $c' >/dev/null
 }
 
 # wait_talking SECS ADDRESS true|false [CALLS]
@@ -118,13 +118,13 @@ health_voice() {
 link_live() {
     local h
     h=$(health_voice)
-    [ -n "$h" ] && echo "$h" | jq -e '.link == "live" and .ready == true' >/dev/null
+    [ -n "$h" ] && echo "$h" | jqe '.link == "live" and .ready == true' >/dev/null
 }
 # health_has JQ_EXPR: the Voice section of B/health exists and matches.
 health_has() {
     local h
     h=$(health_voice)
-    [ -n "$h" ] && [ "$h" != null ] && echo "$h" | jq -e "$1" >/dev/null
+    [ -n "$h" ] && [ "$h" != null ] && echo "$h" | jqe "$1" >/dev/null
 }
 wait_link() {
     wait_for "$1" link_live || fail "Voice link not live: $(health_voice)"
@@ -134,7 +134,7 @@ wait_link() {
 # side, when built in, has its own entry; these tests only judge Voice's).
 voice_ready() {
     curl -s --max-time 5 "http://127.0.0.1:$HTTP_PORT/readyz" |
-        jq -e --argjson r "$1" '.components["voice/contoso"].ready == $r' >/dev/null
+        jqe --argjson r "$1" '.components["voice/contoso"].ready == $r' >/dev/null
 }
 
 # hub_subs: subscriptions of the fake's live hub connections.

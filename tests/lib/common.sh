@@ -104,6 +104,20 @@ has() {
     grep -q "$@" <<<"$in"
 }
 
+# jqe [JQ OPTIONS] FILTER [FILE...]: jq -e, but false when jq printed
+# nothing. jq 1.6 (Debian 12) exits 0 under -e when its input is empty, so
+# `mqtt_retained T | jq -e F` passed when no message came at all
+# (it_mapper_only failed so: the first read "passed" on nothing, the next
+# read saw the state not reached yet). tests/lint/check_pipelines.sh keeps
+# `jq -e` out of tests/. Exported for `wait_for 5 bash -c "... | jqe F"`.
+jqe() {
+    local out
+    out=$(command jq -e "$@") || return
+    [ -n "$out" ] || return 1
+    printf '%s\n' "$out"
+}
+export -f jqe
+
 # start_mosquitto [extra config lines]: a private broker with persistence in $T.
 # MOSQ_EXTRA_CONF (lines) is appended too, for helpers that start the broker
 # themselves; later lines win (e.g. `allow_anonymous false`).

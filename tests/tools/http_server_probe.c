@@ -187,7 +187,9 @@ static void ws_on_close(void *ctx, struct ws_conn *c)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s MAX_BODY_BYTES [MAX_CONNECTIONS [TIMEOUT_SECS]]\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s MAX_BODY_BYTES [MAX_CONNECTIONS [TIMEOUT_SECS [MAX_BUFFERED]]]\n",
+                argv[0]);
         return 2;
     }
     sigset_t set;
@@ -203,6 +205,7 @@ int main(int argc, char **argv)
         .max_body_bytes = strtoull(argv[1], NULL, 10),
         .max_connections = argc > 2 ? atoi(argv[2]) : 0,
         .timeout_secs = argc > 3 ? atoi(argv[3]) : 0,
+        .max_buffered_bytes = argc > 4 ? strtoull(argv[4], NULL, 10) : 0,
         .tls_cert_file = getenv("HTTP_PROBE_CERT"),
         .tls_key_file = getenv("HTTP_PROBE_KEY"),
     };

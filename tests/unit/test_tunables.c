@@ -64,6 +64,8 @@ static void test_every_knob(void **state)
                         "1500",
                         "PS_MAPPER_ECHO_GRACE_MS",
                         "60",
+                        "PS_HTTP_MAX_BUFFERED_BYTES",
+                        "1048576",
                         NULL};
     struct tunables t;
     char err[160] = "";
@@ -75,6 +77,7 @@ static void test_every_knob(void **state)
     assert_int_equal(t.graph_http_timeout_ms, 1500);
     assert_int_equal(t.mapper_startup_ms, 0);
     assert_int_equal(t.mapper_echo_grace_ms, 60);
+    assert_int_equal(t.http_max_buffered, 1048576);
 }
 
 static void test_empty_is_unset(void **state)
@@ -169,7 +172,7 @@ static void test_documented(void **state)
         if (!strstr(section, quoted))
             fail_msg("%s is not in docs/configuration.md's knob section", tunables__name(i));
     }
-    assert_true(tunables__name(6) != NULL && tunables__name(7) == NULL);
+    assert_true(tunables__name(7) != NULL && tunables__name(8) == NULL);
 }
 
 int main(void)

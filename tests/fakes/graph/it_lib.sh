@@ -69,14 +69,14 @@ token_req() {
 app_token() {
     token_req grant_type=client_credentials client_id="$CLIENT_ID" \
         client_secret="$CLIENT_SECRET" scope=https://graph.microsoft.com/.default |
-        head -n1 | jq -er .access_token || fail "no app token"
+        sed -n 1p | jqe -r .access_token || fail "no app token"
 }
 
 svc_token() {
     token_req grant_type=password client_id="$CLIENT_ID" client_secret="$CLIENT_SECRET" \
         username=svc@contoso.com password='pa ss+&=%' \
         scope='https://graph.microsoft.com/Presence.Read.All offline_access' |
-        head -n1 | jq -er .access_token || fail "no delegated token"
+        sed -n 1p | jqe -r .access_token || fail "no delegated token"
 }
 
 # jwt_claims TOKEN: the payload of a JWT as JSON (not verified).
