@@ -200,13 +200,3 @@ assert_absent() {
         fi
     done
 }
-
-# jqe [JQ OPTIONS] FILTER [FILE...]: jq -e, but false when jq printed nothing
-# (jq 1.6 exits 0 under -e on empty input: an answer that never came passed).
-jqe() {
-    local out
-    out=$(command jq -e "$@") || return
-    [ -n "$out" ] || return 1
-    printf '%s\n' "$out"
-}
-export -f jqe
