@@ -6,11 +6,15 @@
  * proxy, TLS certificate or firewall that does not let Graph in). Then it
  * deletes the subscription. A running daemon is left alone: its port, its
  * subscriptions (Graph allows one per account and app) are never touched. */
+#include <errno.h>
+#include <netdb.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/rand.h>
@@ -138,6 +142,51 @@ static int hook__stray(void *ctx, const struct http_request *req, struct http_re
     resp->body_len = resp->body ? strlen(resp->body) : 0;
     hook__record(h, req, 404, resp->body);
     return HTTP_DONE;
+}
+
+/* Whether host:port can be bound now: 0, or the errno. Tried before the
+ * listener starts, so a port in use is named as such (and libwebsockets 4.1,
+ * which leaks a little when its bind fails, is not asked). */
+static int hook__bind_error(const char *host, int port)
+{
+    char service[16];
+    snprintf(service, sizeof(service), "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(host, service, &hints, &ai) != 0 || !ai)
+        return EADDRNOTAVAIL;
+    int err = 0, one = 1;
+    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (fd < 0)
+        err = errno;
+    else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+             bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+        err = errno;
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+    return err;
+}
+
+static void hook__listen_failed(struct probe *p, int err)
+{
+    if (err && err != EADDRINUSE) {
+        probe_report__check(p->report, "webhook.listener", "listener", PROBE_FAIL,
+                            "http.listen must be an address of this host and a port this user "
+                            "may open (below 1024: root or CAP_NET_BIND_SERVICE)",
+                            "cannot listen on %s (http.listen): %s; the webhook was not checked",
+                            p->cfg->http.listen, strerror(err));
+        return;
+    }
+    probe_report__check(
+        p->report, "webhook.listener", "listener", PROBE_WARN,
+        "stop the daemon while probing (systemctl stop presence-sync) and run the probe "
+        "again; a running daemon shows its subscriptions in B/health (graph.subscriptions)",
+        "cannot listen on %s (http.listen): the port is in use, probably by a running "
+        "presence-sync; the webhook was not checked",
+        p->cfg->http.listen);
 }
 
 static struct http_server *hook__listen(struct probe *p, struct probe_tenant *t, struct hook *h)
@@ -416,15 +465,10 @@ void probe_webhook__run(struct probe *p, struct probe_tenant *t)
         return;
     h->p = p;
     h->loop = p->loop;
-    struct http_server *srv = hook__listen(p, t, h);
+    int err = hook__bind_error(p->cfg->http.listen_host, p->cfg->http.listen_port);
+    struct http_server *srv = err ? NULL : hook__listen(p, t, h);
     if (!srv) {
-        probe_report__check(
-            p->report, "webhook.listener", "listener", PROBE_WARN,
-            "stop the daemon while probing (systemctl stop presence-sync) and run the probe "
-            "again; a running daemon shows its subscriptions in B/health (graph.subscriptions)",
-            "cannot listen on %s (http.listen): the port is in use, probably by a running "
-            "presence-sync; the webhook was not checked",
-            p->cfg->http.listen);
+        hook__listen_failed(p, err);
         free(h);
         return;
     }

@@ -51,22 +51,22 @@ case $VOICE_RTE in '[redacted]' | *.'[redacted]') ;; *) fail "the RTE token is i
 kill -9 "$FG_PID" "$FV_PID" 2>/dev/null || true
 wait "$FG_PID" "$FV_PID" 2>/dev/null || true
 "$REPLAY" --capture "$T/cap" --listener "http://127.0.0.1:$HTTP_PORT" >"$T/replay.port" \
-    2>"$T/replay.log" &
+    2>"$T/probe_replay.log" &
 RP_PID=$!
 PIDS+=("$RP_PID")
-wait_line 10 "$T/replay.port" '^port=[0-9]+$' || fail "probe_replay did not start: $(cat "$T/replay.log")"
+wait_line 10 "$T/replay.port" '^port=[0-9]+$' || fail "probe_replay did not start: $(cat "$T/probe_replay.log")"
 RP=http://127.0.0.1:$(sed -n 's/^port=//p' "$T/replay.port")
 grep -Eq 'probe_replay: [1-9][0-9]* exchanges, [1-9][0-9]* inbound, [1-9][0-9]* hub records' \
-    "$T/replay.log" || fail "the capture did not load: $(cat "$T/replay.log")"
+    "$T/probe_replay.log" || fail "the capture did not load: $(cat "$T/probe_replay.log")"
 pr_config "$PR_USERS" ".tenants[0].graph.login_url = \"$RP\" |
     .tenants[0].graph.api_url = \"$RP/v1.0\" | .tenants[0].voice.api_url = \"$RP/api\""
-pr_run replay --write-test alice@contoso.com --json
-pr_schema "$T/replay.out"
+pr_run replayed --write-test alice@contoso.com --json
+pr_schema "$T/replayed.out"
 checks() { jq -c '[.groups[] | {system, checks: [.checks[] | {id, name, status}]}]' "$1"; }
-[ "$(checks "$T/replay.out")" = "$(checks "$T/live.out")" ] ||
-    fail "the replay's checks differ: $(diff <(checks "$T/live.out" | jq .) <(checks "$T/replay.out" | jq .))"
-pr_rc replay 0
-grep -q 'nothing recorded for' "$T/replay.log" && fail "the replay was asked for more: $(cat "$T/replay.log")"
-grep -q 'probe_replay: inbound /graph/notify/contoso -> 0' "$T/replay.log" ||
-    fail "Graph's validation request was not replayed: $(cat "$T/replay.log")"
+[ "$(checks "$T/replayed.out")" = "$(checks "$T/live.out")" ] ||
+    fail "the replay's checks differ: $(diff <(checks "$T/live.out" | jq .) <(checks "$T/replayed.out" | jq .))"
+pr_rc replayed 0
+grep -q 'nothing recorded for' "$T/probe_replay.log" && fail "the replay was asked for more: $(cat "$T/probe_replay.log")"
+grep -q 'probe_replay: inbound /graph/notify/contoso -> 0' "$T/probe_replay.log" ||
+    fail "Graph's validation request was not replayed: $(cat "$T/probe_replay.log")"
 pass

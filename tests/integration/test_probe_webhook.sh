@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `presence-sync probe`, the webhook from Graph's side with fake-graph:
 # a public URL Graph cannot reach (nothing listens there: FAIL, exit 1); a
+# listen address that is not this host's (FAIL, the system's reason); a
 # public URL whose path the proxy does not pass as is (Graph reaches the
 # listener at another path: named in the line); a service account that
 # still holds the subscription of a daemon killed a moment ago (warn, the
@@ -19,6 +20,12 @@ pr_rc unreachable 1
 pr_line unreachable ok 'listener: listening on 127.0.0.1:'"$HTTP_PORT"
 pr_line unreachable FAIL "validation: Graph's validation request never reached the listener; Graph refused the subscription: HTTP 400 ValidationError.*Fix: make http://127.0.0.1:$DEAD_PORT reachable from the internet.*curl -X POST 'http://127.0.0.1:$DEAD_PORT/graph/notify/contoso\\?validationToken=abc'"
 [ "$(sim_subs | jq length)" = 0 ] || fail "a subscription was kept: $(sim_subs)"
+
+# a listen address that is not this host's: FAIL with the system's reason
+pr_config "$PR_USERS" '.http.listen = "192.0.2.1:'"$HTTP_PORT"'"'
+pr_run badlisten
+pr_rc badlisten 1
+pr_line badlisten FAIL "listener: cannot listen on 192.0.2.1:$HTTP_PORT \\(http.listen\\): Cannot assign requested address; the webhook was not checked. Fix: http.listen must be an address of this host"
 
 # a proxy that adds a path: Graph reaches the listener, at the wrong path
 pr_config "$PR_USERS" '.http.public_url = "http://127.0.0.1:'"$HTTP_PORT"'/sync"'

@@ -252,7 +252,8 @@ struct answer {
     struct http_pending *pending;
     long after, before;
     int status;
-    char *content_type, *body;
+    const char *content_type;
+    char *body;
     char headers[64];
 };
 
@@ -261,9 +262,10 @@ static void *answer_thread(void *arg)
     struct answer *a = arg;
     send_inbound(a->after, a->before);
     char *body = a->body;
+    /* the server keeps the content type's pointer: the exchange's own lives
+     * as long as the process */
     http_server__complete_headers(a->pending, a->status, a->content_type ? a->content_type : "",
                                   a->headers[0] ? a->headers : NULL, body, body ? strlen(body) : 0);
-    free(a->content_type);
     free(a);
     return NULL;
 }
@@ -299,7 +301,7 @@ static int on_http(void *ctx, const struct http_request *req, struct http_respon
     a->after = after;
     a->before = e->seq;
     a->status = e->status;
-    a->content_type = e->content_type ? strdup(e->content_type) : NULL;
+    a->content_type = e->content_type;
     a->body = e->body ? rewrite(e->body) : NULL;
     if (e->retry_after_s >= 0)
         snprintf(a->headers, sizeof(a->headers), "Retry-After: %ld\r\n", e->retry_after_s);
