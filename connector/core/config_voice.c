@@ -26,8 +26,8 @@
 #define CV_CAPTURE_DFLT 20
 
 /* An optional string member into *out (copied; def when absent). */
-static int cv__string(struct jsonconf *c, const cJSON *obj, const char *path, const char *key,
-                      const char *def, char **out)
+static int config_voice__string(struct jsonconf *c, const cJSON *obj, const char *path,
+                                const char *key, const char *def, char **out)
 {
     char p[256];
     const cJSON *it = jsonconf__member(obj, key);
@@ -40,26 +40,26 @@ static int cv__string(struct jsonconf *c, const cJSON *obj, const char *path, co
     return 0;
 }
 
-static void cv__strings_free(char **v, size_t n)
+static void config_voice__strings_free(char **v, size_t n)
 {
     for (size_t i = 0; v && i < n; i++)
         free(v[i]);
     free(v);
 }
 
-static int cv__strv_set(struct jsonconf *c, const char *p, char ***out, size_t *n,
-                        const char *const *src, size_t k)
+static int config_voice__strv_set(struct jsonconf *c, const char *p, char ***out, size_t *n,
+                                  const char *const *src, size_t k)
 {
     char **v = calloc(k ? k : 1, sizeof(*v));
     for (size_t i = 0; v && i < k; i++) {
         if (!(v[i] = strdup(src[i]))) {
-            cv__strings_free(v, i);
+            config_voice__strings_free(v, i);
             v = NULL;
         }
     }
     if (!v)
         return jsonconf__fail(c, p, "out of memory");
-    cv__strings_free(*out, *n);
+    config_voice__strings_free(*out, *n);
     *out = v;
     *n = k;
     return 0;
@@ -67,14 +67,15 @@ static int cv__strv_set(struct jsonconf *c, const char *p, char ***out, size_t *
 
 /* ---- talking_request -------------------------------------------------------- */
 
-static int cv__talking_template(struct jsonconf *c, const cJSON *t, const char *p,
-                                struct talking_request *r)
+static int config_voice__talking_template(struct jsonconf *c, const cJSON *t, const char *p,
+                                          struct talking_request *r)
 {
     static const char *const keys[] = {"mode", "method", "path", "body", NULL};
     char q[256];
-    if (jsonconf__keys(c, t, p, keys) < 0 || cv__string(c, t, p, "method", "PUT", &r->method) < 0 ||
-        cv__string(c, t, p, "path", NULL, &r->path) < 0 ||
-        cv__string(c, t, p, "body", NULL, &r->body) < 0)
+    if (jsonconf__keys(c, t, p, keys) < 0 ||
+        config_voice__string(c, t, p, "method", "PUT", &r->method) < 0 ||
+        config_voice__string(c, t, p, "path", NULL, &r->path) < 0 ||
+        config_voice__string(c, t, p, "body", NULL, &r->body) < 0)
         return -1;
     jsonconf__path_key(q, sizeof(q), p, "method");
     if (strcmp(r->method, "PUT") && strcmp(r->method, "POST") && strcmp(r->method, "PATCH"))
@@ -89,8 +90,8 @@ static int cv__talking_template(struct jsonconf *c, const cJSON *t, const char *
     return 0;
 }
 
-static int cv__talking_availability(struct jsonconf *c, const cJSON *t, const char *p,
-                                    struct talking_request *r)
+static int config_voice__talking_availability(struct jsonconf *c, const cJSON *t, const char *p,
+                                              struct talking_request *r)
 {
     static const char *const keys[] = {"mode", "event_type_id", "event_source", "note", NULL};
     char q[256];
@@ -106,14 +107,14 @@ static int cv__talking_availability(struct jsonconf *c, const cJSON *t, const ch
         id->valuedouble != (double)(long long)id->valuedouble)
         return jsonconf__fail(c, q, "must be an integer >= 0");
     r->event_type_id = (int)id->valuedouble;
-    return cv__string(c, t, p, "event_source", "presence-sync", &r->event_source) < 0 ||
-                   cv__string(c, t, p, "note", NULL, &r->note) < 0
+    return config_voice__string(c, t, p, "event_source", "presence-sync", &r->event_source) < 0 ||
+                   config_voice__string(c, t, p, "note", NULL, &r->note) < 0
                ? -1
                : 0;
 }
 
-static int cv__talking(struct jsonconf *c, const cJSON *voice, const char *path,
-                       struct talking_request *r)
+static int config_voice__talking(struct jsonconf *c, const cJSON *voice, const char *path,
+                                 struct talking_request *r)
 {
     char p[256], q[256];
     const cJSON *t = jsonconf__member(voice, "talking_request");
@@ -127,18 +128,18 @@ static int cv__talking(struct jsonconf *c, const cJSON *voice, const char *path,
     jsonconf__path_key(q, sizeof(q), p, "mode");
     if (!mode || (cJSON_IsString(mode) && !strcmp(mode->valuestring, "template"))) {
         r->mode = TALKING_TEMPLATE;
-        return cv__talking_template(c, t, p, r);
+        return config_voice__talking_template(c, t, p, r);
     }
     if (cJSON_IsString(mode) && !strcmp(mode->valuestring, "availability")) {
         r->mode = TALKING_AVAILABILITY;
-        return cv__talking_availability(c, t, p, r);
+        return config_voice__talking_availability(c, t, p, r);
     }
     return jsonconf__fail(c, q, "must be \"template\" or \"availability\"");
 }
 
 /* ---- events ----------------------------------------------------------------- */
 
-static bool cv__name_ok(const char *s)
+static bool config_voice__name_ok(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n >= CV_NAME_MAX)
@@ -149,7 +150,7 @@ static bool cv__name_ok(const char *s)
     return true;
 }
 
-static bool cv__path_ok(const char *s)
+static bool config_voice__path_ok(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n >= CV_PATH_MAX || s[0] == '.' || s[n - 1] == '.' || strstr(s, ".."))
@@ -160,7 +161,7 @@ static bool cv__path_ok(const char *s)
     return true;
 }
 
-static void cv__list_free(struct voice_event_list *l)
+static void config_voice__list_free(struct voice_event_list *l)
 {
     for (size_t i = 0; l->items && i < l->n; i++)
         free(l->items[i].name);
@@ -170,8 +171,8 @@ static void cv__list_free(struct voice_event_list *l)
 }
 
 /* One entry: "Name" or {"name": "Name", "number": 11}. */
-static int cv__event(struct jsonconf *c, const cJSON *e, const char *p,
-                     struct voice_event_name *out)
+static int config_voice__event(struct jsonconf *c, const cJSON *e, const char *p,
+                               struct voice_event_name *out)
 {
     static const char *const keys[] = {"name", "number", NULL};
     char q[256];
@@ -187,7 +188,7 @@ static int cv__event(struct jsonconf *c, const cJSON *e, const char *p,
         return jsonconf__fail(c, p, "must be an event name or {\"name\", \"number\"}");
     }
     jsonconf__path_key(q, sizeof(q), p, "name");
-    if (!cJSON_IsString(name) || !cv__name_ok(name->valuestring))
+    if (!cJSON_IsString(name) || !config_voice__name_ok(name->valuestring))
         return jsonconf__fail(c, cJSON_IsObject(e) ? q : p,
                               "must be an event name of 1 to 63 characters of [A-Za-z0-9_.-]");
     jsonconf__path_key(q, sizeof(q), p, "number");
@@ -198,8 +199,8 @@ static int cv__event(struct jsonconf *c, const cJSON *e, const char *p,
     return (out->name = strdup(name->valuestring)) ? 0 : jsonconf__fail(c, p, "out of memory");
 }
 
-static int cv__events_list(struct jsonconf *c, const cJSON *ev, const char *path, const char *key,
-                           struct voice_event_list *l)
+static int config_voice__events_list(struct jsonconf *c, const cJSON *ev, const char *path,
+                                     const char *key, struct voice_event_list *l)
 {
     char p[256], q[256];
     const cJSON *arr = jsonconf__member(ev, key), *it;
@@ -208,14 +209,14 @@ static int cv__events_list(struct jsonconf *c, const cJSON *ev, const char *path
         return 0; /* the default stays */
     if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > CV_MAX_EVENTS)
         return jsonconf__fail(c, p, "must be an array of at most %d events", CV_MAX_EVENTS);
-    cv__list_free(l);
+    config_voice__list_free(l);
     l->items = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(*l->items));
     if (!l->items)
         return jsonconf__fail(c, p, "out of memory");
     cJSON_ArrayForEach(it, arr)
     {
         jsonconf__path_index(q, sizeof(q), p, l->n);
-        if (cv__event(c, it, q, &l->items[l->n]) < 0)
+        if (config_voice__event(c, it, q, &l->items[l->n]) < 0)
             return -1;
         l->n++;
     }
@@ -223,8 +224,9 @@ static int cv__events_list(struct jsonconf *c, const cJSON *ev, const char *path
 }
 
 /* An array of strings (field paths or status values), replacing *out. */
-static int cv__strv(struct jsonconf *c, const cJSON *obj, const char *path, const char *key,
-                    bool (*ok)(const char *), const char *what, char ***out, size_t *n)
+static int config_voice__strv(struct jsonconf *c, const cJSON *obj, const char *path,
+                              const char *key, bool (*ok)(const char *), const char *what,
+                              char ***out, size_t *n)
 {
     char p[256], q[256];
     const cJSON *arr = jsonconf__member(obj, key), *it;
@@ -250,11 +252,11 @@ static int cv__strv(struct jsonconf *c, const cJSON *obj, const char *path, cons
             return jsonconf__fail(c, q, "must be %s", what);
         tmp[k++] = it->valuestring;
     }
-    return cv__strv_set(c, p, out, n, tmp, k);
+    return config_voice__strv_set(c, p, out, n, tmp, k);
 }
 
-static int cv__status(struct jsonconf *c, const cJSON *ev, const char *path,
-                      struct voice_events_config *e)
+static int config_voice__status(struct jsonconf *c, const cJSON *ev, const char *path,
+                                struct voice_events_config *e)
 {
     static const char *const keys[] = {"field", "talking", "free", NULL};
     char p[256], q[256];
@@ -265,14 +267,14 @@ static int cv__status(struct jsonconf *c, const cJSON *ev, const char *path,
     if (!cJSON_IsObject(st))
         return jsonconf__fail(c, p, "must be an object {\"field\", \"talking\", \"free\"}");
     if (jsonconf__keys(c, st, p, keys) < 0 ||
-        cv__string(c, st, p, "field", NULL, &e->status_field) < 0 ||
-        cv__strv(c, st, p, "talking", NULL, "a status value (string or number)", &e->status_talking,
-                 &e->n_status_talking) < 0 ||
-        cv__strv(c, st, p, "free", NULL, "a status value (string or number)", &e->status_free,
-                 &e->n_status_free) < 0)
+        config_voice__string(c, st, p, "field", NULL, &e->status_field) < 0 ||
+        config_voice__strv(c, st, p, "talking", NULL, "a status value (string or number)",
+                           &e->status_talking, &e->n_status_talking) < 0 ||
+        config_voice__strv(c, st, p, "free", NULL, "a status value (string or number)",
+                           &e->status_free, &e->n_status_free) < 0)
         return -1;
     jsonconf__path_key(q, sizeof(q), p, "field");
-    if (!e->status_field || !cv__path_ok(e->status_field))
+    if (!e->status_field || !config_voice__path_ok(e->status_field))
         return jsonconf__fail(c, q, "missing or not a field path (e.g. \"status\")");
     if (!e->n_status_talking && !e->n_status_free)
         return jsonconf__fail(c, p, "needs \"talking\" or \"free\" values");
@@ -280,7 +282,8 @@ static int cv__status(struct jsonconf *c, const cJSON *ev, const char *path,
 }
 
 /* The project's starting model: docs/voice.md "Event model". */
-static int cv__events_default(struct jsonconf *c, const char *p, struct voice_events_config *e)
+static int config_voice__events_default(struct jsonconf *c, const char *p,
+                                        struct voice_events_config *e)
 {
     static const struct {
         const char *name;
@@ -304,14 +307,16 @@ static int cv__events_default(struct jsonconf *c, const char *p, struct voice_ev
             return jsonconf__fail(c, p, "out of memory");
         l->items[l->n++].number = defs[i].number;
     }
-    return cv__strv_set(c, p, &e->user_id_fields, &e->n_user_id_fields, users, 2) < 0 ||
-                   cv__strv_set(c, p, &e->call_id_fields, &e->n_call_id_fields, calls, 1) < 0
+    return config_voice__strv_set(c, p, &e->user_id_fields, &e->n_user_id_fields, users, 2) < 0 ||
+                   config_voice__strv_set(c, p, &e->call_id_fields, &e->n_call_id_fields, calls,
+                                          1) < 0
                ? -1
                : 0;
 }
 
 /* A name or a number used twice (in one meaning or across them). */
-static int cv__events_unique(struct jsonconf *c, const char *p, const struct voice_events_config *e)
+static int config_voice__events_unique(struct jsonconf *c, const char *p,
+                                       const struct voice_events_config *e)
 {
     const struct voice_event_list *lists[] = {&e->connected, &e->disconnected, &e->user_status};
     for (size_t a = 0; a < 3; a++) {
@@ -332,8 +337,8 @@ static int cv__events_unique(struct jsonconf *c, const char *p, const struct voi
     return 0;
 }
 
-static int cv__events(struct jsonconf *c, const cJSON *voice, const char *path,
-                      struct voice_events_config *e)
+static int config_voice__events(struct jsonconf *c, const cJSON *voice, const char *path,
+                                struct voice_events_config *e)
 {
     static const char *const keys[] = {"call_connected",
                                        "call_disconnected",
@@ -345,21 +350,23 @@ static int cv__events(struct jsonconf *c, const cJSON *voice, const char *path,
     char p[256];
     const cJSON *ev = jsonconf__member(voice, "events");
     jsonconf__path_key(p, sizeof(p), path, "events");
-    if (cv__events_default(c, p, e) < 0)
+    if (config_voice__events_default(c, p, e) < 0)
         return -1;
     if (!ev)
         return 0;
     if (!cJSON_IsObject(ev))
         return jsonconf__fail(c, p, "must be an object");
     if (jsonconf__keys(c, ev, p, keys) < 0 ||
-        cv__events_list(c, ev, p, "call_connected", &e->connected) < 0 ||
-        cv__events_list(c, ev, p, "call_disconnected", &e->disconnected) < 0 ||
-        cv__events_list(c, ev, p, "user_status", &e->user_status) < 0 ||
-        cv__strv(c, ev, p, "user_id_fields", cv__path_ok, "a field path (e.g. \"data.userId\")",
-                 &e->user_id_fields, &e->n_user_id_fields) < 0 ||
-        cv__strv(c, ev, p, "call_id_fields", cv__path_ok, "a field path (e.g. \"callId\")",
-                 &e->call_id_fields, &e->n_call_id_fields) < 0 ||
-        cv__status(c, ev, p, e) < 0 || cv__events_unique(c, p, e) < 0)
+        config_voice__events_list(c, ev, p, "call_connected", &e->connected) < 0 ||
+        config_voice__events_list(c, ev, p, "call_disconnected", &e->disconnected) < 0 ||
+        config_voice__events_list(c, ev, p, "user_status", &e->user_status) < 0 ||
+        config_voice__strv(c, ev, p, "user_id_fields", config_voice__path_ok,
+                           "a field path (e.g. \"data.userId\")", &e->user_id_fields,
+                           &e->n_user_id_fields) < 0 ||
+        config_voice__strv(c, ev, p, "call_id_fields", config_voice__path_ok,
+                           "a field path (e.g. \"callId\")", &e->call_id_fields,
+                           &e->n_call_id_fields) < 0 ||
+        config_voice__status(c, ev, p, e) < 0 || config_voice__events_unique(c, p, e) < 0)
         return -1;
     if (!e->n_user_id_fields)
         return jsonconf__fail(c, p, "user_id_fields must not be empty");
@@ -372,8 +379,8 @@ static int cv__events(struct jsonconf *c, const cJSON *voice, const char *path,
 
 /* ---- capture ---------------------------------------------------------------- */
 
-static int cv__capture(struct jsonconf *c, const cJSON *voice, const char *path,
-                       struct voice_capture_config *cap)
+static int config_voice__capture(struct jsonconf *c, const cJSON *voice, const char *path,
+                                 struct voice_capture_config *cap)
 {
     static const char *const keys[] = {"file", "count", NULL};
     char p[256], q[256];
@@ -384,7 +391,8 @@ static int cv__capture(struct jsonconf *c, const cJSON *voice, const char *path,
         return 0;
     if (!cJSON_IsObject(obj))
         return jsonconf__fail(c, p, "must be an object {\"file\", \"count\"}");
-    if (jsonconf__keys(c, obj, p, keys) < 0 || cv__string(c, obj, p, "file", NULL, &cap->file) < 0)
+    if (jsonconf__keys(c, obj, p, keys) < 0 ||
+        config_voice__string(c, obj, p, "file", NULL, &cap->file) < 0)
         return -1;
     jsonconf__path_key(q, sizeof(q), p, "file");
     if (!cap->file)
@@ -412,10 +420,10 @@ int config_voice__parse(const cJSON *voice, const char *path, const char *base_d
                         struct voice_config *v, struct config_error *err)
 {
     struct jsonconf c = {base_dir, err};
-    if (cv__talking(&c, voice, path, &v->talking) < 0 ||
-        cv__events(&c, voice, path, &v->events) < 0)
+    if (config_voice__talking(&c, voice, path, &v->talking) < 0 ||
+        config_voice__events(&c, voice, path, &v->events) < 0)
         return -1;
-    return cv__capture(&c, voice, path, &v->capture);
+    return config_voice__capture(&c, voice, path, &v->capture);
 }
 
 void config_voice__free(struct voice_config *v)
@@ -427,13 +435,13 @@ void config_voice__free(struct voice_config *v)
     free(t->body);
     free(t->event_source);
     free(t->note);
-    cv__list_free(&e->connected);
-    cv__list_free(&e->disconnected);
-    cv__list_free(&e->user_status);
-    cv__strings_free(e->user_id_fields, e->n_user_id_fields);
-    cv__strings_free(e->call_id_fields, e->n_call_id_fields);
-    cv__strings_free(e->status_talking, e->n_status_talking);
-    cv__strings_free(e->status_free, e->n_status_free);
+    config_voice__list_free(&e->connected);
+    config_voice__list_free(&e->disconnected);
+    config_voice__list_free(&e->user_status);
+    config_voice__strings_free(e->user_id_fields, e->n_user_id_fields);
+    config_voice__strings_free(e->call_id_fields, e->n_call_id_fields);
+    config_voice__strings_free(e->status_talking, e->n_status_talking);
+    config_voice__strings_free(e->status_free, e->n_status_free);
     free(e->status_field);
     free(v->capture.file);
     memset(t, 0, sizeof(*t));
