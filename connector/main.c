@@ -161,7 +161,7 @@ static int cmd_check_config(int argc, char **argv)
         return rc;
     if (!(cfg = load_config(&o)))
         return EXIT_USAGE;
-    config__print_summary(cfg, stdout);
+    config_summary__print(cfg, stdout);
     config__free(cfg);
     return fflush(stdout) == 0 ? 0 : 1;
 }

@@ -14,20 +14,17 @@
  * broker. That is what lets us keep deleteOldestMessages=0 and still lose no
  * state: when Paho's buffer is full, the new value simply waits in the LVC
  * (and is counted in mqtt_buffer_full_total).
+ *
+ * Everything that speaks to Paho (the client, its options and callbacks) is
+ * in the adapter, core/bus_paho.c.
  */
 #include "core/bus.h"
 
-#include <MQTTAsync.h>
-#include <dirent.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
 
+#include "core/bus_paho.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/lvc.h"
@@ -35,17 +32,7 @@
 #include "core/mqtt_topic.h"
 #include "core/str.h"
 
-#define BUS_QOS               1
-#define BUS_KEEPALIVE_S       30
-#define BUS_CONNECT_TIMEOUT_S 10
-#define BUS_RETRY_MIN_S       1
-/* Paho doubles the wait between reconnects up to this: with 60 s, a broker
- * back after a 10 s restart was reached only up to 16 s later (the whole of
- * the recovery time measured in docs/security.md section 7). One attempt
- * every 10 s costs a broker nothing. */
-#define BUS_RETRY_MAX_S   10
 #define BUS_STOP_WAIT_MS  2000
-#define BUS_DISCONNECT_MS 1000
 #define BUS_PUMP_RETRY_MS 100
 #define BUS_WINDOW        10 /* <= the broker's receive maximum (mosquitto: 20) */
 
@@ -58,12 +45,10 @@ struct bus_sub {
 
 struct bus {
     struct loop *loop;
-    MQTTAsync client;
-    bool created;
-    char *url, *username, *password, *ca_file, *client_id;
-    char *state_topic, *online_payload, *will_payload;
-    int protocol, max_buffered;
-    int broker_port; /* from url; 0 when unknown */
+    struct bus_paho *paho;
+    char *url, *client_id;
+    char *state_topic, *online_payload;
+    int max_buffered;
 
     bool started, stopping, connected, ever_connected;
     bool warned_full; /* one warning per buffer-full episode */
@@ -80,326 +65,20 @@ struct bus {
      * count completions, so bus__stop() can follow them while it blocks the
      * loop. */
     unsigned handed;
-    atomic_uint completions;
     loop_timer_id pump_timer;
-
-    atomic_int stop_ack; /* 0 waiting, 1 delivered, -1 failed */
 };
 
 /* What a Paho completion callback hands to the loop. */
 struct bus_done {
-    struct bus *bus;
-    struct lvc_entry *e; /* NULL for plain publishes */
+    struct bus_paho_done r; /* first: the adapter frees it as such */
+    struct lvc_entry *e;    /* NULL for plain publishes */
     uint64_t gen;
-    bool ok;
-    bool lost; /* never acknowledged because the connection went away */
-    int code;
-    int reason;
     bus_ack_fn ack_fn; /* bus__publish_ack */
     void *ack_ctx;
-};
-
-/* A failed connect attempt, for bus__on_connect_error. */
-struct bus_cerr {
-    struct bus *bus;
-    char reason[200];
-};
-
-struct bus_msg {
-    struct bus *bus;
-    char *topic;
-    char *payload;
-    size_t len;
-    bool retained;
+    struct bus *bus; /* for a bus__publish_ack that Paho did not take */
 };
 
 static bool bus__pump(struct bus *bus);
-
-/* ---- Paho callbacks (Paho threads: copy and post, nothing else) ----------- */
-
-static void bus__handle_done(void *arg);
-
-static void bus__post_done(struct bus_done *d)
-{
-    if (d->e)
-        atomic_fetch_add(&d->bus->completions, 1);
-    if (loop__post(d->bus->loop, bus__handle_done, d) < 0)
-        free(d);
-}
-
-static void bus__on_publish_ok(void *context, MQTTAsync_successData *resp)
-{
-    (void)resp;
-    struct bus_done *d = context;
-    d->ok = true;
-    bus__post_done(d);
-}
-
-static void bus__on_publish_ok5(void *context, MQTTAsync_successData5 *resp)
-{
-    (void)resp;
-    struct bus_done *d = context;
-    d->ok = true;
-    bus__post_done(d);
-}
-
-static bool bus__code_is_lost(int code)
-{
-    return code == MQTTASYNC_OPERATION_INCOMPLETE || code == MQTTASYNC_DISCONNECTED;
-}
-
-static void bus__on_publish_fail(void *context, MQTTAsync_failureData *resp)
-{
-    struct bus_done *d = context;
-    d->code = resp ? resp->code : MQTTASYNC_FAILURE;
-    d->lost = bus__code_is_lost(d->code);
-    bus__post_done(d);
-}
-
-static void bus__on_publish_fail5(void *context, MQTTAsync_failureData5 *resp)
-{
-    struct bus_done *d = context;
-    d->code = resp ? resp->code : MQTTASYNC_FAILURE;
-    d->reason = resp ? (int)resp->reasonCode : 0;
-    d->lost = bus__code_is_lost(d->code);
-    bus__post_done(d);
-}
-
-static void bus__handle_up(void *arg);
-static void bus__handle_down(void *arg);
-static void bus__handle_msg(void *arg);
-
-/* Paho never turns off Nagle's algorithm on its socket, and has no option
- * for it (eclipse/paho.mqtt.c#530). Our PUBLISHes and PUBACKs are small
- * writes: with Nagle each one waits while an earlier one is unacknowledged,
- * and the broker delays its ACK of a packet it has no answer for (40 ms on
- * Linux). That cost ~45 ms a hop on the Teams -> Voice path
- * (docs/performance.md section 3). Paho does not hand out its socket, so set
- * TCP_NODELAY on the process's TCP sockets whose peer is the broker's port;
- * any other socket that matches only sends sooner. Paho thread, on connect. */
-static void bus__nodelay(const struct bus *bus)
-{
-    DIR *dir = bus->broker_port ? opendir("/proc/self/fd") : NULL;
-    if (!dir)
-        return;
-    int set = 0;
-    struct dirent *de;
-    while ((de = readdir(dir))) {
-        int fd = atoi(de->d_name);
-        int proto = 0, one = 1;
-        socklen_t plen = sizeof(proto);
-        struct sockaddr_storage peer;
-        socklen_t alen = sizeof(peer);
-        if (de->d_name[0] < '0' || de->d_name[0] > '9' || fd == dirfd(dir) ||
-            getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) != 0 || proto != IPPROTO_TCP ||
-            getpeername(fd, (struct sockaddr *)&peer, &alen) != 0)
-            continue;
-        int port = peer.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&peer)->sin_port)
-                   : peer.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&peer)->sin6_port)
-                                                : 0;
-        if (port == bus->broker_port &&
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
-            set++;
-    }
-    closedir(dir);
-    LOG_DEBUG("mqtt", "TCP_NODELAY set sockets=%d port=%d", set, bus->broker_port);
-}
-
-static void bus__on_connected(void *context, char *cause)
-{
-    (void)cause;
-    struct bus *bus = context;
-    bus__nodelay(bus);
-    loop__post(bus->loop, bus__handle_up, bus);
-}
-
-static void bus__on_connection_lost(void *context, char *cause)
-{
-    (void)cause; /* Paho passes NULL or a fixed text; the log line says enough */
-    struct bus *bus = context;
-    loop__post(bus->loop, bus__handle_down, bus);
-}
-
-static int bus__on_message(void *context, char *topic, int topic_len, MQTTAsync_message *m)
-{
-    struct bus *bus = context;
-    size_t tl = topic_len > 0 ? (size_t)topic_len : strlen(topic);
-    size_t pl = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
-    /* An embedded NUL cannot be a valid topic (MQTT §4.7.3): drop it. */
-    struct bus_msg *msg = memchr(topic, '\0', tl) ? NULL : calloc(1, sizeof(*msg));
-    if (msg) {
-        msg->topic = malloc(tl + 1);
-        msg->payload = malloc(pl + 1);
-        if (msg->topic && msg->payload) {
-            memcpy(msg->topic, topic, tl);
-            msg->topic[tl] = '\0';
-            if (pl)
-                memcpy(msg->payload, m->payload, pl);
-            msg->payload[pl] = '\0';
-            msg->len = pl;
-            msg->retained = m->retained != 0;
-            msg->bus = bus;
-            if (loop__post(bus->loop, bus__handle_msg, msg) == 0)
-                msg = NULL;
-        }
-        if (msg) {
-            free(msg->topic);
-            free(msg->payload);
-            free(msg);
-        }
-    }
-    MQTTAsync_freeMessage(&m);
-    MQTTAsync_free(topic);
-    return 1; /* handled (or dropped): Paho must not redeliver */
-}
-
-/* A readable reason for a refused or failed connect: CONNACK codes are > 0
- * (MQTT 3.1.1 return codes, MQTT 5 reason codes), client errors < 0. */
-static const char *bus__connect_reason(int protocol, int code, const char *message)
-{
-    static const char *const v311[] = {
-        "accepted",           "unacceptable protocol version", "identifier rejected",
-        "server unavailable", "bad user name or password",     "not authorized"};
-    if (code > 0 && protocol == MQTTVERSION_5)
-        return MQTTReasonCode_toString((enum MQTTReasonCodes)code);
-    if (code > 0 && code < (int)(sizeof(v311) / sizeof(v311[0])))
-        return v311[code];
-    return message ? message : MQTTAsync_strerror(code);
-}
-
-static void bus__handle_cerr(void *arg)
-{
-    struct bus_cerr *c = arg;
-    if (!c->bus->stopping && c->bus->cerr_fn)
-        c->bus->cerr_fn(c->bus->cerr_ctx, c->reason);
-    free(c);
-}
-
-/* Paho thread: the reason goes to the loop for bus__on_connect_error. */
-static void bus__post_cerr(struct bus *bus, const char *reason)
-{
-    struct bus_cerr *c = calloc(1, sizeof(*c));
-    if (!c)
-        return;
-    c->bus = bus;
-    snprintf(c->reason, sizeof(c->reason), "%s", reason ? reason : "connect failed");
-    if (loop__post(bus->loop, bus__handle_cerr, c) < 0)
-        free(c);
-}
-
-static void bus__on_connect_fail(void *context, MQTTAsync_failureData *resp)
-{
-    struct bus *bus = context;
-    int code = resp ? resp->code : MQTTASYNC_FAILURE;
-    const char *why = bus__connect_reason(bus->protocol, code, resp ? resp->message : NULL);
-    LOG_WARN("mqtt", "connect failed url=%s code=%d reason=\"%s\" retry=backoff", bus->url, code,
-             why);
-    bus__post_cerr(bus, why);
-}
-
-static void bus__on_connect_fail5(void *context, MQTTAsync_failureData5 *resp)
-{
-    struct bus *bus = context;
-    int code = resp ? resp->code : MQTTASYNC_FAILURE;
-    if (code == MQTTASYNC_FAILURE && resp && resp->reasonCode)
-        code = (int)resp->reasonCode;
-    const char *why = bus__connect_reason(bus->protocol, code, resp ? resp->message : NULL);
-    LOG_WARN("mqtt", "connect failed url=%s code=%d reason=\"%s\" retry=backoff", bus->url, code,
-             why);
-    bus__post_cerr(bus, why);
-}
-
-/* OpenSSL's own words for a failed handshake (e.g. "certificate verify
- * failed"): "TCP/TLS connect failure" alone does not help an operator. */
-static int bus__on_tls_error(const char *str, size_t len, void *context)
-{
-    (void)context;
-    while (len > 0 && (str[len - 1] == '\n' || str[len - 1] == '\r'))
-        len--;
-    LOG_WARN("mqtt", "tls error=\"%.*s\"", (int)len, str);
-    char why[200];
-    snprintf(why, sizeof(why), "TLS: %.*s", (int)(len < 190 ? len : 190), str);
-    bus__post_cerr(context, why);
-    return 1; /* keep printing the OpenSSL error queue */
-}
-
-static void bus__on_sub_fail(void *context, MQTTAsync_failureData *resp)
-{
-    (void)context;
-    LOG_ERROR("mqtt", "subscribe failed code=%d", resp ? resp->code : -1);
-}
-
-static void bus__on_sub_ok5(void *context, MQTTAsync_successData5 *resp)
-{
-    (void)context;
-    /* MQTT 5 reports a refused subscription (e.g. ACL) as a SUBACK reason. */
-    if (resp && resp->reasonCode >= MQTTREASONCODE_UNSPECIFIED_ERROR)
-        LOG_ERROR("mqtt", "subscribe refused reason_code=%d", (int)resp->reasonCode);
-}
-
-static void bus__on_sub_fail5(void *context, MQTTAsync_failureData5 *resp)
-{
-    (void)context;
-    LOG_ERROR("mqtt", "subscribe failed code=%d reason_code=%d", resp ? resp->code : -1,
-              resp ? (int)resp->reasonCode : -1);
-}
-
-static void bus__on_stop_ok(void *context, MQTTAsync_successData *resp)
-{
-    (void)resp;
-    atomic_store(&((struct bus *)context)->stop_ack, 1);
-}
-
-static void bus__on_stop_ok5(void *context, MQTTAsync_successData5 *resp)
-{
-    (void)resp;
-    atomic_store(&((struct bus *)context)->stop_ack, 1);
-}
-
-static void bus__on_stop_fail(void *context, MQTTAsync_failureData *resp)
-{
-    (void)resp;
-    atomic_store(&((struct bus *)context)->stop_ack, -1);
-}
-
-static void bus__on_stop_fail5(void *context, MQTTAsync_failureData5 *resp)
-{
-    (void)resp;
-    atomic_store(&((struct bus *)context)->stop_ack, -1);
-}
-
-/* ---- sending --------------------------------------------------------------- */
-
-/* Hands one message to Paho. done (may be NULL) receives the completion. */
-static int bus__send(struct bus *bus, const char *topic, const void *payload, size_t len,
-                     bool retained, struct bus_done *done)
-{
-    MQTTAsync_message msg = MQTTAsync_message_initializer;
-    msg.payload = (void *)payload;
-    msg.payloadlen = (int)len;
-    msg.qos = BUS_QOS;
-    msg.retained = retained ? 1 : 0;
-    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    ro.context = done;
-    if (bus->protocol == MQTTVERSION_5) {
-        ro.onSuccess5 = bus__on_publish_ok5;
-        ro.onFailure5 = bus__on_publish_fail5;
-    }
-    else {
-        ro.onSuccess = bus__on_publish_ok;
-        ro.onFailure = bus__on_publish_fail;
-    }
-    int rc = MQTTAsync_sendMessage(bus->client, topic, &msg, &ro);
-    if (rc == MQTTASYNC_SUCCESS)
-        metrics__inc("mqtt_publishes_total", NULL, 1);
-    return rc;
-}
-
-/* Paho refuses for now but will have room later. */
-static bool bus__rc_is_full(int rc)
-{
-    return rc == MQTTASYNC_MAX_BUFFERED_MESSAGES || rc == MQTTASYNC_NO_MORE_MSGIDS;
-}
 
 static void bus__pump_tick(void *arg)
 {
@@ -420,23 +99,24 @@ static bool bus__pump(struct bus *bus)
     if (bus->stopping || !bus->started)
         return false;
     struct lvc_entry *e;
-    while (bus->handed - atomic_load(&bus->completions) < BUS_WINDOW && (e = lvc__next(bus->lvc))) {
+    while (bus->handed - bus_paho__completions(bus->paho) < BUS_WINDOW &&
+           (e = lvc__next(bus->lvc))) {
         const char *topic = lvc_entry__topic(e), *payload = lvc_entry__payload(e);
         struct bus_done *d = calloc(1, sizeof(*d));
         if (!d)
             break;
-        d->bus = bus;
         d->e = e;
-        int rc = bus__send(bus, topic, payload, strlen(payload), true, d);
-        if (bus__rc_is_full(rc)) {
+        d->r.tracked = true;
+        int rc = bus_paho__send(bus->paho, topic, payload, strlen(payload), true, &d->r);
+        if (bus_paho__rc_is_full(rc)) {
             free(d);
             full = true;
             break;
         }
-        if (rc != MQTTASYNC_SUCCESS) {
+        if (rc != 0) {
             free(d);
             LOG_ERROR("mqtt", "publish rejected topic=%s code=%d error=%s", topic, rc,
-                      MQTTAsync_strerror(rc));
+                      bus_paho__strerror(rc));
             metrics__inc("mqtt_publish_failures_total", NULL, 1);
             lvc__drop(bus->lvc, e);
             continue;
@@ -461,16 +141,16 @@ static bool bus__pump(struct bus *bus)
 
 /* ---- loop-thread handlers ------------------------------------------------- */
 
-static void bus__handle_done(void *arg)
+static void bus__handle_done(void *ctx, struct bus_paho_done *r)
 {
-    struct bus_done *d = arg;
-    struct bus *bus = d->bus;
+    struct bus_done *d = (struct bus_done *)r;
+    struct bus *bus = ctx;
     struct lvc_entry *e = d->e;
     if (lvc__current(e, d->gen)) {
-        if (d->ok) {
+        if (r->ok) {
             lvc__acked(bus->lvc, e, d->gen);
         }
-        else if (d->lost) {
+        else if (r->lost) {
             /* Not acknowledged before the connection dropped: send again; Paho
              * buffers it until the reconnect. */
             LOG_DEBUG("mqtt", "publish lost, queued again topic=%s", lvc_entry__topic(e));
@@ -478,16 +158,16 @@ static void bus__handle_done(void *arg)
         }
         else {
             LOG_ERROR("mqtt", "publish refused topic=%s code=%d reason_code=%d",
-                      lvc_entry__topic(e), d->code, d->reason);
+                      lvc_entry__topic(e), r->code, r->reason);
             metrics__inc("mqtt_publish_failures_total", NULL, 1);
         }
     }
-    else if (!e && !d->ok) {
-        LOG_WARN("mqtt", "publish failed code=%d reason_code=%d", d->code, d->reason);
+    else if (!e && !r->ok) {
+        LOG_WARN("mqtt", "publish failed code=%d reason_code=%d", r->code, r->reason);
         metrics__inc("mqtt_publish_failures_total", NULL, 1);
     }
     if (d->ack_fn) {
-        struct bus_ack ack = {d->ok, d->lost, d->code, d->reason};
+        struct bus_ack ack = {r->ok, r->lost, r->code, r->reason};
         d->ack_fn(d->ack_ctx, &ack);
     }
     free(d);
@@ -495,27 +175,16 @@ static void bus__handle_done(void *arg)
         bus__pump(bus);
 }
 
-static void bus__subscribe_one(struct bus *bus, const struct bus_sub *s)
+/* A bus__publish_ack that Paho did not take: answered on the next turn. */
+static void bus__post_refused(void *arg)
 {
-    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    ro.context = bus;
-    if (bus->protocol == MQTTVERSION_5) {
-        ro.onSuccess5 = bus__on_sub_ok5;
-        ro.onFailure5 = bus__on_sub_fail5;
-    }
-    else {
-        ro.onFailure = bus__on_sub_fail;
-    }
-    int rc = MQTTAsync_subscribe(bus->client, s->filter, BUS_QOS, &ro);
-    if (rc != MQTTASYNC_SUCCESS) /* e.g. lost again meanwhile: the next connect retries */
-        LOG_DEBUG("mqtt", "subscribe deferred filter=%s code=%d", s->filter, rc);
-    else
-        LOG_DEBUG("mqtt", "subscribe filter=%s", s->filter);
+    struct bus_done *d = arg;
+    bus__handle_done(d->bus, &d->r);
 }
 
-static void bus__handle_up(void *arg)
+static void bus__handle_up(void *ctx)
 {
-    struct bus *bus = arg;
+    struct bus *bus = ctx;
     if (bus->stopping)
         return;
     if (bus->ever_connected)
@@ -530,16 +199,16 @@ static void bus__handle_up(void *arg)
         LOG_ERROR("mqtt", "out of memory queueing the online state");
     for (struct bus_sub *s = bus->subs; s; s = s->next) {
         if (s->fn)
-            bus__subscribe_one(bus, s);
+            bus_paho__subscribe(bus->paho, s->filter);
     }
     bus__pump(bus);
     if (bus->conn_fn)
         bus->conn_fn(bus->conn_ctx, true);
 }
 
-static void bus__handle_down(void *arg)
+static void bus__handle_down(void *ctx)
 {
-    struct bus *bus = arg;
+    struct bus *bus = ctx;
     if (bus->stopping)
         return;
     bool was = bus->connected;
@@ -568,10 +237,10 @@ static void bus__unlink_dead(struct bus *bus)
     }
 }
 
-static void bus__handle_msg(void *arg)
+static void bus__handle_msg(void *ctx, const char *topic, const char *payload, size_t len,
+                            bool retained)
 {
-    struct bus_msg *msg = arg;
-    struct bus *bus = msg->bus;
+    struct bus *bus = ctx;
     metrics__inc("mqtt_messages_received_total", NULL, 1);
     /* Every matching subscription gets the message: two components may
      * follow the same topics (the Voice side's restart seeding and the
@@ -579,27 +248,18 @@ static void bus__handle_msg(void *arg)
     bool matched = false;
     bus->dispatching = true;
     for (struct bus_sub *s = bus->subs; s && !bus->stopping; s = s->next) {
-        if (!s->fn || !mqtt_topic__matches(s->filter, msg->topic))
+        if (!s->fn || !mqtt_topic__matches(s->filter, topic))
             continue;
         matched = true;
-        s->fn(s->ctx, msg->topic, msg->payload, msg->len, msg->retained);
+        s->fn(s->ctx, topic, payload, len, retained);
     }
     bus->dispatching = false;
     bus__unlink_dead(bus);
     if (!matched && !bus->stopping)
-        LOG_DEBUG("mqtt", "message without subscription topic=%s", msg->topic);
-    free(msg->topic);
-    free(msg->payload);
-    free(msg);
+        LOG_DEBUG("mqtt", "message without subscription topic=%s", topic);
 }
 
 /* ---- public API --------------------------------------------------------- */
-
-static bool bus__is_tls(const char *url)
-{
-    return strncmp(url, "mqtts://", 8) == 0 || strncmp(url, "ssl://", 6) == 0;
-}
-
 static void bus__describe_metrics(void)
 {
     metrics__describe("mqtt_connected", METRIC_GAUGE, "1 while connected to the MQTT broker");
@@ -623,6 +283,13 @@ static void bus__describe_metrics(void)
     metrics__set("mqtt_deferred_states", NULL, 0);
 }
 
+static void bus__handle_connect_error(void *ctx, const char *reason)
+{
+    struct bus *bus = ctx;
+    if (!bus->stopping && bus->cerr_fn)
+        bus->cerr_fn(bus->cerr_ctx, reason);
+}
+
 struct bus *bus__new(struct loop *loop, const struct bus_options *opt)
 {
     if (!loop || !opt || !opt->url || !opt->client_id || !*opt->client_id ||
@@ -635,48 +302,38 @@ struct bus *bus__new(struct loop *loop, const struct bus_options *opt)
     if (!bus)
         return NULL;
     bus->loop = loop;
-    bus->protocol = opt->protocol == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
     bus->max_buffered = opt->max_buffered > 0 ? opt->max_buffered : 1000;
     bus->subs_tail = &bus->subs;
     bus->url = str__dup(opt->url);
-    bus->broker_port = mqtt_topic__url_port(opt->url);
-    bus->username = str__dup(opt->username);
-    bus->password = str__dup(opt->password);
-    bus->ca_file = str__dup(opt->ca_file);
     bus->client_id = str__dup(opt->client_id);
-    bool state = opt->state_topic != NULL;
-    bus->state_topic = state ? str__dup(opt->state_topic) : NULL;
-    bus->online_payload = state ? str__dup(opt->online_payload) : NULL;
-    bus->will_payload = state ? str__dup(opt->will_payload) : NULL;
+    bus->state_topic = str__dup(opt->state_topic);
+    bus->online_payload = str__dup(opt->online_payload);
     bus->lvc = lvc__new();
     if (!bus->lvc || !bus->url || !bus->client_id ||
-        (state && (!bus->state_topic || !bus->online_payload || !bus->will_payload)) ||
-        (opt->username && !bus->username) || (opt->password && !bus->password) ||
-        (opt->ca_file && !bus->ca_file)) {
+        (opt->state_topic && (!bus->state_topic || !bus->online_payload))) {
         bus__free(bus);
         return NULL;
     }
-    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
-    co.MQTTVersion = bus->protocol;
-    co.sendWhileDisconnected = 1;
-    co.allowDisconnectedSendAtAnyTime = 1; /* states published before the first connect */
-    co.maxBufferedMessages = bus->max_buffered;
-    co.deleteOldestMessages = 0; /* refuse the newest; the LVC keeps states */
-    co.restoreMessages = 0;
-    co.persistQoS0 = 0;
-    int rc = MQTTAsync_createWithOptions(&bus->client, bus->url, bus->client_id,
-                                         MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
-    if (rc != MQTTASYNC_SUCCESS) {
-        LOG_ERROR("mqtt", "cannot create client url=%s code=%d error=%s", bus->url, rc,
-                  MQTTAsync_strerror(rc));
-        bus__free(bus);
-        return NULL;
-    }
-    bus->created = true;
-    if (MQTTAsync_setCallbacks(bus->client, bus, bus__on_connection_lost, bus__on_message, NULL) !=
-            MQTTASYNC_SUCCESS ||
-        MQTTAsync_setConnected(bus->client, bus, bus__on_connected) != MQTTASYNC_SUCCESS) {
-        LOG_ERROR("mqtt", "cannot set client callbacks");
+    const struct bus_paho_options po = {
+        .url = opt->url,
+        .username = opt->username,
+        .password = opt->password,
+        .ca_file = opt->ca_file,
+        .client_id = opt->client_id,
+        .mqtt5 = opt->protocol == 5,
+        .will_topic = opt->state_topic,
+        .will_payload = opt->will_payload,
+        .max_buffered = bus->max_buffered,
+    };
+    const struct bus_paho_events ev = {
+        .up = bus__handle_up,
+        .down = bus__handle_down,
+        .message = bus__handle_msg,
+        .done = bus__handle_done,
+        .connect_error = bus__handle_connect_error,
+        .ctx = bus,
+    };
+    if (!(bus->paho = bus_paho__new(loop, &po, &ev))) {
         bus__free(bus);
         return NULL;
     }
@@ -689,55 +346,8 @@ int bus__start(struct bus *bus)
 {
     if (!bus || bus->started)
         return -1;
-    MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
-    MQTTAsync_connectOptions co5 = MQTTAsync_connectOptions_initializer5;
-    if (bus->protocol == MQTTVERSION_5) {
-        co = co5; /* cleanstart=1, no session expiry: the session ends with the link */
-        co.onFailure5 = bus__on_connect_fail5;
-    }
-    else {
-        co.cleansession = 1;
-        co.onFailure = bus__on_connect_fail;
-    }
-    /* A clean session on purpose: subscriptions are made again on every
-     * connect, retained state topics re-deliver what we missed, and our own
-     * unacknowledged publishes are re-sent from the LVC. */
-    co.MQTTVersion = bus->protocol;
-    co.context = bus;
-    co.keepAliveInterval = BUS_KEEPALIVE_S;
-    co.connectTimeout = BUS_CONNECT_TIMEOUT_S;
-    co.automaticReconnect = 1; /* also retries a failed first connect (Paho >= 1.3.9) */
-    co.minRetryInterval = BUS_RETRY_MIN_S;
-    co.maxRetryInterval = BUS_RETRY_MAX_S;
-    co.username = bus->username;
-    co.password = bus->password;
-
-    MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
-    will.topicName = bus->state_topic;
-    will.message = bus->will_payload;
-    will.retained = 1;
-    will.qos = BUS_QOS;
-    co.will = bus->state_topic ? &will : NULL;
-
-    MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
-    if (bus__is_tls(bus->url)) {
-        ssl.trustStore = bus->ca_file; /* NULL: OpenSSL's default store */
-        ssl.enableServerCertAuth = 1;
-        ssl.verify = 1; /* check the host name too */
-        ssl.ssl_error_cb = bus__on_tls_error;
-        ssl.ssl_error_context = bus;
-        co.ssl = &ssl;
-    }
     bus->started = true;
-    LOG_DEBUG("mqtt", "options username=%s password=%s tls=%s ca_file=%s keepalive=%d",
-              bus->username ? bus->username : "-", bus->password ? "set" : "none",
-              co.ssl ? "on" : "off", bus->ca_file ? bus->ca_file : "-", BUS_KEEPALIVE_S);
-    LOG_INFO("mqtt", "connecting url=%s client_id=%s protocol=%s", bus->url, bus->client_id,
-             bus->protocol == MQTTVERSION_5 ? "5" : "3.1.1");
-    int rc = MQTTAsync_connect(bus->client, &co);
-    if (rc != MQTTASYNC_SUCCESS) {
-        LOG_ERROR("mqtt", "connect refused by client url=%s code=%d error=%s", bus->url, rc,
-                  MQTTAsync_strerror(rc));
+    if (bus_paho__connect(bus->paho) < 0) {
         bus->started = false;
         return -1;
     }
@@ -772,7 +382,7 @@ int bus__subscribe(struct bus *bus, const char *filter, bus_message_fn fn, void 
     *bus->subs_tail = s;
     bus->subs_tail = &s->next;
     if (bus->connected)
-        bus__subscribe_one(bus, s);
+        bus_paho__subscribe(bus->paho, s->filter);
     return 0;
 }
 
@@ -798,9 +408,7 @@ int bus__unsubscribe(struct bus *bus, const char *filter, bus_message_fn fn, voi
         return -1;
     hit->fn = NULL;
     if (bus->connected && !bus->stopping && !bus__filter_in_use(bus, filter)) {
-        int rc = MQTTAsync_unsubscribe(bus->client, filter, NULL);
-        if (rc != MQTTASYNC_SUCCESS) /* a reconnect forgets it anyway (clean session) */
-            LOG_DEBUG("mqtt", "unsubscribe deferred filter=%s code=%d", filter, rc);
+        bus_paho__unsubscribe(bus->paho, filter);
     }
     if (!bus->dispatching)
         bus__unlink_dead(bus);
@@ -842,14 +450,13 @@ int bus__publish(struct bus *bus, const char *topic, const void *payload, size_t
     struct bus_done *d = calloc(1, sizeof(*d));
     if (!d)
         return -1;
-    d->bus = bus;
-    int rc = bus__send(bus, topic, payload ? payload : "", len, retained, d);
-    if (rc == MQTTASYNC_SUCCESS) {
+    int rc = bus_paho__send(bus->paho, topic, payload ? payload : "", len, retained, &d->r);
+    if (rc == 0) {
         LOG_DEBUG("mqtt", "publish topic=%s bytes=%zu retained=%d", topic, len, retained ? 1 : 0);
         return 0;
     }
     free(d);
-    if (bus__rc_is_full(rc)) {
+    if (bus_paho__rc_is_full(rc)) {
         metrics__inc("mqtt_buffer_full_total", NULL, 1);
         LOG_WARN("mqtt", "client buffer full, publish rejected topic=%s max_buffered=%d", topic,
                  bus->max_buffered);
@@ -857,7 +464,7 @@ int bus__publish(struct bus *bus, const char *topic, const void *payload, size_t
     else {
         metrics__inc("mqtt_publish_failures_total", NULL, 1);
         LOG_ERROR("mqtt", "publish rejected topic=%s code=%d error=%s", topic, rc,
-                  MQTTAsync_strerror(rc));
+                  bus_paho__strerror(rc));
     }
     return -1;
 }
@@ -870,14 +477,14 @@ int bus__publish_ack(struct bus *bus, const char *topic, const void *payload, si
     struct bus_done *d = calloc(1, sizeof(*d));
     if (!d)
         return -1;
-    d->bus = bus;
     d->ack_fn = fn;
     d->ack_ctx = ctx;
-    int rc = bus__send(bus, topic, payload ? payload : "", len, retained, d);
-    if (rc != MQTTASYNC_SUCCESS) {
-        /* not handed over: the answer comes on the next turn all the same */
-        d->code = rc;
-        if (loop__post(bus->loop, bus__handle_done, d) < 0)
+    d->bus = bus;
+    int rc = bus_paho__send(bus->paho, topic, payload ? payload : "", len, retained, &d->r);
+    if (rc != 0) {
+        /* not handed over: the answer comes on the loop all the same */
+        d->r.code = rc;
+        if (loop__post(bus->loop, bus__post_refused, d) < 0)
             free(d);
     }
     return 0;
@@ -889,73 +496,28 @@ void bus__on_connect_error(struct bus *bus, bus_connect_error_fn fn, void *ctx)
     bus->cerr_ctx = ctx;
 }
 
-static void bus__sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Publishes the offline state and waits (bounded) for the broker's PUBACK. */
-static bool bus__publish_offline(struct bus *bus, int wait_ms)
-{
-    MQTTAsync_message msg = MQTTAsync_message_initializer;
-    msg.payload = bus->will_payload;
-    msg.payloadlen = (int)strlen(bus->will_payload);
-    msg.qos = BUS_QOS;
-    msg.retained = 1;
-    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    ro.context = bus;
-    if (bus->protocol == MQTTVERSION_5) {
-        ro.onSuccess5 = bus__on_stop_ok5;
-        ro.onFailure5 = bus__on_stop_fail5;
-    }
-    else {
-        ro.onSuccess = bus__on_stop_ok;
-        ro.onFailure = bus__on_stop_fail;
-    }
-    atomic_store(&bus->stop_ack, 0);
-    if (MQTTAsync_sendMessage(bus->client, bus->state_topic, &msg, &ro) != MQTTASYNC_SUCCESS)
-        return false;
-    for (int waited = 0; waited < wait_ms && atomic_load(&bus->stop_ack) == 0; waited += 10)
-        bus__sleep_ms(10);
-    return atomic_load(&bus->stop_ack) == 1;
-}
-
 void bus__stop(struct bus *bus)
 {
     if (!bus || !bus->started || bus->stopping)
         return;
     bool offline_sent = !bus->state_topic; /* without a state topic there is none */
-    if (MQTTAsync_isConnected(bus->client)) {
+    if (bus_paho__is_connected(bus->paho)) {
         /* States still queued go out ahead of `offline`, through the same
          * window, within the same time budget. */
         int waited = 0;
         for (bus__pump(bus); lvc__queued(bus->lvc) && waited < BUS_STOP_WAIT_MS; waited += 5) {
-            bus__sleep_ms(5);
+            bus_paho__sleep_ms(5);
             bus__pump(bus);
         }
         if (bus->state_topic)
-            offline_sent = bus__publish_offline(bus, BUS_STOP_WAIT_MS - waited);
+            offline_sent = bus_paho__publish_offline(bus->paho, BUS_STOP_WAIT_MS - waited);
         if (!offline_sent)
             LOG_WARN("mqtt", "offline state not acknowledged within %d ms", BUS_STOP_WAIT_MS);
     }
     bus->stopping = true;
     loop__timer_cancel(bus->loop, bus->pump_timer);
     bus->pump_timer = 0;
-    MQTTAsync_disconnectOptions dopt = MQTTAsync_disconnectOptions_initializer;
-    MQTTAsync_disconnectOptions dopt5 = MQTTAsync_disconnectOptions_initializer5;
-    if (bus->protocol == MQTTVERSION_5)
-        dopt = dopt5;
-    dopt.timeout = BUS_DISCONNECT_MS;
-    /* A clean DISCONNECT suppresses the will. If our own offline publish did
-     * not make it, MQTT 5 can still ask the broker to send the will. */
-    if (!offline_sent && bus->protocol == MQTTVERSION_5)
-        dopt.reasonCode = MQTTREASONCODE_DISCONNECT_WITH_WILL_MESSAGE;
-    if (MQTTAsync_disconnect(bus->client, &dopt) == MQTTASYNC_SUCCESS) {
-        for (int waited = 0; waited < BUS_DISCONNECT_MS + 200 && MQTTAsync_isConnected(bus->client);
-             waited += 10)
-            bus__sleep_ms(10);
-    }
+    bus_paho__disconnect(bus->paho, offline_sent);
     bus->connected = false;
     metrics__set("mqtt_connected", NULL, 0);
     LOG_INFO("mqtt", "disconnected url=%s offline_published=%s", bus->url,
@@ -968,10 +530,7 @@ void bus__free(struct bus *bus)
         return;
     if (bus->pump_timer)
         loop__timer_cancel(bus->loop, bus->pump_timer);
-    /* Destroy fails what is still queued; those callbacks find the loop
-     * closed and free their own context. */
-    if (bus->created)
-        MQTTAsync_destroy(&bus->client);
+    bus_paho__free(bus->paho);
     struct bus_sub *s = bus->subs;
     while (s) {
         struct bus_sub *next = s->next;
@@ -981,14 +540,8 @@ void bus__free(struct bus *bus)
     }
     lvc__free(bus->lvc);
     free(bus->url);
-    free(bus->username);
-    if (bus->password) /* a secret: do not leave it in freed memory */
-        explicit_bzero(bus->password, strlen(bus->password));
-    free(bus->password);
-    free(bus->ca_file);
     free(bus->client_id);
     free(bus->state_topic);
     free(bus->online_payload);
-    free(bus->will_payload);
     free(bus);
 }

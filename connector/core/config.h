@@ -201,8 +201,8 @@ struct tenant_config *config__tenant(const struct config *cfg, const char *name)
  * reloaded one and that only a restart applies (config_diff.c). */
 void config__warn_restart_only(const struct config *cur, const struct config *neu);
 
-/* Prints the check-config summary (never secrets). */
-void config__print_summary(const struct config *cfg, FILE *out);
+/* Prints the check-config summary (never secrets); config_summary.c. */
+void config_summary__print(const struct config *cfg, FILE *out);
 
 /* core/config_voice.c: the voice keys beyond the field table
  * (talking_request, events, capture). voice is the tenant's "voice" object,
@@ -215,6 +215,13 @@ void config_voice__free(struct voice_config *v);
 /* A check-config line about the tenant's Voice settings that deserve a
  * warning (e.g. no talking_request), or NULL. */
 const char *config_voice__warning(const struct voice_config *v);
+
+/* core/config_users.c: the tenant's "users" or "users_file" (tenant is the
+ * tenant's object, tpath its JSON path) into t->users. Returns 0, or -1
+ * with the error in c (the JSON path, or the users file and line). */
+struct jsonconf;
+int config_users__parse(struct jsonconf *c, const struct cJSON *tenant, const char *tpath,
+                        struct tenant_config *t);
 
 /* Reads secret from NAME_file / NAME_env members of a JSON object. Returns 0
  * (value may be NULL when neither is given), -1 with err on failure. */

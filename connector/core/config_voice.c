@@ -5,7 +5,6 @@
  * path of the bad value. docs/voice.md explains the keys.
  */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/config.h"
+#include "core/jsonconf.h"
 
 #define CV_NAME_MAX     64  /* event names, as the Voice side keeps them */
 #define CV_PATH_MAX     128 /* field paths */
@@ -25,95 +25,41 @@
 #define CV_CAPTURE_MAX  10000
 #define CV_CAPTURE_DFLT 20
 
-struct cv {
-    const char *base_dir;
-    struct config_error *err;
-};
-
-static int cv__fail(struct cv *c, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int cv__fail(struct cv *c, const char *path, const char *fmt, ...)
-{
-    va_list ap;
-    snprintf(c->err->path, sizeof(c->err->path), "%s", path);
-    va_start(ap, fmt);
-    vsnprintf(c->err->msg, sizeof(c->err->msg), fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-static void cv__key(char *out, size_t n, const char *path, const char *key)
-{
-    if (snprintf(out, n, "%s.%s", path, key) < 0)
-        out[0] = '\0';
-}
-
-static void cv__index(char *out, size_t n, const char *path, size_t i)
-{
-    if (snprintf(out, n, "%s[%zu]", path, i) < 0)
-        out[0] = '\0';
-}
-
-static const cJSON *cv__member(const cJSON *obj, const char *key)
-{
-    const cJSON *it = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
-    return cJSON_IsNull(it) ? NULL : it;
-}
-
-/* Unknown or duplicate keys of obj (keys: NULL-terminated). */
-static int cv__keys(struct cv *c, const cJSON *obj, const char *path, const char *const *keys)
-{
-    char p[256];
-    for (const cJSON *it = obj->child; it; it = it->next) {
-        cv__key(p, sizeof(p), path, it->string);
-        for (const cJSON *prev = obj->child; prev != it; prev = prev->next)
-            if (!strcmp(prev->string, it->string))
-                return cv__fail(c, p, "duplicate key");
-        size_t i = 0;
-        while (keys[i] && strcmp(keys[i], it->string))
-            i++;
-        if (!keys[i])
-            return cv__fail(c, p, "unknown key");
-    }
-    return 0;
-}
-
 /* An optional string member into *out (copied; def when absent). */
-static int cv__string(struct cv *c, const cJSON *obj, const char *path, const char *key,
-                      const char *def, char **out)
+static int config_voice__string(struct jsonconf *c, const cJSON *obj, const char *path,
+                                const char *key, const char *def, char **out)
 {
     char p[256];
-    const cJSON *it = cv__member(obj, key);
-    cv__key(p, sizeof(p), path, key);
+    const cJSON *it = jsonconf__member(obj, key);
+    jsonconf__path_key(p, sizeof(p), path, key);
     if (it && (!cJSON_IsString(it) || !it->valuestring[0]))
-        return cv__fail(c, p, "must be a non-empty string");
+        return jsonconf__fail(c, p, "must be a non-empty string");
     const char *v = it ? it->valuestring : def;
     if (v && !(*out = strdup(v)))
-        return cv__fail(c, p, "out of memory");
+        return jsonconf__fail(c, p, "out of memory");
     return 0;
 }
 
-static void cv__strings_free(char **v, size_t n)
+static void config_voice__strings_free(char **v, size_t n)
 {
     for (size_t i = 0; v && i < n; i++)
         free(v[i]);
     free(v);
 }
 
-static int cv__strv_set(struct cv *c, const char *p, char ***out, size_t *n, const char *const *src,
-                        size_t k)
+static int config_voice__strv_set(struct jsonconf *c, const char *p, char ***out, size_t *n,
+                                  const char *const *src, size_t k)
 {
     char **v = calloc(k ? k : 1, sizeof(*v));
     for (size_t i = 0; v && i < k; i++) {
         if (!(v[i] = strdup(src[i]))) {
-            cv__strings_free(v, i);
+            config_voice__strings_free(v, i);
             v = NULL;
         }
     }
     if (!v)
-        return cv__fail(c, p, "out of memory");
-    cv__strings_free(*out, *n);
+        return jsonconf__fail(c, p, "out of memory");
+    config_voice__strings_free(*out, *n);
     *out = v;
     *n = k;
     return 0;
@@ -121,78 +67,79 @@ static int cv__strv_set(struct cv *c, const char *p, char ***out, size_t *n, con
 
 /* ---- talking_request -------------------------------------------------------- */
 
-static int cv__talking_template(struct cv *c, const cJSON *t, const char *p,
-                                struct talking_request *r)
+static int config_voice__talking_template(struct jsonconf *c, const cJSON *t, const char *p,
+                                          struct talking_request *r)
 {
     static const char *const keys[] = {"mode", "method", "path", "body", NULL};
     char q[256];
-    if (cv__keys(c, t, p, keys) < 0 || cv__string(c, t, p, "method", "PUT", &r->method) < 0 ||
-        cv__string(c, t, p, "path", NULL, &r->path) < 0 ||
-        cv__string(c, t, p, "body", NULL, &r->body) < 0)
+    if (jsonconf__keys(c, t, p, keys) < 0 ||
+        config_voice__string(c, t, p, "method", "PUT", &r->method) < 0 ||
+        config_voice__string(c, t, p, "path", NULL, &r->path) < 0 ||
+        config_voice__string(c, t, p, "body", NULL, &r->body) < 0)
         return -1;
-    cv__key(q, sizeof(q), p, "method");
+    jsonconf__path_key(q, sizeof(q), p, "method");
     if (strcmp(r->method, "PUT") && strcmp(r->method, "POST") && strcmp(r->method, "PATCH"))
-        return cv__fail(c, q, "must be \"PUT\", \"POST\" or \"PATCH\"");
-    cv__key(q, sizeof(q), p, "path");
+        return jsonconf__fail(c, q, "must be \"PUT\", \"POST\" or \"PATCH\"");
+    jsonconf__path_key(q, sizeof(q), p, "path");
     if (!r->path)
-        return cv__fail(c, q,
-                        "missing; there is no default: Enreach documents no endpoint for "
-                        "'talking' (docs/voice.md)");
+        return jsonconf__fail(c, q,
+                              "missing; there is no default: Enreach documents no endpoint for "
+                              "'talking' (docs/voice.md)");
     if (r->path[0] != '/')
-        return cv__fail(c, q, "must start with /");
+        return jsonconf__fail(c, q, "must start with /");
     return 0;
 }
 
-static int cv__talking_availability(struct cv *c, const cJSON *t, const char *p,
-                                    struct talking_request *r)
+static int config_voice__talking_availability(struct jsonconf *c, const cJSON *t, const char *p,
+                                              struct talking_request *r)
 {
     static const char *const keys[] = {"mode", "event_type_id", "event_source", "note", NULL};
     char q[256];
-    const cJSON *id = cv__member(t, "event_type_id");
-    if (cv__keys(c, t, p, keys) < 0)
+    const cJSON *id = jsonconf__member(t, "event_type_id");
+    if (jsonconf__keys(c, t, p, keys) < 0)
         return -1;
-    cv__key(q, sizeof(q), p, "event_type_id");
+    jsonconf__path_key(q, sizeof(q), p, "event_type_id");
     if (!id)
-        return cv__fail(c, q,
-                        "missing; the availability type to create (3 = DND in public "
-                        "client code)");
+        return jsonconf__fail(c, q,
+                              "missing; the availability type to create (3 = DND in public "
+                              "client code)");
     if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble > CV_NUMBER_MAX ||
         id->valuedouble != (double)(long long)id->valuedouble)
-        return cv__fail(c, q, "must be an integer >= 0");
+        return jsonconf__fail(c, q, "must be an integer >= 0");
     r->event_type_id = (int)id->valuedouble;
-    return cv__string(c, t, p, "event_source", "presence-sync", &r->event_source) < 0 ||
-                   cv__string(c, t, p, "note", NULL, &r->note) < 0
+    return config_voice__string(c, t, p, "event_source", "presence-sync", &r->event_source) < 0 ||
+                   config_voice__string(c, t, p, "note", NULL, &r->note) < 0
                ? -1
                : 0;
 }
 
-static int cv__talking(struct cv *c, const cJSON *voice, const char *path,
-                       struct talking_request *r)
+static int config_voice__talking(struct jsonconf *c, const cJSON *voice, const char *path,
+                                 struct talking_request *r)
 {
     char p[256], q[256];
-    const cJSON *t = cv__member(voice, "talking_request");
-    cv__key(p, sizeof(p), path, "talking_request");
+    const cJSON *t = jsonconf__member(voice, "talking_request");
+    jsonconf__path_key(p, sizeof(p), path, "talking_request");
     r->mode = TALKING_OFF;
     if (!t)
         return 0;
     if (!cJSON_IsObject(t))
-        return cv__fail(c, p, "must be an object");
-    const cJSON *mode = cv__member(t, "mode");
-    cv__key(q, sizeof(q), p, "mode");
+        return jsonconf__fail(c, p, "must be an object");
+    const cJSON *mode = jsonconf__member(t, "mode");
+    jsonconf__path_key(q, sizeof(q), p, "mode");
     if (!mode || (cJSON_IsString(mode) && !strcmp(mode->valuestring, "template"))) {
         r->mode = TALKING_TEMPLATE;
-        return cv__talking_template(c, t, p, r);
+        return config_voice__talking_template(c, t, p, r);
     }
     if (cJSON_IsString(mode) && !strcmp(mode->valuestring, "availability")) {
         r->mode = TALKING_AVAILABILITY;
-        return cv__talking_availability(c, t, p, r);
+        return config_voice__talking_availability(c, t, p, r);
     }
-    return cv__fail(c, q, "must be \"template\" or \"availability\"");
+    return jsonconf__fail(c, q, "must be \"template\" or \"availability\"");
 }
 
 /* ---- events ----------------------------------------------------------------- */
 
-static bool cv__name_ok(const char *s)
+static bool config_voice__name_ok(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n >= CV_NAME_MAX)
@@ -203,7 +150,7 @@ static bool cv__name_ok(const char *s)
     return true;
 }
 
-static bool cv__path_ok(const char *s)
+static bool config_voice__path_ok(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n >= CV_PATH_MAX || s[0] == '.' || s[n - 1] == '.' || strstr(s, ".."))
@@ -214,7 +161,7 @@ static bool cv__path_ok(const char *s)
     return true;
 }
 
-static void cv__list_free(struct voice_event_list *l)
+static void config_voice__list_free(struct voice_event_list *l)
 {
     for (size_t i = 0; l->items && i < l->n; i++)
         free(l->items[i].name);
@@ -224,51 +171,52 @@ static void cv__list_free(struct voice_event_list *l)
 }
 
 /* One entry: "Name" or {"name": "Name", "number": 11}. */
-static int cv__event(struct cv *c, const cJSON *e, const char *p, struct voice_event_name *out)
+static int config_voice__event(struct jsonconf *c, const cJSON *e, const char *p,
+                               struct voice_event_name *out)
 {
     static const char *const keys[] = {"name", "number", NULL};
     char q[256];
     const cJSON *name = cJSON_IsString(e) ? e : NULL, *num = NULL;
     out->number = -1;
     if (cJSON_IsObject(e)) {
-        if (cv__keys(c, e, p, keys) < 0)
+        if (jsonconf__keys(c, e, p, keys) < 0)
             return -1;
-        name = cv__member(e, "name");
-        num = cv__member(e, "number");
+        name = jsonconf__member(e, "name");
+        num = jsonconf__member(e, "number");
     }
     else if (!name) {
-        return cv__fail(c, p, "must be an event name or {\"name\", \"number\"}");
+        return jsonconf__fail(c, p, "must be an event name or {\"name\", \"number\"}");
     }
-    cv__key(q, sizeof(q), p, "name");
-    if (!cJSON_IsString(name) || !cv__name_ok(name->valuestring))
-        return cv__fail(c, cJSON_IsObject(e) ? q : p,
-                        "must be an event name of 1 to 63 characters of [A-Za-z0-9_.-]");
-    cv__key(q, sizeof(q), p, "number");
+    jsonconf__path_key(q, sizeof(q), p, "name");
+    if (!cJSON_IsString(name) || !config_voice__name_ok(name->valuestring))
+        return jsonconf__fail(c, cJSON_IsObject(e) ? q : p,
+                              "must be an event name of 1 to 63 characters of [A-Za-z0-9_.-]");
+    jsonconf__path_key(q, sizeof(q), p, "number");
     if (num && (!cJSON_IsNumber(num) || num->valuedouble < 0 || num->valuedouble > CV_NUMBER_MAX ||
                 num->valuedouble != (double)(long long)num->valuedouble))
-        return cv__fail(c, q, "must be an integer >= 0");
+        return jsonconf__fail(c, q, "must be an integer >= 0");
     out->number = num ? (long long)num->valuedouble : -1;
-    return (out->name = strdup(name->valuestring)) ? 0 : cv__fail(c, p, "out of memory");
+    return (out->name = strdup(name->valuestring)) ? 0 : jsonconf__fail(c, p, "out of memory");
 }
 
-static int cv__events_list(struct cv *c, const cJSON *ev, const char *path, const char *key,
-                           struct voice_event_list *l)
+static int config_voice__events_list(struct jsonconf *c, const cJSON *ev, const char *path,
+                                     const char *key, struct voice_event_list *l)
 {
     char p[256], q[256];
-    const cJSON *arr = cv__member(ev, key), *it;
-    cv__key(p, sizeof(p), path, key);
+    const cJSON *arr = jsonconf__member(ev, key), *it;
+    jsonconf__path_key(p, sizeof(p), path, key);
     if (!arr)
         return 0; /* the default stays */
     if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > CV_MAX_EVENTS)
-        return cv__fail(c, p, "must be an array of at most %d events", CV_MAX_EVENTS);
-    cv__list_free(l);
+        return jsonconf__fail(c, p, "must be an array of at most %d events", CV_MAX_EVENTS);
+    config_voice__list_free(l);
     l->items = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(*l->items));
     if (!l->items)
-        return cv__fail(c, p, "out of memory");
+        return jsonconf__fail(c, p, "out of memory");
     cJSON_ArrayForEach(it, arr)
     {
-        cv__index(q, sizeof(q), p, l->n);
-        if (cv__event(c, it, q, &l->items[l->n]) < 0)
+        jsonconf__path_index(q, sizeof(q), p, l->n);
+        if (config_voice__event(c, it, q, &l->items[l->n]) < 0)
             return -1;
         l->n++;
     }
@@ -276,22 +224,23 @@ static int cv__events_list(struct cv *c, const cJSON *ev, const char *path, cons
 }
 
 /* An array of strings (field paths or status values), replacing *out. */
-static int cv__strv(struct cv *c, const cJSON *obj, const char *path, const char *key,
-                    bool (*ok)(const char *), const char *what, char ***out, size_t *n)
+static int config_voice__strv(struct jsonconf *c, const cJSON *obj, const char *path,
+                              const char *key, bool (*ok)(const char *), const char *what,
+                              char ***out, size_t *n)
 {
     char p[256], q[256];
-    const cJSON *arr = cv__member(obj, key), *it;
+    const cJSON *arr = jsonconf__member(obj, key), *it;
     const char *tmp[CV_MAX_FIELDS];
     char num[CV_MAX_FIELDS][32];
     size_t k = 0;
-    cv__key(p, sizeof(p), path, key);
+    jsonconf__path_key(p, sizeof(p), path, key);
     if (!arr)
         return 0;
     if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > CV_MAX_FIELDS)
-        return cv__fail(c, p, "must be an array of at most %d %s", CV_MAX_FIELDS, what);
+        return jsonconf__fail(c, p, "must be an array of at most %d %s", CV_MAX_FIELDS, what);
     cJSON_ArrayForEach(it, arr)
     {
-        cv__index(q, sizeof(q), p, k);
+        jsonconf__path_index(q, sizeof(q), p, k);
         if (cJSON_IsNumber(it) && !ok) { /* status values may be numbers */
             snprintf(num[k], sizeof(num[k]), "%.15g", it->valuedouble);
             tmp[k] = num[k];
@@ -300,39 +249,41 @@ static int cv__strv(struct cv *c, const cJSON *obj, const char *path, const char
         }
         if (!cJSON_IsString(it) || !it->valuestring[0] ||
             (ok ? !ok(it->valuestring) : strlen(it->valuestring) >= CV_VALUE_MAX))
-            return cv__fail(c, q, "must be %s", what);
+            return jsonconf__fail(c, q, "must be %s", what);
         tmp[k++] = it->valuestring;
     }
-    return cv__strv_set(c, p, out, n, tmp, k);
+    return config_voice__strv_set(c, p, out, n, tmp, k);
 }
 
-static int cv__status(struct cv *c, const cJSON *ev, const char *path,
-                      struct voice_events_config *e)
+static int config_voice__status(struct jsonconf *c, const cJSON *ev, const char *path,
+                                struct voice_events_config *e)
 {
     static const char *const keys[] = {"field", "talking", "free", NULL};
     char p[256], q[256];
-    const cJSON *st = cv__member(ev, "status");
-    cv__key(p, sizeof(p), path, "status");
+    const cJSON *st = jsonconf__member(ev, "status");
+    jsonconf__path_key(p, sizeof(p), path, "status");
     if (!st)
         return 0;
     if (!cJSON_IsObject(st))
-        return cv__fail(c, p, "must be an object {\"field\", \"talking\", \"free\"}");
-    if (cv__keys(c, st, p, keys) < 0 || cv__string(c, st, p, "field", NULL, &e->status_field) < 0 ||
-        cv__strv(c, st, p, "talking", NULL, "a status value (string or number)", &e->status_talking,
-                 &e->n_status_talking) < 0 ||
-        cv__strv(c, st, p, "free", NULL, "a status value (string or number)", &e->status_free,
-                 &e->n_status_free) < 0)
+        return jsonconf__fail(c, p, "must be an object {\"field\", \"talking\", \"free\"}");
+    if (jsonconf__keys(c, st, p, keys) < 0 ||
+        config_voice__string(c, st, p, "field", NULL, &e->status_field) < 0 ||
+        config_voice__strv(c, st, p, "talking", NULL, "a status value (string or number)",
+                           &e->status_talking, &e->n_status_talking) < 0 ||
+        config_voice__strv(c, st, p, "free", NULL, "a status value (string or number)",
+                           &e->status_free, &e->n_status_free) < 0)
         return -1;
-    cv__key(q, sizeof(q), p, "field");
-    if (!e->status_field || !cv__path_ok(e->status_field))
-        return cv__fail(c, q, "missing or not a field path (e.g. \"status\")");
+    jsonconf__path_key(q, sizeof(q), p, "field");
+    if (!e->status_field || !config_voice__path_ok(e->status_field))
+        return jsonconf__fail(c, q, "missing or not a field path (e.g. \"status\")");
     if (!e->n_status_talking && !e->n_status_free)
-        return cv__fail(c, p, "needs \"talking\" or \"free\" values");
+        return jsonconf__fail(c, p, "needs \"talking\" or \"free\" values");
     return 0;
 }
 
 /* The project's starting model: docs/voice.md "Event model". */
-static int cv__events_default(struct cv *c, const char *p, struct voice_events_config *e)
+static int config_voice__events_default(struct jsonconf *c, const char *p,
+                                        struct voice_events_config *e)
 {
     static const struct {
         const char *name;
@@ -348,22 +299,24 @@ static int cv__events_default(struct cv *c, const char *p, struct voice_events_c
     for (size_t i = 0; i < 3; i++) {
         lists[i]->items = calloc(2, sizeof(*lists[i]->items));
         if (!lists[i]->items)
-            return cv__fail(c, p, "out of memory");
+            return jsonconf__fail(c, p, "out of memory");
     }
     for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
         struct voice_event_list *l = lists[defs[i].list];
         if (!(l->items[l->n].name = strdup(defs[i].name)))
-            return cv__fail(c, p, "out of memory");
+            return jsonconf__fail(c, p, "out of memory");
         l->items[l->n++].number = defs[i].number;
     }
-    return cv__strv_set(c, p, &e->user_id_fields, &e->n_user_id_fields, users, 2) < 0 ||
-                   cv__strv_set(c, p, &e->call_id_fields, &e->n_call_id_fields, calls, 1) < 0
+    return config_voice__strv_set(c, p, &e->user_id_fields, &e->n_user_id_fields, users, 2) < 0 ||
+                   config_voice__strv_set(c, p, &e->call_id_fields, &e->n_call_id_fields, calls,
+                                          1) < 0
                ? -1
                : 0;
 }
 
 /* A name or a number used twice (in one meaning or across them). */
-static int cv__events_unique(struct cv *c, const char *p, const struct voice_events_config *e)
+static int config_voice__events_unique(struct jsonconf *c, const char *p,
+                                       const struct voice_events_config *e)
 {
     const struct voice_event_list *lists[] = {&e->connected, &e->disconnected, &e->user_status};
     for (size_t a = 0; a < 3; a++) {
@@ -373,10 +326,10 @@ static int cv__events_unique(struct cv *c, const char *p, const struct voice_eve
                 for (size_t j = b == a ? i + 1 : 0; j < lists[b]->n; j++) {
                     const struct voice_event_name *y = &lists[b]->items[j];
                     if (!strcasecmp(x->name, y->name))
-                        return cv__fail(c, p, "event \"%s\" is listed twice", x->name);
+                        return jsonconf__fail(c, p, "event \"%s\" is listed twice", x->name);
                     if (x->number >= 0 && x->number == y->number)
-                        return cv__fail(c, p, "number %lld is given to \"%s\" and \"%s\"",
-                                        x->number, x->name, y->name);
+                        return jsonconf__fail(c, p, "number %lld is given to \"%s\" and \"%s\"",
+                                              x->number, x->name, y->name);
                 }
             }
         }
@@ -384,8 +337,8 @@ static int cv__events_unique(struct cv *c, const char *p, const struct voice_eve
     return 0;
 }
 
-static int cv__events(struct cv *c, const cJSON *voice, const char *path,
-                      struct voice_events_config *e)
+static int config_voice__events(struct jsonconf *c, const cJSON *voice, const char *path,
+                                struct voice_events_config *e)
 {
     static const char *const keys[] = {"call_connected",
                                        "call_disconnected",
@@ -395,64 +348,67 @@ static int cv__events(struct cv *c, const cJSON *voice, const char *path,
                                        "status",
                                        NULL};
     char p[256];
-    const cJSON *ev = cv__member(voice, "events");
-    cv__key(p, sizeof(p), path, "events");
-    if (cv__events_default(c, p, e) < 0)
+    const cJSON *ev = jsonconf__member(voice, "events");
+    jsonconf__path_key(p, sizeof(p), path, "events");
+    if (config_voice__events_default(c, p, e) < 0)
         return -1;
     if (!ev)
         return 0;
     if (!cJSON_IsObject(ev))
-        return cv__fail(c, p, "must be an object");
-    if (cv__keys(c, ev, p, keys) < 0 ||
-        cv__events_list(c, ev, p, "call_connected", &e->connected) < 0 ||
-        cv__events_list(c, ev, p, "call_disconnected", &e->disconnected) < 0 ||
-        cv__events_list(c, ev, p, "user_status", &e->user_status) < 0 ||
-        cv__strv(c, ev, p, "user_id_fields", cv__path_ok, "a field path (e.g. \"data.userId\")",
-                 &e->user_id_fields, &e->n_user_id_fields) < 0 ||
-        cv__strv(c, ev, p, "call_id_fields", cv__path_ok, "a field path (e.g. \"callId\")",
-                 &e->call_id_fields, &e->n_call_id_fields) < 0 ||
-        cv__status(c, ev, p, e) < 0 || cv__events_unique(c, p, e) < 0)
+        return jsonconf__fail(c, p, "must be an object");
+    if (jsonconf__keys(c, ev, p, keys) < 0 ||
+        config_voice__events_list(c, ev, p, "call_connected", &e->connected) < 0 ||
+        config_voice__events_list(c, ev, p, "call_disconnected", &e->disconnected) < 0 ||
+        config_voice__events_list(c, ev, p, "user_status", &e->user_status) < 0 ||
+        config_voice__strv(c, ev, p, "user_id_fields", config_voice__path_ok,
+                           "a field path (e.g. \"data.userId\")", &e->user_id_fields,
+                           &e->n_user_id_fields) < 0 ||
+        config_voice__strv(c, ev, p, "call_id_fields", config_voice__path_ok,
+                           "a field path (e.g. \"callId\")", &e->call_id_fields,
+                           &e->n_call_id_fields) < 0 ||
+        config_voice__status(c, ev, p, e) < 0 || config_voice__events_unique(c, p, e) < 0)
         return -1;
     if (!e->n_user_id_fields)
-        return cv__fail(c, p, "user_id_fields must not be empty");
+        return jsonconf__fail(c, p, "user_id_fields must not be empty");
     if ((!e->connected.n || !e->disconnected.n) && !(e->status_field && e->user_status.n))
-        return cv__fail(c, p,
-                        "needs call_connected and call_disconnected events, or user_status "
-                        "events with a status rule");
+        return jsonconf__fail(c, p,
+                              "needs call_connected and call_disconnected events, or user_status "
+                              "events with a status rule");
     return 0;
 }
 
 /* ---- capture ---------------------------------------------------------------- */
 
-static int cv__capture(struct cv *c, const cJSON *voice, const char *path,
-                       struct voice_capture_config *cap)
+static int config_voice__capture(struct jsonconf *c, const cJSON *voice, const char *path,
+                                 struct voice_capture_config *cap)
 {
     static const char *const keys[] = {"file", "count", NULL};
     char p[256], q[256];
-    const cJSON *obj = cv__member(voice, "capture"), *n;
-    cv__key(p, sizeof(p), path, "capture");
+    const cJSON *obj = jsonconf__member(voice, "capture"), *n;
+    jsonconf__path_key(p, sizeof(p), path, "capture");
     cap->count = CV_CAPTURE_DFLT;
     if (!obj)
         return 0;
     if (!cJSON_IsObject(obj))
-        return cv__fail(c, p, "must be an object {\"file\", \"count\"}");
-    if (cv__keys(c, obj, p, keys) < 0 || cv__string(c, obj, p, "file", NULL, &cap->file) < 0)
+        return jsonconf__fail(c, p, "must be an object {\"file\", \"count\"}");
+    if (jsonconf__keys(c, obj, p, keys) < 0 ||
+        config_voice__string(c, obj, p, "file", NULL, &cap->file) < 0)
         return -1;
-    cv__key(q, sizeof(q), p, "file");
+    jsonconf__path_key(q, sizeof(q), p, "file");
     if (!cap->file)
-        return cv__fail(c, q, "missing");
+        return jsonconf__fail(c, q, "missing");
     if (cap->file[0] != '/' && c->base_dir && c->base_dir[0]) {
         char *abs = NULL;
         if (asprintf(&abs, "%s/%s", c->base_dir, cap->file) < 0)
-            return cv__fail(c, q, "out of memory");
+            return jsonconf__fail(c, q, "out of memory");
         free(cap->file);
         cap->file = abs;
     }
-    cv__key(q, sizeof(q), p, "count");
-    if ((n = cv__member(obj, "count"))) {
+    jsonconf__path_key(q, sizeof(q), p, "count");
+    if ((n = jsonconf__member(obj, "count"))) {
         if (!cJSON_IsNumber(n) || n->valuedouble < 1 || n->valuedouble > CV_CAPTURE_MAX ||
             n->valuedouble != (double)(int)n->valuedouble)
-            return cv__fail(c, q, "must be an integer from 1 to %d", CV_CAPTURE_MAX);
+            return jsonconf__fail(c, q, "must be an integer from 1 to %d", CV_CAPTURE_MAX);
         cap->count = (int)n->valuedouble;
     }
     return 0;
@@ -463,11 +419,11 @@ static int cv__capture(struct cv *c, const cJSON *voice, const char *path,
 int config_voice__parse(const cJSON *voice, const char *path, const char *base_dir,
                         struct voice_config *v, struct config_error *err)
 {
-    struct cv c = {base_dir, err};
-    if (cv__talking(&c, voice, path, &v->talking) < 0 ||
-        cv__events(&c, voice, path, &v->events) < 0)
+    struct jsonconf c = {base_dir, err};
+    if (config_voice__talking(&c, voice, path, &v->talking) < 0 ||
+        config_voice__events(&c, voice, path, &v->events) < 0)
         return -1;
-    return cv__capture(&c, voice, path, &v->capture);
+    return config_voice__capture(&c, voice, path, &v->capture);
 }
 
 void config_voice__free(struct voice_config *v)
@@ -479,13 +435,13 @@ void config_voice__free(struct voice_config *v)
     free(t->body);
     free(t->event_source);
     free(t->note);
-    cv__list_free(&e->connected);
-    cv__list_free(&e->disconnected);
-    cv__list_free(&e->user_status);
-    cv__strings_free(e->user_id_fields, e->n_user_id_fields);
-    cv__strings_free(e->call_id_fields, e->n_call_id_fields);
-    cv__strings_free(e->status_talking, e->n_status_talking);
-    cv__strings_free(e->status_free, e->n_status_free);
+    config_voice__list_free(&e->connected);
+    config_voice__list_free(&e->disconnected);
+    config_voice__list_free(&e->user_status);
+    config_voice__strings_free(e->user_id_fields, e->n_user_id_fields);
+    config_voice__strings_free(e->call_id_fields, e->n_call_id_fields);
+    config_voice__strings_free(e->status_talking, e->n_status_talking);
+    config_voice__strings_free(e->status_free, e->n_status_free);
     free(e->status_field);
     free(v->capture.file);
     memset(t, 0, sizeof(*t));

@@ -8,8 +8,9 @@
  * HTTP_DONE, or keeps `pending` and returns HTTP_DEFER, completing it later
  * from any thread with http_server__complete().
  * Unknown paths get 404; a known path with the wrong method gets 405 with an
- * Allow header. POST/PUT/PATCH without Content-Length (e.g. chunked) get 411:
- * libwebsockets 4.1 cannot decode chunked request bodies.
+ * Allow header (core/http_route.c). POST/PUT/PATCH without Content-Length
+ * (e.g. chunked) get 411: libwebsockets 4.1 cannot decode chunked request
+ * bodies.
  * Limits: at most max_connections sockets (more are closed on accept); a
  * client gets timeout_secs to send its headers, timeout_secs for its body
  * (dropped on the next byte after that), and a deferred answer must come
@@ -18,9 +19,8 @@
  * being received are reserved against max_buffered_bytes; a request that
  * does not fit gets 503 with Retry-After: 1 and the connection is closed.
  *
- * WebSocket routes (used by the Voice simulator's SignalR hub) get their
- * callbacks on the service thread too (on_close also from the thread calling
- * http_server__stop()); ws__send() and ws__close() are thread-safe.
+ * The daemon serves no WebSockets: upgrades are refused unless a hook takes
+ * them (the simulators' WebSocket server, tests/fakes/common/ws_server.c).
  */
 #ifndef PS_HTTP_SERVER_H
 #define PS_HTTP_SERVER_H
@@ -28,34 +28,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/http_request.h"
+
 struct http_server;
 struct http_pending;
-struct ws_conn;
-
-struct http_request {
-    const char *method; /* "GET", "POST", ... */
-    const char *path;   /* URL-decoded path, no query */
-    /* query string without '?', "" when none. libwebsockets decodes the
-     * arguments while parsing, so this is rebuilt from them, re-encoded
-     * (same values, maybe different spelling). Prefer http_request__query(). */
-    const char *query;
-    const char *body; /* NUL-terminated; body_len excludes the NUL */
-    size_t body_len;
-    void *internal;
-};
-
-struct http_response {
-    int status;
-    const char *content_type; /* static string; NULL: "application/json"; "": none */
-    char *body;               /* malloc'd; the server frees it */
-    size_t body_len;
-    const char *extra_headers; /* static, "Name: value\r\n..." or NULL */
-};
-
-enum { HTTP_DONE = 0, HTTP_DEFER = 1 };
-
-typedef int (*http_handler_fn)(void *ctx, const struct http_request *req,
-                               struct http_response *resp, struct http_pending *pending);
+struct lws;
 
 struct http_server_options {
     const char *host; /* "127.0.0.1", "0.0.0.0", "::" */
@@ -70,6 +47,8 @@ struct http_server_options {
 };
 
 struct http_server *http_server__new(const struct http_server_options *opt);
+/* The options in force: opt with the defaults filled in. */
+const struct http_server_options *http_server__options(const struct http_server *srv);
 /* Routes: call before http_server__start(). path is exact, or a prefix when
  * it ends with '/' and prefix is true. method NULL matches any. */
 int http_server__route(struct http_server *srv, const char *method, const char *path, bool prefix,
@@ -94,35 +73,24 @@ void http_server__complete(struct http_pending *p, int status, const char *conte
 void http_server__complete_headers(struct http_pending *p, int status, const char *content_type,
                                    const char *extra_headers, char *body, size_t body_len);
 
-/* During a handler only: copy a request header (case-insensitive name, any
- * header incl. custom ones like X-Benemen-Token). Returns length or -1. */
-int http_request__header(const struct http_request *req, const char *name, char *buf, size_t len);
-/* During a handler (or ws on_open) only: a query argument, URL-decoded
- * exactly once ('+' is a space, %2B is '+'). An argument without '=' has the
- * value "". Returns length or -1 when absent / too long for buf. */
-int http_request__query(const struct http_request *req, const char *name, char *buf, size_t len);
-
-/* WebSocket routes. */
-struct ws_handler {
-    /* Optional, service thread, before the upgrade: 0 accepts, an HTTP
-     * status (e.g. 401, 404, 409) refuses with that answer and no 101.
-     * Headers and query are readable; it must not block. */
-    int (*on_upgrade)(void *ctx, const struct http_request *req);
-    void (*on_open)(void *ctx, struct ws_conn *c, const struct http_request *req);
-    /* one whole message (fragments are joined); text or binary */
-    void (*on_message)(void *ctx, struct ws_conn *c, const char *data, size_t len);
-    void (*on_close)(void *ctx, struct ws_conn *c);
+/* The WebSocket hook: what serves upgrades when a server has one (only the
+ * simulators do). On the service thread, callback gets the libwebsockets
+ * reasons of an upgrade and of the connection after it
+ * (LWS_CALLBACK_HTTP_CONFIRM_UPGRADE, _FILTER_PROTOCOL_CONNECTION,
+ * _ESTABLISHED, _RECEIVE, _SERVER_WRITEABLE, _CLOSED, _WSI_DESTROY; the last
+ * also on the thread calling http_server__stop()) with conn the
+ * connection's slot for the hook's own state, and returns what an lws
+ * callback returns. on_wake runs on the service thread after
+ * http_server__wake(); on_free in http_server__free(), after the stop. */
+struct http_server_hook {
+    int (*callback)(void *ctx, struct lws *wsi, int reason, void **conn, void *in, size_t len);
+    void (*on_wake)(void *ctx);
+    void (*on_free)(void *ctx);
+    void *ctx;
 };
-int http_server__ws_route(struct http_server *srv, const char *path, const struct ws_handler *h,
-                          void *ctx);
-/* Any thread. Queues one text frame; returns -1 if the connection closed.
- * A ws_conn stays valid (sends return -1) after on_close until
- * http_server__free(), so a late send from another thread is harmless. */
-int ws__send(struct ws_conn *c, const char *data, size_t len);
-/* Any thread. Closes the connection (on_close follows). */
-void ws__close(struct ws_conn *c);
-/* Per-connection user pointer. */
-void ws__set_user(struct ws_conn *c, void *user);
-void *ws__user(struct ws_conn *c);
+/* Before start, at most once. */
+int http_server__hook(struct http_server *srv, const struct http_server_hook *hook);
+/* Any thread: wakes the service thread; a no-op once the server stopped. */
+void http_server__wake(struct http_server *srv);
 
 #endif

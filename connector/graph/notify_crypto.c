@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -17,6 +18,7 @@
 #include <openssl/x509.h>
 
 #include "core/b64.h"
+#include "core/log.h"
 
 #define NOTIFY_CRYPTO_HMAC_LEN 32
 #define NOTIFY_CRYPTO_IV_LEN   16
@@ -599,4 +601,80 @@ bool notify_crypto__client_state_equal(const char *received, const char *expecte
         !EVP_Digest(expected, strlen(expected), b, &blen, sha256, NULL))
         return false;
     return alen == sizeof(a) && blen == sizeof(b) && CRYPTO_memcmp(a, b, sizeof(a)) == 0;
+}
+
+/* ---- the configuration's check of the pair ------------------------------ */
+
+static int notify_crypto__no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf, (void)size, (void)rwflag, (void)u;
+    return 0; /* never prompt on a terminal */
+}
+
+static int notify_crypto__check_rsa_key(const char *file, EVP_PKEY *k, char *msg, size_t len)
+{
+    int bits;
+
+    if (!k)
+        return snprintf(msg, len, "%s is not an unencrypted PEM private key", file), -1;
+    if (!EVP_PKEY_is_a(k, "RSA"))
+        return snprintf(msg, len, "%s is not an RSA key", file), -1;
+    bits = EVP_PKEY_get_bits(k);
+    if (bits < 2048 || bits > 4096)
+        return snprintf(msg, len, "%s: RSA key has %d bits; 2048 to 4096 are accepted", file, bits),
+               -1;
+    return 0;
+}
+
+/* Graph encrypts resource data to this certificate; a wrong pair would only
+ * show up at the first notification, so check it now. */
+static X509 *notify_crypto__load_cert(const char *file)
+{
+    FILE *f = fopen(file, "r");
+    X509 *x = NULL;
+
+    if (f) {
+        x = PEM_read_X509(f, NULL, notify_crypto__no_passphrase, NULL);
+        fclose(f);
+    }
+    return x;
+}
+
+static EVP_PKEY *notify_crypto__load_key(const char *file)
+{
+    FILE *f = fopen(file, "r");
+    EVP_PKEY *k = NULL;
+    struct stat st;
+
+    if (f) {
+        if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
+            LOG_WARN("config", "private key file is readable by group or others file=%s", file);
+        k = PEM_read_PrivateKey(f, NULL, notify_crypto__no_passphrase, NULL);
+        fclose(f);
+    }
+    return k;
+}
+
+int notify_crypto__check_files(const char *cert_file, const char *key_file, bool *key_at_fault,
+                               char *msg, size_t len)
+{
+    X509 *x = notify_crypto__load_cert(cert_file);
+    EVP_PKEY *k = notify_crypto__load_key(key_file);
+    int rc = -1;
+
+    *key_at_fault = x != NULL;
+    if (!x)
+        snprintf(msg, len, "%s is not a PEM X.509 certificate", cert_file);
+    else if (notify_crypto__check_rsa_key(key_file, k, msg, len) == 0) {
+        if (X509_check_private_key(x, k) != 1)
+            snprintf(msg, len, "does not match the certificate in encryption_cert_file");
+        else
+            rc = 0;
+        if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
+            LOG_WARN("config", "encryption certificate has expired file=%s", cert_file);
+    }
+    ERR_clear_error();
+    X509_free(x);
+    EVP_PKEY_free(k);
+    return rc;
 }

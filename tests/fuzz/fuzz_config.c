@@ -79,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FILE *f = open_memstream(&out, &len);
         if (!f)
             abort();
-        config__print_summary(cfg, f);
+        config_summary__print(cfg, f);
         (void)config__total_users(cfg);
         fclose(f);
         /* unless the input itself spells a secret out in a plain field */

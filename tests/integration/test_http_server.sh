@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # core/http_server against real clients (curl, bash /dev/tcp, an lws WebSocket
 # client): routing, 404/405/411/413, deferred answers, header and query
-# accessors, concurrency, slow clients, the connection cap, WebSockets, TLS.
+# accessors, concurrency, slow clients, the connection cap, the budget of
+# buffered bodies, TLS, and the simulators' WebSocket server on its hook
+# (tests/fakes/common/ws_server.c; without it upgrades are refused).
 # Drives tests/tools/http_server_probe and tests/tools/ws_probe.
 source "$(dirname "$0")/../lib/common.sh"
 
@@ -170,7 +172,7 @@ pass "header limit ($st)"
 printf 'open\nrecv hello a+b c\nrecv one\nrecv abcdefghijkl\nrecv big:200\nrecv two\n' >"$T/ws1.want"
 head -n 6 "$T/ws1.txt" | diff -u "$T/ws1.want" - || fail "ws echo transcript differs"
 "$WS_PROBE" "$PORT" /ws close >"$T/ws2.txt" || true
-grep -qx closed "$T/ws2.txt" || fail "ws__close did not close: $(cat "$T/ws2.txt")"
+grep -qx closed "$T/ws2.txt" || fail "ws_server__close did not close: $(cat "$T/ws2.txt")"
 "$WS_PROBE" "$PORT" /ws "big:$((LIMIT + 1))" >"$T/ws3.txt" || true
 grep -qx closed "$T/ws3.txt" || fail "ws message over the limit not refused"
 grep -q "recv big" "$T/ws3.txt" && fail "ws message over the limit echoed"
@@ -178,6 +180,16 @@ if "$WS_PROBE" "$PORT" /elsewhere x >"$T/ws4.txt"; then fail "ws upgrade on unkn
 stats_ok() { body_of "$URL/stats" | has '"ws_open":3,"ws_closed":3'; }
 wait_for 5 stats_ok || fail "ws open/close not paired: $(body_of "$URL/stats")"
 pass "websocket"
+
+# without the simulators' WebSocket server (as in the daemon) an upgrade is
+# refused, and the server goes on answering HTTP
+HTTP_PROBE_NO_WS=1 start_probe nows "$LIMIT"
+if "$WS_PROBE" "$PORT" /ws x >"$T/ws5.txt"; then fail "ws upgrade accepted without a ws server"; fi
+grep -q '^open$' "$T/ws5.txt" && fail "ws opened without a ws server"
+[ "$(body_of "http://127.0.0.1:$PORT/healthz")" = ok ] || fail "server unwell after a refused upgrade"
+[ "$(body_of "http://127.0.0.1:$PORT/stats" | sed -n 's/.*"ws_open":\([0-9]*\).*/\1/p')" = 0 ] ||
+    fail "ws handler called without a ws server"
+pass "no websocket server"
 
 # --- metrics of the server itself ---------------------------------------------
 body_of "$URL/metrics" >"$T/metrics.txt"

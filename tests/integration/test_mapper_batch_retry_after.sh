@@ -7,8 +7,12 @@
 # their reads came back: not asserted); bob's clear is answered 429 with
 # Retry-After 3. Bob's clear comes again no sooner than 3 s later, and
 # nothing presence-related goes to Graph meanwhile (the item blocks the
-# tenant's budget too). The codec's forms of an item's Retry-After (string,
-# number, date) are unit-tested (tests/unit/test_graph_batch.c).
+# tenant's budget too). Whether bob's clear shares a $batch depends on when
+# the reads came back (seen both ways under load), so this end-to-end test
+# accepts a single request too and says which it saw; the item form is
+# proven deterministically by tests/component/test_graph_writer.c (an item's
+# numeric Retry-After through the real writer and client) and the codec's
+# forms (string, number, date) by tests/unit/test_graph_batch.c.
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/mapper_helpers.sh"
 
@@ -30,7 +34,6 @@ clears = [r for r in reqs if r["path"].endswith("/presence/clearPresence")]
 print("clears:", [(r["path"].split("/")[3][:8], r["status"], r["batch_item"], r["t_ms"]) for r in clears])
 b = [r for r in clears if f"/users/{bob}/" in r["path"]]
 assert len(b) >= 2 and b[0]["status"] == 429, "bob's first clear: a 429"
-assert any(r["batch_item"] for r in clears), "no clear went in a $batch"
 print("bob's 429 came", "in a $batch item" if b[0]["batch_item"] else "as a single request")
 assert b[1]["t_ms"] - b[0]["t_ms"] >= 2900, f"bob retried after {b[1]['t_ms'] - b[0]['t_ms']} ms"
 assert b[-1]["status"] in (200, 404)

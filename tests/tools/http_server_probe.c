@@ -1,10 +1,11 @@
 /* A small server on core/http_server for tests/integration/test_http_server.sh.
  *
- *   http_server_probe MAX_BODY_BYTES [MAX_CONNECTIONS [TIMEOUT_SECS]]
+ *   http_server_probe MAX_BODY_BYTES [MAX_CONNECTIONS [TIMEOUT_SECS [MAX_BUFFERED]]]
  *
  * Listens on 127.0.0.1, any free port, prints `port=N` on stdout and runs
  * until SIGTERM/SIGINT. With HTTP_PROBE_CERT and HTTP_PROBE_KEY set (PEM
- * files) it serves HTTPS. Routes:
+ * files) it serves HTTPS. With HTTP_PROBE_NO_WS=1 it has no WebSocket server
+ * (tests/fakes/common/ws_server.c), as the daemon. Routes:
  *   GET  /healthz              200 "ok"
  *   POST /echo                 the body back (text/plain)
  *   POST /defer                200 "deferred" from another thread after 300 ms
@@ -26,6 +27,7 @@
 
 #include "core/http_server.h"
 #include "core/metrics.h"
+#include "ws_server.h"
 
 static atomic_int echo_calls, ws_open, ws_closed;
 
@@ -165,17 +167,17 @@ static void ws_on_open(void *ctx, struct ws_conn *c, const struct http_request *
     atomic_fetch_add(&ws_open, 1);
     http_request__query(req, "id", id, sizeof(id));
     int n = snprintf(msg, sizeof(msg), "hello %s", id);
-    ws__send(c, msg, (size_t)n);
+    ws_server__send(c, msg, (size_t)n);
 }
 
 static void ws_on_message(void *ctx, struct ws_conn *c, const char *data, size_t len)
 {
     (void)ctx;
     if (len == 5 && !memcmp(data, "close", 5)) {
-        ws__close(c);
+        ws_server__close(c);
         return;
     }
-    ws__send(c, data, len);
+    ws_server__send(c, data, len);
 }
 
 static void ws_on_close(void *ctx, struct ws_conn *c)
@@ -220,7 +222,10 @@ int main(int argc, char **argv)
     http_server__route(srv, "GET", "/metrics", false, on_metrics, NULL);
     struct ws_handler wh = {
         .on_open = ws_on_open, .on_message = ws_on_message, .on_close = ws_on_close};
-    http_server__ws_route(srv, "/ws", &wh, NULL);
+    const char *no_ws = getenv("HTTP_PROBE_NO_WS");
+    if (!(no_ws && !strcmp(no_ws, "1")) &&
+        ws_server__route(ws_server__attach(srv), "/ws", &wh, NULL))
+        return 1;
     if (http_server__start(srv)) {
         fprintf(stderr, "cannot start\n");
         return 1;

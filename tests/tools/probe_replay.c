@@ -30,6 +30,7 @@
 #include "core/json.h"
 #include "core/http_server.h"
 #include "core/log.h"
+#include "ws_server.h"
 
 #define RS 0x1e
 
@@ -322,7 +323,7 @@ static void hub_answer(struct ws_conn *c)
         char *frame = malloc(n + 2);
         memcpy(frame, rec, n);
         frame[n] = RS;
-        ws__send(c, frame, n + 1);
+        ws_server__send(c, frame, n + 1);
         free(frame);
         free(rec);
     }
@@ -384,7 +385,7 @@ int main(int argc, char **argv)
     struct http_server *srv = http_server__new(&o);
     struct ws_handler wh = {NULL, on_ws_open, on_ws_message, on_ws_close};
     if (!srv || http_server__route(srv, NULL, "/", true, on_http, NULL) != 0 ||
-        (R.hub_path[0] && http_server__ws_route(srv, R.hub_path, &wh, NULL) != 0) ||
+        (R.hub_path[0] && ws_server__route(ws_server__attach(srv), R.hub_path, &wh, NULL) != 0) ||
         http_server__start(srv) != 0) {
         fprintf(stderr, "probe_replay: cannot listen\n");
         return 1;

@@ -1013,7 +1013,7 @@ static void test_load_and_summary(void **state)
     free(abs);
     assert_string_equal(cfg->tenants[0].graph.client_secret.value, "summary-secret-xyz");
     mem = open_memstream(&out, &len);
-    config__print_summary(cfg, mem);
+    config_summary__print(cfg, mem);
     fclose(mem);
     assert_non_null(strstr(out, "tenant contoso: 3 users"));
     assert_non_null(strstr(out, "capacity 650 users"));

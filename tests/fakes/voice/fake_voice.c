@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "fv_internal.h"
+#include "ws_server.h"
 
 /* ---------------------------------------------------------------- requests */
 
@@ -185,7 +186,7 @@ static int fake_voice__routes(struct fake_voice *fv, struct http_server *srv)
     return http_server__route(srv, NULL, "/api/", true, on_api, fv) ||
            http_server__route(srv, "POST", HUB_PATH "/negotiate", false, on_negotiate, fv) ||
            http_server__route(srv, NULL, "/_sim/", true, on_sim, fv) ||
-           http_server__ws_route(srv, HUB_PATH, &hub_handler, fv);
+           ws_server__route(ws_server__attach(srv), HUB_PATH, &hub_handler, fv);
 }
 
 struct fake_voice *fake_voice__new(struct loop *loop, const struct fake_voice_options *opt)

@@ -14,6 +14,7 @@
 #include "core/http_server.h"
 #include "core/log.h"
 #include "fv_internal.h"
+#include "ws_server.h"
 
 static void hc__unref(struct hub_conn *hc)
 {
@@ -26,7 +27,7 @@ static void hc__unref(struct hub_conn *hc)
 static int hc__write(struct hub_conn *hc, const char *data, size_t len)
 {
     pthread_mutex_lock(&hc->mu);
-    int rc = hc->closed ? -1 : ws__send(hc->ws, data, len);
+    int rc = hc->closed ? -1 : ws_server__send(hc->ws, data, len);
     pthread_mutex_unlock(&hc->mu);
     return rc;
 }
@@ -35,7 +36,7 @@ static void hc__close(struct hub_conn *hc)
 {
     pthread_mutex_lock(&hc->mu);
     if (!hc->closed)
-        ws__close(hc->ws);
+        ws_server__close(hc->ws);
     pthread_mutex_unlock(&hc->mu);
     hc->closing = true;
 }
@@ -414,7 +415,7 @@ static void ws_on_open(void *ctx, struct ws_conn *c, const struct http_request *
     if (!hc || !ev) {
         free(hc);
         free(ev);
-        ws__close(c);
+        ws_server__close(c);
         return;
     }
     pthread_mutex_init(&hc->mu, NULL);
@@ -422,7 +423,7 @@ static void ws_on_open(void *ctx, struct ws_conn *c, const struct http_request *
     hc->ws = c;
     hc->fv = ctx;
     rte_reader__init(&hc->rd, MAX_RECORD);
-    ws__set_user(c, hc);
+    ws_server__set_user(c, hc);
     ev->type = HUB_OPEN;
     ev->hc = hc;
     if (http_request__query(req, "id", ev->id, sizeof(ev->id)) < 0)
@@ -440,14 +441,14 @@ static void ws_on_open(void *ctx, struct ws_conn *c, const struct http_request *
     if (loop__post(hc->fv->loop, hub__run, ev) != 0) {
         free(ev);
         hc__unref(hc); /* the loop will never see it */
-        ws__close(c);
+        ws_server__close(c);
     }
 }
 
 static void ws_on_message(void *ctx, struct ws_conn *c, const char *data, size_t len)
 {
     struct fake_voice *fv = ctx;
-    struct hub_conn *hc = ws__user(c);
+    struct hub_conn *hc = ws_server__user(c);
     struct hub_ev *ev = hc ? calloc(1, sizeof(*ev)) : NULL;
     if (!ev)
         return;
@@ -470,10 +471,10 @@ static void ws_on_message(void *ctx, struct ws_conn *c, const char *data, size_t
 static void ws_on_close(void *ctx, struct ws_conn *c)
 {
     struct fake_voice *fv = ctx;
-    struct hub_conn *hc = ws__user(c);
+    struct hub_conn *hc = ws_server__user(c);
     if (!hc)
         return;
-    ws__set_user(c, NULL);
+    ws_server__set_user(c, NULL);
     pthread_mutex_lock(&hc->mu);
     hc->closed = true;
     pthread_mutex_unlock(&hc->mu);

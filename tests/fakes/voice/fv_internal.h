@@ -41,7 +41,7 @@ struct negotiation {
 };
 
 /* One hub WebSocket. `mu`, `closed` and `refs` are shared with the
- * libwebsockets thread: the loop only calls ws__send()/ws__close() while
+ * libwebsockets thread: the loop only calls ws_server__send()/ws_server__close() while
  * holding mu and seeing closed == false, so nothing is sent once on_close
  * ran; the struct is freed when both threads dropped their reference.
  * Everything else is loop-thread only. */
