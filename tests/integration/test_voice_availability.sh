@@ -10,7 +10,7 @@
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/mapper_helpers.sh"
 
-PROBE=$PS_BUILD/connector/voice/voice_writer_probe
+PROBE=$PS_BUILD/tests/tools/voice_writer_probe
 [ -x "$PROBE" ] || fail "voice_writer_probe not built: $PROBE"
 ms_setup alice@contoso.com bob@contoso.com
 ALICE=$(fv_ctl GET state | jq -r '.users[] | select(.email == "alice@contoso.com") | .id')

@@ -9,7 +9,7 @@
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/voice_helpers.sh"
 
-PROBE=$PS_BUILD/connector/voice/voice_writer_probe
+PROBE=$PS_BUILD/tests/tools/voice_writer_probe
 [ -x "$PROBE" ] || fail "voice_writer_probe not built: $PROBE"
 fv_start
 ALICE=$(fv_user alice@contoso.com)
