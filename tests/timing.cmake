@@ -13,9 +13,15 @@
 #
 # TIMEOUT is about three times the measured time, at least 30 s; a sanitizer
 # build (PS_SANITIZE) doubles it, since ASan and UBSan slow every process.
+# On a machine shared with other test runs, -DPS_TEST_TIMEOUT_SCALE=N
+# multiplies every timeout by N.
 
 set(PS_TEST_QUICK_SECONDS 5)
 set(PS_TEST_MIN_TIMEOUT 30)
+set(PS_TEST_TIMEOUT_SCALE 1 CACHE STRING "Multiply every test TIMEOUT by this whole number")
+if(NOT PS_TEST_TIMEOUT_SCALE MATCHES "^[1-9][0-9]*$")
+    message(FATAL_ERROR "PS_TEST_TIMEOUT_SCALE must be a whole number >= 1, not '${PS_TEST_TIMEOUT_SCALE}'")
+endif()
 
 # ps_test_timing(TEST LABEL SECONDS): LABEL and a TIMEOUT derived from
 # SECONDS, the test's measured wall time.
@@ -27,5 +33,6 @@ function(ps_test_timing test label seconds)
     if(PS_SANITIZE)
         math(EXPR timeout "${timeout} * 2")
     endif()
+    math(EXPR timeout "${timeout} * ${PS_TEST_TIMEOUT_SCALE}")
     set_tests_properties(${test} PROPERTIES LABELS ${label} TIMEOUT ${timeout})
 endfunction()
