@@ -126,7 +126,7 @@ static int daemon__healthz(void *ctx, const struct http_request *req, struct htt
     return daemon__respond(resp, 200, "text/plain", strdup("ok"));
 }
 
-/* CONTRACT §5: a 503 says why. Adds "reason": every component that is not
+/* A 503 says why (docs/http.md, docs/observability.md). Adds "reason": every component that is not
  * ready, as "name: reason" joined with "; ", to health__json()'s document
  * (which keeps the per-component details). Takes json over. */
 static char *daemon__with_reason(char *json)

@@ -1,4 +1,4 @@
-/* The command line of CONTRACT §2:
+/* The command line (docs/cli.md):
  *
  *   presence-sync [run] -c FILE [--role ROLES]... [--listen HOST:PORT]
  *   presence-sync check-config -c FILE

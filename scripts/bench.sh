@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmarks of docs/performance.md (issue 9), in one bounded run
+# The benchmarks of docs/performance.md, in one bounded run
 # (about 4 minutes on a 2-core machine): builds a Release tree in
 # build-bench, then runs tests/bench/bench_*.sh against mosquitto and the
 # simulators and prints their RESULT lines, with the machine and the date.

@@ -379,7 +379,7 @@ ok "presence-sync      $WEB  (/readyz 200 after $(ms_since "$T_START") ms)"
 
 # ---- reading the three systems ------------------------------------------------------
 
-# topic_id ADDRESS: CONTRACT §4 id (lower-case, bytes outside [a-z0-9._@-] as %XX).
+# topic_id ADDRESS: topic id (docs/topics.md) (lower-case, bytes outside [a-z0-9._@-] as %XX).
 topic_id() {
     local LC_ALL=C a i c out="" # bytes, not characters
     a=$(printf '%s' "$1" | tr 'A-Z' 'a-z') # ASCII only, as connector/core/ids.c

@@ -6,8 +6,19 @@
 # (scripts/fuzz.sh --gate, repeatable). PS_SANITIZE_PASS=0 skips the
 # sanitizer pass; PS_FUZZ_SECONDS=0 the fuzzing, PS_FUZZ_SECONDS=N a timed
 # random run instead of the gate; extra args go to ctest.
+#
+# scripts/test.sh --quick [ctest args]: an answer in about a minute. Builds
+# (build/) and runs the lint, unit, component and integration labels only:
+# not the slow end-to-end scripts, not the fuzzers, not the sanitizer pass
+# (labels: tests/timing.cmake, docs/testing.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+quick=0
+if [ "${1:-}" = --quick ]; then
+    quick=1
+    shift
+fi
 
 scripts/setup.sh
 
@@ -21,6 +32,15 @@ run_suite() {
 }
 
 CTEST_ARGS=("${@}")
+if [ "$quick" = 1 ]; then
+    # The quick scripts wait on sockets and timers more than they compute:
+    # two per core finish sooner than one.
+    echo "== build and run the quick tests (lint, unit, component, integration)"
+    CTEST_ARGS=(-L '^(lint|unit|component|integration)$' "${CTEST_ARGS[@]}")
+    jobs=$((jobs * 2))
+    run_suite build
+    exit 0
+fi
 echo "== build and test"
 run_suite build
 if [ "${PS_SANITIZE_PASS:-1}" != 0 ]; then

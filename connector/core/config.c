@@ -1,4 +1,4 @@
-/* The JSON configuration of CONTRACT §3.
+/* The JSON configuration (docs/configuration.md).
  *
  * Each JSON object is described by a table of fields (key, type, offset into
  * its struct, default, range, extra check). One generic routine applies a

@@ -1,4 +1,4 @@
-/* The JSON configuration of CONTRACT §3, loaded into typed structs with
+/* The JSON configuration (docs/configuration.md), loaded into typed structs with
  * defaults. Errors name the JSON path of the bad value:
  *   tenants[0].graph.client_id: missing
  */

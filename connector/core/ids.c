@@ -1,4 +1,4 @@
-/* Topic ids (CONTRACT §4).
+/* Topic ids (docs/topics.md "User ids in topics").
  *
  * The encoding is canonical: decode accepts exactly the strings encode can
  * produce, so one address has one id and one id names one address. That is

@@ -1,4 +1,4 @@
-/* Topic ids (CONTRACT §4): a user's address, lower-cased, with every byte
+/* Topic ids (docs/topics.md): a user's address, lower-cased, with every byte
  * outside [a-z0-9._@-] written as %XX (upper-case hex). Reversible, and keeps
  * `+`, `#`, `/`, a leading `$` and NUL out of MQTT topics. */
 #ifndef PS_IDS_H

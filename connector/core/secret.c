@@ -1,4 +1,4 @@
-/* Secrets (CONTRACT §3): every secret NAME is given as NAME_file (a path,
+/* Secrets (docs/configuration.md "Secrets"): every secret NAME is given as NAME_file (a path,
  * one trailing newline ignored) or NAME_env (an environment variable), never
  * inline, so that it does not end up in backups of the config, in argv or in
  * a log line. Each value read is registered with log__redact(). */

@@ -1,4 +1,4 @@
-/* The Graph side as a daemon component (CONTRACT §1, §4-§6; docs/graph.md).
+/* The Graph side as a daemon component (docs/graph.md).
  *
  * init: per tenant the URLs, tokens, the notification key store (when a
  * certificate is configured) and the webhook routes. start: sign in, look up

@@ -1,4 +1,5 @@
-/* Verification of Graph `validationTokens` (graph-presence.md §3.4).
+/* Verification of Graph `validationTokens` (docs/graph.md "Tenant id and
+ * signing keys").
  *
  * Design: a JWKS document is parsed once into an immutable, reference-counted
  * `struct jwks` of RSA public keys (EVP_PKEYs built from n/e with

@@ -1,4 +1,5 @@
-/* Graph change-notification bodies (graph-presence.md §3.2, §5).
+/* Graph change-notification bodies (docs/graph.md "What Graph
+ * sends").
  *
  * Design: a webhook POST body (changeNotificationCollection) is parsed once,
  * on a worker thread, into a flat array of items that own copies of their

@@ -1,4 +1,5 @@
-/* Decryption of Graph rich notifications (graph-presence.md §3.4, §4).
+/* Decryption of Graph rich notifications (docs/graph.md "Basic or
+ * rich notifications", "Webhook").
  *
  * Design: a key store holds one entry per (certificate id label, certificate,
  * private key). Several entries may be loaded at once so that keys can be

@@ -1,4 +1,5 @@
-/* Teams presence evaluation (graph-presence.md §6, CONTRACT §4 and §6).
+/* Teams presence evaluation (docs/graph.md "Presence, busy
+ * and teams/<id>/busy"; docs/topics.md).
  *
  * Design: pure functions over strings, no state. The caller keeps the last
  * presence per user; these helpers say whether an update is busy, whether it
@@ -22,7 +23,7 @@
 #define PRESENCE_VALUE_MAX 64
 #define PRESENCE_SEQ_MAX   128
 
-/* CONTRACT §6 default for graph.busy_activities. */
+/* The default graph.busy_activities (docs/configuration.md). */
 extern const char *const presence__default_busy[];
 extern const size_t presence__default_busy_count;
 
@@ -54,7 +55,7 @@ int presence__parse(const cJSON *obj, struct presence_state *out, const char **r
 int presence__parse_text(const char *json, size_t len, struct presence_state *out,
                          const char **reason);
 
-/* The CONTRACT §4 payload: {"busy":..,"availability":..,"activity":..,
+/* The teams/<id>/busy payload (docs/topics.md): {"busy":..,"availability":..,"activity":..,
  * "since":"<ISO 8601 UTC>","source":..}, plus "user_id" (Graph's object id)
  * when user_id is not NULL or empty: the mapper reads many users' presence
  * in one getPresencesByUserId with it. source must be "notification" or

@@ -1,4 +1,5 @@
-/* Presence reads and the per-user busy state (graph-presence.md §5, §6.4).
+/* Presence reads and the per-user busy state (docs/graph.md
+ * "Resync").
  *
  * Graph never reports a missed presence notification, so everyone's presence
  * is read again with getPresencesByUserId (650 ids a request, app token) at

@@ -1,4 +1,4 @@
-/* Presence subscriptions (graph-presence.md §0, §2, §5): one per service
+/* Presence subscriptions (docs/graph.md "Subscriptions"): one per service
  * account (Graph allows one per user and app), at most 650 users each.
  *
  * Per account: on the first run the account's existing subscriptions of this

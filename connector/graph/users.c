@@ -3,7 +3,7 @@
  * status.
  * An item throttled with 429 is retried after its own Retry-After; a user
  * Azure AD does not know (404) is left out of the subscriptions (one bad id
- * fails a whole presence subscription, §0 #13), logged once and listed in
+ * failed a whole presence subscription in the field, docs/graph.md), logged once and listed in
  * B/health. When a round is complete the subscriptions are planned and the
  * presence of everyone is read. */
 #include "graph/gside.h"

@@ -1,4 +1,4 @@
-/* The Graph webhook (graph-presence.md §3, §4, §5; CONTRACT §5):
+/* The Graph webhook (docs/graph.md "Webhook", docs/http.md):
  * POST /graph/notify/<tenant> and POST /graph/lifecycle/<tenant>.
  *
  * On the libwebsockets thread only what cannot wait: the validation

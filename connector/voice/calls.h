@@ -1,4 +1,5 @@
-/* Call tracker: which Voice users are talking (CONTRACT §7).
+/* Call tracker: which Voice users are talking (docs/voice.md "Event
+ * model").
  *
  * Design: a user is talking while at least one of their callIds is connected
  * and not yet disconnected, on any terminal. The tracker keeps, per user, the

@@ -1,4 +1,5 @@
-/* Parsing the Voice REST answers needed before RTE can start (CONTRACT §7).
+/* Parsing the Voice REST answers needed before RTE can start (docs/voice.md
+ * "Discovery, authentication and users").
  *
  * Design: pure functions from a response body to owned C data, each with a
  * readable reason on failure, so the caller can log the status, the reason

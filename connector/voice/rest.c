@@ -83,7 +83,7 @@ int voice_rest__set_tenant(struct voice_rest *r, const char *tenant)
 }
 
 /* What the maintained Python client sends; X-Json-Serializer: 2 selects the
- * newer serializer (reference/enreach-voice.md §1.2). */
+ * newer serializer (docs/voice.md "Assumptions", A2). */
 static const char *const rest_headers[] = {"Accept: application/json", "X-Json-Serializer: 2",
                                            NULL};
 

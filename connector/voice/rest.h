@@ -1,4 +1,5 @@
-/* The Enreach Voice REST client (CONTRACT §7): discovery, and calls to the
+/* The Enreach Voice REST client (docs/voice.md "Discovery,
+ * authentication and users"): discovery, and calls to the
  * API base with HTTP Basic `username:secretKey` and the reference client's
  * headers. A thin layer over the shared libcurl client: requests are queued
  * from the loop thread and complete on it; nothing here retries (callers

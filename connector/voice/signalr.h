@@ -1,5 +1,5 @@
 /* ASP.NET Core SignalR, JSON hub protocol: the pure pieces the RTE client
- * needs (CONTRACT §7, reference/enreach-voice.md §2.1).
+ * needs (docs/voice.md "RTE (real-time events)").
  *
  * Design:
  * - The record reader is a byte buffer fed with whatever WebSocket frames

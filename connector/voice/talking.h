@@ -2,7 +2,7 @@
  *
  * Design: the Enreach endpoint that marks a user 'talking' from outside is
  * not publicly documented, so the request is a template from the config
- * (CONTRACT §3 `talking_request`, §7): `{userId}`, `{email}` and `{talking}`
+ * (`talking_request`, docs/voice.md "Writing 'talking'"): `{userId}`, `{email}` and `{talking}`
  * are substituted into path and body. A placeholder is `{` NAME `}` with
  * NAME an identifier, so the JSON braces of the body are never mistaken for
  * one. Values are escaped for where they land: percent-encoded in the path
@@ -62,7 +62,7 @@ char *talking__availability_body(const char *user_id, int event_type_id, const c
 int talking__parse_availability(const char *body, size_t len, char *id, size_t idlen, char *source,
                                 size_t srclen);
 
-/* CONTRACT §4 payload for voice/<id>/talking, e.g.
+/* The voice/<id>/talking payload (docs/topics.md), e.g.
  * {"talking":true,"calls":1,"since":"2026-11-26T10:00:00Z","source":"rte"}.
  * since_wall_ms: when the current state began. source: "rte", "webhook" or
  * "resync". Returns a malloc'd string (free()), or NULL for another source. */

@@ -1,4 +1,4 @@
-/* Topic-id codec (CONTRACT §4). Properties, trapped on violation:
+/* Topic-id codec (docs/topics.md "User ids in topics"). Properties, trapped on violation:
  *   decode(encode(x)) == lower(x) for every address 1..IDS_MAX_ADDRESS bytes;
  *   encode(decode(id)) == id for every id decode accepts (canonical);
  *   encoded ids hold only [a-z0-9._@-] and %XX with upper-case hex;

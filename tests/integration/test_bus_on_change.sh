@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # core/bus.c against a real mosquitto, for MQTT 5 and 3.1.1: state topics are
-# retained and published on change only (CONTRACT §4), clearing removes the
+# retained and published on change only (docs/mqtt.md), clearing removes the
 # retained value, subscriptions with wildcards deliver (and stop after an
 # unsubscribe), and B/state is online
 # while connected and offline (retained) after a graceful stop.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The command line (CONTRACT §2) and check-config: summary, exit codes,
+# The command line (docs/cli.md) and check-config: summary, exit codes,
 # config errors naming their JSON path, and secrets never printed.
 source "$(dirname "$0")/../lib/common.sh"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# B/state and the MQTT will (CONTRACT §4): the daemon publishes
+# B/state and the MQTT will (docs/mqtt.md): the daemon publishes
 # {"state":"online",...} retained on connect and again after a broker
 # restart; /readyz follows the MQTT link; kill -9 makes the broker publish the
 # retained will {"state":"offline",...}; a restart is online again. Every

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Secrets never leak (CONTRACT §3): the daemon runs at log_level debug against
+# Secrets never leak (docs/security.md): the daemon runs at log_level debug against
 # a mosquitto that requires a password, with distinctive secret values; it
 # connects (so the password was used), reloads, loses and regains the broker,
 # is refused with a wrong password, and stops. None of the values may appear

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Signals (CONTRACT §2): SIGTERM and SIGINT stop cleanly (exit 0, B/state
+# Signals (docs/cli.md "Signals"): SIGTERM and SIGINT stop cleanly (exit 0, B/state
 # offline retained, a log line); SIGHUP reloads the user lists without
 # dropping MQTT or HTTP; a broken config on SIGHUP is logged with its JSON
 # path and the daemon keeps running on the old one.

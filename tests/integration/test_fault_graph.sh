@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fault suite, Graph side (issue 8 item 1c, 1d, 1f), end to end (mosquitto +
+# Fault suite, Graph side (docs/security.md), end to end (mosquitto +
 # fake-graph + fake-voice + daemon), with the test knobs PS_GRAPH_RESYNC_MS
 # (resync every 3 s) and PS_GRAPH_RENEW_MS (renew every 2 s):
 # 1. 429 + Retry-After in bursts on getPresencesByUserId (the resync read)

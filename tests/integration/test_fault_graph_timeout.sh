@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fault suite, Graph side timeouts (issue 8 item 1c): fake-graph holds the
+# Fault suite, Graph side timeouts (docs/security.md): fake-graph holds the
 # answer to getPresencesByUserId (the resync read) and to the subscription
 # renewal (PATCH) for 60 s, far beyond the Graph client's 30 s timeout, while the
 # subscription is silenced so that only the resync can bring a Teams call.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fault suite, listener limits (issue 8 item 5), against the daemon's own
+# Fault suite, listener limits (docs/security.md), against the daemon's own
 # listener with its defaults (connector/core/http_server.h: 256 connections,
 # 10 s to send the headers, 8192 header bytes; http.max_body_bytes 4 MiB):
 # - 100 slow clients trickling their headers one byte every 0.5 s are held
@@ -22,7 +22,7 @@ ms_start
 NOTIFY=$WEB/graph/notify/contoso
 
 # a Graph-style change notification (basic, wrong clientState: the daemon
-# answers 202 before any check, CONTRACT §5, and then drops it)
+# answers 202 before any check, docs/http.md, and then drops it)
 ALICE_ID=$(g_user alice@contoso.com | jq -r .id)
 SUB_ID=$(sim_subs | jq -r '.[0].id')
 jq -nc --arg s "$SUB_ID" --arg u "$ALICE_ID" --arg t "$TENANT_ID" '{value: [{

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Fault suite (issue 8 item 1a + 1g), end to end (mosquitto + fake-graph +
+# Fault suite (docs/security.md), end to end (mosquitto + fake-graph +
 # fake-voice + daemon): the broker is stopped for 10 s in the middle of
 # traffic. While it is down, calls start and end on both sides and a burst of
 # Graph change notifications arrives (several users toggling their Teams
 # call). After the broker restarts, within BOUND_S seconds, the retained
 # teams/<id>/busy and voice/<id>/talking topics, Teams (fake-graph) and Voice
-# (fake-voice) all show the truth: no lost transition (CONTRACT §6).
+# (fake-voice) all show the truth: no lost transition (docs/guarantees.md).
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/mapper_helpers.sh"
 

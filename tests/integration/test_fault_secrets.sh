@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fault suite, secrets (issue 8 item 6): a busy end-to-end run at log_level
+# Fault suite, secrets (docs/security.md): a busy end-to-end run at log_level
 # debug (mosquitto with a password file + fake-graph + fake-voice + daemon):
 # calls both ways, Voice webhooks carrying the webhook secret, Graph tokens
 # expired (refresh) and refresh tokens revoked (a fresh ROPC sign-in with the

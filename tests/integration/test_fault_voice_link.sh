@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fault suite, Voice side (issue 8 item 1e), end to end (mosquitto +
+# Fault suite, Voice side (docs/security.md), end to end (mosquitto +
 # fake-graph + fake-voice + daemon, Voice webhooks on as the second source):
 # the RTE WebSocket is dropped during calls and kept down for a few seconds
 # (token requests answered 503). What the design handles (docs/voice.md,

@@ -28,7 +28,9 @@ start_daemon "$T/ps.json"
 wait_for 20 bash -c "curl -s '$FG/_sim/subscriptions' | jqe 'length == 1 and .[0].pending == false'" ||
     fail "no subscription: $(sim_subs)"
 tenant_is() { mqtt_retained ps/health | jqe --arg c "$DOMAIN" "$1 and .tenants.contoso.graph.tenant.configured == \$c" >/dev/null; }
-tenant_is '.tenants.contoso.graph.tenant.id == null and .tenants.contoso.graph.tenant.source == "pending"' ||
+# B/health is published after the change that caused it: wait for the
+# document, which must still show the GUID pending (the read takes 8 s)
+wait_for 5 tenant_is '.tenants.contoso.graph.tenant.id == null and .tenants.contoso.graph.tenant.source == "pending"' ||
     fail "B/health before the document: $(mqtt_retained ps/health | jq -c .tenants.contoso.graph.tenant)"
 # a change meanwhile still arrives: the item is ours (clientState), read instead
 sim POST /users/alice@contoso.com/start/call >/dev/null

@@ -77,7 +77,7 @@ sleep 1
 [ "$(sub_id)" = "$SUB2" ] || fail "a forged lifecycle event changed the subscription"
 [ "$(metric 'notifications_total{tenant="contoso",outcome="bad_client_state"}')" -ge 1 ] || fail "forged lifecycle not counted"
 
-# a live but silent subscription (graph-presence.md §9.7): the periodic
+# a live but silent subscription (docs/graph.md "Resync"): the periodic
 # resync still brings the change
 sim POST "/subscriptions/$SUB2/silence" '{"silent": true}' >/dev/null
 sim POST /users/bob@contoso.com/start/call >/dev/null

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SIGKILL mid-call and restart (CONTRACT §6):
+# SIGKILL mid-call and restart (docs/guarantees.md):
 # - carol's Voice call lasts across the restart: the restarted Voice side
 #   carries it over from the retained voice/<id>/talking, so her Teams
 #   session stays until the call's Disconnected arrives;

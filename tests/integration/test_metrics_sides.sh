@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The sides' metrics (docs/observability.md, issue 7 item 4) end to end:
+# The sides' metrics (docs/observability.md) end to end:
 # mosquitto + fake-graph + fake-voice + the daemon with both sides and the
 # mapper. A Teams call and a Voice call (one Graph write failing once, so the
 # mapper retries), subscription renewals (PS_GRAPH_RENEW_MS); then /metrics

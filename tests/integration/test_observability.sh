@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Observability (docs/observability.md, CONTRACT §5): /readyz is 200 when
+# Observability (docs/observability.md, docs/http.md): /readyz is 200 when
 # MQTT is connected and every tenant has a live subscription and Voice link,
 # 503 with a JSON "reason" naming what is missing otherwise (broker down,
 # Voice link down); /metrics is Prometheus text with the core metrics

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Portability (issue 7 item 8): presence-sync in MQTT 3.1.1 mode against
+# Portability (docs/operations.md "Other brokers: RabbitMQ"): presence-sync in MQTT 3.1.1 mode against
 # RabbitMQ's MQTT plugin (Debian rabbitmq-server), with RabbitMQ's default
 # retained-message store. A private node runs as this test's own process
 # (own node name, ports, epmd, data, log and config under $T) and is stopped

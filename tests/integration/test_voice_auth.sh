@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Wrong Voice credentials (CONTRACT §7 "Auth: HTTP Basic"): /users/me is
+# Wrong Voice credentials (docs/voice.md "Discovery, authentication and users"): /users/me is
 # refused; B/health shows link auth_failed with the 401, /readyz is 503 with
 # the reason; retried with backoff, never in a tight loop; the key never
 # appears in the log or on MQTT. Fixing the key on the Voice side (the same

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Voice side, one call and two overlapping calls (CONTRACT §4, §7): the
+# Voice side, one call and two overlapping calls (docs/topics.md, docs/voice.md): the
 # daemon discovers the API, maps users case-insensitively, opens the RTE
 # link and subscribes; voice/<id>/talking follows the calls on any terminal,
 # is retained, published on change only and valid against its schema. A

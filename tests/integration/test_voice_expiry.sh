@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A disconnect missed while the RTE link is down (CONTRACT §7, docs/voice.md
+# A disconnect missed while the RTE link is down (docs/voice.md
 # "Policy on missed events"): the call state is kept across the loss, so the
 # user stays talking; the call is dropped after voice.max_call_minutes (1
 # here) with a log line, and voice/<id>/talking goes false (source resync).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# RTE records and frames (CONTRACT §7): the hub splits one record across two
+# RTE records and frames (docs/voice.md "RTE (real-time events)"): the hub splits one record across two
 # WebSocket frames (the handshake answer included) and merges two records
 # into one frame; eventType comes as a number or a name; unknown event types
 # are skipped. The talking state is right in every mode.

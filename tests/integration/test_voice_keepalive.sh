@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# RTE keep-alive (CONTRACT §7, reference §2.1): the daemon pings about every
+# RTE keep-alive (docs/voice.md "Assumptions", A9): the daemon pings about every
 # 15 s, so the hub's 20 s client timeout never closes it; when the hub goes
 # silent (no pings, no events) for 30 s the daemon treats the link as dead
 # and reconnects, re-subscribed. Takes about 45 s.

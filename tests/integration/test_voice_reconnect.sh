@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# RTE link loss (CONTRACT §7): the WebSocket dropped mid-call, a hub Close
+# RTE link loss (docs/voice.md "Link loss and missed events"): the WebSocket dropped mid-call, a hub Close
 # record, and failing token requests while down. The daemon reconnects with
 # backoff, a fresh token and a new Subscribe; B/health and /readyz show the
 # link state; the call state is kept across the loss (docs/voice.md) and is

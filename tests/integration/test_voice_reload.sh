@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SIGHUP (CONTRACT §2): the Voice user map is reloaded without dropping the
+# SIGHUP (docs/cli.md "Signals"): the Voice user map is reloaded without dropping the
 # RTE link; a user added to the config (and to Voice) is subscribed on the
 # live connection and tracked; a user still missing stays listed in
 # B/health and is not logged again. A reload that changes keys only a

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A Voice call that lasts across a daemon restart (CONTRACT §6 "No lost
+# A Voice call that lasts across a daemon restart (docs/guarantees.md "No lost
 # transitions", docs/voice.md "Daemon restarts"): RTE has no "current calls"
 # query, so the restarted Voice side carries the calls over from its own
 # retained voice/<id>/talking topics.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A Subscribe the hub refuses (CONTRACT §7: completion results are checked):
+# A Subscribe the hub refuses (docs/voice.md: completion results are checked):
 # the error completion is logged, shown in B/health (last_subscribe_error)
 # and in /readyz (503, "Voice subscribe failed"); the Voice side retries the
 # Subscribe with backoff on the live link and becomes ready once the hub

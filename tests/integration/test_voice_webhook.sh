@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Voice webhooks (CONTRACT §5, §7): POST /voice/events/<tenant> with
+# Voice webhooks (docs/voice.md "Webhooks (optional second source)"): POST /voice/events/<tenant> with
 # X-Benemen-Token. A wrong or missing token gets 401 and changes nothing; a
 # bad body gets 400; a good event gets 202 at once and moves
 # voice/<id>/talking with source "webhook"; other event types are accepted

@@ -65,7 +65,7 @@ vs_start_daemon() {
     start_daemon "$T/etc/config.json"
 }
 
-# topic_id ADDRESS: CONTRACT §4 id of an address.
+# topic_id ADDRESS: topic id of an address (docs/topics.md).
 topic_id() {
     python3 -c '
 import sys

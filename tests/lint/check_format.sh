@@ -13,13 +13,11 @@ fi
 mapfile -t files < <(find connector tests -name node_modules -prune -o \
     -type f \( -name '*.c' -o -name '*.h' \) -print | sort)
 [ ${#files[@]} -gt 50 ] || { echo "FAIL: only ${#files[@]} C files found under $ROOT"; exit 1; }
-bad=()
-for f in "${files[@]}"; do
-    clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || bad+=("$f")
-done
-if [ ${#bad[@]} -gt 0 ]; then
+# One clang-format for all files (a process per file took 8 s idle and over
+# 30 s on a loaded machine); its diagnostics name each file that differs.
+if ! out=$(clang-format --dry-run -Werror "${files[@]}" 2>&1); then
     printf 'FAIL: not formatted (clang-format -i):\n' >&2
-    printf '  %s\n' "${bad[@]}" >&2
+    sed -n 's/^\([^:]*\):[0-9]*:[0-9]*: error: .*/  \1/p' <<<"$out" | sort -u >&2
     exit 1
 fi
 echo "PASS: ${#files[@]} C files formatted ($(clang-format --version))"

@@ -1,5 +1,6 @@
 /* fake-graph presence rules: aggregation, setPresence combinations,
- * expirationDuration parsing and range (graph-presence.md §0 #9, #10). */
+ * expirationDuration parsing and range (docs/graph.md "Graph facts
+ * the daemon relies on"). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

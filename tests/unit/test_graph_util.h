@@ -1,6 +1,7 @@
 /* Test helpers for the Graph unit tests: real keys and certificates made with
  * the OpenSSL API, and an encryptor that builds encryptedContent the way Graph
- * does (graph-presence.md §4), independent of the code under test. */
+ * does (docs/graph.md "Graph facts the daemon
+ * relies on"), independent of the code under test. */
 #ifndef PS_TEST_GRAPH_UTIL_H
 #define PS_TEST_GRAPH_UTIL_H
 

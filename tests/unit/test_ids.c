@@ -1,4 +1,4 @@
-/* Topic ids (CONTRACT §4): encoding, canonical decoding, round trips. */
+/* Topic ids (docs/topics.md): encoding, canonical decoding, round trips. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

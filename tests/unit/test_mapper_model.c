@@ -99,7 +99,7 @@ static int rank(const char *av)
     return 1;
 }
 
-/* Graph's aggregation (graph-presence.md §7.5): highest availability wins,
+/* Graph's aggregation (docs/graph.md): highest availability wins,
  * ties go to the most recently updated session. */
 static struct pres aggregate(const struct world *w)
 {

@@ -1,4 +1,5 @@
-/* The Graph path the mapper builds for a user (graph-presence.md §8.1). */
+/* The Graph path the mapper builds for a user (docs/graph.md "Presence
+ * writes"). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* fake-graph: the crypto Graph does for rich notifications (graph-presence.md
+/* fake-graph: the crypto Graph does for rich notifications (docs/graph.md
  * §4) and for validationTokens (§3.4), with OpenSSL only. */
 #ifndef FG_CRYPTO_H
 #define FG_CRYPTO_H

@@ -1,4 +1,4 @@
-/* fake-graph: the presence subscription `resource` (graph-presence.md §0 #3).
+/* fake-graph: the presence subscription `resource` (docs/graph.md "Subscriptions").
  *   /communications/presences?$filter=id in ('id1','id2')   (bulk, <= 650 ids)
  *   communications/presences/{id}                            (one user)
  * Unquoted ids give Graph's "Invalid filter clause". */

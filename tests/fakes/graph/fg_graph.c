@@ -1,4 +1,4 @@
-/* fake-graph: Graph v1.0 users, presence and $batch (graph-presence.md §6-§8). */
+/* fake-graph: Graph v1.0 users, presence and $batch (docs/graph.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,7 +159,7 @@ static const char *fg_graph__string(const cJSON *o, const char *name)
 /* Presence writes: an app token (Presence.ReadWrite.All), or a delegated
  * token with Presence.ReadWrite on the signed-in user's own presence
  * (learn.microsoft.com/graph/api/presence-setpresence, "Permissions":
- * documented; real-clients G5). */
+ * documented). */
 static int fg_graph__may_write(struct fg_req *r, struct fg_resp *resp, const struct fg_user *u)
 {
     const struct fg_token *t = r->token;

@@ -1,4 +1,4 @@
-/* fake-graph: change and lifecycle notification delivery (graph-presence.md
+/* fake-graph: change and lifecycle notification delivery (docs/graph.md
  * §3.2, §3.3, §4, §5): basic or rich items, optional batching per
  * notificationUrl, retries with backoff, one record per attempt. */
 #include <stdbool.h>

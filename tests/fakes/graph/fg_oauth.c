@@ -1,5 +1,5 @@
 /* fake-graph: the Microsoft identity platform token endpoint
- * (graph-presence.md §1): password (ROPC), refresh_token, client_credentials.
+ * (docs/graph.md "Tokens"): password (ROPC), refresh_token, client_credentials.
  * Errors use Microsoft's shape {error, error_description "AADSTSnnn: ...",
  * error_codes, timestamp, trace_id, correlation_id, error_uri}. */
 #include <stdbool.h>

@@ -1,4 +1,5 @@
-/* fake-graph: presence rules (graph-presence.md §0 #9, #10; §7).
+/* fake-graph: presence rules (docs/graph.md "Graph facts the daemon
+ * relies on").
  * Pure functions: no clock, no I/O, so the unit tests can pin every rule. */
 #ifndef FG_PRESENCE_H
 #define FG_PRESENCE_H

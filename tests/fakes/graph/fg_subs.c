@@ -1,4 +1,4 @@
-/* fake-graph: /v1.0/subscriptions for presence (graph-presence.md §2, §3.1):
+/* fake-graph: /v1.0/subscriptions for presence (docs/graph.md "Subscriptions"):
  * create with the validation handshake, renew, reauthorize, list, delete. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -253,7 +253,7 @@ static int fg_subs__validate_url(struct fg_validation *v, const char *base)
 }
 
 /* Checks the users named in the filter; Graph fails the whole create when
- * one of them is unknown (graph-presence.md §0 #13). */
+ * one of them is unknown (a field report, docs/graph.md). */
 static int fg_subs__users(struct fg_sim *sim, struct fg_sub *s, struct fg_resp *resp)
 {
     enum fg_filter_result fr = fg_filter__parse(s->resource, &s->user_ids, &s->n_users);

@@ -12,7 +12,8 @@ skip() {
 }
 
 FV_USER=integration@contoso.com
-# Printable characters that need encoding, as CONTRACT §3 promises.
+# Printable characters that need encoding, as docs/configuration.md
+# "Secrets" promises.
 FV_SECRET='s3cret+/=&%key'
 
 # fv_cert: a test CA certificate and key for 127.0.0.1 (self-signed, one

@@ -1,0 +1,260 @@
+/* Component test: the Graph client and presence writer (connector/graph/
+ * client.c, writer.c, tokens.c, batch.c) in process, against canned HTTP
+ * replies over real sockets (tests/lib/canned_http.c) for the token
+ * endpoint and Graph, on the real loop and the fake clock. Throttling in its
+ * three forms: a $batch item's Retry-After as a number, a string and an
+ * HTTP date, and a whole single request's Retry-After header; each ends the
+ * operation THROTTLED with its wait, and the tenant's presence budget holds
+ * the next presence request for exactly that long (docs/graph.md "The
+ * presence budget"). Users by object id only. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "canned_http.h"
+#include "comp_env.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/http_client.h"
+#include "graph/client.h"
+#include "graph/writer.h"
+
+#define TENANT_ID "11111111-2222-3333-4444-555555555555"
+#define CLIENT_ID "66666666-7777-8888-9999-000000000000"
+#define ID1       "0f1e2d3c-aaaa-bbbb-cccc-000000000001"
+#define ID2       "0f1e2d3c-aaaa-bbbb-cccc-000000000002"
+#define TOKEN     "/" TENANT_ID "/oauth2/v2.0/token"
+#define BATCH     "/v1.0/$batch"
+#define CLEAR1    "/v1.0/users/" ID1 "/presence/clearPresence"
+#define WAIT_MS   10000 /* real time for a reply over the sockets */
+
+struct fx {
+    struct comp_env ce;
+    struct canned_http *s;
+    struct http_client *http;
+    struct graph_client *gc;
+    struct graph_client_tenant *t;
+    struct graph_writer *w;
+};
+
+/* One operation's result. */
+struct res {
+    int n;
+    enum graph_write_status status;
+    int http_status;
+    int64_t retry_after_ms;
+};
+
+static int setup(void **st)
+{
+    setenv("PS_CT_SECRET", "not-a-real-secret", 1);
+    struct fx *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    assert_non_null(f->s = canned_http__start());
+    const char *url = canned_http__url(f->s);
+    char cfg[1024];
+    snprintf(
+        cfg, sizeof(cfg),
+        "{\"instance\":\"ps-w\",\"http\":{\"public_url\":\"https://x.example\"},"
+        "\"tenants\":[{\"name\":\"t\",\"users\":[\"a@x.com\",\"b@x.com\"],"
+        "\"graph\":{\"tenant_id\":\"" TENANT_ID "\",\"client_id\":\"" CLIENT_ID "\","
+        "\"client_secret_env\":\"PS_CT_SECRET\",\"login_url\":\"%s\",\"api_url\":\"%s/v1.0\","
+        "\"service_accounts\":[{\"username\":\"svc@x.com\",\"password_env\":\"PS_CT_SECRET\"}]},"
+        "\"voice\":{\"username\":\"v@x.com\",\"secret_key_env\":\"PS_CT_SECRET\"}}]}",
+        url, url);
+    assert_int_equal(comp_env__init(&f->ce, cfg, CONFIG_ROLE_MAPPER), 0);
+    clock__fake_start(1000000, 1796600000000);
+    assert_non_null(f->http = http_client__new(f->ce.loop));
+    struct graph_client_options o = {.loop = f->ce.loop,
+                                     .http = f->http,
+                                     .cfg = f->ce.cfg,
+                                     .budget = GRAPH_PRESENCE_LIMIT,
+                                     .window_ms = GRAPH_PRESENCE_WINDOW_MS};
+    assert_non_null(f->gc = graph_client__new(&o));
+    assert_non_null(f->t = graph_client__tenant(f->gc, "t"));
+    assert_non_null(f->w = graph_writer__new(f->ce.loop, f->gc));
+    canned_http__add(f->s, &(struct canned_rule){"POST", TOKEN, 200, NULL,
+                                                 "{\"token_type\":\"Bearer\",\"expires_in\":3599,"
+                                                 "\"access_token\":\"tok-app-1\"}",
+                                                 0, 0});
+    *st = f;
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    struct fx *f = *st;
+    graph_writer__stop(f->w);
+    graph_client__stop(f->gc);
+    http_client__free(f->http); /* completions still out run on the loop */
+    comp_env__settle(&f->ce);
+    graph_writer__free(f->w);
+    graph_client__free(f->gc);
+    comp_env__free(&f->ce);
+    canned_http__stop(f->s);
+    clock__fake_stop();
+    free(f);
+    return 0;
+}
+
+static void on_result(void *ctx, const struct graph_write_result *r)
+{
+    struct res *x = ctx;
+    x->n++;
+    x->status = r->status;
+    x->http_status = r->http_status;
+    x->retry_after_ms = r->retry_after_ms;
+}
+
+static bool answered(void *ctx)
+{
+    return ((struct res *)ctx)->n > 0;
+}
+
+static void clear(struct fx *f, const char *upn, const char *id, struct res *r)
+{
+    struct graph_write op = {.tenant = "t", .upn = upn, .user_id = id, .op = GRAPH_OP_CLEAR};
+    assert_int_equal(graph_writer__submit(f->w, &op, on_result, r), 0);
+}
+
+/* The next presence request (a clear of user 1) waits for the budget's hold
+ * of hold_ms from now, not a millisecond less, then goes out. */
+static void assert_hold(struct fx *f, int64_t hold_ms)
+{
+    canned_http__add(f->s, &(struct canned_rule){"POST", CLEAR1, 204, NULL, NULL, 0, 0});
+    size_t before = canned_http__count(f->s, "POST", CLEAR1);
+    struct res r = {0};
+    clear(f, "a@x.com", ID1, &r);
+    comp_env__settle(&f->ce);
+    assert_true(graph_client__budget_tight(f->t)); /* queued for the budget */
+    comp_env__advance(&f->ce, hold_ms - 1);
+    assert_false(comp_env__wait(&f->ce, answered, &r, 300));
+    assert_true(graph_client__budget_tight(f->t)); /* still queued, not sent */
+    assert_int_equal(canned_http__count(f->s, "POST", CLEAR1), before);
+    comp_env__advance(&f->ce, 1);
+    assert_true(comp_env__wait(&f->ce, answered, &r, WAIT_MS));
+    assert_int_equal(r.status, GRAPH_WRITE_OK);
+    assert_int_equal(canned_http__count(f->s, "POST", CLEAR1), before + 1);
+    assert_false(graph_client__budget_tight(f->t));
+}
+
+/* Two clears in one loop turn; the $batch answers item 0 with 204 and item 1
+ * with 429 and retry_after (a JSON value). Returns item 1's retry_after_ms. */
+static int64_t batch_throttled(struct fx *f, const char *retry_after)
+{
+    char answer[512];
+    snprintf(answer, sizeof(answer),
+             "{\"responses\":[{\"id\":\"0\",\"status\":204},{\"id\":\"1\",\"status\":429,"
+             "\"headers\":{\"Retry-After\":%s},\"body\":{\"error\":{\"code\":"
+             "\"TooManyRequests\"}}}]}",
+             retry_after);
+    canned_http__add(f->s, &(struct canned_rule){"POST", BATCH, 200, NULL, answer, 1, 0});
+    struct res r[2] = {{0}, {0}};
+    clear(f, "a@x.com", ID1, &r[0]);
+    clear(f, "b@x.com", ID2, &r[1]);
+    assert_true(comp_env__wait(&f->ce, answered, &r[1], WAIT_MS));
+    assert_int_equal(r[0].n, 1);
+    assert_int_equal(r[1].n, 1);
+    assert_int_equal(canned_http__count(f->s, "POST", TOKEN), 1);
+    assert_int_equal(canned_http__count(f->s, "POST", BATCH), 1);
+    assert_int_equal(canned_http__count(f->s, "POST", "/v1.0/users/"), 0);
+    assert_int_equal(r[0].status, GRAPH_WRITE_OK);
+    assert_int_equal(r[0].http_status, 204);
+    assert_int_equal(r[1].status, GRAPH_WRITE_THROTTLED);
+    assert_int_equal(r[1].http_status, 429);
+    return r[1].retry_after_ms;
+}
+
+/* The $batch as sent: the two clears by object id, numbered "0" and "1"
+ * (graph/batch.h), with the app token. */
+static void assert_batch_request(struct fx *f)
+{
+    char *req = canned_http__request(f->s, "POST", BATCH, 0);
+    assert_non_null(req);
+    assert_non_null(strstr(req, "Authorization: Bearer tok-app-1\r\n"));
+    const char *body = strstr(req, "\r\n\r\n");
+    assert_non_null(body);
+    const char *i0 = strstr(body, "\"id\":\"0\"");
+    const char *i1 = strstr(body, "\"id\":\"1\"");
+    const char *u1 = strstr(body, "/users/" ID1 "/presence/clearPresence");
+    const char *u2 = strstr(body, "/users/" ID2 "/presence/clearPresence");
+    assert_true(i0 && i1 && u1 && u2);
+    assert_true(i0 < u1 && u1 < i1 && i1 < u2); /* item 0 is user 1 */
+    assert_null(strstr(body, "@x.com"));        /* never a UPN */
+    assert_non_null(strstr(body, "\"sessionId\":\"" CLIENT_ID "\""));
+    free(req);
+    req = canned_http__request(f->s, "POST", TOKEN, 0);
+    assert_non_null(req);
+    assert_non_null(strstr(req, "grant_type=client_credentials"));
+    free(req);
+}
+
+static void test_batch_retry_after_number(void **st)
+{
+    struct fx *f = *st;
+    assert_int_equal(batch_throttled(f, "3"), 3000);
+    assert_batch_request(f);
+    assert_hold(f, 3000);
+}
+
+static void test_batch_retry_after_string(void **st)
+{
+    struct fx *f = *st;
+    assert_int_equal(batch_throttled(f, "\"3\""), 3000);
+    assert_hold(f, 3000);
+}
+
+/* An HTTP date 5 s ahead of the real wall clock (Graph's dates are real
+ * time; the writer reads them against time()): 4 to 5 s, whole seconds. */
+static void test_batch_retry_after_date(void **st)
+{
+    struct fx *f = *st;
+    time_t at = time(NULL) + 5;
+    struct tm tm;
+    char date[64];
+    strftime(date, sizeof(date), "\"%a, %d %b %Y %H:%M:%S GMT\"", gmtime_r(&at, &tm));
+    int64_t ra = batch_throttled(f, date);
+    assert_in_range(ra, 4000, 5000);
+    assert_int_equal(ra % 1000, 0);
+    assert_hold(f, ra);
+}
+
+/* A single clear answered 429 as a whole, Retry-After in the HTTP header. */
+static void test_single_retry_after_header(void **st)
+{
+    struct fx *f = *st;
+    canned_http__add(f->s,
+                     &(struct canned_rule){"POST", CLEAR1, 429, "Retry-After: 2\r\n",
+                                           "{\"error\":{\"code\":\"TooManyRequests\"}}", 1, 0});
+    struct res r = {0};
+    clear(f, "a@x.com", ID1, &r);
+    assert_true(comp_env__wait(&f->ce, answered, &r, WAIT_MS));
+    assert_int_equal(r.status, GRAPH_WRITE_THROTTLED);
+    assert_int_equal(r.http_status, 429);
+    assert_int_equal(r.retry_after_ms, 2000);
+    assert_int_equal(canned_http__count(f->s, "POST", CLEAR1), 1);
+    assert_int_equal(canned_http__count(f->s, "POST", BATCH), 0);
+    char *req = canned_http__request(f->s, "POST", CLEAR1, 0);
+    assert_non_null(req);
+    assert_non_null(strstr(req, "\r\n\r\n{\"sessionId\":\"" CLIENT_ID "\"}"));
+    free(req);
+    assert_hold(f, 2000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_batch_retry_after_number, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_retry_after_string, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_retry_after_date, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_single_retry_after_header, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
