@@ -2,6 +2,8 @@
  *
  *   presence-sync [run] -c FILE [--role ROLES]... [--listen HOST:PORT]
  *   presence-sync check-config -c FILE
+ *   presence-sync probe -c FILE [--json] [--tenant NAME] [--listen-seconds N]
+ *                       [--write-test ADDRESS] [--capture DIR]
  *   presence-sync consent-url --tenant T --client-id C [--redirect-uri U]
  *   presence-sync --version | --help
  *
@@ -19,6 +21,7 @@
 #include "core/log.h"
 #include "core/tunables.h"
 #include "daemon.h"
+#include "probe/probe.h"
 
 #define EXIT_USAGE 2
 
@@ -26,6 +29,10 @@ static const char usage_text[] =
     "usage: presence-sync [run] -c FILE [--role R]... [--listen HOST:PORT]\n"
     "                                            run the daemon\n"
     "       presence-sync check-config -c FILE   validate FILE and its secrets, print a summary\n"
+    "       presence-sync probe -c FILE [--json] [--tenant NAME] [--listen-seconds N]\n"
+    "                           [--write-test ADDRESS] [--capture DIR]\n"
+    "                                            try every outside service the daemon needs\n"
+    "                                            (read only unless --write-test)\n"
     "       presence-sync consent-url --tenant T --client-id C [--redirect-uri U]\n"
     "                                            print the admin-consent link for tenant T\n"
     "       presence-sync --version | --help\n"
@@ -35,11 +42,17 @@ static const char usage_text[] =
     "  --role R               run only these parts: graph, voice, mapper or all; repeat or\n"
     "                         give a comma list (overrides \"roles\" in the config)\n"
     "  --listen HOST:PORT     the HTTP listener (overrides http.listen in the config)\n"
-    "  --tenant T             tenant id (GUID) or domain, e.g. contoso.onmicrosoft.com\n"
+    "  --tenant T             consent-url: tenant id (GUID) or domain, e.g.\n"
+    "                         contoso.onmicrosoft.com; probe: the name of a configured tenant\n"
     "  --client-id C          the app registration's client id (GUID)\n"
     "  --redirect-uri U       where Azure sends the admin after consent\n"
+    "  --json                 probe: print one JSON document (schemas/probe-report.schema.json)\n"
+    "  --listen-seconds N     probe: stay subscribed to Voice events for N s, print each one\n"
+    "  --write-test ADDRESS   probe: set and clear Teams Busy and Voice talking for this user\n"
+    "  --capture DIR          probe: record every request and answer, secrets redacted\n"
     "\n"
-    "exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or invalid config\n";
+    "exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or invalid config;\n"
+    "            probe: 0 nothing failed, 1 a check failed, 2 bad usage or invalid config\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -230,6 +243,65 @@ static int cmd_consent_url(int argc, char **argv)
     return print_consent_url(tenant, client, redirect);
 }
 
+static int probe_seconds(const char *s, int *out)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 0 || v > 3600)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int cmd_probe(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"tenant", required_argument, NULL, 't'},
+                                         {"listen-seconds", required_argument, NULL, 'l'},
+                                         {"write-test", required_argument, NULL, 'w'},
+                                         {"capture", required_argument, NULL, 'o'},
+                                         {NULL, 0, NULL, 0}};
+    struct probe_options po = {0};
+    struct cli_opts o = {NULL, 0, NULL};
+    int ch;
+    opterr = 0;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, ":c:", opts, NULL)) != -1) {
+        if (ch == 'c')
+            o.file = optarg;
+        else if (ch == 'j')
+            po.json = true;
+        else if (ch == 't')
+            po.tenant = optarg;
+        else if (ch == 'l' && probe_seconds(optarg, &po.listen_seconds) != 0)
+            return usage_error("--listen-seconds '%s': a number of seconds, 0..3600", optarg);
+        else if (ch == 'w')
+            po.write_test = optarg;
+        else if (ch == 'o')
+            po.capture = optarg;
+        else if (ch == ':')
+            return usage_error("option %s needs a value", argv[optind - 1]);
+        else if (ch == '?')
+            return usage_error("unknown option %s", argv[optind - 1]);
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    if (!o.file)
+        return usage_error("%s", "missing -c FILE");
+    struct config *cfg = load_config(&o);
+    if (!cfg)
+        return EXIT_USAGE;
+    char why[512];
+    if (probe__check_options(cfg, &po, why, sizeof(why))) {
+        config__free(cfg);
+        return usage_error("%s", why);
+    }
+    int rc = probe__run(cfg, &po);
+    config__free(cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *verb = argc > 1 ? argv[1] : NULL;
@@ -251,5 +323,7 @@ int main(int argc, char **argv)
         return cmd_check_config(argc - 1, argv + 1);
     if (!strcmp(verb, "consent-url"))
         return cmd_consent_url(argc - 1, argv + 1);
+    if (!strcmp(verb, "probe"))
+        return cmd_probe(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", verb);
 }

@@ -57,6 +57,8 @@ struct bus {
     bool dispatching; /* bus__handle_msg walks subs: unlink nothing */
     bus_connection_fn conn_fn;
     void *conn_ctx;
+    bus_connect_error_fn cerr_fn;
+    void *cerr_ctx;
 
     struct lvc *lvc;
     /* LVC hand-overs not yet completed = handed - completions. Paho threads
@@ -71,6 +73,9 @@ struct bus_done {
     struct bus_paho_done r; /* first: the adapter frees it as such */
     struct lvc_entry *e;    /* NULL for plain publishes */
     uint64_t gen;
+    bus_ack_fn ack_fn; /* bus__publish_ack */
+    void *ack_ctx;
+    struct bus *bus; /* for a bus__publish_ack that Paho did not take */
 };
 
 static bool bus__pump(struct bus *bus);
@@ -161,9 +166,20 @@ static void bus__handle_done(void *ctx, struct bus_paho_done *r)
         LOG_WARN("mqtt", "publish failed code=%d reason_code=%d", r->code, r->reason);
         metrics__inc("mqtt_publish_failures_total", NULL, 1);
     }
+    if (d->ack_fn) {
+        struct bus_ack ack = {r->ok, r->lost, r->code, r->reason};
+        d->ack_fn(d->ack_ctx, &ack);
+    }
     free(d);
     if (lvc__queued(bus->lvc))
         bus__pump(bus);
+}
+
+/* A bus__publish_ack that Paho did not take: answered on the next turn. */
+static void bus__post_refused(void *arg)
+{
+    struct bus_done *d = arg;
+    bus__handle_done(d->bus, &d->r);
 }
 
 static void bus__handle_up(void *ctx)
@@ -179,7 +195,7 @@ static void bus__handle_up(void *ctx)
     LOG_INFO("mqtt", "connected url=%s client_id=%s", bus->url, bus->client_id);
     /* The broker may have published our will meanwhile: say online again,
      * first, even though the cached value is unchanged. */
-    if (lvc__want_first(bus->lvc, bus->state_topic, bus->online_payload) < 0)
+    if (bus->state_topic && lvc__want_first(bus->lvc, bus->state_topic, bus->online_payload) < 0)
         LOG_ERROR("mqtt", "out of memory queueing the online state");
     for (struct bus_sub *s = bus->subs; s; s = s->next) {
         if (s->fn)
@@ -267,10 +283,18 @@ static void bus__describe_metrics(void)
     metrics__set("mqtt_deferred_states", NULL, 0);
 }
 
+static void bus__handle_connect_error(void *ctx, const char *reason)
+{
+    struct bus *bus = ctx;
+    if (!bus->stopping && bus->cerr_fn)
+        bus->cerr_fn(bus->cerr_ctx, reason);
+}
+
 struct bus *bus__new(struct loop *loop, const struct bus_options *opt)
 {
-    if (!loop || !opt || !opt->url || !opt->client_id || !*opt->client_id || !opt->state_topic ||
-        !mqtt_topic__valid(opt->state_topic) || !opt->online_payload || !opt->will_payload) {
+    if (!loop || !opt || !opt->url || !opt->client_id || !*opt->client_id ||
+        (opt->state_topic &&
+         (!mqtt_topic__valid(opt->state_topic) || !opt->online_payload || !opt->will_payload))) {
         LOG_ERROR("mqtt", "invalid bus options");
         return NULL;
     }
@@ -285,7 +309,8 @@ struct bus *bus__new(struct loop *loop, const struct bus_options *opt)
     bus->state_topic = str__dup(opt->state_topic);
     bus->online_payload = str__dup(opt->online_payload);
     bus->lvc = lvc__new();
-    if (!bus->lvc || !bus->url || !bus->client_id || !bus->state_topic || !bus->online_payload) {
+    if (!bus->lvc || !bus->url || !bus->client_id ||
+        (opt->state_topic && (!bus->state_topic || !bus->online_payload))) {
         bus__free(bus);
         return NULL;
     }
@@ -305,6 +330,7 @@ struct bus *bus__new(struct loop *loop, const struct bus_options *opt)
         .down = bus__handle_down,
         .message = bus__handle_msg,
         .done = bus__handle_done,
+        .connect_error = bus__handle_connect_error,
         .ctx = bus,
     };
     if (!(bus->paho = bus_paho__new(loop, &po, &ev))) {
@@ -443,11 +469,38 @@ int bus__publish(struct bus *bus, const char *topic, const void *payload, size_t
     return -1;
 }
 
+int bus__publish_ack(struct bus *bus, const char *topic, const void *payload, size_t len,
+                     bool retained, bus_ack_fn fn, void *ctx)
+{
+    if (!bus || !fn || !mqtt_topic__valid(topic) || (len && !payload) || len > INT32_MAX)
+        return -1;
+    struct bus_done *d = calloc(1, sizeof(*d));
+    if (!d)
+        return -1;
+    d->ack_fn = fn;
+    d->ack_ctx = ctx;
+    d->bus = bus;
+    int rc = bus_paho__send(bus->paho, topic, payload ? payload : "", len, retained, &d->r);
+    if (rc != 0) {
+        /* not handed over: the answer comes on the loop all the same */
+        d->r.code = rc;
+        if (loop__post(bus->loop, bus__post_refused, d) < 0)
+            free(d);
+    }
+    return 0;
+}
+
+void bus__on_connect_error(struct bus *bus, bus_connect_error_fn fn, void *ctx)
+{
+    bus->cerr_fn = fn;
+    bus->cerr_ctx = ctx;
+}
+
 void bus__stop(struct bus *bus)
 {
     if (!bus || !bus->started || bus->stopping)
         return;
-    bool offline_sent = false;
+    bool offline_sent = !bus->state_topic; /* without a state topic there is none */
     if (bus_paho__is_connected(bus->paho)) {
         /* States still queued go out ahead of `offline`, through the same
          * window, within the same time budget. */
@@ -456,7 +509,8 @@ void bus__stop(struct bus *bus)
             bus_paho__sleep_ms(5);
             bus__pump(bus);
         }
-        offline_sent = bus_paho__publish_offline(bus->paho, BUS_STOP_WAIT_MS - waited);
+        if (bus->state_topic)
+            offline_sent = bus_paho__publish_offline(bus->paho, BUS_STOP_WAIT_MS - waited);
         if (!offline_sent)
             LOG_WARN("mqtt", "offline state not acknowledged within %d ms", BUS_STOP_WAIT_MS);
     }

@@ -19,13 +19,15 @@ struct loop;
 struct bus;
 
 struct bus_options {
-    const char *url;            /* mqtt://host:port or mqtts://host:port */
-    const char *username;       /* may be NULL */
-    const char *password;       /* may be NULL */
-    const char *ca_file;        /* for mqtts://; NULL: system store */
-    const char *client_id;      /* stable, from config instance */
-    int protocol;               /* 5 or 4 */
-    const char *state_topic;    /* B/state */
+    const char *url;       /* mqtt://host:port or mqtts://host:port */
+    const char *username;  /* may be NULL */
+    const char *password;  /* may be NULL */
+    const char *ca_file;   /* for mqtts://; NULL: system store */
+    const char *client_id; /* stable, from config instance */
+    int protocol;          /* 5 or 4 */
+    /* B/state. NULL: no will and no online/offline state (a client that is
+     * not the daemon: `presence-sync probe`); then the payloads are unused. */
+    const char *state_topic;
     const char *online_payload; /* published retained on every connect */
     const char *will_payload;   /* retained will on state_topic */
     int max_buffered;           /* publishes kept while disconnected */
@@ -68,6 +70,29 @@ int bus__clear_state(struct bus *bus, const char *topic);
  * the message is rejected (-1) and counted in mqtt_buffer_full_total. */
 int bus__publish(struct bus *bus, const char *topic, const void *payload, size_t len,
                  bool retained);
+
+/* The broker's answer to one bus__publish_ack(): ok, or refused with the
+ * client's code and (MQTT 5) the PUBACK reason code (0x87: not
+ * authorized), or lost (the connection went away first). MQTT 3.1.1 has no
+ * reason codes: a broker that refuses a publish acknowledges and drops it. */
+struct bus_ack {
+    bool ok;
+    bool lost;
+    int code;
+    int reason_code;
+};
+typedef void (*bus_ack_fn)(void *ctx, const struct bus_ack *ack);
+
+/* Loop thread. A plain publish, QoS 1, whose outcome goes to fn on the loop
+ * thread (exactly once, also when the publish cannot be handed over).
+ * Returns 0, or -1 for a bad argument (fn not called). */
+int bus__publish_ack(struct bus *bus, const char *topic, const void *payload, size_t len,
+                     bool retained, bus_ack_fn fn, void *ctx);
+
+/* Called on the loop thread when a connect attempt fails, with a readable
+ * reason ("bad user name or password", "Not authorized", a TLS error...). */
+typedef void (*bus_connect_error_fn)(void *ctx, const char *reason);
+void bus__on_connect_error(struct bus *bus, bus_connect_error_fn fn, void *ctx);
 
 /* Loop thread. Hands queued states over, publishes `offline`, waits (2 s
  * in all) for it to be acknowledged, disconnects cleanly. */

@@ -228,12 +228,39 @@ static const char *bus_paho__connect_reason(int protocol, int code, const char *
     return message ? message : MQTTAsync_strerror(code);
 }
 
+/* A failed connect attempt, for events.connect_error. */
+struct bus_paho_cerr {
+    struct bus_paho *p;
+    char reason[200];
+};
+
+static void bus_paho__handle_cerr(void *arg)
+{
+    struct bus_paho_cerr *c = arg;
+    c->p->ev.connect_error(c->p->ev.ctx, c->reason);
+    free(c);
+}
+
+/* Paho thread: the reason goes to the loop when someone listens. */
+static void bus_paho__post_cerr(struct bus_paho *p, const char *reason)
+{
+    struct bus_paho_cerr *c = p->ev.connect_error ? calloc(1, sizeof(*c)) : NULL;
+    if (!c)
+        return;
+    c->p = p;
+    snprintf(c->reason, sizeof(c->reason), "%s", reason ? reason : "connect failed");
+    if (loop__post(p->loop, bus_paho__handle_cerr, c) < 0)
+        free(c);
+}
+
 static void bus_paho__on_connect_fail(void *context, MQTTAsync_failureData *resp)
 {
     struct bus_paho *p = context;
     int code = resp ? resp->code : MQTTASYNC_FAILURE;
+    const char *why = bus_paho__connect_reason(p->protocol, code, resp ? resp->message : NULL);
     LOG_WARN("mqtt", "connect failed url=%s code=%d reason=\"%s\" retry=backoff", p->url, code,
-             bus_paho__connect_reason(p->protocol, code, resp ? resp->message : NULL));
+             why);
+    bus_paho__post_cerr(p, why);
 }
 
 static void bus_paho__on_connect_fail5(void *context, MQTTAsync_failureData5 *resp)
@@ -242,18 +269,22 @@ static void bus_paho__on_connect_fail5(void *context, MQTTAsync_failureData5 *re
     int code = resp ? resp->code : MQTTASYNC_FAILURE;
     if (code == MQTTASYNC_FAILURE && resp && resp->reasonCode)
         code = (int)resp->reasonCode;
+    const char *why = bus_paho__connect_reason(p->protocol, code, resp ? resp->message : NULL);
     LOG_WARN("mqtt", "connect failed url=%s code=%d reason=\"%s\" retry=backoff", p->url, code,
-             bus_paho__connect_reason(p->protocol, code, resp ? resp->message : NULL));
+             why);
+    bus_paho__post_cerr(p, why);
 }
 
 /* OpenSSL's own words for a failed handshake (e.g. "certificate verify
  * failed"): "TCP/TLS connect failure" alone does not help an operator. */
 static int bus_paho__on_tls_error(const char *str, size_t len, void *context)
 {
-    (void)context;
     while (len > 0 && (str[len - 1] == '\n' || str[len - 1] == '\r'))
         len--;
     LOG_WARN("mqtt", "tls error=\"%.*s\"", (int)len, str);
+    char why[200];
+    snprintf(why, sizeof(why), "TLS: %.*s", (int)(len < 190 ? len : 190), str);
+    bus_paho__post_cerr(context, why);
     return 1; /* keep printing the OpenSSL error queue */
 }
 
@@ -386,6 +417,8 @@ void bus_paho__sleep_ms(long ms)
 /* Publishes the offline state and waits (bounded) for the broker's PUBACK. */
 bool bus_paho__publish_offline(struct bus_paho *p, int wait_ms)
 {
+    if (!p->will_topic)
+        return false;
     MQTTAsync_message msg = MQTTAsync_message_initializer;
     msg.payload = p->will_payload;
     msg.payloadlen = (int)strlen(p->will_payload);
@@ -455,7 +488,8 @@ struct bus_paho *bus_paho__new(struct loop *loop, const struct bus_paho_options 
     p->client_id = str__dup(opt->client_id);
     p->will_topic = str__dup(opt->will_topic);
     p->will_payload = str__dup(opt->will_payload);
-    if (!p->url || !p->client_id || !p->will_topic || !p->will_payload ||
+    bool will = opt->will_topic != NULL;
+    if (!p->url || !p->client_id || (will && (!p->will_topic || !p->will_payload)) ||
         (opt->username && !p->username) || (opt->password && !p->password) ||
         (opt->ca_file && !p->ca_file) || bus_paho__create(p, opt->max_buffered) < 0) {
         bus_paho__free(p);
@@ -494,7 +528,7 @@ int bus_paho__connect(struct bus_paho *p)
     will.message = p->will_payload;
     will.retained = 1;
     will.qos = BUS_QOS;
-    co.will = &will;
+    co.will = p->will_topic ? &will : NULL;
 
     MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
     if (bus_paho__is_tls(p->url)) {

@@ -35,13 +35,15 @@ struct bus_paho_events {
     /* payload is NUL-terminated (len excludes it) */
     void (*message)(void *ctx, const char *topic, const char *payload, size_t len, bool retained);
     void (*done)(void *ctx, struct bus_paho_done *d);
+    /* a connect attempt failed (optional): the broker's or TLS's reason */
+    void (*connect_error)(void *ctx, const char *reason);
     void *ctx;
 };
 
 struct bus_paho_options {
     const char *url, *username, *password, *ca_file, *client_id;
     bool mqtt5;
-    const char *will_topic, *will_payload;
+    const char *will_topic, *will_payload; /* NULL: no will */
     int max_buffered;
 };
 

@@ -53,10 +53,12 @@ struct http_client {
     struct http_req *queue;   /* sent, not yet started; newest first */
     struct http_req *orphans; /* finished, but the loop no longer takes posts */
     bool stopping;
-    struct http_req *active; /* client thread only */
-    struct http_host *hosts; /* client thread only */
-    size_t n_waiting;        /* client thread only */
-    double expired_ms;       /* last scan for waiting requests past their timeout */
+    struct http_req *active;    /* client thread only */
+    struct http_host *hosts;    /* client thread only */
+    size_t n_waiting;           /* client thread only */
+    double expired_ms;          /* last scan for waiting requests past their timeout */
+    http_observe_fn observe_fn; /* set before the first request */
+    void *observe_ctx;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -103,6 +105,7 @@ static struct http_req *http_client__list_reverse(struct http_req *head)
 static void http_client__deliver(void *arg)
 {
     struct http_req *r = arg;
+    http_req__show(r);
     r->fn(r->ctx, &r->res);
     http_req__free(r);
 }
@@ -123,6 +126,7 @@ static void http_client__finish(struct http_client *cli, struct http_req *r, CUR
                                 const char *error)
 {
     http_req__outcome(r, rc, error);
+    http_req__keep_seen(r);
     if (r->easy) {
         curl_multi_remove_handle(cli->multi, r->easy);
         curl_easy_cleanup(r->easy); /* the connection stays in the multi's pool */
@@ -379,6 +383,8 @@ int http_client__send(struct http_client *cli, const struct http_call *call, htt
         LOG_ERROR("http", "out of memory queueing a request");
         return -1;
     }
+    r->observe_fn = cli->observe_fn;
+    r->observe_ctx = cli->observe_ctx;
     pthread_mutex_lock(&cli->lock);
     if (cli->stopping) {
         pthread_mutex_unlock(&cli->lock);
@@ -461,4 +467,12 @@ void http__url_for_log(const char *url, char *buf, size_t len)
     curl_free(port);
     curl_free(path);
     curl_url_cleanup(u);
+}
+
+void http_client__observe(struct http_client *cli, http_observe_fn fn, void *ctx)
+{
+    if (!cli)
+        return;
+    cli->observe_fn = fn;
+    cli->observe_ctx = ctx;
 }

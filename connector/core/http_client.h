@@ -56,6 +56,28 @@ int http_client__send(struct http_client *cli, const struct http_call *call, htt
  * callback context is ever leaked. */
 void http_client__free(struct http_client *cli);
 
+/* One finished exchange as an observer sees it (http_client__observe):
+ * valid during the call only. Credentials are in it as they were sent (the
+ * Authorization header, form bodies): an observer that records must
+ * redact. */
+struct http_exchange {
+    const char *method;
+    const char *url;
+    const char *const *request_headers; /* NULL-terminated "Name: value" lines */
+    const char *request_body;           /* NULL when none */
+    size_t request_body_len;
+    const char *basic_user;              /* HTTP Basic was used (no password here) */
+    const char *const *response_headers; /* NULL-terminated; empty when no answer */
+    const struct http_result *result;
+};
+
+typedef void (*http_observe_fn)(void *ctx, const struct http_exchange *x);
+
+/* Before the first request: fn sees every finished exchange, on the loop
+ * thread, right before the request's own callback (NULL: none). The probe's
+ * --capture records the run with it (docs/operations.md). */
+void http_client__observe(struct http_client *cli, http_observe_fn fn, void *ctx);
+
 /* Percent-encodes s for a URL path segment or form value (malloc'd). */
 char *http__escape(const char *s);
 /* url for a log line: user:password@ as ***@, no query or fragment (a query

@@ -53,8 +53,40 @@ static void http_req__free_request(struct http_req *r)
     r->body = r->basic_pass = r->basic_user = r->method = r->url = r->ca_file = NULL;
 }
 
+/* What an observer gets of a finished request: copies made before the
+ * request's own (secret-holding) copies are wiped. */
+struct http_seen {
+    char *method, *url, *body, *basic_user;
+    size_t body_len;
+    char **req_headers;  /* NULL-terminated */
+    char **resp_headers; /* NULL-terminated */
+};
+
+static void http_req__free_secrets(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        http_req__free_secret(v[i]);
+    free(v);
+}
+
+static void http_req__free_seen(struct http_seen *s)
+{
+    if (!s)
+        return;
+    free(s->method);
+    free(s->url);
+    if (s->body)
+        explicit_bzero(s->body, s->body_len);
+    free(s->body);
+    free(s->basic_user);
+    http_req__free_secrets(s->req_headers);
+    http_req__free_secrets(s->resp_headers);
+    free(s);
+}
+
 void http_req__free(struct http_req *r)
 {
+    http_req__free_seen(r->seen);
     if (r->easy)
         curl_easy_cleanup(r->easy);
     http_req__free_request(r);
@@ -314,4 +346,77 @@ void http_req__describe_metrics(void)
     metrics__describe(METRIC_DURATION, METRIC_HISTOGRAM,
                       "Seconds from starting an outgoing HTTP request to its answer (or "
                       "failure), by status class");
+}
+
+/* NULL-terminated copy of a header list, without curl's "Expect:" line. */
+static char **http_req__seen_headers(const struct curl_slist *h)
+{
+    size_t n = 0;
+    for (const struct curl_slist *p = h; p; p = p->next)
+        n++;
+    char **v = calloc(n + 1, sizeof(*v));
+    size_t k = 0;
+    for (const struct curl_slist *p = h; v && p; p = p->next) {
+        if (strcmp(p->data, "Expect:") != 0 && (v[k] = strdup(p->data)))
+            k++;
+    }
+    return v;
+}
+
+/* The answer's header lines (the last response of the transfer). */
+static char **http_req__seen_response_headers(CURL *easy)
+{
+    size_t n = 0, cap = 16;
+    char **v = calloc(cap + 1, sizeof(*v));
+    struct curl_header *h = NULL;
+    while (v && easy && (h = curl_easy_nextheader(easy, CURLH_HEADER, -1, h))) {
+        if (n == cap) {
+            char **p = realloc(v, (2 * cap + 1) * sizeof(*v));
+            if (!p)
+                break;
+            v = p;
+            cap *= 2;
+        }
+        size_t len = strlen(h->name) + strlen(h->value) + 3;
+        if ((v[n] = malloc(len)))
+            snprintf(v[n++], len, "%s: %s", h->name, h->value);
+        v[n] = NULL;
+    }
+    return v;
+}
+
+void http_req__keep_seen(struct http_req *r)
+{
+    struct http_seen *s = r->observe_fn ? calloc(1, sizeof(*s)) : NULL;
+    if (!s)
+        return;
+    s->method = str__dup(r->method);
+    s->url = str__dup(r->url);
+    s->basic_user = str__dup(r->basic_user);
+    if (r->body && (s->body = malloc(r->body_len + 1))) {
+        memcpy(s->body, r->body, r->body_len);
+        s->body[r->body_len] = '\0';
+        s->body_len = r->body_len;
+    }
+    s->req_headers = http_req__seen_headers(r->headers);
+    s->resp_headers = http_req__seen_response_headers(r->res.status ? r->easy : NULL);
+    r->seen = s;
+}
+
+void http_req__show(const struct http_req *r)
+{
+    const struct http_seen *s = r->seen;
+    if (!s || !r->observe_fn)
+        return;
+    struct http_exchange x = {
+        .method = s->method,
+        .url = s->url,
+        .request_headers = (const char *const *)s->req_headers,
+        .request_body = s->body,
+        .request_body_len = s->body_len,
+        .basic_user = s->basic_user,
+        .response_headers = (const char *const *)s->resp_headers,
+        .result = &r->res,
+    };
+    r->observe_fn(r->observe_ctx, &x);
 }

@@ -14,6 +14,7 @@
 #include "core/http_client.h"
 
 struct http_host;
+struct http_seen; /* what an observer is shown (http_req__keep_seen) */
 
 struct http_req {
     struct http_req *prev, *next; /* queue, in-flight or orphan list */
@@ -41,6 +42,12 @@ struct http_req {
     bool too_big;
     char errbuf[CURL_ERROR_SIZE];
     struct http_result res;
+
+    /* the observer (http_client__observe), copied from the client: the
+     * completion may run after the client is freed; seen is NULL without */
+    http_observe_fn observe_fn;
+    void *observe_ctx;
+    struct http_seen *seen;
 };
 
 double http_req__now_ms(void);
@@ -56,5 +63,12 @@ void http_req__outcome(struct http_req *r, CURLcode rc, const char *error);
  * counts it in the metrics, logs it, and wipes the request copy. */
 void http_req__complete(struct http_req *r);
 void http_req__describe_metrics(void);
+
+/* Client thread, after http_req__outcome and while r->easy still holds the
+ * answer's headers: keeps copies for the observer (when r has one), before
+ * http_req__complete wipes the request's own. */
+void http_req__keep_seen(struct http_req *r);
+/* Loop thread, before the request's callback: shows r to its observer. */
+void http_req__show(const struct http_req *r);
 
 #endif

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/json.h"
 #include "core/str.h"
 
@@ -511,4 +512,33 @@ int events__parse_available(const cJSON *answer, char ***names, size_t *n, char 
     *names = v;
     *n = k;
     return 0;
+}
+
+static int events__model_list(struct events_model *m, enum voice_call_kind kind,
+                              const struct voice_event_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (events__model_add(m, kind, l->items[i].name, l->items[i].number) != 0)
+            return -1;
+    return 0;
+}
+
+struct events_model *events__model_from_config(const struct voice_events_config *e)
+{
+    struct events_model *m = events__model_new();
+    if (!m || events__model_list(m, VOICE_CALL_CONNECTED, &e->connected) != 0 ||
+        events__model_list(m, VOICE_CALL_DISCONNECTED, &e->disconnected) != 0 ||
+        events__model_list(m, VOICE_USER_STATUS, &e->user_status) != 0 ||
+        events__model_user_fields(m, (const char *const *)e->user_id_fields, e->n_user_id_fields) !=
+            0 ||
+        events__model_call_fields(m, (const char *const *)e->call_id_fields, e->n_call_id_fields) !=
+            0 ||
+        (e->status_field &&
+         events__model_status_rule(m, e->status_field, (const char *const *)e->status_talking,
+                                   e->n_status_talking, (const char *const *)e->status_free,
+                                   e->n_status_free) != 0)) {
+        events__model_free(m);
+        return NULL;
+    }
+    return m;
 }

@@ -83,6 +83,11 @@ size_t events__model_count(const struct events_model *m);
 const char *events__model_name(const struct events_model *m, size_t i);
 enum voice_call_kind events__model_kind(const struct events_model *m, size_t i);
 
+/* The model of a tenant's voice.events (core/config.h, defaults already
+ * applied); NULL on out of memory or a bad entry. */
+struct voice_events_config;
+struct events_model *events__model_from_config(const struct voice_events_config *e);
+
 /* Event name or number -> kind (m NULL: the default model). Unknown ->
  * VOICE_CALL_OTHER. */
 enum voice_call_kind events__kind_by_name(const struct events_model *m, const char *name);

@@ -280,36 +280,6 @@ static const struct tenant_config *vside__cfg_tenant(const struct config *cfg, c
     return NULL;
 }
 
-static int vside__model_list(struct events_model *m, enum voice_call_kind kind,
-                             const struct voice_event_list *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        if (events__model_add(m, kind, l->items[i].name, l->items[i].number) != 0)
-            return -1;
-    return 0;
-}
-
-/* voice.events (config.h, defaults already applied) -> the event model. */
-static struct events_model *vside__model(const struct voice_events_config *e)
-{
-    struct events_model *m = events__model_new();
-    if (!m || vside__model_list(m, VOICE_CALL_CONNECTED, &e->connected) != 0 ||
-        vside__model_list(m, VOICE_CALL_DISCONNECTED, &e->disconnected) != 0 ||
-        vside__model_list(m, VOICE_USER_STATUS, &e->user_status) != 0 ||
-        events__model_user_fields(m, (const char *const *)e->user_id_fields, e->n_user_id_fields) !=
-            0 ||
-        events__model_call_fields(m, (const char *const *)e->call_id_fields, e->n_call_id_fields) !=
-            0 ||
-        (e->status_field &&
-         events__model_status_rule(m, e->status_field, (const char *const *)e->status_talking,
-                                   e->n_status_talking, (const char *const *)e->status_free,
-                                   e->n_status_free) != 0)) {
-        events__model_free(m);
-        return NULL;
-    }
-    return m;
-}
-
 static struct voice_talking_config vside__talking(const struct talking_request *r)
 {
     struct voice_talking_config c = {
@@ -329,7 +299,7 @@ static struct voice_talking_config vside__talking(const struct talking_request *
 static int vside__add_tenant(struct voice_side *s, const struct tenant_config *tc)
 {
     const struct voice_config *v = &tc->voice;
-    struct events_model *model = vside__model(&v->events);
+    struct events_model *model = events__model_from_config(&v->events);
     if (!model) {
         LOG_ERROR("voice", "cannot build the event model tenant=%s", tc->name);
         return -1;

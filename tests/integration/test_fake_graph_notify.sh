@@ -32,7 +32,13 @@ set_p() { gcall POST "/users/$BOB_ID/presence/setPresence" "${3:-$app}" \
 [ "$(set_p Busy Busy | cut -d' ' -f1)" = 400 ] || fail "Busy/Busy accepted"
 [ "$(set_p Busy InACall "$app" wrong-session | cut -d' ' -f1)" = 400 ] || fail "foreign sessionId accepted"
 [ "$(set_p Busy InACall "$svc" | cut -d' ' -f1)" = 403 ] || fail "delegated token accepted"
-# delegated Presence.ReadWrite: the signed-in user's own presence only
+# delegated Presence.ReadWrite (consented first: an unconsented scope is
+# AADSTS65001): the signed-in user's own presence only
+token_req grant_type=password client_id="$CLIENT_ID" client_secret="$CLIENT_SECRET" \
+    username=svc2@contoso.com password=pw \
+    scope='https://graph.microsoft.com/Presence.Read.All https://graph.microsoft.com/Presence.ReadWrite' |
+    has '"error_codes":\[65001\]' || fail "an unconsented delegated scope was granted"
+ctl POST "/apps/$CLIENT_ID/consent" '{"scopes":["Presence.Read.All","Presence.ReadWrite","User.Read"]}' >/dev/null
 rw=$(token_req grant_type=password client_id="$CLIENT_ID" client_secret="$CLIENT_SECRET" \
     username=svc2@contoso.com password=pw \
     scope='https://graph.microsoft.com/Presence.Read.All https://graph.microsoft.com/Presence.ReadWrite' |

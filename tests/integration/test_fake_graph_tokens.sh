@@ -144,6 +144,39 @@ for _ in 1 2 3 4 5; do
 done
 [ "$shuffled" = 1 ] || fail "batch answers never shuffled"
 
+# access tokens are v1.0 JWTs for Graph: app tokens carry the consented
+# application permissions in roles, user tokens the delegated ones in scp
+app=$(app_token)
+jwt_claims "$app" | jqe --arg t "$TENANT" --arg c "$CLIENT_ID" '.aud == "https://graph.microsoft.com" and
+    .iss == "https://sts.windows.net/\($t)/" and .tid == $t and .appid == $c and .ver == "1.0" and
+    .idtyp == "app" and .roles == ["Presence.ReadWrite.All","User.Read.All"] and (has("scp") | not)' \
+    >/dev/null || fail "app token claims: $(jwt_claims "$app")"
+jwt_claims "$(svc_token)" | jqe '.scp == "Presence.Read.All User.Read" and .upn == "svc@contoso.com" and
+    .idtyp == "user" and (has("roles") | not)' >/dev/null || fail "user token claims: $(jwt_claims "$(svc_token)")"
+# an app without User.Read.All (admin consent missing): no lookups; without any
+# role the token has no roles claim and presence calls are refused
+ctl POST "/apps/$CLIENT_ID/consent" '{"roles":["Presence.ReadWrite.All"]}' >/dev/null
+app=$(app_token)
+jwt_claims "$app" | jqe '.roles == ["Presence.ReadWrite.All"]' >/dev/null || fail "roles after consent change"
+r=$(gcall GET "/users/alice@contoso.com" "$app")
+[ "${r%% *}" = 403 ] && jqe '.error.code == "Authorization_RequestDenied"' <<<"${r#* }" >/dev/null ||
+    fail "lookup without User.Read.All: $r"
+ctl POST "/apps/$CLIENT_ID/consent" '{"roles":[]}' >/dev/null
+app=$(app_token)
+jwt_claims "$app" | jqe 'has("roles") | not' >/dev/null || fail "roles claim without roles"
+r=$(gcall POST /communications/getPresencesByUserId "$app" "{\"ids\":[\"$ALICE_ID\"]}")
+[ "${r%% *}" = 403 ] || fail "presence read without Presence.Read.All: $r"
+r=$(gcall POST "/users/$ALICE_ID/presence/setPresence" "$app" \
+    "{\"sessionId\":\"$CLIENT_ID\",\"availability\":\"Busy\",\"activity\":\"InACall\"}")
+[ "${r%% *}" = 403 ] || fail "setPresence without Presence.ReadWrite.All: $r"
+# a delegated permission without consent: ROPC cannot prompt, AADSTS65001
+ctl POST "/apps/$CLIENT_ID/consent" '{"roles":["Presence.ReadWrite.All","User.Read.All"],"scopes":["User.Read"]}' >/dev/null
+out=$(token_req grant_type=password client_id="$CLIENT_ID" client_secret="$CLIENT_SECRET" \
+    username=svc@contoso.com password='pa ss+&=%' scope='https://graph.microsoft.com/Presence.Read.All')
+jqe '.error_codes == [65001] and .suberror == "consent_required"' <<<"${out%$'\n'*}" >/dev/null ||
+    fail "ROPC without consent: $out"
+ctl POST "/apps/$CLIENT_ID/consent" '{"scopes":["Presence.Read.All","User.Read"]}' >/dev/null
+
 # recorded requests: method, path, status, time; no secrets in them or the log
 recs=$(ctl GET /requests)
 jqe '[.[] | select(.path | endswith("/oauth2/v2.0/token"))] | length > 5' <<<"$recs" >/dev/null || fail "token records"

@@ -58,6 +58,7 @@ static cJSON *fg_control__user_json(const struct fg_user *u)
     cJSON_AddStringToObject(o, "upn", u->upn);
     cJSON_AddStringToObject(o, "tenant", u->tenant);
     cJSON_AddNumberToObject(o, "block_code", u->block_code);
+    cJSON_AddBoolToObject(o, "federated", u->federated);
     cJSON_AddStringToObject(o, "availability", u->shown.availability);
     cJSON_AddStringToObject(o, "activity", u->shown.activity);
     cJSON_AddStringToObject(o, "sequenceNumber", u->sequence);
@@ -251,6 +252,11 @@ static int fg_control__user(struct fg_sim *sim, struct fg_req *r, struct fg_resp
     }
     if (strcmp(rest, "/block") == 0 && strcmp(m, "POST") == 0) {
         u->block_code = (int)fg_control__num(b, "code", 0);
+        return fg_control__ok(resp, fg_control__user_json(u));
+    }
+    if (strcmp(rest, "/federated") == 0 && strcmp(m, "POST") == 0) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(b, "federated");
+        u->federated = cJSON_IsTrue(f);
         return fg_control__ok(resp, fg_control__user_json(u));
     }
     if (strcmp(rest, "/password") == 0 && strcmp(m, "POST") == 0) {
@@ -450,6 +456,51 @@ static int fg_control__list(struct fg_req *r, struct fg_resp *resp, struct fg_ve
     return FG_DONE;
 }
 
+static bool fg_control__suffix(const char *p, const char *suffix)
+{
+    size_t n = strlen(p), k = strlen(suffix);
+    return n > k && strcmp(p + n - k, suffix) == 0;
+}
+
+/* A permission list from JSON: an array of names (or one string) joined by
+ * spaces into buf; NULL when absent. */
+static const char *fg_control__perms(const cJSON *b, const char *name, char *buf, size_t len)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, name);
+    if (cJSON_IsString(v))
+        return snprintf(buf, len, "%s", v->valuestring) < (int)len ? buf : NULL;
+    if (!cJSON_IsArray(v))
+        return NULL;
+    size_t n = 0;
+    buf[0] = '\0';
+    const cJSON *e;
+    cJSON_ArrayForEach(e, v)
+    {
+        if (cJSON_IsString(e) && n < len)
+            n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? " " : "", e->valuestring);
+    }
+    return n < len ? buf : NULL;
+}
+
+/* The admin consent of an app: application roles and delegated scopes
+ * (docs/graph.md, "Permissions"); members left out keep their value. */
+static int fg_control__consent(struct fg_sim *sim, struct fg_resp *resp, const char *client_id,
+                               const cJSON *b)
+{
+    struct fg_app *a = fg_store__app(&sim->store, client_id);
+    char roles[1024], scopes[1024];
+    if (!a)
+        return fg_control__bad(resp, 404, "no such app");
+    if (fg_store__consent(a, fg_control__perms(b, "roles", roles, sizeof(roles)),
+                          fg_control__perms(b, "scopes", scopes, sizeof(scopes))) != 0)
+        return fg_control__bad(resp, 500, "out of memory");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "client_id", a->client_id);
+    cJSON_AddStringToObject(o, "roles", a->roles);
+    cJSON_AddStringToObject(o, "scopes", a->scopes);
+    return fg_control__ok(resp, o);
+}
+
 int fg_control__route(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp, const char *p)
 {
     cJSON *b = fg_sim__parse_json(r);
@@ -465,8 +516,13 @@ int fg_control__route(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp
     else if (strcmp(p, "/apps") == 0 && post) {
         rc = fg_store__add_app(&sim->store, fg_control__str(b, "client_id"),
                                fg_control__str(b, "client_secret")) == 0
-                 ? fg_control__ok(resp, NULL)
+                 ? fg_control__consent(sim, resp, fg_control__str(b, "client_id"), b)
                  : fg_control__bad(resp, 400, "need client_id and client_secret");
+    }
+    else if (strncmp(p, "/apps/", 6) == 0 && post && fg_control__suffix(p, "/consent")) {
+        char id[FG_ID_LEN];
+        snprintf(id, sizeof(id), "%.*s", (int)(strlen(p) - 6 - 8), p + 6);
+        rc = fg_control__consent(sim, resp, id, b);
     }
     else if (strcmp(p, "/users") == 0 && post) {
         rc = fg_control__users_post(sim, resp, b);

@@ -340,6 +340,8 @@ static int fg_graph__users(struct fg_sim *sim, struct fg_req *r, struct fg_resp 
     }
     bool get = strcmp(r->method, "GET") == 0, post = strcmp(r->method, "POST") == 0;
     if (!*rest && get) {
+        if (fg_access__require(r, resp, FG_NEED_USERS) != 0)
+            return FG_DONE;
         return fg_graph__get_user(sim, r, resp, key);
     }
     struct fg_user *u = fg_store__user(&sim->store, r->token->tenant, key);
@@ -347,7 +349,8 @@ static int fg_graph__users(struct fg_sim *sim, struct fg_req *r, struct fg_resp 
         return fg_graph__user_not_found(resp, key);
     }
     if (strcmp(rest, "/presence") == 0 && get) {
-        if (fg_graph__budget(sim, r, resp) == 0) {
+        if (fg_access__require(r, resp, FG_NEED_PRESENCE_READ) == 0 &&
+            fg_graph__budget(sim, r, resp) == 0) {
             fg_resp__json(resp, 200, fg_graph__presence_json(u, true));
         }
         return FG_DONE;
@@ -365,7 +368,8 @@ static int fg_graph__users(struct fg_sim *sim, struct fg_req *r, struct fg_resp 
                                     : "Method not allowed.");
         return FG_DONE;
     }
-    if (fg_graph__may_write(r, resp, u) != 0 || fg_graph__budget(sim, r, resp) != 0) {
+    if (fg_access__require(r, resp, FG_NEED_PRESENCE_WRITE) != 0 ||
+        fg_graph__may_write(r, resp, u) != 0 || fg_graph__budget(sim, r, resp) != 0) {
         return FG_DONE;
     }
     switch (w) {
@@ -388,8 +392,9 @@ static int fg_graph__presences_by_id(struct fg_sim *sim, struct fg_req *r, struc
     cJSON *b = fg_sim__parse_json(r);
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(b, "ids");
     int n = cJSON_IsArray(ids) ? cJSON_GetArraySize(ids) : -1;
-    if (fg_graph__budget(sim, r, resp) != 0) {
-        /* refused: 429 filled in */
+    if (fg_access__require(r, resp, FG_NEED_PRESENCE_READ) != 0 ||
+        fg_graph__budget(sim, r, resp) != 0) {
+        /* refused: 403 or 429 filled in */
     }
     else if (n <= 0) {
         fg_resp__graph_error(resp, 400, "BadRequest", "The 'ids' array is missing or empty.");
@@ -441,7 +446,8 @@ static int fg_graph__dispatch(struct fg_sim *sim, struct fg_req *r, struct fg_re
         if (!fg_graph__by_id(u, p + 26)) {
             return fg_graph__user_not_found(resp, p + 26);
         }
-        if (fg_graph__budget(sim, r, resp) == 0) {
+        if (fg_access__require(r, resp, FG_NEED_PRESENCE_READ) == 0 &&
+            fg_graph__budget(sim, r, resp) == 0) {
             fg_resp__json(resp, 200, fg_graph__presence_json(u, true));
         }
         return FG_DONE;

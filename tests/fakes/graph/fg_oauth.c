@@ -332,11 +332,16 @@ struct fg_grant {
     const struct fg_form *f;
     const struct fg_user *u; /* NULL: an app token */
     const char *client_id;
+    const struct fg_app *app;
 };
 
 static void fg_oauth__success(struct fg_sim *sim, struct fg_resp *resp, struct fg_token *t,
                               struct fg_refresh *rt, const char *scope, const struct fg_grant *g)
 {
+    if (fg_access__sign(sim, t, g->app, g->u) != 0) {
+        fg_resp__graph_error(resp, 500, "InternalServerError", "cannot sign the token");
+        return;
+    }
     cJSON *o = cJSON_CreateObject();
     int64_t secs = sim->store.token_lifetime_ms / 1000;
     bool openid = g->u && fg_oauth__scope_has(fg_form__get(g->f, "scope"), "openid");
@@ -364,9 +369,34 @@ static void fg_oauth__success(struct fg_sim *sim, struct fg_resp *resp, struct f
     fg_resp__json(resp, 200, o);
 }
 
-static int fg_oauth__password(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp,
-                              const struct fg_form *f, const char *tenant, const char *client_id)
+/* A user grant whose requested Graph scopes lack consent fails with 65001,
+ * as Entra answers ROPC (it cannot show a consent prompt). Returns -1 then. */
+static int fg_oauth__consented(struct fg_resp *resp, const struct fg_app *app, const char *scope)
 {
+    char missing[128], detail[320];
+    if (!fg_access__missing_scope(app, scope, missing, sizeof(missing)))
+        return 0;
+    snprintf(detail, sizeof(detail),
+             "The user or administrator has not consented to use the application with ID '%s' "
+             "for the permission '%s'.",
+             app->client_id, missing);
+    fg_oauth__error(resp, 65001, detail);
+    return -1;
+}
+
+/* The user token's answer: scope = the consented delegated permissions. */
+static void fg_oauth__user_success(struct fg_sim *sim, struct fg_resp *resp, struct fg_token *t,
+                                   struct fg_refresh *rt, const struct fg_grant *g)
+{
+    char *scope = fg_access__scope_answer(g->app);
+    fg_oauth__success(sim, resp, t, rt, scope ? scope : "", g);
+    free(scope);
+}
+
+static int fg_oauth__password(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp,
+                              const struct fg_form *f, const char *tenant, const struct fg_app *app)
+{
+    const char *client_id = app->client_id;
     const char *username = fg_form__get(f, "username");
     const char *password = fg_form__get(f, "password");
     const char *scope = fg_form__get(f, "scope");
@@ -384,7 +414,10 @@ static int fg_oauth__password(struct fg_sim *sim, struct fg_req *r, struct fg_re
         fg_oauth__error(resp, 50034, NULL);
         return FG_DONE;
     }
-    if (!u->password || strcmp(u->password, password) != 0) {
+    /* a federated account: Entra cannot check the password itself (the
+     * sign-in log says "Invalid username or password or Invalid on-premise
+     * username or password"; docs/graph.md, "Sign-in errors") */
+    if (!u->password || strcmp(u->password, password) != 0 || u->federated) {
         fg_oauth__error(resp, 50126, NULL);
         return FG_DONE;
     }
@@ -392,6 +425,8 @@ static int fg_oauth__password(struct fg_sim *sim, struct fg_req *r, struct fg_re
         fg_oauth__error(resp, u->block_code, NULL);
         return FG_DONE;
     }
+    if (fg_oauth__consented(resp, app, scope) != 0)
+        return FG_DONE;
     struct fg_token *t = fg_store__issue_token(&sim->store, FG_TOKEN_DELEGATED, u->tenant,
                                                client_id, u->id, fg_sim__now());
     if (t)
@@ -404,17 +439,15 @@ static int fg_oauth__password(struct fg_sim *sim, struct fg_req *r, struct fg_re
         fg_resp__graph_error(resp, 500, "InternalServerError", "out of memory");
         return FG_DONE;
     }
-    struct fg_grant g = {r, f, u, client_id};
-    fg_oauth__success(sim, resp, t, rt,
-                      "https://graph.microsoft.com/Presence.Read.All "
-                      "https://graph.microsoft.com/User.Read",
-                      &g);
+    struct fg_grant g = {r, f, u, client_id, app};
+    fg_oauth__user_success(sim, resp, t, rt, &g);
     return FG_DONE;
 }
 
 static int fg_oauth__refresh(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp,
-                             const struct fg_form *f, const char *tenant, const char *client_id)
+                             const struct fg_form *f, const char *tenant, const struct fg_app *app)
 {
+    const char *client_id = app->client_id;
     const char *value = fg_form__get(f, "refresh_token");
     if (!value) {
         fg_oauth__error(resp, 900144, "'refresh_token'");
@@ -444,6 +477,8 @@ static int fg_oauth__refresh(struct fg_sim *sim, struct fg_req *r, struct fg_res
         fg_oauth__error(resp, u->block_code, NULL);
         return FG_DONE;
     }
+    if (fg_oauth__consented(resp, app, fg_form__get(f, "scope")) != 0)
+        return FG_DONE;
     char user_id[FG_ID_LEN], rt_tenant[FG_ID_LEN];
     snprintf(user_id, sizeof(user_id), "%s", old->user_id);
     snprintf(rt_tenant, sizeof(rt_tenant), "%s", old->tenant);
@@ -457,18 +492,16 @@ static int fg_oauth__refresh(struct fg_sim *sim, struct fg_req *r, struct fg_res
         fg_resp__graph_error(resp, 500, "InternalServerError", "out of memory");
         return FG_DONE;
     }
-    struct fg_grant g = {r, f, u, client_id};
-    fg_oauth__success(sim, resp, t, rt,
-                      "https://graph.microsoft.com/Presence.Read.All "
-                      "https://graph.microsoft.com/User.Read",
-                      &g);
+    struct fg_grant g = {r, f, u, client_id, app};
+    fg_oauth__user_success(sim, resp, t, rt, &g);
     return FG_DONE;
 }
 
 static int fg_oauth__client_credentials(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp,
                                         const struct fg_form *f, const char *tenant,
-                                        const char *client_id)
+                                        const struct fg_app *app)
 {
+    const char *client_id = app->client_id;
     const char *scope = fg_form__get(f, "scope");
     snprintf(r->who, sizeof(r->who), "client_credentials client=%s", client_id);
     if (!scope || strcmp(scope, "https://graph.microsoft.com/.default") != 0) {
@@ -481,7 +514,7 @@ static int fg_oauth__client_credentials(struct fg_sim *sim, struct fg_req *r, st
         fg_resp__graph_error(resp, 500, "InternalServerError", "out of memory");
         return FG_DONE;
     }
-    struct fg_grant g = {r, f, NULL, client_id};
+    struct fg_grant g = {r, f, NULL, client_id, app};
     fg_oauth__success(sim, resp, t, NULL, "https://graph.microsoft.com/.default", &g);
     return FG_DONE;
 }
@@ -530,13 +563,13 @@ int fg_oauth__token(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp,
         fg_oauth__error(resp, 7000215, NULL);
     }
     else if (strcmp(grant, "password") == 0) {
-        rc = fg_oauth__password(sim, r, resp, &f, tenant, app->client_id);
+        rc = fg_oauth__password(sim, r, resp, &f, tenant, app);
     }
     else if (strcmp(grant, "refresh_token") == 0) {
-        rc = fg_oauth__refresh(sim, r, resp, &f, tenant, app->client_id);
+        rc = fg_oauth__refresh(sim, r, resp, &f, tenant, app);
     }
     else if (strcmp(grant, "client_credentials") == 0) {
-        rc = fg_oauth__client_credentials(sim, r, resp, &f, tenant, app->client_id);
+        rc = fg_oauth__client_credentials(sim, r, resp, &f, tenant, app);
     }
     else {
         fg_oauth__error(resp, 70003, NULL);

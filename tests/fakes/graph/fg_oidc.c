@@ -197,3 +197,40 @@ int fg_oidc__route(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp)
     fg_resp__graph_error(resp, 404, "NotFound", "No such discovery document.");
     return FG_DONE;
 }
+
+/* MSAL's user realm discovery (v1.0 answer, docs/graph.md "Sign-in
+ * errors"): "Managed" for a domain with cloud accounts, "Federated" with its
+ * WS-Trust endpoints when its users are marked federated
+ * (/_sim/users/{u}/federated), "Unknown" for a domain no user has. */
+int fg_oidc__realm(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp, const char *username)
+{
+    if (strcmp(r->method, "GET") != 0) {
+        fg_resp__graph_error(resp, 405, "MethodNotAllowed", "Method not allowed.");
+        return FG_DONE;
+    }
+    const char *at = strrchr(username, '@');
+    const char *domain = at ? at + 1 : username;
+    const char *type = "Unknown";
+    for (size_t i = 0; i < sim->store.users.n; i++) {
+        const struct fg_user *u = sim->store.users.items[i];
+        const char *uat = strrchr(u->upn, '@');
+        if (uat && strcasecmp(uat + 1, domain) == 0)
+            type = u->federated ? "Federated" : "Managed";
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "ver", "1.0");
+    cJSON_AddStringToObject(o, "account_type", type);
+    cJSON_AddStringToObject(o, "domain_name", domain);
+    if (strcmp(type, "Federated") == 0) {
+        char url[300];
+        cJSON_AddStringToObject(o, "federation_protocol", "WSTrust");
+        snprintf(url, sizeof(url), "https://sts.%s/adfs/services/trust/mex", domain);
+        cJSON_AddStringToObject(o, "federation_metadata_url", url);
+        snprintf(url, sizeof(url), "https://sts.%s/adfs/services/trust/2005/usernamemixed", domain);
+        cJSON_AddStringToObject(o, "federation_active_auth_url", url);
+    }
+    cJSON_AddStringToObject(o, "cloud_instance_name", "microsoftonline.com");
+    cJSON_AddStringToObject(o, "cloud_audience_urn", "urn:federation:MicrosoftOnline");
+    fg_resp__json(resp, 200, o);
+    return FG_DONE;
+}

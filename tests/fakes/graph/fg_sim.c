@@ -275,6 +275,9 @@ static int fg_sim__route(struct fg_sim *sim, struct fg_req *r, struct fg_resp *r
     if (strncmp(p, "/v1.0/", 6) == 0) {
         return fg_graph__route(sim, r, resp, p + 5);
     }
+    if (strncasecmp(p, "/common/userrealm/", 18) == 0) { /* MSAL Go: UserRealm */
+        return fg_oidc__realm(sim, r, resp, p + 18);
+    }
     if (strstr(p, "/discovery/") || strstr(p, "/.well-known/openid-configuration")) {
         return fg_oidc__route(sim, r, resp);
     }

@@ -130,6 +130,9 @@ void fg_sim__base_url(const struct fg_req *r, char *buf, size_t len);
 /* fg_oidc.c: /{tenant}/v2.0/.well-known/openid-configuration, the JWKS,
  * instance discovery. */
 int fg_oidc__route(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp);
+/* GET /common/userrealm/{username}: MSAL's user realm discovery. */
+int fg_oidc__realm(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp,
+                   const char *username);
 
 /* fg_oauth.c: POST /{tenant}/oauth2/v2.0/token */
 int fg_oauth__token(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp, const char *tenant);
@@ -137,6 +140,22 @@ int fg_oauth__token(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp, 
 void fg_oauth__error(struct fg_resp *resp, int aadsts, const char *detail);
 /* Same with another `error` (e.g. invalid_tenant from the discovery documents). */
 void fg_oauth__error_as(struct fg_resp *resp, int aadsts, const char *detail, const char *error);
+
+/* fg_access.c: access tokens (signed JWTs with `roles` or `scp`) and the
+ * permission checks of Graph calls (docs/graph.md, "Permissions"). */
+enum fg_need { FG_NEED_USERS, FG_NEED_PRESENCE_READ, FG_NEED_PRESENCE_WRITE };
+/* Signs t (its kind, tenant, client, expiry) with the app's consented
+ * permissions; u: the signed-in user of a delegated token. 0 or -1. */
+int fg_access__sign(struct fg_sim *sim, struct fg_token *t, const struct fg_app *app,
+                    const struct fg_user *u);
+/* The first Graph scope of a requested `scope` the app has no consent for
+ * (copied to buf), or NULL. OpenID scopes are not permissions. */
+const char *fg_access__missing_scope(const struct fg_app *app, const char *requested, char *buf,
+                                     size_t len);
+/* The token answer's `scope`: the consented scopes as resource URIs. */
+char *fg_access__scope_answer(const struct fg_app *app);
+/* 0, or a 403 in resp and -1 when r's app token lacks the permission. */
+int fg_access__require(struct fg_req *r, struct fg_resp *resp, enum fg_need need);
 
 /* fg_graph.c: everything under /v1.0 except subscriptions. */
 int fg_graph__route(struct fg_sim *sim, struct fg_req *r, struct fg_resp *resp,

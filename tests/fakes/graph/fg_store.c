@@ -119,13 +119,71 @@ static void fg_free_app_v(void *p)
 {
     struct fg_app *a = p;
     free(a->secret);
+    free(a->roles);
+    free(a->scopes);
     free(a);
+}
+
+static void fg_free_token_v(void *p)
+{
+    struct fg_token *t = p;
+    free(t->value);
+    free(t->perms);
+    free(t);
+}
+
+bool fg_perm__has(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        while (*p == ' ')
+            p++;
+        size_t len = strcspn(p, " ");
+        if (len == n && strncasecmp(p, name, n) == 0)
+            return true;
+        p += len;
+    }
+    return false;
+}
+
+int fg_store__consent(struct fg_app *a, const char *roles, const char *scopes)
+{
+    char *r = roles ? strdup(roles) : NULL, *sc = scopes ? strdup(scopes) : NULL;
+    if ((roles && !r) || (scopes && !sc)) {
+        free(r);
+        free(sc);
+        return -1;
+    }
+    if (r) {
+        free(a->roles);
+        a->roles = r;
+    }
+    if (sc) {
+        free(a->scopes);
+        a->scopes = sc;
+    }
+    return 0;
+}
+
+int fg_token__set(struct fg_token *t, char *jwt, const char *perms)
+{
+    char *p = strdup(perms ? perms : "");
+    if (!jwt || !p) {
+        free(jwt);
+        free(p);
+        return -1;
+    }
+    free(t->value);
+    free(t->perms);
+    t->value = jwt;
+    t->perms = p;
+    return 0;
 }
 
 void fg_store__clear(struct fg_store *s)
 {
     fg_vec__free_all(&s->users, fg_free_user_v);
-    fg_vec__free_all(&s->tokens, free);
+    fg_vec__free_all(&s->tokens, fg_free_token_v);
     fg_vec__free_all(&s->refresh, free);
     fg_vec__free_all(&s->subs, fg_free_sub_v);
 }
@@ -247,7 +305,9 @@ int fg_store__add_app(struct fg_store *s, const char *client_id, const char *sec
     }
     fg_copy(a->client_id, sizeof(a->client_id), client_id);
     a->secret = strdup(secret);
-    if (!a->secret || fg_vec__push(&s->apps, a) != 0) {
+    a->roles = strdup(FG_DEFAULT_ROLES);
+    a->scopes = strdup(FG_DEFAULT_SCOPES);
+    if (!a->secret || !a->roles || !a->scopes || fg_vec__push(&s->apps, a) != 0) {
         fg_free_app_v(a);
         return -1;
     }
@@ -390,13 +450,20 @@ struct fg_token *fg_store__issue_token(struct fg_store *s, enum fg_token_kind ki
     if (!t) {
         return NULL;
     }
-    fg_store__random_token("fg-at-", t->value, sizeof(t->value));
+    char opaque[72];
+    fg_store__random_token("fg-at-", opaque, sizeof(opaque));
+    t->value = strdup(opaque);
+    if (!t->value) {
+        free(t);
+        return NULL;
+    }
     t->kind = kind;
     fg_copy(t->tenant, sizeof(t->tenant), tenant);
     fg_copy(t->client_id, sizeof(t->client_id), client_id);
     fg_copy(t->user_id, sizeof(t->user_id), user_id);
     t->expires_ms = now + s->token_lifetime_ms;
     if (fg_vec__push(&s->tokens, t) != 0) {
+        free(t->value);
         free(t);
         return NULL;
     }

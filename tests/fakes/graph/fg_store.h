@@ -25,10 +25,25 @@ struct fg_vec {
 int fg_vec__push(struct fg_vec *v, void *item);
 void *fg_vec__remove_at(struct fg_vec *v, size_t i);
 
+/* The Graph permissions an admin consented for the app (docs/graph.md,
+ * "Permissions"): application roles (in app tokens' `roles`) and delegated
+ * scopes (in user tokens' `scp`). New apps get what docs/operations.md asks
+ * for (FG_DEFAULT_ROLES, FG_DEFAULT_SCOPES); /_sim/apps/{id}/consent
+ * changes them. Space-separated names. */
+#define FG_DEFAULT_ROLES  "Presence.ReadWrite.All User.Read.All"
+#define FG_DEFAULT_SCOPES "Presence.Read.All User.Read"
+
 struct fg_app {
     char client_id[FG_ID_LEN];
     char *secret;
+    char *roles;  /* space-separated, "" when none */
+    char *scopes; /* space-separated, "" when none */
 };
+
+/* Whether a space-separated permission list holds name (case-insensitive). */
+bool fg_perm__has(const char *list, const char *name);
+/* Sets an app's consented roles and/or scopes (NULL: unchanged). 0 or -1. */
+int fg_store__consent(struct fg_app *a, const char *roles, const char *scopes);
 
 struct fg_user {
     char id[FG_ID_LEN];
@@ -37,6 +52,7 @@ struct fg_user {
     char *display_name;
     char *password; /* NULL: ROPC fails with 50126 */
     int block_code; /* ROPC fails with this AADSTS code (50076, 50055...), 0: none */
+    bool federated; /* its domain is federated (ADFS): userrealm says so, ROPC fails (50126) */
     struct fg_session sessions[FG_MAX_SESSIONS];
     size_t n_sessions;
     bool has_preferred;
@@ -49,13 +65,14 @@ struct fg_user {
 enum fg_token_kind { FG_TOKEN_DELEGATED, FG_TOKEN_APP };
 
 struct fg_token {
-    char value[72];
+    char *value; /* the access token: a signed JWT (fg_oauth.c), or opaque */
     enum fg_token_kind kind;
     char tenant[FG_ID_LEN];
     char client_id[FG_ID_LEN];
     char user_id[FG_ID_LEN]; /* delegated only */
     int64_t expires_ms;
     bool presence_write; /* delegated with Presence.ReadWrite: its user's own presence */
+    char *perms;         /* roles (app) or scp (delegated) it carries, space-separated */
 };
 
 struct fg_refresh {
@@ -140,6 +157,9 @@ struct fg_token *fg_store__issue_token(struct fg_store *s, enum fg_token_kind ki
                                        const char *tenant, const char *client_id,
                                        const char *user_id, int64_t now);
 struct fg_token *fg_store__token(struct fg_store *s, const char *value);
+/* Replaces a token's value (takes jwt) and records the permissions it
+ * carries (copied). 0 or -1. */
+int fg_token__set(struct fg_token *t, char *jwt, const char *perms);
 struct fg_refresh *fg_store__issue_refresh(struct fg_store *s, const char *tenant,
                                            const char *client_id, const char *user_id);
 struct fg_refresh *fg_store__refresh_token(struct fg_store *s, const char *value);

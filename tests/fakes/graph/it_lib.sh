@@ -79,6 +79,14 @@ svc_token() {
         sed -n 1p | jqe -r .access_token || fail "no delegated token"
 }
 
+# jwt_claims TOKEN: the payload of a JWT as JSON (not verified).
+jwt_claims() {
+    local p
+    p=$(cut -d. -f2 <<<"$1" | tr '_-' '/+')
+    while [ $((${#p} % 4)) != 0 ]; do p="$p="; done
+    base64 -d <<<"$p"
+}
+
 # base_users: a service account and two users with a Teams client each.
 base_users() {
     ctl POST /users "{\"users\":[

@@ -95,7 +95,7 @@ async function viaDiscovery() {
     const app1 = await cca.acquireTokenByClientCredential({
         scopes: ["https://graph.microsoft.com/.default"],
     });
-    check(app1 && /^fg-at-/.test(app1.accessToken), "client credentials through discovery");
+    check(app1 && /^eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+$/.test(app1.accessToken), "client credentials through discovery");
     const cfg = seen.find((s) => s.url.endsWith("/v2.0/.well-known/openid-configuration"));
     check(cfg && cfg.status === 200, "MSAL read the tenant's OpenID configuration");
 
@@ -174,7 +174,7 @@ async function viaMetadata() {
     const r = await cca.acquireTokenByClientCredential({
         scopes: ["https://graph.microsoft.com/.default"],
     });
-    check(r && /^fg-at-/.test(r.accessToken), "client credentials with authorityMetadata");
+    check(r && /^eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+$/.test(r.accessToken), "client credentials with authorityMetadata");
     check(seen.slice(before).every((s) => !s.url.includes("well-known")),
         "no discovery request when the metadata is given");
 }
