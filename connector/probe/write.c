@@ -184,22 +184,6 @@ static int write__lookup(void *ctx, const char *email, const char **user_id)
     return 0;
 }
 
-static struct voice_talking_config write__talking_config(const struct talking_request *r)
-{
-    struct voice_talking_config c = {
-        .mode = r->mode == TALKING_TEMPLATE       ? VOICE_TALKING_TEMPLATE
-                : r->mode == TALKING_AVAILABILITY ? VOICE_TALKING_AVAILABILITY
-                                                  : VOICE_TALKING_OFF,
-        .method = r->method,
-        .path = r->path,
-        .body = r->body,
-        .event_type_id = r->event_type_id,
-        .event_source = r->event_source,
-        .note = r->note,
-    };
-    return c;
-}
-
 static bool write__voice_one(struct probe *p, struct voice_writer *w, struct probe_tenant *t,
                              size_t u, bool talking)
 {
@@ -237,7 +221,7 @@ static void write__voice_writer_free(void *w)
 
 static void write__voice(struct probe *p, struct probe_tenant *t, size_t u)
 {
-    struct voice_talking_config cfg = write__talking_config(&t->tc->voice.talking);
+    struct voice_talking_config cfg = voice_writer__talking_config(&t->tc->voice.talking);
     if (cfg.mode == VOICE_TALKING_OFF) {
         probe_report__check(p->report, "write.voice_set", "Voice talking", PROBE_WARN,
                             "ask Enreach for the endpoint that marks a user talking and set "

@@ -280,22 +280,6 @@ static const struct tenant_config *vside__cfg_tenant(const struct config *cfg, c
     return NULL;
 }
 
-static struct voice_talking_config vside__talking(const struct talking_request *r)
-{
-    struct voice_talking_config c = {
-        .mode = r->mode == TALKING_TEMPLATE       ? VOICE_TALKING_TEMPLATE
-                : r->mode == TALKING_AVAILABILITY ? VOICE_TALKING_AVAILABILITY
-                                                  : VOICE_TALKING_OFF,
-        .method = r->method,
-        .path = r->path,
-        .body = r->body,
-        .event_type_id = r->event_type_id,
-        .event_source = r->event_source,
-        .note = r->note,
-    };
-    return c;
-}
-
 static int vside__add_tenant(struct voice_side *s, const struct tenant_config *tc)
 {
     const struct voice_config *v = &tc->voice;
@@ -321,7 +305,7 @@ static int vside__add_tenant(struct voice_side *s, const struct tenant_config *t
         .writer_only = s->writer_only,
         .max_call_minutes = v->max_call_minutes,
         .topic_prefix = s->env.cfg->mqtt.topic_prefix,
-        .talking = vside__talking(&v->talking),
+        .talking = voice_writer__talking_config(&v->talking),
         .events = model,
         .ca_file = v->ca_file,
         .capture_file = s->writer_only ? NULL : v->capture.file,

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/config.h"
 #include "core/hmap.h"
 #include "core/http_client.h"
 #include "core/log.h"
@@ -591,4 +592,20 @@ void voice_writer__free(struct voice_writer *w)
         wtenant__free(t);
     }
     free(w);
+}
+
+struct voice_talking_config voice_writer__talking_config(const struct talking_request *r)
+{
+    struct voice_talking_config c = {
+        .mode = r->mode == TALKING_TEMPLATE       ? VOICE_TALKING_TEMPLATE
+                : r->mode == TALKING_AVAILABILITY ? VOICE_TALKING_AVAILABILITY
+                                                  : VOICE_TALKING_OFF,
+        .method = r->method,
+        .path = r->path,
+        .body = r->body,
+        .event_type_id = r->event_type_id,
+        .event_source = r->event_source,
+        .note = r->note,
+    };
+    return c;
 }

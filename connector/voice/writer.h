@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 struct loop;
+struct talking_request;
 struct voice_rest;
 struct voice_writer;
 
@@ -47,6 +48,10 @@ struct voice_talking_config {
     int event_type_id;                /* availability */
     const char *event_source, *note;  /* availability; note may be NULL */
 };
+
+/* The writer's view of a tenant's voice.talking_request (core/config.h);
+ * the strings stay the config's. */
+struct voice_talking_config voice_writer__talking_config(const struct talking_request *r);
 
 enum voice_write_status {
     VOICE_WRITE_OK = 0,
