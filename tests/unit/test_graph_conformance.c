@@ -13,11 +13,11 @@
 
 #include <cjson/cJSON.h>
 
-#include "graph/gside.h"
 #include "graph/jwt.h"
 #include "graph/notification.h"
 #include "graph/oidc.h"
 #include "graph/presence.h"
+#include "graph/tokens.h"
 #include "test_graph_util.h"
 
 #define USER   "2f1c6a55-6f0e-4b8f-9c1e-0d6f3b8a1c42"
