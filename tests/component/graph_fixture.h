@@ -296,6 +296,25 @@ static inline const char *gfx__busy(struct gfx *f, const char *upn)
     return fake_bus__retained(f->ce.bus, topic);
 }
 
+struct gfx_busy {
+    struct gfx *f;
+    const char *upn, *want; /* a substring of the retained payload */
+};
+
+static inline bool gfx__busy_matches(void *ctx)
+{
+    struct gfx_busy *b = ctx;
+    const char *p = gfx__busy(b->f, b->upn);
+    return p && strstr(p, b->want);
+}
+
+/* Waits (real time) until upn's retained busy topic holds want. */
+static inline bool gfx__wait_busy(struct gfx *f, const char *upn, const char *want)
+{
+    struct gfx_busy b = {f, upn, want};
+    return comp_env__wait(&f->ce, gfx__busy_matches, &b, GF_WAIT_MS);
+}
+
 /* The body of the n-th request method path (malloc'd), or NULL. */
 static inline char *gfx__body(struct gfx *f, const char *method, const char *path, size_t n)
 {

@@ -35,32 +35,14 @@ static void canned_graph(struct gfx *f, const char *reads, int times)
     free(sub);
 }
 
-struct busy_is {
-    struct gfx *f;
-    const char *upn, *want; /* a substring of the retained payload */
-};
-
-static bool busy_matches(void *ctx)
-{
-    struct busy_is *b = ctx;
-    const char *p = gfx__busy(b->f, b->upn);
-    return p && strstr(p, b->want);
-}
-
-static bool wait_busy(struct gfx *f, const char *upn, const char *want)
-{
-    struct busy_is b = {f, upn, want};
-    return comp_env__wait(&f->ce, busy_matches, &b, GF_WAIT_MS);
-}
-
 /* Start-up: one read of both ids (app token), topics published. */
 static void test_seed_at_start(void **st)
 {
     struct gfx *f = *st;
     canned_graph(f, PRESENCES("Busy", "InACall", "Available", "Available"), 0);
     users__resolve(f->users);
-    assert_true(wait_busy(f, "a@x.com", "\"busy\":true"));
-    assert_true(wait_busy(f, "b@x.com", "\"busy\":false"));
+    assert_true(gfx__wait_busy(f, "a@x.com", "\"busy\":true"));
+    assert_true(gfx__wait_busy(f, "b@x.com", "\"busy\":false"));
     const char *a = gfx__busy(f, "a@x.com");
     assert_non_null(strstr(a, "\"activity\":\"InACall\""));
     assert_non_null(strstr(a, "\"source\":\"resync\""));
@@ -135,8 +117,8 @@ static void test_read_throttled(void **st)
     comp_env__advance(&f->ce, 4999);
     assert_true(gfx__no_more(f, "POST", GF_READ));
     comp_env__advance(&f->ce, 1);
-    assert_true(wait_busy(f, "a@x.com", "\"busy\":true"));
-    assert_true(wait_busy(f, "b@x.com", "\"availability\":\"Away\""));
+    assert_true(gfx__wait_busy(f, "a@x.com", "\"busy\":true"));
+    assert_true(gfx__wait_busy(f, "b@x.com", "\"availability\":\"Away\""));
     assert_int_equal(canned_http__count(f->s, "POST", GF_READ), 2);
     assert_int_equal(metrics__get("graph_presence_read_failures_total", NULL), 1);
 }
@@ -151,13 +133,13 @@ static void test_periodic_resync(void **st)
               PRESENCES("Busy", "InAConferenceCall", "Available", "Available"), 0);
     resync__start(f->resync);
     users__resolve(f->users);
-    assert_true(wait_busy(f, "a@x.com", "\"busy\":false"));
+    assert_true(gfx__wait_busy(f, "a@x.com", "\"busy\":false"));
     assert_true(gfx__wait_requests(f, "POST", GF_READ, 2)); /* start, subscription created */
     size_t reads = canned_http__count(f->s, "POST", GF_READ);
     comp_env__advance(&f->ce, 15LL * 60 * 1000 - 1);
     assert_true(gfx__no_more(f, "POST", GF_READ));
     comp_env__advance(&f->ce, 1);
-    assert_true(wait_busy(f, "a@x.com", "\"busy\":true"));
+    assert_true(gfx__wait_busy(f, "a@x.com", "\"busy\":true"));
     assert_int_equal(canned_http__count(f->s, "POST", GF_READ), reads + 1);
     assert_non_null(strstr(gfx__busy(f, "a@x.com"), "\"source\":\"resync\""));
 }
@@ -169,7 +151,7 @@ static void test_out_of_order_dropped(void **st)
     struct gfx *f = *st;
     canned_graph(f, PRESENCES("Available", "Available", "Available", "Available"), 0);
     users__resolve(f->users);
-    assert_true(wait_busy(f, "a@x.com", "\"busy\":false"));
+    assert_true(gfx__wait_busy(f, "a@x.com", "\"busy\":false"));
     struct presence_state p = {.id = GF_ID_A, .availability = "Busy", .activity = "InACall"};
     snprintf(p.sequence, sizeof(p.sequence), "%s", "0000000000000002");
     assert_int_equal(resync__apply(f->resync, &p, "notification"), 1);
@@ -197,13 +179,13 @@ static void test_basic_reads_share_a_request(void **st)
               1);
     users__resolve(f->users);
     /* the resync after the subscription's creation has been applied */
-    assert_true(wait_busy(f, "a@x.com", "\"availability\":\"Away\""));
+    assert_true(gfx__wait_busy(f, "a@x.com", "\"availability\":\"Away\""));
     gfx__rule(f, "POST", GF_READ, 200, NULL, PRESENCES("Away", "Away", "Busy", "Presenting"), 0);
     size_t reads = canned_http__count(f->s, "POST", GF_READ);
     char *a[] = {GF_ID_A}, *b[] = {GF_ID_B};
     resync__read_ids(f->resync, a, 1, clock__mono_ms());
     resync__read_ids(f->resync, b, 1, clock__mono_ms());
-    assert_true(wait_busy(f, "b@x.com", "\"busy\":true"));
+    assert_true(gfx__wait_busy(f, "b@x.com", "\"busy\":true"));
     assert_true(gfx__no_more(f, "POST", GF_READ));
     assert_int_equal(canned_http__count(f->s, "POST", GF_READ), reads + 1);
     char *req = canned_http__request(f->s, "POST", GF_READ, reads);
@@ -219,7 +201,7 @@ static void test_user_leaves(void **st)
     struct gfx *f = *st;
     canned_graph(f, PRESENCES("Busy", "InACall", "Busy", "InACall"), 0);
     users__resolve(f->users);
-    assert_true(wait_busy(f, "b@x.com", "\"busy\":true"));
+    assert_true(gfx__wait_busy(f, "b@x.com", "\"busy\":true"));
     char *only_a[] = {"a@x.com"};
     assert_int_equal(users__sync(f->users, only_a, 1), 0);
     comp_env__settle(&f->ce);
