@@ -2,7 +2,7 @@
  * "The Graph side"): the composition root of the Graph modules.
  *
  * Per tenant it builds, bottom up, on the process's Graph client
- * (client.h: tokens, calls, the presence budget):
+ * (graph_client.h: tokens, calls, the presence budget):
  *   users (users.h) <- subscriptions (subscriptions.h), resync (resync.h)
  *   <- the webhook (webhook.h, one for all tenants),
  * plus the tenant's identity (identity.h: GUID, validation-token keys) and
@@ -27,7 +27,7 @@
 #include "core/metrics.h"
 #include "core/str.h"
 #include "core/tunables.h"
-#include "graph/client.h"
+#include "graph/graph_client.h"
 #include "graph/identity.h"
 #include "graph/notify_crypto.h"
 #include "graph/resync.h"

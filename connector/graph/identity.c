@@ -81,11 +81,11 @@ static void identity__keys_done(void *ctx, const struct http_result *res)
         return;
     char err[160] = "";
     if (res->status == 200) {
-        struct jwks *set = jwks__parse(res->body, res->body_len, err, sizeof(err));
+        struct jwks *set = jwt__jwks_parse(res->body, res->body_len, err, sizeof(err));
         if (set) {
             LOG_INFO("graph", "validation-token keys loaded tenant=%s keys=%zu url=%s",
-                     ident->o.tenant, jwks__count(set), ident->jwks_url);
-            jwks_cache__replace(ident->jwks, set, clock__wall_ms());
+                     ident->o.tenant, jwt__jwks_count(set), ident->jwks_url);
+            jwt__cache_replace(ident->jwks, set, clock__wall_ms());
             ident->jwks_error[0] = '\0';
             backoff__reset(&ident->jwks_bo);
         }
@@ -100,7 +100,7 @@ static void identity__keys_done(void *ctx, const struct http_result *res)
         LOG_WARN("graph", "validation-token keys not loaded tenant=%s url=%s error=\"%s\"",
                  ident->o.tenant, ident->jwks_url, err);
         snprintf(ident->jwks_error, sizeof(ident->jwks_error), "%s", err);
-        if (!jwks_cache__fetched_ms(ident->jwks)) {
+        if (!jwt__cache_fetched_ms(ident->jwks)) {
             /* no keys at all: try again without waiting for a rich item */
             int64_t d = backoff__next(&ident->jwks_bo);
             atomic_store(&ident->keys_wanted, true);
@@ -173,7 +173,7 @@ static void identity__config_failed(struct graph_identity *ident, const char *wh
              ident->o.tenant, ident->oidc_url, why, (long long)d);
     ident->oidc_timer = loop__timer(ident->o.loop, d, identity__read_config, ident);
     /* a GUID tenant need not wait for it to get the keys */
-    if (ident->ident.tenant_guid[0] && !jwks_cache__fetched_ms(ident->jwks) &&
+    if (ident->ident.tenant_guid[0] && !jwt__cache_fetched_ms(ident->jwks) &&
         !ident->jwks_in_flight && !ident->jwks_timer)
         identity__fetch_keys(ident);
     graph_status__changed(ident->o.status);
@@ -287,7 +287,7 @@ struct graph_identity *identity__new(const struct graph_identity_options *o)
     backoff__init(&ident->oidc_bo, 2000, 5 * 60 * 1000);
     backoff__init(&ident->jwks_bo, 2000, 5 * 60 * 1000);
     ident->login_url = strdup(o->login_url);
-    ident->jwks = jwks_cache__new();
+    ident->jwks = jwt__cache_new();
     if (!ident->login_url || !ident->jwks || identity__urls(ident) != 0) {
         identity__free(ident);
         return NULL;
@@ -322,7 +322,7 @@ void identity__free(struct graph_identity *ident)
     if (!ident)
         return;
     identity__stop(ident);
-    jwks_cache__free(ident->jwks);
+    jwt__cache_free(ident->jwks);
     free(ident->login_url);
     free(ident->oidc_url);
     free(ident->jwks_url);
@@ -333,11 +333,11 @@ void identity__free(struct graph_identity *ident)
 static cJSON *identity__keys_json(struct graph_identity *ident)
 {
     cJSON *k = cJSON_CreateObject();
-    struct jwks *set = jwks_cache__get(ident->jwks);
-    cJSON_AddNumberToObject(k, "keys", (double)jwks__count(set));
-    jwks__release(set);
+    struct jwks *set = jwt__cache_get(ident->jwks);
+    cJSON_AddNumberToObject(k, "keys", (double)jwt__jwks_count(set));
+    jwt__jwks_release(set);
     char ts[32];
-    int64_t at = jwks_cache__fetched_ms(ident->jwks);
+    int64_t at = jwt__cache_fetched_ms(ident->jwks);
     if (at)
         cJSON_AddStringToObject(k, "fetched", clock__iso8601(at, ts, sizeof(ts)));
     else

@@ -15,7 +15,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
-#include "graph/client.h"
+#include "graph/graph_client.h"
 #include "graph/presence.h"
 #include "graph/graph_status.h"
 #include "graph/users.h"

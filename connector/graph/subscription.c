@@ -12,7 +12,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
-#include "graph/client.h"
+#include "graph/graph_client.h"
 #include "graph/notify_crypto.h"
 #include "graph/graph_status.h"
 #include "graph/tokens.h"

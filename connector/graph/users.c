@@ -16,8 +16,8 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
-#include "graph/batch.h"
-#include "graph/client.h"
+#include "graph/graph_batch.h"
+#include "graph/graph_client.h"
 #include "graph/graph_status.h"
 
 #define USERS_RETRY_BASE 2000

@@ -1,6 +1,6 @@
 /* The configured users of one tenant, looked up in Azure AD (docs/graph.md
  * "Start-up, per tenant", step 2): address (UPN) -> object id, 20 lookups
- * per $batch through the Graph client (client.h), each item judged on its
+ * per $batch through the Graph client (graph_client.h), each item judged on its
  * own. A throttled item (429) waits for its own Retry-After, other failures
  * back off; an address Azure AD does not know (404) is left out (one bad id
  * fails a whole presence subscription), logged once and listed in B/health.

@@ -183,15 +183,15 @@ static enum jwt_result webhook__verify_one(struct wtenant *t, const struct graph
         .n_issuers = id->issuer[0] ? 3 : 2,
     };
     struct jwks_cache *jwks = identity__jwks(t->identity);
-    struct jwks *set = jwks_cache__get(jwks);
-    int64_t fetched = jwks_cache__fetched_ms(jwks);
+    struct jwks *set = jwt__cache_get(jwks);
+    int64_t fetched = jwt__cache_fetched_ms(jwks);
     if (!set || clock__wall_ms() - fetched > IDENTITY_JWKS_MAX_AGE_MS)
         identity__want_keys(t->identity);
     if (!set)
         return JWT_UNKNOWN_KID;
     struct jwt_claims claims;
     enum jwt_result r = jwt__verify(set, token, &ex, &claims);
-    jwks__release(set);
+    jwt__jwks_release(set);
     if (r == JWT_UNKNOWN_KID)
         identity__want_keys(
             t->identity); /* a rollover, or a forgery: one fetch per gap either way */

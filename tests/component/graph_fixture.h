@@ -30,7 +30,7 @@
 #include "core/metrics.h"
 #include "core/status.h"
 #include "fake_bus.h"
-#include "graph/client.h"
+#include "graph/graph_client.h"
 #include "graph/graph_status.h"
 #include "graph/resync.h"
 #include "graph/subscriptions.h"

@@ -76,19 +76,19 @@ static void test_explanations(void **state)
 static void test_users_path(void **state)
 {
     (void)state;
-    char *p = graph__user_path("alice@contoso.com");
+    char *p = paths__user_path("alice@contoso.com");
     assert_string_equal(p, "/users/alice@contoso.com");
     free(p);
-    p = graph__user_path("guest_x.com#EXT#@contoso.onmicrosoft.com");
+    p = paths__user_path("guest_x.com#EXT#@contoso.onmicrosoft.com");
     assert_string_equal(p, "/users/guest_x.com%23EXT%23@contoso.onmicrosoft.com");
     free(p);
-    p = graph__user_path("a b/c?d%e@x.com");
+    p = paths__user_path("a b/c?d%e@x.com");
     assert_string_equal(p, "/users/a%20b%2Fc%3Fd%25e@x.com");
     free(p);
-    p = graph__user_path("$admin@x.com");
+    p = paths__user_path("$admin@x.com");
     assert_string_equal(p, "/users('$admin@x.com')");
     free(p);
-    p = graph__user_path("$o'neil@x.com");
+    p = paths__user_path("$o'neil@x.com");
     assert_string_equal(p, "/users('$o''neil@x.com')");
     free(p);
 }
