@@ -6,7 +6,8 @@
  *    deleted, one is created with the users' resource, a fresh clientState
  *    and the account's delegated token; a resync follows;
  *  - a failed create is retried with backoff, a 409 lists again first;
- *  - renewal at half of the time Graph granted, never lapsing;
+ *  - renewal at half of the time Graph granted, never lapsing, the expiry
+ *    metric from Graph's answer; a throttled renewal waits its Retry-After;
  *  - a renewal answered 404 recreates at once; one that keeps failing past
  *    the expiry forgets it, lists and creates again;
  *  - lifecycle events: reauthorizationRequired -> POST .../reauthorize,
@@ -157,20 +158,50 @@ static void test_renews_by_granted_expiry(void **st)
     canned_graph(f, 6000);
     start_live(f);
     for (int i = 1; i <= 3; i++) {
+        /* each renewal is granted 6 s from its own moment, 3 s from now */
         char *sub = gfx__sub_json("sub-1", 6000 + 3000);
         gfx__rule(f, "PATCH", GF_SUBS "/sub-1", 200, NULL, sub, 1);
         free(sub);
+        int64_t granted = clock__wall_ms() + 9000;
         comp_env__advance(&f->ce, 2999);
         assert_true(gfx__no_more(f, "PATCH", GF_SUBS));
         comp_env__advance(&f->ce, 1);
         assert_true(gfx__wait_metric(f, "graph_subscriptions_renewed_total", TL, i));
         comp_env__settle(&f->ce);
+        /* what the daemon believes is what Graph granted */
+        assert_int_equal(metrics__get("graph_subscription_expiry_timestamp_seconds",
+                                      "tenant=\"t\",account=\"svc@x.com\""),
+                         granted / 1000);
     }
     char *body = gfx__body(f, "PATCH", GF_SUBS "/sub-1", 0);
     assert_non_null(strstr(body, "\"expirationDateTime\":\""));
     free(body);
     assert_int_equal(metrics__get("graph_subscriptions_created_total", TL), 1);
     assert_int_equal(canned_http__count(f->s, "POST", GF_SUBS), 1);
+}
+
+/* A renewal answered 429 with Retry-After 20: the next renewal waits 20 s,
+ * longer than the backoff's 2 s, and then succeeds. */
+static void test_renew_throttled(void **st)
+{
+    struct gfx *f = *st;
+    gfx__rule(f, "PATCH", GF_SUBS "/sub-1", 429, "Retry-After: 20\r\n",
+              "{\"error\":{\"code\":\"TooManyRequests\"}}", 1);
+    canned_graph(f, 55LL * 60 * 1000);
+    char *sub = gfx__sub_json("sub-1", 3LL * 3600 * 1000);
+    gfx__rule(f, "PATCH", GF_SUBS "/sub-1", 200, NULL, sub, 0);
+    free(sub);
+    start_live(f);
+    comp_env__advance(&f->ce, 55LL * 60 * 1000 / 2);
+    assert_true(gfx__wait_metric(f, "graph_subscription_failures_total", TL, 1));
+    comp_env__settle(&f->ce);
+    comp_env__advance(&f->ce, 19999);
+    assert_true(gfx__no_more(f, "PATCH", GF_SUBS));
+    assert_int_equal(canned_http__count(f->s, "PATCH", GF_SUBS), 1);
+    comp_env__advance(&f->ce, 1);
+    assert_true(gfx__wait_metric(f, "graph_subscriptions_renewed_total", TL, 1));
+    assert_int_equal(canned_http__count(f->s, "PATCH", GF_SUBS), 2);
+    assert_int_equal(metrics__get("graph_subscriptions_created_total", TL), 1);
 }
 
 /* A renewal answered 404: Graph forgot it; created again at once, without
@@ -297,6 +328,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_retried, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_conflict_lists_again, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_renews_by_granted_expiry, gfx__setup, gfx__teardown),
+        cmocka_unit_test_setup_teardown(test_renew_throttled, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_renew_404_recreates, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_expired_recreated, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle_reauthorize, gfx__setup, gfx__teardown),
