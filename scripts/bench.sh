@@ -11,7 +11,7 @@ SRC=$(pwd)
 BUILD=${PS_BENCH_BUILD:-$SRC/build-bench}
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" --target presence-sync fake-graph fake-voice \
-    bench_load bench_ack_server bench_bodies >/dev/null
+    bench_load bench_ack_server bench_bodies bench_rsa >/dev/null
 export PS_SRC=$SRC PS_BUILD=$BUILD
 sel=("$@")
 [ ${#sel[@]} -gt 0 ] || sel=(webhook scale latency budget recovery)
