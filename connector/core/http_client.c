@@ -303,6 +303,7 @@ static void http_client__abort(struct http_client *cli, struct http_req *list)
 static void *http_client__main(void *arg)
 {
     struct http_client *cli = arg;
+    pthread_setname_np(pthread_self(), "ps-httpc"); /* for top -H and perf */
     for (;;) {
         pthread_mutex_lock(&cli->lock);
         struct http_req *fresh = http_client__list_reverse(cli->queue);

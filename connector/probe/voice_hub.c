@@ -229,11 +229,23 @@ static size_t hub__fields(const cJSON *o, const char *prefix, char names[][64], 
     const cJSON *it;
     if (!cJSON_IsObject(o))
         return n;
+    /* prefix may be one of names: a copy, so no write overlaps it (gcc -O3
+     * refuses the overlap under -Werror=restrict) */
+    char pre[64];
+    snprintf(pre, sizeof(pre), "%s", prefix);
     cJSON_ArrayForEach(it, o)
     {
         if (n >= max || !it->string)
             break;
-        snprintf(names[n++], 64, "%s%s%s", prefix, prefix[0] ? "." : "", it->string);
+        /* "prefix.name", cut short at 63 bytes */
+        char *dst = names[n++];
+        size_t o = strnlen(pre, 63);
+        memcpy(dst, pre, o);
+        if (o && o < 63)
+            dst[o++] = '.';
+        size_t sl = strnlen(it->string, 63 - o);
+        memcpy(dst + o, it->string, sl);
+        dst[o + sl] = '\0';
         if (cJSON_IsObject(it) && depth < 3)
             n = hub__fields(it, names[n - 1], names, n, max, depth + 1);
     }
