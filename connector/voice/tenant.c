@@ -549,7 +549,7 @@ struct vtenant *vtenant__new(struct loop *loop, struct bus *bus, struct http_cli
                  opt->name);
     t->rest = voice_rest__new(http, opt->username, opt->secret_key);
     t->calls = calls__new();
-    t->rte = opt->writer_only ? NULL : rte_link__new(loop, &tenant_hub_callbacks, t);
+    t->rte = opt->writer_only ? NULL : rte__new(loop, &tenant_hub_callbacks, t);
     signalr_reader__init(&t->rd, SIGNALR_MAX_RECORD_DEFAULT);
     backoff__init(&t->bo, vtenant__opt_or(opt->backoff_base_ms, 1000),
                   vtenant__opt_or(opt->backoff_max_ms, 60000));
@@ -560,7 +560,7 @@ struct vtenant *vtenant__new(struct loop *loop, struct bus *bus, struct http_cli
         (!t->rte && !opt->writer_only) || vtenant__set_addresses(t, addresses, n_addresses) != 0 ||
         (t->api_url_cfg && voice_rest__set_api(t->rest, t->api_url_cfg) != 0) ||
         voice_rest__set_ca_file(t->rest, opt->ca_file) != 0 ||
-        (t->rte && rte_link__set_ca_file(t->rte, opt->ca_file) != 0) ||
+        (t->rte && rte__set_ca_file(t->rte, opt->ca_file) != 0) ||
         (writer && voice_writer__add_tenant(writer, t->name, t->rest, &opt->talking,
                                             vtenant__lookup, vtenant__write_report, t) != 0)) {
         vtenant__stop(t);
@@ -644,7 +644,7 @@ void vtenant__stop(struct vtenant *t)
         *timers[i] = 0;
     }
     if (t->rte)
-        rte_link__stop(t->rte);
+        rte__stop(t->rte);
     t->state = VL_STOPPED;
     if (t->health_name)
         health__remove(t->health_name);
@@ -654,7 +654,7 @@ void vtenant__free(struct vtenant *t)
 {
     if (!t)
         return;
-    rte_link__free(t->rte);
+    rte__free(t->rte);
     signalr_reader__free(&t->rd);
     calls__free(t->calls);
     tenant_users__seeds_free(t->seeds, t->n_seeds);

@@ -21,7 +21,7 @@
 
 void tenant_hub__send(struct vtenant *t, const char *data, size_t len)
 {
-    if (rte_link__send(t->rte, t->gen, data, len) != 0)
+    if (rte__send(t->rte, t->gen, data, len) != 0)
         LOG_DEBUG("voice", "RTE send dropped (link gone) tenant=%s", t->name);
 }
 
@@ -60,7 +60,7 @@ void tenant_hub__drop(struct vtenant *t, const char *reason)
     unsigned gen = t->gen;
     t->gen = 0;
     if (gen)
-        rte_link__close(t->rte, gen);
+        rte__close(t->rte, gen);
     tenant_hub__link_lost(t, reason);
 }
 
@@ -98,7 +98,7 @@ void tenant_hub__open(struct vtenant *t, const char *connection_token)
     t->handshaken = false;
     t->last_rx_ms = 0;
     t->opened_ms = clock__mono_ms();
-    t->gen = rte_link__open(t->rte, url, t->token);
+    t->gen = rte__open(t->rte, url, t->token);
     free(url);
     if (!t->gen) {
         vtenant__fail(t, VL_WAITING, 0, "bad WebSocket URL");
