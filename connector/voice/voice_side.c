@@ -38,6 +38,7 @@
 #include "voice/calls.h"
 #include "voice/events.h"
 #include "voice/tenant.h"
+#include "voice/voice_side.h"
 #include "voice/writer.h"
 
 #define WEBHOOK_PREFIX    "/voice/events/"
