@@ -148,7 +148,7 @@ static void vtenant__retry_fire(void *arg)
         vtenant__step_discover(t);
     else if (!t->me_id)
         vtenant__step_me(t);
-    else if (!t->users_loaded)
+    else if (!voice_directory__loaded(t->dir))
         vtenant__step_users(t, true);
     else
         vtenant__step_token(t);
@@ -264,7 +264,7 @@ static void vtenant__on_users(void *ctx, const struct http_result *res)
     size_t n_fresh = 0;
     if (res->status != 200 ||
         discovery__parse_users(res->body, res->body_len, &vu, err, sizeof(err)) != 0 ||
-        tenant_users__apply(t, &vu, &fresh, &n_fresh) != 0) {
+        voice_directory__apply(t->dir, &vu, &fresh, &n_fresh) != 0) {
         if (res->status != 200)
             voice_rest__reason(res, err, sizeof(err));
         voice_users__free(&vu);
@@ -280,12 +280,13 @@ static void vtenant__on_users(void *ctx, const struct http_result *res)
         return;
     }
     voice_users__free(&vu);
+    atomic_store(&t->users_ready, true);
     tenant_users__apply_seeds(t);
     if (in_chain && t->o.writer_only) {
         free(fresh);
         backoff__reset(&t->bo);
         LOG_INFO("voice", "writer ready (no RTE link in this process) tenant=%s users=%zu", t->name,
-                 t->n_users);
+                 voice_directory__n_users(t->dir));
         vtenant__set_state(t, VL_WRITER);
         return;
     }
@@ -325,7 +326,7 @@ static void vtenant__users_timer(void *arg)
     struct vtenant *t = arg;
     t->users_timer = loop__timer(t->loop, vtenant__opt_or(t->o.users_refresh_ms, 3600000),
                                  vtenant__users_timer, t);
-    if (t->me_id && t->users_loaded)
+    if (t->me_id && voice_directory__loaded(t->dir))
         vtenant__step_users(t, false);
 }
 
@@ -438,7 +439,7 @@ void vtenant__dropped(void *ctx, const char *user_id, const char *call_id, int64
                       bool stopped_talking)
 {
     struct vtenant *t = ctx;
-    struct vuser *u = tenant_users__find(t, user_id);
+    struct voice_dir_user *u = voice_directory__find(t->dir, user_id);
     char ts[32];
     LOG_WARN("voice",
              "call dropped after max_call_minutes tenant=%s user=%s call=%s started=%s "
@@ -472,9 +473,9 @@ static void vtenant__expire(void *arg)
 static int vtenant__lookup(void *ctx, const char *email, const char **user_id)
 {
     struct vtenant *t = ctx;
-    if (!t->users_loaded)
+    if (!voice_directory__loaded(t->dir))
         return -1;
-    const char *id = tenant_users__by_address(t, email, NULL);
+    const char *id = voice_directory__by_address(t->dir, email, NULL);
     if (!id)
         return 0;
     *user_id = id;
@@ -503,23 +504,6 @@ static void vtenant__write_report(void *ctx, const struct voice_write_result *r)
 
 /* ---- lifecycle ----------------------------------------------------------------------------- */
 
-static int vtenant__set_addresses(struct vtenant *t, const char *const *addresses, size_t n)
-{
-    char **a = calloc(n ? n : 1, sizeof(*a));
-    if (!a)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (!(a[i] = strdup(addresses[i]))) {
-            vtenant__strv_free(a, i);
-            return -1;
-        }
-    }
-    vtenant__strv_free(t->addresses, t->n_addresses);
-    t->addresses = a;
-    t->n_addresses = n;
-    return 0;
-}
-
 struct vtenant *vtenant__new(struct loop *loop, struct bus *bus, struct http_client *http,
                              struct voice_writer *writer, const struct vtenant_options *opt,
                              const char *const *addresses, size_t n_addresses)
@@ -539,7 +523,7 @@ struct vtenant *vtenant__new(struct loop *loop, struct bus *bus, struct http_cli
         str__dup(opt->discovery_url ? opt->discovery_url : "https://discover.enreachvoice.com");
     t->api_url_cfg = str__dup(opt->api_url);
     t->username = strdup(opt->username ? opt->username : "");
-    t->topic_prefix = strdup(opt->topic_prefix ? opt->topic_prefix : "");
+    t->dir = voice_directory__new(opt->name, opt->topic_prefix);
     t->model = opt->events ? opt->events : events__model_default();
     t->capture = opt->capture_file ? capture__open(opt->capture_file, opt->capture_count) : NULL;
     size_t hn = strlen(opt->name) + 16;
@@ -556,8 +540,9 @@ struct vtenant *vtenant__new(struct loop *loop, struct bus *bus, struct http_cli
     t->next_invocation = 1;
     t->seeding = !opt->writer_only;
     if (!t->name || !t->discovery_url || (opt->api_url && !t->api_url_cfg) || !t->username ||
-        !t->topic_prefix || !t->health_name || !t->rest || !t->calls || !t->model ||
-        (!t->rte && !opt->writer_only) || vtenant__set_addresses(t, addresses, n_addresses) != 0 ||
+        !t->dir || !t->health_name || !t->rest || !t->calls || !t->model ||
+        (!t->rte && !opt->writer_only) ||
+        voice_directory__set_addresses(t->dir, addresses, n_addresses) != 0 ||
         (t->api_url_cfg && voice_rest__set_api(t->rest, t->api_url_cfg) != 0) ||
         voice_rest__set_ca_file(t->rest, opt->ca_file) != 0 ||
         (t->rte && rte__set_ca_file(t->rte, opt->ca_file) != 0) ||
@@ -588,8 +573,8 @@ struct vtenant *vtenant__new(struct loop *loop, struct bus *bus, struct http_cli
 
 void vtenant__start(struct vtenant *t)
 {
-    LOG_INFO("voice", "starting tenant=%s users=%zu api=%s", t->name, t->n_addresses,
-             t->api_url_cfg ? t->api_url_cfg : "(discovery)");
+    LOG_INFO("voice", "starting tenant=%s users=%zu api=%s", t->name,
+             voice_directory__n_addresses(t->dir), t->api_url_cfg ? t->api_url_cfg : "(discovery)");
     t->users_timer = loop__timer(t->loop, vtenant__opt_or(t->o.users_refresh_ms, 3600000),
                                  vtenant__users_timer, t);
     t->expire_timer = loop__timer(t->loop, vtenant__expire_every(t), vtenant__expire, t);
@@ -601,12 +586,12 @@ void vtenant__start(struct vtenant *t)
 
 void vtenant__reload(struct vtenant *t, const char *const *addresses, size_t n_addresses)
 {
-    if (vtenant__set_addresses(t, addresses, n_addresses) != 0) {
+    if (voice_directory__set_addresses(t->dir, addresses, n_addresses) != 0) {
         LOG_ERROR("voice", "out of memory on reload tenant=%s", t->name);
         return;
     }
     LOG_INFO("voice", "reloading user map tenant=%s users=%zu", t->name, n_addresses);
-    if (t->me_id && t->users_loaded)
+    if (t->me_id && voice_directory__loaded(t->dir))
         vtenant__step_users(t, false);
     /* Otherwise the link chain is still on its way and loads them itself. */
 }
@@ -616,7 +601,7 @@ void vtenant__webhook_event(struct vtenant *t, const struct voice_call_event *ev
 {
     if (t->stopping)
         return;
-    if (!t->users_loaded) {
+    if (!voice_directory__loaded(t->dir)) {
         LOG_WARN("voice",
                  "webhook event before the user map is loaded, ignored tenant=%s "
                  "event=%s",
@@ -659,11 +644,7 @@ void vtenant__free(struct vtenant *t)
     calls__free(t->calls);
     tenant_users__seeds_free(t->seeds, t->n_seeds);
     voice_rest__free(t->rest);
-    tenant_users__index_free(t);
-    tenant_users__free(t->users, t->n_users);
-    vtenant__strv_free(t->missing, t->n_missing);
-    vtenant__strv_free(t->former, t->n_former);
-    vtenant__strv_free(t->addresses, t->n_addresses);
+    voice_directory__free(t->dir);
     cJSON_Delete(t->last_write_failure);
     free(t->pending_subs);
     free(t->token);
@@ -673,7 +654,6 @@ void vtenant__free(struct vtenant *t)
     free(t->discovery_url);
     free(t->api_url_cfg);
     free(t->username);
-    free(t->topic_prefix);
     free(t->health_name);
     vtenant__strv_free(t->offered, t->n_offered);
     vtenant__strv_free(t->used, t->n_used);

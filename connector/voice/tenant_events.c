@@ -37,8 +37,8 @@ static void tenant_events__go_live(struct vtenant *t)
     if (!t->sub_failed_round && !t->events_short)
         backoff__reset(&t->bo);
     t->live_since_ms = clock__wall_ms();
-    LOG_INFO("voice", "RTE link live tenant=%s users=%zu events=%zu", t->name, t->n_users,
-             t->n_used);
+    LOG_INFO("voice", "RTE link live tenant=%s users=%zu events=%zu", t->name,
+             voice_directory__n_users(t->dir), t->n_used);
     t->state = VL_LIVE;
     tenant_users__announce(t);
     vtenant__report(t);
@@ -78,16 +78,17 @@ static void tenant_events__subscribe_all(struct vtenant *t)
 {
     t->n_pending_subs = 0;
     t->sub_failed_round = false;
-    const char **ids = malloc((t->n_users ? t->n_users : 1) * sizeof(*ids));
+    size_t n = voice_directory__n_users(t->dir);
+    const char **ids = malloc((n ? n : 1) * sizeof(*ids));
     if (!ids) {
         tenant_hub__drop(t, "out of memory");
         return;
     }
-    for (size_t i = 0; i < t->n_users; i++)
-        ids[i] = t->users[i].id;
+    for (size_t i = 0; i < n; i++)
+        ids[i] = voice_directory__user(t->dir, i)->id;
     vtenant__set_state(t, VL_SUBSCRIBING);
-    if (t->n_users)
-        tenant_events__subscribe(t, ids, t->n_users);
+    if (n)
+        tenant_events__subscribe(t, ids, n);
     free(ids);
     if (t->gen && t->n_pending_subs == 0)
         tenant_events__go_live(t);
@@ -109,7 +110,7 @@ static void tenant_events__resubscribe(void *arg)
     }
     else if (t->sub_failed_round) {
         LOG_INFO("voice", "retrying the refused Subscribe tenant=%s users=%zu", t->name,
-                 t->n_users);
+                 voice_directory__n_users(t->dir));
         tenant_events__subscribe_all(t);
     }
 }
@@ -494,7 +495,7 @@ void tenant_events__message(struct vtenant *t, const cJSON *argument)
 }
 
 /* A UserStatus with a status rule: authoritative for the user. */
-static void tenant_events__status(struct vtenant *t, struct vuser *u,
+static void tenant_events__status(struct vtenant *t, struct voice_dir_user *u,
                                   const struct voice_call_event *ev, const char *source)
 {
     if (!events__model_has_status_rule(t->model) || ev->status == VOICE_STATUS_UNKNOWN) {
@@ -537,7 +538,7 @@ void tenant_events__apply(struct vtenant *t, const struct voice_call_event *ev, 
         LOG_DEBUG("voice", "event ignored tenant=%s source=%s event=%s", t->name, source, ev->name);
         return;
     }
-    struct vuser *u = tenant_users__find(t, ev->user_id);
+    struct voice_dir_user *u = voice_directory__find(t->dir, ev->user_id);
     if (!u) {
         LOG_DEBUG("voice", "event for a user not configured tenant=%s voice_id=%s", t->name,
                   ev->user_id);

@@ -1,7 +1,8 @@
 /* Internals of one Voice tenant (tenant.h), shared by its source files:
  *   tenant.c         lifecycle, the REST link chain, expiry, writer hooks
  *   tenant_health.c  B/health and readiness
- *   tenant_users.c   the user map, voice/<id>/talking, carried-over calls
+ *   tenant_users.c   voice/<id>/talking, carried-over calls (the user map
+ *                    itself is voice_directory.h)
  *   tenant_hub.c     the RTE WebSocket session (SignalR, pings, watchdog)
  *   tenant_events.c  which events to subscribe (AvailableSubscriptions),
  *                    Subscribe, and applying events to the call state
@@ -17,8 +18,8 @@
 #include <stdint.h>
 
 #include "core/backoff.h"
-#include "core/hmap.h"
 #include "core/loop.h"
+#include "voice/voice_directory.h"
 #include "voice/events.h"
 #include "voice/signalr.h"
 #include "voice/tenant.h"
@@ -54,24 +55,6 @@ enum vlink {
 
 extern const char *const vlink_names[];
 
-struct vuser {
-    char *address;
-    char *id; /* lower-cased */
-    char *topic;
-    int64_t idle_since_ms; /* wall ms: when the user last stopped talking */
-    bool announced;        /* state published at least once */
-};
-
-/* An address of the user map or of the former list, in vtenant.by_address:
- * a Voice write finds its user in one lookup (the strings belong to users
- * and former). */
-struct vaddr {
-    struct hmap_node node;
-    const char *address;
-    const char *id;
-    bool former;
-};
-
 struct vseed {
     char *address;
     size_t calls;
@@ -85,27 +68,15 @@ struct vtenant {
     struct http_client *http;
     struct voice_writer *writer;
     struct vtenant_options o; /* strings below are our copies */
-    char *name, *discovery_url, *api_url_cfg, *username, *topic_prefix, *health_name;
+    char *name, *discovery_url, *api_url_cfg, *username, *health_name;
     struct voice_rest *rest;
     char *me_id;
     struct events_model *model; /* read by the webhook thread too: never changed */
     struct capture *capture;
 
-    char **addresses;
-    size_t n_addresses;
-    struct vuser *users; /* sorted by id */
-    size_t n_users;
-    bool users_loaded;
-    atomic_bool users_ready; /* users_loaded, for the webhook thread */
-    char **missing;
-    size_t n_missing;
-    /* Users that left the map on a reload, for the writer: the mapper still
-     * writes their flag false (it may have set it). address/id pairs. */
-    char **former;
-    size_t n_former;
-    /* users and former by address, case-insensitively; rebuilt with them */
-    struct hmap by_address;
-    struct vaddr *addrs;
+    /* configured addresses <-> Voice ids (voice_directory.h) */
+    struct voice_directory *dir;
+    atomic_bool users_ready; /* the map is loaded, for the webhook thread */
 
     enum vlink state;
     unsigned chain;
@@ -177,17 +148,8 @@ void vtenant__strv_free(char **v, size_t n);
 void vtenant__report(struct vtenant *t);
 
 /* tenant_users.c */
-struct vuser *tenant_users__find(struct vtenant *t, const char *id);
-void tenant_users__free(struct vuser *u, size_t n);
-/* The Voice id of a configured address: the user map's (current is true),
- * else one that left it on a reload, else NULL. */
-const char *tenant_users__by_address(const struct vtenant *t, const char *address, bool *current);
-void tenant_users__index_free(struct vtenant *t);
-bool tenant_users__has_ci(char *const *v, size_t n, const char *s);
-void tenant_users__publish(struct vtenant *t, struct vuser *u, const char *source);
+void tenant_users__publish(struct vtenant *t, struct voice_dir_user *u, const char *source);
 void tenant_users__announce(struct vtenant *t);
-int tenant_users__apply(struct vtenant *t, const struct voice_users *vu, const char ***fresh,
-                        size_t *n_fresh);
 void tenant_users__apply_seeds(struct vtenant *t);
 void tenant_users__seeds_free(struct vseed *s, size_t n);
 
