@@ -42,7 +42,6 @@
 #include "voice/capture.h"
 #include "voice/discovery.h"
 #include "voice/rest.h"
-#include "voice/rte.h"
 #include "voice/tenant_impl.h"
 
 const char *const vlink_names[] = {
@@ -296,7 +295,7 @@ static void vtenant__on_users(void *ctx, const struct http_result *res)
         vtenant__step_token(t);
         return;
     }
-    if (n_fresh && t->handshaken)
+    if (n_fresh && t->session && voice_session__ready(t->session))
         tenant_events__subscribe(t, fresh, n_fresh);
     free(fresh);
     if (t->state == VL_LIVE)
@@ -533,19 +532,19 @@ struct vtenant *vtenant__new(struct loop *loop, struct bus *bus, struct http_cli
                  opt->name);
     t->rest = voice_rest__new(http, opt->username, opt->secret_key);
     t->calls = calls__new();
-    t->rte = opt->writer_only ? NULL : rte__new(loop, &tenant_hub_callbacks, t);
-    signalr_reader__init(&t->rd, SIGNALR_MAX_RECORD_DEFAULT);
+    t->session = opt->writer_only ? NULL
+                                  : voice_session__new(loop, opt->name, &tenant_hub_callbacks, t,
+                                                       opt->ping_ms, opt->silence_ms);
     backoff__init(&t->bo, vtenant__opt_or(opt->backoff_base_ms, 1000),
                   vtenant__opt_or(opt->backoff_max_ms, 60000));
-    t->next_invocation = 1;
     t->seeding = !opt->writer_only;
     if (!t->name || !t->discovery_url || (opt->api_url && !t->api_url_cfg) || !t->username ||
         !t->dir || !t->health_name || !t->rest || !t->calls || !t->model ||
-        (!t->rte && !opt->writer_only) ||
+        (!t->session && !opt->writer_only) ||
         voice_directory__set_addresses(t->dir, addresses, n_addresses) != 0 ||
         (t->api_url_cfg && voice_rest__set_api(t->rest, t->api_url_cfg) != 0) ||
         voice_rest__set_ca_file(t->rest, opt->ca_file) != 0 ||
-        (t->rte && rte__set_ca_file(t->rte, opt->ca_file) != 0) ||
+        (t->session && voice_session__set_ca_file(t->session, opt->ca_file) != 0) ||
         (writer && voice_writer__add_tenant(writer, t->name, t->rest, &opt->talking,
                                             vtenant__lookup, vtenant__write_report, t) != 0)) {
         vtenant__stop(t);
@@ -621,15 +620,13 @@ void vtenant__stop(struct vtenant *t)
     if (!t || t->stopping)
         return;
     t->stopping = true;
-    loop_timer_id *timers[] = {&t->retry_timer, &t->ping_timer,   &t->watchdog_timer,
-                               &t->users_timer, &t->expire_timer, &t->resub_timer,
+    loop_timer_id *timers[] = {&t->retry_timer, &t->users_timer, &t->expire_timer, &t->resub_timer,
                                &t->avail_timer};
     for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
         loop__timer_cancel(t->loop, *timers[i]);
         *timers[i] = 0;
     }
-    if (t->rte)
-        rte__stop(t->rte);
+    voice_session__stop(t->session);
     t->state = VL_STOPPED;
     if (t->health_name)
         health__remove(t->health_name);
@@ -639,8 +636,7 @@ void vtenant__free(struct vtenant *t)
 {
     if (!t)
         return;
-    rte__free(t->rte);
-    signalr_reader__free(&t->rd);
+    voice_session__free(t->session);
     calls__free(t->calls);
     tenant_users__seeds_free(t->seeds, t->n_seeds);
     voice_rest__free(t->rest);

@@ -52,22 +52,22 @@ void tenant_events__subscribe(struct vtenant *t, const char *const *ids, size_t 
     if (t->n_used == 0)
         return; /* nothing offered that we could use */
     if (signalr__build_subscribe(ids, n, (const char *const *)t->used, t->n_used, 0,
-                                 &t->next_invocation, &recs) != 0) {
-        tenant_hub__drop(t, "cannot build Subscribe");
+                                 voice_session__ids(t->session), &recs) != 0) {
+        voice_session__drop(t->session, "cannot build Subscribe");
         return;
     }
     void *np =
         realloc(t->pending_subs, (t->n_pending_subs + recs.n + 1) * sizeof(*t->pending_subs));
     if (!np) {
         signalr_records__free(&recs);
-        tenant_hub__drop(t, "out of memory");
+        voice_session__drop(t->session, "out of memory");
         return;
     }
     t->pending_subs = np;
     for (size_t i = 0; i < recs.n; i++) {
         memcpy(t->pending_subs[t->n_pending_subs++], recs.items[i].invocation_id,
                sizeof(t->pending_subs[0]));
-        tenant_hub__send(t, recs.items[i].data, recs.items[i].len);
+        voice_session__send(t->session, recs.items[i].data, recs.items[i].len);
     }
     LOG_INFO("voice", "subscribing tenant=%s users=%zu events=%zu invocations=%zu", t->name, n,
              t->n_used, recs.n);
@@ -81,7 +81,7 @@ static void tenant_events__subscribe_all(struct vtenant *t)
     size_t n = voice_directory__n_users(t->dir);
     const char **ids = malloc((n ? n : 1) * sizeof(*ids));
     if (!ids) {
-        tenant_hub__drop(t, "out of memory");
+        voice_session__drop(t->session, "out of memory");
         return;
     }
     for (size_t i = 0; i < n; i++)
@@ -90,7 +90,7 @@ static void tenant_events__subscribe_all(struct vtenant *t)
     if (n)
         tenant_events__subscribe(t, ids, n);
     free(ids);
-    if (t->gen && t->n_pending_subs == 0)
+    if (voice_session__connected(t->session) && t->n_pending_subs == 0)
         tenant_events__go_live(t);
 }
 
@@ -102,7 +102,7 @@ static void tenant_events__resubscribe(void *arg)
 {
     struct vtenant *t = arg;
     t->resub_timer = 0;
-    if (t->stopping || t->state != VL_LIVE || !t->gen)
+    if (t->stopping || t->state != VL_LIVE || !voice_session__connected(t->session))
         return;
     if (t->events_short) {
         LOG_INFO("voice", "asking the hub again for its events tenant=%s", t->name);
@@ -302,7 +302,7 @@ static void tenant_events__settle(struct vtenant *t, char **offered, size_t n)
     t->n_offered = n;
     t->offered_known = offered != NULL;
     if (tenant_events__choose(t) != 0) {
-        tenant_hub__drop(t, "out of memory");
+        voice_session__drop(t->session, "out of memory");
         return;
     }
     tenant_events__log_choice(t);
@@ -315,7 +315,7 @@ static void tenant_events__avail_timeout(void *arg)
 {
     struct vtenant *t = arg;
     t->avail_timer = 0;
-    if (t->stopping || !t->gen)
+    if (t->stopping || !voice_session__connected(t->session))
         return;
     LOG_WARN("voice",
              "no answer to AvailableSubscriptions within %d ms: subscribing every configured "
@@ -329,13 +329,14 @@ static void tenant_events__avail_timeout(void *arg)
 void tenant_events__ask(struct vtenant *t)
 {
     struct signalr_record rec;
-    if (signalr__build_invocation("AvailableSubscriptions", &t->next_invocation, &rec) != 0) {
-        tenant_hub__drop(t, "cannot build AvailableSubscriptions");
+    if (signalr__build_invocation("AvailableSubscriptions", voice_session__ids(t->session), &rec) !=
+        0) {
+        voice_session__drop(t->session, "cannot build AvailableSubscriptions");
         return;
     }
     snprintf(t->avail_inv, sizeof(t->avail_inv), "%s", rec.invocation_id);
     t->available_error[0] = '\0';
-    tenant_hub__send(t, rec.data, rec.len);
+    voice_session__send(t->session, rec.data, rec.len);
     free(rec.data);
     vtenant__set_state(t, t->state == VL_LIVE ? VL_LIVE : VL_SUBSCRIBING);
     loop__timer_cancel(t->loop, t->avail_timer);

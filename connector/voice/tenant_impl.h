@@ -3,7 +3,9 @@
  *   tenant_health.c  B/health and readiness
  *   tenant_users.c   voice/<id>/talking, carried-over calls (the user map
  *                    itself is voice_directory.h)
- *   tenant_hub.c     the RTE WebSocket session (SignalR, pings, watchdog)
+ *   tenant_hub.c     the tenant's side of its RTE session (the session
+ *                    itself, SignalR over the WebSocket with pings and the
+ *                    watchdog, is voice_session.h)
  *   tenant_events.c  which events to subscribe (AvailableSubscriptions),
  *                    Subscribe, and applying events to the call state
  * Loop thread only, except where a field says otherwise.
@@ -22,16 +24,17 @@
 #include "voice/voice_directory.h"
 #include "voice/events.h"
 #include "voice/signalr.h"
+#include "voice/voice_session.h"
 #include "voice/tenant.h"
 #include "voice/writer.h"
 
 struct capture;
 struct http_result;
-struct rte_link;
+struct voice_session;
+struct voice_session_callbacks;
 struct voice_rest;
 struct voice_users;
 
-#define CONNECT_TIMEOUT_MS   20000
 #define MAX_REDIRECTS        5
 #define HEALTH_MAX_MISSING   100
 #define AVAILABLE_TIMEOUT_MS 10000
@@ -81,7 +84,7 @@ struct vtenant {
     enum vlink state;
     unsigned chain;
     struct backoff bo;
-    loop_timer_id retry_timer, ping_timer, watchdog_timer, users_timer, expire_timer;
+    loop_timer_id retry_timer, users_timer, expire_timer;
     loop_timer_id resub_timer; /* retry of a refused Subscribe on the live link */
     loop_timer_id avail_timer; /* waiting for the AvailableSubscriptions answer */
     bool stopping;
@@ -92,12 +95,7 @@ struct vtenant {
     char *endpoint;
     int64_t token_exp_s;
     int redirects;
-    struct rte_link *rte;
-    unsigned gen;
-    struct signalr_reader rd;
-    bool handshaken;
-    int64_t last_rx_ms, opened_ms;
-    uint64_t next_invocation;
+    struct voice_session *session; /* NULL in a writer-only process */
     char (*pending_subs)[24];
     size_t n_pending_subs;
     bool sub_failed_round;
@@ -154,10 +152,8 @@ void tenant_users__apply_seeds(struct vtenant *t);
 void tenant_users__seeds_free(struct vseed *s, size_t n);
 
 /* tenant_hub.c */
-extern const struct rte_link_callbacks tenant_hub_callbacks;
+extern const struct voice_session_callbacks tenant_hub_callbacks;
 void tenant_hub__open(struct vtenant *t, const char *connection_token);
-void tenant_hub__send(struct vtenant *t, const char *data, size_t len);
-void tenant_hub__drop(struct vtenant *t, const char *reason);
 
 /* tenant_events.c */
 void tenant_events__ask(struct vtenant *t);
