@@ -365,6 +365,18 @@ static int rte__write_one(struct rte_link *l, struct lws *wsi)
     return 0;
 }
 
+/* The token also goes in the query (access_token), as the browser client
+ * does; non-browser clients may send the header too. */
+static void rte__bearer_header(struct rte_link *l, struct lws *wsi, void *in, size_t len)
+{
+    char **p = in;
+    if (l->bearer && rte__is_current(l, wsi)) {
+        size_t need = strlen(l->bearer) + 32;
+        if (len > need)
+            *p += lws_snprintf(*p, len, "Authorization: Bearer %s\x0d\x0a", l->bearer);
+    }
+}
+
 static int rte__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len)
 {
@@ -384,17 +396,9 @@ static int rte__callback(struct lws *wsi, enum lws_callback_reasons reason, void
     if (!l)
         return 0;
     switch (reason) {
-    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
-        /* The token also goes in the query (access_token), as the browser
-         * client does; non-browser clients may send the header too. */
-        char **p = in;
-        if (l->bearer && rte__is_current(l, wsi)) {
-            size_t need = strlen(l->bearer) + 32;
-            if (len > need)
-                *p += lws_snprintf(*p, len, "Authorization: Bearer %s\x0d\x0a", l->bearer);
-        }
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+        rte__bearer_header(l, wsi, in, len);
         break;
-    }
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         if (rte__is_current(l, wsi)) {
             l->wsi = wsi;

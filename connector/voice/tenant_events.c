@@ -40,8 +40,8 @@ static void tenant_events__go_live(struct vtenant *t)
     LOG_INFO("voice", "RTE link live tenant=%s users=%zu events=%zu", t->name,
              voice_directory__n_users(t->dir), t->n_used);
     t->state = VL_LIVE;
-    tenant_users__announce(t);
-    vtenant__report(t);
+    tenant_talking__announce(t);
+    tenant_health__report(t);
 }
 
 /* ---- Subscribe -------------------------------------------------------------------- */
@@ -86,7 +86,7 @@ static void tenant_events__subscribe_all(struct vtenant *t)
     }
     for (size_t i = 0; i < n; i++)
         ids[i] = voice_directory__user(t->dir, i)->id;
-    vtenant__set_state(t, VL_SUBSCRIBING);
+    tenant__set_state(t, VL_SUBSCRIBING);
     if (n)
         tenant_events__subscribe(t, ids, n);
     free(ids);
@@ -161,7 +161,7 @@ void tenant_events__subscribe_details(struct vtenant *t, const cJSON *details)
     t->sub_failed_round = true;
     /* While subscribing, the round's last completion schedules the retry. */
     if (first && t->state == VL_LIVE && t->n_pending_subs == 0) {
-        vtenant__report(t);
+        tenant_health__report(t);
         tenant_events__schedule_resubscribe(t);
     }
 }
@@ -202,7 +202,7 @@ static bool tenant_events__sub_completion(struct vtenant *t, const struct signal
         if (t->state == VL_SUBSCRIBING)
             tenant_events__go_live(t);
         else
-            vtenant__report(t);
+            tenant_health__report(t);
         if (t->sub_failed_round)
             tenant_events__schedule_resubscribe(t);
     }
@@ -213,8 +213,8 @@ static bool tenant_events__sub_completion(struct vtenant *t, const struct signal
 
 static void tenant_events__clear_lists(struct vtenant *t)
 {
-    vtenant__strv_free(t->used, t->n_used);
-    vtenant__strv_free(t->missing_events, t->n_missing_events);
+    tenant__strv_free(t->used, t->n_used);
+    tenant__strv_free(t->missing_events, t->n_missing_events);
     t->used = t->missing_events = NULL;
     t->n_used = t->n_missing_events = 0;
 }
@@ -297,7 +297,7 @@ static void tenant_events__settle(struct vtenant *t, char **offered, size_t n)
     loop__timer_cancel(t->loop, t->avail_timer);
     t->avail_timer = 0;
     t->avail_inv[0] = '\0';
-    vtenant__strv_free(t->offered, t->n_offered);
+    tenant__strv_free(t->offered, t->n_offered);
     t->offered = offered;
     t->n_offered = n;
     t->offered_known = offered != NULL;
@@ -338,7 +338,7 @@ void tenant_events__ask(struct vtenant *t)
     t->available_error[0] = '\0';
     voice_session__send(t->session, rec.data, rec.len);
     free(rec.data);
-    vtenant__set_state(t, t->state == VL_LIVE ? VL_LIVE : VL_SUBSCRIBING);
+    tenant__set_state(t, t->state == VL_LIVE ? VL_LIVE : VL_SUBSCRIBING);
     loop__timer_cancel(t->loop, t->avail_timer);
     t->avail_timer = loop__timer(t->loop, AVAILABLE_TIMEOUT_MS, tenant_events__avail_timeout, t);
     LOG_DEBUG("voice", "asking the hub for its events tenant=%s invocation=%s", t->name,
@@ -525,8 +525,8 @@ static void tenant_events__status(struct vtenant *t, struct voice_dir_user *u,
                  t->name, u->address, ev->status_value);
     if (after == 0)
         u->idle_since_ms = now;
-    tenant_users__publish(t, u, source);
-    vtenant__report(t);
+    tenant_talking__publish(t, u, source);
+    tenant_health__report(t);
 }
 
 void tenant_events__apply(struct vtenant *t, const struct voice_call_event *ev, const char *source)
@@ -565,7 +565,7 @@ void tenant_events__apply(struct vtenant *t, const struct voice_call_event *ev, 
         return;
     if (after == 0)
         u->idle_since_ms = now;
-    tenant_users__publish(t, u, source);
+    tenant_talking__publish(t, u, source);
     if ((before == 0) != (after == 0))
-        vtenant__report(t);
+        tenant_health__report(t);
 }

@@ -85,7 +85,7 @@ static const char *tenant_health__reason(const struct vtenant *t, char *why, siz
     return why;
 }
 
-void vtenant__report(struct vtenant *t)
+void tenant_health__report(struct vtenant *t)
 {
     char ts[32];
     cJSON *o = cJSON_CreateObject();

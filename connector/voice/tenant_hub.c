@@ -18,17 +18,17 @@ void tenant_hub__open(struct vtenant *t, const char *connection_token)
     char err[96];
     if (voice_session__open(t->session, t->endpoint, connection_token, t->token, err,
                             sizeof(err)) != 0) {
-        vtenant__fail(t, VL_WAITING, 0, "%s", err);
+        tenant__fail(t, VL_WAITING, 0, "%s", err);
         return;
     }
-    vtenant__set_state(t, VL_CONNECTING);
+    tenant__set_state(t, VL_CONNECTING);
 }
 
 static void tenant_hub__on_opened(void *ctx)
 {
     struct vtenant *t = ctx;
     if (!t->stopping)
-        vtenant__set_state(t, VL_HANDSHAKE);
+        tenant__set_state(t, VL_HANDSHAKE);
 }
 
 static void tenant_hub__on_ready(void *ctx)
@@ -75,7 +75,7 @@ static void tenant_hub__on_lost(void *ctx, const char *reason)
     metrics__inc("voice_rte_reconnects_total", labels, 1);
     LOG_WARN("voice", "RTE link lost tenant=%s reason=\"%s\" talking=%zu (call state kept)",
              t->name, reason, calls__users_talking(t->calls));
-    vtenant__fail(t, VL_WAITING, 0, "RTE: %s", reason);
+    tenant__fail(t, VL_WAITING, 0, "RTE: %s", reason);
 }
 
 const struct voice_session_callbacks tenant_hub_callbacks = {

@@ -1,8 +1,8 @@
 /* Internals of one Voice tenant (tenant.h), shared by its source files:
  *   tenant.c         lifecycle, the REST link chain, expiry, writer hooks
  *   tenant_health.c  B/health and readiness
- *   tenant_users.c   voice/<id>/talking, carried-over calls (the user map
- *                    itself is voice_directory.h)
+ *   tenant_talking.c voice/<id>/talking (the user map is voice_directory.h)
+ *   tenant_seed.c    calls carried over from the previous run
  *   tenant_hub.c     the tenant's side of its RTE session (the session
  *                    itself, SignalR over the WebSocket with pings and the
  *                    watchdog, is voice_session.h)
@@ -133,23 +133,25 @@ struct vtenant {
 };
 
 /* tenant.c */
-int64_t vtenant__opt_or(int64_t v, int64_t dflt);
-void vtenant__set_state(struct vtenant *t, enum vlink s);
-void vtenant__fail(struct vtenant *t, enum vlink state, int64_t at_least_ms, const char *fmt, ...)
+int64_t tenant__opt_or(int64_t v, int64_t dflt);
+void tenant__set_state(struct vtenant *t, enum vlink s);
+void tenant__fail(struct vtenant *t, enum vlink state, int64_t at_least_ms, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-void vtenant__error(struct vtenant *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void vtenant__dropped(void *ctx, const char *user_id, const char *call_id, int64_t started_ms,
-                      bool stopped_talking);
-void vtenant__strv_free(char **v, size_t n);
+void tenant__error(struct vtenant *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tenant__dropped(void *ctx, const char *user_id, const char *call_id, int64_t started_ms,
+                     bool stopped_talking);
+void tenant__strv_free(char **v, size_t n);
 
 /* tenant_health.c */
-void vtenant__report(struct vtenant *t);
+void tenant_health__report(struct vtenant *t);
 
-/* tenant_users.c */
-void tenant_users__publish(struct vtenant *t, struct voice_dir_user *u, const char *source);
-void tenant_users__announce(struct vtenant *t);
-void tenant_users__apply_seeds(struct vtenant *t);
-void tenant_users__seeds_free(struct vseed *s, size_t n);
+/* tenant_talking.c */
+void tenant_talking__publish(struct vtenant *t, struct voice_dir_user *u, const char *source);
+void tenant_talking__announce(struct vtenant *t);
+
+/* tenant_seed.c */
+void tenant_seed__apply(struct vtenant *t);
+void tenant_seed__free_all(struct vseed *s, size_t n);
 
 /* tenant_hub.c */
 extern const struct voice_session_callbacks tenant_hub_callbacks;
