@@ -234,6 +234,7 @@ static void test_vocabulary_configured(void **st)
         asking(&(struct voice_env_options){.users = ONE, .voice_more = VOCABULARY});
     voice_env__answer_available(ve, HUB_NAMES, NULL);
     voice_env__answer_subscribes(ve, NULL, NULL);
+    assert_true(log_capture__has("RTE link live tenant=contoso"));
     comp_env__advance(&ve->ce, 2100);
     assert_true(voice_env__ready(NULL, 0));
     assert_true(voice_env__health_is("events.subscribed",
@@ -287,6 +288,14 @@ static void test_user_status_rule(void **st)
 {
     struct voice_env *ve = *st = live(&(struct voice_env_options){.voice_more = STATUS_RULE});
     assert_true(voice_env__health_is("events.status_rule", "true"));
+    char subscribed[512];
+    cJSON *h = voice_env__health();
+    char *names =
+        cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetObjectItem(h, "events"), "subscribed"));
+    snprintf(subscribed, sizeof(subscribed), "%s", names ? names : "");
+    free(names);
+    cJSON_Delete(h);
+    assert_non_null(strstr(subscribed, "\"UserStatus\""));
     voice_env__event(ve, "UserCallInConnected", "u-alice", "c-1");
     user_status(ve, "u-alice", "Talking");
     assert_true(log_capture__has("UserStatus payload tenant=contoso payload="));

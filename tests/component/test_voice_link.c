@@ -24,6 +24,10 @@
 #include "voice_env.h"
 
 #define WAIT_MS 10000
+/* A later RTE token: exp 2026-12-07T03:33:20Z */
+#define TOKEN2                                                                  \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJtZS0xIiwiZXhwIjoxNzk2NjE0" \
+    "NDAwfQ.c2ln"
 
 static struct voice_env *env_new(const struct voice_env_options *o)
 {
@@ -279,7 +283,17 @@ static void test_token_outlived(void **st)
     comp_env__settle(&ve->ce);
     assert_true(log_capture__has("RTE link lost tenant=contoso reason=\"server closed the hub: "
                                  "Connection closed with an error. token expired"));
+    /* the token endpoint hands out a later one now: the new connection
+     * carries it */
+    char body[512];
+    snprintf(body, sizeof(body), "{\"Token\":\"" TOKEN2 "\",\"WSSEndpoint\":\"%s/hub\"}",
+             canned_http__url(ve->http));
+    voice_env__fault(ve, "GET", tok, 200, body, 0);
     relive(ve);
+    assert_int_not_equal(fake_rte__gen(voice_env__link()), gen);
+    assert_string_equal(fake_rte__bearer(voice_env__link()), TOKEN2);
+    assert_non_null(strstr(fake_rte__url(voice_env__link()), "access_token=" TOKEN2));
+    assert_true(voice_env__health_is("token_expires", "\"2026-12-07T03:33:20Z\""));
     assert_int_equal(voice_env__requests(ve, "GET", tok), 2);
     assert_int_equal(voice_env__subscribed(), 5);
     assert_true(voice_env__talking_is(ve, "alice@contoso.com", true, 2));
@@ -318,6 +332,8 @@ static void test_keepalive(void **st)
                                         "the server for"),
                      1);
     relive(ve);
+    assert_int_not_equal(fake_rte__gen(voice_env__link()), gen);
+    assert_int_equal(fake_rte__opens(voice_env__link()), 2);
     assert_int_equal(voice_env__subscribed(), 5);
     voice_env__event(ve, "UserCallInConnected", "u-alice", "c-5");
     assert_true(voice_env__talking_is(ve, "alice@contoso.com", true, 1));
@@ -355,6 +371,7 @@ static void test_subscribe_refused(void **st)
         comp_env__advance(&ve->ce, 1000);
     assert_int_equal(voice_env__invocations("Subscribe"), 2);
     assert_int_equal(fake_rte__gen(voice_env__link()), gen);
+    assert_int_equal(voice_env__subscribed(), 10); /* 2 x alice's 5 */
     assert_int_equal(voice_env__answer_subscribes(ve, NULL, NULL), 1);
     assert_true(voice_env__ready(why, sizeof(why)));
     comp_env__advance(&ve->ce, 2100);
