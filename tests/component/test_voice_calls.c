@@ -4,11 +4,10 @@
  * (AvailableSubscriptions in its answer forms), event model variants,
  * UserStatus as the repair path, calls carried over a restart from the
  * retained topics (seeding), and max_call_minutes. Covers what
- * test_voice_available.sh, test_voice_vocabulary.sh,
- * test_voice_user_status.sh, test_voice_restart.sh and
- * test_voice_expiry.sh check end to end, in milliseconds instead of minutes
- * (docs/voice.md "Event model", "UserStatus (the repair path)", "Daemon
- * restarts", "Policy on missed events"). */
+ * test_voice_available.sh, test_voice_user_status.sh, test_voice_restart.sh
+ * and test_voice_expiry.sh check end to end, and a hub with another
+ * vocabulary, in milliseconds instead of minutes (docs/voice.md "Event model", "UserStatus (the
+ * repair path)", "Daemon restarts", "Policy on missed events"). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -3,9 +3,9 @@
  * start-up (discovery, /users/me, /users, the RTE token, negotiate) against
  * canned replies over real sockets, the RTE session against the fake
  * transport (tests/lib/fake_rte.c) played as the hub, on the fake clock.
- * Covers what test_voice_auth.sh, test_voice_reconnect.sh,
- * test_voice_token.sh, test_voice_keepalive.sh and test_voice_subscribe_*.sh
- * check end to end, in milliseconds (docs/voice.md "Discovery,
+ * Covers what test_voice_auth.sh, test_voice_reconnect.sh and
+ * test_voice_subscribe_entries.sh check end to end, and the token, keep-alive
+ * and refused-Subscribe cases, in milliseconds (docs/voice.md "Discovery,
  * authentication and users", "Link loss and missed events", "Token"). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -258,7 +258,7 @@ static void test_reconnect(void **st)
     assert_true(voice_env__talking_is(ve, "alice@contoso.com", false, 0));
 }
 
-/* Token expiry (test_voice_token.sh): the hub checks the token only at
+/* Token expiry: the hub checks the token only at
  * connect, so a live link outlives it: no reconnect, no new token. A hub
  * that does close at expiry gets a reconnect with a fresh token and a new
  * Subscribe; the call running across it stays tracked. */
@@ -302,7 +302,7 @@ static void test_token_outlived(void **st)
     assert_true(voice_env__talking_is(ve, "alice@contoso.com", false, 0));
 }
 
-/* Keep-alive (test_voice_keepalive.sh): the daemon pings every 15 s, so a
+/* Keep-alive: the daemon pings every 15 s, so a
  * hub's 20 s client timeout never closes it; a hub silent for 30 s is taken
  * for dead: reconnect, re-subscribed, calls flow. */
 static void test_keepalive(void **st)
@@ -351,7 +351,7 @@ static struct voice_env *subscribing(const struct voice_env_options *o)
     return ve;
 }
 
-/* Subscribe refused (test_voice_subscribe_refused.sh): logged, in B/health
+/* Subscribe refused: logged, in B/health
  * and /readyz; retried with backoff on the same link; ready once accepted. */
 static void test_subscribe_refused(void **st)
 {
