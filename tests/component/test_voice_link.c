@@ -453,6 +453,51 @@ static void test_subscribe_entries(void **st)
     free(all);
 }
 
+static bool map_of_three(void *ctx)
+{
+    (void)ctx;
+    return log_capture__count("user map loaded tenant=contoso configured=3 matched=2") == 1;
+}
+
+/* SIGHUP with a user added (test_voice_reload.sh, its Voice part): the map
+ * is reloaded without dropping the link; the new user is subscribed on the
+ * live connection, announced and tracked; a user Voice does not know stays
+ * listed in B/health and is logged once. Discovery answers an array whose
+ * apiEndpoint has no trailing slash. */
+static void test_reload(void **st)
+{
+    struct voice_env *ve = *st = env_new(&(struct voice_env_options){
+        .users = "[\"alice@contoso.com\",\"ghost@contoso.com\"]", .discovery = true});
+    assert_true(voice_env__go_live(ve));
+    comp_env__advance(&ve->ce, 2100);
+    assert_int_equal(voice_env__subscribed(), 5);
+    char line[160];
+    snprintf(line, sizeof(line), "discovered tenant=contoso api=%s\n", ve->api);
+    assert_true(log_capture__has(line));
+    unsigned gen = fake_rte__gen(voice_env__link());
+    voice_env__users(ve, "[{\"Id\":\"u-alice\",\"UserName\":\"alice@contoso.com\"},"
+                         "{\"Id\":\"U-Bob\",\"UserName\":\"Bob@Contoso.com\"}]");
+    assert_int_equal(voice_env__reload(ve, "[\"alice@contoso.com\",\"bob@contoso.com\","
+                                           "\"ghost@contoso.com\"]"),
+                     0);
+    assert_true(comp_env__wait(&ve->ce, map_of_three, NULL, WAIT_MS));
+    /* bob's 5 on the same connection */
+    assert_int_equal(voice_env__invocations("Subscribe"), 2);
+    assert_int_equal(voice_env__subscribed(), 10);
+    assert_int_equal(voice_env__answer_subscribes(ve, NULL, NULL), 1);
+    assert_int_equal(fake_rte__gen(voice_env__link()), gen);
+    assert_true(voice_env__talking_is(ve, "bob@contoso.com", false, 0));
+    voice_env__event(ve, "UserCallInConnected", "U-Bob", "c-1");
+    assert_true(voice_env__talking_is(ve, "bob@contoso.com", true, 1));
+    voice_env__event(ve, "UserCallInDisconnected", "u-bob", "c-1");
+    assert_true(voice_env__talking_is(ve, "bob@contoso.com", false, 0));
+    assert_true(voice_env__health_is("users.matched", "2"));
+    assert_true(voice_env__health_is("users.missing", "[\"ghost@contoso.com\"]"));
+    assert_int_equal(log_capture__count("user not found in Voice tenant=contoso "
+                                        "user=ghost@contoso.com"),
+                     1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -464,6 +509,7 @@ int main(void)
         cmocka_unit_test_teardown(test_keepalive, teardown),
         cmocka_unit_test_teardown(test_subscribe_refused, teardown),
         cmocka_unit_test_teardown(test_subscribe_entries, teardown),
+        cmocka_unit_test_teardown(test_reload, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

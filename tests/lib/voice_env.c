@@ -59,25 +59,18 @@ static void ve__rules(struct voice_env *ve)
              "[\"Text\"]}]}");
 }
 
-int voice_env__init(struct voice_env *ve, const struct voice_env_options *o)
+/* The daemon's config for options o and the configured users (a JSON
+ * array; NULL: alice and bob), into cfg. */
+static void ve__config(const struct voice_env *ve, const char *users, char *cfg, size_t len)
 {
-    static const struct voice_env_options none;
-    char cfg[4096];
-    memset(ve, 0, sizeof(*ve));
-    o = o ? o : &none;
-    setenv("PS_CT_SECRET", "not-a-real-secret", 1);
-    setenv("PS_CT_VOICE_KEY", VE_KEY, 1);
-    if (!(ve->http = canned_http__start()))
-        return -1;
-    const char *url = canned_http__url(ve->http);
-    snprintf(ve->api, sizeof(ve->api), "%s/api", url);
-    ve__rules(ve);
+    const struct voice_env_options *o = &ve->opt;
     char where[160];
     if (o->discovery)
-        snprintf(where, sizeof(where), "\"discovery_url\":\"%s/discovery\"", url);
+        snprintf(where, sizeof(where), "\"discovery_url\":\"%s/discovery\"",
+                 canned_http__url(ve->http));
     else
         snprintf(where, sizeof(where), "\"api_url\":\"%s\"", ve->api);
-    snprintf(cfg, sizeof(cfg),
+    snprintf(cfg, len,
              "{\"instance\":\"ps-v\",\"mqtt\":{\"bridge_topic\":\"psv\"},"
              "\"http\":{\"public_url\":\"https://x.example\"},\"mapper\":{\"enabled\":false},"
              "\"tenants\":[{\"name\":\"contoso\",\"users\":%s,"
@@ -88,8 +81,23 @@ int voice_env__init(struct voice_env *ve, const struct voice_env_options *o)
              "\"svc@contoso.com\",\"password_env\":\"PS_CT_SECRET\"}]},"
              "\"voice\":{%s,\"username\":\"svc@contoso.com\","
              "\"secret_key_env\":\"PS_CT_VOICE_KEY\"%s}}]}",
-             o->users ? o->users : "[\"alice@contoso.com\",\"bob@contoso.com\"]", where,
+             users ? users : "[\"alice@contoso.com\",\"bob@contoso.com\"]", where,
              o->voice_more ? o->voice_more : "");
+}
+
+int voice_env__init(struct voice_env *ve, const struct voice_env_options *o)
+{
+    static const struct voice_env_options none;
+    char cfg[4096];
+    memset(ve, 0, sizeof(*ve));
+    ve->opt = o ? *o : none;
+    setenv("PS_CT_SECRET", "not-a-real-secret", 1);
+    setenv("PS_CT_VOICE_KEY", VE_KEY, 1);
+    if (!(ve->http = canned_http__start()))
+        return -1;
+    snprintf(ve->api, sizeof(ve->api), "%s/api", canned_http__url(ve->http));
+    ve__rules(ve);
+    ve__config(ve, ve->opt.users, cfg, sizeof(cfg));
     if (comp_env__init(&ve->ce, cfg, CONFIG_ROLE_VOICE) != 0)
         return -1;
     clock__fake_start(1000000, 1796600000000);
@@ -98,6 +106,32 @@ int voice_env__init(struct voice_env *ve, const struct voice_env_options *o)
     ve->ce.env.http_client = ve->client;
     ve->ce.env.services = &ve->services;
     return voice_component.init(&ve->ce.env, &ve->voice);
+}
+
+int voice_env__reload(struct voice_env *ve, const char *users)
+{
+    char cfg[4096];
+    struct config *neu;
+    struct config_error err;
+    memset(&err, 0, sizeof(err));
+    ve__config(ve, users, cfg, sizeof(cfg));
+    if (config__parse(cfg, ".", &neu, &err) != 0) {
+        fprintf(stderr, "voice_env: reload config: %s: %s\n", err.path, err.msg);
+        return -1;
+    }
+    /* as the daemon's SIGHUP: the running config stays (the component
+     * keeps it), the tenant's user list is swapped in */
+    struct tenant_config *cur = &ve->ce.cfg->tenants[0], *n = &neu->tenants[0];
+    char **u = cur->users;
+    size_t nu = cur->n_users;
+    cur->users = n->users;
+    cur->n_users = n->n_users;
+    n->users = u;
+    n->n_users = nu;
+    config__free(neu);
+    voice_component.reload(ve->voice);
+    comp_env__settle(&ve->ce);
+    return 0;
 }
 
 int voice_env__start(struct voice_env *ve)

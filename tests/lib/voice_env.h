@@ -47,7 +47,8 @@ struct voice_env {
     struct canned_http *http;
     struct http_client *client;
     struct daemon_services services;
-    void *voice;      /* the component's state */
+    void *voice; /* the component's state */
+    struct voice_env_options opt;
     char api[96];     /* the canned API base, ".../api" */
     size_t sub_done;  /* Subscribe invocations of this connection answered */
     unsigned sub_gen; /* the connection sub_done counts */
@@ -58,6 +59,10 @@ struct voice_env {
 int voice_env__init(struct voice_env *ve, const struct voice_env_options *o);
 /* The component's start: the seed window opens and the link chain begins. */
 int voice_env__start(struct voice_env *ve);
+/* A SIGHUP with another user list (a JSON array), as the daemon does it:
+ * the tenant's users swapped into the running config, then the
+ * component's reload. 0 or -1. */
+int voice_env__reload(struct voice_env *ve, const char *users);
 /* Stops and frees everything in the daemon's order; resets the process-wide
  * health, status, metrics and the fake clock. */
 void voice_env__free(struct voice_env *ve);
