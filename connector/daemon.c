@@ -12,6 +12,7 @@
 #include "daemon.h"
 
 #include <cjson/cJSON.h>
+#include <openssl/rand.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -395,12 +396,14 @@ static int daemon__start_http(struct daemon *d)
     return 0;
 }
 
-/* Role all: client id <instance>, <B>/state, <B>/health as in the contract.
- * A split process (some roles): <instance>-<roles>, <B>/state/<roles>,
+/* Role all: client id <instance>-<8 hex>, <B>/state, <B>/health.
+ * A split process (some roles): <instance>-<roles>-<8 hex>, <B>/state/<roles>,
  * <B>/health/<roles>, with roles joined by '-', e.g. ps-1-graph and
  * presence-sync/state/graph; two processes must not share a client id (the
  * broker would disconnect one) nor a will topic (one's will would mark the
- * other offline). See docs/operations.md "Split deployment". */
+ * other offline). See docs/operations.md "Split deployment". The random
+ * suffix makes the client id unique per run, so that two instances started
+ * with one configuration never take each other's connection over. */
 static int daemon__names(struct daemon *d)
 {
     const struct config *cfg = d->env.cfg;
@@ -409,16 +412,19 @@ static int daemon__names(struct daemon *d)
     for (char *p = roles; *p; p++)
         *p = *p == ',' ? '-' : *p;
     bool all = (d->env.roles & CONFIG_ROLE_ALL) == CONFIG_ROLE_ALL;
+    unsigned char rnd[4];
+    char suffix[9];
+    if (RAND_bytes(rnd, sizeof rnd) != 1)
+        return -1;
+    snprintf(suffix, sizeof suffix, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
     if (all) {
-        d->client_id = strdup(cfg->instance);
+        d->client_id = str__cat(cfg->instance, "-", suffix, NULL);
         d->state_topic = str__cat(cfg->mqtt.bridge_topic, "/", "state", NULL);
         d->health_topic = str__cat(cfg->mqtt.bridge_topic, "/", "health", NULL);
     }
     else {
         char leaf[80];
-        d->client_id = malloc(strlen(cfg->instance) + strlen(roles) + 2);
-        if (d->client_id)
-            sprintf(d->client_id, "%s-%s", cfg->instance, roles);
+        d->client_id = str__cat(cfg->instance, "-", roles, "-", suffix, NULL);
         snprintf(leaf, sizeof(leaf), "state/%s", roles);
         d->state_topic = str__cat(cfg->mqtt.bridge_topic, "/", leaf, NULL);
         snprintf(leaf, sizeof(leaf), "health/%s", roles);

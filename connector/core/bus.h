@@ -1,6 +1,6 @@
 /* The MQTT bus on Eclipse Paho MQTT C (async API).
  *
- * - QoS 1 everywhere; MQTT 5 or 3.1.1; a stable client id.
+ * - QoS 1 everywhere; MQTT 5 or 3.1.1; a client id unique per process.
  * - Will: B/state = {"state":"offline",...} retained; {"state":"online",...}
  *   published on every (re)connect.
  * - bus__publish_state(): retained, sent only when the payload differs from
@@ -23,7 +23,7 @@ struct bus_options {
     const char *username;  /* may be NULL */
     const char *password;  /* may be NULL */
     const char *ca_file;   /* for mqtts://; NULL: system store */
-    const char *client_id; /* stable, from config instance */
+    const char *client_id; /* unique per process (docs/mqtt.md) */
     int protocol;          /* 5 or 4 */
     /* B/state. NULL: no will and no online/offline state (a client that is
      * not the daemon: `presence-sync probe`); then the payloads are unused. */
