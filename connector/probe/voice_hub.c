@@ -63,7 +63,7 @@ struct hub {
 static void hub__send(struct hub *h, const char *data, size_t len)
 {
     recorder__signalr(h->p->rec, h->t->tc->name, "sent", data, len);
-    rte_link__send(h->link, h->gen, data, len);
+    rte__send(h->link, h->gen, data, len);
 }
 
 /* ---- records in -------------------------------------------------------------------- */
@@ -433,8 +433,8 @@ static bool hub__connect(struct hub *h, const char *endpoint, const char *conn, 
 {
     struct probe *p = h->p;
     char *url = signalr__ws_url(endpoint, conn, token);
-    if (!url || rte_link__set_ca_file(h->link, h->t->tc->voice.ca_file) != 0 ||
-        !(h->gen = rte_link__open(h->link, url, token))) {
+    if (!url || rte__set_ca_file(h->link, h->t->tc->voice.ca_file) != 0 ||
+        !(h->gen = rte__open(h->link, url, token))) {
         probe_report__check(p->report, "voice.websocket", "WebSocket", PROBE_FAIL,
                             "check the WSSEndpoint above", "no usable WebSocket URL");
         free(url);
@@ -638,14 +638,14 @@ void probe_hub__run(struct probe *p, struct probe_tenant *t, const char *me)
     h->next_id = 1;
     signalr_reader__init(&h->rd, SIGNALR_MAX_RECORD_DEFAULT);
     h->model = events__model_from_config(&t->tc->voice.events);
-    h->link = h->model ? rte_link__new(p->loop, &hub_callbacks, h) : NULL;
+    h->link = h->model ? rte__new(p->loop, &hub_callbacks, h) : NULL;
     if (h->link)
         hub__chain(h, me);
     if (h->link) {
-        rte_link__stop(h->link);
+        rte__stop(h->link);
         bool never = false;
         probe__wait_cleanup(p, &never, 50); /* the callbacks already posted */
-        rte_link__free(h->link);
+        rte__free(h->link);
     }
     loop__timer_cancel(p->loop, h->ping_timer);
     signalr_reader__free(&h->rd);
