@@ -4,8 +4,9 @@
  * (AvailableSubscriptions in its answer forms), event model variants,
  * UserStatus as the repair path, calls carried over a restart from the
  * retained topics (seeding), and max_call_minutes. Covers what
- * test_voice_available.sh, test_voice_user_status.sh, test_voice_restart.sh
- * and test_voice_expiry.sh check end to end, and a hub with another
+ * test_voice_available.sh, test_voice_user_status.sh and test_voice_restart.sh
+ * check end to end (and what test_voice_expiry.sh did, which this replaced),
+ * and a hub with another
  * vocabulary, in milliseconds instead of minutes (docs/voice.md "Event model", "UserStatus (the
  * repair path)", "Daemon restarts", "Policy on missed events"). */
 #include <setjmp.h>
@@ -396,7 +397,7 @@ static void test_seeding(void **st)
     assert_int_equal(log_capture__count("call state carried over"), 2);
 }
 
-/* A Disconnected missed while the link was down (test_voice_expiry.sh): the
+/* A Disconnected missed while the link was down: the
  * call is kept across the loss, and dropped max_call_minutes after it began
  * (source resync); other users' calls go on meanwhile. */
 static void test_expiry(void **st)
