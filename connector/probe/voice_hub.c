@@ -233,7 +233,10 @@ static size_t hub__fields(const cJSON *o, const char *prefix, char names[][64], 
     {
         if (n >= max || !it->string)
             break;
-        snprintf(names[n++], 64, "%s%s%s", prefix, prefix[0] ? "." : "", it->string);
+        /* built apart: prefix may be the row before; cut to 63 characters */
+        char full[160];
+        snprintf(full, sizeof(full), "%s%s%s", prefix, prefix[0] ? "." : "", it->string);
+        snprintf(names[n++], 64, "%.63s", full);
         if (cJSON_IsObject(it) && depth < 3)
             n = hub__fields(it, names[n - 1], names, n, max, depth + 1);
     }
