@@ -55,8 +55,8 @@ HTTP_PORT=$(free_port)
 WEB=http://127.0.0.1:$HTTP_PORT
 jq -n --argjson nt "$NT" --argjson nu "$NU" --argjson na "$NA" --arg mqtt "mqtt://127.0.0.1:$MQTT_PORT" \
     --arg listen "127.0.0.1:$HTTP_PORT" --arg pub "$WEB" --arg fg "$FG" --arg T "$T" \
-    --arg cid "$CLIENT_ID" --arg fv "$FV_API" --arg fvu "$FV_USER" --argjson mapper "$MAPPER" '{
-    instance: "ps-bench", log_level: "warn",
+    --arg cid "$CLIENT_ID" --arg fv "$FV_API" --arg fvu "$FV_USER" --argjson mapper "$MAPPER" --arg ll "${BENCH_LOG_LEVEL:-warn}" '{
+    instance: "ps-bench", log_level: $ll,
     mqtt: {url: $mqtt, bridge_topic: "ps"},
     http: {listen: $listen, public_url: $pub},
     tenants: [range(1; $nt + 1) as $t | {
@@ -81,6 +81,12 @@ READY_LIMIT_S=${BENCH_READY_TIMEOUT_S:-60}
 sim DELETE /presence_budget >/dev/null
 T0=$(date +%s%N)
 start_daemon "$T/ps.json"
+# BENCH_PERF=FILE: a perf profile (call graphs) from exec to the end of the
+# idle window into FILE
+if [ -n "${BENCH_PERF:-}" ]; then
+    perf record -q -F 499 -g -p "$PS_PID" -o "$BENCH_PERF" >/dev/null 2>&1 &
+    PERF_PID=$!
+fi
 ok=0
 while [ $((($(date +%s%N) - T0) / 1000000000)) -lt "$READY_LIMIT_S" ]; do
     if ready; then ok=1; break; fi
@@ -90,8 +96,27 @@ done
 T1=$(date +%s%N)
 [ "$ok" = 1 ] || { curl -s "$WEB/readyz" >&2; fail "not ready in $READY_LIMIT_S s"; }
 READY_MS=$(((T1 - T0) / 1000000))
+
 read -r PRES_READY REFUSED_READY _ <<<"$(budget)"
-SUBS=$(sim GET /subscriptions | jq 'length')
+# ready does not wait for the subscriptions: also the time until fake-graph
+# holds one per service account, and until the start-up Graph work is done
+# (no request in the last 2 s)
+nsubs() { sim GET /subscriptions | jq 'length'; }
+SUBS=$(nsubs)
+while [ "$(nsubs)" -lt $((NT * NA)) ] && [ $((($(date +%s%N) - T0) / 1000000000)) -lt $((READY_LIMIT_S * 3)) ]; do
+    sleep 0.5
+done
+SUBSCRIBED_MS=$((($(date +%s%N) - T0) / 1000000))
+lastseq() { sim GET /requests | jq '[.[].seq] | max // 0'; }
+q0=$(lastseq)
+while sleep 2; do
+    q1=$(lastseq)
+    [ "$q1" != "$q0" ] && [ $((($(date +%s%N) - T0) / 1000000000)) -lt $((READY_LIMIT_S * 5)) ] || break
+    q0=$q1
+done
+QUIET_MS=$((($(date +%s%N) - T0) / 1000000))
+CPU_QUIET=$(awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$PS_PID/stat")
+echo "RESULT scale_${LABEL}_startup ready_ms=$READY_MS subscriptions_at_ready=$SUBS all_subscribed_ms=$SUBSCRIBED_MS graph_quiet_ms=$QUIET_MS cpu_to_quiet_s=$CPU_QUIET"
 TCK=$(getconf CLK_TCK)
 cpu_s() { awk -v t="$TCK" '{printf "%.2f", ($14 + $15) / t}' "/proc/$PS_PID/stat"; }
 CPU_READY=$(cpu_s)
@@ -110,7 +135,11 @@ sleep "$IDLE"
 C1=$(cpu_s)
 threads_cpu >"$T/threads1"
 R1=$(sim GET /requests | jq '[.[].seq] | max // 0')
-echo "RESULT scale_${LABEL}_idle_threads $(join "$T/threads0" "$T/threads1" | awk '{d = $3 - $2; if (d > 0) printf "%s=%d ", $1, d}')ticks graph_requests_during_idle=$((R1 - R0)) $(sim GET "/requests?since=$R0" | jq -r '[.[] | (.method + " " + (.path | sub("/users/[^/]+/"; "/users/ID/")))] | group_by(.) | map("\"\(.[0])\"=\(length)") | join(" ")')"
+echo "RESULT scale_${LABEL}_idle_threads $(join "$T/threads0" "$T/threads1" | awk '{d = $3 - $2; if (d > 0) printf "%s=%d ", $1, d}')ticks graph_requests_during_idle=$((R1 - R0)) $(sim GET "/requests?since=$R0" | jq -r '[.[] | (.method + " " + (.path | sub("/users/[^/]+"; "/users/ID")))] | group_by(.) | map("\"\(.[0])\"=\(length)") | join(" ")')"
+if [ -n "${PERF_PID:-}" ]; then
+    kill -INT "$PERF_PID"
+    wait "$PERF_PID" || true
+fi
 read -r PRES_END REFUSED_END MAXWIN_END <<<"$(budget)"
 echo "RESULT scale_${LABEL}_graph presence_requests_to_ready=$PRES_READY presence_requests_to_end=$PRES_END refused_429=$REFUSED_END max_per_30s_window=$MAXWIN_END limit_per_30s=1500"
 RSS=$(awk '/^VmRSS/ {print $2}' "/proc/$PS_PID/status")
