@@ -29,6 +29,11 @@
 #define RESYNC_RETRY_MAX  (2 * 60 * 1000)
 #define RESYNC_MAX_TRIES  6
 #define RESYNC_READS_OUT  2 /* basic-notification reads out at a time, per tenant */
+/* A periodic resync sends its chunks this far apart: at most 50 of them
+ * (3 % of the 1,500 per 30 s) in any 30 s window, 154 chunks of a
+ * 100,000-user tenant over 92 s of the 15 min period (docs/scaling.md). The
+ * resyncs that follow a start or a (re)subscription are not spread. */
+#define RESYNC_SPACING_MS 600
 
 int resync__apply(struct gtenant *t, const struct presence_state *p, const char *source)
 {
@@ -231,6 +236,7 @@ static void resync__run(struct gtenant *t)
     LOG_INFO("graph", "resync tenant=%s users=%zu reason=%s", t->name, total,
              t->last_resync_reason ? t->last_resync_reason : "-");
     metrics__inc("graph_resyncs_total", NULL, 1);
+    bool spread = t->last_resync_reason && strcmp(t->last_resync_reason, "periodic") == 0;
     for (size_t off = 0; off < total; off += GSIDE_PRESENCE_CHUNK) {
         size_t n = total - off < GSIDE_PRESENCE_CHUNK ? total - off : GSIDE_PRESENCE_CHUNK;
         struct resync_chunk *k = resync__chunk_new(t, n, true);
@@ -242,7 +248,15 @@ static void resync__run(struct gtenant *t)
                 k->n++;
         }
         t->resync_outstanding++;
-        resync__chunk_send(k);
+        int64_t delay = spread ? (int64_t)(off / GSIDE_PRESENCE_CHUNK) * RESYNC_SPACING_MS : 0;
+        if (delay > 0) {
+            k->timer = loop__timer(t->side->loop, delay, resync__chunk_timer, k);
+            k->next = t->resync_waiting;
+            t->resync_waiting = k;
+        }
+        else {
+            resync__chunk_send(k);
+        }
     }
     if (--t->resync_outstanding == 0) {
         t->resync_running = false;
