@@ -142,6 +142,18 @@ if [ -n "${PERF_PID:-}" ]; then
 fi
 read -r PRES_END REFUSED_END MAXWIN_END <<<"$(budget)"
 echo "RESULT scale_${LABEL}_graph presence_requests_to_ready=$PRES_READY presence_requests_to_end=$PRES_END refused_429=$REFUSED_END max_per_30s_window=$MAXWIN_END limit_per_30s=1500"
+# Graph requests per user per hour in steady state, from the periods the
+# daemon runs with (docs/scaling.md): a resync every resync_minutes (15) reads
+# 650 users a request; each subscription is renewed at half its remaining
+# lifetime (about every 27 min); a periodic resync sends its reads 600 ms
+# apart, so any 30 s window holds at most 50 of them. Reads count against the
+# presence limit, renewals against the subscription API's.
+awk -v nt="$NT" -v nu="$NU" -v na="$NA" -v lbl="$LABEL" 'BEGIN {
+    chunks = int((nu + 649) / 650); reads = chunks * 60 / 15; renew = na * 60 / 27
+    win = chunks < 50 ? chunks : 50
+    printf "RESULT scale_%s_steady_graph_per_user_hour presence_reads=%.5f renewals=%.5f total=%.5f " \
+        "per_tenant_per_hour=%.0f resync_reads_max_per_30s=%d of 1500 (model: resync 15 min, renew 27 min)\n",
+        lbl, reads / nu, renew / nu, (reads + renew) / nu, reads + renew, win }'
 RSS=$(awk '/^VmRSS/ {print $2}' "/proc/$PS_PID/status")
 HWM=$(awk '/^VmHWM/ {print $2}' "/proc/$PS_PID/status")
 THREADS=$(awk '/^Threads/ {print $2}' "/proc/$PS_PID/status")
