@@ -22,6 +22,11 @@
 
 #define RESYNC_RETRY_BASE 2000
 #define RESYNC_RETRY_MAX  (2 * 60 * 1000)
+/* A periodic resync sends its chunks this far apart: at most 50 of them
+ * (3 % of the 1,500 per 30 s) in any 30 s window, 154 chunks of a
+ * 100,000-user tenant over 92 s of the 15 min period (docs/scaling.md). The
+ * resyncs that follow a start or a (re)subscription are not spread. */
+#define RESYNC_SPACING_MS 600
 
 struct resync_chunk;
 
@@ -288,6 +293,7 @@ static void resync__run(struct graph_resync *r)
     LOG_INFO("graph", "resync tenant=%s users=%zu reason=%s", r->o.tenant, total,
              r->last_reason ? r->last_reason : "-");
     metrics__inc("graph_resyncs_total", NULL, 1);
+    bool spread = r->last_reason && strcmp(r->last_reason, "periodic") == 0;
     for (size_t off = 0; off < total; off += RESYNC_CHUNK) {
         size_t n = total - off < RESYNC_CHUNK ? total - off : RESYNC_CHUNK;
         struct resync_chunk *k = resync__chunk_new(r, n, true);
@@ -298,7 +304,15 @@ static void resync__run(struct graph_resync *r)
             k->n += k->ids[i] != NULL;
         }
         r->outstanding++;
-        resync__chunk_send(k);
+        int64_t delay = spread ? (int64_t)(off / RESYNC_CHUNK) * RESYNC_SPACING_MS : 0;
+        if (delay > 0) {
+            k->timer = loop__timer(r->o.loop, delay, resync__chunk_timer, k);
+            k->next = r->waiting;
+            r->waiting = k;
+        }
+        else {
+            resync__chunk_send(k);
+        }
     }
     if (--r->outstanding == 0)
         resync__full_done(r);
