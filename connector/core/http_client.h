@@ -56,6 +56,12 @@ int http_client__send(struct http_client *cli, const struct http_call *call, htt
  * longer takes posts (loop__run has returned), run right here, so no
  * callback context is ever leaked. */
 void http_client__free(struct http_client *cli);
+/* Any thread. Calls sent whose completion has not yet been posted to the
+ * loop. Once it reads 0, every completion so far is on the loop's queue:
+ * the next loop turn runs them. Tests on a fake clock wait for it before
+ * moving the clock, so that no reply is overtaken by a timer, however slow
+ * the machine (tests/component/graph_fixture.h). */
+size_t http_client__unanswered(struct http_client *cli);
 
 /* One finished exchange as an observer sees it (http_client__observe):
  * valid during the call only. Credentials are in it as they were sent (the

@@ -240,11 +240,32 @@ static inline bool gfx__wait_requests(struct gfx *f, const char *method, const c
     return comp_env__wait(&f->ce, gfx__count_reached, &c, GF_WAIT_MS);
 }
 
-/* No further request method path comes in 300 ms of real time. */
+static inline bool gfx__answered(void *ctx)
+{
+    struct gfx *f = ctx;
+    return http_client__unanswered(f->http) == 0;
+}
+
+/* Waits (real time) until every request sent has been answered and what
+ * the answers set off has run, at this moment of the fake clock: no request
+ * out, nothing left to run on the loop. A reply's real-time latency does not
+ * matter (a loaded machine can take hundreds of ms), only that it comes
+ * within GF_WAIT_MS. False when a request stays unanswered that long. */
+static inline bool gfx__quiet(struct gfx *f)
+{
+    do {
+        if (!comp_env__wait(&f->ce, gfx__answered, f, GF_WAIT_MS))
+            return false;
+    } while (comp_env__settle(&f->ce) > 0 || !gfx__answered(f));
+    return true;
+}
+
+/* No further request method path comes before the fake clock moves on:
+ * everything under way is answered and settled, and the count is unchanged. */
 static inline bool gfx__no_more(struct gfx *f, const char *method, const char *path)
 {
-    struct gfx_count c = {f, method, path, canned_http__count(f->s, method, path) + 1};
-    return !comp_env__wait(&f->ce, gfx__count_reached, &c, 300);
+    size_t before = canned_http__count(f->s, method, path);
+    return gfx__quiet(f) && canned_http__count(f->s, method, path) == before;
 }
 
 struct gfx_metric {
@@ -265,13 +286,17 @@ static inline bool gfx__wait_metric(struct gfx *f, const char *name, const char 
     return comp_env__wait(&f->ce, gfx__metric_reached, &m, GF_WAIT_MS);
 }
 
-/* Runs the fake clock from timer to timer, giving the replies of each step
- * 150 ms of real time, until cond holds or max_ms of fake time passed. */
+/* Runs the fake clock from timer to timer until cond holds or max_ms of
+ * fake time passed. Before each step every request out is answered and
+ * settled (gfx__quiet): a slow reply never lets the clock run past the timer
+ * its answer would set. */
 static inline bool gfx__until(struct gfx *f, bool (*cond)(void *ctx), void *ctx, int64_t max_ms)
 {
     int64_t end = clock__mono_ms() + max_ms;
     for (;;) {
-        if (comp_env__wait(&f->ce, cond, ctx, 150))
+        if (!gfx__quiet(f))
+            return false;
+        if (cond(ctx))
             return true;
         int64_t now = clock__mono_ms(), due = loop__next_due(f->ce.loop);
         if (now >= end)
