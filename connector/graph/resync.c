@@ -69,6 +69,21 @@ struct graph_resync *resync__new(const struct graph_resync_options *o)
     return r;
 }
 
+/* *dst = a copy of src unless it already holds it; -1 when out of memory. */
+static int resync__set(char **dst, const char *src)
+{
+    if (*dst && strcmp(*dst, src) == 0)
+        return 0;
+    char *copy = strdup(src);
+    if (!copy) {
+        LOG_ERROR("graph", "out of memory for a presence value");
+        return -1;
+    }
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
 int resync__apply(struct graph_resync *r, const struct presence_state *p, const char *source)
 {
     struct graph_user *u = users__by_id(r->o.users, p->id);
@@ -76,25 +91,29 @@ int resync__apply(struct graph_resync *r, const struct presence_state *p, const 
     if (!u)
         return -1;
     struct graph_user_seen *s = &u->seen;
-    if (s->have && !presence__seq_accept(s->seq, p->sequence)) {
+    const char *have_seq = s->seq ? s->seq : "";
+    if (s->have && !presence__seq_accept(have_seq, p->sequence)) {
         LOG_DEBUG("graph", "out-of-order presence dropped tenant=%s user=%s have=%s got=%s",
-                  r->o.tenant, u->upn, s->seq, p->sequence);
+                  r->o.tenant, u->upn, have_seq, p->sequence);
         metrics__inc("graph_presence_stale_total", NULL, 1);
         return -1;
     }
-    if (p->sequence[0])
-        snprintf(s->seq, sizeof(s->seq), "%s", p->sequence);
+    if (p->sequence[0] && resync__set(&s->seq, p->sequence) != 0)
+        return -1;
     bool busy = presence__is_busy(p->activity, (const char *const *)g->busy_activities,
                                   g->n_busy_activities);
     if (s->have && s->busy == busy && strcmp(s->availability, p->availability) == 0 &&
         strcmp(s->activity, p->activity) == 0)
         return 0;
+    if (resync__set(&s->availability, p->availability) != 0 ||
+        resync__set(&s->activity, p->activity) != 0) {
+        s->have = false; /* compare nothing with a half-written value */
+        return -1;
+    }
     if (!s->have || s->busy != busy)
         s->since_wall_ms = clock__wall_ms();
     s->have = true;
     s->busy = busy;
-    snprintf(s->availability, sizeof(s->availability), "%s", p->availability);
-    snprintf(s->activity, sizeof(s->activity), "%s", p->activity);
     char *payload =
         presence__busy_payload(busy, s->availability, s->activity, s->since_wall_ms, source, u->id);
     if (payload) {

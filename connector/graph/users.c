@@ -85,8 +85,7 @@ static void users__index(struct graph_users *u)
 
 struct graph_user *users__by_id(const struct graph_users *u, const char *id)
 {
-    struct graph_user key, *kp = &key;
-    snprintf(key.id, sizeof(key.id), "%s", id);
+    struct graph_user key = {.id = (char *)id}, *kp = &key;
     struct graph_user **hit =
         u->by_id ? bsearch(&kp, u->by_id, u->n_by_id, sizeof(*u->by_id), users__cmp_id) : NULL;
     return hit ? *hit : NULL;
@@ -107,6 +106,10 @@ static void users__free_one(struct graph_user *x)
 {
     free(x->upn);
     free(x->topic);
+    free(x->id);
+    free(x->seen.availability);
+    free(x->seen.activity);
+    free(x->seen.seq);
 }
 
 /* A configured address in a map by address (case-insensitive) that lives
@@ -266,7 +269,13 @@ static void users__apply_item(struct users_batch *b, size_t k, const struct grap
     char id[GRAPH_ID_MAX + 1];
     int found = graph_batch__lookup_result(a, id, sizeof(id));
     if (found == 1) {
-        snprintf(x->id, sizeof(x->id), "%s", id);
+        char *copy = strdup(id);
+        if (!copy) {
+            LOG_ERROR("graph", "out of memory for a user's id tenant=%s user=%s", tenant, x->upn);
+            return;
+        }
+        free(x->id);
+        x->id = copy;
         x->state = USERS_FOUND;
         LOG_DEBUG("graph", "user resolved tenant=%s user=%s id=%s", tenant, x->upn, x->id);
         return;

@@ -40,16 +40,18 @@ enum graph_user_state { USERS_PENDING = 0, USERS_FOUND, USERS_NOT_FOUND };
 struct graph_user_seen {
     bool have; /* a presence was seen */
     bool busy;
-    char availability[PRESENCE_VALUE_MAX + 1];
-    char activity[PRESENCE_VALUE_MAX + 1];
-    char seq[PRESENCE_SEQ_MAX + 1];
+    /* Heap copies (NULL until seen), exactly sized: fixed arrays of the
+     * longest values were 272 bytes a user (docs/performance.md). */
+    char *availability;
+    char *activity;
+    char *seq;
     int64_t since_wall_ms; /* when busy last changed */
 };
 
 struct graph_user {
     char *upn;
     char *topic; /* <prefix>teams/<id>/busy */
-    char id[GRAPH_ID_MAX + 1];
+    char *id;    /* Azure AD object id once USERS_FOUND, else NULL (heap: exactly sized) */
     enum graph_user_state state;
     int64_t retry_at_mono; /* a throttled lookup waits until then */
     struct graph_user_seen seen;
