@@ -40,16 +40,6 @@ static struct voice_env *env_new(const struct voice_env_options *o)
     return ve;
 }
 
-static int teardown(void **st)
-{
-    struct voice_env *ve = *st;
-    if (ve)
-        voice_env__free(ve);
-    free(ve);
-    log_capture__stop();
-    return 0;
-}
-
 /* Started, the link up to the AvailableSubscriptions question. */
 static struct voice_env *asking(const struct voice_env_options *o)
 {
@@ -428,15 +418,15 @@ static void test_expiry(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_available_subset, teardown),
-        cmocka_unit_test_teardown(test_available_none, teardown),
-        cmocka_unit_test_teardown(test_available_forms, teardown),
-        cmocka_unit_test_teardown(test_vocabulary_default_model, teardown),
-        cmocka_unit_test_teardown(test_vocabulary_configured, teardown),
-        cmocka_unit_test_teardown(test_user_status_rule, teardown),
-        cmocka_unit_test_teardown(test_user_status_no_rule, teardown),
-        cmocka_unit_test_teardown(test_seeding, teardown),
-        cmocka_unit_test_teardown(test_expiry, teardown),
+        cmocka_unit_test_teardown(test_available_subset, voice_env__teardown),
+        cmocka_unit_test_teardown(test_available_none, voice_env__teardown),
+        cmocka_unit_test_teardown(test_available_forms, voice_env__teardown),
+        cmocka_unit_test_teardown(test_vocabulary_default_model, voice_env__teardown),
+        cmocka_unit_test_teardown(test_vocabulary_configured, voice_env__teardown),
+        cmocka_unit_test_teardown(test_user_status_rule, voice_env__teardown),
+        cmocka_unit_test_teardown(test_user_status_no_rule, voice_env__teardown),
+        cmocka_unit_test_teardown(test_seeding, voice_env__teardown),
+        cmocka_unit_test_teardown(test_expiry, voice_env__teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

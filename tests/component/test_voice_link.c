@@ -39,16 +39,6 @@ static struct voice_env *env_new(const struct voice_env_options *o)
     return ve;
 }
 
-static int teardown(void **st)
-{
-    struct voice_env *ve = *st;
-    if (ve)
-        voice_env__free(ve);
-    free(ve);
-    log_capture__stop();
-    return 0;
-}
-
 static bool health_link_is(void *ctx)
 {
     char buf[32];
@@ -501,15 +491,15 @@ static void test_reload(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_chain_to_live, teardown),
-        cmocka_unit_test_teardown(test_discovery, teardown),
-        cmocka_unit_test_teardown(test_auth_refused, teardown),
-        cmocka_unit_test_teardown(test_reconnect, teardown),
-        cmocka_unit_test_teardown(test_token_outlived, teardown),
-        cmocka_unit_test_teardown(test_keepalive, teardown),
-        cmocka_unit_test_teardown(test_subscribe_refused, teardown),
-        cmocka_unit_test_teardown(test_subscribe_entries, teardown),
-        cmocka_unit_test_teardown(test_reload, teardown),
+        cmocka_unit_test_teardown(test_chain_to_live, voice_env__teardown),
+        cmocka_unit_test_teardown(test_discovery, voice_env__teardown),
+        cmocka_unit_test_teardown(test_auth_refused, voice_env__teardown),
+        cmocka_unit_test_teardown(test_reconnect, voice_env__teardown),
+        cmocka_unit_test_teardown(test_token_outlived, voice_env__teardown),
+        cmocka_unit_test_teardown(test_keepalive, voice_env__teardown),
+        cmocka_unit_test_teardown(test_subscribe_refused, voice_env__teardown),
+        cmocka_unit_test_teardown(test_subscribe_entries, voice_env__teardown),
+        cmocka_unit_test_teardown(test_reload, voice_env__teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "canned_http.h"
+#include "log_capture.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/health.h"
@@ -525,4 +526,14 @@ bool voice_env__ready(char *reason, size_t len)
     bool ready = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "ready"));
     cJSON_Delete(doc);
     return ready;
+}
+
+int voice_env__teardown(void **st)
+{
+    struct voice_env *ve = *st;
+    if (ve)
+        voice_env__free(ve);
+    free(ve);
+    log_capture__stop();
+    return 0;
 }

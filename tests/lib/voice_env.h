@@ -66,6 +66,9 @@ int voice_env__reload(struct voice_env *ve, const char *users);
 /* Stops and frees everything in the daemon's order; resets the process-wide
  * health, status, metrics and the fake clock. */
 void voice_env__free(struct voice_env *ve);
+/* A cmocka teardown for a test whose state is a calloc'd voice_env (or
+ * NULL): voice_env__free, free, and the log capture stopped. */
+int voice_env__teardown(void **st);
 
 /* ---- the REST side -------------------------------------------------------- */
 
