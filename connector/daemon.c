@@ -37,6 +37,7 @@
 #include "core/str.h"
 #include "core/tunables.h"
 #include "component.h"
+#include "graph/notify_crypto.h"
 
 /* Publishes kept by the MQTT client while the broker is away. States beyond
  * this wait in the bus's last-value cache, so the number bounds memory, not
@@ -270,7 +271,7 @@ static void daemon__reload(void *arg)
     struct config *neu = NULL;
     struct config_error err;
     memset(&err, 0, sizeof(err));
-    if (config__load(cur->path, &neu, &err) < 0) {
+    if (config__load(cur->path, &neu, &err) < 0 || notify_crypto__check_config(neu, &err) < 0) {
         LOG_ERROR("config", "reload failed, keeping the running config file=%s error=\"%s%s%s\"",
                   cur->path, err.path, err.path[0] ? ": " : "", err.msg);
         metrics__inc("config_reload_failures_total", NULL, 1);

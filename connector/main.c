@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/tunables.h"
 #include "daemon.h"
+#include "graph/notify_crypto.h"
 #include "probe/probe.h"
 
 #define EXIT_USAGE 2
@@ -104,10 +105,17 @@ static struct config *load_config(const struct cli_opts *o)
     const char *file = o->file;
     struct config *cfg;
     struct config_error err;
+    bool listen_bad = false;
+    int rc = config__load(file, &cfg, &err);
 
-    if (config__load(file, &cfg, &err) < 0 ||
-        (o->listen && config__set_listen(cfg, o->listen, &err) < 0)) {
-        if (o->listen && cfg)
+    if (rc == 0)
+        rc = notify_crypto__check_config(cfg, &err);
+    if (rc == 0 && o->listen) {
+        rc = config__set_listen(cfg, o->listen, &err);
+        listen_bad = rc < 0;
+    }
+    if (rc < 0) {
+        if (listen_bad)
             fprintf(stderr, "presence-sync: --listen '%s': %s\n", o->listen, err.msg);
         else if (err.path[0])
             fprintf(stderr, "presence-sync: %s: %s: %s\n", file, err.path, err.msg);

@@ -18,6 +18,7 @@
 #include <openssl/x509.h>
 
 #include "core/b64.h"
+#include "core/config.h"
 #include "core/log.h"
 
 #define NOTIFY_CRYPTO_HMAC_LEN 32
@@ -677,4 +678,21 @@ int notify_crypto__check_files(const char *cert_file, const char *key_file, bool
     X509_free(x);
     EVP_PKEY_free(k);
     return rc;
+}
+
+int notify_crypto__check_config(const struct config *cfg, struct config_error *err)
+{
+    for (size_t i = 0; i < cfg->n_tenants; i++) {
+        const struct graph_config *g = &cfg->tenants[i].graph;
+        bool key_at_fault;
+
+        if (!g->encryption_cert_file || !g->encryption_key_file ||
+            notify_crypto__check_files(g->encryption_cert_file, g->encryption_key_file,
+                                       &key_at_fault, err->msg, sizeof(err->msg)) == 0)
+            continue;
+        snprintf(err->path, sizeof(err->path), "tenants[%zu].graph.%s", i,
+                 key_at_fault ? "encryption_key_file" : "encryption_cert_file");
+        return -1;
+    }
+    return 0;
 }

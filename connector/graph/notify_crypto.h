@@ -35,6 +35,9 @@
 
 #include "graph/notification.h"
 
+struct config;
+struct config_error;
+
 #define NOTIFY_CRYPTO_MAX_KEYS     8
 #define NOTIFY_CRYPTO_THUMB_LEN    40 /* hex chars of a SHA-1 */
 #define NOTIFY_CRYPTO_MIN_RSA_BITS 2048
@@ -69,13 +72,17 @@ int notify_crypto__store_remove(struct notify_key_store *store, const char *cert
                                 const char *thumbprint);
 size_t notify_crypto__store_count(struct notify_key_store *store);
 
-/* For the configuration (core/config.c, at load and check-config): whether
- * cert_file is a PEM X.509 certificate and key_file the matching unencrypted
- * PEM RSA key of 2048 to 4096 bits. Returns 0, or -1 with what is wrong in
- * msg and *key_at_fault telling which file it is about. Warns (log) about a
- * key file readable by group or others and an expired certificate. */
+/* Whether cert_file is a PEM X.509 certificate and key_file the matching
+ * unencrypted PEM RSA key of 2048 to 4096 bits. Returns 0, or -1 with what is
+ * wrong in msg and *key_at_fault telling which file it is about. Warns (log)
+ * about a key file readable by group or others and an expired certificate. */
 int notify_crypto__check_files(const char *cert_file, const char *key_file, bool *key_at_fault,
                                char *msg, size_t len);
+/* The Graph side's own check of a loaded configuration, run by whoever loads
+ * one (start, check-config, probe, SIGHUP): every tenant's encryption
+ * certificate and key as notify_crypto__check_files. Returns 0, or -1 with
+ * err naming the file's JSON path (tenants[i].graph.encryption_key_file). */
+int notify_crypto__check_config(const struct config *cfg, struct config_error *err);
 
 /* Upper-case hex SHA-1 thumbprint of the newest entry with this label into
  * out (>= 41 bytes). Returns 0 or -1 when there is no such entry. */

@@ -160,6 +160,24 @@ PS_GRAPH_RATE_LIMIT=5000 "$PS_BIN" run -c "$T/etc/good.json" >"$T/bad10.out" 2>"
     fail "run started with PS_GRAPH_RATE_LIMIT=5000" || RC=$?
 expect_rc 2 bad10
 expect_in bad10.err "PS_GRAPH_RATE_LIMIT='5000'"
+# an encryption key that does not match its certificate: the Graph side's check
+# of the files, run before anything starts, names the key's JSON path
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=ps-it \
+    -keyout "$T/etc/k1.pem" -out "$T/etc/cert.pem" 2>/dev/null || fail "openssl req"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/etc/k2.pem" 2>/dev/null ||
+    fail "openssl genpkey"
+chmod 600 "$T"/etc/k*.pem
+write_config "$T/etc/bad11.json" info \
+    ', "encryption_cert_file": "cert.pem", "encryption_key_file": "k2.pem"'
+run_cli bad11 check-config -c "$T/etc/bad11.json"
+expect_rc 2 bad11
+expect_in bad11.err "tenants[0].graph.encryption_key_file: does not match the certificate"
+run_cli bad12 run -c "$T/etc/bad11.json"
+expect_rc 2 bad12
+expect_in bad12.err "tenants[0].graph.encryption_key_file: does not match the certificate"
+sed 's/k2.pem/k1.pem/' "$T/etc/bad11.json" >"$T/etc/good2.json"
+run_cli good2 check-config -c "$T/etc/good2.json"
+expect_rc 0 good2
 for s in "${SECRETS[@]}"; do assert_absent "$s" "$T"/bad*.out "$T"/bad*.err; done
 
 # 4. consent-url

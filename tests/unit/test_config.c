@@ -22,6 +22,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "graph/notify_crypto.h"
 
 #define CLIENT_ID "11111111-2222-3333-4444-555555555555"
 
@@ -935,12 +936,29 @@ static char *with_encryption(void)
     return patched(p);
 }
 
+/* The files of a parsed configuration are the Graph side's check: the
+ * configuration parses, and notify_crypto__check_config names the file. */
+static void expect_crypto_error(const char *json, const char *path, const char *msg)
+{
+    struct config *cfg = parse_ok(json);
+    struct config_error err;
+
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(notify_crypto__check_config(cfg, &err), -1);
+    if (strcmp(err.path, path) || !strstr(err.msg, msg))
+        print_message("want %s: ...%s...\n got %s: %s\n", path, msg, err.path, err.msg);
+    assert_string_equal(err.path, path);
+    assert_non_null(strstr(err.msg, msg));
+    config__free(cfg);
+}
+
 static void test_encryption_pair(void **state)
 {
     EVP_PKEY *k1 = EVP_RSA_gen(2048), *k2 = EVP_RSA_gen(2048), *small = EVP_RSA_gen(1024);
     EVP_PKEY *ec = EVP_EC_gen("P-256");
     char *json = with_encryption();
     struct config *cfg;
+    struct config_error err;
 
     (void)state;
     assert_non_null(k1);
@@ -950,25 +968,29 @@ static void test_encryption_pair(void **state)
     write_pem("cert.pem", k1, NULL);
     write_pem("key.pem", NULL, k1);
     cfg = parse_ok(json);
+    assert_int_equal(notify_crypto__check_config(cfg, &err), 0);
     assert_string_equal(cfg->tenants[0].graph.encryption_cert_file, path_in("cert.pem"));
     assert_string_equal(cfg->tenants[0].graph.encryption_key_file, path_in("key.pem"));
     config__free(cfg);
 
     write_pem("key.pem", NULL, k2);
-    expect_error(json, "tenants[0].graph.encryption_key_file", "does not match the certificate");
+    expect_crypto_error(json, "tenants[0].graph.encryption_key_file",
+                        "does not match the certificate");
     write_pem("cert.pem", small, NULL);
     write_pem("key.pem", NULL, small);
-    expect_error(json, "tenants[0].graph.encryption_key_file", "RSA key has 1024 bits");
+    expect_crypto_error(json, "tenants[0].graph.encryption_key_file", "RSA key has 1024 bits");
     write_pem("cert.pem", ec, NULL);
     write_pem("key.pem", NULL, ec);
-    expect_error(json, "tenants[0].graph.encryption_key_file", "is not an RSA key");
+    expect_crypto_error(json, "tenants[0].graph.encryption_key_file", "is not an RSA key");
     write_file("cert.pem", "not a certificate\n", 0644);
     write_pem("key.pem", NULL, k1);
-    expect_error(json, "tenants[0].graph.encryption_cert_file", "is not a PEM X.509 certificate");
+    expect_crypto_error(json, "tenants[0].graph.encryption_cert_file",
+                        "is not a PEM X.509 certificate");
     write_pem("cert.pem", k1, NULL);
     write_file("key.pem", "garbage\n", 0600);
-    expect_error(json, "tenants[0].graph.encryption_key_file", "is not an unencrypted PEM");
+    expect_crypto_error(json, "tenants[0].graph.encryption_key_file", "is not an unencrypted PEM");
     unlink(path_in("key.pem"));
+    /* an unreadable file is the configuration's own error */
     expect_error(json, "tenants[0].graph.encryption_key_file", "cannot read");
     EVP_PKEY_free(k1);
     EVP_PKEY_free(k2);
