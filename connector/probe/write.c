@@ -30,33 +30,33 @@ struct wresult {
     char availability[48], activity[48];
 };
 
+/* Records what every write answers; false when r was abandoned (freed). */
+static bool write__record(struct wresult *r, int status, int http_status, const char *error)
+{
+    if (r->abandoned) {
+        free(r);
+        return false;
+    }
+    r->status = status;
+    r->http_status = http_status;
+    snprintf(r->error, sizeof(r->error), "%s", error ? error : "");
+    r->done = true;
+    return true;
+}
+
 static void write__graph_cb(void *ctx, const struct graph_write_result *res)
 {
     struct wresult *r = ctx;
-    if (r->abandoned) {
-        free(r);
+    if (!write__record(r, res->status, res->http_status, res->error))
         return;
-    }
-    r->status = res->status;
-    r->http_status = res->http_status;
-    snprintf(r->error, sizeof(r->error), "%s", res->error ? res->error : "");
     snprintf(r->availability, sizeof(r->availability), "%s",
              res->availability ? res->availability : "");
     snprintf(r->activity, sizeof(r->activity), "%s", res->activity ? res->activity : "");
-    r->done = true;
 }
 
 static void write__voice_cb(void *ctx, const struct voice_write_result *res)
 {
-    struct wresult *r = ctx;
-    if (r->abandoned) {
-        free(r);
-        return;
-    }
-    r->status = res->status;
-    r->http_status = res->http_status;
-    snprintf(r->error, sizeof(r->error), "%s", res->error ? res->error : "");
-    r->done = true;
+    write__record(ctx, res->status, res->http_status, res->error);
 }
 
 /* Waits for r; false (r then freed by its callback) when it did not come. */
