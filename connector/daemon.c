@@ -56,6 +56,7 @@ extern const struct daemon_component graph_component;
 extern const struct daemon_component voice_component;
 extern const struct daemon_component mapper_component;
 extern const struct daemon_component hass_component;
+extern const struct daemon_component role_component;
 
 struct daemon_entry {
     const struct daemon_component *c;
@@ -63,6 +64,9 @@ struct daemon_entry {
 };
 
 static const struct daemon_entry daemon_components[] = {
+    /* First in, last out: the others find services.role in their init, and
+     * the lease is released after they stopped writing (docs/ha.md). */
+    {&role_component, CONFIG_ROLE_ALL},
     /* The Graph client and writer (tokens, calls, the presence budget) that
      * the Graph side and the mapper share (docs/graph.md). */
     {&graph_client_component, CONFIG_ROLE_GRAPH | CONFIG_ROLE_MAPPER},
@@ -82,6 +86,7 @@ struct daemon {
     struct daemon_env env;
     struct daemon_services services;
     char *client_id;
+    char *split_name;
     char *health_topic;
     char *state_topic;
     char *online_payload;
@@ -403,7 +408,8 @@ static int daemon__start_http(struct daemon *d)
  * broker would disconnect one) nor a will topic (one's will would mark the
  * other offline). See docs/operations.md "Split deployment". The random
  * suffix makes the client id unique per run, so that two instances started
- * with one configuration never take each other's connection over. */
+ * with one configuration never take each other's connection over; it is
+ * also the node id of the leases (docs/ha.md). */
 static int daemon__names(struct daemon *d)
 {
     const struct config *cfg = d->env.cfg;
@@ -425,11 +431,14 @@ static int daemon__names(struct daemon *d)
     else {
         char leaf[80];
         d->client_id = str__cat(cfg->instance, "-", roles, "-", suffix, NULL);
+        d->split_name = str__dup(roles);
         snprintf(leaf, sizeof(leaf), "state/%s", roles);
         d->state_topic = str__cat(cfg->mqtt.bridge_topic, "/", leaf, NULL);
         snprintf(leaf, sizeof(leaf), "health/%s", roles);
         d->health_topic = str__cat(cfg->mqtt.bridge_topic, "/", leaf, NULL);
     }
+    d->env.node = d->client_id;
+    d->env.split_name = d->split_name;
     d->env.state_topic = d->state_topic;
     return d->client_id && d->state_topic && d->health_topic ? 0 : -1;
 }
@@ -600,6 +609,7 @@ int daemon__run(struct config *cfg, const struct tunables *tun)
     free(d.state_topic);
     free(d.health_topic);
     free(d.client_id);
+    free(d.split_name);
     free(d.online_payload);
     free(d.offline_payload);
     LOG_INFO("daemon", "stopped exit_code=%d", rc);
