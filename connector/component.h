@@ -21,8 +21,8 @@ struct role;
  * sets it in its init and clears it in its stop; a component that uses one
  * takes it in its init (the table in daemon.c orders them). */
 struct daemon_services {
-    struct graph_client *graph_client; /* tokens, calls, budget (graph/client.h) */
-    struct graph_writer *graph_writer; /* Teams presence writes (graph/writer.h) */
+    struct graph_client *graph_client; /* tokens, calls, budget (graph/graph_client.h) */
+    struct graph_writer *graph_writer; /* Teams presence writes (graph/graph_writer.h) */
     struct voice_writer *voice_writer; /* Voice 'talking' writes (voice/writer.h) */
     struct role *role;                 /* who is active per tenant (role/role.h) */
 };

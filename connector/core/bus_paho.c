@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "core/backoff.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
@@ -24,12 +26,23 @@
 #define BUS_QOS               1
 #define BUS_KEEPALIVE_S       30
 #define BUS_CONNECT_TIMEOUT_S 10
-#define BUS_RETRY_MIN_S       1
-/* Paho doubles the wait between reconnects up to this: with 60 s, a broker
- * back after a 10 s restart was reached only up to 16 s later (the whole of
- * the recovery time measured in docs/security.md section 7). One attempt
- * every 10 s costs a broker nothing. */
-#define BUS_RETRY_MAX_S   10
+/* Reconnects are timed here, not by Paho (docs/mqtt.md "Reconnect and
+ * backoff"): Paho 1.3 looks at its retry timer only every 3 s, so its
+ * automatic reconnect reached a broker back after a restart up to 3 s plus
+ * its interval later (docs/performance.md section 6). The wait doubles from
+ * BUS_RETRY_BASE_MS with equal jitter and stops growing at
+ * BUS_RETRY_ABSENT_MS while the broker is not there at all (a refused or
+ * unanswered TCP connect: one SYN per attempt), so the gap after it comes
+ * back is at most that; Paho adds ~1 s of its own before it sends CONNECT
+ * on the new socket (its receive thread notices the finished TCP connect
+ * only when its 1 s poll times out). BUS_RETRY_REFUSED_MS is the cap once
+ * the broker answered and refused (CONNACK or TLS): that does not mend
+ * itself in seconds. */
+#define BUS_RETRY_BASE_MS    250
+#define BUS_RETRY_ABSENT_MS  1000
+#define BUS_RETRY_REFUSED_MS 10000
+/* A failed attempt logs a warning when its reason changed, else once a minute. */
+#define BUS_RETRY_LOG_MS  60000
 #define BUS_DISCONNECT_MS 1000
 
 struct bus_paho {
@@ -45,6 +58,14 @@ struct bus_paho {
      * bus__stop() can follow them while it blocks the loop. */
     atomic_uint completions;
     atomic_int stop_ack; /* 0 waiting, 1 delivered, -1 failed */
+    /* Reconnects (loop thread): the backoff, the pending attempt, and what
+     * the last failure logged. */
+    struct backoff retry;
+    loop_timer_id retry_timer;
+    bool stopped; /* bus_paho__disconnect() was called: no more attempts */
+    char last_reason[200];
+    int64_t last_warn_ms;
+    atomic_bool tls_failed; /* the attempt under way failed its TLS handshake */
 };
 
 struct bus_paho_msg {
@@ -109,9 +130,40 @@ static void bus_paho__on_publish_fail5(void *context, MQTTAsync_failureData5 *re
     bus_paho__post_done(d);
 }
 
+/* ---- reconnects (loop thread) ------------------------------------------ */
+
+static int bus_paho__connect_once(struct bus_paho *p);
+static void bus_paho__retry_later(struct bus_paho *p, bool answered);
+
+static void bus_paho__retry_fire(void *arg)
+{
+    struct bus_paho *p = arg;
+    p->retry_timer = 0;
+    if (p->stopped || MQTTAsync_isConnected(p->client))
+        return;
+    if (bus_paho__connect_once(p) != MQTTASYNC_SUCCESS)
+        bus_paho__retry_later(p, false);
+}
+
+/* Schedules the next attempt, unless one is pending. answered: the broker
+ * was there and refused us (the long cap, see BUS_RETRY_REFUSED_MS). */
+static void bus_paho__retry_later(struct bus_paho *p, bool answered)
+{
+    if (p->stopped || p->retry_timer)
+        return;
+    p->retry.max_ms = answered ? BUS_RETRY_REFUSED_MS : BUS_RETRY_ABSENT_MS;
+    int64_t ms = backoff__next(&p->retry);
+    p->retry_timer = loop__timer(p->loop, ms, bus_paho__retry_fire, p);
+    LOG_DEBUG("mqtt", "reconnect in_ms=%lld", (long long)ms);
+}
+
 static void bus_paho__handle_up(void *arg)
 {
     struct bus_paho *p = arg;
+    backoff__reset(&p->retry);
+    loop__timer_cancel(p->loop, p->retry_timer);
+    p->retry_timer = 0;
+    p->last_reason[0] = '\0'; /* the next failure is news again */
     p->ev.up(p->ev.ctx);
 }
 
@@ -119,6 +171,7 @@ static void bus_paho__handle_down(void *arg)
 {
     struct bus_paho *p = arg;
     p->ev.down(p->ev.ctx);
+    bus_paho__retry_later(p, false);
 }
 
 static void bus_paho__handle_msg(void *arg)
@@ -228,26 +281,60 @@ static const char *bus_paho__connect_reason(int protocol, int code, const char *
     return message ? message : MQTTAsync_strerror(code);
 }
 
-/* A failed connect attempt, for events.connect_error. */
+/* A failed connect attempt (attempt_done), or a TLS reason on the way to
+ * one: logged, for events.connect_error, and the next attempt. */
 struct bus_paho_cerr {
     struct bus_paho *p;
+    bool attempt_done;
+    bool answered; /* the broker answered: CONNACK refusal or TLS failure */
+    int code;
     char reason[200];
 };
+
+/* Loop thread. A warning when the reason changed or a minute went by, so a
+ * broker away for an hour does not log every attempt. */
+static void bus_paho__log_failure(struct bus_paho *p, const struct bus_paho_cerr *c)
+{
+    int64_t now = clock__mono_ms();
+    if (strcmp(c->reason, p->last_reason) != 0 || now - p->last_warn_ms >= BUS_RETRY_LOG_MS) {
+        LOG_WARN("mqtt", "connect failed url=%s code=%d reason=\"%s\" retry=backoff", p->url,
+                 c->code, c->reason);
+        snprintf(p->last_reason, sizeof(p->last_reason), "%s", c->reason);
+        p->last_warn_ms = now;
+    }
+    else {
+        LOG_DEBUG("mqtt", "connect failed url=%s code=%d reason=\"%s\" retry=backoff", p->url,
+                  c->code, c->reason);
+    }
+}
 
 static void bus_paho__handle_cerr(void *arg)
 {
     struct bus_paho_cerr *c = arg;
-    c->p->ev.connect_error(c->p->ev.ctx, c->reason);
+    struct bus_paho *p = c->p;
+    if (c->attempt_done && !p->stopped) {
+        bus_paho__log_failure(p, c);
+        bus_paho__retry_later(p, c->answered);
+    }
+    if (p->ev.connect_error)
+        p->ev.connect_error(p->ev.ctx, c->reason);
     free(c);
 }
 
-/* Paho thread: the reason goes to the loop when someone listens. */
-static void bus_paho__post_cerr(struct bus_paho *p, const char *reason)
+/* Paho thread: hands the failure to the loop. */
+static void bus_paho__post_cerr(struct bus_paho *p, bool attempt_done, int code, const char *reason)
 {
-    struct bus_paho_cerr *c = p->ev.connect_error ? calloc(1, sizeof(*c)) : NULL;
-    if (!c)
+    if (!attempt_done && !p->ev.connect_error)
         return;
+    struct bus_paho_cerr *c = calloc(1, sizeof(*c));
+    if (!c) {
+        LOG_ERROR("mqtt", "out of memory handling a failed connect");
+        return;
+    }
     c->p = p;
+    c->attempt_done = attempt_done;
+    c->code = code;
+    c->answered = code > 0 || (attempt_done && atomic_exchange(&p->tls_failed, false));
     snprintf(c->reason, sizeof(c->reason), "%s", reason ? reason : "connect failed");
     if (loop__post(p->loop, bus_paho__handle_cerr, c) < 0)
         free(c);
@@ -258,9 +345,7 @@ static void bus_paho__on_connect_fail(void *context, MQTTAsync_failureData *resp
     struct bus_paho *p = context;
     int code = resp ? resp->code : MQTTASYNC_FAILURE;
     const char *why = bus_paho__connect_reason(p->protocol, code, resp ? resp->message : NULL);
-    LOG_WARN("mqtt", "connect failed url=%s code=%d reason=\"%s\" retry=backoff", p->url, code,
-             why);
-    bus_paho__post_cerr(p, why);
+    bus_paho__post_cerr(p, true, code, why);
 }
 
 static void bus_paho__on_connect_fail5(void *context, MQTTAsync_failureData5 *resp)
@@ -270,9 +355,7 @@ static void bus_paho__on_connect_fail5(void *context, MQTTAsync_failureData5 *re
     if (code == MQTTASYNC_FAILURE && resp && resp->reasonCode)
         code = (int)resp->reasonCode;
     const char *why = bus_paho__connect_reason(p->protocol, code, resp ? resp->message : NULL);
-    LOG_WARN("mqtt", "connect failed url=%s code=%d reason=\"%s\" retry=backoff", p->url, code,
-             why);
-    bus_paho__post_cerr(p, why);
+    bus_paho__post_cerr(p, true, code, why);
 }
 
 /* OpenSSL's own words for a failed handshake (e.g. "certificate verify
@@ -284,7 +367,9 @@ static int bus_paho__on_tls_error(const char *str, size_t len, void *context)
     LOG_WARN("mqtt", "tls error=\"%.*s\"", (int)len, str);
     char why[200];
     snprintf(why, sizeof(why), "TLS: %.*s", (int)(len < 190 ? len : 190), str);
-    bus_paho__post_cerr(context, why);
+    struct bus_paho *p = context;
+    atomic_store(&p->tls_failed, true);
+    bus_paho__post_cerr(p, false, 0, why);
     return 1; /* keep printing the OpenSSL error queue */
 }
 
@@ -479,6 +564,7 @@ struct bus_paho *bus_paho__new(struct loop *loop, const struct bus_paho_options 
         return NULL;
     p->loop = loop;
     p->ev = *ev;
+    backoff__init(&p->retry, BUS_RETRY_BASE_MS, BUS_RETRY_ABSENT_MS);
     p->protocol = opt->mqtt5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
     p->url = str__dup(opt->url);
     p->broker_port = mqtt_topic__url_port(opt->url);
@@ -498,7 +584,9 @@ struct bus_paho *bus_paho__new(struct loop *loop, const struct bus_paho_options 
     return p;
 }
 
-int bus_paho__connect(struct bus_paho *p)
+/* One connect attempt; the next is scheduled by the failure (see
+ * bus_paho__retry_later). Returns Paho's code. */
+static int bus_paho__connect_once(struct bus_paho *p)
 {
     MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
     MQTTAsync_connectOptions co5 = MQTTAsync_connectOptions_initializer5;
@@ -517,9 +605,7 @@ int bus_paho__connect(struct bus_paho *p)
     co.context = p;
     co.keepAliveInterval = BUS_KEEPALIVE_S;
     co.connectTimeout = BUS_CONNECT_TIMEOUT_S;
-    co.automaticReconnect = 1; /* also retries a failed first connect (Paho >= 1.3.9) */
-    co.minRetryInterval = BUS_RETRY_MIN_S;
-    co.maxRetryInterval = BUS_RETRY_MAX_S;
+    co.automaticReconnect = 0; /* timed by the bus (BUS_RETRY_*) */
     co.username = p->username;
     co.password = p->password;
 
@@ -539,12 +625,23 @@ int bus_paho__connect(struct bus_paho *p)
         ssl.ssl_error_context = p;
         co.ssl = &ssl;
     }
+    atomic_store(&p->tls_failed, false);
+    int rc = MQTTAsync_connect(p->client, &co);
+    if (rc != MQTTASYNC_SUCCESS)
+        LOG_DEBUG("mqtt", "connect not started url=%s code=%d error=%s", p->url, rc,
+                  MQTTAsync_strerror(rc));
+    return rc;
+}
+
+int bus_paho__connect(struct bus_paho *p)
+{
     LOG_DEBUG("mqtt", "options username=%s password=%s tls=%s ca_file=%s keepalive=%d",
-              p->username ? p->username : "-", p->password ? "set" : "none", co.ssl ? "on" : "off",
-              p->ca_file ? p->ca_file : "-", BUS_KEEPALIVE_S);
+              p->username ? p->username : "-", p->password ? "set" : "none",
+              bus_paho__is_tls(p->url) ? "on" : "off", p->ca_file ? p->ca_file : "-",
+              BUS_KEEPALIVE_S);
     LOG_INFO("mqtt", "connecting url=%s client_id=%s protocol=%s", p->url, p->client_id,
              p->protocol == MQTTVERSION_5 ? "5" : "3.1.1");
-    int rc = MQTTAsync_connect(p->client, &co);
+    int rc = bus_paho__connect_once(p);
     if (rc != MQTTASYNC_SUCCESS) {
         LOG_ERROR("mqtt", "connect refused by client url=%s code=%d error=%s", p->url, rc,
                   MQTTAsync_strerror(rc));
@@ -560,6 +657,9 @@ bool bus_paho__is_connected(struct bus_paho *p)
 
 void bus_paho__disconnect(struct bus_paho *p, bool offline_sent)
 {
+    p->stopped = true;
+    loop__timer_cancel(p->loop, p->retry_timer);
+    p->retry_timer = 0;
     MQTTAsync_disconnectOptions dopt = MQTTAsync_disconnectOptions_initializer;
     MQTTAsync_disconnectOptions dopt5 = MQTTAsync_disconnectOptions_initializer5;
     if (p->protocol == MQTTVERSION_5)
@@ -580,6 +680,8 @@ void bus_paho__free(struct bus_paho *p)
 {
     if (!p)
         return;
+    p->stopped = true;
+    loop__timer_cancel(p->loop, p->retry_timer);
     /* Destroy fails what is still queued; those callbacks find the loop
      * closed and free their own context. */
     if (p->created)

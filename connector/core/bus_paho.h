@@ -52,7 +52,8 @@ struct bus_paho *bus_paho__new(struct loop *loop, const struct bus_paho_options 
                                const struct bus_paho_events *ev);
 void bus_paho__free(struct bus_paho *p);
 
-/* Starts connecting; Paho retries forever with backoff. 0 or -1 (logged). */
+/* Starts connecting; retries forever with backoff (BUS_RETRY_* in
+ * bus_paho.c), timed on the loop. 0 or -1 (logged). */
 int bus_paho__connect(struct bus_paho *p);
 bool bus_paho__is_connected(struct bus_paho *p);
 

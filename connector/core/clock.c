@@ -97,6 +97,50 @@ static int clock__expect(const char **p, char c)
     return 0;
 }
 
+/* An optional fraction of a second ".ddd" (digits past the third are
+ * read and ignored) into *ms. */
+static int clock__fraction(const char **pp, int *ms)
+{
+    const char *p = *pp;
+    *ms = 0;
+    if (*p != '.')
+        return 0;
+    p++;
+    int scale = 100, any = 0;
+    while (isdigit((unsigned char)*p)) {
+        *ms += (*p - '0') * scale;
+        scale /= 10;
+        p++;
+        any = 1;
+    }
+    *pp = p;
+    return any ? 0 : -1;
+}
+
+/* The zone: "Z" or "+hh:mm" / "-hh:mm", into minutes east of UTC. */
+static int clock__offset(const char **pp, int *offset_min)
+{
+    const char *p = *pp;
+    *offset_min = 0;
+    if (*p == 'Z' || *p == 'z') {
+        *pp = p + 1;
+        return 0;
+    }
+    if (*p != '+' && *p != '-')
+        return -1;
+    int sign = *p == '-' ? -1 : 1;
+    p++;
+    int oh = clock__digits(&p, 2);
+    if (oh < 0 || clock__expect(&p, ':'))
+        return -1;
+    int om = clock__digits(&p, 2);
+    if (om < 0)
+        return -1;
+    *offset_min = sign * (oh * 60 + om);
+    *pp = p;
+    return 0;
+}
+
 int clock__parse_iso8601(const char *s, int64_t *wall_ms)
 {
     if (!s)
@@ -122,38 +166,8 @@ int clock__parse_iso8601(const char *s, int64_t *wall_ms)
     int ss = clock__digits(&p, 2);
     if (ss < 0 || ss > 60)
         return -1;
-    int ms = 0;
-    if (*p == '.') {
-        p++;
-        int scale = 100, any = 0;
-        while (isdigit((unsigned char)*p)) {
-            ms += (*p - '0') * scale;
-            scale /= 10;
-            p++;
-            any = 1;
-        }
-        if (!any)
-            return -1;
-    }
-    int offset_min = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    }
-    else if (*p == '+' || *p == '-') {
-        int sign = *p == '-' ? -1 : 1;
-        p++;
-        int oh = clock__digits(&p, 2);
-        if (oh < 0 || clock__expect(&p, ':'))
-            return -1;
-        int om = clock__digits(&p, 2);
-        if (om < 0)
-            return -1;
-        offset_min = sign * (oh * 60 + om);
-    }
-    else {
-        return -1;
-    }
-    if (*p != '\0')
+    int ms = 0, offset_min = 0;
+    if (clock__fraction(&p, &ms) || clock__offset(&p, &offset_min) || *p != '\0')
         return -1;
     tm.tm_year = year - 1900;
     tm.tm_mon = mon - 1;

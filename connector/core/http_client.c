@@ -19,6 +19,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,7 @@ struct http_client {
     double expired_ms;          /* last scan for waiting requests past their timeout */
     http_observe_fn observe_fn; /* set before the first request */
     void *observe_ctx;
+    atomic_size_t unanswered; /* sent, completion not yet posted (http_client__unanswered) */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -114,11 +116,12 @@ static void http_client__deliver(void *arg)
  * when the loop no longer runs posted work. */
 static void http_client__post(struct http_client *cli, struct http_req *r)
 {
-    if (loop__post(cli->loop, http_client__deliver, r) == 0)
-        return;
-    pthread_mutex_lock(&cli->lock);
-    http_client__list_push(&cli->orphans, r);
-    pthread_mutex_unlock(&cli->lock);
+    if (loop__post(cli->loop, http_client__deliver, r) != 0) {
+        pthread_mutex_lock(&cli->lock);
+        http_client__list_push(&cli->orphans, r);
+        pthread_mutex_unlock(&cli->lock);
+    }
+    atomic_fetch_sub(&cli->unanswered, 1); /* after the post: see http_client__unanswered */
 }
 
 /* Fills r->res from the transfer's outcome and releases the transfer. */
@@ -303,6 +306,7 @@ static void http_client__abort(struct http_client *cli, struct http_req *list)
 static void *http_client__main(void *arg)
 {
     struct http_client *cli = arg;
+    pthread_setname_np(pthread_self(), "ps-httpc"); /* for top -H and perf */
     for (;;) {
         pthread_mutex_lock(&cli->lock);
         struct http_req *fresh = http_client__list_reverse(cli->queue);
@@ -392,10 +396,16 @@ int http_client__send(struct http_client *cli, const struct http_call *call, htt
         return -1;
     }
     http_client__list_push(&cli->queue, r);
+    atomic_fetch_add(&cli->unanswered, 1);
     /* Under the lock: free() cannot clean up the multi handle meanwhile. */
     curl_multi_wakeup(cli->multi);
     pthread_mutex_unlock(&cli->lock);
     return 0;
+}
+
+size_t http_client__unanswered(struct http_client *cli)
+{
+    return cli ? atomic_load(&cli->unanswered) : 0;
 }
 
 void http_client__free(struct http_client *cli)

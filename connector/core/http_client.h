@@ -26,6 +26,7 @@ struct http_call {
     const char *basic_pass;
     long timeout_ms;     /* 0: default 10000 */
     const char *ca_file; /* NULL: system store */
+    size_t max_body;     /* largest response body taken; 0: 16 MiB */
 };
 
 struct http_result {
@@ -45,8 +46,8 @@ struct http_client *http_client__new(struct loop *deliver_to);
 /* Any thread. Copies everything in call. Returns 0, or -1 when stopped (or
  * out of memory); then fn is never called. A call that cannot be sent (no
  * URL, CR/LF in a header) completes with transport_error
- * CURLE_BAD_FUNCTION_ARGUMENT. Response bodies over 16 MiB complete with
- * CURLE_FILESIZE_EXCEEDED. */
+ * CURLE_BAD_FUNCTION_ARGUMENT. Response bodies over max_body (16 MiB by
+ * default) complete with CURLE_FILESIZE_EXCEEDED. */
 int http_client__send(struct http_client *cli, const struct http_call *call, http_done_fn fn,
                       void *ctx);
 /* Stops the thread; pending calls complete with transport_error set
@@ -55,6 +56,12 @@ int http_client__send(struct http_client *cli, const struct http_call *call, htt
  * longer takes posts (loop__run has returned), run right here, so no
  * callback context is ever leaked. */
 void http_client__free(struct http_client *cli);
+/* Any thread. Calls sent whose completion has not yet been posted to the
+ * loop. Once it reads 0, every completion so far is on the loop's queue:
+ * the next loop turn runs them. Tests on a fake clock wait for it before
+ * moving the clock, so that no reply is overtaken by a timer, however slow
+ * the machine (tests/component/graph_fixture.h). */
+size_t http_client__unanswered(struct http_client *cli);
 
 /* One finished exchange as an observer sees it (http_client__observe):
  * valid during the call only. Credentials are in it as they were sent (the

@@ -169,6 +169,7 @@ struct http_req *http_req__new(const struct http_call *call, http_done_fn fn, vo
     r->started_ms = http_req__now_ms();
     r->res.retry_after_ms = -1;
     r->timeout_ms = call->timeout_ms > 0 ? call->timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
+    r->max_body = call->max_body ? call->max_body : (size_t)HTTP_MAX_BODY;
     r->method = strdup(call->method ? call->method : "GET");
     r->url = strdup(call->url ? call->url : "");
     r->basic_user = str__dup(call->basic_user);
@@ -200,7 +201,7 @@ static size_t http_req__on_body(char *data, size_t size, size_t n, void *arg)
 {
     struct http_req *r = arg;
     size_t len = size * n;
-    if (r->rlen + len > (size_t)HTTP_MAX_BODY) {
+    if (r->rlen + len > r->max_body) {
         r->too_big = true;
         return 0; /* aborts the transfer */
     }
@@ -247,7 +248,7 @@ CURLcode http_req__setup(struct http_req *r)
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_USERAGENT, "presence-sync/" PS_VERSION);
     SET(CURLOPT_ACCEPT_ENCODING, "");
-    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_MAX_BODY);
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
     SET(CURLOPT_WRITEFUNCTION, http_req__on_body);
     SET(CURLOPT_WRITEDATA, r);
     SET(CURLOPT_HTTPHEADER, r->headers);
@@ -302,10 +303,12 @@ void http_req__outcome(struct http_req *r, CURLcode rc, const char *error)
     else {
         if (r->too_big) {
             rc = CURLE_FILESIZE_EXCEEDED;
-            error = "response body over 16 MiB";
+            error = r->max_body == (size_t)HTTP_MAX_BODY ? "response body over 16 MiB"
+                                                         : "response body over its size limit";
         }
         else if (rc == CURLE_FILESIZE_EXCEEDED) {
-            error = "response body over 16 MiB";
+            error = r->max_body == (size_t)HTTP_MAX_BODY ? "response body over 16 MiB"
+                                                         : "response body over its size limit";
         }
         res->status = 0;
         res->transport_error = rc;

@@ -32,6 +32,7 @@ struct http_req {
     char *basic_pass;
     char *ca_file;
     long timeout_ms;
+    size_t max_body;
     const char *invalid; /* set when the request cannot be sent */
 
     /* the transfer */

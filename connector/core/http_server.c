@@ -611,6 +611,7 @@ void http_server__wake(struct http_server *srv)
 static void *http_server__thread(void *arg)
 {
     struct http_server *srv = arg;
+    pthread_setname_np(pthread_self(), "ps-http"); /* for top -H and perf */
     while (!srv->stopping)
         if (lws_service(srv->ctx, 0) < 0)
             break;

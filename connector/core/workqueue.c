@@ -29,6 +29,7 @@ struct workqueue {
 static void *workqueue__main(void *arg)
 {
     struct workqueue *wq = arg;
+    pthread_setname_np(pthread_self(), "ps-worker"); /* for top -H and perf */
     pthread_mutex_lock(&wq->lock);
     for (;;) {
         while (!wq->head && !wq->stopping)

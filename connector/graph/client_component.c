@@ -1,5 +1,5 @@
 /* The Graph client as a daemon component (connector/component.h): one client
- * (client.h) and, when the mapper runs, one presence writer (writer.h) for
+ * (graph_client.h) and, when the mapper runs, one presence writer (graph_writer.h) for
  * the process, shared through env->services. It runs for the graph and the
  * mapper roles and comes first in the component table, so the Graph side
  * and the mapper find it at their init; it stops last.
@@ -14,8 +14,8 @@
 #include "core/log.h"
 #include "core/tunables.h"
 #include "component.h"
-#include "graph/client.h"
-#include "graph/writer.h"
+#include "graph/graph_client.h"
+#include "graph/graph_writer.h"
 
 struct client_component {
     const struct daemon_env *env;

@@ -17,8 +17,8 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/loop.h"
-#include "graph/batch.h"
-#include "graph/client.h"
+#include "graph/graph_batch.h"
+#include "graph/graph_client.h"
 #include "graph/paths.h"
 
 struct dwaiter {
@@ -132,7 +132,7 @@ static void directory__answered(void *ctx, const struct graph_response *res)
         if (res->aborted || d->stopping) {
             directory__settle(d, e, DIRECTORY_STOPPED, -1, "stopped");
         }
-        else if (found == 1 && graph__is_object_id(id)) {
+        else if (found == 1 && paths__is_object_id(id)) {
             memcpy(e->id, id, sizeof(e->id));
             e->known = true;
             LOG_DEBUG("graph", "user looked up user=%s id=%s", e->upn, e->id);
@@ -237,7 +237,7 @@ int directory__resolve(struct directory *d, const char *upn, const char **id, di
 
 void directory__learn(struct directory *d, const char *upn, const char *id)
 {
-    if (!graph__is_object_id(id) || !upn || !*upn)
+    if (!paths__is_object_id(id) || !upn || !*upn)
         return;
     struct dentry *e = directory__find(d, upn);
     if (!e && !(e = directory__add(d, upn)))

@@ -1,153 +1,146 @@
-/* The Graph side as a daemon component (docs/graph.md).
+/* The Graph side as a daemon component (docs/graph.md, docs/architecture.md
+ * "The Graph side"): the composition root of the Graph modules.
  *
- * init: per tenant the URLs, tokens, the notification key store (when a
- * certificate is configured) and the webhook routes. start: sign in, look up
- * the users, subscribe, resync. reload (SIGHUP): user lists changed -> look
- * up the new ones, re-plan the subscriptions. stop: cancel timers, join the
- * decryption workers, stop the HTTP client. */
+ * Per tenant it builds, bottom up, on the process's Graph client
+ * (graph_client.h: tokens, calls, the presence budget):
+ *   users (users.h) <- subscriptions (subscriptions.h), resync (resync.h)
+ *   <- the webhook (webhook.h, one for all tenants),
+ * plus the tenant's identity (identity.h: GUID, validation-token keys) and
+ * its B/health section (graph_status.h), and wires the callbacks: a finished user
+ * lookup plans the subscriptions and asks for a resync; a (re)created
+ * subscription or a `missed` event asks for a resync. No module calls a
+ * module above it, and none calls back into this file.
+ *
+ * init: URLs, the notification key store (when a certificate is
+ * configured), the modules and the webhook routes. start: look up the users
+ * (then subscribe, resync), read the tenant's identity. reload (SIGHUP): the
+ * new user lists; new users are looked up and the subscriptions re-planned.
+ * stop: join the decryption workers, cancel every module's timers. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/clock.h"
+#include "component.h"
 #include "core/config.h"
-#include "core/health.h"
-#include "core/http_client.h"
 #include "core/log.h"
 #include "core/metrics.h"
-#include "core/status.h"
 #include "core/str.h"
 #include "core/tunables.h"
-#include "core/workqueue.h"
-#include "component.h"
-#include "graph/client.h"
-#include "graph/gside.h"
-#include "graph/jwt.h"
+#include "graph/graph_client.h"
+#include "graph/identity.h"
 #include "graph/notify_crypto.h"
+#include "graph/resync.h"
+#include "graph/graph_status.h"
+#include "graph/subscriptions.h"
+#include "graph/users.h"
+#include "graph/webhook.h"
 
-#define GSIDE_QUEUE_MAX 10000
+/* One tenant's modules. */
+struct graph_side_tenant {
+    struct graph_side *side;
+    const char *name;
+    struct tenant_config *cfg;
+    struct graph_client_tenant *gc;
+    char *notify_url;
+    char *lifecycle_url;
+    char *cert_id;
+    struct notify_key_store *keys; /* NULL: basic notifications */
+    struct graph_status *status;
+    struct graph_identity *identity;
+    struct graph_users *users;
+    struct graph_subscriptions *subs;
+    struct graph_resync *resync;
+};
 
-struct gtenant *gside__tenant(struct gside *side, const char *name)
+struct graph_side {
+    const struct daemon_env *env;
+    struct graph_client *gc;
+    struct graph_webhook *webhook;
+    struct graph_side_tenant *tenants;
+    size_t n_tenants;
+    bool stopping;
+};
+
+static struct graph_side_tenant *graph_side__tenant(struct graph_side *side, const char *name)
 {
     for (size_t i = 0; i < side->n_tenants; i++) {
-        if (strcmp(side->tenants[i].name, name) == 0)
+        if (side->tenants[i].name && strcmp(side->tenants[i].name, name) == 0)
             return &side->tenants[i];
     }
     return NULL;
 }
 
-struct gtoken *gside__account(struct gtenant *t, int a)
-{
-    return graph_client__account(t->gc, (size_t)a);
-}
+/* ---- the wiring ------------------------------------------------------------------------- */
 
-/* ---- Graph calls through the process's client --------------------------- */
-
-static void gcall__answered(void *ctx, const struct graph_response *res)
+/* A lookup round ended: subscribe the resolved users, read everyone. */
+static void graph_side__on_resolved(void *ctx, bool first)
 {
-    struct gcall *c = ctx;
-    if (res->aborted || c->t->side->stopping) {
-        c->done(c, NULL);
-        free(c);
-        return;
+    struct graph_side_tenant *t = ctx;
+    struct graph_user *const *by_id;
+    size_t n = users__resolved(t->users, &by_id);
+    char **ids = malloc((n ? n : 1) * sizeof(*ids));
+    if (ids) {
+        for (size_t i = 0; i < n; i++)
+            ids[i] = by_id[i]->id;
+        subscriptions__plan(t->subs, ids, n);
+        free(ids);
     }
-    struct http_result hr = {
-        .status = res->status,
-        .error = res->error,
-        .body = (char *)(res->body ? res->body : ""),
-        .body_len = res->body ? res->body_len : 0,
-        .retry_after_ms = res->retry_after_ms,
-    };
-    c->done(c, &hr);
-    free(c);
+    resync__request(t->resync, first ? "start" : "users looked up");
 }
 
-void gcall__start_metered(struct gtenant *t, struct gtoken *tok, const char *method, char *url,
-                          char *body, unsigned units, gcall_done_fn done, void *ctx, int64_t aux)
+static void graph_side__want_resync(void *ctx, const char *reason)
 {
-    struct gcall *c = calloc(1, sizeof(*c));
-    struct gcall tmp = {.t = t, .done = done, .ctx = ctx, .aux = aux};
-    if (c)
-        *c = tmp;
-    struct graph_request req = {
-        .method = method, .url = url, .body = body, .token = tok, .units = units};
-    int rc = c && url ? graph_client__send(t->gc, &req, gcall__answered, c) : -1;
-    free(url);
-    free(body);
-    if (rc == 0)
-        return;
-    free(c);
-    done(&tmp, NULL);
+    struct graph_side_tenant *t = ctx;
+    resync__request(t->resync, reason);
 }
 
-void gcall__start(struct gtenant *t, struct gtoken *tok, const char *method, char *url, char *body,
-                  gcall_done_fn done, void *ctx, int64_t aux)
+/* The client's token state changed: that tenant's section is rebuilt. */
+static void graph_side__on_auth(void *ctx, const char *tenant)
 {
-    gcall__start_metered(t, tok, method, url, body, 0, done, ctx, aux);
-}
-
-/* The client's token state changed: rebuild that tenant's section. */
-static void gside__on_auth(void *ctx, const char *tenant)
-{
-    struct gtenant *t = gside__tenant(ctx, tenant);
+    struct graph_side_tenant *t = graph_side__tenant(ctx, tenant);
     if (t)
-        gside__status(t);
+        graph_status__changed(t->status);
 }
 
-void gside__status(struct gtenant *t)
+/* ---- B/health parts of this file -------------------------------------------------------- */
+
+static void graph_side__auth_part(void *ctx, cJSON *section, struct graph_ready *r)
 {
-    cJSON *g = cJSON_CreateObject();
-    if (!g)
-        return;
-    bool auth_ok = true;
-    cJSON_AddItemToObject(g, "auth", graph_client__auth_json(t->gc, &auth_ok));
-    cJSON *users = cJSON_AddObjectToObject(g, "users");
-    size_t ok = 0;
-    cJSON *missing = cJSON_CreateArray();
-    for (size_t i = 0; i < t->n_users; i++) {
-        ok += t->users[i].rs == USER_OK;
-        if (t->users[i].rs == USER_NOT_FOUND)
-            cJSON_AddItemToArray(missing, cJSON_CreateString(t->users[i].upn));
-    }
-    char labels[160];
-    snprintf(labels, sizeof(labels), "tenant=\"%s\"", t->name);
-    metrics__set("graph_users_resolved", labels, (double)ok);
-    subs__metrics(t);
-    cJSON_AddNumberToObject(users, "configured", (double)t->n_users);
-    cJSON_AddNumberToObject(users, "resolved", (double)ok);
-    cJSON_AddItemToObject(users, "not_found", missing);
-    cJSON_AddItemToObject(g, "subscriptions", subs__status_json(t));
-    char ts[32];
-    if (t->last_resync_wall_ms)
-        cJSON_AddStringToObject(g, "last_resync",
-                                clock__iso8601(t->last_resync_wall_ms, ts, sizeof(ts)));
-    else
-        cJSON_AddNullToObject(g, "last_resync");
-    cJSON_AddStringToObject(g, "notifications", t->keys ? "rich" : "basic");
-    if (!t->keys)
-        cJSON_AddStringToObject(g, "notifications_notice", GSIDE_BASIC_NOTICE);
-    cJSON_AddItemToObject(g, "tenant", identity__status_json(t));
-
-    /* ready: every account that has users holds a live subscription */
-    bool ready = auth_ok && t->resolved_once;
-    const char *reason = !auth_ok ? "Graph sign-in failing" : NULL;
-    if (!t->resolved_once && !reason)
-        reason = "looking up users";
-    for (size_t a = 0; a < t->n_accounts && ready; a++) {
-        if (t->subs[a].n_ids && t->subs[a].state != SUB_ACTIVE) {
-            ready = false;
-            reason = "subscriptions not live";
-        }
-    }
-    cJSON_AddBoolToObject(g, "ready", ready);
-    status__set(t->name, "graph", g);
-    char comp[160];
-    snprintf(comp, sizeof(comp), "graph/%s", t->name);
-    health__set(comp, ready, ready ? NULL : reason);
+    struct graph_side_tenant *t = ctx;
+    bool ok = true;
+    cJSON_AddItemToObject(section, "auth", graph_client__auth_json(t->gc, &ok));
+    if (!ok)
+        graph_status__not_ready(r, "Graph sign-in failing");
 }
 
-static int gside__keys(struct gtenant *t)
+static void graph_side__notify_part(void *ctx, cJSON *section, struct graph_ready *r)
+{
+    (void)r;
+    struct graph_side_tenant *t = ctx;
+    cJSON_AddStringToObject(section, "notifications", t->keys ? "rich" : "basic");
+    if (!t->keys)
+        cJSON_AddStringToObject(section, "notifications_notice", CONFIG_BASIC_NOTICE);
+}
+
+/* The section's members in this order: auth, users, subscriptions,
+ * last_resync, notifications, tenant (docs/graph.md "B/health and /readyz"). */
+static int graph_side__status_parts(struct graph_side_tenant *t)
+{
+    struct graph_status *s = t->status;
+    if (graph_status__add(s, graph_side__auth_part, t) < 0 ||
+        graph_status__add(s, users__status, t->users) < 0 ||
+        graph_status__add(s, subscriptions__status, t->subs) < 0 ||
+        graph_status__add(s, resync__status, t->resync) < 0 ||
+        graph_status__add(s, graph_side__notify_part, t) < 0 ||
+        graph_status__add(s, identity__status, t->identity) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---- init -------------------------------------------------------------------------------- */
+
+static int graph_side__keys(struct graph_side_tenant *t)
 {
     const struct graph_config *g = &t->cfg->graph;
     if (!g->encryption_cert_file)
@@ -171,91 +164,135 @@ static int gside__keys(struct gtenant *t)
     return 0;
 }
 
-static int gside__tenant_init(struct gside *side, struct gtenant *t, size_t i)
+static int graph_side__urls(struct graph_side_tenant *t)
 {
-    struct config *cfg = side->env->cfg;
-    t->side = side;
-    t->index = i;
-    t->cfg = &cfg->tenants[i];
-    t->name = t->cfg->name;
-    pthread_mutex_init(&t->reg_lock, NULL);
-    pthread_mutex_init(&t->ident_lock, NULL);
-    struct graph_config *g = &t->cfg->graph;
-    t->gc = graph_client__tenant(side->gc, t->name);
-    if (!t->gc)
-        return -1;
-    t->app = graph_client__app(t->gc);
-    char *pub = str__trim_slash(cfg->http.public_url);
-    char *login = str__trim_slash(g->login_url);
-    if (!pub || !login) {
-        free(pub);
-        free(login);
-        return -1;
+    char *pub = str__trim_slash(t->side->env->cfg->http.public_url);
+    if (pub) {
+        t->notify_url = str__cat(pub, "/graph/notify/", t->name, NULL);
+        t->lifecycle_url = str__cat(pub, "/graph/lifecycle/", t->name, NULL);
     }
-    int ident = identity__init(t, login);
-    t->notify_url = str__cat(pub, "/graph/notify/", t->name, NULL);
-    t->lifecycle_url = str__cat(pub, "/graph/lifecycle/", t->name, NULL);
     free(pub);
+    return t->notify_url && t->lifecycle_url ? 0 : -1;
+}
+
+static struct graph_identity *graph_side__identity(struct graph_side_tenant *t)
+{
+    const struct daemon_env *env = t->side->env;
+    char *login = str__trim_slash(t->cfg->graph.login_url);
+    if (!login)
+        return NULL;
+    struct graph_identity_options o = {.loop = env->loop,
+                                       .http = env->http_client,
+                                       .tenant = t->name,
+                                       .tenant_id = t->cfg->graph.tenant_id,
+                                       .login_url = login,
+                                       .status = t->status};
+    struct graph_identity *id = identity__new(&o);
     free(login);
-    t->jwks = jwks_cache__new();
-    t->n_accounts = g->n_accounts;
-    t->subs = calloc(t->n_accounts ? t->n_accounts : 1, sizeof(*t->subs));
-    t->reg = calloc(t->n_accounts ? t->n_accounts : 1, sizeof(*t->reg));
-    if (ident != 0 || !t->notify_url || !t->lifecycle_url || !t->jwks || !t->subs || !t->reg)
+    return id;
+}
+
+/* users, subscriptions and resync of the tenant, wired. */
+static int graph_side__modules(struct graph_side_tenant *t, const struct tunables *tun)
+{
+    const struct daemon_env *env = t->side->env;
+    struct graph_users_options uo = {.loop = env->loop,
+                                     .bus = env->bus,
+                                     .client = t->gc,
+                                     .tenant = t->name,
+                                     .topic_prefix = env->cfg->mqtt.topic_prefix,
+                                     .status = t->status,
+                                     .on_resolved = graph_side__on_resolved,
+                                     .ctx = t};
+    t->users = users__new(&uo);
+    struct graph_resync_options ro = {.loop = env->loop,
+                                      .bus = env->bus,
+                                      .client = t->gc,
+                                      .users = t->users,
+                                      .tenant = t->name,
+                                      .graph = &t->cfg->graph,
+                                      .period_ms = tun->graph_resync_ms,
+                                      .status = t->status};
+    t->resync = t->users ? resync__new(&ro) : NULL;
+    struct graph_subscriptions_options so = {.loop = env->loop,
+                                             .client = t->gc,
+                                             .tenant = t->name,
+                                             .graph = &t->cfg->graph,
+                                             .notify_url = t->notify_url,
+                                             .lifecycle_url = t->lifecycle_url,
+                                             .keys = t->keys,
+                                             .cert_id = t->cert_id,
+                                             .renew_ms = tun->graph_renew_ms,
+                                             .status = t->status,
+                                             .want_resync = graph_side__want_resync,
+                                             .ctx = t};
+    t->subs = subscriptions__new(&so);
+    t->identity = graph_side__identity(t);
+    if (!t->users || !t->resync || !t->subs || !t->identity)
         return -1;
-    for (size_t a = 0; a < t->n_accounts; a++) {
-        t->subs[a].t = t;
-        t->subs[a].account = (int)a;
-        backoff__init(&t->subs[a].bo, 2000, 5 * 60 * 1000);
-    }
-    backoff__init(&t->resolve_bo, 2000, 5 * 60 * 1000);
-    if (gside__keys(t) < 0)
+    return graph_side__status_parts(t);
+}
+
+static int graph_side__tenant_init(struct graph_side *side, struct graph_side_tenant *t, size_t i)
+{
+    const struct tunables *tun = side->env->tun ? side->env->tun : tunables__defaults();
+    t->side = side;
+    t->cfg = &side->env->cfg->tenants[i];
+    t->name = t->cfg->name;
+    t->gc = graph_client__tenant(side->gc, t->name);
+    t->status = graph_status__new(side->env->loop, t->name);
+    if (!t->gc || !t->status || graph_side__urls(t) < 0 || graph_side__keys(t) < 0 ||
+        graph_side__modules(t, tun) < 0)
         return -1;
-    if (users__sync(t) < 0)
+    if (users__sync(t->users, t->cfg->users, t->cfg->n_users) < 0)
         return -1;
-    if (t->n_accounts == 0 && t->n_users)
+    struct webhook_tenant wt = {.name = t->name,
+                                .client_id = t->cfg->graph.client_id,
+                                .keys = t->keys,
+                                .identity = t->identity,
+                                .subs = t->subs,
+                                .users = t->users,
+                                .resync = t->resync};
+    if (webhook__add_tenant(side->webhook, &wt) < 0)
+        return -1;
+    if (t->cfg->graph.n_accounts == 0 && t->cfg->n_users)
         LOG_WARN("graph", "no service accounts: no presence subscriptions tenant=%s", t->name);
     if (!t->keys)
-        LOG_WARN("graph", "basic notifications tenant=%s: %s", t->name, GSIDE_BASIC_NOTICE);
+        LOG_WARN("graph", "basic notifications tenant=%s: %s", t->name, CONFIG_BASIC_NOTICE);
     LOG_INFO("graph", "tenant ready tenant=%s users=%zu accounts=%zu notify_url=%s", t->name,
-             t->n_users, t->n_accounts, t->notify_url);
+             users__count(t->users), t->cfg->graph.n_accounts, t->notify_url);
     return 0;
 }
 
-static void gside__tenant_free(struct gtenant *t)
+static void graph_side__tenant_free(struct graph_side_tenant *t)
 {
     if (!t->side)
         return;
-    subs__free(t);
-    users__free(t);
-    free(t->subs);
-    free(t->reg);
-    identity__free(t);
-    free(t->jwks_url);
+    subscriptions__free(t->subs);
+    resync__free(t->resync);
+    users__free(t->users);
+    identity__free(t->identity);
+    graph_status__free(t->status);
     free(t->notify_url);
     free(t->lifecycle_url);
     free(t->cert_id);
     notify_crypto__store_free(t->keys);
-    jwks_cache__free(t->jwks);
-    pthread_mutex_destroy(&t->reg_lock);
-    pthread_mutex_destroy(&t->ident_lock);
 }
 
-static void gside__free(void *state)
+static void graph_side__free(void *state)
 {
-    struct gside *side = state;
+    struct graph_side *side = state;
     if (!side)
         return;
-    workqueue__free(side->wq); /* no-op when stop ran */
-    side->wq = NULL;
     side->stopping = true;
+    webhook__free(side->webhook); /* joins the workers (no-op when stop ran) */
     for (size_t i = 0; i < side->n_tenants; i++)
-        gside__tenant_free(&side->tenants[i]);
+        graph_side__tenant_free(&side->tenants[i]);
     free(side->tenants);
     free(side);
 }
 
-static void gside__describe_metrics(void)
+static void graph_side__describe_metrics(void)
 {
     metrics__describe("graph_resyncs_total", METRIC_COUNTER, "Full presence re-reads");
     metrics__describe("graph_presence_read_failures_total", METRIC_COUNTER,
@@ -282,108 +319,96 @@ static void gside__describe_metrics(void)
                       "10 s, however many unknown kids arrive)");
 }
 
-static int gside__init(const struct daemon_env *env, void **state)
+static int graph_side__init(const struct daemon_env *env, void **state)
 {
-    struct gside *side = calloc(1, sizeof(*side));
+    struct graph_side *side = calloc(1, sizeof(*side));
     if (!side)
         return -1;
     *state = side;
     side->env = env;
-    side->loop = env->loop;
-    side->bus = env->bus;
-    const struct tunables *tun = env->tun ? env->tun : tunables__defaults();
-    side->renew_override_ms = tun->graph_renew_ms;
-    side->resync_override_ms = tun->graph_resync_ms;
-    gside__describe_metrics();
+    graph_side__describe_metrics();
     side->n_tenants = env->cfg->n_tenants;
     side->tenants = calloc(side->n_tenants ? side->n_tenants : 1, sizeof(*side->tenants));
     side->gc = env->services ? env->services->graph_client : NULL;
     if (!side->gc)
         LOG_ERROR("graph", "no Graph client in this process");
-    /* decryption workers, one per core */
-    side->wq = workqueue__new(0, GSIDE_QUEUE_MAX, webhook__job_free);
-    if (!side->tenants || !side->gc || !side->wq)
+    side->webhook = webhook__new(env->loop, 0); /* decryption workers, one per core */
+    if (!side->tenants || !side->gc || !side->webhook)
         goto fail;
     for (size_t i = 0; i < side->n_tenants; i++) {
-        if (gside__tenant_init(side, &side->tenants[i], i) < 0) {
+        if (graph_side__tenant_init(side, &side->tenants[i], i) < 0) {
             LOG_ERROR("graph", "cannot set up tenant tenant=%s", env->cfg->tenants[i].name);
             goto fail;
         }
     }
-    if (webhook__routes(side) < 0) {
+    if (webhook__routes(side->webhook, env->http, env->cfg->http.max_body_bytes) < 0) {
         LOG_ERROR("graph", "cannot add the webhook routes");
         goto fail;
     }
-    graph_client__on_status(side->gc, gside__on_auth, side);
+    graph_client__on_status(side->gc, graph_side__on_auth, side);
     LOG_INFO("graph", "graph side ready tenants=%zu workers=%zu", side->n_tenants,
-             workqueue__threads(side->wq));
+             webhook__workers(side->webhook));
     return 0;
 fail:
-    gside__free(side);
+    graph_side__free(side);
     *state = NULL;
     return -1;
 }
 
-static int gside__start(void *state)
+static int graph_side__start(void *state)
 {
-    struct gside *side = state;
-    side->started = true;
+    struct graph_side *side = state;
     for (size_t i = 0; i < side->n_tenants; i++) {
-        struct gtenant *t = &side->tenants[i];
-        gside__status(t);
-        identity__start(t);
-        users__resolve(t);
-        resync__start_timer(t);
+        struct graph_side_tenant *t = &side->tenants[i];
+        graph_status__rebuild(t->status);
+        identity__start(t->identity);
+        users__resolve(t->users);
+        resync__start(t->resync);
     }
     return 0;
 }
 
-static void gside__reload(void *state)
+static void graph_side__reload(void *state)
 {
-    struct gside *side = state;
+    struct graph_side *side = state;
     if (side->stopping)
         return;
     for (size_t i = 0; i < side->n_tenants; i++) {
-        struct gtenant *t = &side->tenants[i];
-        if (users__sync(t) < 0) {
+        struct graph_side_tenant *t = &side->tenants[i];
+        if (users__sync(t->users, t->cfg->users, t->cfg->n_users) < 0) {
             LOG_ERROR("graph", "reload failed for tenant tenant=%s", t->name);
             continue;
         }
-        LOG_INFO("graph", "users reloaded tenant=%s users=%zu", t->name, t->n_users);
-        /* lookups of new users, then subs__plan replaces what changed */
-        users__resolve(t);
-        gside__status(t);
+        LOG_INFO("graph", "users reloaded tenant=%s users=%zu", t->name, users__count(t->users));
+        /* lookups of new users; their end re-plans the subscriptions */
+        users__resolve(t->users);
     }
 }
 
-static void gside__stop(void *state)
+static void graph_side__stop(void *state)
 {
-    struct gside *side = state;
+    struct graph_side *side = state;
     side->stopping = true;
     /* workers first: after this nothing posts results any more */
-    workqueue__free(side->wq);
-    side->wq = NULL;
+    webhook__stop(side->webhook);
     for (size_t i = 0; i < side->n_tenants; i++) {
-        struct gtenant *t = &side->tenants[i];
-        loop__timer_cancel(side->loop, t->resolve_timer);
-        t->resolve_timer = 0;
-        identity__stop(t);
-        resync__stop(t);
-        subs__stop(t);
-        char comp[160];
-        snprintf(comp, sizeof(comp), "graph/%s", t->name);
-        health__remove(comp);
+        struct graph_side_tenant *t = &side->tenants[i];
+        users__stop(t->users);
+        identity__stop(t->identity);
+        resync__stop(t->resync);
+        subscriptions__stop(t->subs);
+        graph_status__stop(t->status);
     }
-    /* pending calls complete (aborted) when the daemon stops the Graph client
-     * and the HTTP client; they see `stopping` */
+    /* calls still out complete (aborted) when the daemon stops the Graph
+     * client and the HTTP client; each module drops them after its stop */
     graph_client__on_status(side->gc, NULL, NULL);
 }
 
 const struct daemon_component graph_component = {
     .name = "graph",
-    .init = gside__init,
-    .start = gside__start,
-    .reload = gside__reload,
-    .stop = gside__stop,
-    .free = gside__free,
+    .init = graph_side__init,
+    .start = graph_side__start,
+    .reload = graph_side__reload,
+    .stop = graph_side__stop,
+    .free = graph_side__free,
 };

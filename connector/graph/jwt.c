@@ -152,7 +152,7 @@ static void jwt__add_jwk(struct jwks *set, const cJSON *jwk)
     set->n++;
 }
 
-struct jwks *jwks__parse(const char *json, size_t len, char *err, size_t errlen)
+struct jwks *jwt__jwks_parse(const char *json, size_t len, char *err, size_t errlen)
 {
     if (!json || len == 0 || len > JWKS_MAX_DOC_LEN) {
         jwt__err(err, errlen, "JWKS document empty or too large");
@@ -186,20 +186,20 @@ struct jwks *jwks__parse(const char *json, size_t len, char *err, size_t errlen)
     cJSON_Delete(root);
     if (set->n == 0) {
         jwt__err(err, errlen, "JWKS holds no usable RSA signing key");
-        jwks__release(set);
+        jwt__jwks_release(set);
         return NULL;
     }
     return set;
 }
 
-struct jwks *jwks__ref(struct jwks *set)
+struct jwks *jwt__jwks_ref(struct jwks *set)
 {
     if (set)
         atomic_fetch_add(&set->refs, 1);
     return set;
 }
 
-void jwks__release(struct jwks *set)
+void jwt__jwks_release(struct jwks *set)
 {
     if (!set || atomic_fetch_sub(&set->refs, 1) != 1)
         return;
@@ -212,7 +212,7 @@ void jwks__release(struct jwks *set)
     free(set);
 }
 
-size_t jwks__verified_hits(const struct jwks *set)
+size_t jwt__jwks_verified_hits(const struct jwks *set)
 {
     if (!set || !set->verified)
         return 0;
@@ -222,12 +222,12 @@ size_t jwks__verified_hits(const struct jwks *set)
     return n;
 }
 
-size_t jwks__count(const struct jwks *set)
+size_t jwt__jwks_count(const struct jwks *set)
 {
     return set ? set->n : 0;
 }
 
-struct jwks_cache *jwks_cache__new(void)
+struct jwks_cache *jwt__cache_new(void)
 {
     struct jwks_cache *c = calloc(1, sizeof(*c));
     if (c && pthread_mutex_init(&c->mu, NULL) != 0) {
@@ -237,34 +237,34 @@ struct jwks_cache *jwks_cache__new(void)
     return c;
 }
 
-void jwks_cache__free(struct jwks_cache *cache)
+void jwt__cache_free(struct jwks_cache *cache)
 {
     if (!cache)
         return;
-    jwks__release(cache->cur);
+    jwt__jwks_release(cache->cur);
     pthread_mutex_destroy(&cache->mu);
     free(cache);
 }
 
-void jwks_cache__replace(struct jwks_cache *cache, struct jwks *set, int64_t fetched_ms)
+void jwt__cache_replace(struct jwks_cache *cache, struct jwks *set, int64_t fetched_ms)
 {
     pthread_mutex_lock(&cache->mu);
     struct jwks *old = cache->cur;
     cache->cur = set;
     cache->fetched_ms = fetched_ms;
     pthread_mutex_unlock(&cache->mu);
-    jwks__release(old);
+    jwt__jwks_release(old);
 }
 
-struct jwks *jwks_cache__get(struct jwks_cache *cache)
+struct jwks *jwt__cache_get(struct jwks_cache *cache)
 {
     pthread_mutex_lock(&cache->mu);
-    struct jwks *set = jwks__ref(cache->cur);
+    struct jwks *set = jwt__jwks_ref(cache->cur);
     pthread_mutex_unlock(&cache->mu);
     return set;
 }
 
-int64_t jwks_cache__fetched_ms(struct jwks_cache *cache)
+int64_t jwt__cache_fetched_ms(struct jwks_cache *cache)
 {
     pthread_mutex_lock(&cache->mu);
     int64_t t = cache->fetched_ms;

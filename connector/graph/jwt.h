@@ -6,7 +6,7 @@
  * EVP_PKEY_fromdata). Verification threads borrow a reference from a
  * `struct jwks_cache`; whoever refreshes the keys (after `JWT_UNKNOWN_KID`, or
  * on a timer, since Microsoft rotates roughly daily) parses a new document and
- * swaps it in with jwks_cache__replace. The old set is freed when its last
+ * swaps it in with jwt__cache_replace. The old set is freed when its last
  * borrower releases it, so a swap never blocks or breaks a verification in
  * progress. No network here: fetching the document is the caller's job.
  *
@@ -26,7 +26,7 @@
  * The cache is keyed by SHA-256 over the exact token and the expectations
  * (audience, tenants, appid), holds only tokens that passed every check, and
  * checks exp/nbf again on every hit, so an expired token is still rejected.
- * A new key set (jwks_cache__replace) starts with an empty cache.
+ * A new key set (jwt__cache_replace) starts with an empty cache.
  */
 #ifndef PS_GRAPH_JWT_H
 #define PS_GRAPH_JWT_H
@@ -60,25 +60,25 @@ struct jwks;
  * smaller than 2048 bits are skipped (a JWKS may carry other key types); a
  * document with no usable key is an error. Returns a set with one reference,
  * or NULL with a reason in err. */
-struct jwks *jwks__parse(const char *json, size_t len, char *err, size_t errlen);
+struct jwks *jwt__jwks_parse(const char *json, size_t len, char *err, size_t errlen);
 /* Takes / drops a reference; the set is freed with its last reference. */
-struct jwks *jwks__ref(struct jwks *set);
-void jwks__release(struct jwks *set);
-size_t jwks__count(const struct jwks *set);
+struct jwks *jwt__jwks_ref(struct jwks *set);
+void jwt__jwks_release(struct jwks *set);
+size_t jwt__jwks_count(const struct jwks *set);
 /* How many jwt__verify calls this set answered from its cache (for tests). */
-size_t jwks__verified_hits(const struct jwks *set);
+size_t jwt__jwks_verified_hits(const struct jwks *set);
 
 /* The current key set, swapped atomically under a mutex. */
 struct jwks_cache;
-struct jwks_cache *jwks_cache__new(void);
-void jwks_cache__free(struct jwks_cache *cache);
+struct jwks_cache *jwt__cache_new(void);
+void jwt__cache_free(struct jwks_cache *cache);
 /* Installs set (the cache takes over the caller's reference; NULL clears)
  * and records when (wall ms). The previous set is released. */
-void jwks_cache__replace(struct jwks_cache *cache, struct jwks *set, int64_t fetched_ms);
-/* A new reference to the current set (or NULL); jwks__release it when done. */
-struct jwks *jwks_cache__get(struct jwks_cache *cache);
+void jwt__cache_replace(struct jwks_cache *cache, struct jwks *set, int64_t fetched_ms);
+/* A new reference to the current set (or NULL); jwt__jwks_release it when done. */
+struct jwks *jwt__cache_get(struct jwks_cache *cache);
 /* Wall ms of the last replace, 0 if never. */
-int64_t jwks_cache__fetched_ms(struct jwks_cache *cache);
+int64_t jwt__cache_fetched_ms(struct jwks_cache *cache);
 
 struct jwt_expect {
     const char *audience;          /* our app's client id */

@@ -458,7 +458,8 @@ static enum notification_user notification__path(const char *p, char *out, size_
     return notification__emit(id, n, out, outlen);
 }
 
-enum notification_user graph__user_id_from_resource(const char *resource, char *out, size_t outlen)
+enum notification_user notification__user_id_from_resource(const char *resource, char *out,
+                                                           size_t outlen)
 {
     if (!resource || !out || outlen == 0)
         return NOTIFICATION_USER_NONE;
@@ -478,5 +479,5 @@ enum notification_user notification__user_id(const struct notification_item *it,
     if (it->resource_id && notification__emit(it->resource_id, strlen(it->resource_id), out,
                                               outlen) == NOTIFICATION_USER_OK)
         return NOTIFICATION_USER_OK;
-    return graph__user_id_from_resource(it->resource, out, outlen);
+    return notification__user_id_from_resource(it->resource, out, outlen);
 }

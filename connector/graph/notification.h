@@ -115,7 +115,7 @@ bool notification__is_lifecycle(const struct notification_item *item);
 const char *notification__body_status_name(enum notification_body_status s);
 const char *notification__item_status_name(enum notification_item_status s);
 
-/* What graph__user_id_from_resource and notification__user_id found. */
+/* What notification__user_id_from_resource and notification__user_id found. */
 enum notification_user {
     NOTIFICATION_USER_OK = 0,  /* one user, written to out */
     NOTIFICATION_USER_NONE,    /* nothing usable names a user */
@@ -133,7 +133,8 @@ enum notification_user {
  * Writes the id (1..NOTIFICATION_ID_MAX bytes, no `/`, `'`, `?`, `(`, `)`,
  * space or control character) to out. A filter over more than one id gives
  * NOTIFICATION_USER_SEVERAL; anything else (or out too small) NONE. */
-enum notification_user graph__user_id_from_resource(const char *resource, char *out, size_t outlen);
+enum notification_user notification__user_id_from_resource(const char *resource, char *out,
+                                                           size_t outlen);
 
 /* The user a change item is for, from what it says in clear: resourceData.id
  * when it is a plausible id, else the one user its resource names

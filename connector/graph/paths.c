@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-char *graph__user_path(const char *upn)
+char *paths__user_path(const char *upn)
 {
     size_t n = strlen(upn);
     bool key_form = upn[0] == '$';
@@ -31,15 +31,15 @@ char *graph__user_path(const char *upn)
     return out;
 }
 
-int graph__is_object_id(const char *s)
+int paths__is_object_id(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
     return n > 0 && n <= GRAPH_OBJECT_ID_MAX && strspn(s, "0123456789abcdefABCDEF-") == n;
 }
 
-char *graph__presence_path(const char *id, const char *suffix)
+char *paths__presence_path(const char *id, const char *suffix)
 {
-    if (!graph__is_object_id(id) || !suffix)
+    if (!paths__is_object_id(id) || !suffix)
         return NULL;
     size_t n = strlen(id) + strlen(suffix) + 20;
     char *out = malloc(n);

@@ -7,16 +7,16 @@
  * '#', '/', '?', '%', spaces and non-ASCII percent-encoded), or the key form
  * "/users('{upn}')" for a UPN starting with '$' (docs/graph.md),
  * quotes doubled. malloc'd; NULL when out of memory. */
-char *graph__user_path(const char *upn);
+char *paths__user_path(const char *upn);
 
 #define GRAPH_OBJECT_ID_MAX 36 /* a GUID: 8-4-4-4-12 hex digits */
 
 /* Whether s looks like an Azure AD object id (hex digits and dashes, 1..36
  * characters): safe in a path without escaping. */
-int graph__is_object_id(const char *s);
+int paths__is_object_id(const char *s);
 /* "/users/{id}/presence{suffix}" for an object id (suffix "",
  * "/setPresence", "/clearPresence"). Presence routes take the object id
  * only, never the UPN. malloc'd; NULL for a bad id or out of memory. */
-char *graph__presence_path(const char *id, const char *suffix);
+char *paths__presence_path(const char *id, const char *suffix);
 
 #endif

@@ -1,7 +1,7 @@
 /* OAuth2 tokens for Graph (docs/graph.md "Sign-in"): the app token
  * (client_credentials) or one service account's delegated token (ROPC, then
  * refresh_token). Built from {token_url, client_id, secret} and, for an
- * account, {username, password}; the Graph client (client.h) keeps one per
+ * account, {username, password}; the Graph client (graph_client.h) keeps one per
  * tenant and account. Loop thread only. */
 #ifndef PS_GRAPH_TOKENS_H
 #define PS_GRAPH_TOKENS_H

@@ -17,26 +17,31 @@
  * them) and decrypt. Every failed check drops the item and counts it in
  * notifications_total{outcome}; an item that is ours but cannot be verified
  * yet is read instead, so nothing is lost. What passed is posted to the loop
- * thread, which owns the users' state. */
-#include "graph/gside.h"
+ * thread, which owns the users' state. See webhook.h. */
+#include "graph/webhook.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/clock.h"
-#include "core/config.h"
 #include "core/http_server.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "core/workqueue.h"
-#include "component.h"
+#include "graph/identity.h"
 #include "graph/jwt.h"
 #include "graph/notification.h"
 #include "graph/notify_crypto.h"
+#include "graph/resync.h"
+#include "graph/subscriptions.h"
+#include "graph/users.h"
 
 #define WEBHOOK_TOKEN_MAX 4096
 #define NOTIFY_PREFIX     "/graph/notify/"
@@ -51,7 +56,31 @@
 #define WEBHOOK_ITEM_MAX_BYTES   (64 * 1024)
 #define WEBHOOK_NOTIFY_MAX_BYTES ((size_t)NOTIFICATION_MAX_ITEMS * WEBHOOK_ITEM_MAX_BYTES)
 
-void webhook__count(const struct gtenant *t, const char *outcome, double n)
+/* One tenant as the webhook sees it: struct webhook_tenant's modules (all
+ * borrowed). Read-only once the routes exist, except token_versions_seen. */
+struct wtenant {
+    const char *name;
+    const char *client_id; /* the audience of validationTokens */
+    struct notify_key_store *keys;
+    struct graph_identity *identity;
+    struct graph_subscriptions *subs;
+    struct graph_users *users;
+    struct graph_resync *resync;
+    struct graph_webhook *hook;
+    atomic_int token_versions_seen; /* bit 1: v1 tokens, bit 2: v2 */
+};
+
+struct graph_webhook {
+    struct loop *loop;
+    struct workqueue *wq;    /* the decryption workers; NULL after stop */
+    pthread_mutex_t wq_lock; /* a handler's push against webhook__stop */
+    struct wtenant *tenants;
+    size_t n_tenants;
+    atomic_bool stopping;
+};
+
+/* Counts one notification outcome (any thread). */
+static void webhook__count(const struct wtenant *t, const char *outcome, double n)
 {
     char labels[160];
     snprintf(labels, sizeof(labels), "tenant=\"%s\",outcome=\"%s\"", t ? t->name : "", outcome);
@@ -61,19 +90,19 @@ void webhook__count(const struct gtenant *t, const char *outcome, double n)
 /* ---- worker side ------------------------------------------------------------------------ */
 
 struct wjob {
-    struct gtenant *t;
+    struct wtenant *t;
     int64_t recv_mono; /* request arrival, for notification_latency_seconds */
     char *body;
     size_t len;
 };
 
 struct wlife {
-    char sub_id[GSIDE_ID_MAX + 1];
+    char sub_id[GRAPH_ID_MAX + 1];
     char event[NOTIFICATION_KIND_MAX + 1];
 };
 
 struct wresult {
-    struct gtenant *t;
+    struct wtenant *t;
     int64_t recv_mono;
     struct presence_state *up;
     size_t n_up;
@@ -94,7 +123,7 @@ static void webhook__result_free(struct wresult *r)
     free(r);
 }
 
-void webhook__job_free(void *arg)
+static void webhook__job_free(void *arg)
 {
     struct wjob *j = arg;
     free(j->body);
@@ -105,23 +134,23 @@ void webhook__job_free(void *arg)
 static void webhook__apply(void *arg)
 {
     struct wresult *r = arg;
-    struct gtenant *t = r->t;
-    if (!t->side->stopping) {
+    struct wtenant *t = r->t;
+    if (!t->hook->stopping) {
         for (size_t i = 0; i < r->n_up; i++) {
-            int rc = resync__apply(t, &r->up[i], "notification");
+            int rc = resync__apply(t->resync, &r->up[i], "notification");
             webhook__count(t,
-                           rc >= 0                        ? "applied"
-                           : users__by_id(t, r->up[i].id) ? "stale"
-                                                          : "unknown_user",
+                           rc >= 0                               ? "applied"
+                           : users__by_id(t->users, r->up[i].id) ? "stale"
+                                                                 : "unknown_user",
                            1);
         }
-        resync__observe_latency(t, r->recv_mono, r->n_up);
+        resync__observe_latency(t->resync, r->recv_mono, r->n_up);
         if (r->n_ids)
-            resync__read_ids(t, r->ids, r->n_ids, r->recv_mono);
+            resync__read_ids(t->resync, r->ids, r->n_ids, r->recv_mono);
         if (r->resync)
-            resync__request(t, "notification for several users");
+            resync__request(t->resync, "notification for several users");
         for (size_t i = 0; i < r->n_life; i++)
-            subs__lifecycle(t, r->life[i].sub_id, r->life[i].event);
+            subscriptions__lifecycle(t->subs, r->life[i].sub_id, r->life[i].event);
     }
     webhook__result_free(r);
 }
@@ -130,7 +159,7 @@ static void webhook__apply(void *arg)
 
 /* The publisher's token versions seen so far (bit 1: v1, bit 2: v2), so the
  * first of each is logged: when Graph sends which is not documented. */
-static void webhook__note_version(struct gtenant *t, int version)
+static void webhook__note_version(struct wtenant *t, int version)
 {
     char labels[160];
     snprintf(labels, sizeof(labels), "tenant=\"%s\",version=\"%d\"", t->name, version);
@@ -140,30 +169,32 @@ static void webhook__note_version(struct gtenant *t, int version)
         LOG_INFO("graph", "validation tokens seen tenant=%s version=%d", t->name, version);
 }
 
-static enum jwt_result webhook__verify_one(struct gtenant *t, const struct gident *id,
+static enum jwt_result webhook__verify_one(struct wtenant *t, const struct graph_ident *id,
                                            const char *token)
 {
     const char *tenants[] = {id->tenant_guid};
     const char *issuers[] = {OIDC_ISSUER_V1, OIDC_ISSUER_V2, id->issuer};
     struct jwt_expect ex = {
-        .audience = t->cfg->graph.client_id,
+        .audience = t->client_id,
         .tenant_ids = tenants,
         .n_tenants = 1,
         .skew_s = -1,
         .issuers = issuers,
         .n_issuers = id->issuer[0] ? 3 : 2,
     };
-    struct jwks *set = jwks_cache__get(t->jwks);
-    int64_t fetched = jwks_cache__fetched_ms(t->jwks);
+    struct jwks_cache *jwks = identity__jwks(t->identity);
+    struct jwks *set = jwt__cache_get(jwks);
+    int64_t fetched = jwt__cache_fetched_ms(jwks);
     if (!set || clock__wall_ms() - fetched > IDENTITY_JWKS_MAX_AGE_MS)
-        identity__want_keys(t);
+        identity__want_keys(t->identity);
     if (!set)
         return JWT_UNKNOWN_KID;
     struct jwt_claims claims;
     enum jwt_result r = jwt__verify(set, token, &ex, &claims);
-    jwks__release(set);
+    jwt__jwks_release(set);
     if (r == JWT_UNKNOWN_KID)
-        identity__want_keys(t); /* a rollover, or a forgery: one fetch per gap either way */
+        identity__want_keys(
+            t->identity); /* a rollover, or a forgery: one fetch per gap either way */
     else if (r == JWT_OK)
         webhook__note_version(t, claims.version);
     return r;
@@ -174,7 +205,7 @@ enum wtokens { WT_UNCHECKED = 0, WT_OK, WT_PENDING, WT_BAD };
 /* All validationTokens must verify: each names an (app, tenant) pair in the
  * POST, and every pair here must be ours. A token whose key we do not hold
  * yet is "pending", not bad. */
-static enum wtokens webhook__tokens(struct gtenant *t, const struct gident *id,
+static enum wtokens webhook__tokens(struct wtenant *t, const struct graph_ident *id,
                                     const struct notification_batch *b)
 {
     if (b->n_tokens == 0) {
@@ -197,7 +228,7 @@ static enum wtokens webhook__tokens(struct gtenant *t, const struct gident *id,
     return out;
 }
 
-static void webhook__outcome_crypto(struct gtenant *t, enum notify_crypto_result r)
+static void webhook__outcome_crypto(struct wtenant *t, enum notify_crypto_result r)
 {
     char o[64];
     snprintf(o, sizeof(o), "decrypt_%s", notify_crypto__result_name(r));
@@ -210,7 +241,7 @@ static void webhook__outcome_crypto(struct gtenant *t, enum notify_crypto_result
 
 /* One rich item: decrypt and parse. uid: the user the item names in clear,
  * or NULL when only the decrypted id can tell. Returns 0 with *p filled. */
-static int webhook__rich(struct gtenant *t, const struct notification_item *it, const char *uid,
+static int webhook__rich(struct wtenant *t, const struct notification_item *it, const char *uid,
                          struct presence_state *p)
 {
     char *plain = NULL;
@@ -237,7 +268,7 @@ static int webhook__rich(struct gtenant *t, const struct notification_item *it, 
 /* 0: ours; 1: ours as far as can be told, but the tenant GUID is not known
  * yet (a domain tenant_id before its OpenID configuration was read);
  * -1: dropped (counted). */
-static int webhook__check(struct gtenant *t, const struct gident *id,
+static int webhook__check(struct wtenant *t, const struct graph_ident *id,
                           const struct notification_item *it)
 {
     if (it->status != NOTIFICATION_ITEM_OK) {
@@ -252,7 +283,7 @@ static int webhook__check(struct gtenant *t, const struct gident *id,
         webhook__count(t, "wrong_tenant", 1);
         return -1;
     }
-    int m = subs__reg_check(t, it->subscription_id, it->client_state);
+    int m = subscriptions__check(t->subs, it->subscription_id, it->client_state);
     if (m < 0) {
         LOG_INFO("graph", "notification for an unknown subscription dropped tenant=%s id=%s",
                  t->name, it->subscription_id);
@@ -270,10 +301,10 @@ static int webhook__check(struct gtenant *t, const struct gident *id,
 
 /* One POST on a worker. */
 struct wpost {
-    struct gtenant *t;
+    struct wtenant *t;
     const struct notification_batch *b;
     struct wresult *r;
-    struct gident id;
+    struct graph_ident id;
     enum wtokens tokens; /* checked once, when the first rich item needs them */
 };
 
@@ -300,7 +331,7 @@ static void webhook__read(struct wpost *w, enum notification_user who, const cha
 
 static void webhook__change(struct wpost *w, const struct notification_item *it, int tenant)
 {
-    struct gtenant *t = w->t;
+    struct wtenant *t = w->t;
     char uid[NOTIFICATION_ID_MAX + 1];
     enum notification_user who = notification__user_id(it, uid, sizeof(uid));
     if (who == NOTIFICATION_USER_NONE) {
@@ -336,7 +367,7 @@ static void webhook__change(struct wpost *w, const struct notification_item *it,
         r->n_up++;
 }
 
-static struct wresult *webhook__result_new(struct gtenant *t, int64_t recv_mono, size_t n)
+static struct wresult *webhook__result_new(struct wtenant *t, int64_t recv_mono, size_t n)
 {
     struct wresult *r = calloc(1, sizeof(*r));
     if (!r)
@@ -356,7 +387,7 @@ static struct wresult *webhook__result_new(struct gtenant *t, int64_t recv_mono,
 static void webhook__work(void *arg)
 {
     struct wjob *j = arg;
-    struct gtenant *t = j->t;
+    struct wtenant *t = j->t;
     struct notification_batch b;
     enum notification_body_status bs = notification__parse(j->body, j->len, &b);
     if (bs != NOTIFICATION_BODY_OK) {
@@ -368,7 +399,7 @@ static void webhook__work(void *arg)
     }
     struct wpost w = {.t = t, .b = &b, .tokens = WT_UNCHECKED};
     w.r = webhook__result_new(t, j->recv_mono, b.n_items ? b.n_items : 1);
-    identity__snapshot(t, &w.id);
+    identity__snapshot(t->identity, &w.id);
     for (size_t i = 0; w.r && i < b.n_items; i++) {
         const struct notification_item *it = &b.items[i];
         int tenant = webhook__check(t, &w.id, it);
@@ -387,7 +418,7 @@ static void webhook__work(void *arg)
     webhook__job_free(j);
     struct wresult *r = w.r;
     if (r && (r->n_up + r->n_ids + r->n_life > 0 || r->resync) &&
-        loop__post(t->side->loop, webhook__apply, r) == 0)
+        loop__post(t->hook->loop, webhook__apply, r) == 0)
         return;
     if (r)
         webhook__result_free(r);
@@ -395,13 +426,32 @@ static void webhook__work(void *arg)
 
 /* ---- libwebsockets thread -------------------------------------------------------------- */
 
+static struct wtenant *webhook__tenant(struct graph_webhook *side, const char *name)
+{
+    for (size_t i = 0; i < side->n_tenants; i++) {
+        if (strcmp(side->tenants[i].name, name) == 0)
+            return &side->tenants[i];
+    }
+    return NULL;
+}
+
+/* Queues a job on the workers; -1 after webhook__stop (Graph delivers
+ * again: 503) or when the queue is full. */
+static int webhook__push(struct graph_webhook *side, struct wjob *j)
+{
+    pthread_mutex_lock(&side->wq_lock);
+    int rc = side->wq ? workqueue__push(side->wq, webhook__work, j) : -1;
+    pthread_mutex_unlock(&side->wq_lock);
+    return rc;
+}
+
 /* Both paths take either kind of item: the item says which it is. */
-static int webhook__handle(struct gside *side, bool lifecycle, const struct http_request *req,
-                           struct http_response *resp)
+static int webhook__handle(struct graph_webhook *side, bool lifecycle,
+                           const struct http_request *req, struct http_response *resp)
 {
     const char *prefix = lifecycle ? LIFECYCLE_PREFIX : NOTIFY_PREFIX;
     const char *name = req->path + strlen(prefix);
-    struct gtenant *t = strchr(name, '/') ? NULL : gside__tenant(side, name);
+    struct wtenant *t = strchr(name, '/') ? NULL : webhook__tenant(side, name);
     if (!t) {
         webhook__count(NULL, "unknown_tenant", 1);
         resp->status = 404;
@@ -434,7 +484,7 @@ static int webhook__handle(struct gside *side, bool lifecycle, const struct http
             j->body[req->body_len] = '\0';
         }
     }
-    if (!j || !j->body || workqueue__push(side->wq, webhook__work, j) != 0) {
+    if (!j || !j->body || webhook__push(side, j) != 0) {
         if (j)
             webhook__job_free(j);
         webhook__count(t, "queue_full", 1);
@@ -466,7 +516,7 @@ static int webhook__on_lifecycle(void *ctx, const struct http_request *req,
     return webhook__handle(ctx, true, req, resp);
 }
 
-int webhook__routes(struct gside *side)
+static void webhook__describe(void)
 {
     metrics__describe("notifications_total", METRIC_COUNTER,
                       "Graph notification items by outcome (applied, basic, lifecycle, or why "
@@ -479,8 +529,50 @@ int webhook__routes(struct gside *side)
     metrics__describe("graph_validation_tokens_total", METRIC_COUNTER,
                       "Graph validationTokens verified, by version (1: sts.windows.net issuer, "
                       "2: v2.0 issuer)");
-    struct http_server *srv = side->env->http;
-    size_t limit = side->env->cfg->http.max_body_bytes;
+}
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+struct graph_webhook *webhook__new(struct loop *loop, size_t workers)
+{
+    struct graph_webhook *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->loop = loop;
+    atomic_init(&w->stopping, false);
+    pthread_mutex_init(&w->wq_lock, NULL);
+    w->wq = workqueue__new(workers, WEBHOOK_QUEUE_MAX, webhook__job_free);
+    if (!w->wq) {
+        webhook__free(w);
+        return NULL;
+    }
+    webhook__describe();
+    return w;
+}
+
+int webhook__add_tenant(struct graph_webhook *w, const struct webhook_tenant *t)
+{
+    struct wtenant *grown = realloc(w->tenants, (w->n_tenants + 1) * sizeof(*grown));
+    if (!grown)
+        return -1;
+    /* the entries moved: nothing refers to them before the routes exist */
+    w->tenants = grown;
+    struct wtenant *e = &w->tenants[w->n_tenants++];
+    *e = (struct wtenant){.name = t->name,
+                          .client_id = t->client_id,
+                          .keys = t->keys,
+                          .identity = t->identity,
+                          .subs = t->subs,
+                          .users = t->users,
+                          .resync = t->resync,
+                          .hook = w};
+    atomic_init(&e->token_versions_seen, 0);
+    return 0;
+}
+
+int webhook__routes(struct graph_webhook *side, struct http_server *srv, size_t max_body_bytes)
+{
+    size_t limit = max_body_bytes;
     if (limit < WEBHOOK_NOTIFY_MAX_BYTES)
         limit = WEBHOOK_NOTIFY_MAX_BYTES;
     if (http_server__route(srv, "POST", NOTIFY_PREFIX, true, webhook__on_notify, side) < 0 ||
@@ -489,4 +581,31 @@ int webhook__routes(struct gside *side)
         http_server__route_body_limit(srv, LIFECYCLE_PREFIX, limit) < 0)
         return -1;
     return 0;
+}
+
+size_t webhook__workers(const struct graph_webhook *w)
+{
+    return w->wq ? workqueue__threads(w->wq) : 0;
+}
+
+void webhook__stop(struct graph_webhook *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->wq_lock);
+    atomic_store(&w->stopping, true);
+    struct workqueue *wq = w->wq;
+    w->wq = NULL; /* handlers answer 503 from now on */
+    pthread_mutex_unlock(&w->wq_lock);
+    workqueue__free(wq); /* joins the workers: nothing is posted after this */
+}
+
+void webhook__free(struct graph_webhook *w)
+{
+    if (!w)
+        return;
+    webhook__stop(w);
+    pthread_mutex_destroy(&w->wq_lock);
+    free(w->tenants);
+    free(w);
 }

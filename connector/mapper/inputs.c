@@ -61,7 +61,7 @@ static struct mapper_user *inputs__topic_user(struct mapper *m, const char *topi
  * anything else leaves it to the writer's own lookup. */
 static void inputs__take_guid(struct mapper_user *u, const char *id)
 {
-    if (graph__is_object_id(id))
+    if (paths__is_object_id(id))
         snprintf(u->guid, sizeof(u->guid), "%s", id);
 }
 

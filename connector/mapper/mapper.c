@@ -128,7 +128,7 @@ static void mapper__graph_done(void *ctx, const struct graph_write_result *res)
         u->guid[0] = '\0'; /* stale or unknown: the writer looks the user up again */
     mapper__failed(u, RECONCILE_TEAMS, res->retry_after_ms, res->error);
     LOG_WARN(SUB, "graph write failed tenant=%s id=%s action=%s result=%s error=%s", u->t->name,
-             u->id, reconcile__action_name(kind), graph_write_status__name(res->status),
+             u->id, reconcile__action_name(kind), graph_writer__status_name(res->status),
              res->error ? res->error : "");
 }
 

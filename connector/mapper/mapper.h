@@ -2,7 +2,7 @@
  * `P voice/+/talking`, runs the reconcile core (reconcile.h) per user on the
  * loop thread, and hands the actions to two writers:
  *  - Teams presence (set Busy/InACall, clear, read) to the Graph writer
- *    (graph/writer.h: object ids, $batch, the presence budget, tokens);
+ *    (graph/graph_writer.h: object ids, $batch, the presence budget, tokens);
  *  - Voice 'talking' to the Voice side's writer (voice/writer.h).
  * It is policy only: it knows neither URLs, tokens nor HTTP statuses. Both
  * writers try once and report once; the reconcile core owns every retry.
@@ -14,7 +14,7 @@
 #include <stdbool.h>
 
 #include "component.h"
-#include "graph/writer.h"
+#include "graph/graph_writer.h"
 #include "voice/writer.h"
 
 #define MAPPER_RETIRE_TRIES        3  /* failed writes before a removed user is dropped */

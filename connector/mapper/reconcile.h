@@ -40,7 +40,7 @@
 #define RECONCILE_MAX_ACTIONS 2 /* at most one per side */
 #define RECONCILE_NEVER       INT64_MAX
 
-/* The activity the mapper sets (docs/mapper.md; graph/writer.h sets it). */
+/* The activity the mapper sets (docs/mapper.md; graph/graph_writer.h sets it). */
 #define RECONCILE_SET_AVAILABILITY "Busy"
 #define RECONCILE_SET_ACTIVITY     "InACall"
 

@@ -14,7 +14,7 @@
 #include "core/json.h"
 #include "core/config.h"
 #include "core/http_client.h"
-#include "graph/client.h"
+#include "graph/graph_client.h"
 #include "graph/directory.h"
 #include "graph/oidc.h"
 #include "graph/tokens.h"

@@ -17,7 +17,7 @@
 #include "core/http_client.h"
 #include "core/log.h"
 #include "core/loop.h"
-#include "graph/client.h"
+#include "graph/graph_client.h"
 #include "probe/probe_int.h"
 #include "probe/recorder.h"
 #include "voice/rest.h"

@@ -63,7 +63,7 @@ struct hub {
 static void hub__send(struct hub *h, const char *data, size_t len)
 {
     recorder__signalr(h->p->rec, h->t->tc->name, "sent", data, len);
-    rte_link__send(h->link, h->gen, data, len);
+    rte__send(h->link, h->gen, data, len);
 }
 
 /* ---- records in -------------------------------------------------------------------- */
@@ -229,11 +229,23 @@ static size_t hub__fields(const cJSON *o, const char *prefix, char names[][64], 
     const cJSON *it;
     if (!cJSON_IsObject(o))
         return n;
+    /* prefix may be one of names: a copy, so no write overlaps it (gcc -O3
+     * refuses the overlap under -Werror=restrict) */
+    char pre[64];
+    snprintf(pre, sizeof(pre), "%s", prefix);
     cJSON_ArrayForEach(it, o)
     {
         if (n >= max || !it->string)
             break;
-        snprintf(names[n++], 64, "%s%s%s", prefix, prefix[0] ? "." : "", it->string);
+        /* "prefix.name", cut short at 63 bytes */
+        char *dst = names[n++];
+        size_t o = strnlen(pre, 63);
+        memcpy(dst, pre, o);
+        if (o && o < 63)
+            dst[o++] = '.';
+        size_t sl = strnlen(it->string, 63 - o);
+        memcpy(dst + o, it->string, sl);
+        dst[o + sl] = '\0';
         if (cJSON_IsObject(it) && depth < 3)
             n = hub__fields(it, names[n - 1], names, n, max, depth + 1);
     }
@@ -421,8 +433,8 @@ static bool hub__connect(struct hub *h, const char *endpoint, const char *conn, 
 {
     struct probe *p = h->p;
     char *url = signalr__ws_url(endpoint, conn, token);
-    if (!url || rte_link__set_ca_file(h->link, h->t->tc->voice.ca_file) != 0 ||
-        !(h->gen = rte_link__open(h->link, url, token))) {
+    if (!url || rte__set_ca_file(h->link, h->t->tc->voice.ca_file) != 0 ||
+        !(h->gen = rte__open(h->link, url, token))) {
         probe_report__check(p->report, "voice.websocket", "WebSocket", PROBE_FAIL,
                             "check the WSSEndpoint above", "no usable WebSocket URL");
         free(url);
@@ -626,14 +638,14 @@ void probe_hub__run(struct probe *p, struct probe_tenant *t, const char *me)
     h->next_id = 1;
     signalr_reader__init(&h->rd, SIGNALR_MAX_RECORD_DEFAULT);
     h->model = events__model_from_config(&t->tc->voice.events);
-    h->link = h->model ? rte_link__new(p->loop, &hub_callbacks, h) : NULL;
+    h->link = h->model ? rte__new(p->loop, &hub_callbacks, h) : NULL;
     if (h->link)
         hub__chain(h, me);
     if (h->link) {
-        rte_link__stop(h->link);
+        rte__stop(h->link);
         bool never = false;
         probe__wait_cleanup(p, &never, 50); /* the callbacks already posted */
-        rte_link__free(h->link);
+        rte__free(h->link);
     }
     loop__timer_cancel(p->loop, h->ping_timer);
     signalr_reader__free(&h->rd);

@@ -12,7 +12,7 @@
 
 #include "core/clock.h"
 #include "core/config.h"
-#include "graph/writer.h"
+#include "graph/graph_writer.h"
 #include "probe/probe_int.h"
 #include "voice/writer.h"
 

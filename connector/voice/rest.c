@@ -10,6 +10,8 @@
 #include <string.h>
 
 #define REST_TIMEOUT_MS 10000
+/* GET /users lists every user of the account in one answer: room for ~600,000 */
+#define REST_USERS_MAX_BODY ((size_t)96 * 1024 * 1024)
 
 struct voice_rest {
     struct http_client *http;
@@ -192,6 +194,9 @@ int voice_rest__call(struct voice_rest *r, const char *method, const char *path,
         .basic_pass = r->secret,
         .timeout_ms = REST_TIMEOUT_MS,
         .ca_file = r->ca_file,
+        /* the user list is one answer: 100,000 users are about 17 MiB
+         * (docs/scaling.md) */
+        .max_body = strcmp(path, "/users") == 0 ? REST_USERS_MAX_BODY : 0,
     };
     int rc = rest__send(r, &call, fn, ctx);
     free(url);

@@ -61,7 +61,7 @@ struct rte_link {
     /* guarded by rte_g.mu */
     struct rte_link *next;   /* in rte_g.links while attached */
     bool pending;            /* has requests for the service thread */
-    bool stopped;            /* rte_link__stop() called: post nothing more */
+    bool stopped;            /* rte__stop() called: post nothing more */
     bool detach;             /* a detach request */
     bool detached;           /* out of rte_g.links; the service thread is done */
     struct rte_target *want; /* an open request */
@@ -111,7 +111,15 @@ struct rte_ev {
     char data[]; /* data, or the close reason */
 };
 
-static void rte_target__free(struct rte_target *t)
+/* Frees a copy of a token, wiped first. */
+static void rte__wipe(char *secret)
+{
+    if (secret)
+        OPENSSL_cleanse(secret, strlen(secret));
+    free(secret);
+}
+
+static void rte__target_free(struct rte_target *t)
 {
     if (!t)
         return;
@@ -119,9 +127,7 @@ static void rte_target__free(struct rte_target *t)
     free(t->path);
     free(t->host);
     free(t->ca_file);
-    if (t->bearer)
-        OPENSSL_cleanse(t->bearer, strlen(t->bearer));
-    free(t->bearer);
+    rte__wipe(t->bearer);
     free(t);
 }
 
@@ -148,7 +154,7 @@ static void rte__deliver(void *arg)
     free(ev);
 }
 
-/* Service thread. Posts under rte_g.mu, so that once rte_link__stop() has
+/* Service thread. Posts under rte_g.mu, so that once rte__stop() has
  * set `stopped` nothing more can be posted for the link. */
 static void rte__post(struct rte_link *l, int type, unsigned gen, const char *data, size_t len)
 {
@@ -157,10 +163,7 @@ static void rte__post(struct rte_link *l, int type, unsigned gen, const char *da
         LOG_ERROR("voice", "out of memory; RTE event lost");
         return;
     }
-    ev->link = l;
-    ev->type = type;
-    ev->gen = gen;
-    ev->len = len;
+    *ev = (struct rte_ev){.link = l, .type = type, .gen = gen, .len = len};
     if (len)
         memcpy(ev->data, data, len);
     ev->data[len] = '\0';
@@ -243,9 +246,7 @@ static void rte__connect(struct rte_link *l, struct rte_target *t)
     ci.ssl_connection = t->tls ? LCCSCF_USE_SSL : 0;
     ci.local_protocol_name = "signalr";
     ci.opaque_user_data = l;
-    if (l->bearer)
-        OPENSSL_cleanse(l->bearer, strlen(l->bearer));
-    free(l->bearer);
+    rte__wipe(l->bearer);
     l->bearer = t->bearer;
     t->bearer = NULL;
     l->cur_gen = t->gen;
@@ -264,14 +265,9 @@ static void rte__connect(struct rte_link *l, struct rte_target *t)
         l->wsi = wsi;
 }
 
-/* Service thread. Closes the link's connection without reporting it: the
- * loop thread waits in rte_link__stop() and posts nothing more. */
-static void rte__detach(struct rte_link *l)
+/* Under rte_g.mu: takes l out of rte_g.links for good. */
+static void rte__unlink(struct rte_link *l)
 {
-    if (l->wsi)
-        lws_set_timeout(l->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
-    rte__forget(l, l->wsi);
-    pthread_mutex_lock(&rte_g.mu);
     for (struct rte_link **pp = &rte_g.links; *pp; pp = &(*pp)->next) {
         if (*pp == l) {
             *pp = l->next;
@@ -280,6 +276,17 @@ static void rte__detach(struct rte_link *l)
     }
     l->next = NULL;
     l->detached = true;
+}
+
+/* Service thread. Closes the link's connection without reporting it: the
+ * loop thread waits in rte__stop() and posts nothing more. */
+static void rte__detach(struct rte_link *l)
+{
+    if (l->wsi)
+        lws_set_timeout(l->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+    rte__forget(l, l->wsi);
+    pthread_mutex_lock(&rte_g.mu);
+    rte__unlink(l);
     pthread_cond_broadcast(&rte_g.cond);
     pthread_mutex_unlock(&rte_g.mu);
     /* l may be freed from here on. */
@@ -307,7 +314,7 @@ static bool rte__service_one(void)
     l->close_gen = 0;
     pthread_mutex_unlock(&rte_g.mu);
     if (detach) {
-        rte_target__free(want);
+        rte__target_free(want);
         rte__detach(l);
         return true;
     }
@@ -316,7 +323,7 @@ static bool rte__service_one(void)
     if (want) {
         rte__kill_current(l, "replaced by a new connection");
         rte__connect(l, want);
-        rte_target__free(want);
+        rte__target_free(want);
     }
     if (have_out && l->wsi)
         lws_callback_on_writable(l->wsi);
@@ -358,6 +365,18 @@ static int rte__write_one(struct rte_link *l, struct lws *wsi)
     return 0;
 }
 
+/* The token also goes in the query (access_token), as the browser client
+ * does; non-browser clients may send the header too. */
+static void rte__bearer_header(struct rte_link *l, struct lws *wsi, void *in, size_t len)
+{
+    char **p = in;
+    if (l->bearer && rte__is_current(l, wsi)) {
+        size_t need = strlen(l->bearer) + 32;
+        if (len > need)
+            *p += lws_snprintf(*p, len, "Authorization: Bearer %s\x0d\x0a", l->bearer);
+    }
+}
+
 static int rte__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len)
 {
@@ -377,17 +396,9 @@ static int rte__callback(struct lws *wsi, enum lws_callback_reasons reason, void
     if (!l)
         return 0;
     switch (reason) {
-    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
-        /* The token also goes in the query (access_token), as the browser
-         * client does; non-browser clients may send the header too. */
-        char **p = in;
-        if (l->bearer && rte__is_current(l, wsi)) {
-            size_t need = strlen(l->bearer) + 32;
-            if (len > need)
-                *p += lws_snprintf(*p, len, "Authorization: Bearer %s\x0d\x0a", l->bearer);
-        }
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+        rte__bearer_header(l, wsi, in, len);
         break;
-    }
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         if (rte__is_current(l, wsi)) {
             l->wsi = wsi;
@@ -443,7 +454,7 @@ static void *rte__thread(void *arg)
             break;
     }
     pthread_mutex_lock(&rte_g.mu);
-    rte_g.running = false; /* rte_link__stop() no longer waits for it */
+    rte_g.running = false; /* rte__stop() no longer waits for it */
     pthread_cond_broadcast(&rte_g.cond);
     pthread_mutex_unlock(&rte_g.mu);
     return NULL;
@@ -506,7 +517,7 @@ static void rte__shared_stop(void)
     rte_g.client_ssl = NULL;
 }
 
-struct rte_link *rte_link__new(struct loop *loop, const struct rte_link_callbacks *cb, void *ctx)
+struct rte_link *rte__new(struct loop *loop, const struct rte_link_callbacks *cb, void *ctx)
 {
     struct rte_link *l = calloc(1, sizeof(*l));
     if (!l)
@@ -562,13 +573,13 @@ static struct rte_target *rte__target(const char *url, const char *bearer, const
     t->ca_file = str__dup(ca_file);
     free(copy);
     if (!t->addr || !t->path || !t->host || (bearer && !t->bearer) || (ca_file && !t->ca_file)) {
-        rte_target__free(t);
+        rte__target_free(t);
         return NULL;
     }
     return t;
 }
 
-unsigned rte_link__open(struct rte_link *l, const char *url, const char *bearer)
+unsigned rte__open(struct rte_link *l, const char *url, const char *bearer)
 {
     struct rte_target *t = rte__target(url, bearer, l->ca_file);
     if (!t)
@@ -579,11 +590,11 @@ unsigned rte_link__open(struct rte_link *l, const char *url, const char *bearer)
     pthread_mutex_lock(&rte_g.mu);
     if (l->stopped) {
         pthread_mutex_unlock(&rte_g.mu);
-        rte_target__free(t);
+        rte__target_free(t);
         return 0;
     }
     l->loop_gen = gen;
-    rte_target__free(l->want); /* an open not yet picked up is replaced */
+    rte__target_free(l->want); /* an open not yet picked up is replaced */
     l->want = t;               /* the service thread owns t from here on */
     l->pending = true;
     pthread_mutex_unlock(&rte_g.mu);
@@ -591,7 +602,7 @@ unsigned rte_link__open(struct rte_link *l, const char *url, const char *bearer)
     return gen;
 }
 
-int rte_link__set_ca_file(struct rte_link *l, const char *ca_file)
+int rte__set_ca_file(struct rte_link *l, const char *ca_file)
 {
     char *c = str__dup(ca_file);
     if (ca_file && !c)
@@ -601,7 +612,7 @@ int rte_link__set_ca_file(struct rte_link *l, const char *ca_file)
     return 0;
 }
 
-int rte_link__send(struct rte_link *l, unsigned gen, const char *data, size_t len)
+int rte__send(struct rte_link *l, unsigned gen, const char *data, size_t len)
 {
     if (!gen || gen != l->loop_gen)
         return -1;
@@ -629,7 +640,7 @@ int rte_link__send(struct rte_link *l, unsigned gen, const char *data, size_t le
     return 0;
 }
 
-void rte_link__close(struct rte_link *l, unsigned gen)
+void rte__close(struct rte_link *l, unsigned gen)
 {
     if (!gen || gen != l->loop_gen)
         return;
@@ -644,7 +655,7 @@ void rte_link__close(struct rte_link *l, unsigned gen)
         lws_cancel_service(l->lws);
 }
 
-void rte_link__stop(struct rte_link *l)
+void rte__stop(struct rte_link *l)
 {
     if (!l)
         return;
@@ -663,38 +674,27 @@ void rte_link__stop(struct rte_link *l)
     }
     if (!l->detached) {
         /* No service thread (it failed): nobody else touches the wsis. */
-        for (struct rte_link **pp = &rte_g.links; *pp; pp = &(*pp)->next) {
-            if (*pp == l) {
-                *pp = l->next;
-                break;
-            }
-        }
-        l->next = NULL;
-        l->detached = true;
-        pthread_mutex_unlock(&rte_g.mu);
+        rte__unlink(l);
         if (l->wsi)
             lws_set_opaque_user_data(l->wsi, NULL);
         l->wsi = NULL;
-        return;
     }
     pthread_mutex_unlock(&rte_g.mu);
 }
 
-void rte_link__free(struct rte_link *l)
+void rte__free(struct rte_link *l)
 {
     if (!l)
         return;
-    rte_link__stop(l);
+    rte__stop(l);
     while (l->out_head) {
         struct rte_out *m = l->out_head;
         l->out_head = m->next;
         free(m);
     }
-    rte_target__free(l->want);
+    rte__target_free(l->want);
     free(l->ca_file);
-    if (l->bearer)
-        OPENSSL_cleanse(l->bearer, strlen(l->bearer));
-    free(l->bearer);
+    rte__wipe(l->bearer);
     free(l);
     pthread_mutex_lock(&rte_g.life);
     if (--rte_g.refs == 0)

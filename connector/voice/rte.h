@@ -32,28 +32,28 @@ struct rte_link_callbacks {
 
 /* Loop thread. Creates a link; the first one also creates the shared
  * context and starts the service thread. NULL on failure. */
-struct rte_link *rte_link__new(struct loop *loop, const struct rte_link_callbacks *cb, void *ctx);
+struct rte_link *rte__new(struct loop *loop, const struct rte_link_callbacks *cb, void *ctx);
 
 /* Loop thread. Closes any current connection (its on_closed follows) and
  * opens url (ws:// or wss://). bearer, when not NULL, is also sent as an
  * Authorization header. Returns the new generation (> 0), or 0 for a bad
  * URL or out of memory. */
-unsigned rte_link__open(struct rte_link *l, const char *url, const char *bearer);
+unsigned rte__open(struct rte_link *l, const char *url, const char *bearer);
 /* Loop thread. CA certificates (PEM file) to trust for wss:// connections
  * opened from now on, on top of the system store (copied; NULL: none). The
  * TLS store is shared by all links of the process. Returns 0 or -1. */
-int rte_link__set_ca_file(struct rte_link *l, const char *ca_file);
+int rte__set_ca_file(struct rte_link *l, const char *ca_file);
 /* Loop thread. Queues one text frame for connection gen. Returns 0, or -1
  * when gen is not the live connection. */
-int rte_link__send(struct rte_link *l, unsigned gen, const char *data, size_t len);
+int rte__send(struct rte_link *l, unsigned gen, const char *data, size_t len);
 /* Loop thread. Closes connection gen (on_closed follows) if it is current. */
-void rte_link__close(struct rte_link *l, unsigned gen);
+void rte__close(struct rte_link *l, unsigned gen);
 /* Loop thread. Detaches the link from the service thread and closes its
  * connection without on_closed; other links go on. After it returns no
  * callback is posted any more (those already posted still run). */
-void rte_link__stop(struct rte_link *l);
-/* After rte_link__stop() and after posted callbacks have run. The last
+void rte__stop(struct rte_link *l);
+/* After rte__stop() and after posted callbacks have run. The last
  * link freed stops the service thread and destroys the shared context. */
-void rte_link__free(struct rte_link *l);
+void rte__free(struct rte_link *l);
 
 #endif

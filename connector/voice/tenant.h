@@ -37,8 +37,8 @@ struct vtenant_options {
     /* How 'talking' is written (strings copied by the writer; mode OFF:
      * the Teams -> Voice writer is off). */
     struct voice_talking_config talking;
-    /* The event model, taken over by vtenant__new (freed with the tenant,
-     * also when vtenant__new fails); NULL: events__model_default(). */
+    /* The event model, taken over by tenant__new (freed with the tenant,
+     * also when tenant__new fails); NULL: events__model_default(). */
     struct events_model *events;
     const char *ca_file;      /* NULL: the system CA store */
     const char *capture_file; /* NULL: no capture */
@@ -51,39 +51,39 @@ struct vtenant_options {
 struct vtenant;
 
 /* Copies opt; addresses are copied too. */
-struct vtenant *vtenant__new(struct loop *loop, struct bus *bus, struct http_client *http,
-                             struct voice_writer *writer, const struct vtenant_options *opt,
-                             const char *const *addresses, size_t n_addresses);
-void vtenant__start(struct vtenant *t);
+struct vtenant *tenant__new(struct loop *loop, struct bus *bus, struct http_client *http,
+                            struct voice_writer *writer, const struct vtenant_options *opt,
+                            const char *const *addresses, size_t n_addresses);
+void tenant__start(struct vtenant *t);
 /* New configured addresses (SIGHUP): refetches the user map, subscribes new
  * users. */
-void vtenant__reload(struct vtenant *t, const char *const *addresses, size_t n_addresses);
+void tenant__reload(struct vtenant *t, const char *const *addresses, size_t n_addresses);
 /* Any thread: the tenant's event model (fixed for its life), to parse
  * webhook bodies with. */
-const struct events_model *vtenant__model(const struct vtenant *t);
+const struct events_model *tenant__model(const struct vtenant *t);
 /* A webhook event (already authenticated and parsed), with its raw body
  * for voice.capture (may be NULL). */
-void vtenant__webhook_event(struct vtenant *t, const struct voice_call_event *ev, const char *body,
-                            size_t len);
+void tenant__webhook_event(struct vtenant *t, const struct voice_call_event *ev, const char *body,
+                           size_t len);
 /* Call state carried over from the previous run (a retained
  * voice/<id>/talking with `calls` > 0, read at start; see docs/voice.md):
  * when address is one of the tenant's configured users, keeps `calls`
  * carried-over calls started at since_ms for it (applied once the user map
  * is loaded) and returns true; false when the address is not the tenant's,
  * the seed window is closed, or the user was seeded already. */
-bool vtenant__seed(struct vtenant *t, const char *address, size_t calls, int64_t since_ms);
+bool tenant_seed__add(struct vtenant *t, const char *address, size_t calls, int64_t since_ms);
 /* Ends the seed window: later seeds are ignored, and the users' states,
  * held back until now so that a carried-over call is not announced as
  * 'not talking', are published (once the link is live). */
-void vtenant__seed_done(struct vtenant *t);
+void tenant_seed__done(struct vtenant *t);
 /* Stops timers and the RTE thread; in-flight HTTP completions that still
  * arrive are ignored. */
-void vtenant__stop(struct vtenant *t);
-void vtenant__free(struct vtenant *t);
+void tenant__stop(struct vtenant *t);
+void tenant__free(struct vtenant *t);
 
-const char *vtenant__name(const struct vtenant *t);
+const char *tenant__name(const struct vtenant *t);
 /* Any thread: whether the user map is loaded, so that an event can be
  * matched to a user (the webhook answers 503 before that). */
-bool vtenant__accepting_events(struct vtenant *t);
+bool tenant__accepting_events(struct vtenant *t);
 
 #endif

@@ -37,11 +37,11 @@ static void tenant_events__go_live(struct vtenant *t)
     if (!t->sub_failed_round && !t->events_short)
         backoff__reset(&t->bo);
     t->live_since_ms = clock__wall_ms();
-    LOG_INFO("voice", "RTE link live tenant=%s users=%zu events=%zu", t->name, t->n_users,
-             t->n_used);
+    LOG_INFO("voice", "RTE link live tenant=%s users=%zu events=%zu", t->name,
+             voice_directory__n_users(t->dir), t->n_used);
     t->state = VL_LIVE;
-    tenant_users__announce(t);
-    vtenant__report(t);
+    tenant_talking__announce(t);
+    tenant_health__report(t);
 }
 
 /* ---- Subscribe -------------------------------------------------------------------- */
@@ -52,22 +52,22 @@ void tenant_events__subscribe(struct vtenant *t, const char *const *ids, size_t 
     if (t->n_used == 0)
         return; /* nothing offered that we could use */
     if (signalr__build_subscribe(ids, n, (const char *const *)t->used, t->n_used, 0,
-                                 &t->next_invocation, &recs) != 0) {
-        tenant_hub__drop(t, "cannot build Subscribe");
+                                 voice_session__ids(t->session), &recs) != 0) {
+        voice_session__drop(t->session, "cannot build Subscribe");
         return;
     }
     void *np =
         realloc(t->pending_subs, (t->n_pending_subs + recs.n + 1) * sizeof(*t->pending_subs));
     if (!np) {
         signalr_records__free(&recs);
-        tenant_hub__drop(t, "out of memory");
+        voice_session__drop(t->session, "out of memory");
         return;
     }
     t->pending_subs = np;
     for (size_t i = 0; i < recs.n; i++) {
         memcpy(t->pending_subs[t->n_pending_subs++], recs.items[i].invocation_id,
                sizeof(t->pending_subs[0]));
-        tenant_hub__send(t, recs.items[i].data, recs.items[i].len);
+        voice_session__send(t->session, recs.items[i].data, recs.items[i].len);
     }
     LOG_INFO("voice", "subscribing tenant=%s users=%zu events=%zu invocations=%zu", t->name, n,
              t->n_used, recs.n);
@@ -78,18 +78,19 @@ static void tenant_events__subscribe_all(struct vtenant *t)
 {
     t->n_pending_subs = 0;
     t->sub_failed_round = false;
-    const char **ids = malloc((t->n_users ? t->n_users : 1) * sizeof(*ids));
+    size_t n = voice_directory__n_users(t->dir);
+    const char **ids = malloc((n ? n : 1) * sizeof(*ids));
     if (!ids) {
-        tenant_hub__drop(t, "out of memory");
+        voice_session__drop(t->session, "out of memory");
         return;
     }
-    for (size_t i = 0; i < t->n_users; i++)
-        ids[i] = t->users[i].id;
-    vtenant__set_state(t, VL_SUBSCRIBING);
-    if (t->n_users)
-        tenant_events__subscribe(t, ids, t->n_users);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = voice_directory__user(t->dir, i)->id;
+    tenant__set_state(t, VL_SUBSCRIBING);
+    if (n)
+        tenant_events__subscribe(t, ids, n);
     free(ids);
-    if (t->gen && t->n_pending_subs == 0)
+    if (voice_session__connected(t->session) && t->n_pending_subs == 0)
         tenant_events__go_live(t);
 }
 
@@ -101,7 +102,7 @@ static void tenant_events__resubscribe(void *arg)
 {
     struct vtenant *t = arg;
     t->resub_timer = 0;
-    if (t->stopping || t->state != VL_LIVE || !t->gen)
+    if (t->stopping || t->state != VL_LIVE || !voice_session__connected(t->session))
         return;
     if (t->events_short) {
         LOG_INFO("voice", "asking the hub again for its events tenant=%s", t->name);
@@ -109,7 +110,7 @@ static void tenant_events__resubscribe(void *arg)
     }
     else if (t->sub_failed_round) {
         LOG_INFO("voice", "retrying the refused Subscribe tenant=%s users=%zu", t->name,
-                 t->n_users);
+                 voice_directory__n_users(t->dir));
         tenant_events__subscribe_all(t);
     }
 }
@@ -160,7 +161,7 @@ void tenant_events__subscribe_details(struct vtenant *t, const cJSON *details)
     t->sub_failed_round = true;
     /* While subscribing, the round's last completion schedules the retry. */
     if (first && t->state == VL_LIVE && t->n_pending_subs == 0) {
-        vtenant__report(t);
+        tenant_health__report(t);
         tenant_events__schedule_resubscribe(t);
     }
 }
@@ -201,7 +202,7 @@ static bool tenant_events__sub_completion(struct vtenant *t, const struct signal
         if (t->state == VL_SUBSCRIBING)
             tenant_events__go_live(t);
         else
-            vtenant__report(t);
+            tenant_health__report(t);
         if (t->sub_failed_round)
             tenant_events__schedule_resubscribe(t);
     }
@@ -212,8 +213,8 @@ static bool tenant_events__sub_completion(struct vtenant *t, const struct signal
 
 static void tenant_events__clear_lists(struct vtenant *t)
 {
-    vtenant__strv_free(t->used, t->n_used);
-    vtenant__strv_free(t->missing_events, t->n_missing_events);
+    tenant__strv_free(t->used, t->n_used);
+    tenant__strv_free(t->missing_events, t->n_missing_events);
     t->used = t->missing_events = NULL;
     t->n_used = t->n_missing_events = 0;
 }
@@ -296,12 +297,12 @@ static void tenant_events__settle(struct vtenant *t, char **offered, size_t n)
     loop__timer_cancel(t->loop, t->avail_timer);
     t->avail_timer = 0;
     t->avail_inv[0] = '\0';
-    vtenant__strv_free(t->offered, t->n_offered);
+    tenant__strv_free(t->offered, t->n_offered);
     t->offered = offered;
     t->n_offered = n;
     t->offered_known = offered != NULL;
     if (tenant_events__choose(t) != 0) {
-        tenant_hub__drop(t, "out of memory");
+        voice_session__drop(t->session, "out of memory");
         return;
     }
     tenant_events__log_choice(t);
@@ -314,7 +315,7 @@ static void tenant_events__avail_timeout(void *arg)
 {
     struct vtenant *t = arg;
     t->avail_timer = 0;
-    if (t->stopping || !t->gen)
+    if (t->stopping || !voice_session__connected(t->session))
         return;
     LOG_WARN("voice",
              "no answer to AvailableSubscriptions within %d ms: subscribing every configured "
@@ -328,15 +329,16 @@ static void tenant_events__avail_timeout(void *arg)
 void tenant_events__ask(struct vtenant *t)
 {
     struct signalr_record rec;
-    if (signalr__build_invocation("AvailableSubscriptions", &t->next_invocation, &rec) != 0) {
-        tenant_hub__drop(t, "cannot build AvailableSubscriptions");
+    if (signalr__build_invocation("AvailableSubscriptions", voice_session__ids(t->session), &rec) !=
+        0) {
+        voice_session__drop(t->session, "cannot build AvailableSubscriptions");
         return;
     }
     snprintf(t->avail_inv, sizeof(t->avail_inv), "%s", rec.invocation_id);
     t->available_error[0] = '\0';
-    tenant_hub__send(t, rec.data, rec.len);
+    voice_session__send(t->session, rec.data, rec.len);
     free(rec.data);
-    vtenant__set_state(t, t->state == VL_LIVE ? VL_LIVE : VL_SUBSCRIBING);
+    tenant__set_state(t, t->state == VL_LIVE ? VL_LIVE : VL_SUBSCRIBING);
     loop__timer_cancel(t->loop, t->avail_timer);
     t->avail_timer = loop__timer(t->loop, AVAILABLE_TIMEOUT_MS, tenant_events__avail_timeout, t);
     LOG_DEBUG("voice", "asking the hub for its events tenant=%s invocation=%s", t->name,
@@ -494,7 +496,7 @@ void tenant_events__message(struct vtenant *t, const cJSON *argument)
 }
 
 /* A UserStatus with a status rule: authoritative for the user. */
-static void tenant_events__status(struct vtenant *t, struct vuser *u,
+static void tenant_events__status(struct vtenant *t, struct voice_dir_user *u,
                                   const struct voice_call_event *ev, const char *source)
 {
     if (!events__model_has_status_rule(t->model) || ev->status == VOICE_STATUS_UNKNOWN) {
@@ -523,8 +525,8 @@ static void tenant_events__status(struct vtenant *t, struct vuser *u,
                  t->name, u->address, ev->status_value);
     if (after == 0)
         u->idle_since_ms = now;
-    tenant_users__publish(t, u, source);
-    vtenant__report(t);
+    tenant_talking__publish(t, u, source);
+    tenant_health__report(t);
 }
 
 void tenant_events__apply(struct vtenant *t, const struct voice_call_event *ev, const char *source)
@@ -537,7 +539,7 @@ void tenant_events__apply(struct vtenant *t, const struct voice_call_event *ev, 
         LOG_DEBUG("voice", "event ignored tenant=%s source=%s event=%s", t->name, source, ev->name);
         return;
     }
-    struct vuser *u = tenant_users__find(t, ev->user_id);
+    struct voice_dir_user *u = voice_directory__find(t->dir, ev->user_id);
     if (!u) {
         LOG_DEBUG("voice", "event for a user not configured tenant=%s voice_id=%s", t->name,
                   ev->user_id);
@@ -563,7 +565,7 @@ void tenant_events__apply(struct vtenant *t, const struct voice_call_event *ev, 
         return;
     if (after == 0)
         u->idle_since_ms = now;
-    tenant_users__publish(t, u, source);
+    tenant_talking__publish(t, u, source);
     if ((before == 0) != (after == 0))
-        vtenant__report(t);
+        tenant_health__report(t);
 }

@@ -46,13 +46,14 @@ static cJSON *tenant_health__users(const struct vtenant *t)
     cJSON *u = cJSON_CreateObject();
     if (!u)
         return NULL;
-    cJSON_AddNumberToObject(u, "configured", (double)t->n_addresses);
-    cJSON_AddBoolToObject(u, "loaded", t->users_loaded);
-    cJSON_AddNumberToObject(u, "matched", (double)t->n_users);
-    cJSON_AddNumberToObject(u, "missing_count", (double)t->n_missing);
+    size_t n_missing = voice_directory__n_missing(t->dir);
+    cJSON_AddNumberToObject(u, "configured", (double)voice_directory__n_addresses(t->dir));
+    cJSON_AddBoolToObject(u, "loaded", voice_directory__loaded(t->dir));
+    cJSON_AddNumberToObject(u, "matched", (double)voice_directory__n_users(t->dir));
+    cJSON_AddNumberToObject(u, "missing_count", (double)n_missing);
     cJSON *miss = cJSON_AddArrayToObject(u, "missing");
-    for (size_t i = 0; i < t->n_missing && i < HEALTH_MAX_MISSING; i++)
-        cJSON_AddItemToArray(miss, cJSON_CreateString(t->missing[i]));
+    for (size_t i = 0; i < n_missing && i < HEALTH_MAX_MISSING; i++)
+        cJSON_AddItemToArray(miss, cJSON_CreateString(voice_directory__missing(t->dir, i)));
     return u;
 }
 
@@ -84,7 +85,7 @@ static const char *tenant_health__reason(const struct vtenant *t, char *why, siz
     return why;
 }
 
-void vtenant__report(struct vtenant *t)
+void tenant_health__report(struct vtenant *t)
 {
     char ts[32];
     cJSON *o = cJSON_CreateObject();
@@ -124,5 +125,5 @@ void vtenant__report(struct vtenant *t)
     snprintf(labels, sizeof(labels), "tenant=\"%s\"", t->name);
     metrics__set("voice_rte_connected", labels, t->state == VL_LIVE ? 1 : 0);
     metrics__set("voice_users_talking", labels, (double)calls__users_talking(t->calls));
-    metrics__set("voice_users_matched", labels, (double)t->n_users);
+    metrics__set("voice_users_matched", labels, (double)voice_directory__n_users(t->dir));
 }

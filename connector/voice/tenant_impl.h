@@ -1,8 +1,11 @@
 /* Internals of one Voice tenant (tenant.h), shared by its source files:
  *   tenant.c         lifecycle, the REST link chain, expiry, writer hooks
  *   tenant_health.c  B/health and readiness
- *   tenant_users.c   the user map, voice/<id>/talking, carried-over calls
- *   tenant_hub.c     the RTE WebSocket session (SignalR, pings, watchdog)
+ *   tenant_talking.c voice/<id>/talking (the user map is voice_directory.h)
+ *   tenant_seed.c    calls carried over from the previous run
+ *   tenant_hub.c     the tenant's side of its RTE session (the session
+ *                    itself, SignalR over the WebSocket with pings and the
+ *                    watchdog, is voice_session.h)
  *   tenant_events.c  which events to subscribe (AvailableSubscriptions),
  *                    Subscribe, and applying events to the call state
  * Loop thread only, except where a field says otherwise.
@@ -17,20 +20,21 @@
 #include <stdint.h>
 
 #include "core/backoff.h"
-#include "core/hmap.h"
 #include "core/loop.h"
+#include "voice/voice_directory.h"
 #include "voice/events.h"
 #include "voice/signalr.h"
+#include "voice/voice_session.h"
 #include "voice/tenant.h"
 #include "voice/writer.h"
 
 struct capture;
 struct http_result;
-struct rte_link;
+struct voice_session;
+struct voice_session_callbacks;
 struct voice_rest;
 struct voice_users;
 
-#define CONNECT_TIMEOUT_MS   20000
 #define MAX_REDIRECTS        5
 #define HEALTH_MAX_MISSING   100
 #define AVAILABLE_TIMEOUT_MS 10000
@@ -54,24 +58,6 @@ enum vlink {
 
 extern const char *const vlink_names[];
 
-struct vuser {
-    char *address;
-    char *id; /* lower-cased */
-    char *topic;
-    int64_t idle_since_ms; /* wall ms: when the user last stopped talking */
-    bool announced;        /* state published at least once */
-};
-
-/* An address of the user map or of the former list, in vtenant.by_address:
- * a Voice write finds its user in one lookup (the strings belong to users
- * and former). */
-struct vaddr {
-    struct hmap_node node;
-    const char *address;
-    const char *id;
-    bool former;
-};
-
 struct vseed {
     char *address;
     size_t calls;
@@ -85,32 +71,20 @@ struct vtenant {
     struct http_client *http;
     struct voice_writer *writer;
     struct vtenant_options o; /* strings below are our copies */
-    char *name, *discovery_url, *api_url_cfg, *username, *topic_prefix, *health_name;
+    char *name, *discovery_url, *api_url_cfg, *username, *health_name;
     struct voice_rest *rest;
     char *me_id;
     struct events_model *model; /* read by the webhook thread too: never changed */
     struct capture *capture;
 
-    char **addresses;
-    size_t n_addresses;
-    struct vuser *users; /* sorted by id */
-    size_t n_users;
-    bool users_loaded;
-    atomic_bool users_ready; /* users_loaded, for the webhook thread */
-    char **missing;
-    size_t n_missing;
-    /* Users that left the map on a reload, for the writer: the mapper still
-     * writes their flag false (it may have set it). address/id pairs. */
-    char **former;
-    size_t n_former;
-    /* users and former by address, case-insensitively; rebuilt with them */
-    struct hmap by_address;
-    struct vaddr *addrs;
+    /* configured addresses <-> Voice ids (voice_directory.h) */
+    struct voice_directory *dir;
+    atomic_bool users_ready; /* the map is loaded, for the webhook thread */
 
     enum vlink state;
     unsigned chain;
     struct backoff bo;
-    loop_timer_id retry_timer, ping_timer, watchdog_timer, users_timer, expire_timer;
+    loop_timer_id retry_timer, users_timer, expire_timer;
     loop_timer_id resub_timer; /* retry of a refused Subscribe on the live link */
     loop_timer_id avail_timer; /* waiting for the AvailableSubscriptions answer */
     bool stopping;
@@ -121,12 +95,7 @@ struct vtenant {
     char *endpoint;
     int64_t token_exp_s;
     int redirects;
-    struct rte_link *rte;
-    unsigned gen;
-    struct signalr_reader rd;
-    bool handshaken;
-    int64_t last_rx_ms, opened_ms;
-    uint64_t next_invocation;
+    struct voice_session *session; /* NULL in a writer-only process */
     char (*pending_subs)[24];
     size_t n_pending_subs;
     bool sub_failed_round;
@@ -164,38 +133,29 @@ struct vtenant {
 };
 
 /* tenant.c */
-int64_t vtenant__opt_or(int64_t v, int64_t dflt);
-void vtenant__set_state(struct vtenant *t, enum vlink s);
-void vtenant__fail(struct vtenant *t, enum vlink state, int64_t at_least_ms, const char *fmt, ...)
+int64_t tenant__opt_or(int64_t v, int64_t dflt);
+void tenant__set_state(struct vtenant *t, enum vlink s);
+void tenant__fail(struct vtenant *t, enum vlink state, int64_t at_least_ms, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-void vtenant__error(struct vtenant *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void vtenant__dropped(void *ctx, const char *user_id, const char *call_id, int64_t started_ms,
-                      bool stopped_talking);
-void vtenant__strv_free(char **v, size_t n);
+void tenant__error(struct vtenant *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tenant__dropped(void *ctx, const char *user_id, const char *call_id, int64_t started_ms,
+                     bool stopped_talking);
+void tenant__strv_free(char **v, size_t n);
 
 /* tenant_health.c */
-void vtenant__report(struct vtenant *t);
+void tenant_health__report(struct vtenant *t);
 
-/* tenant_users.c */
-struct vuser *tenant_users__find(struct vtenant *t, const char *id);
-void tenant_users__free(struct vuser *u, size_t n);
-/* The Voice id of a configured address: the user map's (current is true),
- * else one that left it on a reload, else NULL. */
-const char *tenant_users__by_address(const struct vtenant *t, const char *address, bool *current);
-void tenant_users__index_free(struct vtenant *t);
-bool tenant_users__has_ci(char *const *v, size_t n, const char *s);
-void tenant_users__publish(struct vtenant *t, struct vuser *u, const char *source);
-void tenant_users__announce(struct vtenant *t);
-int tenant_users__apply(struct vtenant *t, const struct voice_users *vu, const char ***fresh,
-                        size_t *n_fresh);
-void tenant_users__apply_seeds(struct vtenant *t);
-void tenant_users__seeds_free(struct vseed *s, size_t n);
+/* tenant_talking.c */
+void tenant_talking__publish(struct vtenant *t, struct voice_dir_user *u, const char *source);
+void tenant_talking__announce(struct vtenant *t);
+
+/* tenant_seed.c */
+void tenant_seed__apply(struct vtenant *t);
+void tenant_seed__free_all(struct vseed *s, size_t n);
 
 /* tenant_hub.c */
-extern const struct rte_link_callbacks tenant_hub_callbacks;
+extern const struct voice_session_callbacks tenant_hub_callbacks;
 void tenant_hub__open(struct vtenant *t, const char *connection_token);
-void tenant_hub__send(struct vtenant *t, const char *data, size_t len);
-void tenant_hub__drop(struct vtenant *t, const char *reason);
 
 /* tenant_events.c */
 void tenant_events__ask(struct vtenant *t);

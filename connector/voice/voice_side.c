@@ -10,7 +10,7 @@
  *
  * Restart seeding: RTE has no "current calls" query, so at start the side
  * reads its own retained <prefix>voice/+/talking topics (what the previous
- * run published) and carries their calls over (vtenant__seed). The window
+ * run published) and carries their calls over (tenant__seed). The window
  * closes SEED_AFTER_CONNECT_MS after MQTT first connected, or
  * SEED_MAX_MS after start when MQTT is still down; until then no state is
  * published. Only retained messages inside the window count: the side's
@@ -38,6 +38,7 @@
 #include "voice/calls.h"
 #include "voice/events.h"
 #include "voice/tenant.h"
+#include "voice/voice_side.h"
 #include "voice/writer.h"
 
 #define WEBHOOK_PREFIX    "/voice/events/"
@@ -47,7 +48,7 @@
 #define SEED_MAX_MS           10000
 #define SEED_TICK_MS          100
 
-struct vside_tenant {
+struct voice_side_tenant {
     struct vtenant *t;
     char *name;
     char *secret; /* webhook secret, NULL: webhooks off for this tenant */
@@ -58,7 +59,7 @@ struct voice_side {
     struct daemon_env env;
     struct http_client *http;
     struct voice_writer *writer;
-    struct vside_tenant *tenants;
+    struct voice_side_tenant *tenants;
     size_t n_tenants;
     bool writer_only; /* mapper without the Voice role: see init */
     bool stopping;
@@ -70,9 +71,9 @@ struct voice_side {
     loop_timer_id seed_timer;
 };
 
-struct vside_hook {
+struct voice_side_hook {
     struct voice_side *s;
-    struct vside_tenant *vt;
+    struct voice_side_tenant *vt;
     struct voice_call_event ev;
     size_t len;
     char body[]; /* the raw body, for voice.capture */
@@ -80,7 +81,8 @@ struct vside_hook {
 
 /* ---- webhook (libwebsockets thread) ---------------------------------------- */
 
-static int vside__answer(struct http_response *resp, int status, const char *key, const char *msg)
+static int voice_side__answer(struct http_response *resp, int status, const char *key,
+                              const char *msg)
 {
     cJSON *o = cJSON_CreateObject();
     if (o && key)
@@ -93,33 +95,33 @@ static int vside__answer(struct http_response *resp, int status, const char *key
     return HTTP_DONE;
 }
 
-static void vside__webhook_run(void *arg)
+static void voice_side__webhook_run(void *arg)
 {
-    struct vside_hook *h = arg;
+    struct voice_side_hook *h = arg;
     if (!h->s->stopping)
-        vtenant__webhook_event(h->vt->t, &h->ev, h->body, h->len);
+        tenant__webhook_event(h->vt->t, &h->ev, h->body, h->len);
     free(h);
 }
 
-static void vside__count(const char *tenant, const char *result)
+static void voice_side__count(const char *tenant, const char *result)
 {
     char labels[160];
     snprintf(labels, sizeof(labels), "tenant=\"%.60s\",result=\"%s\"", tenant, result);
     metrics__inc("voice_webhook_requests_total", labels, 1);
 }
 
-static int vside__webhook(void *ctx, const struct http_request *req, struct http_response *resp,
-                          struct http_pending *pending)
+static int voice_side__webhook(void *ctx, const struct http_request *req,
+                               struct http_response *resp, struct http_pending *pending)
 {
     (void)pending;
     struct voice_side *s = ctx;
     const char *name = req->path + strlen(WEBHOOK_PREFIX);
-    struct vside_tenant *vt = NULL;
+    struct voice_side_tenant *vt = NULL;
     for (size_t i = 0; i < s->n_tenants; i++)
         if (s->tenants[i].secret && strcmp(s->tenants[i].name, name) == 0)
             vt = &s->tenants[i];
     if (!vt)
-        return vside__answer(resp, 404, "error", "no Voice webhook for this tenant");
+        return voice_side__answer(resp, 404, "error", "no Voice webhook for this tenant");
 
     char tok[WEBHOOK_TOKEN_MAX];
     int n = http_request__header(req, "X-Benemen-Token", tok, sizeof(tok));
@@ -131,49 +133,49 @@ static int vside__webhook(void *ctx, const struct http_request *req, struct http
     if (!ok) {
         LOG_WARN("voice", "webhook refused: %s X-Benemen-Token tenant=%s",
                  n < 0 ? "missing" : "wrong", vt->name);
-        vside__count(vt->name, "unauthorized");
-        return vside__answer(resp, 401, "error", "missing or wrong X-Benemen-Token");
+        voice_side__count(vt->name, "unauthorized");
+        return voice_side__answer(resp, 401, "error", "missing or wrong X-Benemen-Token");
     }
-    if (!vtenant__accepting_events(vt->t)) {
+    if (!tenant__accepting_events(vt->t)) {
         /* Not lost: the sender retries a 5xx (an event that cannot be
          * matched to a user yet would have to be dropped). */
-        vside__count(vt->name, "not_ready");
+        voice_side__count(vt->name, "not_ready");
         resp->extra_headers = "Retry-After: 5\r\n";
-        return vside__answer(resp, 503, "error", "Voice user map not loaded yet");
+        return voice_side__answer(resp, 503, "error", "Voice user map not loaded yet");
     }
-    struct vside_hook *h = calloc(1, sizeof(*h) + req->body_len + 1);
+    struct voice_side_hook *h = calloc(1, sizeof(*h) + req->body_len + 1);
     char err[200];
     if (!h)
-        return vside__answer(resp, 500, "error", "out of memory");
+        return voice_side__answer(resp, 500, "error", "out of memory");
     memcpy(h->body, req->body, req->body_len);
     h->len = req->body_len;
-    if (events__parse_webhook(vtenant__model(vt->t), req->body, req->body_len, &h->ev, err,
+    if (events__parse_webhook(tenant__model(vt->t), req->body, req->body_len, &h->ev, err,
                               sizeof(err)) != 0) {
         free(h);
         LOG_WARN("voice", "webhook body refused tenant=%s error=\"%s\"", vt->name, err);
-        vside__count(vt->name, "bad_request");
-        return vside__answer(resp, 400, "error", err);
+        voice_side__count(vt->name, "bad_request");
+        return voice_side__answer(resp, 400, "error", err);
     }
     if (h->ev.kind == VOICE_CALL_OTHER) {
         free(h);
-        vside__count(vt->name, "ignored");
-        return vside__answer(resp, 202, "result", "ignored: not an event of the event model");
+        voice_side__count(vt->name, "ignored");
+        return voice_side__answer(resp, 202, "result", "ignored: not an event of the event model");
     }
     h->s = s;
     h->vt = vt;
-    if (loop__post(s->env.loop, vside__webhook_run, h) != 0) {
+    if (loop__post(s->env.loop, voice_side__webhook_run, h) != 0) {
         free(h);
-        return vside__answer(resp, 503, "error", "shutting down");
+        return voice_side__answer(resp, 503, "error", "shutting down");
     }
-    vside__count(vt->name, "accepted");
-    return vside__answer(resp, 202, "result", "accepted");
+    voice_side__count(vt->name, "accepted");
+    return voice_side__answer(resp, 202, "result", "accepted");
 }
 
 /* ---- restart seeding (loop thread) ---------------------------------------------- */
 
 /* One retained <prefix>voice/<id>/talking of the previous run. */
-static void vside__on_retained(void *ctx, const char *topic, const char *payload, size_t len,
-                               bool retained)
+static void voice_side__on_retained(void *ctx, const char *topic, const char *payload, size_t len,
+                                    bool retained)
 {
     struct voice_side *s = ctx;
     char id[IDS_MAX_ID], addr[IDS_MAX_ADDRESS + 1];
@@ -208,21 +210,21 @@ static void vside__on_retained(void *ctx, const char *topic, const char *payload
     size_t nc = n > CALLS_MAX_PER_USER ? CALLS_MAX_PER_USER : (size_t)n;
     cJSON_Delete(o);
     for (size_t i = 0; i < s->n_tenants; i++)
-        if (vtenant__seed(s->tenants[i].t, addr, nc, since_ms))
+        if (tenant_seed__add(s->tenants[i].t, addr, nc, since_ms))
             return;
 }
 
-static void vside__seed_done(struct voice_side *s)
+static void voice_side__seed_done(struct voice_side *s)
 {
     s->seeding = false;
     loop__timer_cancel(s->env.loop, s->seed_timer);
     s->seed_timer = 0;
     for (size_t i = 0; i < s->n_tenants; i++)
-        vtenant__seed_done(s->tenants[i].t);
+        tenant_seed__done(s->tenants[i].t);
 }
 
 /* Polled: the bus tells only one listener (the daemon) about connects. */
-static void vside__seed_tick(void *arg)
+static void voice_side__seed_tick(void *arg)
 {
     struct voice_side *s = arg;
     s->seed_timer = 0;
@@ -232,7 +234,7 @@ static void vside__seed_tick(void *arg)
     if (!s->seed_connected_ms && bus__connected(s->env.bus))
         s->seed_connected_ms = now;
     if (s->seed_connected_ms && now - s->seed_connected_ms >= SEED_AFTER_CONNECT_MS) {
-        vside__seed_done(s);
+        voice_side__seed_done(s);
         return;
     }
     if (!s->seed_connected_ms && now - s->seed_started_ms >= SEED_MAX_MS) {
@@ -240,13 +242,13 @@ static void vside__seed_tick(void *arg)
                  "MQTT not connected: Voice states published without carried-over "
                  "calls waited_ms=%d",
                  SEED_MAX_MS);
-        vside__seed_done(s);
+        voice_side__seed_done(s);
         return;
     }
-    s->seed_timer = loop__timer(s->env.loop, SEED_TICK_MS, vside__seed_tick, s);
+    s->seed_timer = loop__timer(s->env.loop, SEED_TICK_MS, voice_side__seed_tick, s);
 }
 
-static void vside__seed_start(struct voice_side *s)
+static void voice_side__seed_start(struct voice_side *s)
 {
     const char *prefix = s->env.cfg->mqtt.topic_prefix ? s->env.cfg->mqtt.topic_prefix : "";
     size_t n = strlen(prefix) + sizeof("voice/+/talking");
@@ -259,20 +261,21 @@ static void vside__seed_start(struct voice_side *s)
     s->seeding = true;
     s->seed_started_ms = clock__mono_ms();
     if (!filter || !s->seed_prefix ||
-        bus__subscribe(s->env.bus, filter, vside__on_retained, s) != 0) {
+        bus__subscribe(s->env.bus, filter, voice_side__on_retained, s) != 0) {
         LOG_ERROR("voice", "cannot read the retained talking topics: calls running across the "
                            "restart are not carried over");
         free(filter);
-        vside__seed_done(s);
+        voice_side__seed_done(s);
         return;
     }
     free(filter);
-    s->seed_timer = loop__timer(s->env.loop, SEED_TICK_MS, vside__seed_tick, s);
+    s->seed_timer = loop__timer(s->env.loop, SEED_TICK_MS, voice_side__seed_tick, s);
 }
 
 /* ---- component hooks (loop thread) ---------------------------------------------- */
 
-static const struct tenant_config *vside__cfg_tenant(const struct config *cfg, const char *name)
+static const struct tenant_config *voice_side__cfg_tenant(const struct config *cfg,
+                                                          const char *name)
 {
     for (size_t i = 0; i < cfg->n_tenants; i++)
         if (strcmp(cfg->tenants[i].name, name) == 0)
@@ -280,7 +283,7 @@ static const struct tenant_config *vside__cfg_tenant(const struct config *cfg, c
     return NULL;
 }
 
-static int vside__add_tenant(struct voice_side *s, const struct tenant_config *tc)
+static int voice_side__add_tenant(struct voice_side *s, const struct tenant_config *tc)
 {
     const struct voice_config *v = &tc->voice;
     struct events_model *model = events__model_from_config(&v->events);
@@ -311,7 +314,7 @@ static int vside__add_tenant(struct voice_side *s, const struct tenant_config *t
         .capture_file = s->writer_only ? NULL : v->capture.file,
         .capture_count = v->capture.count,
     };
-    struct vside_tenant *vt = &s->tenants[s->n_tenants];
+    struct voice_side_tenant *vt = &s->tenants[s->n_tenants];
     if (v->secret_key.value)
         log__redact(v->secret_key.value);
     vt->name = strdup(tc->name);
@@ -324,8 +327,8 @@ static int vside__add_tenant(struct voice_side *s, const struct tenant_config *t
             vt->secret_len = v->webhook_secret.len;
         }
     }
-    vt->t = vtenant__new(s->env.loop, s->env.bus, s->http, s->writer, &o,
-                         (const char *const *)tc->users, tc->n_users);
+    vt->t = tenant__new(s->env.loop, s->env.bus, s->http, s->writer, &o,
+                        (const char *const *)tc->users, tc->n_users);
     if (!vt->name || (v->webhook_secret.value && !vt->secret) || !vt->t) {
         LOG_ERROR("voice", "cannot set up tenant=%s", tc->name);
         return -1;
@@ -334,10 +337,10 @@ static int vside__add_tenant(struct voice_side *s, const struct tenant_config *t
     return 0;
 }
 
-static void vside__free_tenants(struct voice_side *s)
+static void voice_side__free_tenants(struct voice_side *s)
 {
     for (size_t i = 0; i < s->n_tenants; i++) {
-        vtenant__free(s->tenants[i].t);
+        tenant__free(s->tenants[i].t);
         free(s->tenants[i].name);
         if (s->tenants[i].secret)
             OPENSSL_cleanse(s->tenants[i].secret, s->tenants[i].secret_len);
@@ -373,12 +376,12 @@ static int voice_side__init(const struct daemon_env *env, void **state)
         goto fail;
     bool webhooks = false;
     for (size_t i = 0; i < cfg->n_tenants; i++) {
-        if (vside__add_tenant(s, &cfg->tenants[i]) != 0)
+        if (voice_side__add_tenant(s, &cfg->tenants[i]) != 0)
             goto fail;
         webhooks = webhooks || (s->tenants[i].secret && !s->writer_only);
     }
     if (webhooks && env->http &&
-        http_server__route(env->http, "POST", WEBHOOK_PREFIX, true, vside__webhook, s) != 0) {
+        http_server__route(env->http, "POST", WEBHOOK_PREFIX, true, voice_side__webhook, s) != 0) {
         LOG_ERROR("voice", "cannot add the webhook route path=%s", WEBHOOK_PREFIX);
         goto fail;
     }
@@ -394,15 +397,16 @@ fail:
 static int voice_side__start(void *state)
 {
     struct voice_side *s = state;
-    /* In start, not init: the bus hands a message to the first matching
-     * subscription only, and the mapper (initialised after us) needs its
-     * voice/+/talking messages more. */
+    /* In start, not init: the seed window is timed from MQTT's connect,
+     * which begins between the two (component.h). The bus hands every
+     * message to every matching subscription, so the mapper's own
+     * voice/+/talking subscription gets the same retained values. */
     if (!s->writer_only && s->env.bus)
-        vside__seed_start(s);
+        voice_side__seed_start(s);
     for (size_t i = 0; i < s->n_tenants; i++) {
         if (!s->seeding)
-            vtenant__seed_done(s->tenants[i].t);
-        vtenant__start(s->tenants[i].t);
+            tenant_seed__done(s->tenants[i].t);
+        tenant__start(s->tenants[i].t);
     }
     return 0;
 }
@@ -411,9 +415,9 @@ static void voice_side__reload(void *state)
 {
     struct voice_side *s = state;
     for (size_t i = 0; i < s->n_tenants; i++) {
-        const struct tenant_config *tc = vside__cfg_tenant(s->env.cfg, s->tenants[i].name);
+        const struct tenant_config *tc = voice_side__cfg_tenant(s->env.cfg, s->tenants[i].name);
         if (tc)
-            vtenant__reload(s->tenants[i].t, (const char *const *)tc->users, tc->n_users);
+            tenant__reload(s->tenants[i].t, (const char *const *)tc->users, tc->n_users);
     }
 }
 
@@ -430,7 +434,7 @@ static void voice_side__stop(void *state)
     if (s->writer)
         voice_writer__stop(s->writer);
     for (size_t i = 0; i < s->n_tenants; i++)
-        vtenant__stop(s->tenants[i].t);
+        tenant__stop(s->tenants[i].t);
     /* In-flight requests complete (with an error) when the daemon frees the
      * HTTP client after every component stopped; the tenants and the writer
      * see `stopping` and only clean up. */
@@ -443,7 +447,7 @@ static void voice_side__free(void *state)
     if (!s)
         return;
     voice_side__stop(s);
-    vside__free_tenants(s);
+    voice_side__free_tenants(s);
     voice_writer__free(s->writer);
     free(s->seed_prefix);
     free(s);

@@ -64,8 +64,10 @@ struct wslot {
     struct wvalue queued;
     loop_timer_id timer;
     enum wstep step;
-    char user_id[VOICE_ID_MAX];
-    char avail_id[WRITER_AVAIL_ID]; /* availability: the entry we created, "" none */
+    /* Heap, exactly sized: a slot per user lives as long as the daemon, and
+     * fixed arrays of the longest id were most of it (docs/performance.md). */
+    char *user_id;  /* Voice's id of the user, from the map at the last send */
+    char *avail_id; /* availability: the entry we created, NULL none */
 };
 
 struct voice_writer {
@@ -200,6 +202,17 @@ bool voice_writer__enabled(const struct voice_writer *w, const char *tenant)
     return t && t->mode != VOICE_TALKING_OFF;
 }
 
+/* *dst = a copy of src (NULL: none). -1, *dst unchanged, when out of memory. */
+static int writer__set_id(char **dst, const char *src)
+{
+    char *copy = src ? strdup(src) : NULL;
+    if (src && !copy)
+        return -1;
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
 static struct wslot *writer__slot(struct voice_writer *w, struct wtenant *t, const char *email)
 {
     uint64_t h = hmap__hash_ci(email);
@@ -328,7 +341,7 @@ static int writer__send_availability(struct wslot *s)
     struct wtenant *t = s->t;
     char *path = NULL, *body = NULL;
     int rc;
-    if (s->cur.talking && s->avail_id[0])
+    if (s->cur.talking && s->avail_id)
         return 1; /* our entry is there already */
     if (s->cur.talking) {
         s->step = WSTEP_WRITE;
@@ -336,7 +349,7 @@ static int writer__send_availability(struct wslot *s)
         body = talking__availability_body(s->user_id, t->event_type_id, t->source, t->note);
         rc = path && body ? writer__request(s, "POST", path, body) : -1;
     }
-    else if (s->avail_id[0]) {
+    else if (s->avail_id) {
         s->step = WSTEP_DELETE;
         path = writer__avail_path(s->user_id, s->avail_id);
         rc = path ? writer__request(s, "DELETE", path, NULL) : -1;
@@ -389,7 +402,10 @@ static void writer__send(struct wslot *s, struct wdones *ds)
         writer__finish(s, ds, VOICE_WRITE_FAILED, 0, -1, "Voice user map not loaded yet");
         return;
     }
-    snprintf(s->user_id, sizeof(s->user_id), "%s", user_id);
+    if (writer__set_id(&s->user_id, user_id) != 0) {
+        writer__finish(s, ds, VOICE_WRITE_FAILED, 0, -1, "out of memory");
+        return;
+    }
     int rc = t->mode == VOICE_TALKING_AVAILABILITY ? writer__send_availability(s)
                                                    : writer__send_template(s);
     if (rc == 1)
@@ -409,7 +425,10 @@ static bool writer__avail_done(struct wslot *s, const struct http_result *res, s
             talking__parse_availability(res->body, res->body_len, id, sizeof(id), source,
                                         sizeof(source)) == 0 &&
             strcmp(source, s->t->source) == 0) {
-            snprintf(s->avail_id, sizeof(s->avail_id), "%s", id);
+            if (writer__set_id(&s->avail_id, id) != 0) {
+                writer__finish(s, ds, VOICE_WRITE_FAILED, 0, -1, "out of memory");
+                return true;
+            }
             LOG_INFO("voice", "availability entry of an earlier run found tenant=%s user=%s id=%s",
                      s->t->name, s->email, id);
             s->in_flight = false;
@@ -422,14 +441,17 @@ static bool writer__avail_done(struct wslot *s, const struct http_result *res, s
         return true;
     }
     if (s->step == WSTEP_DELETE && (ok2xx || res->status == 404)) {
-        s->avail_id[0] = '\0';
+        writer__set_id(&s->avail_id, NULL);
         writer__finish(s, ds, VOICE_WRITE_OK, res->status, -1, NULL);
         return true;
     }
     if (s->step == WSTEP_WRITE && ok2xx) {
         if (talking__parse_availability(res->body, res->body_len, id, sizeof(id), source,
-                                        sizeof(source)) == 0)
-            snprintf(s->avail_id, sizeof(s->avail_id), "%s", id);
+                                        sizeof(source)) == 0) {
+            if (writer__set_id(&s->avail_id, id) != 0)
+                LOG_ERROR("voice", "out of memory for an availability id tenant=%s user=%s",
+                          s->t->name, s->email);
+        }
         else
             LOG_WARN("voice", "availability created without an Id tenant=%s user=%s", s->t->name,
                      s->email);
@@ -577,6 +599,8 @@ static void writer__free_slot(struct hmap_node *n, void *ctx)
     (void)ctx;
     struct wslot *s = HMAP_ENTRY(n, struct wslot, node);
     free(s->email);
+    free(s->user_id);
+    free(s->avail_id);
     free(s);
 }
 

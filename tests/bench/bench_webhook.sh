@@ -101,6 +101,15 @@ D0=$(outcomes)
 # (utime + stime of every thread, in clock ticks)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 C0_D=$(cpu_ticks "$PS_PID") C0_M=$(cpu_ticks "$MOSQ_PID") C0_S=$(cpu_ticks "$SUBPID")
+# and of each of the daemon's threads, by name ("tid name ticks" lines)
+thread_ticks() {
+    local f
+    for f in /proc/"$1"/task/*/stat; do
+        sed 's/^\([0-9]*\) (\(.*\)) [A-Za-z] \(.*\)/\1 \2 \3/' "$f" 2>/dev/null |
+            awk '{print $1, $2, $13 + $14}'
+    done
+}
+thread_ticks "$PS_PID" >"$T/threads0"
 # BENCH_PERF=FILE: a system-wide `perf record -g` of the ingest phase only
 # (for finding where the time goes; it costs a few per cent itself)
 PERFPID=
@@ -132,6 +141,7 @@ for i in $(seq 1 480); do
 done
 n=$(wc -l <"$T/ingest.sub")
 C1_D=$(cpu_ticks "$PS_PID") C1_M=$(cpu_ticks "$MOSQ_PID") C1_S=$(cpu_ticks "$SUBPID")
+thread_ticks "$PS_PID" >"$T/threads1"
 TE=$(tail -n 1 "$T/ingest.sub" | awk -v d="$TS" '$1 ~ /^[0-9]+\.[0-9]+$/ {d = $1} END {print d}')
 if [ -n "$PERFPID" ]; then
     kill -INT "$PERFPID"
@@ -148,10 +158,20 @@ echo "RESULT ingest items_posted=$INGEST_ITEMS accepted=$ok published=$n seconds
 TCK=$(getconf CLK_TCK)
 us_item() { awk -v t="$1" -v k="$TCK" -v n="$n" 'BEGIN {printf "%.0f", n ? t / k * 1e6 / n : 0}'; }
 LOAD_US=$(awk -v n="$n" '{printf "%.0f", n ? ($1 + $2) * 1e6 / n : 0}' "$T/load.time" 2>/dev/null || echo "?")
+# the daemon's CPU per item by thread: the loop ("presence-sync"), the
+# decryption workers (ps-worker), the listener (ps-http), Paho's threads
+echo "RESULT ingest_cpu_threads_us_per_item $(awk -v k="$TCK" -v n="$n" 'NR == FNR {a[$1] = $3; next}
+    {c[$2] += $3 - a[$1]} END {for (t in c) printf "%s=%.0f ", t, n ? c[t] / k * 1e6 / n : 0}' \
+    "$T/threads0" "$T/threads1")"
+# the RSA step alone, as the workers do it (OAEP decryption of a data key
+# with the daemon's key), one process per core, CPU time per operation
+RSA_US=$(for i in $(seq 1 "$(nproc)"); do "$B/bench_rsa" "$T/notify.key" 2 & done | awk -F'[= ]' '{s += $2; n++} END {printf "%.0f", s / n}')
+echo "RESULT rsa_oaep_cpu_us_per_op $RSA_US"
 echo "RESULT ingest_cpu_us_per_item daemon=$(us_item $((C1_D - C0_D))) mosquitto=$(us_item $((C1_M - C0_M))) subscriber=$(us_item $((C1_S - C0_S))) load_generator=$LOAD_US openssl_sign=$(awk -v r="$RSA" -v c="$(nproc)" 'BEGIN {printf "%.0f", c * 1e6 / r}')"
 # outcomes other than "applied" during the run (dropped, ...), if any
 OTHER=$(awk -F= 'NR == FNR {a[$1] = $2; next} $1 != "applied" && $2 - a[$1] > 0 {printf "%s=%d ", $1, $2 - a[$1]}' <(echo "$D0") <(outcomes))
 [ -z "$OTHER" ] || echo "RESULT ingest_other_outcomes $OTHER"
+echo "RESULT ingest_cpu_ratio daemon_per_item_vs_rsa_oaep=$(awk -v d="$(us_item $((C1_D - C0_D)))" -v r="$RSA_US" 'BEGIN {printf "%.2f", d / r}') target=1.15"
 echo "RESULT ingest_ratio rate=$RATE target=$(awk -v r="$RSA" 'BEGIN {printf "%.0f", 0.8 * r}') ratio_vs_rsa=$(awk -v a="$RATE" -v r="$RSA" 'BEGIN {printf "%.2f", a / r}')"
 grep -E ' (E|W) ' "$T/daemon.log" | sort | uniq -c | sort -rn | sed -n 1,5p >&2 || true
 kill -TERM "$PS_PID"

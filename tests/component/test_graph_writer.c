@@ -1,5 +1,5 @@
 /* Component test: the Graph client and presence writer (connector/graph/
- * client.c, writer.c, tokens.c, batch.c) in process, against canned HTTP
+ * graph_client.c, graph_writer.c, tokens.c, graph_batch.c) in process, against canned HTTP
  * replies over real sockets (tests/lib/canned_http.c) for the token
  * endpoint and Graph, on the real loop and the fake clock. Throttling in its
  * three forms: a $batch item's Retry-After as a number, a string and an
@@ -23,8 +23,8 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/http_client.h"
-#include "graph/client.h"
-#include "graph/writer.h"
+#include "graph/graph_client.h"
+#include "graph/graph_writer.h"
 
 #define TENANT_ID "11111111-2222-3333-4444-555555555555"
 #define CLIENT_ID "66666666-7777-8888-9999-000000000000"
@@ -173,7 +173,7 @@ static int64_t batch_throttled(struct fx *f, const char *retry_after)
 }
 
 /* The $batch as sent: the two clears by object id, numbered "0" and "1"
- * (graph/batch.h), with the app token. */
+ * (graph/graph_batch.h), with the app token. */
 static void assert_batch_request(struct fx *f)
 {
     char *req = canned_http__request(f->s, "POST", BATCH, 0);

@@ -63,7 +63,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(doc, sizeof(doc), "{\"keys\":[%s]}", j1);
     free(j1);
     char err[128];
-    if (!(set = jwks__parse(doc, strlen(doc), err, sizeof(err))))
+    if (!(set = jwt__jwks_parse(doc, strlen(doc), err, sizeof(err))))
         abort();
     return 0;
 }

@@ -35,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (notification__user_id(it, id, sizeof(id)) == NOTIFICATION_USER_OK)
             FUZZ_ASSERT(notification__id_ok(id, strlen(id)));
         if (it->resource) {
-            enum notification_user r = graph__user_id_from_resource(it->resource, id, sizeof(id));
+            enum notification_user r =
+                notification__user_id_from_resource(it->resource, id, sizeof(id));
             FUZZ_ASSERT(r == NOTIFICATION_USER_OK || r == NOTIFICATION_USER_NONE ||
                         r == NOTIFICATION_USER_SEVERAL);
             if (r == NOTIFICATION_USER_OK) {
@@ -44,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 FUZZ_ASSERT(!strpbrk(id, "/'?(), "));
             }
             char tiny[4];
-            graph__user_id_from_resource(it->resource, tiny, sizeof(tiny));
+            notification__user_id_from_resource(it->resource, tiny, sizeof(tiny));
         }
     }
     notification__free(&b);

@@ -285,11 +285,15 @@ const char *canned_http__url(const struct canned_http *s)
     return s->url;
 }
 
-void canned_http__add(struct canned_http *s, const struct canned_rule *r)
+/* Adds a copy of r, first or last. */
+static void ch__insert(struct canned_http *s, bool first, const struct canned_rule *r)
 {
     pthread_mutex_lock(&s->lock);
     if (s->n_rules < CH_MAX_RULES) {
-        struct ch_rule *c = &s->rules[s->n_rules++];
+        int at = first ? 0 : s->n_rules;
+        memmove(&s->rules[at + 1], &s->rules[at], (size_t)(s->n_rules - at) * sizeof(s->rules[0]));
+        s->n_rules++;
+        struct ch_rule *c = &s->rules[at];
         *c = (struct ch_rule){.r = *r};
         c->method = ch__dup(r->method);
         c->path = ch__dup(r->path ? r->path : "");
@@ -297,6 +301,16 @@ void canned_http__add(struct canned_http *s, const struct canned_rule *r)
         c->body = ch__dup(r->body);
     }
     pthread_mutex_unlock(&s->lock);
+}
+
+void canned_http__add(struct canned_http *s, const struct canned_rule *r)
+{
+    ch__insert(s, false, r);
+}
+
+void canned_http__prepend(struct canned_http *s, const struct canned_rule *r)
+{
+    ch__insert(s, true, r);
 }
 
 void canned_http__reset(struct canned_http *s)

@@ -36,6 +36,9 @@ const char *canned_http__url(const struct canned_http *s);
 /* Rules are tried in the order added; the first that matches and has
  * answers left replies. No match: 404 {"error":"no canned reply"}. */
 void canned_http__add(struct canned_http *s, const struct canned_rule *r);
+/* A rule tried before every rule added so far (a fault for the next few
+ * requests, a changed answer from now on). */
+void canned_http__prepend(struct canned_http *s, const struct canned_rule *r);
 /* Forgets the rules and the recorded requests. */
 void canned_http__reset(struct canned_http *s);
 

@@ -1,6 +1,6 @@
-/* graph/batch.c: the one $batch codec (requests numbered from 0, answers in
+/* graph/graph_batch.c: the one $batch codec (requests numbered from 0, answers in
  * any order, per-item status and Retry-After as a string, a number or an
- * HTTP date), the user lookup items, and graph/client.c's pure helpers. */
+ * HTTP date), the user lookup items, and graph/graph_client.c's pure helpers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,8 +14,8 @@
 #include <cjson/cJSON.h>
 
 #include "core/config.h"
-#include "graph/batch.h"
-#include "graph/client.h"
+#include "graph/graph_batch.h"
+#include "graph/graph_client.h"
 
 #define NOW ((time_t)1795000000) /* 2026-11-18 */
 

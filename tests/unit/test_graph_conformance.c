@@ -13,11 +13,11 @@
 
 #include <cjson/cJSON.h>
 
-#include "graph/gside.h"
 #include "graph/jwt.h"
 #include "graph/notification.h"
 #include "graph/oidc.h"
 #include "graph/presence.h"
+#include "graph/tokens.h"
 #include "test_graph_util.h"
 
 #define USER   "2f1c6a55-6f0e-4b8f-9c1e-0d6f3b8a1c42"
@@ -140,7 +140,8 @@ static void expect_item(const char *file, bool rich, const char *user,
     char out[NOTIFICATION_ID_MAX + 1];
     assert_int_equal(notification__user_id(it, out, sizeof(out)), NOTIFICATION_USER_OK);
     assert_string_equal(out, user);
-    assert_int_equal(graph__user_id_from_resource(it->resource, out, sizeof(out)), from_resource);
+    assert_int_equal(notification__user_id_from_resource(it->resource, out, sizeof(out)),
+                     from_resource);
     if (from_resource == NOTIFICATION_USER_OK)
         assert_string_equal(out, user);
     notification__free(&b);
@@ -229,7 +230,7 @@ static void expect_claims(const char *file, int version)
              "s\"}]}",
              n64, e64);
     char err[128];
-    struct jwks *set = jwks__parse(doc, strlen(doc), err, sizeof(err));
+    struct jwks *set = jwt__jwks_parse(doc, strlen(doc), err, sizeof(err));
     assert_non_null(set);
     const char *tenants[] = {TOKTEN};
     struct jwt_expect x = {.audience = CLIENT, .tenant_ids = tenants, .n_tenants = 1, .skew_s = -1};
@@ -243,7 +244,7 @@ static void expect_claims(const char *file, int version)
     const char *others[] = {TENANT};
     x.tenant_ids = others;
     assert_int_equal(jwt__verify(set, tok, &x, NULL), JWT_WRONG_ISSUER);
-    jwks__release(set);
+    jwt__jwks_release(set);
     BN_free(n);
     BN_free(e);
     free(n64);

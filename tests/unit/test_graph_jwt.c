@@ -123,7 +123,7 @@ static int suite_setup(void **state)
              "\"AA\"},%s,%s,%s,\"junk\"]}",
              j1, j2, jenc);
     char err[128];
-    fx.set = jwks__parse(doc, strlen(doc), err, sizeof(err));
+    fx.set = jwt__jwks_parse(doc, strlen(doc), err, sizeof(err));
     free(j1);
     free(j2);
     free(jenc);
@@ -133,7 +133,7 @@ static int suite_setup(void **state)
 static int suite_teardown(void **state)
 {
     (void)state;
-    jwks__release(fx.set);
+    jwt__jwks_release(fx.set);
     EVP_PKEY_free(fx.k1);
     EVP_PKEY_free(fx.k2);
     EVP_PKEY_free(fx.k_other);
@@ -143,7 +143,7 @@ static int suite_teardown(void **state)
 static void test_jwks_parse(void **state)
 {
     (void)state;
-    assert_int_equal(jwks__count(fx.set), 2); /* EC, enc and junk skipped */
+    assert_int_equal(jwt__jwks_count(fx.set), 2); /* EC, enc and junk skipped */
     char err[128];
     const char *bad[] = {
         "",
@@ -156,7 +156,7 @@ static void test_jwks_parse(void **state)
         "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"k\",\"n\":\"!!\",\"e\":\"AQAB\"}]}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
-        assert_null(jwks__parse(bad[i], strlen(bad[i]), err, sizeof(err)));
+        assert_null(jwt__jwks_parse(bad[i], strlen(bad[i]), err, sizeof(err)));
         assert_true(err[0] != '\0');
     }
 }
@@ -416,38 +416,38 @@ static void test_malformed(void **state)
 static void test_cache(void **state)
 {
     (void)state;
-    struct jwks_cache *c = jwks_cache__new();
-    assert_null(jwks_cache__get(c));
-    assert_int_equal(jwks_cache__fetched_ms(c), 0);
+    struct jwks_cache *c = jwt__cache_new();
+    assert_null(jwt__cache_get(c));
+    assert_int_equal(jwt__cache_fetched_ms(c), 0);
 
     char *pl = claims(AUD_OK, ISS_OK, APPID_OK, NOW + 60, NOW);
     char *tok = make_token(HDR1, pl, fx.k1);
     struct jwt_expect x = expect();
 
-    jwks_cache__replace(c, jwks__ref(fx.set), 1000);
-    struct jwks *borrowed = jwks_cache__get(c);
+    jwt__cache_replace(c, jwt__jwks_ref(fx.set), 1000);
+    struct jwks *borrowed = jwt__cache_get(c);
     assert_ptr_equal(borrowed, fx.set);
-    assert_int_equal(jwks_cache__fetched_ms(c), 1000);
+    assert_int_equal(jwt__cache_fetched_ms(c), 1000);
 
     /* A refresh that only has kid-2: the borrowed old set stays usable. */
     char *j2 = jwk_of(fx.k2, "kid-2", NULL);
     char doc[4096];
     snprintf(doc, sizeof(doc), "{\"keys\":[%s]}", j2);
-    struct jwks *fresh = jwks__parse(doc, strlen(doc), NULL, 0);
+    struct jwks *fresh = jwt__jwks_parse(doc, strlen(doc), NULL, 0);
     assert_non_null(fresh);
-    jwks_cache__replace(c, fresh, 2000);
+    jwt__cache_replace(c, fresh, 2000);
     assert_jwt(jwt__verify(borrowed, tok, &x, NULL), JWT_OK);
-    jwks__release(borrowed);
-    struct jwks *now = jwks_cache__get(c);
+    jwt__jwks_release(borrowed);
+    struct jwks *now = jwt__cache_get(c);
     assert_ptr_equal(now, fresh);
     assert_jwt(jwt__verify(now, tok, &x, NULL), JWT_UNKNOWN_KID);
-    jwks__release(now);
+    jwt__jwks_release(now);
     free(j2);
     free(tok);
     free(pl);
-    jwks_cache__free(c);
+    jwt__cache_free(c);
     /* fx.set still alive: the suite holds its own reference. */
-    assert_int_equal(jwks__count(fx.set), 2);
+    assert_int_equal(jwt__jwks_count(fx.set), 2);
 }
 
 /* Verified tokens are remembered per key set, and a remembered token is
@@ -458,7 +458,7 @@ static void test_verified_cache(void **state)
     char *j1 = jwk_of(fx.k1, "kid-1", NULL);
     char doc[4096];
     snprintf(doc, sizeof(doc), "{\"keys\":[%s]}", j1);
-    struct jwks *set = jwks__parse(doc, strlen(doc), NULL, 0);
+    struct jwks *set = jwt__jwks_parse(doc, strlen(doc), NULL, 0);
     assert_non_null(set);
     char *pl = claims(AUD_OK, ISS_OK, APPID_OK, NOW + 600, NOW - 60);
     char *tok = make_token(HDR1, pl, fx.k1);
@@ -466,10 +466,10 @@ static void test_verified_cache(void **state)
     struct jwt_claims c;
 
     assert_jwt(jwt__verify(set, tok, &x, &c), JWT_OK);
-    assert_int_equal(jwks__verified_hits(set), 0);
+    assert_int_equal(jwt__jwks_verified_hits(set), 0);
     memset(&c, 0, sizeof(c));
     assert_jwt(jwt__verify(set, tok, &x, &c), JWT_OK);
-    assert_int_equal(jwks__verified_hits(set), 1);
+    assert_int_equal(jwt__jwks_verified_hits(set), 1);
     assert_string_equal(c.kid, "kid-1");
     assert_string_equal(c.tenant_id, TENANT);
     assert_int_equal(c.exp, NOW + 600);
@@ -482,7 +482,7 @@ static void test_verified_cache(void **state)
     x.skew_s = 0;
     x.now_s = NOW + 601;
     assert_jwt(jwt__verify(set, tok, &x, NULL), JWT_EXPIRED);
-    assert_int_equal(jwks__verified_hits(set), 4);
+    assert_int_equal(jwt__jwks_verified_hits(set), 4);
 
     /* other expectations: checked in full, not answered from the cache */
     x = expect();
@@ -494,7 +494,7 @@ static void test_verified_cache(void **state)
     x = expect();
     x.appid = "22222222-0000-0000-0000-000000000000";
     assert_jwt(jwt__verify(set, tok, &x, NULL), JWT_WRONG_APPID);
-    assert_int_equal(jwks__verified_hits(set), 4);
+    assert_int_equal(jwt__jwks_verified_hits(set), 4);
 
     /* a token differing in one signature character is checked in full */
     x = expect();
@@ -508,7 +508,7 @@ static void test_verified_cache(void **state)
     char *old = make_token(HDR1, old_pl, fx.k1);
     assert_jwt(jwt__verify(set, old, &x, NULL), JWT_EXPIRED);
     assert_jwt(jwt__verify(set, old, &x, NULL), JWT_EXPIRED);
-    assert_int_equal(jwks__verified_hits(set), 4);
+    assert_int_equal(jwt__jwks_verified_hits(set), 4);
 
     /* more tokens than the cache holds: the least recently used drop out,
      * and every token still verifies */
@@ -519,18 +519,18 @@ static void test_verified_cache(void **state)
         free(t);
         free(p);
     }
-    size_t hits = jwks__verified_hits(set);
+    size_t hits = jwt__jwks_verified_hits(set);
     assert_jwt(jwt__verify(set, tok, &x, NULL), JWT_OK);
-    assert_int_equal(jwks__verified_hits(set), hits); /* was evicted */
+    assert_int_equal(jwt__jwks_verified_hits(set), hits); /* was evicted */
     assert_jwt(jwt__verify(set, tok, &x, NULL), JWT_OK);
-    assert_int_equal(jwks__verified_hits(set), hits + 1);
+    assert_int_equal(jwt__jwks_verified_hits(set), hits + 1);
 
     /* a new key set (a JWKS refresh) remembers nothing */
-    struct jwks *fresh = jwks__parse(doc, strlen(doc), NULL, 0);
+    struct jwks *fresh = jwt__jwks_parse(doc, strlen(doc), NULL, 0);
     assert_non_null(fresh);
     assert_jwt(jwt__verify(fresh, tok, &x, NULL), JWT_OK);
-    assert_int_equal(jwks__verified_hits(fresh), 0);
-    jwks__release(fresh);
+    assert_int_equal(jwt__jwks_verified_hits(fresh), 0);
+    jwt__jwks_release(fresh);
 
     free(old);
     free(old_pl);
@@ -538,7 +538,7 @@ static void test_verified_cache(void **state)
     free(tok);
     free(pl);
     free(j1);
-    jwks__release(set);
+    jwt__jwks_release(set);
 }
 
 int main(void)

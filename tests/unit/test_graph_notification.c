@@ -74,7 +74,7 @@ static void test_many_items(void **state)
         assert_string_equal(it->encrypted.cert_id, "notify-1");
         assert_string_equal(it->encrypted.thumbprint, "AB12");
         char id[NOTIFICATION_ID_MAX + 1];
-        assert_int_equal(graph__user_id_from_resource(it->resource, id, sizeof(id)),
+        assert_int_equal(notification__user_id_from_resource(it->resource, id, sizeof(id)),
                          NOTIFICATION_USER_OK);
         assert_string_equal(id, u);
         assert_int_equal(notification__user_id(it, id, sizeof(id)), NOTIFICATION_USER_OK);
@@ -389,19 +389,20 @@ static void test_user_id_from_resource(void **state)
     };
     char out[NOTIFICATION_ID_MAX + 1];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int rc = (int)graph__user_id_from_resource(cases[i].in, out, sizeof(out));
+        int rc = (int)notification__user_id_from_resource(cases[i].in, out, sizeof(out));
         if (rc != cases[i].want)
             fail_msg("%s: got %d, want %d", cases[i].in, rc, cases[i].want);
         if (cases[i].id)
             assert_string_equal(out, cases[i].id);
     }
-    assert_int_equal(graph__user_id_from_resource(NULL, out, sizeof(out)), NO);
+    assert_int_equal(notification__user_id_from_resource(NULL, out, sizeof(out)), NO);
     char tiny[4];
-    assert_int_equal(graph__user_id_from_resource("users/abcd/presence", tiny, sizeof(tiny)), NO);
+    assert_int_equal(notification__user_id_from_resource("users/abcd/presence", tiny, sizeof(tiny)),
+                     NO);
     char longid[300] = "communications/presences/";
     memset(longid + strlen(longid), 'a', NOTIFICATION_ID_MAX + 1);
     char big[512];
-    assert_int_equal(graph__user_id_from_resource(longid, big, sizeof(big)), NO);
+    assert_int_equal(notification__user_id_from_resource(longid, big, sizeof(big)), NO);
 }
 
 /* The whole filter of a 650-id subscription (about 29 KB), as the resource
@@ -418,7 +419,7 @@ static void test_whole_filter_650(void **state)
     snprintf(res + off, cap - off, ")");
     assert_true(strlen(res) > 28000 && strlen(res) < NOTIFICATION_RESOURCE_MAX);
     char out[NOTIFICATION_ID_MAX + 1];
-    assert_int_equal(graph__user_id_from_resource(res, out, sizeof(out)),
+    assert_int_equal(notification__user_id_from_resource(res, out, sizeof(out)),
                      NOTIFICATION_USER_SEVERAL);
 
     size_t bcap = 2 * cap + 1024;

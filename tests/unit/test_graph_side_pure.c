@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "graph/paths.h"
-#include "graph/gside.h"
+#include "graph/subscription.h"
+#include "graph/subscriptions.h"
+#include "graph/tokens.h"
 
 static void test_form_encodes_every_value(void **state)
 {
@@ -74,19 +76,19 @@ static void test_explanations(void **state)
 static void test_users_path(void **state)
 {
     (void)state;
-    char *p = graph__user_path("alice@contoso.com");
+    char *p = paths__user_path("alice@contoso.com");
     assert_string_equal(p, "/users/alice@contoso.com");
     free(p);
-    p = graph__user_path("guest_x.com#EXT#@contoso.onmicrosoft.com");
+    p = paths__user_path("guest_x.com#EXT#@contoso.onmicrosoft.com");
     assert_string_equal(p, "/users/guest_x.com%23EXT%23@contoso.onmicrosoft.com");
     free(p);
-    p = graph__user_path("a b/c?d%e@x.com");
+    p = paths__user_path("a b/c?d%e@x.com");
     assert_string_equal(p, "/users/a%20b%2Fc%3Fd%25e@x.com");
     free(p);
-    p = graph__user_path("$admin@x.com");
+    p = paths__user_path("$admin@x.com");
     assert_string_equal(p, "/users('$admin@x.com')");
     free(p);
-    p = graph__user_path("$o'neil@x.com");
+    p = paths__user_path("$o'neil@x.com");
     assert_string_equal(p, "/users('$o''neil@x.com')");
     free(p);
 }
@@ -95,12 +97,12 @@ static void test_resource_quotes_ids(void **state)
 {
     (void)state;
     char *ids[] = {"11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"};
-    char *r = subs__resource(ids, 2);
+    char *r = subscription__resource(ids, 2);
     assert_string_equal(r, "/communications/presences?$filter=id in "
                            "('11111111-1111-1111-1111-111111111111',"
                            "'22222222-2222-2222-2222-222222222222')");
     free(r);
-    r = subs__resource(ids, 1);
+    r = subscription__resource(ids, 1);
     assert_string_equal(r, "/communications/presences?$filter=id in "
                            "('11111111-1111-1111-1111-111111111111')");
     free(r);
@@ -114,7 +116,7 @@ static void test_resource_650(void **state)
         ids[i] = malloc(37);
         snprintf(ids[i], 37, "%08d-0000-0000-0000-000000000000", i);
     }
-    char *r = subs__resource(ids, 650);
+    char *r = subscription__resource(ids, 650);
     size_t quotes = 0;
     for (const char *c = r; *c; c++)
         quotes += *c == '\'';
@@ -130,19 +132,19 @@ static void test_split(void **state)
     (void)state;
     size_t f, c, total = 0;
     /* 700 over 2: 350 + 350 */
-    subs__split(700, 2, 0, &f, &c);
+    subscriptions__split(700, 2, 0, &f, &c);
     assert_int_equal(f, 0);
     assert_int_equal(c, 350);
-    subs__split(700, 2, 1, &f, &c);
+    subscriptions__split(700, 2, 1, &f, &c);
     assert_int_equal(f, 350);
     assert_int_equal(c, 350);
     /* 1300 over 2: 650 each, the limit */
-    subs__split(1300, 2, 1, &f, &c);
+    subscriptions__split(1300, 2, 1, &f, &c);
     assert_int_equal(c, 650);
     /* 7 over 3: 3 + 2 + 2, contiguous, complete */
     size_t next = 0;
     for (size_t a = 0; a < 3; a++) {
-        subs__split(7, 3, a, &f, &c);
+        subscriptions__split(7, 3, a, &f, &c);
         assert_int_equal(f, next);
         next += c;
         total += c;
@@ -150,9 +152,9 @@ static void test_split(void **state)
     }
     assert_int_equal(total, 7);
     /* fewer users than accounts: some accounts idle */
-    subs__split(1, 3, 2, &f, &c);
+    subscriptions__split(1, 3, 2, &f, &c);
     assert_int_equal(c, 0);
-    subs__split(5, 0, 0, &f, &c);
+    subscriptions__split(5, 0, 0, &f, &c);
     assert_int_equal(c, 0);
 }
 

@@ -1,4 +1,4 @@
-/* graph/writer.c, the pure parts: request bodies, how a turn's operations
+/* graph/graph_writer.c, the pure parts: request bodies, how a turn's operations
  * become one request (reads: one getPresencesByUserId of up to 650, one
  * presence unit; writes: a single request or a $batch of up to 20, a unit
  * each), presence routes by object id only, and what an answer means for
@@ -16,7 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "graph/paths.h"
-#include "graph/writer.h"
+#include "graph/graph_writer.h"
 
 #define CID "11111111-2222-3333-4444-555555555555"
 #define U1  "0f1e2d3c-aaaa-bbbb-cccc-000000000001"
@@ -117,10 +117,10 @@ static void test_refuses(void **state)
                                          {.op = GRAPH_OP_CLEAR, .id = U2}};
     assert_int_equal(graph_writer__encode(mixed, 2, CID, &path, &body), 0);
     assert_int_equal(graph_writer__encode(mixed, 0, CID, &path, &body), 0);
-    assert_null(graph__presence_path("a/b", ""));
-    assert_null(graph__presence_path("", ""));
-    assert_false(graph__is_object_id("0f1e2d3c-aaaa-bbbb-cccc-0000000000011")); /* 37 */
-    assert_true(graph__is_object_id(U1));
+    assert_null(paths__presence_path("a/b", ""));
+    assert_null(paths__presence_path("", ""));
+    assert_false(paths__is_object_id("0f1e2d3c-aaaa-bbbb-cccc-0000000000011")); /* 37 */
+    assert_true(paths__is_object_id(U1));
 }
 
 static void test_status(void **state)
@@ -140,8 +140,8 @@ static void test_status(void **state)
     assert_int_equal(graph_writer__status(GRAPH_OP_CLEAR, 500, true), GRAPH_WRITE_FAILED);
     assert_int_equal(graph_writer__status(GRAPH_OP_CLEAR, 403, true), GRAPH_WRITE_FAILED);
     assert_int_equal(graph_writer__status(GRAPH_OP_CLEAR, 0, true), GRAPH_WRITE_FAILED);
-    assert_string_equal(graph_write_status__name(GRAPH_WRITE_NOT_FOUND), "not_found");
-    assert_string_equal(graph_op__name(GRAPH_OP_SET_BUSY), "set_busy");
+    assert_string_equal(graph_writer__status_name(GRAPH_WRITE_NOT_FOUND), "not_found");
+    assert_string_equal(graph_writer__op_name(GRAPH_OP_SET_BUSY), "set_busy");
 }
 
 int main(void)

@@ -884,6 +884,26 @@ static void test_body_cap(void **state)
     assert_int_equal(h->slots[0].transport_error, CURLE_FILESIZE_EXCEEDED);
     assert_string_equal(h->slots[0].error, "response body over 16 MiB");
     harness__free(h);
+
+    /* a call's own max_body: the same 16 MiB + 1 taken whole under 32 MiB */
+    h = harness__new(REPLY_STREAM, NULL);
+    call.url = h->url;
+    call.max_body = 32u * 1024 * 1024;
+    harness__send(h, 0, &call);
+    harness__run(h, 1, 20000);
+    assert_int_equal(h->slots[0].status, 200);
+    assert_int_equal(h->slots[0].body_len, 16u * 1024 * 1024 + 1);
+    harness__free(h);
+
+    /* and a smaller one refuses a body the default would take */
+    h = harness__new(REPLY_CANNED, "HTTP/1.1 200 OK\r\nContent-Length: 2048\r\n\r\n");
+    call.url = h->url;
+    call.max_body = 1024;
+    harness__send(h, 0, &call);
+    harness__run(h, 1, 10000);
+    assert_int_equal(h->slots[0].transport_error, CURLE_FILESIZE_EXCEEDED);
+    assert_string_equal(h->slots[0].error, "response body over its size limit");
+    harness__free(h);
 }
 
 static void test_header_injection_refused(void **state)

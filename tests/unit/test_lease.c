@@ -159,6 +159,16 @@ static int64_t sim__until_writer(struct sim *s, int64_t limit_ms)
     return -1;
 }
 
+/* a holds the lease, b has joined as a standby. */
+static void sim__pair(struct sim *s, struct node **a, struct node **b)
+{
+    sim__init(s);
+    *a = sim__start(s, "a");
+    sim__run(s, 5000);
+    *b = sim__start(s, "b");
+    sim__run(s, 5000);
+}
+
 static void test_alone_claims_after_settle(void **state)
 {
     (void)state;
@@ -234,11 +244,8 @@ static void test_takeover_after_death(void **state)
 {
     (void)state;
     struct sim s;
-    sim__init(&s);
-    struct node *a = sim__start(&s, "a");
-    sim__run(&s, 5000);
-    struct node *b = sim__start(&s, "b");
-    sim__run(&s, 5000);
+    struct node *a, *b;
+    sim__pair(&s, &a, &b);
     a->alive = false; /* SIGKILL: no release, no more renewals */
     int64_t took = sim__until_writer(&s, 30000);
     /* lease 8 s + grace 1 s from the last renewal heard (at most 2 s ago) */
@@ -251,11 +258,8 @@ static void test_release_hands_over_at_once(void **state)
 {
     (void)state;
     struct sim s;
-    sim__init(&s);
-    struct node *a = sim__start(&s, "a");
-    sim__run(&s, 5000);
-    struct node *b = sim__start(&s, "b");
-    sim__run(&s, 5000);
+    struct node *a, *b;
+    sim__pair(&s, &a, &b);
     struct lease_out out;
     lease__release(&a->l, s.now, &out);
     assert_true(out.publish);
@@ -275,11 +279,8 @@ static void test_partitioned_holder_fences(void **state)
 {
     (void)state;
     struct sim s;
-    sim__init(&s);
-    struct node *a = sim__start(&s, "a");
-    sim__run(&s, 5000);
-    struct node *b = sim__start(&s, "b");
-    sim__run(&s, 5000);
+    struct node *a, *b;
+    sim__pair(&s, &a, &b);
     sim__disconnect(&s, a);
     assert_false(lease__writes(&a->l));
     assert_string_equal(lease__role_name(&a->l), "fenced");
@@ -297,11 +298,8 @@ static void test_deaf_holder_fences_before_claim(void **state)
 {
     (void)state;
     struct sim s;
-    sim__init(&s);
-    struct node *a = sim__start(&s, "a");
-    sim__run(&s, 5000);
-    struct node *b = sim__start(&s, "b");
-    sim__run(&s, 5000);
+    struct node *a, *b;
+    sim__pair(&s, &a, &b);
     a->delay_ms = 3600000; /* a's deliveries stall; its publishes go out */
     sim__run(&s, 2000);
     assert_true(lease__writes(&a->l) || !lease__writes(&b->l));
@@ -322,11 +320,8 @@ static void test_broker_restart_keeps_holder(void **state)
 {
     (void)state;
     struct sim s;
-    sim__init(&s);
-    struct node *a = sim__start(&s, "a");
-    sim__run(&s, 5000);
-    struct node *b = sim__start(&s, "b");
-    sim__run(&s, 5000);
+    struct node *a, *b;
+    sim__pair(&s, &a, &b);
     s.broker_up = false;
     for (int i = 0; i < s.count; i++)
         sim__disconnect(&s, &s.n[i]);

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -53,6 +54,51 @@ static void test_post_from_threads(void **state)
     /* after the loop stopped, posts are refused and the caller keeps arg */
     assert_int_equal(loop__post(c.loop, count_hit, &c), -1);
     loop__free(c.loop);
+}
+
+/* Ping-pong: the thread posts one item, waits until the loop ran it, posts
+ * the next. Each post must wake a loop that is blocked in poll. */
+struct pingpong {
+    struct loop *loop;
+    _Atomic int ran;
+    _Atomic bool give_up;
+};
+
+static void pong(void *arg)
+{
+    struct pingpong *p = arg;
+    p->ran++;
+}
+
+static void *pinger(void *arg)
+{
+    struct pingpong *p = arg;
+    for (int i = 0; i < 300; i++) {
+        assert_int_equal(loop__post(p->loop, pong, p), 0);
+        while (p->ran <= i && !p->give_up)
+            usleep(50);
+        if (i % 16 == 0) /* now and then, let the loop block in poll first */
+            usleep(500);
+    }
+    return NULL;
+}
+
+static void test_post_wakes_blocked_loop(void **state)
+{
+    (void)state;
+    struct pingpong p = {.loop = loop__new()};
+    pthread_t t;
+    pthread_create(&t, NULL, pinger, &p);
+    int64_t start = clock__mono_ms();
+    /* a lost wake-up would leave one of these waiting its full 20 s */
+    while (p.ran < 300 && clock__mono_ms() - start < 20000)
+        loop__run_once(p.loop, 20000);
+    int64_t took = clock__mono_ms() - start;
+    p.give_up = true;
+    pthread_join(t, NULL);
+    assert_int_equal(p.ran, 300);
+    assert_true(took < 20000);
+    loop__free(p.loop);
 }
 
 struct order {
@@ -126,6 +172,7 @@ int main(void)
     loop__block_signals();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_post_from_threads),
+        cmocka_unit_test(test_post_wakes_blocked_loop),
         cmocka_unit_test(test_timers_in_order_and_cancel),
         cmocka_unit_test(test_signal_runs_on_loop),
     };

@@ -13,7 +13,7 @@
 
 static void check(const char *upn, const char *want)
 {
-    char *p = graph__user_path(upn);
+    char *p = paths__user_path(upn);
     assert_non_null(p);
     assert_string_equal(p, want);
     free(p);

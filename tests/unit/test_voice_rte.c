@@ -222,13 +222,13 @@ static unsigned open_path(struct side *s, const char *path)
 {
     char url[96];
     snprintf(url, sizeof(url), "ws://127.0.0.1:%d%s", echo.port, path);
-    s->gen = rte_link__open(s->link, url, "secret-token");
+    s->gen = rte__open(s->link, url, "secret-token");
     return s->gen;
 }
 
 static void send_text(struct side *s, const char *text)
 {
-    assert_int_equal(rte_link__send(s->link, s->gen, text, strlen(text)), 0);
+    assert_int_equal(rte__send(s->link, s->gen, text, strlen(text)), 0);
 }
 
 static void next(struct script *sc)
@@ -246,15 +246,15 @@ static void tick(void *arg)
     switch (sc->step) {
     case 0:
         sc->threads_before = threads_now();
-        a->link = rte_link__new(sc->loop, &side_cb, a);
-        b->link = rte_link__new(sc->loop, &side_cb, b);
+        a->link = rte__new(sc->loop, &side_cb, a);
+        b->link = rte__new(sc->loop, &side_cb, b);
         assert_non_null(a->link);
         assert_non_null(b->link);
         sc->threads_two = threads_now();
         assert_int_not_equal(open_path(a, "/a"), 0);
         assert_int_not_equal(open_path(b, "/b"), 0);
         /* not a ws URL, or no host: refused at once */
-        assert_int_equal(rte_link__open(b->link, "http://127.0.0.1/", NULL), 0);
+        assert_int_equal(rte__open(b->link, "http://127.0.0.1/", NULL), 0);
         next(sc);
         break;
     case 1: /* both open on the one service thread */
@@ -266,15 +266,15 @@ static void tick(void *arg)
         break;
     case 2: /* each link gets its own echo only */
         if (strcmp(a->data, "hello-a") == 0 && strcmp(b->data, "hello-b") == 0) {
-            rte_link__stop(a->link);
+            rte__stop(a->link);
             sc->a_events_at_stop = a->opened + a->closed;
             /* stopped: requests are refused */
-            assert_int_equal(rte_link__send(a->link, a->gen, "x", 1), -1);
+            assert_int_equal(rte__send(a->link, a->gen, "x", 1), -1);
             next(sc);
         }
         break;
     case 3: /* posted callbacks have run: free a while b goes on */
-        rte_link__free(a->link);
+        rte__free(a->link);
         a->link = NULL;
         send_text(b, "+again-b");
         next(sc);
@@ -283,7 +283,7 @@ static void tick(void *arg)
         if (echo__count(&echo.closed_a) == 1 && strcmp(b->data, "hello-b+again-b") == 0) {
             assert_int_equal(b->closed, 0);
             sc->b_old_gen = b->gen;
-            rte_link__close(b->link, b->gen);
+            rte__close(b->link, b->gen);
             next(sc);
         }
         break;
@@ -293,10 +293,10 @@ static void tick(void *arg)
             assert_string_equal(b->reason, "closed by the client");
             char url[64];
             snprintf(url, sizeof(url), "ws://127.0.0.1:%d/b", sc->dead_port);
-            b->gen = rte_link__open(b->link, url, NULL);
+            b->gen = rte__open(b->link, url, NULL);
             assert_true(b->gen > sc->b_old_gen);
             /* the replaced connection takes no more frames */
-            assert_int_equal(rte_link__send(b->link, sc->b_old_gen, "x", 1), -1);
+            assert_int_equal(rte__send(b->link, sc->b_old_gen, "x", 1), -1);
             next(sc);
         }
         break;
@@ -304,16 +304,16 @@ static void tick(void *arg)
         if (b->closed == 2) {
             assert_int_equal(b->closed_gen, b->gen);
             assert_non_null(strstr(b->reason, "connection failed"));
-            rte_link__stop(b->link);
+            rte__stop(b->link);
             next(sc);
         }
         break;
     case 7: /* the last link: the service thread and context go */
-        rte_link__free(b->link);
+        rte__free(b->link);
         b->link = NULL;
         assert_int_equal(threads_now(), sc->threads_before);
         /* and come back with the next link */
-        c->link = rte_link__new(sc->loop, &side_cb, c);
+        c->link = rte__new(sc->loop, &side_cb, c);
         assert_non_null(c->link);
         assert_int_not_equal(open_path(c, "/c"), 0);
         next(sc);
@@ -326,12 +326,12 @@ static void tick(void *arg)
         break;
     case 9:
         if (strcmp(c->data, "hello-c") == 0) {
-            rte_link__stop(c->link);
+            rte__stop(c->link);
             next(sc);
         }
         break;
     case 10:
-        rte_link__free(c->link);
+        rte__free(c->link);
         c->link = NULL;
         done = true;
         break;
@@ -362,9 +362,9 @@ static void test_links_share_one_thread(void **state)
     loop__timer(sc.loop, 0, tick, &sc);
     loop__run(sc.loop);
     /* on failure, free what is left so that the report is the failure */
-    rte_link__free(sc.a.link);
-    rte_link__free(sc.b.link);
-    rte_link__free(sc.c.link);
+    rte__free(sc.a.link);
+    rte__free(sc.b.link);
+    rte__free(sc.c.link);
     loop__free(sc.loop);
     echo__stop();
     if (sc.failed)
@@ -392,20 +392,20 @@ static void quick_tick(void *arg)
     if (q->ticks == 0) {
         for (int i = 0; i < 4; i++) {
             q->s[i].loop_thread = pthread_self();
-            q->s[i].link = rte_link__new(q->loop, &side_cb, &q->s[i]);
+            q->s[i].link = rte__new(q->loop, &side_cb, &q->s[i]);
             assert_non_null(q->s[i].link);
             open_path(&q->s[i], "/q");
             send_text(&q->s[i], "early");
         }
         /* one freed at once, while its open request may still be queued */
-        rte_link__stop(q->s[0].link);
+        rte__stop(q->s[0].link);
     }
     else if (q->ticks == 1) {
-        rte_link__free(q->s[0].link);
+        rte__free(q->s[0].link);
         q->s[0].link = NULL;
     }
     else if (q->s[1].opened && q->s[2].opened && q->s[3].opened) {
-        rte_link__stop(q->s[2].link);
+        rte__stop(q->s[2].link);
         loop__stop(q->loop);
         return;
     }
@@ -428,7 +428,7 @@ static void test_free_while_open(void **state)
     loop__run(q.loop);
     /* the loop drained what was posted; free the rest (two not stopped) */
     for (int i = 0; i < 4; i++)
-        rte_link__free(q.s[i].link);
+        rte__free(q.s[i].link);
     loop__free(q.loop);
     echo__stop();
     assert_true(q.ticks <= 1000);

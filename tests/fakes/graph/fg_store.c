@@ -9,6 +9,8 @@
 
 #include <openssl/rand.h>
 
+#include "core/hmap.h"
+
 int fg_vec__push(struct fg_vec *v, void *item)
 {
     if (v->n == v->cap) {
@@ -182,6 +184,8 @@ int fg_token__set(struct fg_token *t, char *jwt, const char *perms)
 
 void fg_store__clear(struct fg_store *s)
 {
+    hmap__clear(&s->user_ids);
+    hmap__clear(&s->user_upns);
     fg_vec__free_all(&s->users, fg_free_user_v);
     fg_vec__free_all(&s->tokens, fg_free_token_v);
     fg_vec__free_all(&s->refresh, free);
@@ -314,21 +318,30 @@ int fg_store__add_app(struct fg_store *s, const char *client_id, const char *sec
     return 0;
 }
 
+static struct fg_user *fg_store__find(const struct hmap *m, bool upn, const char *key)
+{
+    uint64_t h = hmap__hash_ci(key);
+    for (struct hmap_node *n = hmap__first(m, h); n; n = hmap__next(n, h)) {
+        struct fg_user *u =
+            upn ? HMAP_ENTRY(n, struct fg_user, by_upn) : HMAP_ENTRY(n, struct fg_user, by_id);
+        if (strcasecmp(upn ? u->upn : u->id, key) == 0) {
+            return u;
+        }
+    }
+    return NULL;
+}
+
 struct fg_user *fg_store__user(struct fg_store *s, const char *tenant, const char *id_or_upn)
 {
     if (!id_or_upn) {
         return NULL;
     }
-    for (size_t i = 0; i < s->users.n; i++) {
-        struct fg_user *u = s->users.items[i];
-        if (tenant && strcasecmp(u->tenant, tenant) != 0) {
-            continue;
-        }
-        if (strcasecmp(u->id, id_or_upn) == 0 || strcasecmp(u->upn, id_or_upn) == 0) {
-            return u;
-        }
+    struct fg_user *u = fg_store__find(&s->user_ids, false, id_or_upn);
+    if (u && (!tenant || strcasecmp(u->tenant, tenant) == 0)) {
+        return u;
     }
-    return NULL;
+    u = fg_store__find(&s->user_upns, true, id_or_upn);
+    return u && (!tenant || strcasecmp(u->tenant, tenant) == 0) ? u : NULL;
 }
 
 static void fg_store__bump(struct fg_store *s, struct fg_user *u)
@@ -362,7 +375,18 @@ struct fg_user *fg_store__add_user(struct fg_store *s, const char *tenant, const
     u->display_name = strdup(upn);
     u->password = password ? strdup(password) : NULL;
     if (!u->upn || !u->display_name || (password && !u->password) ||
-        fg_vec__push(&s->users, u) != 0) {
+        hmap__insert(&s->user_ids, &u->by_id, hmap__hash_ci(u->id)) != 0) {
+        fg_user__free(u);
+        return NULL;
+    }
+    if (hmap__insert(&s->user_upns, &u->by_upn, hmap__hash_ci(u->upn)) != 0) {
+        hmap__remove(&s->user_ids, &u->by_id);
+        fg_user__free(u);
+        return NULL;
+    }
+    if (fg_vec__push(&s->users, u) != 0) {
+        hmap__remove(&s->user_ids, &u->by_id);
+        hmap__remove(&s->user_upns, &u->by_upn);
         fg_user__free(u);
         return NULL;
     }

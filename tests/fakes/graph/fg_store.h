@@ -11,6 +11,7 @@
 
 #include <openssl/evp.h>
 
+#include "core/hmap.h"
 #include "fg_presence.h"
 
 #define FG_ID_LEN           64 /* GUIDs and client ids; tenant ids may be domains */
@@ -46,6 +47,7 @@ bool fg_perm__has(const char *list, const char *name);
 int fg_store__consent(struct fg_app *a, const char *roles, const char *scopes);
 
 struct fg_user {
+    struct hmap_node by_id, by_upn; /* in fg_store's indexes */
     char id[FG_ID_LEN];
     char tenant[FG_ID_LEN];
     char *upn;
@@ -112,6 +114,8 @@ struct fg_store {
     struct fg_vec domains; /* char *: "domain\0tenant" */
     struct fg_vec apps;    /* struct fg_app * */
     struct fg_vec users;   /* struct fg_user * */
+    struct hmap user_ids;  /* the users by id and by UPN (case-insensitive): */
+    struct hmap user_upns; /* lookups stay O(1) at 100,000 users */
     struct fg_vec tokens;  /* struct fg_token * */
     struct fg_vec refresh; /* struct fg_refresh * */
     struct fg_vec subs;    /* struct fg_sub * */

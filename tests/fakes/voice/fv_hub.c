@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "core/clock.h"
+#include "core/hmap.h"
 #include "core/http_server.h"
 #include "core/log.h"
 #include "fv_internal.h"
@@ -102,11 +103,62 @@ static void hc__send_close(struct hub_conn *hc, const char *error, bool allow_re
 
 static bool hc__subscribed(const struct hub_conn *hc, const char *user_id, const char *name)
 {
-    for (int i = 0; i < hc->n_subs; i++)
-        if (!strcasecmp(hc->subs[i].entity_id, user_id) &&
-            (!name || !strcmp(hc->subs[i].event_name, name)))
+    if (!hc->sub_ix_cap)
+        return false;
+    size_t mask = hc->sub_ix_cap - 1;
+    for (size_t i = hmap__hash_ci(user_id) & mask; hc->sub_ix[i]; i = (i + 1) & mask) {
+        const struct rte_sub *s = &hc->subs[hc->sub_ix[i] - 1];
+        if (!strcasecmp(s->entity_id, user_id) && (!name || !strcmp(s->event_name, name)))
             return true;
+    }
     return false;
+}
+
+static void hc__index_put(struct hub_conn *hc, int i)
+{
+    size_t mask = hc->sub_ix_cap - 1;
+    size_t at = hmap__hash_ci(hc->subs[i].entity_id) & mask;
+    while (hc->sub_ix[at])
+        at = (at + 1) & mask;
+    hc->sub_ix[at] = i + 1;
+}
+
+static void hc__forget_subs(struct hub_conn *hc)
+{
+    free(hc->subs);
+    free(hc->sub_ix);
+    hc->subs = NULL;
+    hc->sub_ix = NULL;
+    hc->n_subs = hc->cap_subs = 0;
+    hc->sub_ix_cap = 0;
+}
+
+/* Appends one entry (the array and its index grow by doubling); -1 when out
+ * of memory. */
+static int hc__add_sub(struct hub_conn *hc, const struct rte_sub *sub)
+{
+    if (hc->n_subs == hc->cap_subs) {
+        int cap = hc->cap_subs ? hc->cap_subs * 2 : 64;
+        struct rte_sub *ns = realloc(hc->subs, (size_t)cap * sizeof(*ns));
+        if (!ns)
+            return -1;
+        hc->subs = ns;
+        hc->cap_subs = cap;
+    }
+    if ((size_t)(hc->n_subs + 1) * 2 > hc->sub_ix_cap) {
+        size_t cap = hc->sub_ix_cap ? hc->sub_ix_cap * 2 : 256;
+        int *ix = calloc(cap, sizeof(*ix));
+        if (!ix)
+            return -1;
+        free(hc->sub_ix);
+        hc->sub_ix = ix;
+        hc->sub_ix_cap = cap;
+        for (int i = 0; i < hc->n_subs; i++)
+            hc__index_put(hc, i);
+    }
+    hc->subs[hc->n_subs] = *sub;
+    hc__index_put(hc, hc->n_subs++);
+    return 0;
 }
 
 enum hub_ev_type { HUB_OPEN, HUB_MSG, HUB_CLOSE };
@@ -202,14 +254,8 @@ static void hub__subscribe(struct hub_conn *hc, struct rte_msg *m)
         cJSON *res = cJSON_CreateArray();
         for (int i = 0; i < n; i++) {
             bool kept = hc__subscribed(hc, subs[i].entity_id, subs[i].event_name);
-            if (!kept && hc->n_subs < hc->fv->sim.set.max_subs) {
-                struct rte_sub *ns = realloc(hc->subs, (size_t)(hc->n_subs + 1) * sizeof(*ns));
-                if (ns) {
-                    hc->subs = ns;
-                    hc->subs[hc->n_subs++] = subs[i];
-                    kept = true;
-                }
-            }
+            if (!kept && hc->n_subs < hc->fv->sim.set.max_subs)
+                kept = hc__add_sub(hc, &subs[i]) == 0;
             /* beyond max_subs per connection the entry is refused, not dropped silently */
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "EntityId", subs[i].entity_id);
@@ -288,9 +334,7 @@ static void hub__invocation(struct hub_conn *hc, struct rte_msg *m)
         return;
     }
     if (!strcmp(m->target, "UnsubscribeAll")) {
-        free(hc->subs);
-        hc->subs = NULL;
-        hc->n_subs = 0;
+        hc__forget_subs(hc);
         if (m->invocation_id[0])
             reply = rte__completion(m->invocation_id, "true", NULL);
     }
@@ -384,7 +428,7 @@ static void hub__closed(struct hub_conn *hc)
     LOG_INFO("fake-voice", "hub disconnected conn=%s", hc->conn_token);
     negotiation__forget(fv, hc->conn_token);
     rte_reader__free(&hc->rd);
-    free(hc->subs);
+    hc__forget_subs(hc);
     free(hc->merge_buf);
     hc__unref(hc); /* the loop's reference */
 }
@@ -620,7 +664,7 @@ void hub__free_all(struct fake_voice *fv)
         struct hub_conn *hc = fv->conns;
         fv->conns = hc->next;
         rte_reader__free(&hc->rd);
-        free(hc->subs);
+        hc__forget_subs(hc);
         free(hc->merge_buf);
         pthread_mutex_destroy(&hc->mu);
         free(hc);

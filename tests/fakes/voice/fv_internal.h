@@ -60,7 +60,11 @@ struct hub_conn {
     int64_t last_rx_mono, last_ping_mono;
     struct rte_reader rd;
     struct rte_sub *subs;
-    int n_subs;
+    int n_subs, cap_subs;
+    /* subs by EntityId (open addressing, index + 1; 0 is empty): a hub of
+     * 100,000 users x 5 events checks an entry in O(1) */
+    int *sub_ix;
+    size_t sub_ix_cap;
     char *merge_buf;
     size_t merge_len;
     int64_t merge_since;

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "core/clock.h"
+#include "core/hmap.h"
 #include "rte_record.h"
 #include "voice_event.h"
 
@@ -33,6 +34,14 @@ static void requests_clear(struct sim *s)
     s->n_reqs = 0;
 }
 
+static void sim__ix_free(struct sim *s)
+{
+    free(s->ix_id);
+    free(s->ix_email);
+    s->ix_id = s->ix_email = NULL;
+    s->ix_cap = s->ix_n = 0;
+}
+
 void sim__reset(struct sim *s)
 {
     struct sim_user account = {0};
@@ -42,6 +51,7 @@ void sim__reset(struct sim *s)
     free(s->users);
     s->users = NULL;
     s->n_users = 0;
+    sim__ix_free(s);
     if (a) {
         account.talking = false;
         account.talking_writes = 0;
@@ -70,6 +80,7 @@ void sim__reset(struct sim *s)
 void sim__free(struct sim *s)
 {
     sim__reset(s);
+    sim__ix_free(s);
     free(s->users);
     free(s->reqs);
     if (s->account_secret) {
@@ -161,20 +172,66 @@ bool sim__auth_ok(const struct sim *s, const char *authorization)
     return ok;
 }
 
+static void sim__ix_put(size_t *tab, size_t cap, const char *key, size_t i)
+{
+    size_t at = hmap__hash_ci(key) & (cap - 1);
+    while (tab[at])
+        at = (at + 1) & (cap - 1);
+    tab[at] = i + 1;
+}
+
+/* Brings the index up to n_users (users are only appended, or all dropped
+ * by sim__reset, which empties the index); false when out of memory. */
+static bool sim__ix_sync(struct sim *s)
+{
+    if (s->n_users * 2 > s->ix_cap) {
+        size_t cap = s->ix_cap ? s->ix_cap : 256;
+        while (s->n_users * 2 > cap)
+            cap *= 2;
+        sim__ix_free(s);
+        s->ix_id = calloc(cap, sizeof(size_t));
+        s->ix_email = calloc(cap, sizeof(size_t));
+        if (!s->ix_id || !s->ix_email) {
+            sim__ix_free(s);
+            return false;
+        }
+        s->ix_cap = cap;
+    }
+    for (; s->ix_n < s->n_users; s->ix_n++) {
+        sim__ix_put(s->ix_id, s->ix_cap, s->users[s->ix_n].id, s->ix_n);
+        sim__ix_put(s->ix_email, s->ix_cap, s->users[s->ix_n].email, s->ix_n);
+    }
+    return true;
+}
+
+static struct sim_user *sim__ix_find(struct sim *s, bool email, const char *key)
+{
+    if (!key || !s->n_users)
+        return NULL;
+    if (!sim__ix_sync(s)) { /* out of memory: a scan */
+        for (size_t i = 0; i < s->n_users; i++)
+            if (!strcasecmp(email ? s->users[i].email : s->users[i].id, key))
+                return &s->users[i];
+        return NULL;
+    }
+    const size_t *tab = email ? s->ix_email : s->ix_id;
+    size_t mask = s->ix_cap - 1;
+    for (size_t at = hmap__hash_ci(key) & mask; tab[at]; at = (at + 1) & mask) {
+        struct sim_user *u = &s->users[tab[at] - 1];
+        if (!strcasecmp(email ? u->email : u->id, key))
+            return u;
+    }
+    return NULL;
+}
+
 struct sim_user *sim__user_by_id(struct sim *s, const char *id)
 {
-    for (size_t i = 0; id && i < s->n_users; i++)
-        if (!strcasecmp(s->users[i].id, id))
-            return &s->users[i];
-    return NULL;
+    return sim__ix_find(s, false, id);
 }
 
 struct sim_user *sim__user_by_email(struct sim *s, const char *email)
 {
-    for (size_t i = 0; email && i < s->n_users; i++)
-        if (!strcasecmp(s->users[i].email, email))
-            return &s->users[i];
-    return NULL;
+    return sim__ix_find(s, true, email);
 }
 
 struct sim_user *sim__user_add(struct sim *s, const char *email, const char *id, bool *conflict)

@@ -63,9 +63,9 @@ struct sim_request {
     int64_t wall_ms;
 };
 
-/* Hub subscriptions per connection at most (16,384 users x 4 events); the
+/* Hub subscriptions per connection at most (200,000 users x 5 events); the
  * max_subs setting lowers it to show what a capped hub answers. */
-#define SIM_MAX_SUBS 65536
+#define SIM_MAX_SUBS 1048576
 
 #define SIM_MAX_OFFERED 64
 
@@ -112,6 +112,10 @@ struct sim {
     char org_id[SIM_ID_LEN];
     struct sim_user *users;
     size_t n_users;
+    /* users by id and by email (open addressing, index + 1; 0 is empty),
+     * of the first ix_n users: O(1) lookups at 100,000 users */
+    size_t *ix_id, *ix_email;
+    size_t ix_cap, ix_n;
     struct sim_call *calls;
     size_t n_calls;
     size_t calls_ended;

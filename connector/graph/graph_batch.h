@@ -1,13 +1,13 @@
 /* JSON batching for Graph (docs/graph.md "$batch"): the one encoder and
  * decoder of `POST /$batch` bodies, used by the user lookups (users.c,
- * directory.c) and the presence writer (writer.c). Pure: no I/O.
+ * directory.c) and the presence writer (graph_writer.c). Pure: no I/O.
  *
  * Items are numbered "0".."n-1" in request order; Graph answers them in any
  * order, each with its own status, headers and body. A throttled item
  * carries its own Retry-After, as a string ("10") or a number (10), in
  * seconds or as an HTTP date. */
-#ifndef PS_GRAPH_BATCH_H
-#define PS_GRAPH_BATCH_H
+#ifndef PS_GRAPH_GRAPH_BATCH_H
+#define PS_GRAPH_GRAPH_BATCH_H
 
 #include <stddef.h>
 #include <stdint.h>

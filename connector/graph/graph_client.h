@@ -18,8 +18,8 @@
  *    publishes a "graph" section of its own.
  * The client sends each request once (plus the 401 retry): callers decide
  * about retries. Loop thread only. */
-#ifndef PS_GRAPH_CLIENT_H
-#define PS_GRAPH_CLIENT_H
+#ifndef PS_GRAPH_GRAPH_CLIENT_H
+#define PS_GRAPH_GRAPH_CLIENT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
-/* JSON batching for Graph; see batch.h. */
-#include "graph/batch.h"
+/* JSON batching for Graph; see graph_batch.h. */
+#include "graph/graph_batch.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -129,7 +129,7 @@ const char *graph_batch__error_code(const cJSON *body)
 
 char *graph_batch__lookup_url(const char *upn)
 {
-    char *path = graph__user_path(upn);
+    char *path = paths__user_path(upn);
     if (!path)
         return NULL;
     size_t n = strlen(path) + 40;

@@ -14,8 +14,8 @@
  *   retries are the caller's (the mapper's reconcile core). clearPresence
  *   answered 404 (no session of ours left) is OK.
  * Loop thread only. */
-#ifndef PS_GRAPH_WRITER_H
-#define PS_GRAPH_WRITER_H
+#ifndef PS_GRAPH_GRAPH_WRITER_H
+#define PS_GRAPH_GRAPH_WRITER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -68,8 +68,8 @@ struct graph_write_result {
 /* res is valid during the call only. */
 typedef void (*graph_write_fn)(void *ctx, const struct graph_write_result *res);
 
-const char *graph_write_status__name(enum graph_write_status s);
-const char *graph_op__name(enum graph_op op);
+const char *graph_writer__status_name(enum graph_write_status s);
+const char *graph_writer__op_name(enum graph_op op);
 
 struct graph_writer *graph_writer__new(struct loop *loop, struct graph_client *gc);
 /* Per-request timeout (default 15 s; a $batch gets 5 s more). */

@@ -1,11 +1,11 @@
-/* The Graph client; see client.h and docs/graph.md "The Graph client".
+/* The Graph client; see graph_client.h and docs/graph.md "The Graph client".
  *
  * A request first waits for its token, then (metered requests) for its
  * units of the tenant's presence budget, in order of arrival, then goes out
  * on the process's HTTP client. A 401 sends it again at once with a new
  * token, without taking units again: the budget counts what Graph serves,
  * and the 401 was refused before that. */
-#include "graph/client.h"
+#include "graph/graph_client.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -74,7 +74,7 @@ struct creq {
     struct creq *next;
 };
 
-static void client__pump(struct graph_client_tenant *t);
+static void graph_client__pump(struct graph_client_tenant *t);
 
 const char *graph_client__kind(const char *path)
 {
@@ -106,7 +106,7 @@ size_t graph_client__budget_for(unsigned roles)
 
 /* ---- completion ---- */
 
-static void creq__free(struct creq *r)
+static void graph_client__req_free(struct creq *r)
 {
     free(r->url);
     free(r->body);
@@ -114,25 +114,25 @@ static void creq__free(struct creq *r)
     free(r);
 }
 
-static void creq__finish(struct creq *r, const struct graph_response *res)
+static void graph_client__req_finish(struct creq *r, const struct graph_response *res)
 {
     r->done(r->ctx, res);
-    creq__free(r);
+    graph_client__req_free(r);
 }
 
-static void creq__abort(struct creq *r)
+static void graph_client__req_abort(struct creq *r)
 {
     struct graph_response res = {.aborted = true, .retry_after_ms = -1};
-    creq__finish(r, &res);
+    graph_client__req_finish(r, &res);
 }
 
-static void creq__fail(struct creq *r, const char *error)
+static void graph_client__req_fail(struct creq *r, const char *error)
 {
     struct graph_response res = {.status = 0, .retry_after_ms = -1, .error = error};
-    creq__finish(r, &res);
+    graph_client__req_finish(r, &res);
 }
 
-static void client__count(const struct creq *r, int status)
+static void graph_client__count(const struct creq *r, int status)
 {
     char labels[240];
     if (status > 0)
@@ -144,7 +144,7 @@ static void client__count(const struct creq *r, int status)
     metrics__inc("graph_requests_total", labels, 1);
 }
 
-static void client__block(struct graph_client_tenant *t, int64_t retry_after_ms)
+static void graph_client__block(struct graph_client_tenant *t, int64_t retry_after_ms)
 {
     int64_t ms = retry_after_ms >= 0 ? retry_after_ms : CLIENT_THROTTLED_MS;
     ratelimit__block(&t->budget, clock__mono_ms() + ms);
@@ -163,35 +163,35 @@ bool graph_client__budget_tight(struct graph_client_tenant *t)
 
 void graph_client__throttled(struct graph_client_tenant *t, int64_t retry_after_ms)
 {
-    client__block(t, retry_after_ms);
-    client__pump(t);
+    graph_client__block(t, retry_after_ms);
+    graph_client__pump(t);
 }
 
 /* ---- sending ---- */
 
-static void creq__token(void *ctx, const char *bearer, const char *error);
+static void graph_client__req_token(void *ctx, const char *bearer, const char *error);
 
-static void creq__reply(void *ctx, const struct http_result *res)
+static void graph_client__req_reply(void *ctx, const struct http_result *res)
 {
     struct creq *r = ctx;
     struct graph_client_tenant *t = r->t;
     if (t->gc->stopping) {
-        creq__abort(r);
+        graph_client__req_abort(r);
         return;
     }
-    client__count(r, res->status);
+    graph_client__count(r, res->status);
     if (res->status == 401 && r->tries_401 == 0) {
         /* Once, now: the token expired early or was revoked. */
         LOG_INFO("graph", "401 from Graph, new token and again tenant=%s kind=%s", t->name,
                  r->kind);
         r->tries_401++;
         tokens__invalidate(r->tok, r->bearer);
-        tokens__get(r->tok, creq__token, r, r->fail_fast);
+        tokens__get(r->tok, graph_client__req_token, r, r->fail_fast);
         return;
     }
     if (r->units && (res->status == 429 || res->status == 503 || res->status == 504)) {
-        client__block(t, res->retry_after_ms);
-        client__pump(t);
+        graph_client__block(t, res->retry_after_ms);
+        graph_client__pump(t);
     }
     struct graph_response out = {
         .status = res->status,
@@ -202,10 +202,10 @@ static void creq__reply(void *ctx, const struct http_result *res)
                  : res->error ? res->error
                               : "no answer",
     };
-    creq__finish(r, &out);
+    graph_client__req_finish(r, &out);
 }
 
-static void creq__dispatch(struct creq *r)
+static void graph_client__req_dispatch(struct creq *r)
 {
     /* a token renewed while it waited for the budget is the better one */
     const char *now = tokens__current(r->tok);
@@ -225,11 +225,11 @@ static void creq__dispatch(struct creq *r)
         .bearer = r->bearer,
         .timeout_ms = r->timeout_ms,
     };
-    if (http_client__send(r->t->gc->http, &call, creq__reply, r) != 0)
-        creq__fail(r, "cannot send");
+    if (http_client__send(r->t->gc->http, &call, graph_client__req_reply, r) != 0)
+        graph_client__req_fail(r, "cannot send");
 }
 
-static void creq__enqueue(struct creq *r)
+static void graph_client__req_enqueue(struct creq *r)
 {
     struct graph_client_tenant *t = r->t;
     r->next = NULL;
@@ -240,42 +240,42 @@ static void creq__enqueue(struct creq *r)
     t->q_tail = r;
 }
 
-static void creq__token(void *ctx, const char *bearer, const char *error)
+static void graph_client__req_token(void *ctx, const char *bearer, const char *error)
 {
     struct creq *r = ctx;
     if (!bearer || r->t->gc->stopping) {
         if (error && !r->t->gc->stopping)
-            creq__fail(r, error);
+            graph_client__req_fail(r, error);
         else
-            creq__abort(r);
+            graph_client__req_abort(r);
         return;
     }
     char *b = strdup(bearer);
     if (!b) {
-        creq__fail(r, "out of memory");
+        graph_client__req_fail(r, "out of memory");
         return;
     }
     free(r->bearer);
     r->bearer = b;
     if (r->units && !r->units_taken) {
-        creq__enqueue(r);
-        client__pump(r->t);
+        graph_client__req_enqueue(r);
+        graph_client__pump(r->t);
         return;
     }
-    creq__dispatch(r);
+    graph_client__req_dispatch(r);
 }
 
-static void client__on_timer(void *arg)
+static void graph_client__on_timer(void *arg)
 {
     struct graph_client_tenant *t = arg;
     t->q_timer = 0;
     t->q_timer_at = 0;
-    client__pump(t);
+    graph_client__pump(t);
 }
 
 /* Sends the queue's head while the budget allows; else a timer for when it
  * will. */
-static void client__pump(struct graph_client_tenant *t)
+static void graph_client__pump(struct graph_client_tenant *t)
 {
     struct graph_client *gc = t->gc;
     int64_t now = clock__mono_ms();
@@ -288,7 +288,7 @@ static void client__pump(struct graph_client_tenant *t)
                 return;
             loop__timer_cancel(gc->loop, t->q_timer);
             t->q_timer_at = at;
-            t->q_timer = loop__timer(gc->loop, at > now ? at - now : 1, client__on_timer, t);
+            t->q_timer = loop__timer(gc->loop, at > now ? at - now : 1, graph_client__on_timer, t);
             return;
         }
         ratelimit__take(&t->budget, units, now);
@@ -300,7 +300,7 @@ static void client__pump(struct graph_client_tenant *t)
         char labels[160];
         snprintf(labels, sizeof(labels), "tenant=\"%s\"", t->name);
         metrics__inc("graph_presence_requests_total", labels, (double)r->units);
-        creq__dispatch(r);
+        graph_client__req_dispatch(r);
     }
 }
 
@@ -335,10 +335,10 @@ int graph_client__send(struct graph_client_tenant *t, const struct graph_request
     r->done = done;
     r->ctx = ctx;
     if (!r->url || (req->body && !r->body)) {
-        creq__free(r);
+        graph_client__req_free(r);
         return -1;
     }
-    tokens__get(r->tok, creq__token, r, r->fail_fast);
+    tokens__get(r->tok, graph_client__req_token, r, r->fail_fast);
     return 0;
 }
 
@@ -392,7 +392,7 @@ cJSON *graph_client__auth_json(const struct graph_client_tenant *t, bool *ok)
 }
 
 /* The client's own section, when no Graph side publishes one. */
-static void client__publish_status(struct graph_client_tenant *t)
+static void graph_client__publish_status(struct graph_client_tenant *t)
 {
     cJSON *g = cJSON_CreateObject();
     if (!g)
@@ -401,7 +401,7 @@ static void client__publish_status(struct graph_client_tenant *t)
     status__set(t->name, "graph", g);
 }
 
-static void client__token_state(void *ctx)
+static void graph_client__token_state(void *ctx)
 {
     struct graph_client_tenant *t = ctx;
     struct graph_client *gc = t->gc;
@@ -410,7 +410,7 @@ static void client__token_state(void *ctx)
     if (gc->status_fn)
         gc->status_fn(gc->status_ctx, t->name);
     else
-        client__publish_status(t);
+        graph_client__publish_status(t);
 }
 
 void graph_client__on_status(struct graph_client *gc, void (*fn)(void *ctx, const char *tenant),
@@ -425,13 +425,14 @@ void graph_client__on_status(struct graph_client *gc, void (*fn)(void *ctx, cons
 void graph_client__start(struct graph_client *gc)
 {
     for (size_t i = 0; !gc->status_fn && i < gc->n_tenants; i++)
-        client__publish_status(&gc->tenants[i]);
+        graph_client__publish_status(&gc->tenants[i]);
 }
 
 /* ---- life cycle ---- */
 
-static int client__tenant_init(struct graph_client *gc, struct graph_client_tenant *t,
-                               const struct tenant_config *tc, const struct graph_client_options *o)
+static int graph_client__tenant_init(struct graph_client *gc, struct graph_client_tenant *t,
+                                     const struct tenant_config *tc,
+                                     const struct graph_client_options *o)
 {
     const struct graph_config *g = &tc->graph;
     t->gc = gc;
@@ -456,7 +457,7 @@ static int client__tenant_init(struct graph_client *gc, struct graph_client_tena
         .token_url = t->token_url,
         .client_id = t->client_id,
         .secret = g->client_secret.value ? g->client_secret.value : "",
-        .on_state = client__token_state,
+        .on_state = graph_client__token_state,
         .state_ctx = t,
     };
     if (g->client_secret.value)
@@ -476,7 +477,7 @@ static int client__tenant_init(struct graph_client *gc, struct graph_client_tena
     return 0;
 }
 
-static void client__describe(void)
+static void graph_client__describe(void)
 {
     metrics__describe("graph_requests_total", METRIC_COUNTER,
                       "Graph API requests answered, by kind and HTTP status (error: no answer)");
@@ -501,7 +502,7 @@ struct graph_client *graph_client__new(const struct graph_client_options *o)
         return NULL;
     gc->loop = o->loop;
     gc->http = o->http;
-    client__describe();
+    graph_client__describe();
     gc->tenants = calloc(o->cfg->n_tenants ? o->cfg->n_tenants : 1, sizeof(*gc->tenants));
     if (!gc->tenants) {
         free(gc);
@@ -509,7 +510,7 @@ struct graph_client *graph_client__new(const struct graph_client_options *o)
     }
     for (size_t i = 0; i < o->cfg->n_tenants; i++) {
         gc->n_tenants++;
-        if (client__tenant_init(gc, &gc->tenants[i], &o->cfg->tenants[i], o) != 0) {
+        if (graph_client__tenant_init(gc, &gc->tenants[i], &o->cfg->tenants[i], o) != 0) {
             graph_client__free(gc);
             return NULL;
         }
@@ -533,7 +534,7 @@ void graph_client__stop(struct graph_client *gc)
         while (t->q_head) {
             struct creq *r = t->q_head;
             t->q_head = r->next;
-            creq__abort(r);
+            graph_client__req_abort(r);
         }
         t->q_tail = NULL;
         tokens__stop(&t->app);

@@ -1,4 +1,4 @@
-/* Teams presence writes; see writer.h and docs/graph.md "Presence writes".
+/* Teams presence writes; see graph_writer.h and docs/graph.md "Presence writes".
  *
  * An operation first gets its user's object id (given, cached, or looked
  * up), then waits in its tenant's read or write queue. A flush, posted to
@@ -6,7 +6,7 @@
  * into requests: the older head first, reads by the 650, writes by the 20,
  * while fewer than GRAPH_WRITER_MAX_IN_FLIGHT requests of the tenant are
  * out. Each answer gives every operation in it exactly one result. */
-#include "graph/writer.h"
+#include "graph/graph_writer.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -20,8 +20,8 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
-#include "graph/batch.h"
-#include "graph/client.h"
+#include "graph/graph_batch.h"
+#include "graph/graph_client.h"
 #include "graph/directory.h"
 #include "graph/paths.h"
 
@@ -77,7 +77,7 @@ struct wreq {
     struct wop *ops[];
 };
 
-const char *graph_write_status__name(enum graph_write_status s)
+const char *graph_writer__status_name(enum graph_write_status s)
 {
     switch (s) {
     case GRAPH_WRITE_OK:
@@ -94,7 +94,7 @@ const char *graph_write_status__name(enum graph_write_status s)
     return "?";
 }
 
-const char *graph_op__name(enum graph_op op)
+const char *graph_writer__op_name(enum graph_op op)
 {
     switch (op) {
     case GRAPH_OP_SET_BUSY:
@@ -157,7 +157,7 @@ static unsigned graph_writer__encode_writes(const struct graph_writer_item *item
     char *paths[GRAPH_BATCH_MAX] = {NULL}, *bodies[GRAPH_BATCH_MAX] = {NULL};
     bool ok = true;
     for (size_t k = 0; k < n; k++) {
-        paths[k] = graph__presence_path(items[k].id, graph_writer__suffix(items[k].op));
+        paths[k] = paths__presence_path(items[k].id, graph_writer__suffix(items[k].op));
         bodies[k] = graph_writer__body(items[k].op, client_id, items[k].session_ms);
         ok = ok && paths[k] && bodies[k];
         bi[k] = (struct graph_batch_item){.method = "POST", .url = paths[k], .body = bodies[k]};
@@ -189,7 +189,7 @@ unsigned graph_writer__encode(const struct graph_writer_item *items, size_t n,
         return 0;
     bool reads = items[0].op == GRAPH_OP_READ;
     for (size_t k = 0; k < n; k++) {
-        if ((items[k].op == GRAPH_OP_READ) != reads || !graph__is_object_id(items[k].id))
+        if ((items[k].op == GRAPH_OP_READ) != reads || !paths__is_object_id(items[k].id))
             return 0;
     }
     if (reads)
@@ -210,28 +210,28 @@ enum graph_write_status graph_writer__status(enum graph_op op, int http_status, 
 
 /* ---- results ---- */
 
-static void wop__free(struct wop *o)
+static void graph_writer__op_free(struct wop *o)
 {
     free(o->upn);
     free(o);
 }
 
-static void wop__finish(struct wop *o, const struct graph_write_result *r)
+static void graph_writer__op_finish(struct wop *o, const struct graph_write_result *r)
 {
     char labels[200];
     snprintf(labels, sizeof(labels), "tenant=\"%s\",op=\"%s\",result=\"%s\"", o->t->name,
-             graph_op__name(o->op), graph_write_status__name(r->status));
+             graph_writer__op_name(o->op), graph_writer__status_name(r->status));
     if (r->status != GRAPH_WRITE_STOPPED)
         metrics__inc("graph_presence_writes_total", labels, 1);
     if (r->status == GRAPH_WRITE_NOT_FOUND)
         directory__forget(o->t->dir, o->upn);
     o->cb(o->ctx, r);
-    wop__free(o);
+    graph_writer__op_free(o);
 }
 
 /* Ends o with status (and the HTTP facts when there were any). */
-static void wop__end(struct wop *o, enum graph_write_status st, int http_status, int64_t ra,
-                     const char *error)
+static void graph_writer__op_end(struct wop *o, enum graph_write_status st, int http_status,
+                                 int64_t ra, const char *error)
 {
     struct graph_write_result r = {
         .tenant = o->t->name,
@@ -242,14 +242,14 @@ static void wop__end(struct wop *o, enum graph_write_status st, int http_status,
         .retry_after_ms = ra,
         .error = st == GRAPH_WRITE_OK ? NULL
                  : error              ? error
-                                      : graph_write_status__name(st),
+                                      : graph_writer__status_name(st),
     };
-    wop__finish(o, &r);
+    graph_writer__op_finish(o, &r);
 }
 
 /* The outcome of o from an HTTP answer (a single request or a $batch item). */
-static void wop__answer(struct wop *o, int status, int64_t ra, const cJSON *body,
-                        const char *transport, bool per_user)
+static void graph_writer__op_answer(struct wop *o, int status, int64_t ra, const cJSON *body,
+                                    const char *transport, bool per_user)
 {
     enum graph_write_status st = graph_writer__status(o->op, status, per_user);
     char err[160];
@@ -258,35 +258,35 @@ static void wop__answer(struct wop *o, int status, int64_t ra, const cJSON *body
         snprintf(err, sizeof(err), "%s", transport ? transport : "no answer");
     else
         snprintf(err, sizeof(err), "HTTP %d%s%s", status, code ? " " : "", code ? code : "");
-    wop__end(o, st, status, ra, err);
+    graph_writer__op_end(o, st, status, ra, err);
 }
 
-static void writer__schedule(struct graph_writer *w);
+static void graph_writer__schedule(struct graph_writer *w);
 
-static void wreq__done(struct wreq *q)
+static void graph_writer__req_done(struct wreq *q)
 {
     struct wtenant *t = q->t;
     t->in_flight--;
     free(q);
-    writer__schedule(t->w);
+    graph_writer__schedule(t->w);
 }
 
-static void wreq__fail_all(struct wreq *q, const struct graph_response *res)
+static void graph_writer__req_fail_all(struct wreq *q, const struct graph_response *res)
 {
     for (size_t k = 0; k < q->n; k++) {
         if (!q->ops[k])
             continue;
         if (res->aborted)
-            wop__end(q->ops[k], GRAPH_WRITE_STOPPED, 0, -1, "stopped");
+            graph_writer__op_end(q->ops[k], GRAPH_WRITE_STOPPED, 0, -1, "stopped");
         else
-            wop__answer(q->ops[k], res->status, res->retry_after_ms, NULL, res->error,
-                        q->n == 1 && !q->reads);
+            graph_writer__op_answer(q->ops[k], res->status, res->retry_after_ms, NULL, res->error,
+                                    q->n == 1 && !q->reads);
         q->ops[k] = NULL;
     }
 }
 
 /* A getPresencesByUserId answer: each presence to its user by id. */
-static void wreq__reads_done(void *ctx, const struct graph_response *res)
+static void graph_writer__req_reads_done(void *ctx, const struct graph_response *res)
 {
     struct wreq *q = ctx;
     cJSON *o = !res->aborted && res->status == 200 && res->body_len
@@ -304,7 +304,8 @@ static void wreq__reads_done(void *ctx, const struct graph_response *res)
                 continue;
             q->ops[k] = NULL;
             if (!cJSON_IsString(av) || !cJSON_IsString(act)) {
-                wop__end(op, GRAPH_WRITE_FAILED, 200, -1, "presence without availability/activity");
+                graph_writer__op_end(op, GRAPH_WRITE_FAILED, 200, -1,
+                                     "presence without availability/activity");
                 break;
             }
             struct graph_write_result r = {.tenant = op->t->name,
@@ -315,15 +316,15 @@ static void wreq__reads_done(void *ctx, const struct graph_response *res)
                                            .retry_after_ms = -1,
                                            .availability = av->valuestring,
                                            .activity = act->valuestring};
-            wop__finish(op, &r);
+            graph_writer__op_finish(op, &r);
             break;
         }
     }
     if (cJSON_IsArray(arr)) {
         for (size_t k = 0; k < q->n; k++) {
             if (q->ops[k])
-                wop__end(q->ops[k], GRAPH_WRITE_NOT_FOUND, 200, -1,
-                         "user missing from getPresencesByUserId");
+                graph_writer__op_end(q->ops[k], GRAPH_WRITE_NOT_FOUND, 200, -1,
+                                     "user missing from getPresencesByUserId");
             q->ops[k] = NULL;
         }
     }
@@ -331,30 +332,31 @@ static void wreq__reads_done(void *ctx, const struct graph_response *res)
         struct graph_response bad = *res;
         bad.status = 0;
         bad.error = "no presence list in the answer";
-        wreq__fail_all(q, &bad);
+        graph_writer__req_fail_all(q, &bad);
     }
     else {
-        wreq__fail_all(q, res);
+        graph_writer__req_fail_all(q, res);
     }
     cJSON_Delete(o);
-    wreq__done(q);
+    graph_writer__req_done(q);
 }
 
 /* A write answer: a single request, or a $batch whose items carry their own
  * status and Retry-After. */
-static void wreq__writes_done(void *ctx, const struct graph_response *res)
+static void graph_writer__req_writes_done(void *ctx, const struct graph_response *res)
 {
     struct wreq *q = ctx;
     struct wtenant *t = q->t;
     if (q->n == 1 || res->aborted || res->status != 200) {
         cJSON *body = !res->aborted && res->body_len ? json__parse(res->body, res->body_len) : NULL;
         if (q->n == 1 && !res->aborted)
-            wop__answer(q->ops[0], res->status, res->retry_after_ms, body, res->error, true);
+            graph_writer__op_answer(q->ops[0], res->status, res->retry_after_ms, body, res->error,
+                                    true);
         else
-            wreq__fail_all(q, res);
+            graph_writer__req_fail_all(q, res);
         q->ops[0] = NULL;
         cJSON_Delete(body);
-        wreq__done(q);
+        graph_writer__req_done(q);
         return;
     }
     cJSON *root = json__parse(res->body, res->body_len);
@@ -365,23 +367,23 @@ static void wreq__writes_done(void *ctx, const struct graph_response *res)
         struct wop *op = q->ops[k];
         q->ops[k] = NULL;
         if (answered < 0 || !a[k].status) {
-            wop__end(op, GRAPH_WRITE_FAILED, 0, -1,
-                     answered < 0 ? "not a $batch answer" : "$batch item missing");
+            graph_writer__op_end(op, GRAPH_WRITE_FAILED, 0, -1,
+                                 answered < 0 ? "not a $batch answer" : "$batch item missing");
             continue;
         }
         if (a[k].status == 429 || a[k].status == 503 || a[k].status == 504)
             throttle = a[k].retry_after_ms > throttle ? a[k].retry_after_ms : throttle;
-        wop__answer(op, a[k].status, a[k].retry_after_ms, a[k].body, NULL, true);
+        graph_writer__op_answer(op, a[k].status, a[k].retry_after_ms, a[k].body, NULL, true);
     }
     if (throttle > -2)
         graph_client__throttled(t->ct, throttle);
     cJSON_Delete(root);
-    wreq__done(q);
+    graph_writer__req_done(q);
 }
 
 /* ---- queues and flushing ---- */
 
-static void wqueue__push(struct wqueue *q, struct wop *o)
+static void graph_writer__queue_push(struct wqueue *q, struct wop *o)
 {
     o->next = NULL;
     if (q->tail)
@@ -392,7 +394,7 @@ static void wqueue__push(struct wqueue *q, struct wop *o)
     q->n++;
 }
 
-static struct wop *wqueue__pop(struct wqueue *q)
+static struct wop *graph_writer__queue_pop(struct wqueue *q)
 {
     struct wop *o = q->head;
     if (!o)
@@ -406,7 +408,7 @@ static struct wop *wqueue__pop(struct wqueue *q)
 }
 
 /* Sends one request from queue (reads or writes) of t. */
-static void writer__send(struct wtenant *t, bool reads)
+static void graph_writer__send(struct wtenant *t, bool reads)
 {
     struct wqueue *src = reads ? &t->reads : &t->writes;
     size_t max = reads ? GRAPH_WRITER_READ_MAX : GRAPH_BATCH_MAX;
@@ -417,13 +419,14 @@ static void writer__send(struct wtenant *t, bool reads)
         free(q);
         free(items);
         while (n-- > 0)
-            wop__end(wqueue__pop(src), GRAPH_WRITE_FAILED, 0, -1, "out of memory");
+            graph_writer__op_end(graph_writer__queue_pop(src), GRAPH_WRITE_FAILED, 0, -1,
+                                 "out of memory");
         return;
     }
     q->t = t;
     q->reads = reads;
     for (; q->n < n; q->n++) {
-        struct wop *o = wqueue__pop(src);
+        struct wop *o = graph_writer__queue_pop(src);
         q->ops[q->n] = o;
         items[q->n] =
             (struct graph_writer_item){.op = o->op, .id = o->id, .session_ms = o->session_ms};
@@ -441,28 +444,29 @@ static void writer__send(struct wtenant *t, bool reads)
         .fail_fast = true,
     };
     t->in_flight++;
-    int rc = units
-                 ? graph_client__send(t->ct, &req, reads ? wreq__reads_done : wreq__writes_done, q)
-                 : -1;
+    int rc = units ? graph_client__send(
+                         t->ct, &req,
+                         reads ? graph_writer__req_reads_done : graph_writer__req_writes_done, q)
+                   : -1;
     free(body);
     if (rc == 0)
         return;
     struct graph_response fail = {.status = 0, .retry_after_ms = -1, .error = "cannot send"};
-    wreq__fail_all(q, &fail);
-    wreq__done(q);
+    graph_writer__req_fail_all(q, &fail);
+    graph_writer__req_done(q);
 }
 
-static void writer__gathered(void *arg)
+static void graph_writer__gathered(void *arg)
 {
     struct wtenant *t = arg;
     t->gather_timer = 0;
-    writer__schedule(t->w);
+    graph_writer__schedule(t->w);
 }
 
 /* Reads go at once, unless the budget is tight: then they wait until
  * GRAPH_READ_GATHER_MS after the oldest one joined (or 650 are waiting), so
  * that many users share one getPresencesByUserId. */
-static bool writer__reads_ready(struct wtenant *t, int64_t now)
+static bool graph_writer__reads_ready(struct wtenant *t, int64_t now)
 {
     const struct wop *r = t->reads.head;
     if (!r)
@@ -471,63 +475,63 @@ static bool writer__reads_ready(struct wtenant *t, int64_t now)
         !graph_client__budget_tight(t->ct))
         return true;
     if (!t->gather_timer)
-        t->gather_timer =
-            loop__timer(t->w->loop, r->queued_ms + GRAPH_READ_GATHER_MS - now, writer__gathered, t);
+        t->gather_timer = loop__timer(t->w->loop, r->queued_ms + GRAPH_READ_GATHER_MS - now,
+                                      graph_writer__gathered, t);
     return false;
 }
 
-static void writer__flush_tenant(struct wtenant *t)
+static void graph_writer__flush_tenant(struct wtenant *t)
 {
     int64_t now = clock__mono_ms();
     while (t->in_flight < GRAPH_WRITER_MAX_IN_FLIGHT && !t->w->stopping) {
-        struct wop *r = writer__reads_ready(t, now) ? t->reads.head : NULL;
+        struct wop *r = graph_writer__reads_ready(t, now) ? t->reads.head : NULL;
         struct wop *x = t->writes.head;
         if (!r && !x)
             return;
-        writer__send(t, r && (!x || r->seq < x->seq));
+        graph_writer__send(t, r && (!x || r->seq < x->seq));
     }
 }
 
-static void writer__flush(void *arg)
+static void graph_writer__flush(void *arg)
 {
     struct graph_writer *w = arg;
     w->flush_timer = 0;
     for (size_t i = 0; i < w->n_tenants; i++)
-        writer__flush_tenant(w->tenants[i]);
+        graph_writer__flush_tenant(w->tenants[i]);
 }
 
 /* Once per loop turn: what this turn queued goes out together. */
-static void writer__schedule(struct graph_writer *w)
+static void graph_writer__schedule(struct graph_writer *w)
 {
     if (!w->flush_timer && !w->stopping)
-        w->flush_timer = loop__timer(w->loop, 0, writer__flush, w);
+        w->flush_timer = loop__timer(w->loop, 0, graph_writer__flush, w);
 }
 
-static void wop__queue(struct wop *o)
+static void graph_writer__op_queue(struct wop *o)
 {
     o->queued_ms = clock__mono_ms();
-    wqueue__push(o->op == GRAPH_OP_READ ? &o->t->reads : &o->t->writes, o);
-    writer__schedule(o->t->w);
+    graph_writer__queue_push(o->op == GRAPH_OP_READ ? &o->t->reads : &o->t->writes, o);
+    graph_writer__schedule(o->t->w);
 }
 
-static void wop__resolved(void *ctx, enum directory_status st, const char *id, int64_t ra,
-                          const char *error)
+static void graph_writer__op_resolved(void *ctx, enum directory_status st, const char *id,
+                                      int64_t ra, const char *error)
 {
     struct wop *o = ctx;
     if (st == DIRECTORY_FOUND) {
         snprintf(o->id, sizeof(o->id), "%s", id);
-        wop__queue(o);
+        graph_writer__op_queue(o);
         return;
     }
     enum graph_write_status ws = st == DIRECTORY_NOT_FOUND ? GRAPH_WRITE_NOT_FOUND
                                  : st == DIRECTORY_STOPPED ? GRAPH_WRITE_STOPPED
                                                            : GRAPH_WRITE_FAILED;
-    wop__end(o, ws, 0, ra, error);
+    graph_writer__op_end(o, ws, 0, ra, error);
 }
 
 /* ---- API ---- */
 
-static struct wtenant *writer__tenant(struct graph_writer *w, const char *name)
+static struct wtenant *graph_writer__tenant(struct graph_writer *w, const char *name)
 {
     for (size_t i = 0; i < w->n_tenants; i++) {
         if (strcmp(w->tenants[i]->name, name) == 0)
@@ -556,7 +560,7 @@ int graph_writer__submit(struct graph_writer *w, const struct graph_write *op, g
 {
     if (!w || w->stopping || !op || !op->tenant || !op->upn || !cb)
         return -1;
-    struct wtenant *t = writer__tenant(w, op->tenant);
+    struct wtenant *t = graph_writer__tenant(w, op->tenant);
     struct wop *o = t ? calloc(1, sizeof(*o)) : NULL;
     if (!o || !(o->upn = strdup(op->upn))) {
         free(o);
@@ -568,17 +572,17 @@ int graph_writer__submit(struct graph_writer *w, const struct graph_write *op, g
     o->cb = cb;
     o->ctx = ctx;
     o->seq = ++w->seq;
-    if (graph__is_object_id(op->user_id))
+    if (paths__is_object_id(op->user_id))
         directory__learn(t->dir, op->upn, op->user_id);
     const char *id = NULL;
-    int rc = directory__resolve(t->dir, op->upn, &id, wop__resolved, o);
+    int rc = directory__resolve(t->dir, op->upn, &id, graph_writer__op_resolved, o);
     if (rc < 0) {
-        wop__free(o);
+        graph_writer__op_free(o);
         return -1;
     }
     if (rc == 1) {
         snprintf(o->id, sizeof(o->id), "%s", id);
-        wop__queue(o);
+        graph_writer__op_queue(o);
     }
     return 0;
 }
@@ -615,10 +619,10 @@ void graph_writer__stop(struct graph_writer *w)
         t->gather_timer = 0;
         directory__stop(t->dir); /* its waiters end as stopped */
         struct wop *o;
-        while ((o = wqueue__pop(&t->reads)))
-            wop__end(o, GRAPH_WRITE_STOPPED, 0, -1, "stopped");
-        while ((o = wqueue__pop(&t->writes)))
-            wop__end(o, GRAPH_WRITE_STOPPED, 0, -1, "stopped");
+        while ((o = graph_writer__queue_pop(&t->reads)))
+            graph_writer__op_end(o, GRAPH_WRITE_STOPPED, 0, -1, "stopped");
+        while ((o = graph_writer__queue_pop(&t->writes)))
+            graph_writer__op_end(o, GRAPH_WRITE_STOPPED, 0, -1, "stopped");
     }
 }
 

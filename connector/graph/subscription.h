@@ -1,0 +1,92 @@
+/* One service account's presence subscription (docs/graph.md
+ * "Subscriptions"), the state machine under subscriptions.h:
+ *
+ *   idle -> listing (first run: the account's old presence subscriptions of
+ *   this app are listed) -> deleting -> creating -> active -> renewing ...
+ *
+ * created with a fresh random clientState and, with a certificate,
+ * includeResourceData; renewed at half of the time left of the expiry Graph
+ * granted; recreated when Graph answers 404 or removes it; replaced (deleted,
+ * created) when its users change, since Graph cannot change a resource;
+ * reauthorized on reauthorizationRequired. Failed requests are retried with
+ * backoff, at least after their Retry-After.
+ *
+ * The account tells its owner through the callbacks of its env: on_live
+ * when its live id and clientState change (the owner's registry for the
+ * webhook workers), want_resync after each (re)creation.
+ *
+ * Loop thread only. */
+#ifndef PS_GRAPH_SUBSCRIPTION_H
+#define PS_GRAPH_SUBSCRIPTION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/backoff.h"
+#include "core/loop.h"
+#include "graph/subscriptions.h"
+#include "graph/users.h"
+
+/* What one tenant's accounts share; owned by subscriptions.c. */
+struct subscription_env {
+    struct loop *loop;
+    struct graph_client_tenant *client;
+    const char *tenant;
+    const char *notify_url;
+    const char *lifecycle_url;
+    struct notify_key_store *keys; /* NULL: basic notifications */
+    const char *cert_id;
+    int64_t renew_ms; /* > 0: renew at least this often */
+    struct graph_status *status;
+    /* id and client_state are "" when none is live */
+    void (*on_live)(void *ctx, size_t account, const char *id, const char *client_state);
+    void (*want_resync)(void *ctx, const char *reason);
+    void *ctx;
+    bool stopping; /* set by the owner at stop: answers are dropped */
+};
+
+enum subscription_state {
+    SUBSCRIPTION_IDLE = 0,
+    SUBSCRIPTION_LISTING,
+    SUBSCRIPTION_DELETING,
+    SUBSCRIPTION_CREATING,
+    SUBSCRIPTION_ACTIVE,
+};
+
+struct subscription {
+    const struct subscription_env *env;
+    size_t account;
+    const char *username; /* the service account (borrowed) */
+    char **ids;           /* its users' ids */
+    size_t n_ids;
+    char id[GRAPH_ID_MAX + 1]; /* Graph's id while active */
+    char client_state[SUBSCRIPTIONS_CLIENT_STATE_LEN + 1];
+    int64_t expires_wall_ms; /* as Graph granted it */
+    enum subscription_state state;
+    bool listed; /* startup cleanup done for this account */
+    bool replan; /* ids changed while busy: replace afterwards */
+    bool busy;   /* a request is in flight */
+    int outstanding;
+    loop_timer_id timer;
+    struct backoff bo;
+    char last_error[256];
+};
+
+void subscription__init(struct subscription *sub, const struct subscription_env *env,
+                        size_t account, const char *username);
+/* The account's share of the users (ids[0..n-1], sorted); brings the
+ * subscription to it. */
+void subscription__plan(struct subscription *sub, char *const *ids, size_t n);
+/* A lifecycle event for this subscription. */
+void subscription__lifecycle(struct subscription *sub, const char *event);
+/* Its B/health entry: {account, state, users, id, expires, error}. */
+struct cJSON *subscription__json(const struct subscription *sub);
+void subscription__stop(struct subscription *sub);
+void subscription__free(struct subscription *sub);
+
+/* The resource of a presence subscription over ids: quoted, comma-separated.
+ * malloc'd. Pure. */
+char *subscription__resource(char *const *ids, size_t n);
+
+#endif

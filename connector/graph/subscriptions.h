@@ -1,0 +1,78 @@
+/* Presence subscriptions of one tenant (docs/graph.md "Subscriptions"): one
+ * per service account (Graph allows one per user and app), at most 650
+ * users each, made with that account's delegated token.
+ *
+ * Per account: on the first run the account's existing subscriptions of
+ * this app are listed and deleted (GET does not return clientState, so an
+ * adopted subscription could not be authenticated: we never adopt), then one
+ * is created with a fresh random clientState. It is renewed at half of the
+ * time left of the expirationDateTime Graph granted, recreated when Graph
+ * says 404 or removes it, reauthorized on `reauthorizationRequired`. Graph
+ * never reports the presence changes a subscription missed, so after every
+ * (re)creation and on `missed` the module asks for a resync through
+ * want_resync (the composition root passes it on to resync.c).
+ *
+ * Threads: everything runs on the loop thread except subscriptions__check,
+ * which the webhook's decryption workers call: it reads the registry of live
+ * subscription ids and clientStates, which the loop writes under a mutex. */
+#ifndef PS_GRAPH_SUBSCRIPTIONS_H
+#define PS_GRAPH_SUBSCRIPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cJSON;
+struct loop;
+struct graph_client_tenant;
+struct graph_config;
+struct graph_ready;
+struct graph_status;
+struct graph_subscriptions;
+struct notify_key_store;
+
+#define SUBSCRIPTIONS_CLIENT_STATE_LEN 64 /* hex of 32 random bytes; Graph allows 128 */
+#define SUBSCRIPTIONS_LIFETIME_MS      (55LL * 60 * 1000) /* asked for; Graph allows 60 min */
+
+struct graph_subscriptions_options {
+    struct loop *loop;
+    struct graph_client_tenant *client;
+    const char *tenant;               /* borrowed */
+    const struct graph_config *graph; /* the service accounts; borrowed */
+    const char *notify_url;           /* borrowed */
+    const char *lifecycle_url;        /* borrowed */
+    struct notify_key_store *keys;    /* NULL: basic notifications */
+    const char *cert_id;              /* the certificate's id in keys */
+    int64_t renew_ms;                 /* > 0: renew at least this often */
+    struct graph_status *status;
+    void (*want_resync)(void *ctx, const char *reason);
+    void *ctx;
+};
+
+struct graph_subscriptions *subscriptions__new(const struct graph_subscriptions_options *o);
+/* Splits ids (the resolved users) over the accounts; (re)creates what
+ * changed. The ids are copied. */
+void subscriptions__plan(struct graph_subscriptions *s, char *const *ids, size_t n);
+/* A lifecycle event for subscription sub_id (its clientState was checked). */
+void subscriptions__lifecycle(struct graph_subscriptions *s, const char *sub_id, const char *event);
+/* Any thread: 1 the clientState is the subscription's, 0 it is not, -1 no
+ * live subscription has that id. Constant time in the clientState. */
+int subscriptions__check(struct graph_subscriptions *s, const char *sub_id,
+                         const char *client_state);
+
+/* The B/health part (graph_status.h): "subscriptions" [{account, state, users,
+ * id, expires, error}]; not ready while an account with users has no live
+ * subscription. Sets graph_subscriptions and
+ * graph_subscription_expiry_timestamp_seconds. */
+void subscriptions__status(void *ctx, struct cJSON *section, struct graph_ready *r);
+
+/* Cancels the timers; answers in flight are dropped. */
+void subscriptions__stop(struct graph_subscriptions *s);
+void subscriptions__free(struct graph_subscriptions *s);
+
+/* ---- pure (unit-tested; the resource is subscription__resource) ---- */
+
+/* Splits n users over n_accounts as evenly as possible: first/count of
+ * account a. */
+void subscriptions__split(size_t n, size_t n_accounts, size_t a, size_t *first, size_t *count);
+
+#endif

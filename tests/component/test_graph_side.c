@@ -1,0 +1,281 @@
+/* Component test: the whole Graph side (connector/graph/graph_side.c, the
+ * composition root, with its webhook on a real HTTP server) in process, on
+ * the Graph client, against canned Graph replies, the fake bus and the fake
+ * clock (docs/graph.md "Webhook", "B/health and /readyz"):
+ *  - the validation handshake on the notify URL; an unknown tenant is 404;
+ *  - lifecycle events POSTed to the lifecycle URL with the subscription's
+ *    clientState reach the subscription (reauthorize, missed, removed); a
+ *    forged one (wrong clientState) is counted and changes nothing;
+ *  - a basic notification is acked 202 and read: the user's busy topic with
+ *    source "notification"; one for another tenant is dropped;
+ *  - the B/health section has every module's part and the tenant is ready. */
+#include <curl/curl.h>
+
+#include "component.h"
+#include "core/http_server.h"
+#include "graph_fixture.h"
+
+#define TL "tenant=\"t\""
+
+extern const struct daemon_component graph_component;
+
+struct sfx {
+    struct gfx g; /* first: the fixture's helpers take it */
+    struct http_server *srv;
+    struct daemon_services svc;
+    void *state;
+    char base[64];
+};
+
+static int setup(void **st)
+{
+    setenv("PS_CT_SECRET", "not-a-real-secret", 1);
+    metrics__reset();
+    status__reset();
+    health__reset();
+    struct sfx *x = calloc(1, sizeof(*x));
+    struct gfx *f = &x->g;
+    assert_non_null(x);
+    assert_non_null(f->s = canned_http__start());
+    const char *url = canned_http__url(f->s);
+    char cfg[1200];
+    snprintf(
+        cfg, sizeof(cfg),
+        "{\"instance\":\"ps-g\",\"http\":{\"public_url\":\"https://x.example/\"},"
+        "\"tenants\":[{\"name\":\"t\",\"users\":[\"a@x.com\",\"b@x.com\"],"
+        "\"graph\":{\"tenant_id\":\"" GF_TENANT_ID "\",\"client_id\":\"" GF_CLIENT_ID "\","
+        "\"client_secret_env\":\"PS_CT_SECRET\",\"login_url\":\"%s/\",\"api_url\":\"%s/v1.0\","
+        "\"service_accounts\":[{\"username\":\"svc@x.com\",\"password_env\":\"PS_CT_SECRET\"}]},"
+        "\"voice\":{\"username\":\"v@x.com\",\"secret_key_env\":\"PS_CT_SECRET\"}}]}",
+        url, url);
+    assert_int_equal(comp_env__init(&f->ce, cfg, CONFIG_ROLE_GRAPH), 0);
+    clock__fake_start(1000000, GF_WALL0);
+    assert_non_null(f->http = http_client__new(f->ce.loop));
+    struct graph_client_options o = {.loop = f->ce.loop,
+                                     .http = f->http,
+                                     .cfg = f->ce.cfg,
+                                     .accounts = true,
+                                     .budget = GRAPH_PRESENCE_LIMIT,
+                                     .window_ms = GRAPH_PRESENCE_WINDOW_MS};
+    assert_non_null(f->gc = graph_client__new(&o));
+    struct http_server_options so = {.host = "127.0.0.1", .max_body_bytes = 1 << 20};
+    assert_non_null(x->srv = http_server__new(&so));
+    x->svc.graph_client = f->gc;
+    f->ce.env.http = x->srv;
+    f->ce.env.http_client = f->http;
+    f->ce.env.services = &x->svc;
+    gfx__rule(f, "POST", GF_TOKEN, 200, NULL,
+              "{\"token_type\":\"Bearer\",\"expires_in\":3599,\"access_token\":\"tok-1\","
+              "\"refresh_token\":\"r-1\"}",
+              0);
+    assert_int_equal(graph_component.init(&f->ce.env, &x->state), 0);
+    assert_int_equal(http_server__start(x->srv), 0);
+    snprintf(x->base, sizeof(x->base), "http://127.0.0.1:%d", http_server__port(x->srv));
+    *st = x;
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    struct sfx *x = *st;
+    struct gfx *f = &x->g;
+    graph_component.stop(x->state); /* the daemon's order */
+    graph_client__stop(f->gc);
+    http_client__free(f->http);
+    comp_env__settle(&f->ce);
+    http_server__stop(x->srv);
+    graph_component.free(x->state);
+    graph_client__free(f->gc);
+    http_server__free(x->srv);
+    comp_env__free(&f->ce);
+    canned_http__stop(f->s);
+    clock__fake_stop();
+    free(x);
+    return 0;
+}
+
+/* Lookup, subscription sub-1 and reads (the first two empty, then `reads`) answered;
+ * starts the side and waits until sub-1 is live and everyone was read. */
+static void start_live(struct sfx *x, const char *reads)
+{
+    struct gfx *f = &x->g;
+    gfx__rule(f, "POST", GF_BATCH, 200, NULL, GF_LOOKUP_OK, 0);
+    gfx__rule(f, "POST", GF_SUBS "/sub-1/reauthorize", 204, NULL, NULL, 0);
+    gfx__rule(f, "GET", GF_SUBS, 200, NULL, "{\"value\":[]}", 0);
+    char *sub = gfx__sub_json("sub-1", 3LL * 3600 * 1000);
+    gfx__rule(f, "POST", GF_SUBS, 201, NULL, sub, 1);
+    free(sub);
+    sub = gfx__sub_json("sub-2", 3LL * 3600 * 1000);
+    gfx__rule(f, "POST", GF_SUBS, 201, NULL, sub, 1);
+    free(sub);
+    gfx__rule(f, "POST", GF_READ, 200, NULL, "{\"value\":[]}", 2);
+    gfx__rule(f, "POST", GF_READ, 200, NULL, reads ? reads : "{\"value\":[]}", 0);
+    assert_int_equal(graph_component.start(x->state), 0);
+    assert_true(gfx__wait_metric(f, "graph_subscriptions_created_total", TL, 1));
+    assert_true(gfx__wait_requests(f, "POST", GF_READ, 2)); /* start, subscription created */
+    comp_env__settle(&f->ce);
+}
+
+static size_t sink(char *p, size_t size, size_t n, void *ctx)
+{
+    strncat(ctx, p, 255 - strlen(ctx) < size * n ? 255 - strlen(ctx) : size * n);
+    return size * n;
+}
+
+/* POSTs body to base+path from this thread; the answer's status and body. */
+static long post(struct sfx *x, const char *path, const char *body, char out[256])
+{
+    char url[512];
+    snprintf(url, sizeof(url), "%s%s", x->base, path);
+    out[0] = '\0';
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+/* The clientState sub-n's create sent. */
+static void client_state(struct gfx *f, size_t n, char out[80])
+{
+    char *body = gfx__body(f, "POST", GF_SUBS, n);
+    const char *cs = strstr(body, "\"clientState\":\"");
+    assert_non_null(cs);
+    snprintf(out, 80, "%.64s", cs + strlen("\"clientState\":\""));
+    free(body);
+}
+
+/* A lifecycle POST for subscription id with clientState cs. */
+static long lifecycle(struct sfx *x, const char *id, const char *cs, const char *event)
+{
+    char body[512], out[256];
+    snprintf(body, sizeof(body),
+             "{\"value\":[{\"subscriptionId\":\"%s\",\"subscriptionExpirationDateTime\":"
+             "\"2030-01-01T00:00:00.0000000Z\",\"tenantId\":\"" GF_TENANT_ID "\","
+             "\"clientState\":\"%s\",\"lifecycleEvent\":\"%s\"}]}",
+             id, cs, event);
+    return post(x, "/graph/lifecycle/t", body, out);
+}
+
+static void test_handshake_and_unknown_tenant(void **st)
+{
+    struct sfx *x = *st;
+    char out[256];
+    assert_int_equal(post(x, "/graph/notify/t?validationToken=a%2Bb%20c", "", out), 200);
+    assert_string_equal(out, "a+b c");
+    assert_int_equal(post(x, "/graph/lifecycle/t?validationToken=xyz", "", out), 200);
+    assert_string_equal(out, "xyz");
+    assert_int_equal(post(x, "/graph/notify/nope", "{\"value\":[]}", out), 404);
+    assert_int_equal(metrics__get("graph_validations_total", NULL), 2);
+}
+
+static void test_lifecycle_over_the_webhook(void **st)
+{
+    struct sfx *x = *st;
+    struct gfx *f = &x->g;
+    start_live(x, NULL);
+    char cs[80];
+    client_state(f, 0, cs);
+    /* forged: a wrong clientState is counted and does nothing */
+    assert_int_equal(lifecycle(x, "sub-1", "guess", "subscriptionRemoved"), 202);
+    assert_true(gfx__wait_metric(f, "notifications_total", TL ",outcome=\"bad_client_state\"", 1));
+    assert_true(gfx__no_more(f, "POST", GF_SUBS));
+    /* reauthorizationRequired -> POST .../reauthorize */
+    assert_int_equal(lifecycle(x, "sub-1", cs, "reauthorizationRequired"), 202);
+    assert_true(gfx__wait_metric(f, "graph_subscriptions_reauthorized_total", TL, 1));
+    /* missed -> everyone read again */
+    size_t reads = canned_http__count(f->s, "POST", GF_READ);
+    assert_int_equal(lifecycle(x, "sub-1", cs, "missed"), 202);
+    assert_true(gfx__wait_requests(f, "POST", GF_READ, reads + 1));
+    /* removed -> created again; the old clientState no longer counts */
+    assert_int_equal(lifecycle(x, "sub-1", cs, "subscriptionRemoved"), 202);
+    assert_true(gfx__wait_metric(f, "graph_subscriptions_created_total", TL, 2));
+    assert_true(gfx__wait_metric(f, "notifications_total", TL ",outcome=\"lifecycle\"", 3));
+    assert_int_equal(lifecycle(x, "sub-1", cs, "missed"), 202);
+    assert_true(
+        gfx__wait_metric(f, "notifications_total", TL ",outcome=\"unknown_subscription\"", 1));
+}
+
+#define BASIC(sub, cs, tenant, id)                                                              \
+    "{\"value\":[{\"subscriptionId\":\"" sub "\",\"clientState\":\"%s\",\"changeType\":"        \
+    "\"updated\",\"tenantId\":\"" tenant "\",\"resource\":\"communications/presences/" id "\"," \
+    "\"subscriptionExpirationDateTime\":\"2030-01-01T00:00:00.0000000Z\",\"resourceData\":{"    \
+    "\"@odata.id\":\"users/" id "/presence\",\"@odata.type\":\"#microsoft.graph.presence\","    \
+    "\"id\":\"" id "\"}}]}"
+
+static void test_basic_notification_is_read(void **st)
+{
+    struct sfx *x = *st;
+    struct gfx *f = &x->g;
+    start_live(x, "{\"value\":[{\"id\":\"" GF_ID_A "\",\"availability\":\"Busy\","
+                  "\"activity\":\"InACall\"}]}");
+    char cs[80], body[1024], out[256];
+    client_state(f, 0, cs);
+    /* another tenant's item with our clientState: dropped */
+    snprintf(body, sizeof(body),
+             BASIC("sub-1", "%s", "99999999-2222-3333-4444-555555555555", GF_ID_A), cs);
+    assert_int_equal(post(x, "/graph/notify/t", body, out), 202);
+    assert_true(gfx__wait_metric(f, "notifications_total", TL ",outcome=\"wrong_tenant\"", 1));
+    size_t reads = canned_http__count(f->s, "POST", GF_READ);
+    snprintf(body, sizeof(body), BASIC("sub-1", "%s", GF_TENANT_ID, GF_ID_A), cs);
+    assert_int_equal(post(x, "/graph/notify/t", body, out), 202);
+    assert_true(gfx__wait_metric(f, "notifications_total", TL ",outcome=\"basic\"", 1));
+    assert_true(gfx__wait_requests(f, "POST", GF_READ, reads + 1));
+    char *req = canned_http__request(f->s, "POST", GF_READ, reads);
+    assert_non_null(strstr(req, "{\"ids\":[\"" GF_ID_A "\"]}"));
+    free(req);
+    assert_true(gfx__wait_busy(f, "a@x.com", "\"busy\":true"));
+    const char *a = gfx__busy(f, "a@x.com");
+    assert_non_null(a);
+    assert_non_null(strstr(a, "\"busy\":true"));
+    assert_non_null(strstr(a, "\"source\":\"notification\""));
+}
+
+static void test_health_section(void **st)
+{
+    struct sfx *x = *st;
+    struct gfx *f = &x->g;
+    start_live(x, NULL);
+    comp_env__settle(&f->ce);
+    char *s = status__json();
+    assert_non_null(s);
+    const char *want[] = {"\"auth\":",
+                          "\"users\":{\"configured\":2,\"resolved\":2",
+                          "\"subscriptions\":[",
+                          "\"last_resync\":\"",
+                          "\"notifications\":\"basic\"",
+                          "\"notifications_notice\":",
+                          "\"tenant\":{\"configured\":\"" GF_TENANT_ID "\"",
+                          "\"ready\":true"};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        if (!strstr(s, want[i]))
+            fail_msg("B/health lacks %s: %s", want[i], s);
+    }
+    free(s);
+    bool ready = false;
+    free(health__json(&ready));
+    assert_true(ready);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_handshake_and_unknown_tenant, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lifecycle_over_the_webhook, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_basic_notification_is_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_health_section, setup, teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
