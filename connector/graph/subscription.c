@@ -195,10 +195,15 @@ static char *subscription__create_body(struct subscription *sub)
     const struct subscription_env *o = sub->env;
     char exp[40];
     unsigned char rnd[SUBSCRIPTIONS_CLIENT_STATE_LEN / 2];
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-        return NULL;
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        snprintf(sub->client_state + 2 * i, 3, "%02x", rnd[i]);
+    if (sub->derived_state[0]) {
+        snprintf(sub->client_state, sizeof(sub->client_state), "%s", sub->derived_state);
+    }
+    else {
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+            return NULL;
+        for (size_t i = 0; i < sizeof(rnd); i++)
+            snprintf(sub->client_state + 2 * i, 3, "%02x", rnd[i]);
+    }
     char *resource = subscription__resource(sub->ids, sub->n_ids);
     cJSON *j = cJSON_CreateObject();
     if (!resource || !j) {
@@ -284,6 +289,16 @@ static void subscription__create(struct subscription *sub)
 
 /* ---- startup cleanup: list, delete ---------------------------------------------------- */
 
+/* After the listing: an adopted subscription is renewed on its schedule, and
+ * everyone is read once, for what changed while no instance was active. */
+static void subscription__adopted(struct subscription *sub)
+{
+    subscription__next(sub);
+    graph_status__changed(sub->env->status);
+    if (sub->env->want_resync)
+        sub->env->want_resync(sub->env->ctx, "subscription adopted");
+}
+
 static void subscription__deleted(struct subscription *sub, const struct graph_response *res)
 {
     if (res->status != 204 && res->status != 200 && res->status != 404)
@@ -291,6 +306,10 @@ static void subscription__deleted(struct subscription *sub, const struct graph_r
     if (--sub->outstanding > 0)
         return;
     sub->busy = false;
+    if (sub->id[0]) { /* one was adopted while the others were deleted */
+        subscription__adopted(sub);
+        return;
+    }
     sub->state = SUBSCRIPTION_IDLE;
     subscription__ensure(sub);
 }
@@ -305,6 +324,41 @@ static void subscription__delete_id(struct subscription *sub, const char *id)
     subscription__call(sub, "DELETE", path, NULL, subscription__deleted);
 }
 
+/* A listed subscription that another instance with this configuration made
+ * (the same notificationUrl and users, hence the same clientState) and that
+ * is not about to expire: taken over as it is (docs/ha.md "Subscriptions"). */
+static bool subscription__adopt(struct subscription *sub, const cJSON *it)
+{
+    const char *url = json__str(it, "notificationUrl");
+    const char *resource = json__str(it, "resource");
+    const char *id = json__str(it, "id");
+    const char *exp = json__str(it, "expirationDateTime");
+    int64_t wall = 0;
+    if (sub->state == SUBSCRIPTION_ACTIVE || !sub->derived_state[0] || !url || !resource || !id ||
+        !exp || strcmp(url, sub->env->notify_url) || strlen(id) > GRAPH_ID_MAX ||
+        clock__parse_iso8601(exp, &wall) != 0 ||
+        wall - clock__wall_ms() < 2 * SUBSCRIPTION_MIN_RENEW)
+        return false;
+    char *want = subscription__resource(sub->ids, sub->n_ids);
+    bool same = want && !strcasecmp(want, resource);
+    free(want);
+    if (!same)
+        return false;
+    snprintf(sub->id, sizeof(sub->id), "%s", id);
+    snprintf(sub->client_state, sizeof(sub->client_state), "%s", sub->derived_state);
+    sub->expires_wall_ms = wall;
+    sub->state = SUBSCRIPTION_ACTIVE;
+    sub->last_error[0] = '\0';
+    backoff__reset(&sub->bo);
+    subscription__live(sub);
+    char ts[32];
+    LOG_INFO("graph", "subscription adopted tenant=%s account=%s id=%s users=%zu expires=%s",
+             sub->env->tenant, sub->username, sub->id, sub->n_ids,
+             clock__iso8601(wall, ts, sizeof(ts)));
+    subscription__count(sub, "graph_subscriptions_adopted_total");
+    return true;
+}
+
 static void subscription__delete_listed(struct subscription *sub, const cJSON *value)
 {
     const cJSON *it;
@@ -313,7 +367,7 @@ static void subscription__delete_listed(struct subscription *sub, const cJSON *v
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(it, "resource");
         if (cJSON_IsString(id) && cJSON_IsString(r) && strlen(id->valuestring) <= GRAPH_ID_MAX &&
-            strstr(r->valuestring, "communications/presences"))
+            strstr(r->valuestring, "communications/presences") && !subscription__adopt(sub, it))
             subscription__delete_id(sub, id->valuestring);
     }
 }
@@ -333,6 +387,8 @@ static void subscription__listed(struct subscription *sub, const struct graph_re
     sub->outstanding = 1; /* held while deleting */
     sub->state = SUBSCRIPTION_DELETING;
     subscription__delete_listed(sub, value);
+    if (sub->id[0])
+        sub->state = SUBSCRIPTION_ACTIVE; /* adopted; others of ours may be deleted meanwhile */
     /* a delegated list holds one page in practice; a nextLink would hold
      * more subscriptions of this app by this account: noted, not followed */
     if (cJSON_GetObjectItemCaseSensitive(o, "@odata.nextLink"))
@@ -342,8 +398,13 @@ static void subscription__listed(struct subscription *sub, const struct graph_re
     sub->listed = true;
     if (--sub->outstanding == 0) {
         sub->busy = false;
-        sub->state = SUBSCRIPTION_IDLE;
-        subscription__ensure(sub);
+        if (sub->state != SUBSCRIPTION_ACTIVE) {
+            sub->state = SUBSCRIPTION_IDLE;
+            subscription__ensure(sub);
+        }
+        else {
+            subscription__adopted(sub);
+        }
     }
 }
 
@@ -419,7 +480,7 @@ static void subscription__reauthorized(struct subscription *sub, const struct gr
 
 static void subscription__reauthorize(struct subscription *sub)
 {
-    if (sub->busy)
+    if (sub->busy || !sub->env->writes)
         return; /* a renewal or recreation in flight reauthorizes anyway */
     const struct subscription_env *env = sub->env;
     /* Graph asks for "a valid access token", and may ask every few minutes:
@@ -459,6 +520,8 @@ static void subscription__ensure(struct subscription *sub)
         return;
     loop__timer_cancel(env->loop, sub->timer);
     sub->timer = 0;
+    if (!env->writes)
+        return; /* a standby: subscription__role() starts again on a takeover */
     if (sub->state == SUBSCRIPTION_ACTIVE && sub->replan) {
         subscription__replace(sub);
         return;
@@ -548,10 +611,25 @@ void subscription__plan(struct subscription *sub, char *const *ids, size_t n)
     if (changed && sub->state != SUBSCRIPTION_IDLE)
         sub->replan = true;
     if (sub->n_ids == 0 && sub->state == SUBSCRIPTION_ACTIVE) {
-        if (!sub->busy) /* busy: its answer sees replan and deletes it */
+        if (!sub->busy && sub->env->writes) /* busy: its answer sees replan */
             subscription__replace(sub);
         return;
     }
+    subscription__ensure(sub);
+}
+
+void subscription__role(struct subscription *sub)
+{
+    const struct subscription_env *env = sub->env;
+    if (!env->writes) {
+        loop__timer_cancel(env->loop, sub->timer);
+        sub->timer = 0;
+        return;
+    }
+    /* a subscription of our own last term is renewed (404: recreated);
+     * otherwise the account's list is read and ours adopted */
+    if (sub->state != SUBSCRIPTION_ACTIVE)
+        sub->listed = false;
     subscription__ensure(sub);
 }
 

@@ -19,14 +19,21 @@
 #include "core/status.h"
 #include "core/str.h"
 
-#define SUB          "role"
-#define ROLE_TICK_MS 200 /* the connection is polled, timers checked, this often */
+#define SUB           "role"
+#define ROLE_TICK_MS  200 /* the connection is polled, timers checked, this often */
+#define ROLE_WATCHERS 8   /* components that follow the role (graph, voice, mapper) */
 
 struct role_tenant {
     char *name;
     char *topic; /* B/lease/<tenant>[/<roles>] */
     struct lease lease;
     char shown[64]; /* the role last logged */
+    bool writes;    /* lease__writes() as last told to the watchers */
+};
+
+struct role_watcher {
+    role_change_fn fn;
+    void *ctx;
 };
 
 struct role {
@@ -36,16 +43,58 @@ struct role {
     bool connected;
     bool stopped;
     loop_timer_id timer;
+    struct role_watcher watchers[ROLE_WATCHERS];
+    size_t n_watchers;
 };
+
+static struct role_tenant *role__tenant(const struct role *r, const char *tenant)
+{
+    for (size_t i = 0; r && i < r->n; i++)
+        if (!strcmp(r->tenants[i].name, tenant))
+            return &r->tenants[i];
+    return NULL;
+}
 
 bool role__writes(const struct role *r, const char *tenant)
 {
     if (!r)
         return true;
-    for (size_t i = 0; i < r->n; i++)
-        if (!strcmp(r->tenants[i].name, tenant))
-            return lease__writes(&r->tenants[i].lease);
-    return false;
+    const struct role_tenant *t = role__tenant(r, tenant);
+    return t && lease__writes(&t->lease);
+}
+
+int role__watch(struct role *r, role_change_fn fn, void *ctx)
+{
+    if (!r)
+        return 0;
+    if (r->n_watchers == ROLE_WATCHERS)
+        return -1;
+    r->watchers[r->n_watchers++] = (struct role_watcher){fn, ctx};
+    return 0;
+}
+
+const char *role__name(const struct role *r, const char *tenant)
+{
+    const struct role_tenant *t = role__tenant(r, tenant);
+    return t ? lease__role_name(&t->lease) : "active";
+}
+
+const char *role__holder(const struct role *r, const char *tenant)
+{
+    const struct role_tenant *t = role__tenant(r, tenant);
+    return t ? lease__holder(&t->lease) : NULL;
+}
+
+/* The watchers, when lease__writes() changed: a takeover (or the end of a
+ * fence) starts the sides' writes, a loss stops them. */
+static void role__tell(struct role *r, struct role_tenant *t)
+{
+    bool writes = lease__writes(&t->lease);
+    if (writes == t->writes)
+        return;
+    t->writes = writes;
+    for (size_t i = 0; i < r->n_watchers; i++)
+        r->watchers[i].fn(r->watchers[i].ctx, t->name, writes);
 }
 
 static void role__publish(struct role *r, struct role_tenant *t, const struct lease_out *out)
@@ -103,6 +152,7 @@ static void role__on_message(void *ctx, const char *topic, const char *payload, 
         }
         role__publish(r, t, &out);
         role__show(t);
+        role__tell(r, t);
         return;
     }
 }
@@ -125,6 +175,7 @@ static void role__tick(void *arg)
         lease__tick(&t->lease, now, &out);
         role__publish(r, t, &out);
         role__show(t);
+        role__tell(r, t);
     }
     r->connected = connected;
     r->timer = loop__timer(r->env->loop, ROLE_TICK_MS, role__tick, r);

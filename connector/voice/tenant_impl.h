@@ -130,6 +130,10 @@ struct vtenant {
     bool seeding;
     struct vseed *seeds;
     size_t n_seeds;
+
+    /* Another instance writes for the tenant (docs/ha.md): the call state is
+     * kept from our own link, voice/<id>/talking is not published. */
+    bool standby;
 };
 
 /* tenant.c */
