@@ -186,6 +186,27 @@ static void daemon__on_mqtt(void *ctx, bool connected)
     health__set("mqtt", connected, connected ? NULL : "MQTT broker not connected");
 }
 
+/* Several instances share B/state (docs/ha.md): an "offline" reaching a live
+ * process is another one's will or clean stop (ours is sent only after
+ * `stopping`); it is answered with this process's "online", so B/state says
+ * online while any instance lives and the last one's will stays. */
+static void daemon__on_state(void *ctx, const char *topic, const char *payload, size_t len,
+                             bool retained)
+{
+    struct daemon *d = ctx;
+    (void)topic, (void)retained;
+    if (d->stopping || len == 0 || !bus__connected(d->env.bus))
+        return;
+    cJSON *o = json__parse(payload, len);
+    const char *state = json__str(o, "state");
+    bool offline = state && !strcmp(state, "offline");
+    cJSON_Delete(o);
+    if (!offline)
+        return;
+    LOG_INFO("daemon", "state offline answered with online topic=%s", d->state_topic);
+    bus__publish(d->env.bus, d->state_topic, d->online_payload, strlen(d->online_payload), true);
+}
+
 /* ---- SIGHUP: reload user lists ----------------------------------------------- */
 
 static int daemon__cmp_user(const void *a, const void *b)
@@ -515,6 +536,10 @@ static int daemon__setup(struct daemon *d)
         return -1;
     }
     bus__on_connection(d->env.bus, daemon__on_mqtt, d);
+    if (bus__subscribe(d->env.bus, d->state_topic, daemon__on_state, d) < 0) {
+        LOG_ERROR("daemon", "cannot subscribe topic=%s", d->state_topic);
+        return -1;
+    }
     status__attach(d->env.loop, d->env.bus, d->health_topic, d->env.cfg->instance); /* B/health */
     if (daemon__start_http(d) < 0) {
         LOG_ERROR("daemon", "cannot set up the HTTP listener listen=%s", d->env.cfg->http.listen);

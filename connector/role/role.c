@@ -12,6 +12,7 @@
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/health.h"
 #include "core/lease.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -93,6 +94,12 @@ static void role__tell(struct role *r, struct role_tenant *t)
     if (writes == t->writes)
         return;
     t->writes = writes;
+    /* B/health is the active instance's (docs/ha.md "What each instance
+     * publishes"): published while this process writes for any tenant */
+    bool any = false;
+    for (size_t i = 0; i < r->n; i++)
+        any = any || r->tenants[i].writes;
+    status__mute(!any);
     for (size_t i = 0; i < r->n_watchers; i++)
         r->watchers[i].fn(r->watchers[i].ctx, t->name, writes);
 }
@@ -129,6 +136,13 @@ static void role__show(struct role_tenant *t)
     cJSON_AddNumberToObject(o, "epoch", (double)l->key.epoch);
     cJSON_AddNumberToObject(o, "takeovers", (double)l->takeovers);
     status__set(t->name, "role", o);
+    /* /readyz: a standby is ready (it answers notifications, docs/ha.md);
+     * the reason says its role and the holder */
+    char comp[160], why[320];
+    snprintf(comp, sizeof comp, "role/%s", t->name);
+    snprintf(why, sizeof why, "%s, active: %s (%s)", lease__role_name(l), holder ? holder : "none",
+             holder && *l->holder_instance ? l->holder_instance : "none");
+    health__set(comp, true, why);
     char labels[96];
     snprintf(labels, sizeof labels, "tenant=\"%s\"", t->name);
     metrics__set("role_active", labels, lease__writes(l) ? 1 : 0);
@@ -215,6 +229,8 @@ static int role__init(const struct daemon_env *env, void **state)
             return -1;
     }
     env->services->role = r;
+    if (r->n)
+        status__mute(true); /* until this process holds a lease */
     LOG_INFO(SUB, "lease node=%s tenants=%zu lease_ms=%lld renew_ms=%lld fence_ms=%lld", env->node,
              r->n, (long long)lc.lease_ms, (long long)lc.renew_ms, (long long)lc.fence_ms);
     return 0;

@@ -17,10 +17,18 @@ ha_setup() {
         PORT[$name]=$(free_port)
     done
     python3 "$PS_SRC/tests/integration/ha_lb.py" "$T/lb.port" "${PORT[@]}" 2>"$T/lb.log" &
-    PIDS+=($!)
+    LB_PID=$!
+    PIDS+=("$LB_PID")
     wait_line 10 "$T/lb.port" '^port=' || fail "load balancer did not start"
     LB=http://127.0.0.1:$(sed -n 's/^port=//p' "$T/lb.port")
     MS_LOG_LEVEL=info ms_setup "$@"
+}
+
+# lb_prefer NAME: the balancer sends new connections to NAME first, and
+# drops the open ones (Graph's kept-alive connection is made again).
+lb_prefer() {
+    printf '%s\n' "${PORT[$1]}" >"$T/lb.port.order"
+    kill -USR1 "$LB_PID"
 }
 
 # ha_start NAME: one instance of the shared configuration on its own port.

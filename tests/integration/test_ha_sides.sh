@@ -24,6 +24,8 @@ wait_for 20 quiet_count_is 2 || fail "B/sync not quiet: $(quiet_count)"
 [ "$(g_subs_written)" = 1 ] || fail "subscriptions created/deleted: $(g_subs_written), expected 1"
 grep -q 'subscription created' "$T/$STANDBY.log" && fail "the standby created a subscription"
 
+# Graph's notifications go to the standby (reads everywhere, docs/ha.md)
+lb_prefer "$STANDBY"
 log "one Voice call, one Teams call: no duplicate writes"
 sub_start vt "voice/+/talking"
 S0=$(g_sets bob@contoso.com)
