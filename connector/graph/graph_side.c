@@ -242,6 +242,7 @@ static int graph_side__modules(struct graph_side_tenant *t, const struct tunable
         .want_resync = graph_side__want_resync,
         .ctx = t,
         .state_key = t->cfg->graph.client_secret.value,
+        .role = env->services ? env->services->role : NULL,
         .standby = !role__writes(env->services ? env->services->role : NULL, t->name)};
     t->subs = subscriptions__new(&so);
     t->identity = graph_side__identity(t);

@@ -16,6 +16,7 @@
 #include "graph/notify_crypto.h"
 #include "graph/graph_status.h"
 #include "graph/tokens.h"
+#include "role/role.h"
 
 #define SUBSCRIPTION_RETRY_BASE 2000
 #define SUBSCRIPTION_RETRY_MAX  (5 * 60 * 1000)
@@ -374,6 +375,12 @@ static void subscription__delete_listed(struct subscription *sub, const cJSON *v
 
 static void subscription__listed(struct subscription *sub, const struct graph_response *res)
 {
+    if (!role__writes(sub->env->role, sub->env->tenant)) { /* fenced meanwhile */
+        sub->busy = false;
+        sub->state = SUBSCRIPTION_IDLE;
+        sub->listed = false;
+        return;
+    }
     cJSON *o = res->status == 200 ? json__parse(res->body, res->body_len) : NULL;
     const cJSON *value = cJSON_GetObjectItemCaseSensitive(o, "value");
     if (!cJSON_IsArray(value)) {
@@ -480,7 +487,7 @@ static void subscription__reauthorized(struct subscription *sub, const struct gr
 
 static void subscription__reauthorize(struct subscription *sub)
 {
-    if (sub->busy || !sub->env->writes)
+    if (sub->busy || !sub->env->writes || !role__writes(sub->env->role, sub->env->tenant))
         return; /* a renewal or recreation in flight reauthorizes anyway */
     const struct subscription_env *env = sub->env;
     /* Graph asks for "a valid access token", and may ask every few minutes:
@@ -520,7 +527,7 @@ static void subscription__ensure(struct subscription *sub)
         return;
     loop__timer_cancel(env->loop, sub->timer);
     sub->timer = 0;
-    if (!env->writes)
+    if (!env->writes || !role__writes(env->role, env->tenant))
         return; /* a standby: subscription__role() starts again on a takeover */
     if (sub->state == SUBSCRIPTION_ACTIVE && sub->replan) {
         subscription__replace(sub);
@@ -611,7 +618,8 @@ void subscription__plan(struct subscription *sub, char *const *ids, size_t n)
     if (changed && sub->state != SUBSCRIPTION_IDLE)
         sub->replan = true;
     if (sub->n_ids == 0 && sub->state == SUBSCRIPTION_ACTIVE) {
-        if (!sub->busy && sub->env->writes) /* busy: its answer sees replan */
+        if (!sub->busy && sub->env->writes &&
+            role__writes(sub->env->role, sub->env->tenant)) /* busy: its answer sees replan */
             subscription__replace(sub);
         return;
     }

@@ -28,6 +28,8 @@
 #include "graph/subscriptions.h"
 #include "graph/users.h"
 
+struct role;
+
 /* What one tenant's accounts share; owned by subscriptions.c. */
 struct subscription_env {
     struct loop *loop;
@@ -47,6 +49,7 @@ struct subscription_env {
     /* This process writes for the tenant (role/role.h): only then does it
      * create, renew, reauthorize or delete subscriptions (docs/ha.md). */
     bool writes;
+    const struct role *role; /* checked again at each request; NULL: alone */
 };
 
 enum subscription_state {

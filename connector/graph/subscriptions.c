@@ -209,6 +209,7 @@ struct graph_subscriptions *subscriptions__new(const struct graph_subscriptions_
         .want_resync = subscriptions__want_resync,
         .ctx = s,
         .writes = !o->standby,
+        .role = o->role,
     };
     atomic_init(&s->standby, o->standby);
     s->want_resync = o->want_resync;

@@ -35,6 +35,7 @@ struct graph_ready;
 struct graph_status;
 struct graph_subscriptions;
 struct notify_key_store;
+struct role;
 
 #define SUBSCRIPTIONS_CLIENT_STATE_LEN 64 /* hex of 32 random bytes; Graph allows 128 */
 #define SUBSCRIPTIONS_LIFETIME_MS      (55LL * 60 * 1000) /* asked for; Graph allows 60 min */
@@ -52,8 +53,9 @@ struct graph_subscriptions_options {
     struct graph_status *status;
     void (*want_resync)(void *ctx, const char *reason);
     void *ctx;
-    const char *state_key; /* the client secret (NULL: random clientStates) */
-    bool standby;          /* starts not writing (role/role.h); false: a process alone */
+    const char *state_key;   /* the client secret (NULL: random clientStates) */
+    bool standby;            /* starts not writing (role/role.h); false: a process alone */
+    const struct role *role; /* NULL: a process alone */
 };
 
 struct graph_subscriptions *subscriptions__new(const struct graph_subscriptions_options *o);

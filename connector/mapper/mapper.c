@@ -262,6 +262,13 @@ static void mapper__voice_start(struct mapper *m, struct mapper_user *u, bool va
 
 /* ---- the pump ---- */
 
+/* This process writes for the tenant (docs/ha.md): as the watcher last
+ * heard, and still by the lease's clock. */
+static bool mapper__writes(const struct mapper *m, const struct mapper_tenant *t)
+{
+    return t->writes && role__writes(m->env->services ? m->env->services->role : NULL, t->name);
+}
+
 static void mapper__publish(struct mapper *m, struct mapper_user *u, int64_t now)
 {
     if (!m->bus)
@@ -278,7 +285,7 @@ static void mapper__pump_user(struct mapper *m, struct mapper_user *u, int64_t n
         u->vwoken = false;
         m->voice_woken--;
     }
-    if (!u->t->writes)
+    if (!mapper__writes(m, u->t))
         return; /* a standby: inputs kept, nothing written, no B/sync */
     struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     size_t n = reconcile__plan(&u->state, &u->t->config, now, a);
@@ -315,7 +322,7 @@ static void mapper__pump_user(struct mapper *m, struct mapper_user *u, int64_t n
  * completion, not by the timer (which would spin while the queue drains). */
 static int64_t mapper__next_due(const struct mapper_user *u, int64_t now)
 {
-    if (!u->t->writes)
+    if (!mapper__writes(u->t->m, u->t))
         return RECONCILE_NEVER;
     struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     size_t n = reconcile__plan(&u->state, &u->t->config, now, a);

@@ -61,7 +61,11 @@ bool role__writes(const struct role *r, const char *tenant)
     if (!r)
         return true;
     const struct role_tenant *t = role__tenant(r, tenant);
-    return t && lease__writes(&t->lease);
+    /* The fence by the clock as well as by the last tick: a process resumed
+     * after a pause (SIGSTOP, a VM frozen) runs its due timers in any order,
+     * and must not write before its role tick notices (docs/ha.md). */
+    return t && lease__writes(&t->lease) &&
+           clock__mono_ms() - t->lease.echo_ms < t->lease.cfg.fence_ms;
 }
 
 int role__watch(struct role *r, role_change_fn fn, void *ctx)

@@ -13,7 +13,8 @@ struct daemon_component;
 extern const struct daemon_component role_component;
 
 /* Loop thread. May this process write to Graph and Voice for tenant now?
- * True when no role component runs (r NULL): a process alone. */
+ * True when no role component runs (r NULL): a process alone. Checked at
+ * each write (the watchers below may hear of a fence up to a tick late). */
 bool role__writes(const struct role *r, const char *tenant);
 
 /* Called on the loop thread when role__writes(r, tenant) changes: writes

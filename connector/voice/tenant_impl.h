@@ -34,6 +34,7 @@ struct voice_session;
 struct voice_session_callbacks;
 struct voice_rest;
 struct voice_users;
+struct role;
 
 #define MAX_REDIRECTS        5
 #define HEALTH_MAX_MISSING   100
@@ -134,6 +135,7 @@ struct vtenant {
     /* Another instance writes for the tenant (docs/ha.md): the call state is
      * kept from our own link, voice/<id>/talking is not published. */
     bool standby;
+    const struct role *role; /* checked again at each publish; NULL: alone */
 };
 
 /* tenant.c */

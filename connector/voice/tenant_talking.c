@@ -10,6 +10,7 @@
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "role/role.h"
 #include "voice/calls.h"
 #include "voice/talking.h"
 #include "voice/tenant_impl.h"
@@ -18,7 +19,7 @@
 
 void tenant_talking__publish(struct vtenant *t, struct voice_dir_user *u, const char *source)
 {
-    if (t->seeding || t->standby)
+    if (t->seeding || t->standby || !role__writes(t->role, t->name))
         return; /* tenant_seed__done() or the takeover publishes it (not announced) */
     size_t n = calls__count(t->calls, u->id);
     int64_t since = n ? calls__since(t->calls, u->id) : u->idle_since_ms;
@@ -44,6 +45,11 @@ void tenant_talking__announce(struct vtenant *t)
 }
 
 /* ---- the role ---------------------------------------------------------------------- */
+
+void tenant__set_role(struct vtenant *t, const struct role *role)
+{
+    t->role = role;
+}
 
 void tenant__set_writes(struct vtenant *t, bool writes)
 {

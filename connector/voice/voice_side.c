@@ -330,9 +330,11 @@ static int voice_side__add_tenant(struct voice_side *s, const struct tenant_conf
     }
     vt->t = tenant__new(s->env.loop, s->env.bus, s->http, s->writer, &o,
                         (const char *const *)tc->users, tc->n_users);
-    if (vt->t)
-        tenant__set_writes(vt->t,
-                           role__writes(s->env.services ? s->env.services->role : NULL, tc->name));
+    const struct role *role = s->env.services ? s->env.services->role : NULL;
+    if (vt->t) {
+        tenant__set_role(vt->t, role);
+        tenant__set_writes(vt->t, role__writes(role, tc->name));
+    }
     if (!vt->name || (v->webhook_secret.value && !vt->secret) || !vt->t) {
         LOG_ERROR("voice", "cannot set up tenant=%s", tc->name);
         return -1;
@@ -400,6 +402,7 @@ static int voice_side__init(const struct daemon_env *env, void **state)
     }
     if (role__watch(env->services ? env->services->role : NULL, voice_side__on_role, s) < 0)
         goto fail;
+    voice_writer__set_role(s->writer, env->services ? env->services->role : NULL);
     if (env->services)
         env->services->voice_writer = s->writer;
     *state = s;
