@@ -328,6 +328,8 @@ static void graph_side__describe_metrics(void)
                       "Presence subscriptions created");
     metrics__describe("graph_subscriptions_renewed_total", METRIC_COUNTER,
                       "Presence subscriptions renewed (PATCH)");
+    metrics__describe("graph_subscriptions_adopted_total", METRIC_COUNTER,
+                      "Presence subscriptions another instance made, taken over (docs/ha.md)");
     metrics__describe("graph_subscriptions_reauthorized_total", METRIC_COUNTER,
                       "Presence subscriptions reauthorized");
     metrics__describe("graph_subscription_failures_total", METRIC_COUNTER,

@@ -564,7 +564,7 @@ static const char *subscription__state_name(const struct subscription *sub)
     case SUBSCRIPTION_ACTIVE:
         return "active";
     default:
-        return sub->n_ids ? "none" : "unused";
+        return !sub->env->writes ? "standby" : sub->n_ids ? "none" : "unused";
     }
 }
 

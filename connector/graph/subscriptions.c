@@ -183,7 +183,8 @@ void subscriptions__status(void *ctx, cJSON *section, struct graph_ready *r)
         metrics__set("graph_subscription_expiry_timestamp_seconds", labels,
                      active ? (double)(sub->expires_wall_ms / 1000) : 0);
         cJSON_AddItemToArray(arr, subscription__json(sub));
-        if (sub->n_ids && sub->state != SUBSCRIPTION_ACTIVE)
+        /* a standby holds none: the active instance does (docs/ha.md) */
+        if (s->env.writes && sub->n_ids && sub->state != SUBSCRIPTION_ACTIVE)
             graph_status__not_ready(r, "subscriptions not live");
     }
     snprintf(labels, sizeof(labels), "tenant=\"%s\"", s->env.tenant);

@@ -71,7 +71,8 @@ wait_g_session 10 bob@contoso.com ""
 log "fencing: SIGSTOP of $NEW beyond its lease"
 lb_prefer "$OTHER"
 kill -STOP "${PID[$NEW]}"
-wait_for 15 bash -c "grep -E 'role tenant=contoso role=active' '$T/$OTHER.log' | tail -n 1 | grep -q 'holder=$(node_of "$OTHER") '" ||
+role_is() { [ "$(role "$1")" = "$2" ]; }
+wait_for 15 role_is "$OTHER" active ||
     fail "no takeover by $OTHER while $NEW was paused: $(role "$OTHER")"
 C=$(call_start '{"email":"alice@contoso.com","terminal":"desk"}')
 wait_g_session 10 alice@contoso.com Busy/InACall
