@@ -325,6 +325,33 @@ static void subscription__delete_id(struct subscription *sub, const char *id)
     subscription__call(sub, "DELETE", path, NULL, subscription__deleted);
 }
 
+/* The listed subscription delivers as ours would: the same lifecycle URL,
+ * basic or rich as configured, and with our certificate (a field Graph leaves
+ * out is taken as matching; a rotated certificate does not match, so the
+ * subscription is replaced). */
+static bool subscription__same_delivery(const struct subscription *sub, const cJSON *it)
+{
+    const struct subscription_env *env = sub->env;
+    const char *life = json__str(it, "lifecycleNotificationUrl");
+    if (life && strcmp(life, env->lifecycle_url))
+        return false;
+    bool rich = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "includeResourceData"));
+    if (rich != (env->keys != NULL))
+        return false;
+    if (!rich)
+        return true;
+    const char *cert_id = json__str(it, "encryptionCertificateId");
+    const char *cert = json__str(it, "encryptionCertificate");
+    if (cert_id && strcmp(cert_id, env->cert_id))
+        return false;
+    if (!cert)
+        return true;
+    char *ours = notify_crypto__store_cert_base64(env->keys, env->cert_id);
+    bool same = ours && !strcmp(ours, cert);
+    free(ours);
+    return same;
+}
+
 /* A listed subscription that another instance with this configuration made
  * (the same notificationUrl and users, hence the same clientState) and that
  * is not about to expire: taken over as it is (docs/ha.md "Subscriptions"). */
@@ -341,7 +368,7 @@ static bool subscription__adopt(struct subscription *sub, const cJSON *it)
         wall - clock__wall_ms() < 2 * SUBSCRIPTION_MIN_RENEW)
         return false;
     char *want = subscription__resource(sub->ids, sub->n_ids);
-    bool same = want && !strcasecmp(want, resource);
+    bool same = want && !strcasecmp(want, resource) && subscription__same_delivery(sub, it);
     free(want);
     if (!same)
         return false;

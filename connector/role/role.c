@@ -225,6 +225,8 @@ static int role__init(const struct daemon_env *env, void **state)
     }
     r->env = env;
     *state = r;
+    metrics__describe("role_active", METRIC_GAUGE,
+                      "1 while this instance is the active one for the tenant (docs/ha.md)");
     struct lease_cfg lc;
     lease__cfg_default(&lc);
     for (size_t i = 0; i < cfg->n_tenants; i++) {
