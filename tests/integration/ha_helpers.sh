@@ -31,10 +31,11 @@ lb_prefer() {
     kill -USR1 "$LB_PID"
 }
 
-# ha_start NAME: one instance of the shared configuration on its own port.
+# ha_start NAME [JQ]: one instance of the shared configuration on its own
+# port (JQ: a further change, e.g. another instance name).
 ha_start() {
     jq --arg l "127.0.0.1:${PORT[$1]}" --arg p "$LB" \
-        '.http.listen = $l | .http.public_url = $p' "$T/ps.json" >"$T/$1.json"
+        ".http.listen = \$l | .http.public_url = \$p | ${2:-.}" "$T/ps.json" >"$T/$1.json"
     start_daemon "$T/$1.json" "$1"
     PID[$1]=$PS_PID
 }

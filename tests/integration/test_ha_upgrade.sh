@@ -2,9 +2,10 @@
 # Rolling upgrade, fencing and B/state with several instances of one
 # configuration (docs/ha.md). Two run; B/health is the active one's, /readyz
 # and the log of each say its role and the active one. A third is started
-# and the active one gets SIGTERM while bob is in a Voice call: the handover
-# gap is under 5 s, fake-graph sees no subscription created or deleted and no
-# clearPresence (no write flap). Then the active one is paused (SIGSTOP)
+# (under another instance name: the same rule) and the active one gets
+# SIGTERM while bob is in a Voice call: the handover gap is under 5 s,
+# fake-graph sees no subscription created or deleted and no clearPresence
+# (no write flap). Then the active one is paused (SIGSTOP)
 # beyond its lease: a standby takes over and writes; resumed (SIGCONT), the
 # paused one writes nothing and both settle with one active. B/state stays
 # online while any instance lives, and says offline once the last is killed.
@@ -43,7 +44,7 @@ log "rolling upgrade: c starts, SIGTERM of $ACTIVE while bob is in a Voice call"
 C=$(call_start '{"email":"bob@contoso.com","terminal":"desk"}')
 wait_g_session 10 bob@contoso.com Busy/InACall
 wait_for 10 sync_quiet bob@contoso.com || fail "bob not quiet: $(sync_of bob@contoso.com)"
-ha_start c
+ha_start c '.instance = "ps-renamed"' # another instance name: the same rule
 wait_for 30 link_up c || fail "c: Voice link not live"
 wait_for 20 active_among "$ACTIVE" "$STANDBY" c >/dev/null || fail "c did not settle as standby: $(role c)"
 SEQ=$(sim GET /requests | jq '[.[].seq] | max')
