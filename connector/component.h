@@ -15,6 +15,7 @@ struct graph_client;
 struct graph_writer;
 struct voice_writer;
 struct tunables;
+struct role;
 
 /* What components share with each other. A component that provides a part
  * sets it in its init and clears it in its stop; a component that uses one
@@ -23,6 +24,7 @@ struct daemon_services {
     struct graph_client *graph_client; /* tokens, calls, budget (graph/graph_client.h) */
     struct graph_writer *graph_writer; /* Teams presence writes (graph/graph_writer.h) */
     struct voice_writer *voice_writer; /* Voice 'talking' writes (voice/writer.h) */
+    struct role *role;                 /* who is active per tenant (role/role.h) */
 };
 
 /* What a component gets to wire itself in; valid from init to free. */
@@ -43,6 +45,11 @@ struct daemon_env {
      * for all roles, <B>/state/<roles> in a split deployment. */
     unsigned roles;
     const char *state_topic;
+    /* This process's node id, unique per run: the MQTT client id and the
+     * holder name in leases (docs/ha.md); and the roles joined by '-' in a
+     * split deployment, NULL for a process that runs all of them. */
+    const char *node;
+    const char *split_name;
 };
 
 /* A part of the daemon (the Graph side, the Voice side, the mapper), listed

@@ -57,6 +57,7 @@ extern const struct daemon_component graph_component;
 extern const struct daemon_component voice_component;
 extern const struct daemon_component mapper_component;
 extern const struct daemon_component hass_component;
+extern const struct daemon_component role_component;
 
 struct daemon_entry {
     const struct daemon_component *c;
@@ -64,6 +65,9 @@ struct daemon_entry {
 };
 
 static const struct daemon_entry daemon_components[] = {
+    /* First in, last out: the others find services.role in their init, and
+     * the lease is released after they stopped writing (docs/ha.md). */
+    {&role_component, CONFIG_ROLE_ALL},
     /* The Graph client and writer (tokens, calls, the presence budget) that
      * the Graph side and the mapper share (docs/graph.md). */
     {&graph_client_component, CONFIG_ROLE_GRAPH | CONFIG_ROLE_MAPPER},
@@ -83,6 +87,7 @@ struct daemon {
     struct daemon_env env;
     struct daemon_services services;
     char *client_id;
+    char *split_name;
     char *health_topic;
     char *state_topic;
     char *online_payload;
@@ -180,6 +185,27 @@ static void daemon__on_mqtt(void *ctx, bool connected)
 {
     (void)ctx;
     health__set("mqtt", connected, connected ? NULL : "MQTT broker not connected");
+}
+
+/* Several instances share B/state (docs/ha.md): an "offline" reaching a live
+ * process is another one's will or clean stop (ours is sent only after
+ * `stopping`); it is answered with this process's "online", so B/state says
+ * online while any instance lives and the last one's will stays. */
+static void daemon__on_state(void *ctx, const char *topic, const char *payload, size_t len,
+                             bool retained)
+{
+    struct daemon *d = ctx;
+    (void)topic, (void)retained;
+    if (d->stopping || len == 0 || !bus__connected(d->env.bus))
+        return;
+    cJSON *o = json__parse(payload, len);
+    const char *state = json__str(o, "state");
+    bool offline = state && !strcmp(state, "offline");
+    cJSON_Delete(o);
+    if (!offline)
+        return;
+    LOG_INFO("daemon", "state offline answered with online topic=%s", d->state_topic);
+    bus__publish(d->env.bus, d->state_topic, d->online_payload, strlen(d->online_payload), true);
 }
 
 /* ---- SIGHUP: reload user lists ----------------------------------------------- */
@@ -404,7 +430,8 @@ static int daemon__start_http(struct daemon *d)
  * broker would disconnect one) nor a will topic (one's will would mark the
  * other offline). See docs/operations.md "Split deployment". The random
  * suffix makes the client id unique per run, so that two instances started
- * with one configuration never take each other's connection over. */
+ * with one configuration never take each other's connection over; it is
+ * also the node id of the leases (docs/ha.md). */
 static int daemon__names(struct daemon *d)
 {
     const struct config *cfg = d->env.cfg;
@@ -426,11 +453,14 @@ static int daemon__names(struct daemon *d)
     else {
         char leaf[80];
         d->client_id = str__cat(cfg->instance, "-", roles, "-", suffix, NULL);
+        d->split_name = str__dup(roles);
         snprintf(leaf, sizeof(leaf), "state/%s", roles);
         d->state_topic = str__cat(cfg->mqtt.bridge_topic, "/", leaf, NULL);
         snprintf(leaf, sizeof(leaf), "health/%s", roles);
         d->health_topic = str__cat(cfg->mqtt.bridge_topic, "/", leaf, NULL);
     }
+    d->env.node = d->client_id;
+    d->env.split_name = d->split_name;
     d->env.state_topic = d->state_topic;
     return d->client_id && d->state_topic && d->health_topic ? 0 : -1;
 }
@@ -507,6 +537,10 @@ static int daemon__setup(struct daemon *d)
         return -1;
     }
     bus__on_connection(d->env.bus, daemon__on_mqtt, d);
+    if (bus__subscribe(d->env.bus, d->state_topic, daemon__on_state, d) < 0) {
+        LOG_ERROR("daemon", "cannot subscribe topic=%s", d->state_topic);
+        return -1;
+    }
     status__attach(d->env.loop, d->env.bus, d->health_topic, d->env.cfg->instance); /* B/health */
     if (daemon__start_http(d) < 0) {
         LOG_ERROR("daemon", "cannot set up the HTTP listener listen=%s", d->env.cfg->http.listen);
@@ -601,6 +635,7 @@ int daemon__run(struct config *cfg, const struct tunables *tun)
     free(d.state_topic);
     free(d.health_topic);
     free(d.client_id);
+    free(d.split_name);
     free(d.online_payload);
     free(d.offline_payload);
     LOG_INFO("daemon", "stopped exit_code=%d", rc);

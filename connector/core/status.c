@@ -17,6 +17,7 @@ static struct bus *status_bus;
 static char *status_topic;
 static char *status_instance;
 static bool status_queued; /* a publish is posted and not yet run */
+static bool status_muted;  /* a standby publishes no B/health */
 
 static cJSON *status__tenants(void)
 {
@@ -32,7 +33,7 @@ static void status__publish(void *arg)
     (void)arg;
     pthread_mutex_lock(&status_lock);
     status_queued = false;
-    if (!status_bus) {
+    if (!status_bus || status_muted) {
         pthread_mutex_unlock(&status_lock);
         return;
     }
@@ -79,6 +80,15 @@ void status__detach(void)
     pthread_mutex_unlock(&status_lock);
 }
 
+void status__mute(bool muted)
+{
+    pthread_mutex_lock(&status_lock);
+    status_muted = muted;
+    if (!muted)
+        status__schedule();
+    pthread_mutex_unlock(&status_lock);
+}
+
 void status__set(const char *tenant, const char *section, cJSON *value)
 {
     pthread_mutex_lock(&status_lock);
@@ -110,5 +120,6 @@ void status__reset(void)
     pthread_mutex_lock(&status_lock);
     cJSON_Delete(status_doc);
     status_doc = NULL;
+    status_muted = false;
     pthread_mutex_unlock(&status_lock);
 }

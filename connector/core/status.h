@@ -9,6 +9,8 @@
 #ifndef PS_STATUS_H
 #define PS_STATUS_H
 
+#include <stdbool.h>
+
 struct cJSON;
 struct loop;
 struct bus;
@@ -17,6 +19,9 @@ struct bus;
 void status__attach(struct loop *loop, struct bus *bus, const char *topic, const char *instance);
 /* Loop thread. Stops publishing (before the bus is freed). */
 void status__detach(void);
+/* Any thread. muted: nothing is published (a standby, docs/ha.md: B/health
+ * is the active instance's); unmuting publishes the current document. */
+void status__mute(bool muted);
 /* Any thread. Replaces tenant.section with value (taken over; NULL removes). */
 void status__set(const char *tenant, const char *section, struct cJSON *value);
 /* Any thread. malloc'd copy of the document, for tests and /readyz. */

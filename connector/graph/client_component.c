@@ -53,8 +53,10 @@ static int client_component__init(const struct daemon_env *env, void **state)
     c->gc = graph_client__new(&o);
     if (c->gc && (env->roles & CONFIG_ROLE_MAPPER)) {
         c->writer = graph_writer__new(env->loop, c->gc);
-        if (c->writer)
+        if (c->writer) {
             graph_writer__set_timeout(c->writer, tun->graph_http_timeout_ms);
+            graph_writer__set_role(c->writer, env->services ? env->services->role : NULL);
+        }
     }
     if (!c->gc || ((env->roles & CONFIG_ROLE_MAPPER) && !c->writer)) {
         LOG_ERROR("graph", "cannot set up the Graph client");

@@ -15,7 +15,11 @@
  * configured), the modules and the webhook routes. start: look up the users
  * (then subscribe, resync), read the tenant's identity. reload (SIGHUP): the
  * new user lists; new users are looked up and the subscriptions re-planned.
- * stop: join the decryption workers, cancel every module's timers. */
+ * stop: join the decryption workers, cancel every module's timers.
+ *
+ * With several instances (docs/ha.md) only the one that writes for the
+ * tenant (role/role.h) holds its subscriptions; every instance looks users
+ * up, reads presence and answers notifications. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +39,7 @@
 #include "graph/subscriptions.h"
 #include "graph/users.h"
 #include "graph/webhook.h"
+#include "role/role.h"
 
 /* One tenant's modules. */
 struct graph_side_tenant {
@@ -87,6 +92,15 @@ static void graph_side__on_resolved(void *ctx, bool first)
         free(ids);
     }
     resync__request(t->resync, first ? "start" : "users looked up");
+}
+
+/* The role changed (role/role.h): the subscriptions follow it. */
+static void graph_side__on_role(void *ctx, const char *tenant, bool writes)
+{
+    struct graph_side *side = ctx;
+    struct graph_side_tenant *t = graph_side__tenant(side, tenant);
+    if (t && !side->stopping)
+        subscriptions__set_writes(t->subs, writes);
 }
 
 static void graph_side__want_resync(void *ctx, const char *reason)
@@ -214,18 +228,22 @@ static int graph_side__modules(struct graph_side_tenant *t, const struct tunable
                                       .period_ms = tun->graph_resync_ms,
                                       .status = t->status};
     t->resync = t->users ? resync__new(&ro) : NULL;
-    struct graph_subscriptions_options so = {.loop = env->loop,
-                                             .client = t->gc,
-                                             .tenant = t->name,
-                                             .graph = &t->cfg->graph,
-                                             .notify_url = t->notify_url,
-                                             .lifecycle_url = t->lifecycle_url,
-                                             .keys = t->keys,
-                                             .cert_id = t->cert_id,
-                                             .renew_ms = tun->graph_renew_ms,
-                                             .status = t->status,
-                                             .want_resync = graph_side__want_resync,
-                                             .ctx = t};
+    struct graph_subscriptions_options so = {
+        .loop = env->loop,
+        .client = t->gc,
+        .tenant = t->name,
+        .graph = &t->cfg->graph,
+        .notify_url = t->notify_url,
+        .lifecycle_url = t->lifecycle_url,
+        .keys = t->keys,
+        .cert_id = t->cert_id,
+        .renew_ms = tun->graph_renew_ms,
+        .status = t->status,
+        .want_resync = graph_side__want_resync,
+        .ctx = t,
+        .state_key = t->cfg->graph.client_secret.value,
+        .role = env->services ? env->services->role : NULL,
+        .standby = !role__writes(env->services ? env->services->role : NULL, t->name)};
     t->subs = subscriptions__new(&so);
     t->identity = graph_side__identity(t);
     if (!t->users || !t->resync || !t->subs || !t->identity)
@@ -310,6 +328,8 @@ static void graph_side__describe_metrics(void)
                       "Presence subscriptions created");
     metrics__describe("graph_subscriptions_renewed_total", METRIC_COUNTER,
                       "Presence subscriptions renewed (PATCH)");
+    metrics__describe("graph_subscriptions_adopted_total", METRIC_COUNTER,
+                      "Presence subscriptions another instance made, taken over (docs/ha.md)");
     metrics__describe("graph_subscriptions_reauthorized_total", METRIC_COUNTER,
                       "Presence subscriptions reauthorized");
     metrics__describe("graph_subscription_failures_total", METRIC_COUNTER,
@@ -346,6 +366,8 @@ static int graph_side__init(const struct daemon_env *env, void **state)
         goto fail;
     }
     graph_client__on_status(side->gc, graph_side__on_auth, side);
+    if (role__watch(env->services ? env->services->role : NULL, graph_side__on_role, side) < 0)
+        goto fail;
     LOG_INFO("graph", "graph side ready tenants=%zu workers=%zu", side->n_tenants,
              webhook__workers(side->webhook));
     return 0;

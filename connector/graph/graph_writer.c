@@ -7,6 +7,7 @@
  * while fewer than GRAPH_WRITER_MAX_IN_FLIGHT requests of the tenant are
  * out. Each answer gives every operation in it exactly one result. */
 #include "graph/graph_writer.h"
+#include "role/role.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -67,6 +68,7 @@ struct graph_writer {
     bool stopping;
     int64_t timeout_ms;
     uint64_t seq;
+    const struct role *role;
 };
 
 /* A request in flight. */
@@ -413,6 +415,12 @@ static void graph_writer__send(struct wtenant *t, bool reads)
     struct wqueue *src = reads ? &t->reads : &t->writes;
     size_t max = reads ? GRAPH_WRITER_READ_MAX : GRAPH_BATCH_MAX;
     size_t n = src->n < max ? src->n : max;
+    if (!reads && !role__writes(t->w->role, t->name)) { /* fenced or standby since submit */
+        while (n-- > 0)
+            graph_writer__op_end(graph_writer__queue_pop(src), GRAPH_WRITE_FAILED, 0, -1,
+                                 "not the active instance");
+        return;
+    }
     struct wreq *q = calloc(1, sizeof(*q) + n * sizeof(q->ops[0]));
     struct graph_writer_item *items = calloc(n, sizeof(*items));
     if (!q || !items) {
@@ -598,6 +606,11 @@ struct graph_writer *graph_writer__new(struct loop *loop, struct graph_client *g
     metrics__describe("graph_presence_writes_total", METRIC_COUNTER,
                       "Presence operations of the writer (set_busy, clear, read) by result");
     return w;
+}
+
+void graph_writer__set_role(struct graph_writer *w, const struct role *role)
+{
+    w->role = role;
 }
 
 void graph_writer__set_timeout(struct graph_writer *w, int64_t ms)

@@ -74,6 +74,10 @@ const char *graph_writer__op_name(enum graph_op op);
 struct graph_writer *graph_writer__new(struct loop *loop, struct graph_client *gc);
 /* Per-request timeout (default 15 s; a $batch gets 5 s more). */
 void graph_writer__set_timeout(struct graph_writer *w, int64_t ms);
+/* Writes (not reads) of a tenant go out only while role__writes(role,
+ * tenant) (docs/ha.md); others end GRAPH_WRITE_FAILED. NULL: always. */
+struct role;
+void graph_writer__set_role(struct graph_writer *w, const struct role *role);
 
 /* Loop thread. Returns 0 (cb runs later, exactly once), or -1 for an unknown
  * tenant, a bad argument, a stopped writer or out of memory (cb not called). */

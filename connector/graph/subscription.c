@@ -16,6 +16,7 @@
 #include "graph/notify_crypto.h"
 #include "graph/graph_status.h"
 #include "graph/tokens.h"
+#include "role/role.h"
 
 #define SUBSCRIPTION_RETRY_BASE 2000
 #define SUBSCRIPTION_RETRY_MAX  (5 * 60 * 1000)
@@ -195,10 +196,15 @@ static char *subscription__create_body(struct subscription *sub)
     const struct subscription_env *o = sub->env;
     char exp[40];
     unsigned char rnd[SUBSCRIPTIONS_CLIENT_STATE_LEN / 2];
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-        return NULL;
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        snprintf(sub->client_state + 2 * i, 3, "%02x", rnd[i]);
+    if (sub->derived_state[0]) {
+        snprintf(sub->client_state, sizeof(sub->client_state), "%s", sub->derived_state);
+    }
+    else {
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+            return NULL;
+        for (size_t i = 0; i < sizeof(rnd); i++)
+            snprintf(sub->client_state + 2 * i, 3, "%02x", rnd[i]);
+    }
     char *resource = subscription__resource(sub->ids, sub->n_ids);
     cJSON *j = cJSON_CreateObject();
     if (!resource || !j) {
@@ -284,6 +290,16 @@ static void subscription__create(struct subscription *sub)
 
 /* ---- startup cleanup: list, delete ---------------------------------------------------- */
 
+/* After the listing: an adopted subscription is renewed on its schedule, and
+ * everyone is read once, for what changed while no instance was active. */
+static void subscription__adopted(struct subscription *sub)
+{
+    subscription__next(sub);
+    graph_status__changed(sub->env->status);
+    if (sub->env->want_resync)
+        sub->env->want_resync(sub->env->ctx, "subscription adopted");
+}
+
 static void subscription__deleted(struct subscription *sub, const struct graph_response *res)
 {
     if (res->status != 204 && res->status != 200 && res->status != 404)
@@ -291,6 +307,10 @@ static void subscription__deleted(struct subscription *sub, const struct graph_r
     if (--sub->outstanding > 0)
         return;
     sub->busy = false;
+    if (sub->id[0]) { /* one was adopted while the others were deleted */
+        subscription__adopted(sub);
+        return;
+    }
     sub->state = SUBSCRIPTION_IDLE;
     subscription__ensure(sub);
 }
@@ -305,6 +325,68 @@ static void subscription__delete_id(struct subscription *sub, const char *id)
     subscription__call(sub, "DELETE", path, NULL, subscription__deleted);
 }
 
+/* The listed subscription delivers as ours would: the same lifecycle URL,
+ * basic or rich as configured, and with our certificate (a field Graph leaves
+ * out is taken as matching; a rotated certificate does not match, so the
+ * subscription is replaced). */
+static bool subscription__same_delivery(const struct subscription *sub, const cJSON *it)
+{
+    const struct subscription_env *env = sub->env;
+    const char *life = json__str(it, "lifecycleNotificationUrl");
+    if (life && strcmp(life, env->lifecycle_url))
+        return false;
+    bool rich = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "includeResourceData"));
+    if (rich != (env->keys != NULL))
+        return false;
+    if (!rich)
+        return true;
+    const char *cert_id = json__str(it, "encryptionCertificateId");
+    const char *cert = json__str(it, "encryptionCertificate");
+    if (cert_id && strcmp(cert_id, env->cert_id))
+        return false;
+    if (!cert)
+        return true;
+    char *ours = notify_crypto__store_cert_base64(env->keys, env->cert_id);
+    bool same = ours && !strcmp(ours, cert);
+    free(ours);
+    return same;
+}
+
+/* A listed subscription that another instance with this configuration made
+ * (the same notificationUrl and users, hence the same clientState) and that
+ * is not about to expire: taken over as it is (docs/ha.md "Subscriptions"). */
+static bool subscription__adopt(struct subscription *sub, const cJSON *it)
+{
+    const char *url = json__str(it, "notificationUrl");
+    const char *resource = json__str(it, "resource");
+    const char *id = json__str(it, "id");
+    const char *exp = json__str(it, "expirationDateTime");
+    int64_t wall = 0;
+    if (sub->state == SUBSCRIPTION_ACTIVE || !sub->derived_state[0] || !url || !resource || !id ||
+        !exp || strcmp(url, sub->env->notify_url) || strlen(id) > GRAPH_ID_MAX ||
+        clock__parse_iso8601(exp, &wall) != 0 ||
+        wall - clock__wall_ms() < 2 * SUBSCRIPTION_MIN_RENEW)
+        return false;
+    char *want = subscription__resource(sub->ids, sub->n_ids);
+    bool same = want && !strcasecmp(want, resource) && subscription__same_delivery(sub, it);
+    free(want);
+    if (!same)
+        return false;
+    snprintf(sub->id, sizeof(sub->id), "%s", id);
+    snprintf(sub->client_state, sizeof(sub->client_state), "%s", sub->derived_state);
+    sub->expires_wall_ms = wall;
+    sub->state = SUBSCRIPTION_ACTIVE;
+    sub->last_error[0] = '\0';
+    backoff__reset(&sub->bo);
+    subscription__live(sub);
+    char ts[32];
+    LOG_INFO("graph", "subscription adopted tenant=%s account=%s id=%s users=%zu expires=%s",
+             sub->env->tenant, sub->username, sub->id, sub->n_ids,
+             clock__iso8601(wall, ts, sizeof(ts)));
+    subscription__count(sub, "graph_subscriptions_adopted_total");
+    return true;
+}
+
 static void subscription__delete_listed(struct subscription *sub, const cJSON *value)
 {
     const cJSON *it;
@@ -313,13 +395,19 @@ static void subscription__delete_listed(struct subscription *sub, const cJSON *v
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(it, "resource");
         if (cJSON_IsString(id) && cJSON_IsString(r) && strlen(id->valuestring) <= GRAPH_ID_MAX &&
-            strstr(r->valuestring, "communications/presences"))
+            strstr(r->valuestring, "communications/presences") && !subscription__adopt(sub, it))
             subscription__delete_id(sub, id->valuestring);
     }
 }
 
 static void subscription__listed(struct subscription *sub, const struct graph_response *res)
 {
+    if (!role__writes(sub->env->role, sub->env->tenant)) { /* fenced meanwhile */
+        sub->busy = false;
+        sub->state = SUBSCRIPTION_IDLE;
+        sub->listed = false;
+        return;
+    }
     cJSON *o = res->status == 200 ? json__parse(res->body, res->body_len) : NULL;
     const cJSON *value = cJSON_GetObjectItemCaseSensitive(o, "value");
     if (!cJSON_IsArray(value)) {
@@ -333,6 +421,8 @@ static void subscription__listed(struct subscription *sub, const struct graph_re
     sub->outstanding = 1; /* held while deleting */
     sub->state = SUBSCRIPTION_DELETING;
     subscription__delete_listed(sub, value);
+    if (sub->id[0])
+        sub->state = SUBSCRIPTION_ACTIVE; /* adopted; others of ours may be deleted meanwhile */
     /* a delegated list holds one page in practice; a nextLink would hold
      * more subscriptions of this app by this account: noted, not followed */
     if (cJSON_GetObjectItemCaseSensitive(o, "@odata.nextLink"))
@@ -342,8 +432,13 @@ static void subscription__listed(struct subscription *sub, const struct graph_re
     sub->listed = true;
     if (--sub->outstanding == 0) {
         sub->busy = false;
-        sub->state = SUBSCRIPTION_IDLE;
-        subscription__ensure(sub);
+        if (sub->state != SUBSCRIPTION_ACTIVE) {
+            sub->state = SUBSCRIPTION_IDLE;
+            subscription__ensure(sub);
+        }
+        else {
+            subscription__adopted(sub);
+        }
     }
 }
 
@@ -419,7 +514,7 @@ static void subscription__reauthorized(struct subscription *sub, const struct gr
 
 static void subscription__reauthorize(struct subscription *sub)
 {
-    if (sub->busy)
+    if (sub->busy || !sub->env->writes || !role__writes(sub->env->role, sub->env->tenant))
         return; /* a renewal or recreation in flight reauthorizes anyway */
     const struct subscription_env *env = sub->env;
     /* Graph asks for "a valid access token", and may ask every few minutes:
@@ -459,6 +554,8 @@ static void subscription__ensure(struct subscription *sub)
         return;
     loop__timer_cancel(env->loop, sub->timer);
     sub->timer = 0;
+    if (!env->writes || !role__writes(env->role, env->tenant))
+        return; /* a standby: subscription__role() starts again on a takeover */
     if (sub->state == SUBSCRIPTION_ACTIVE && sub->replan) {
         subscription__replace(sub);
         return;
@@ -494,7 +591,7 @@ static const char *subscription__state_name(const struct subscription *sub)
     case SUBSCRIPTION_ACTIVE:
         return "active";
     default:
-        return sub->n_ids ? "none" : "unused";
+        return !sub->env->writes ? "standby" : sub->n_ids ? "none" : "unused";
     }
 }
 
@@ -548,10 +645,26 @@ void subscription__plan(struct subscription *sub, char *const *ids, size_t n)
     if (changed && sub->state != SUBSCRIPTION_IDLE)
         sub->replan = true;
     if (sub->n_ids == 0 && sub->state == SUBSCRIPTION_ACTIVE) {
-        if (!sub->busy) /* busy: its answer sees replan and deletes it */
+        if (!sub->busy && sub->env->writes &&
+            role__writes(sub->env->role, sub->env->tenant)) /* busy: its answer sees replan */
             subscription__replace(sub);
         return;
     }
+    subscription__ensure(sub);
+}
+
+void subscription__role(struct subscription *sub)
+{
+    const struct subscription_env *env = sub->env;
+    if (!env->writes) {
+        loop__timer_cancel(env->loop, sub->timer);
+        sub->timer = 0;
+        return;
+    }
+    /* a subscription of our own last term is renewed (404: recreated);
+     * otherwise the account's list is read and ours adopted */
+    if (sub->state != SUBSCRIPTION_ACTIVE)
+        sub->listed = false;
     subscription__ensure(sub);
 }
 

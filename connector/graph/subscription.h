@@ -28,6 +28,8 @@
 #include "graph/subscriptions.h"
 #include "graph/users.h"
 
+struct role;
+
 /* What one tenant's accounts share; owned by subscriptions.c. */
 struct subscription_env {
     struct loop *loop;
@@ -44,6 +46,10 @@ struct subscription_env {
     void (*want_resync)(void *ctx, const char *reason);
     void *ctx;
     bool stopping; /* set by the owner at stop: answers are dropped */
+    /* This process writes for the tenant (role/role.h): only then does it
+     * create, renew, reauthorize or delete subscriptions (docs/ha.md). */
+    bool writes;
+    const struct role *role; /* checked again at each request; NULL: alone */
 };
 
 enum subscription_state {
@@ -62,6 +68,10 @@ struct subscription {
     size_t n_ids;
     char id[GRAPH_ID_MAX + 1]; /* Graph's id while active */
     char client_state[SUBSCRIPTIONS_CLIENT_STATE_LEN + 1];
+    /* What clientState this account's subscriptions carry: the same for every
+     * instance with this configuration (subscriptions__client_state), so an
+     * instance that takes over adopts them; "" makes a random one each time. */
+    char derived_state[SUBSCRIPTIONS_CLIENT_STATE_LEN + 1];
     int64_t expires_wall_ms; /* as Graph granted it */
     enum subscription_state state;
     bool listed; /* startup cleanup done for this account */
@@ -78,6 +88,10 @@ void subscription__init(struct subscription *sub, const struct subscription_env 
 /* The account's share of the users (ids[0..n-1], sorted); brings the
  * subscription to it. */
 void subscription__plan(struct subscription *sub, char *const *ids, size_t n);
+/* The role changed (env->writes is already set): a takeover lists the
+ * account's subscriptions and adopts ours (docs/ha.md); a loss cancels the
+ * renewal timer, keeping what is live for the webhook's checks. */
+void subscription__role(struct subscription *sub);
 /* A lifecycle event for this subscription. */
 void subscription__lifecycle(struct subscription *sub, const char *event);
 /* Its B/health entry: {account, state, users, id, expires, error}. */

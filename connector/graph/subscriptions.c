@@ -3,7 +3,11 @@
 #include "graph/subscriptions.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +34,35 @@ struct graph_subscriptions {
     size_t n;
     pthread_mutex_t reg_lock;
     struct subscriptions_reg *reg; /* per account */
+    atomic_bool standby;           /* for the workers: env.writes is false */
 };
+
+int subscriptions__client_state(const char *key, const char *tenant, const char *account,
+                                const char *notify_url, char *out)
+{
+    out[0] = '\0';
+    if (!key || !*key || !tenant || !account || !notify_url)
+        return -1;
+    /* the account compares case-insensitively everywhere */
+    char *msg = malloc(strlen(tenant) + strlen(account) + strlen(notify_url) + 64);
+    if (!msg)
+        return -1;
+    int n = sprintf(msg, "presence-sync clientState\n%s\n", tenant);
+    for (const char *p = account; *p; p++)
+        msg[n++] = (char)tolower((unsigned char)*p);
+    n += sprintf(msg + n, "\n%s", notify_url);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    bool ok = HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)msg, (size_t)n, mac,
+                   &len) != NULL &&
+              len * 2 == SUBSCRIPTIONS_CLIENT_STATE_LEN;
+    free(msg);
+    if (!ok)
+        return -1;
+    for (unsigned int i = 0; i < len; i++)
+        snprintf(out + 2 * i, 3, "%02x", mac[i]);
+    return 0;
+}
 
 void subscriptions__split(size_t n, size_t n_accounts, size_t a, size_t *first, size_t *count)
 {
@@ -66,6 +98,14 @@ int subscriptions__check(struct graph_subscriptions *s, const char *sub_id,
             rc = notify_crypto__client_state_equal(client_state, s->reg[i].client_state) ? 1 : 0;
     }
     pthread_mutex_unlock(&s->reg_lock);
+    /* A standby does not know the ids the active instance created; their
+     * clientState, derived from the shared configuration, authenticates
+     * them (docs/ha.md "Reads everywhere"). derived_state is set at
+     * creation and never changed. */
+    for (size_t i = 0; rc < 0 && atomic_load(&s->standby) && i < s->n; i++)
+        if (s->subs[i].derived_state[0] &&
+            notify_crypto__client_state_equal(client_state, s->subs[i].derived_state))
+            rc = 1;
     return rc;
 }
 
@@ -99,6 +139,20 @@ void subscriptions__plan(struct graph_subscriptions *s, char *const *ids, size_t
     graph_status__changed(s->env.status);
 }
 
+void subscriptions__set_writes(struct graph_subscriptions *s, bool writes)
+{
+    if (s->env.writes == writes)
+        return;
+    s->env.writes = writes;
+    atomic_store(&s->standby, !writes);
+    LOG_INFO("graph", "subscriptions %s tenant=%s accounts=%zu",
+             writes ? "taken over (listing, adopting ours)" : "left to the active instance",
+             s->env.tenant, s->n);
+    for (size_t a = 0; a < s->n; a++)
+        subscription__role(&s->subs[a]);
+    graph_status__changed(s->env.status);
+}
+
 void subscriptions__lifecycle(struct graph_subscriptions *s, const char *sub_id, const char *event)
 {
     for (size_t a = 0; a < s->n; a++) {
@@ -129,7 +183,8 @@ void subscriptions__status(void *ctx, cJSON *section, struct graph_ready *r)
         metrics__set("graph_subscription_expiry_timestamp_seconds", labels,
                      active ? (double)(sub->expires_wall_ms / 1000) : 0);
         cJSON_AddItemToArray(arr, subscription__json(sub));
-        if (sub->n_ids && sub->state != SUBSCRIPTION_ACTIVE)
+        /* a standby holds none: the active instance does (docs/ha.md) */
+        if (s->env.writes && sub->n_ids && sub->state != SUBSCRIPTION_ACTIVE)
             graph_status__not_ready(r, "subscriptions not live");
     }
     snprintf(labels, sizeof(labels), "tenant=\"%s\"", s->env.tenant);
@@ -154,7 +209,10 @@ struct graph_subscriptions *subscriptions__new(const struct graph_subscriptions_
         .on_live = subscriptions__on_live,
         .want_resync = subscriptions__want_resync,
         .ctx = s,
+        .writes = !o->standby,
+        .role = o->role,
     };
+    atomic_init(&s->standby, o->standby);
     s->want_resync = o->want_resync;
     s->ctx = o->ctx;
     pthread_mutex_init(&s->reg_lock, NULL);
@@ -165,8 +223,12 @@ struct graph_subscriptions *subscriptions__new(const struct graph_subscriptions_
         subscriptions__free(s);
         return NULL;
     }
-    for (s->n = 0; s->n < n; s->n++)
-        subscription__init(&s->subs[s->n], &s->env, s->n, o->graph->accounts[s->n].username);
+    for (s->n = 0; s->n < n; s->n++) {
+        struct subscription *sub = &s->subs[s->n];
+        subscription__init(sub, &s->env, s->n, o->graph->accounts[s->n].username);
+        subscriptions__client_state(o->state_key, o->tenant, sub->username, o->notify_url,
+                                    sub->derived_state);
+    }
     return s;
 }
 

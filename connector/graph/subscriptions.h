@@ -2,10 +2,15 @@
  * per service account (Graph allows one per user and app), at most 650
  * users each, made with that account's delegated token.
  *
- * Per account: on the first run the account's existing subscriptions of
- * this app are listed and deleted (GET does not return clientState, so an
- * adopted subscription could not be authenticated: we never adopt), then one
- * is created with a fresh random clientState. It is renewed at half of the
+ * Per account: when this process starts writing for the tenant (its role,
+ * docs/ha.md) the account's existing subscriptions of this app are listed;
+ * one with our notificationUrl and users is adopted, the others deleted;
+ * then, when none was adopted, one is created. GET does not return
+ * clientState, so the clientState is derived from the client secret, the
+ * tenant, the account and the notificationUrl (subscriptions__client_state):
+ * every instance with one configuration makes the same, and can check the
+ * notifications of a subscription another one created. Without a client
+ * secret it is random and nothing is adopted. It is renewed at half of the
  * time left of the expirationDateTime Graph granted, recreated when Graph
  * says 404 or removes it, reauthorized on `reauthorizationRequired`. Graph
  * never reports the presence changes a subscription missed, so after every
@@ -18,6 +23,7 @@
 #ifndef PS_GRAPH_SUBSCRIPTIONS_H
 #define PS_GRAPH_SUBSCRIPTIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +35,7 @@ struct graph_ready;
 struct graph_status;
 struct graph_subscriptions;
 struct notify_key_store;
+struct role;
 
 #define SUBSCRIPTIONS_CLIENT_STATE_LEN 64 /* hex of 32 random bytes; Graph allows 128 */
 #define SUBSCRIPTIONS_LIFETIME_MS      (55LL * 60 * 1000) /* asked for; Graph allows 60 min */
@@ -46,6 +53,9 @@ struct graph_subscriptions_options {
     struct graph_status *status;
     void (*want_resync)(void *ctx, const char *reason);
     void *ctx;
+    const char *state_key;   /* the client secret (NULL: random clientStates) */
+    bool standby;            /* starts not writing (role/role.h); false: a process alone */
+    const struct role *role; /* NULL: a process alone */
 };
 
 struct graph_subscriptions *subscriptions__new(const struct graph_subscriptions_options *o);
@@ -65,11 +75,20 @@ int subscriptions__check(struct graph_subscriptions *s, const char *sub_id,
  * graph_subscription_expiry_timestamp_seconds. */
 void subscriptions__status(void *ctx, struct cJSON *section, struct graph_ready *r);
 
+/* This process started (writes) or stopped writing for the tenant: a
+ * takeover lists and adopts, a loss stops renewing (nothing is deleted). */
+void subscriptions__set_writes(struct graph_subscriptions *s, bool writes);
+
 /* Cancels the timers; answers in flight are dropped. */
 void subscriptions__stop(struct graph_subscriptions *s);
 void subscriptions__free(struct graph_subscriptions *s);
 
 /* ---- pure (unit-tested; the resource is subscription__resource) ---- */
+
+/* out (SUBSCRIPTIONS_CLIENT_STATE_LEN + 1 bytes): the hex HMAC-SHA256 of
+ * tenant, account and notify_url under key. 0, or -1 (out ""). */
+int subscriptions__client_state(const char *key, const char *tenant, const char *account,
+                                const char *notify_url, char *out);
 
 /* Splits n users over n_accounts as evenly as possible: first/count of
  * account a. */

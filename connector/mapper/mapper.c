@@ -29,6 +29,7 @@
 #include "core/str.h"
 #include "core/tunables.h"
 #include "mapper/mapper_int.h"
+#include "role/role.h"
 
 #define SUB MAPPER_SUB
 
@@ -261,6 +262,13 @@ static void mapper__voice_start(struct mapper *m, struct mapper_user *u, bool va
 
 /* ---- the pump ---- */
 
+/* This process writes for the tenant (docs/ha.md): as the watcher last
+ * heard, and still by the lease's clock. */
+static bool mapper__writes(const struct mapper *m, const struct mapper_tenant *t)
+{
+    return t->writes && role__writes(m->env->services ? m->env->services->role : NULL, t->name);
+}
+
 static void mapper__publish(struct mapper *m, struct mapper_user *u, int64_t now)
 {
     if (!m->bus)
@@ -277,6 +285,8 @@ static void mapper__pump_user(struct mapper *m, struct mapper_user *u, int64_t n
         u->vwoken = false;
         m->voice_woken--;
     }
+    if (!mapper__writes(m, u->t))
+        return; /* a standby: inputs kept, nothing written, no B/sync */
     struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     size_t n = reconcile__plan(&u->state, &u->t->config, now, a);
     for (size_t i = 0; i < n; i++) {
@@ -312,6 +322,8 @@ static void mapper__pump_user(struct mapper *m, struct mapper_user *u, int64_t n
  * completion, not by the timer (which would spin while the queue drains). */
 static int64_t mapper__next_due(const struct mapper_user *u, int64_t now)
 {
+    if (!mapper__writes(u->t->m, u->t))
+        return RECONCILE_NEVER;
     struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     size_t n = reconcile__plan(&u->state, &u->t->config, now, a);
     int64_t due = RECONCILE_NEVER;
@@ -440,6 +452,56 @@ void mapper__schedule(struct mapper *m)
     m->pump_timer = loop__timer(m->loop, 0, mapper__pump, m);
 }
 
+/* ---- the role (docs/ha.md) ---- */
+
+/* A takeover starts from the truth as a fresh start would: what was written
+ * is unknown again (the previous holder's B/sync records are read back),
+ * what the inputs say is kept. A user with a write in flight (the end of a
+ * fence) keeps its state: the answer is still to come. */
+static void mapper__restart_user(struct mapper_user *u, int64_t now)
+{
+    struct reconcile_user *s = &u->state;
+    if (s->target[RECONCILE_TEAMS].in_flight || s->target[RECONCILE_VOICE].in_flight)
+        return;
+    struct reconcile_teams_input teams = s->teams;
+    struct reconcile_voice_input voice = s->voice;
+    bool real = s->teams_real, retired = s->retired;
+    enum reconcile_origin origin = s->origin;
+    reconcile__user_init(s, u->t->name, u->address, now);
+    s->teams = teams;
+    s->voice = voice;
+    s->teams_real = real;
+    s->origin = origin;
+    s->retired = retired;
+    registry__touch(u);
+}
+
+static void mapper__on_role(void *ctx, const char *tenant, bool writes)
+{
+    struct mapper *m = ctx;
+    struct mapper_tenant *t = NULL;
+    for (size_t i = 0; i < m->n_tenants && !t; i++)
+        if (!strcmp(m->tenants[i].name, tenant))
+            t = &m->tenants[i];
+    if (m->stopping || !t || t->writes == writes)
+        return;
+    t->writes = writes;
+    LOG_INFO(SUB, "%s tenant=%s users=%zu",
+             writes ? "writing: start-up reconcile" : "standby: writing nothing", tenant,
+             t->n_users);
+    if (!writes)
+        return;
+    /* while the start's records are still read, the users are fresh anyway */
+    if (!m->seeding) {
+        int64_t now = clock__mono_ms();
+        for (size_t k = 0; k < t->n_users; k++)
+            mapper__restart_user(t->users[k], now);
+        m->records = 0;
+        inputs__seed_start(m);
+    }
+    mapper__schedule(m);
+}
+
 /* ---- component ---- */
 
 static void mapper__tenant_free(struct mapper_tenant *t)
@@ -480,6 +542,7 @@ static int mapper__tenant_init(struct mapper *m, struct mapper_tenant *t, const 
         t->config.busy = (const char *const *)t->busy;
         t->config.n_busy = t->n_busy;
     }
+    t->writes = role__writes(m->env->services ? m->env->services->role : NULL, tc->name);
     return registry__sync_users(t, tc);
 }
 
@@ -602,6 +665,8 @@ static int mapper__init(const struct daemon_env *env, void **state)
     }
     mapper__describe_metrics();
     if (m->bus && mapper__subscribe(m) != 0)
+        goto fail;
+    if (role__watch(env->services ? env->services->role : NULL, mapper__on_role, m) < 0)
         goto fail;
     *state = m;
     return 0;

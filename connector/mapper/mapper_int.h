@@ -47,6 +47,7 @@ struct mapper_tenant {
     size_t n_busy;
     struct mapper_user **users;
     size_t n_users;
+    bool writes; /* this process writes for the tenant (role/role.h, docs/ha.md) */
 };
 
 struct mapper {

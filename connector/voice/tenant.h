@@ -78,6 +78,14 @@ bool tenant_seed__add(struct vtenant *t, const char *address, size_t calls, int6
 void tenant_seed__done(struct vtenant *t);
 /* Stops timers and the RTE thread; in-flight HTTP completions that still
  * arrive are ignored. */
+/* Whether this process publishes the tenant's voice/<id>/talking (role/role.h,
+ * docs/ha.md): a standby keeps its link (read only) and the call state; when
+ * it starts writing it publishes every user's current state. */
+void tenant__set_writes(struct vtenant *t, bool writes);
+/* The role to check again at each publish (a fence may be a tick ahead of
+ * tenant__set_writes). */
+struct role;
+void tenant__set_role(struct vtenant *t, const struct role *role);
 void tenant__stop(struct vtenant *t);
 void tenant__free(struct vtenant *t);
 

@@ -34,6 +34,7 @@ struct voice_session;
 struct voice_session_callbacks;
 struct voice_rest;
 struct voice_users;
+struct role;
 
 #define MAX_REDIRECTS        5
 #define HEALTH_MAX_MISSING   100
@@ -130,6 +131,11 @@ struct vtenant {
     bool seeding;
     struct vseed *seeds;
     size_t n_seeds;
+
+    /* Another instance writes for the tenant (docs/ha.md): the call state is
+     * kept from our own link, voice/<id>/talking is not published. */
+    bool standby;
+    const struct role *role; /* checked again at each publish; NULL: alone */
 };
 
 /* tenant.c */

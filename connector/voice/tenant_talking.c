@@ -10,6 +10,7 @@
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "role/role.h"
 #include "voice/calls.h"
 #include "voice/talking.h"
 #include "voice/tenant_impl.h"
@@ -18,8 +19,8 @@
 
 void tenant_talking__publish(struct vtenant *t, struct voice_dir_user *u, const char *source)
 {
-    if (t->seeding)
-        return; /* tenant_seed__done() publishes it (u->announced is still false) */
+    if (t->seeding || t->standby || !role__writes(t->role, t->name))
+        return; /* tenant_seed__done() or the takeover publishes it (not announced) */
     size_t n = calls__count(t->calls, u->id);
     int64_t since = n ? calls__since(t->calls, u->id) : u->idle_since_ms;
     char *payload = talking__payload(n > 0, n, since, source);
@@ -41,4 +42,28 @@ void tenant_talking__announce(struct vtenant *t)
     for (size_t i = 0; (u = voice_directory__user(t->dir, i)); i++)
         if (!u->announced)
             tenant_talking__publish(t, u, "resync");
+}
+
+/* ---- the role ---------------------------------------------------------------------- */
+
+void tenant__set_role(struct vtenant *t, const struct role *role)
+{
+    t->role = role;
+}
+
+void tenant__set_writes(struct vtenant *t, bool writes)
+{
+    if (t->standby == !writes)
+        return;
+    t->standby = !writes;
+    struct voice_dir_user *u;
+    if (!writes) { /* published again, from our own call state, at a takeover */
+        for (size_t i = 0; (u = voice_directory__user(t->dir, i)); i++)
+            u->announced = false;
+        return;
+    }
+    LOG_INFO("voice", "publishing the call state tenant=%s link=%s talking=%zu", t->name,
+             vlink_names[t->state], calls__users_talking(t->calls));
+    if (t->state == VL_LIVE)
+        tenant_talking__announce(t);
 }

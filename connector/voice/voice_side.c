@@ -35,6 +35,7 @@
 #include "core/metrics.h"
 #include "core/status.h"
 #include "component.h"
+#include "role/role.h"
 #include "voice/calls.h"
 #include "voice/events.h"
 #include "voice/tenant.h"
@@ -329,6 +330,11 @@ static int voice_side__add_tenant(struct voice_side *s, const struct tenant_conf
     }
     vt->t = tenant__new(s->env.loop, s->env.bus, s->http, s->writer, &o,
                         (const char *const *)tc->users, tc->n_users);
+    const struct role *role = s->env.services ? s->env.services->role : NULL;
+    if (vt->t) {
+        tenant__set_role(vt->t, role);
+        tenant__set_writes(vt->t, role__writes(role, tc->name));
+    }
     if (!vt->name || (v->webhook_secret.value && !vt->secret) || !vt->t) {
         LOG_ERROR("voice", "cannot set up tenant=%s", tc->name);
         return -1;
@@ -352,6 +358,15 @@ static void voice_side__free_tenants(struct voice_side *s)
 }
 
 static void voice_side__free(void *state);
+
+/* The role changed (role/role.h): voice/<id>/talking follows it. */
+static void voice_side__on_role(void *ctx, const char *tenant, bool writes)
+{
+    struct voice_side *s = ctx;
+    for (size_t i = 0; i < s->n_tenants && !s->stopping; i++)
+        if (!strcmp(s->tenants[i].name, tenant))
+            tenant__set_writes(s->tenants[i].t, writes);
+}
 
 static int voice_side__init(const struct daemon_env *env, void **state)
 {
@@ -385,6 +400,9 @@ static int voice_side__init(const struct daemon_env *env, void **state)
         LOG_ERROR("voice", "cannot add the webhook route path=%s", WEBHOOK_PREFIX);
         goto fail;
     }
+    if (role__watch(env->services ? env->services->role : NULL, voice_side__on_role, s) < 0)
+        goto fail;
+    voice_writer__set_role(s->writer, env->services ? env->services->role : NULL);
     if (env->services)
         env->services->voice_writer = s->writer;
     *state = s;

@@ -8,6 +8,7 @@
  * (completions are collected, then fired).
  */
 #include "voice/writer.h"
+#include "role/role.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,7 @@ struct voice_writer {
     struct hmap slots; /* by address, case-insensitively; tenants told apart by t */
     int64_t map_wait_ms;
     bool stopping;
+    const struct role *role;
 };
 
 /* A completion to fire once the slot's state is settled. */
@@ -123,6 +125,11 @@ struct voice_writer *voice_writer__new(struct loop *loop)
     metrics__describe("voice_talking_requests_total", METRIC_COUNTER,
                       "Talking requests sent to Voice by HTTP status");
     return w;
+}
+
+void voice_writer__set_role(struct voice_writer *w, const struct role *role)
+{
+    w->role = role;
 }
 
 void voice_writer__set_map_wait(struct voice_writer *w, int64_t ms)
@@ -400,6 +407,10 @@ static void writer__send(struct wslot *s, struct wdones *ds)
         LOG_WARN("voice", "talking write failed: Voice user map not loaded tenant=%s user=%s",
                  t->name, s->email);
         writer__finish(s, ds, VOICE_WRITE_FAILED, 0, -1, "Voice user map not loaded yet");
+        return;
+    }
+    if (!role__writes(w->role, t->name)) { /* fenced or standby since submit */
+        writer__finish(s, ds, VOICE_WRITE_FAILED, 0, -1, "not the active instance");
         return;
     }
     if (writer__set_id(&s->user_id, user_id) != 0) {

@@ -93,6 +93,10 @@ int voice_writer__add_tenant(struct voice_writer *w, const char *tenant, struct 
 bool voice_writer__enabled(const struct voice_writer *w, const char *tenant);
 /* How long a write waits for the user map (default 10 s); for tests. */
 void voice_writer__set_map_wait(struct voice_writer *w, int64_t ms);
+/* A tenant's writes go out only while role__writes(role, tenant)
+ * (docs/ha.md); others end VOICE_WRITE_FAILED. NULL: always. */
+struct role;
+void voice_writer__set_role(struct voice_writer *w, const struct role *role);
 
 /* Loop thread. Desired value for one user. Returns 0 (cb, when not NULL,
  * runs later, exactly once), or -1 for an unknown or not enabled tenant or

@@ -122,6 +122,12 @@ static inline char *gfx__sub_json(const char *id, int64_t grant_ms)
 
 /* ---- set-up ---------------------------------------------------------------- */
 
+/* The subscriptions' role and clientState key (docs/ha.md) for the next
+ * gfx__setup: a process alone with random clientStates unless a test sets
+ * them first. */
+static bool gfx_standby;
+static const char *gfx_state_key;
+
 /* Client, users, resync and subscriptions of tenant "t" (users a@x.com and
  * b@x.com, one service account) on a canned server; nothing started. */
 static inline int gfx__setup(void **st)
@@ -187,7 +193,11 @@ static inline int gfx__setup(void **st)
                                              .lifecycle_url = "https://x.example/graph/lifecycle/t",
                                              .status = f->status,
                                              .want_resync = gfx__want_resync,
-                                             .ctx = f};
+                                             .ctx = f,
+                                             .state_key = gfx_state_key,
+                                             .standby = gfx_standby};
+    gfx_standby = false;
+    gfx_state_key = NULL;
     assert_non_null(f->subs = subscriptions__new(&so));
     assert_int_equal(graph_status__add(f->status, users__status, f->users), 0);
     assert_int_equal(graph_status__add(f->status, subscriptions__status, f->subs), 0);

@@ -14,7 +14,11 @@
  *    subscriptionRemoved -> recreated, missed -> resync; an unknown id does
  *    nothing; the workers' clientState check tells ours from forgeries;
  *  - a changed user list replaces the subscription (Graph cannot change a
- *    resource). */
+ *    resource);
+ *  - several instances (docs/ha.md): a standby lists, creates, renews and
+ *    deletes nothing, and accepts notifications by the derived clientState;
+ *    taking over it lists, adopts ours (no create, no delete of it), deletes
+ *    the others and resyncs; losing the role it stops renewing. */
 #include "graph_fixture.h"
 
 #define TL "tenant=\"t\""
@@ -320,6 +324,88 @@ static void test_users_change_replaces(void **st)
     free(body);
 }
 
+#define NOTIFY_T "https://x.example/graph/notify/t"
+
+/* The derived clientState: one per configuration, tenant, account and URL. */
+static void test_client_state_derived(void **st)
+{
+    (void)st;
+    char a[80], b[80];
+    assert_int_equal(subscriptions__client_state("k", "t", "svc@x.com", NOTIFY_T, a), 0);
+    assert_int_equal(strlen(a), SUBSCRIPTIONS_CLIENT_STATE_LEN);
+    assert_int_equal(subscriptions__client_state("k", "t", "SVC@x.com", NOTIFY_T, b), 0);
+    assert_string_equal(a, b); /* the account compares case-insensitively */
+    assert_int_equal(subscriptions__client_state("k2", "t", "svc@x.com", NOTIFY_T, b), 0);
+    assert_string_not_equal(a, b);
+    assert_int_equal(subscriptions__client_state("k", "u", "svc@x.com", NOTIFY_T, b), 0);
+    assert_string_not_equal(a, b);
+    assert_int_equal(subscriptions__client_state("k", "t", "svc2@x.com", NOTIFY_T, b), 0);
+    assert_string_not_equal(a, b);
+    assert_int_equal(subscriptions__client_state("k", "t", "svc@x.com", NOTIFY_T "x", b), 0);
+    assert_string_not_equal(a, b);
+    assert_int_equal(subscriptions__client_state("", "t", "svc@x.com", NOTIFY_T, b), -1);
+    assert_string_equal(b, "");
+}
+
+static int setup_standby(void **st)
+{
+    gfx_standby = true;
+    gfx_state_key = "not-a-real-secret";
+    return gfx__setup(st);
+}
+
+/* A standby leaves Graph alone; the takeover adopts the subscription the
+ * previous holder made; a lost role stops the renewals. */
+static void test_standby_then_adopts(void **st)
+{
+    struct gfx *f = *st;
+    char exp[40], list[700], cs[80];
+    clock__iso8601_graph(clock__wall_ms() + 30LL * 60 * 1000, exp, sizeof(exp));
+    snprintf(list, sizeof(list),
+             "{\"value\":[{\"id\":\"old-1\",\"resource\":\"/communications/presences?$filter=id "
+             "in ('x')\",\"notificationUrl\":\"https://old.example/n\",\"expirationDateTime\":"
+             "\"%s\"},{\"id\":\"ours-1\",\"resource\":\"/communications/presences?$filter=id in "
+             "('" GF_ID_A "','" GF_ID_B "')\",\"notificationUrl\":\"" NOTIFY_T "\","
+             "\"expirationDateTime\":\"%s\"}]}",
+             exp, exp);
+    gfx__rule(f, "DELETE", GF_SUBS "/old-1", 204, NULL, NULL, 1);
+    gfx__rule(f, "GET", GF_SUBS, 200, NULL, list, 1);
+    gfx__rule(f, "PATCH", GF_SUBS "/ours-1", 200, NULL, NULL, 0);
+    canned_graph(f, 55LL * 60 * 1000);
+    users__resolve(f->users);
+    assert_true(gfx__wait_requests(f, "POST", GF_READ, 1)); /* reads everywhere */
+    comp_env__advance(&f->ce, 10LL * 60 * 1000);            /* ours still has 20 min */
+    comp_env__settle(&f->ce);
+    assert_int_equal(canned_http__count(f->s, "GET", GF_SUBS), 0);
+    assert_int_equal(canned_http__count(f->s, "POST", GF_SUBS), 0);
+    assert_int_equal(canned_http__count(f->s, "DELETE", GF_SUBS "/old-1"), 0);
+    /* the standby knows no id, but the derived clientState is the proof */
+    assert_int_equal(
+        subscriptions__client_state("not-a-real-secret", "t", "svc@x.com", NOTIFY_T, cs), 0);
+    assert_int_equal(subscriptions__check(f->subs, "ours-1", cs), 1);
+    assert_int_equal(subscriptions__check(f->subs, "ours-1", "guess"), -1);
+    char *s = status__json();
+    assert_non_null(strstr(s, "\"state\":\"standby\""));
+    free(s);
+    /* the takeover */
+    subscriptions__set_writes(f->subs, true);
+    assert_true(gfx__wait_metric(f, "graph_subscriptions_adopted_total", TL, 1));
+    assert_true(gfx__wait_requests(f, "DELETE", GF_SUBS "/old-1", 1));
+    comp_env__settle(&f->ce);
+    assert_int_equal(canned_http__count(f->s, "GET", GF_SUBS), 1);
+    assert_int_equal(canned_http__count(f->s, "POST", GF_SUBS), 0);
+    assert_int_equal(canned_http__count(f->s, "DELETE", GF_SUBS "/ours-1"), 0);
+    assert_int_equal(gfx__count_reason(f, "subscription adopted"), 1);
+    assert_int_equal(subscriptions__check(f->subs, "ours-1", cs), 1);
+    assert_int_equal(subscriptions__check(f->subs, "other", cs), -1); /* active: ids count */
+    /* the role lost: no renewal however long */
+    subscriptions__set_writes(f->subs, false);
+    comp_env__advance(&f->ce, 2LL * 60 * 60 * 1000);
+    comp_env__settle(&f->ce);
+    assert_int_equal(canned_http__count(f->s, "PATCH", GF_SUBS "/ours-1"), 0);
+    assert_int_equal(canned_http__count(f->s, "POST", GF_SUBS), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +421,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lifecycle_removed_and_missed, gfx__setup,
                                         gfx__teardown),
         cmocka_unit_test_setup_teardown(test_users_change_replaces, gfx__setup, gfx__teardown),
+        cmocka_unit_test(test_client_state_derived),
+        cmocka_unit_test_setup_teardown(test_standby_then_adopts, setup_standby, gfx__teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,6 +67,9 @@ ms_start() {
     start_daemon "$T/ps.json"
     wait_for 20 bash -c "curl -s '$FG/_sim/subscriptions' | jqe 'length == 1 and .[0].pending == false'" ||
         fail "no Graph subscription: $(sim_subs)"
+    # this process holds it (one left by a previous run is adopted, docs/ha.md)
+    wait_for 20 bash -c "curl -s --max-time 5 '$WEB/readyz' | jqe '.components[\"graph/contoso\"].ready'" ||
+        fail "the Graph side is not ready: $(curl -s --max-time 5 "$WEB/readyz")"
     wait_link 20
     local n
     n=$(printf '%s' "$MS_USERS" | jq length)
