@@ -60,6 +60,17 @@ struct mfx_user {
     uint64_t client_at, session_at; /* update order, for ties */
     char shown[64];                 /* Availability/Activity last published */
     int sets, clears, reads;
+    /* a Graph fault: the next gf_count writes of gf_op end gf_status (HTTP
+     * gf_http, Retry-After gf_ra_ms or -1); gf_applied: Graph applied the
+     * write all the same (a timeout after it landed) */
+    enum graph_op gf_op;
+    int gf_count;
+    enum graph_write_status gf_status;
+    int gf_http;
+    int64_t gf_ra_ms;
+    bool gf_applied;
+    int64_t set_ms[MFX_TRIES_MAX]; /* when each setPresence arrived (monotonic) */
+    int n_sets_seen;
     /* Voice */
     int calls;
     bool talking;
@@ -200,6 +211,23 @@ static inline void mfx__preferred(struct mfx *f, const char *addr, const char *a
 
 /* ---- the writers ------------------------------------------------------------------ */
 
+/* What Graph does with a write that lands. */
+static inline void mfx__apply(struct mfx *f, struct mfx_user *u, enum graph_op op)
+{
+    if (op == GRAPH_OP_SET_BUSY) {
+        u->session = true;
+        u->session_at = ++f->tick;
+        u->sets++;
+    }
+    else if (op == GRAPH_OP_CLEAR) {
+        u->session = false;
+        u->clears++;
+    }
+    else {
+        u->reads++;
+    }
+}
+
 static inline void mfx__answer(struct mfx *f, const struct mfx_op *op)
 {
     struct mfx_user *u = &f->u[op->user];
@@ -221,18 +249,26 @@ static inline void mfx__answer(struct mfx *f, const struct mfx_op *op)
         return;
     }
     char av[32], act[32];
-    if (op->gop == GRAPH_OP_SET_BUSY) {
-        u->session = true;
-        u->session_at = ++f->tick;
-        u->sets++;
+    bool fault = u->gf_count > 0 && u->gf_op == op->gop;
+    if (fault) {
+        u->gf_count--;
+        if (u->gf_applied)
+            mfx__apply(f, u, op->gop);
+        mfx__shown(u, av, act);
+        char err[64];
+        snprintf(err, sizeof(err), "HTTP %d", u->gf_http);
+        struct graph_write_result r = {.tenant = "contoso",
+                                       .upn = u->addr,
+                                       .op = op->gop,
+                                       .status = u->gf_status,
+                                       .http_status = u->gf_http,
+                                       .retry_after_ms = u->gf_ra_ms,
+                                       .error = u->gf_http ? err : "timed out"};
+        op->gcb(op->ctx, &r);
+        mfx__publish_teams(f, u, "notification", false);
+        return;
     }
-    else if (op->gop == GRAPH_OP_CLEAR) {
-        u->session = false;
-        u->clears++;
-    }
-    else {
-        u->reads++;
-    }
+    mfx__apply(f, u, op->gop);
     mfx__shown(u, av, act);
     struct graph_write_result r = {.tenant = "contoso",
                                    .upn = u->addr,
@@ -275,7 +311,13 @@ static inline struct mfx_op *mfx__push(struct mfx *f, const char *addr)
 static inline int mfx__graph_submit(void *graph, const struct graph_write *w, graph_write_fn cb,
                                     void *ctx)
 {
-    struct mfx_op *op = mfx__push(graph, w->upn);
+    struct mfx *f = graph;
+    struct mfx_op *op = mfx__push(f, w->upn);
+    struct mfx_user *u = &f->u[op->user];
+    if (w->op == GRAPH_OP_SET_BUSY && u->n_sets_seen < MFX_TRIES_MAX)
+        u->set_ms[u->n_sets_seen] = clock__mono_ms();
+    if (w->op == GRAPH_OP_SET_BUSY)
+        u->n_sets_seen++;
     op->gop = w->op;
     op->gcb = cb;
     op->ctx = ctx;

@@ -11,7 +11,8 @@
 # it over from the retained voice/<id>/talking (docs/voice.md "Daemon
 # restarts"), his session stays, and goes when the call ends. (The same
 # rules in process, minute-long cases included: component_mapper_restart,
-# component_voice_calls.)
+# component_voice_calls.) Last, SIGTERM while a Graph write hangs: exit 0
+# within 5 s.
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/mapper_helpers.sh"
 
@@ -69,4 +70,20 @@ done
 # resetting the preferred state shows no leftover InACall (nothing to mirror)
 sim DELETE /users/alice@contoso.com/preferred >/dev/null
 stays 2 v_talking_is alice@contoso.com false || fail "a stale InACall reached Voice"
+
+# SIGTERM while a Graph write hangs (the signal needs the real process): a
+# clean, prompt stop
+ALICE=$(g_id alice@contoso.com)
+sim POST /faults "{\"method\":\"POST\",\"path\":\"/v1.0/users/$ALICE/presence/setPresence\",\"delay_ms\":10000,\"count\":1}" >/dev/null
+CA=$(call_start '{"email":"alice@contoso.com"}')
+wait_for 5 bash -c "mosquitto_sub -p $MQTT_PORT -t '$BRIDGE/sync/alice@contoso.com' -C 1 -W 2 |
+    jqe '.pending[0].in_flight == true'" || fail "no write in flight: $(sync_of alice@contoso.com)"
+T0=$(date +%s%N)
+kill -TERM "$PS_PID"
+rc=0
+wait "$PS_PID" || rc=$?
+[ "$rc" = 0 ] || fail "exit code $rc after SIGTERM with a write in flight"
+[ $((($(date +%s%N) - T0) / 1000000)) -lt 5000 ] || fail "stop took more than 5 s"
+! grep -Eq 'Sanitizer|runtime error' "$T/daemon.log" || fail "sanitizer report in the daemon log"
+call_end "$CA"
 pass
