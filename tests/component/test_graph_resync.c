@@ -8,7 +8,8 @@
  *  - a lookup item throttled (429) waits exactly its own Retry-After; a user
  *    Azure AD does not know (404) is left out of the subscriptions and
  *    listed in B/health;
- *  - a read answered 429 is retried after its Retry-After, not sooner;
+ *  - a read answered 429 is retried after its Retry-After, not sooner; one
+ *    that hangs past the client's timeout is retried;
  *  - the periodic resync brings a change that no notification announced;
  *  - out-of-order presences (sequenceNumber) are dropped;
  *  - basic notifications of one turn share one read;
@@ -16,6 +17,7 @@
 #include "graph_fixture.h"
 
 #include "graph/presence.h"
+#include "log_capture.h"
 
 #define TL "tenant=\"t\""
 #define PRESENCES(a_avail, a_act, b_avail, b_act)                                                \
@@ -126,6 +128,32 @@ static void test_read_throttled(void **st)
     assert_int_equal(metrics__get("graph_presence_read_failures_total", NULL), 1);
 }
 
+/* The start-up read hangs past the client's timeout
+ * (test_fault_graph_timeout.sh; 30 s in the daemon, 300 ms here): the
+ * failure is logged with status 0 and retried after a backoff, and the
+ * retry's answer is published (source resync). */
+static void test_read_timeout(void **st)
+{
+    struct gfx *f = *st;
+    assert_int_equal(log_capture__start(), 0);
+    graph_client__set_timeout(f->gc, 300);
+    canned_http__add(
+        f->s, &(struct canned_rule){"POST", GF_READ, 200, NULL,
+                                    PRESENCES("Available", "Available", "Available", "Available"),
+                                    1, 1500});
+    canned_graph(f, PRESENCES("Busy", "InACall", "Available", "Available"), 0);
+    users__resolve(f->users);
+    assert_true(gfx__wait_metric(f, "graph_presence_read_failures_total", NULL, 1));
+    bool logged = log_capture__has("presence read failed tenant=t status=0 ids=2 retry=yes");
+    log_capture__stop();
+    assert_true(logged);
+    assert_null(gfx__busy(f, "a@x.com"));
+    struct gfx_busy b = {f, "a@x.com", "\"busy\":true"};
+    assert_true(gfx__until(f, gfx__busy_matches, &b, 60000));
+    assert_non_null(strstr(gfx__busy(f, "a@x.com"), "\"source\":\"resync\""));
+    assert_true(canned_http__count(f->s, "POST", GF_READ) >= 2);
+}
+
 /* Nothing announces a change (a silent subscription): the read every
  * resync_minutes (15) brings it. */
 static void test_periodic_resync(void **st)
@@ -224,6 +252,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lookup_throttled_then_missing, gfx__setup,
                                         gfx__teardown),
         cmocka_unit_test_setup_teardown(test_read_throttled, gfx__setup, gfx__teardown),
+        cmocka_unit_test_setup_teardown(test_read_timeout, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_periodic_resync, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_out_of_order_dropped, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_basic_reads_share_a_request, gfx__setup,
