@@ -154,6 +154,22 @@ static void test_read_timeout(void **st)
     assert_true(canned_http__count(f->s, "POST", GF_READ) >= 2);
 }
 
+/* Reads answered 503 three times in a row (test_fault_graph.sh part 2):
+ * each retried after a backoff, never at once; the fourth is published. */
+static void test_read_5xx(void **st)
+{
+    struct gfx *f = *st;
+    gfx__rule(f, "POST", GF_READ, 503, NULL, "{\"error\":{\"code\":\"ServiceUnavailable\"}}", 3);
+    canned_graph(f, PRESENCES("Busy", "InACall", "Away", "Away"), 0);
+    users__resolve(f->users);
+    assert_true(gfx__wait_metric(f, "graph_presence_read_failures_total", NULL, 1));
+    assert_true(gfx__no_more(f, "POST", GF_READ));
+    struct gfx_busy b = {f, "a@x.com", "\"busy\":true"};
+    assert_true(gfx__until(f, gfx__busy_matches, &b, 60000));
+    assert_int_equal(metrics__get("graph_presence_read_failures_total", NULL), 3);
+    assert_non_null(strstr(gfx__busy(f, "a@x.com"), "\"source\":\"resync\""));
+}
+
 /* Nothing announces a change (a silent subscription): the read every
  * resync_minutes (15) brings it. */
 static void test_periodic_resync(void **st)
@@ -253,6 +269,7 @@ int main(void)
                                         gfx__teardown),
         cmocka_unit_test_setup_teardown(test_read_throttled, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_read_timeout, gfx__setup, gfx__teardown),
+        cmocka_unit_test_setup_teardown(test_read_5xx, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_periodic_resync, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_out_of_order_dropped, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_basic_reads_share_a_request, gfx__setup,
