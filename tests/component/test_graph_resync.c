@@ -52,7 +52,9 @@ static void test_seed_at_start(void **st)
     assert_non_null(strstr(req, "Authorization: Bearer tok-1\r\n"));
     assert_non_null(strstr(req, "{\"ids\":[\"" GF_ID_A "\",\"" GF_ID_B "\"]}"));
     free(req);
-    assert_int_equal(metrics__get("graph_resyncs_total", NULL), 1);
+    /* one read for both users; the subscription's own resync starts as soon
+     * as its create is answered (real time), so it may be done already */
+    assert_in_range(metrics__get("graph_resyncs_total", NULL), 1, 2);
     assert_int_equal(metrics__get("graph_users_resolved", TL), 2);
     /* the subscription's own resync follows; nothing changed: no publish */
     assert_true(gfx__wait_metric(f, "graph_resyncs_total", NULL, 2));
