@@ -51,6 +51,7 @@ struct graph_client {
     struct graph_client_tenant *tenants;
     size_t n_tenants;
     bool stopping;
+    int64_t timeout_ms; /* a request's when it names none */
     void (*status_fn)(void *ctx, const char *tenant);
     void *status_ctx;
 };
@@ -304,6 +305,12 @@ static void graph_client__pump(struct graph_client_tenant *t)
     }
 }
 
+void graph_client__set_timeout(struct graph_client *gc, int64_t ms)
+{
+    if (gc && ms > 0)
+        gc->timeout_ms = ms;
+}
+
 int graph_client__send(struct graph_client_tenant *t, const struct graph_request *req,
                        graph_response_fn done, void *ctx)
 {
@@ -331,7 +338,7 @@ int graph_client__send(struct graph_client_tenant *t, const struct graph_request
     r->body = req->body ? strdup(req->body) : NULL;
     r->units = req->units;
     r->fail_fast = req->fail_fast;
-    r->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : CLIENT_TIMEOUT_MS;
+    r->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : t->gc->timeout_ms;
     r->done = done;
     r->ctx = ctx;
     if (!r->url || (req->body && !r->body)) {
@@ -501,6 +508,7 @@ struct graph_client *graph_client__new(const struct graph_client_options *o)
     if (!gc)
         return NULL;
     gc->loop = o->loop;
+    gc->timeout_ms = CLIENT_TIMEOUT_MS;
     gc->http = o->http;
     graph_client__describe();
     gc->tenants = calloc(o->cfg->n_tenants ? o->cfg->n_tenants : 1, sizeof(*gc->tenants));

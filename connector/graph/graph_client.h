@@ -77,7 +77,7 @@ struct graph_request {
     const char *body;     /* JSON, or NULL */
     struct gtoken *token; /* NULL: the app token */
     unsigned units;       /* presence requests Graph counts for it; 0: not metered */
-    int64_t timeout_ms;   /* 0: 30 s */
+    int64_t timeout_ms;   /* 0: the client's (30 s, graph_client__set_timeout) */
     bool fail_fast;       /* while the sign-in fails, fail at once (status 0, error set) */
 };
 
@@ -89,6 +89,10 @@ struct graph_response {
     int64_t retry_after_ms; /* Retry-After of the answer, -1 absent */
     const char *error;      /* transport or sign-in error, or NULL */
 };
+
+/* The timeout of requests that name none (default 30 s); tests shorten it
+ * instead of waiting for a hung reply. */
+void graph_client__set_timeout(struct graph_client *gc, int64_t ms);
 
 /* res is valid during the call only. */
 typedef void (*graph_response_fn)(void *ctx, const struct graph_response *res);

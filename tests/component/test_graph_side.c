@@ -240,6 +240,75 @@ static void test_basic_notification_is_read(void **st)
     assert_non_null(strstr(a, "\"source\":\"notification\""));
 }
 
+#define REFUSED(code)                                                                  \
+    "{\"error\":\"invalid_grant\",\"error_description\":\"AADSTS" #code ": refused\"," \
+    "\"error_codes\":[" #code "]}"
+
+static bool account_failing(void *ctx)
+{
+    (void)ctx;
+    char *s = status__json();
+    bool yes = strstr(s, "\"aadsts\":50126") != NULL;
+    free(s);
+    return yes;
+}
+
+static bool side_ready(void *ctx)
+{
+    (void)ctx;
+    bool ready = false;
+    free(health__json(&ready));
+    return ready;
+}
+
+/* The service account's sign-in refused while running (what
+ * test_fault_graph.sh part 3 checked end to end: its refresh token revoked,
+ * its password refused with AADSTS50126): B/health shows the account's error
+ * with the code and the side is not ready; notifications still come and are
+ * read with the app token; once the password is accepted again the side is
+ * ready, without a restart. */
+static void test_account_sign_in_refused(void **st)
+{
+    struct sfx *x = *st;
+    struct gfx *f = &x->g;
+    start_live(x, "{\"value\":[{\"id\":\"" GF_ID_A "\",\"availability\":\"Busy\","
+                  "\"activity\":\"InACall\"}]}");
+    canned_http__prepend_if(
+        f->s, &(struct canned_rule){"POST", GF_TOKEN, 400, NULL, REFUSED(50173), 0, 0},
+        "grant_type=refresh_token");
+    canned_http__prepend_if(
+        f->s, &(struct canned_rule){"POST", GF_TOKEN, 400, NULL, REFUSED(50126), 0, 0},
+        "grant_type=password");
+    /* the account's token comes up for its refresh (an hour's token) */
+    assert_true(gfx__until(f, account_failing, NULL, 3600LL * 1000));
+    char *s = status__json();
+    assert_non_null(strstr(s, "\"state\":\"error\""));
+    free(s);
+    assert_false(side_ready(NULL));
+    char *h = health__json(NULL);
+    if (!strstr(h, "Graph sign-in failing"))
+        fail_msg("no reason in %s", h);
+    free(h);
+    /* the live subscription still delivers; the app token reads */
+    char cs[80], body[1024], out[256];
+    client_state(f, 0, cs);
+    snprintf(body, sizeof(body), BASIC("sub-1", "%s", GF_TENANT_ID, GF_ID_A), cs);
+    assert_int_equal(post(x, "/graph/notify/t", body, out), 202);
+    assert_true(gfx__wait_busy(f, "a@x.com", "\"busy\":true"));
+    /* the password works again: ready, no restart */
+    canned_http__prepend_if(f->s,
+                            &(struct canned_rule){"POST", GF_TOKEN, 200, NULL,
+                                                  "{\"token_type\":\"Bearer\",\"expires_in\":"
+                                                  "3599,\"access_token\":\"tok-2\","
+                                                  "\"refresh_token\":\"r-2\"}",
+                                                  0, 0},
+                            "grant_type=password");
+    assert_true(gfx__until(f, side_ready, NULL, 40000)); /* docs/security.md: 40 s */
+    s = status__json();
+    assert_null(strstr(s, "\"aadsts\":50126"));
+    free(s);
+}
+
 static void test_health_section(void **st)
 {
     struct sfx *x = *st;
@@ -274,6 +343,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lifecycle_over_the_webhook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_basic_notification_is_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_section, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_account_sign_in_refused, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -208,6 +208,32 @@ static void test_renew_throttled(void **st)
     assert_int_equal(metrics__get("graph_subscriptions_created_total", TL), 1);
 }
 
+/* A renewal Graph never answers (test_fault_graph_timeout.sh): the client
+ * gives up at its timeout (30 s in the daemon, 300 ms here), the failure
+ * shows in B/health with no status, and the next try renews; never
+ * recreated. */
+static void test_renew_timeout(void **st)
+{
+    struct gfx *f = *st;
+    graph_client__set_timeout(f->gc, 300);
+    char *sub = gfx__sub_json("sub-1", 3LL * 3600 * 1000);
+    canned_http__add(f->s,
+                     &(struct canned_rule){"PATCH", GF_SUBS "/sub-1", 200, NULL, sub, 1, 1500});
+    canned_graph(f, 55LL * 60 * 1000);
+    gfx__rule(f, "PATCH", GF_SUBS "/sub-1", 200, NULL, sub, 0);
+    free(sub);
+    start_live(f);
+    comp_env__advance(&f->ce, 55LL * 60 * 1000 / 2);
+    assert_true(gfx__wait_metric(f, "graph_subscription_failures_total", TL, 1));
+    char *s = status__json();
+    assert_non_null(strstr(s, "renew: 0"));
+    free(s);
+    assert_int_equal(metrics__get("graph_subscriptions_renewed_total", TL), 0);
+    assert_true(gfx__until_metric(f, "graph_subscriptions_renewed_total", TL, 1, 60000));
+    assert_int_equal(canned_http__count(f->s, "PATCH", GF_SUBS), 2);
+    assert_int_equal(metrics__get("graph_subscriptions_created_total", TL), 1);
+}
+
 /* A renewal answered 404: Graph forgot it; created again at once, without
  * listing, and followed by a resync. */
 static void test_renew_404_recreates(void **st)
@@ -415,6 +441,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_conflict_lists_again, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_renews_by_granted_expiry, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_renew_throttled, gfx__setup, gfx__teardown),
+        cmocka_unit_test_setup_teardown(test_renew_timeout, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_renew_404_recreates, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_expired_recreated, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle_reauthorize, gfx__setup, gfx__teardown),

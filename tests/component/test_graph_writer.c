@@ -118,6 +118,11 @@ static bool answered(void *ctx)
     return ((struct res *)ctx)->n > 0;
 }
 
+static bool answered2(void *ctx)
+{
+    return ((struct res *)ctx)->n > 1;
+}
+
 static void clear(struct fx *f, const char *upn, const char *id, struct res *r)
 {
     struct graph_write op = {.tenant = "t", .upn = upn, .user_id = id, .op = GRAPH_OP_CLEAR};
@@ -248,6 +253,45 @@ static void test_single_retry_after_header(void **st)
     assert_hold(f, 2000);
 }
 
+/* A whole $batch answered 503 with a Retry-After header (test_mapper_faults.sh
+ * did it end to end): every item ends THROTTLED with that wait; the next
+ * presence request is held as long. */
+static void test_whole_batch_503(void **st)
+{
+    struct fx *f = *st;
+    canned_http__add(f->s,
+                     &(struct canned_rule){"POST", BATCH, 503, "Retry-After: 1\r\n",
+                                           "{\"error\":{\"code\":\"serviceNotAvailable\"}}", 1, 0});
+    struct res r[2] = {{0}, {0}};
+    clear(f, "a@x.com", ID1, &r[0]);
+    clear(f, "b@x.com", ID2, &r[1]);
+    assert_true(comp_env__wait(&f->ce, answered, &r[1], WAIT_MS));
+    assert_true(comp_env__wait(&f->ce, answered, &r[0], WAIT_MS));
+    assert_int_equal(canned_http__count(f->s, "POST", BATCH), 1);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(r[i].status, GRAPH_WRITE_THROTTLED);
+        assert_int_equal(r[i].http_status, 503);
+        assert_int_equal(r[i].retry_after_ms, 1000);
+    }
+    assert_hold(f, 1000);
+}
+
+/* Graph does not answer within the writer's timeout (it may still apply
+ * the write): the operation ends FAILED, no HTTP status, once. */
+static void test_timeout(void **st)
+{
+    struct fx *f = *st;
+    graph_writer__set_timeout(f->w, 200);
+    canned_http__add(f->s, &(struct canned_rule){"POST", CLEAR1, 204, NULL, NULL, 1, 1200});
+    struct res r = {0};
+    clear(f, "a@x.com", ID1, &r);
+    assert_true(comp_env__wait(&f->ce, answered, &r, WAIT_MS));
+    assert_int_equal(r.status, GRAPH_WRITE_FAILED);
+    assert_int_equal(r.http_status, 0);
+    assert_false(comp_env__wait(&f->ce, answered2, &r, 500));
+    assert_int_equal(r.n, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +299,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_retry_after_string, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_retry_after_date, setup, teardown),
         cmocka_unit_test_setup_teardown(test_single_retry_after_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_whole_batch_503, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

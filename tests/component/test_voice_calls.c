@@ -4,9 +4,9 @@
  * (AvailableSubscriptions in its answer forms), event model variants,
  * UserStatus as the repair path, calls carried over a restart from the
  * retained topics (seeding), and max_call_minutes. Covers what
- * test_voice_available.sh, test_voice_user_status.sh and test_voice_restart.sh
- * check end to end (and what test_voice_expiry.sh did, which this replaced),
- * and a hub with another
+ * test_voice_user_status.sh, test_voice_available.sh, test_voice_restart.sh
+ * and test_voice_expiry.sh checked end to end before they were removed
+ * (docs/testing.md "What moved where"), and a hub with another
  * vocabulary, in milliseconds instead of minutes (docs/voice.md "Event model", "UserStatus (the
  * repair path)", "Daemon restarts", "Policy on missed events"). */
 #include <setjmp.h>

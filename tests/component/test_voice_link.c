@@ -4,7 +4,8 @@
  * canned replies over real sockets, the RTE session against the fake
  * transport (tests/lib/fake_rte.c) played as the hub, on the fake clock.
  * Covers what test_voice_auth.sh, test_voice_reconnect.sh and
- * test_voice_subscribe_entries.sh check end to end, and the token, keep-alive
+ * test_voice_subscribe_entries.sh checked end to end before they were removed
+ * (docs/testing.md "What moved where"), and the token, keep-alive
  * and refused-Subscribe cases, in milliseconds (docs/voice.md "Discovery,
  * authentication and users", "Link loss and missed events", "Token"). */
 #include <setjmp.h>

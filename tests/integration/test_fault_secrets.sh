@@ -50,8 +50,8 @@ jq --arg T "$T" '.mqtt.username = "bridge" | .mqtt.password_file = ($T + "/mqtt_
 mv "$T/ps2.json" "$T/ps.json"
 
 sub_start all '#'
-# short Graph tokens and frequent subscription renewals (test knobs, see
-# test_graph_lifecycle.sh): the delegated token is refreshed during the run
+# short Graph tokens and frequent subscription renewals (test knobs,
+# core/tunables.h): the delegated token is refreshed during the run
 sim POST /settings '{"token_lifetime_s": 8}' >/dev/null
 export PS_GRAPH_RENEW_MS=1500 PS_GRAPH_RESYNC_MS=5000
 ms_start

@@ -3,7 +3,7 @@
 # tests/tools/voice_writer_probe: the talking_request template with the
 # user's id; single attempt: every value is one request and one result
 # (429/5xx/4xx reported with status and Retry-After, never retried here:
-# the mapper retries, test_mapper_voice_fail.sh); a newer value replacing a
+# the mapper retries, tests/component/test_mapper_calls.c); a newer value replacing a
 # queued older one, at most one request per user in flight, unknown users,
 # a user matched by Email; each case ends with the right flag in fake-voice.
 source "$(dirname "$0")/../lib/common.sh"

@@ -22,7 +22,7 @@
 
 struct ch_rule {
     struct canned_rule r;
-    char *method, *path, *headers, *body;
+    char *method, *path, *headers, *body, *request_has;
     int used;
 };
 
@@ -126,7 +126,9 @@ static bool ch__match(struct canned_http *s, char *text, struct canned_rule *out
     for (int i = 0; i < s->n_rules && !found; i++) {
         struct ch_rule *r = &s->rules[i];
         if ((r->method && strcmp(r->method, method) != 0) ||
-            strncmp(target, r->path, strlen(r->path)) != 0 || (r->r.times && r->used >= r->r.times))
+            strncmp(target, r->path, strlen(r->path)) != 0 ||
+            (r->r.times && r->used >= r->r.times) ||
+            (r->request_has && !strstr(text, r->request_has)))
             continue;
         r->used++;
         *out = r->r;
@@ -244,6 +246,7 @@ static void ch__forget(struct canned_http *s)
         free(s->rules[i].path);
         free(s->rules[i].headers);
         free(s->rules[i].body);
+        free(s->rules[i].request_has);
     }
     s->n_rules = 0;
     for (struct ch_req *q = s->reqs; q;) {
@@ -286,7 +289,8 @@ const char *canned_http__url(const struct canned_http *s)
 }
 
 /* Adds a copy of r, first or last. */
-static void ch__insert(struct canned_http *s, bool first, const struct canned_rule *r)
+static void ch__insert(struct canned_http *s, bool first, const struct canned_rule *r,
+                       const char *has)
 {
     pthread_mutex_lock(&s->lock);
     if (s->n_rules < CH_MAX_RULES) {
@@ -299,18 +303,24 @@ static void ch__insert(struct canned_http *s, bool first, const struct canned_ru
         c->path = ch__dup(r->path ? r->path : "");
         c->headers = ch__dup(r->headers);
         c->body = ch__dup(r->body);
+        c->request_has = ch__dup(has);
     }
     pthread_mutex_unlock(&s->lock);
 }
 
 void canned_http__add(struct canned_http *s, const struct canned_rule *r)
 {
-    ch__insert(s, false, r);
+    ch__insert(s, false, r, NULL);
 }
 
 void canned_http__prepend(struct canned_http *s, const struct canned_rule *r)
 {
-    ch__insert(s, true, r);
+    ch__insert(s, true, r, NULL);
+}
+
+void canned_http__prepend_if(struct canned_http *s, const struct canned_rule *r, const char *has)
+{
+    ch__insert(s, true, r, has);
 }
 
 void canned_http__reset(struct canned_http *s)

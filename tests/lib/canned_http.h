@@ -39,6 +39,9 @@ void canned_http__add(struct canned_http *s, const struct canned_rule *r);
 /* A rule tried before every rule added so far (a fault for the next few
  * requests, a changed answer from now on). */
 void canned_http__prepend(struct canned_http *s, const struct canned_rule *r);
+/* canned_http__prepend for the requests whose text (headers and body)
+ * holds `has` only: one grant of a token endpoint, say. */
+void canned_http__prepend_if(struct canned_http *s, const struct canned_rule *r, const char *has);
 /* Forgets the rules and the recorded requests. */
 void canned_http__reset(struct canned_http *s);
 

@@ -1,0 +1,319 @@
+/* Component test: Graph sign-in (connector/graph/tokens.c) and the Graph
+ * client's 401 handling (graph_client.c) in process, against canned replies
+ * of the identity platform and Graph over real sockets, on the fake clock
+ * (docs/graph.md "Sign-in"); what test_graph_lifecycle.sh checked against
+ * fake-graph for the tokens:
+ *  - a service account signs in with its password (ROPC), then refreshes
+ *    with its refresh_token ahead of the expiry;
+ *  - a refresh refused (revoked: AADSTS50173) is logged and the account
+ *    signs in with its password again at once;
+ *  - a password refused (AADSTS50126): the token's B/health state is error
+ *    with the code, retried with backoff, ok again once accepted, no
+ *    restart;
+ *  - Graph answering 401: the token is dropped, one new token, the request
+ *    sent again with it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canned_http.h"
+#include "comp_env.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/http_client.h"
+#include "core/metrics.h"
+#include "graph/graph_client.h"
+#include "graph/tokens.h"
+#include "log_capture.h"
+
+#define TENANT_ID "11111111-2222-3333-4444-555555555555"
+#define CLIENT_ID "66666666-7777-8888-9999-000000000000"
+#define TOKEN     "/" TENANT_ID "/oauth2/v2.0/token"
+#define WAIT_MS   10000
+#define TOK(a, r, s)                                                              \
+    "{\"token_type\":\"Bearer\",\"expires_in\":" s ",\"access_token\":\"" a "\"," \
+    "\"refresh_token\":\"" r "\"}"
+#define REFUSED(code, err)                                                      \
+    "{\"error\":\"" err "\",\"error_description\":\"AADSTS" code ": refused\"," \
+    "\"error_codes\":[" code "]}"
+
+struct fx {
+    struct comp_env ce;
+    struct canned_http *s;
+    struct http_client *http;
+    char token_url[256];
+    struct gtoken tok;
+    bool tok_made;
+    struct graph_client *gc;
+};
+
+static int setup(void **st)
+{
+    setenv("PS_CT_SECRET", "not-a-real-secret", 1);
+    metrics__reset();
+    struct fx *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    assert_non_null(f->s = canned_http__start());
+    const char *url = canned_http__url(f->s);
+    char cfg[1024];
+    snprintf(
+        cfg, sizeof(cfg),
+        "{\"instance\":\"ps-t\",\"http\":{\"public_url\":\"https://x.example\"},"
+        "\"tenants\":[{\"name\":\"t\",\"users\":[\"a@x.com\"],"
+        "\"graph\":{\"tenant_id\":\"" TENANT_ID "\",\"client_id\":\"" CLIENT_ID "\","
+        "\"client_secret_env\":\"PS_CT_SECRET\",\"login_url\":\"%s\",\"api_url\":\"%s/v1.0\","
+        "\"service_accounts\":[{\"username\":\"svc@x.com\",\"password_env\":\"PS_CT_SECRET\"}]},"
+        "\"voice\":{\"username\":\"v@x.com\",\"secret_key_env\":\"PS_CT_SECRET\"}}]}",
+        url, url);
+    assert_int_equal(comp_env__init(&f->ce, cfg, CONFIG_ROLE_GRAPH), 0);
+    clock__fake_start(1000000, 1796600000000);
+    assert_non_null(f->http = http_client__new(f->ce.loop));
+    snprintf(f->token_url, sizeof(f->token_url), "%s%s", url, TOKEN);
+    assert_int_equal(log_capture__start(), 0);
+    *st = f;
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    struct fx *f = *st;
+    if (f->tok_made)
+        tokens__stop(&f->tok);
+    if (f->gc)
+        graph_client__stop(f->gc);
+    http_client__free(f->http);
+    comp_env__settle(&f->ce);
+    if (f->tok_made)
+        tokens__free(&f->tok);
+    graph_client__free(f->gc);
+    comp_env__free(&f->ce);
+    canned_http__stop(f->s);
+    clock__fake_stop();
+    log_capture__stop();
+    free(f);
+    return 0;
+}
+
+static void account(struct fx *f)
+{
+    struct gtoken_config c = {.loop = f->ce.loop,
+                              .http = f->http,
+                              .tenant = "t",
+                              .token_url = f->token_url,
+                              .client_id = CLIENT_ID,
+                              .secret = "not-a-real-secret",
+                              .username = "svc@x.com",
+                              .password = "not-a-real-secret"};
+    tokens__init(&f->tok, &c);
+    f->tok_made = true;
+}
+
+struct got {
+    int n;
+    char bearer[64];
+    char error[128];
+};
+
+static void on_token(void *ctx, const char *bearer, const char *error)
+{
+    struct got *g = ctx;
+    g->n++;
+    snprintf(g->bearer, sizeof(g->bearer), "%s", bearer ? bearer : "");
+    snprintf(g->error, sizeof(g->error), "%s", error ? error : "");
+}
+
+static bool got_one(void *ctx)
+{
+    return ((struct got *)ctx)->n > 0;
+}
+
+struct count {
+    struct fx *f;
+    size_t n;
+};
+
+static bool tokens_asked(void *ctx)
+{
+    struct count *c = ctx;
+    return canned_http__count(c->f->s, "POST", TOKEN) >= c->n;
+}
+
+/* The token request n (0-based) contains want. */
+static bool token_request_has(struct fx *f, size_t n, const char *want)
+{
+    char *req = canned_http__request(f->s, "POST", TOKEN, n);
+    bool has = req && strstr(req, want);
+    if (!has)
+        print_message("token request %zu: %s\n", n, req ? req : "(none)");
+    free(req);
+    return has;
+}
+
+/* Runs the fake clock by steps of 1 s until n token requests came, each
+ * answered before the next step. */
+static bool until_tokens(struct fx *f, size_t n, int max_s)
+{
+    struct count c = {f, n};
+    for (int i = 0; i < max_s; i++) {
+        if (comp_env__wait(&f->ce, tokens_asked, &c, 200))
+            break;
+        comp_env__advance(&f->ce, 1000);
+    }
+    return comp_env__wait(&f->ce, tokens_asked, &c, WAIT_MS);
+}
+
+static bool holds_a3(void *ctx)
+{
+    const char *cur = tokens__current(&((struct fx *)ctx)->tok);
+    return cur && strcmp(cur, "a-3") == 0;
+}
+
+static bool holds_a1(void *ctx)
+{
+    const char *cur = tokens__current(&((struct fx *)ctx)->tok);
+    return cur && strcmp(cur, "a-1") == 0;
+}
+
+static const char *state_of(struct fx *f, char *buf, size_t len)
+{
+    cJSON *o = tokens__status_json(&f->tok);
+    char *js = cJSON_PrintUnformatted(o);
+    snprintf(buf, len, "%s", js);
+    free(js);
+    cJSON_Delete(o);
+    return buf;
+}
+
+static void test_refresh_then_password_again(void **st)
+{
+    struct fx *f = *st;
+    canned_http__add(f->s,
+                     &(struct canned_rule){"POST", TOKEN, 200, NULL, TOK("a-1", "r-1", "8"), 1, 0});
+    canned_http__add(f->s,
+                     &(struct canned_rule){"POST", TOKEN, 200, NULL, TOK("a-2", "r-2", "8"), 1, 0});
+    canned_http__add(f->s, &(struct canned_rule){"POST", TOKEN, 400, NULL,
+                                                 REFUSED("50173", "invalid_grant"), 1, 0});
+    canned_http__add(
+        f->s, &(struct canned_rule){"POST", TOKEN, 200, NULL, TOK("a-3", "r-3", "3599"), 0, 0});
+    account(f);
+    struct got g = {0};
+    tokens__get(&f->tok, on_token, &g, false);
+    assert_true(comp_env__wait(&f->ce, got_one, &g, WAIT_MS));
+    assert_string_equal(g.bearer, "a-1");
+    assert_true(token_request_has(f, 0, "grant_type=password"));
+    assert_true(token_request_has(f, 0, "username=svc%40x.com"));
+    /* an 8 s token is refreshed at half its life, with the refresh token */
+    comp_env__advance(&f->ce, 3999);
+    assert_int_equal(canned_http__count(f->s, "POST", TOKEN), 1);
+    assert_true(until_tokens(f, 2, 3));
+    assert_true(token_request_has(f, 1, "grant_type=refresh_token"));
+    assert_true(token_request_has(f, 1, "refresh_token=r-1"));
+    /* revoked: the refresh is refused, the password is used at once */
+    assert_true(until_tokens(f, 4, 10));
+    assert_true(token_request_has(f, 2, "refresh_token=r-2"));
+    assert_true(token_request_has(f, 3, "grant_type=password"));
+    assert_true(log_capture__has("token refresh failed, signing in again tenant=t "
+                                 "account=svc@x.com error=invalid_grant aadsts=50173"));
+    assert_true(comp_env__wait(&f->ce, holds_a3, f, WAIT_MS));
+    char buf[512];
+    assert_non_null(strstr(state_of(f, buf, sizeof(buf)), "\"state\":\"ok\""));
+}
+
+static void test_password_refused_then_restored(void **st)
+{
+    struct fx *f = *st;
+    canned_http__add(f->s, &(struct canned_rule){"POST", TOKEN, 400, NULL,
+                                                 REFUSED("50126", "invalid_grant"), 3, 0});
+    canned_http__add(
+        f->s, &(struct canned_rule){"POST", TOKEN, 200, NULL, TOK("a-1", "r-1", "3599"), 0, 0});
+    account(f);
+    struct got g = {0};
+    tokens__get(&f->tok, on_token, &g, true);
+    assert_true(comp_env__wait(&f->ce, got_one, &g, WAIT_MS));
+    assert_string_equal(g.bearer, "");
+    assert_true(g.error[0]);
+    assert_true(tokens__failing(&f->tok));
+    char buf[512];
+    state_of(f, buf, sizeof(buf));
+    assert_non_null(strstr(buf, "\"state\":\"error\""));
+    assert_non_null(strstr(buf, "\"aadsts\":50126"));
+    assert_true(log_capture__has("sign-in failed tenant=t account=svc@x.com status=400 "
+                                 "error=invalid_grant aadsts=50126"));
+    assert_false(log_capture__has("not-a-real-secret"));
+    comp_env__settle(&f->ce);
+    assert_int_equal(canned_http__count(f->s, "POST", TOKEN), 1); /* not at once */
+    /* retried with backoff, never in a tight loop; accepted: ok again */
+    assert_true(until_tokens(f, 4, 30));
+    assert_true(comp_env__wait(&f->ce, holds_a1, f, WAIT_MS));
+    assert_false(tokens__failing(&f->tok));
+    assert_non_null(strstr(state_of(f, buf, sizeof(buf)), "\"state\":\"ok\""));
+    assert_true(log_capture__has("signed in tenant=t account=svc@x.com"));
+}
+
+struct reply {
+    int n, status;
+};
+
+static void on_reply(void *ctx, const struct graph_response *res)
+{
+    struct reply *r = ctx;
+    r->n++;
+    r->status = res->status;
+}
+
+static bool replied(void *ctx)
+{
+    return ((struct reply *)ctx)->n > 0;
+}
+
+static void test_401_new_token_once(void **st)
+{
+    struct fx *f = *st;
+    canned_http__add(
+        f->s, &(struct canned_rule){"POST", TOKEN, 200, NULL, TOK("tok-1", "r-1", "3599"), 1, 0});
+    canned_http__add(
+        f->s, &(struct canned_rule){"POST", TOKEN, 200, NULL, TOK("tok-2", "r-2", "3599"), 0, 0});
+    canned_http__add(
+        f->s, &(struct canned_rule){"GET", "/v1.0/subscriptions", 401, NULL,
+                                    "{\"error\":{\"code\":\"InvalidAuthenticationToken\"}}", 1, 0});
+    canned_http__add(f->s, &(struct canned_rule){"GET", "/v1.0/subscriptions", 200, NULL,
+                                                 "{\"value\":[]}", 0, 0});
+    struct graph_client_options o = {.loop = f->ce.loop,
+                                     .http = f->http,
+                                     .cfg = f->ce.cfg,
+                                     .budget = GRAPH_PRESENCE_LIMIT,
+                                     .window_ms = GRAPH_PRESENCE_WINDOW_MS};
+    assert_non_null(f->gc = graph_client__new(&o));
+    struct graph_client_tenant *t = graph_client__tenant(f->gc, "t");
+    struct reply r = {0};
+    struct graph_request req = {.method = "GET", .path = "/subscriptions"};
+    assert_int_equal(graph_client__send(t, &req, on_reply, &r), 0);
+    assert_true(comp_env__wait(&f->ce, replied, &r, WAIT_MS));
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(canned_http__count(f->s, "POST", TOKEN), 2);
+    assert_int_equal(canned_http__count(f->s, "GET", "/v1.0/subscriptions"), 2);
+    char *a = canned_http__request(f->s, "GET", "/v1.0/subscriptions", 0);
+    char *b = canned_http__request(f->s, "GET", "/v1.0/subscriptions", 1);
+    assert_non_null(strstr(a, "Authorization: Bearer tok-1\r\n"));
+    assert_non_null(strstr(b, "Authorization: Bearer tok-2\r\n"));
+    free(a);
+    free(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_refresh_then_password_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_password_refused_then_restored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_401_new_token_once, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
