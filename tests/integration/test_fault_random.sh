@@ -51,9 +51,10 @@ rnd() {
 }
 
 STEP=0
-# fault_fail MSG: fail with the seed and the step (the logs stay in $T's
-# usual place: PS_KEEP_TMP=1 keeps them).
+# fault_fail MSG: fail with the seed and the step; the logs are kept in $T
+# (common.sh prints "kept DIR").
 fault_fail() {
+    PS_KEEP_TMP=1
     echo "fault_random: seed=$SEED step=$STEP: replay with FAULT_SEED=$SEED FAULT_INSTANCES=$NI" >&2
     fail "$*"
 }
