@@ -123,8 +123,29 @@ victim() {
     rnd "$NI"
     [ -n "$V" ] || V=$((R + 1))
 }
+# slot_link I: "live" or "lost", what slot I's current process logged last
+# about its RTE link.
+slot_link() {
+    local line
+    line=$(grep -E 'RTE link (live|lost) ' "$T/${SLOT_LOG[$1]}.log" | tail -n 1)
+    line=${line#*RTE link }
+    printf '%s' "${line%% *}"
+}
+# links_live: every instance says its link is live, and the hub has them all.
 links_live() {
+    local i
+    for i in $(seq 1 "$NI"); do [ "$(slot_link "$i")" = live ] || return 1; done
     [ "$(fv_ctl GET hub | jq '[.[] | select(.handshaken and (.subscriptions | length) > 0)] | length')" -ge "$NI" ]
+}
+links_lost() {
+    local i
+    for i in $(seq 1 "$NI"); do [ "$(slot_link "$i")" = lost ] || return 1; done
+}
+# seeds_read: every instance has closed its seed window (docs/voice.md
+# "Daemon restarts").
+seeds_read() {
+    local i
+    for i in $(seq 1 "$NI"); do grep -q 'seed window closed' "$T/${SLOT_LOG[$i]}.log" || return 1; done
 }
 wait_links() {
     wait_for 60 links_live || fault_fail "RTE links not back: $(fv_ctl GET hub | jq -c '[.[] | {handshaken, n: (.subscriptions | length)}]')"
@@ -252,7 +273,15 @@ voice_toggle() {
     # events a process misses while its RTE link is down are lost by design
     # (docs/voice.md "Link loss and missed events"): Voice changes wait for
     # every link after a drop or a restart.
-    [ "$BLIND" = 0 ] || { wait_links; BLIND=0; }
+    if [ "$BLIND" = 1 ]; then
+        wait_links
+        # With several instances each publishes the voice topics, and a fresh
+        # one's seed window cannot tell whether the retained state it reads
+        # already counts an event it saw before (reported, not fixed here):
+        # Voice changes wait until the seeds are read.
+        [ "$NI" = 1 ] || wait_for 20 seeds_read || fault_fail "a seed window did not close"
+        BLIND=0
+    fi
     read -r -a calls <<<"${CALLS[$u]:-}"
     n=${#calls[@]}
     rnd 2
@@ -366,6 +395,7 @@ fault_rte() {
         log "step $STEP: the hub closes every connection"
         counted rte_close
     fi
+    wait_for 10 links_lost || log "step $STEP: not every instance noticed the loss within 10 s"
     BLIND=1
 }
 LIFECYCLE=(subscriptionRemoved reauthorizationRequired missed)
