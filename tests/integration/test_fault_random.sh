@@ -54,7 +54,7 @@ STEP=0
 # fault_fail MSG: fail with the seed and the step; the logs are kept in $T
 # (common.sh prints "kept DIR").
 fault_fail() {
-    PS_KEEP_TMP=1
+    PS_KEEP_TMP=1 # (read by common.sh's cleanup)
     echo "fault_random: seed=$SEED step=$STEP: replay with FAULT_SEED=$SEED FAULT_INSTANCES=$NI" >&2
     fail "$*"
 }
@@ -72,7 +72,6 @@ model_json() {
     for u in "${USERS[@]}"; do
         own=()
         for k in "${KINDS[@]}"; do [ -z "${OWN[$u,$k]:-}" ] || own+=("$k"); done
-        # shellcheck disable=SC2086
         jq -nc --arg u "$u" --argjson n "$(wc -w <<<"${CALLS[$u]:-}")" \
             --args '{($u): {own: $ARGS.positional, calls: $n}}' "${own[@]}"
     done | jq -sc 'add'
@@ -235,6 +234,7 @@ converged() {
 # --- quiet points
 QUIET=0
 WORST_MS=0
+CONVERGED=() # ms each quiet point took
 BLIND=0 # an RTE link or an instance went away since the links were last seen live
 quiet_point() {
     local t0 ms
@@ -252,6 +252,7 @@ quiet_point() {
     }
     ms=$((($(date +%s%N) - t0) / 1000000))
     [ "$ms" -le "$WORST_MS" ] || WORST_MS=$ms
+    CONVERGED+=("$ms")
     log "quiet point $QUIET (step $STEP): converged in $ms ms"
 }
 
@@ -464,8 +465,9 @@ for u in "${USERS[@]}"; do
     g_session_is "$u" "" && v_talking_is "$u" false || fault_fail "$u not idle at the end"
 done
 
+MEDIAN_MS=$(printf '%s\n' "${CONVERGED[@]}" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
 BY=$(for k in $(printf '%s\n' "${!COUNT[@]}" | sort); do printf '%s=%s,' "$k" "${COUNT[$k]}"; done)
 echo "RESULT fault_random seed=$SEED instances=$NI steps=$STEP transitions=$TRANSITIONS" \
-    "faults=$FAULTS (${BY%,}) quiet_points=$QUIET worst_converge_ms=$WORST_MS" \
+    "faults=$FAULTS (${BY%,}) quiet_points=$QUIET worst_converge_ms=$WORST_MS median_converge_ms=$MEDIAN_MS" \
     "seconds=$(($(date +%s) - T_START))"
 pass
