@@ -456,8 +456,15 @@ done
 STEP=$((STEP + 1))
 log "step $STEP: everyone hangs up"
 for u in "${USERS[@]}"; do
-    for k in "${KINDS[@]}"; do [ -z "${OWN[$u,$k]:-}" ] || teams_toggle "$u" "$k"; done
-    for id in ${CALLS[$u]:-}; do call_end "$id"; done
+    for k in "${KINDS[@]}"; do
+        [ -n "${OWN[$u,$k]:-}" ] || continue
+        teams_toggle "$u" "$k"
+        TRANSITIONS=$((TRANSITIONS + 1))
+    done
+    for id in ${CALLS[$u]:-}; do
+        call_end "$id"
+        TRANSITIONS=$((TRANSITIONS + 1))
+    done
     CALLS[$u]=""
 done
 quiet_point
