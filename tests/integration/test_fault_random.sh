@@ -331,6 +331,16 @@ voice_published() {
 }
 fault_broker() {
     local n i
+    # An instance restarted just before reads its retained state first: with
+    # the broker away for longer than its seed window (10 s) it publishes its
+    # Voice states without the carried-over calls (docs/voice.md "Daemon
+    # restarts"; with several instances that overwrites the others' truth:
+    # reported, not fixed here).
+    if [ "$BLIND" = 1 ]; then
+        wait_links
+        wait_for 20 seeds_read || fault_fail "a seed window did not close"
+        BLIND=0
+    fi
     log "step $STEP: broker restart"
     stop_mosquitto
     rnd 3
