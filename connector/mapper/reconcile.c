@@ -92,6 +92,13 @@ void reconcile__restore(struct reconcile_user *u, enum reconcile_record rec)
     else if (rec == RECONCILE_RECORD_NONE) {
         u->session = RECONCILE_SESSION_NONE;
         u->session_probe = false;
+        /* An InACall reported before the record was read was ambiguous then
+         * (the session unknown) and kept no belief; with no session of ours
+         * it is the user's own call (docs/mapper.md, "Start-up"). */
+        if (u->teams.known && u->teams.busy && u->origin == RECONCILE_ORIGIN_ECHO) {
+            u->teams_real = true;
+            u->origin = RECONCILE_ORIGIN_USER;
+        }
     }
 }
 

@@ -645,6 +645,7 @@ void tenant__free(struct vtenant *t)
     voice_session__free(t->session);
     calls__free(t->calls);
     tenant_seed__free_all(t->seeds, t->n_seeds);
+    free(t->seen);
     voice_rest__free(t->rest);
     voice_directory__free(t->dir);
     cJSON_Delete(t->last_write_failure);

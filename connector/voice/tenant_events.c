@@ -549,6 +549,7 @@ void tenant_events__apply(struct vtenant *t, const struct voice_call_event *ev, 
         tenant_events__status(t, u, ev, source);
         return;
     }
+    tenant_seed__note(t, ev);
     size_t before = calls__count(t->calls, u->id);
     size_t carried = calls__carried(t->calls, u->id);
     int64_t now = clock__wall_ms();

@@ -66,6 +66,14 @@ struct vseed {
     bool applied; /* kept while the window is open: one seed per user */
 };
 
+/* A call event seen while the seed window is open (tenant_seed__note): a
+ * Disconnected that comes before the user's seed ends one of its calls. */
+struct vseen {
+    char user[VOICE_ID_MAX]; /* lower-cased Voice ids, as in the event */
+    char call[VOICE_ID_MAX];
+    bool connected; /* a Connected (else a Disconnected) */
+};
+
 struct vtenant {
     struct loop *loop;
     struct bus *bus;
@@ -131,6 +139,8 @@ struct vtenant {
     bool seeding;
     struct vseed *seeds;
     size_t n_seeds;
+    struct vseen *seen; /* call events while seeding, until every seed is applied */
+    size_t n_seen;
 
     /* Another instance writes for the tenant (docs/ha.md): the call state is
      * kept from our own link, voice/<id>/talking is not published. */
@@ -158,6 +168,7 @@ void tenant_talking__announce(struct vtenant *t);
 /* tenant_seed.c */
 void tenant_seed__apply(struct vtenant *t);
 void tenant_seed__free_all(struct vseed *s, size_t n);
+void tenant_seed__note(struct vtenant *t, const struct voice_call_event *ev);
 
 /* tenant_hub.c */
 extern const struct voice_session_callbacks tenant_hub_callbacks;

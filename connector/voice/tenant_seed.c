@@ -31,6 +31,46 @@ static void tenant_seed__tidy(struct vtenant *t)
     tenant_seed__free_all(t->seeds, t->n_seeds);
     t->seeds = NULL;
     t->n_seeds = 0;
+    free(t->seen);
+    t->seen = NULL;
+    t->n_seen = 0;
+}
+
+void tenant_seed__note(struct vtenant *t, const struct voice_call_event *ev)
+{
+    if (!t->seeding || (ev->kind != VOICE_CALL_CONNECTED && ev->kind != VOICE_CALL_DISCONNECTED))
+        return;
+    bool connected = ev->kind == VOICE_CALL_CONNECTED;
+    for (size_t i = 0; i < t->n_seen; i++)
+        if (t->seen[i].connected == connected && !strcmp(t->seen[i].call, ev->call_id) &&
+            !strcmp(t->seen[i].user, ev->user_id))
+            return; /* the same event from a second source (webhook and RTE) */
+    struct vseen *ns = realloc(t->seen, (t->n_seen + 1) * sizeof(*ns));
+    if (!ns)
+        return;
+    t->seen = ns;
+    struct vseen *e = &t->seen[t->n_seen++];
+    snprintf(e->user, sizeof(e->user), "%s", ev->user_id);
+    snprintf(e->call, sizeof(e->call), "%s", ev->call_id);
+    e->connected = connected;
+}
+
+/* Calls of the user that ended before its seed was applied: Disconnecteds
+ * seen in the window whose Connected this process never saw. Applied after
+ * them, the seed would otherwise keep those calls until max_call_minutes. */
+static size_t tenant_seed__ended_early(const struct vtenant *t, const char *user_id)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n_seen; i++) {
+        const struct vseen *d = &t->seen[i];
+        if (d->connected || strcasecmp(d->user, user_id) != 0)
+            continue;
+        bool known = false;
+        for (size_t j = 0; j < t->n_seen && !known; j++)
+            known = t->seen[j].connected && !strcmp(t->seen[j].call, d->call);
+        n += !known;
+    }
+    return n;
 }
 
 /* Turns the seeds into calls once the user map says who is who; a seed of
@@ -54,6 +94,16 @@ void tenant_seed__apply(struct vtenant *t)
                      "carried-over call state dropped: user not in Voice tenant=%s user=%s",
                      t->name, s->address);
             continue;
+        }
+        size_t ended = tenant_seed__ended_early(t, u->id);
+        if (ended > 0) {
+            LOG_INFO("voice",
+                     "carried-over calls ended before the seed was read tenant=%s user=%s "
+                     "calls=%zu ended=%zu",
+                     t->name, u->address, s->calls, ended);
+            if (ended >= s->calls)
+                continue;
+            s->calls -= ended;
         }
         if (calls__seed(t->calls, u->id, s->calls, s->since_ms) < 0) {
             LOG_WARN("voice", "carried-over call state refused tenant=%s user=%s calls=%zu",

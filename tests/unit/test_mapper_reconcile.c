@@ -295,6 +295,36 @@ static void test_record_none_skips_probe(void **state)
     assert_non_null(find(a, n, RECONCILE_GRAPH_SET_BUSY));
 }
 
+/* The user's own InACall arrives before the record (the retained teams
+ * topic comes in with the subscription, the records a little later): it is
+ * ambiguous while the session is unknown; a record saying "no session" makes
+ * it the user's call, and the flag is written true, not false (found by
+ * it_fault_random: a restarted instance wrote 'talking' false for a user in
+ * a Teams call). */
+static void test_record_none_after_incall(void **state)
+{
+    (void)state;
+    struct reconcile_user u;
+    reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
+    reconcile__teams_report(&u, &cfg, "Busy", "InACall", T0, "resync", T0 + 10);
+    assert_false(u.teams_real);
+    reconcile__voice_report(&u, false, 0, T0, "rte", T0 + 20);
+    reconcile__restore(&u, RECONCILE_RECORD_NONE);
+    assert_true(u.teams_real);
+    struct reconcile_action a[RECONCILE_MAX_ACTIONS];
+    size_t n = plan(&u, T0 + 30, a);
+    assert_null(find(a, n, RECONCILE_GRAPH_READ));
+    assert_null(find(a, n, RECONCILE_GRAPH_CLEAR));
+    const struct reconcile_action *v = find(a, n, RECONCILE_VOICE_SET);
+    assert_non_null(v);
+    assert_true(v->value);
+    /* a non-call busy activity before the record stays not a call */
+    reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
+    reconcile__teams_report(&u, &cfg, "Busy", "InAMeeting", T0, "resync", T0 + 10);
+    reconcile__restore(&u, RECONCILE_RECORD_NONE);
+    assert_false(u.teams_real);
+}
+
 /* No record: the start-up read decides (Busy or DND shows: clear). A record
  * that comes too late (the user is past start-up) changes nothing. */
 static void test_record_absent_and_late(void **state)
@@ -813,6 +843,7 @@ int main(void)
         cmocka_unit_test_setup(test_startup_real_call_survives, setup),
         cmocka_unit_test_setup(test_record_may_hold_clears_whatever_shows, setup),
         cmocka_unit_test_setup(test_record_none_skips_probe, setup),
+        cmocka_unit_test_setup(test_record_none_after_incall, setup),
         cmocka_unit_test_setup(test_record_absent_and_late, setup),
         cmocka_unit_test_setup(test_voice_call_sets_refreshes_clears, setup),
         cmocka_unit_test_setup(test_short_session_refresh, setup),
