@@ -11,9 +11,10 @@
  * Restart seeding: RTE has no "current calls" query, so at start the side
  * reads its own retained <prefix>voice/+/talking topics (what the previous
  * run published) and carries their calls over (tenant__seed). The window
- * closes SEED_AFTER_CONNECT_MS after MQTT first connected, or
- * SEED_MAX_MS after start when MQTT is still down; until then no state is
- * published. Only retained messages inside the window count: the side's
+ * closes SEED_AFTER_CONNECT_MS after MQTT first connected, however long
+ * that takes (nothing could be published before anyway, and states
+ * published without the carried-over calls would end calls that go on);
+ * until then no state is published. Only retained messages inside the window count: the side's
  * own later publishes come back on the subscription (not retained) and
  * must never re-seed.
  */
@@ -46,7 +47,7 @@
 #define WEBHOOK_TOKEN_MAX 4096
 
 #define SEED_AFTER_CONNECT_MS 2000
-#define SEED_MAX_MS           10000
+#define SEED_WARN_MS          10000
 #define SEED_TICK_MS          100
 
 struct voice_side_tenant {
@@ -69,6 +70,7 @@ struct voice_side {
     bool seeding;
     char *seed_prefix; /* <prefix>voice/ */
     int64_t seed_started_ms, seed_connected_ms;
+    bool seed_warned;
     loop_timer_id seed_timer;
 };
 
@@ -238,13 +240,12 @@ static void voice_side__seed_tick(void *arg)
         voice_side__seed_done(s);
         return;
     }
-    if (!s->seed_connected_ms && now - s->seed_started_ms >= SEED_MAX_MS) {
+    if (!s->seed_connected_ms && !s->seed_warned && now - s->seed_started_ms >= SEED_WARN_MS) {
         LOG_WARN("voice",
-                 "MQTT not connected: Voice states published without carried-over "
-                 "calls waited_ms=%d",
-                 SEED_MAX_MS);
-        voice_side__seed_done(s);
-        return;
+                 "MQTT not connected: Voice states held until the previous run's are "
+                 "read waited_ms=%d",
+                 SEED_WARN_MS);
+        s->seed_warned = true;
     }
     s->seed_timer = loop__timer(s->env.loop, SEED_TICK_MS, voice_side__seed_tick, s);
 }

@@ -427,6 +427,35 @@ static void test_seed_after_disconnect(void **st)
     assert_true(voice_env__talking_is(ve, ALICE, false, 0));
 }
 
+/* A start while the broker is away for longer than 10 s: the seed window
+ * stays open until MQTT connects (states published without the carried-over
+ * calls would end alice's call that goes on: found by it_fault_random with a
+ * broker restart at a start), then closes 2 s later with her call kept. */
+static void test_seed_waits_for_broker(void **st)
+{
+    struct voice_env *ve = *st = env_new(&(struct voice_env_options){.users = THREE});
+    const char *prev = "{\"talking\":true,\"calls\":1,\"since\":\"" SINCE "\",\"source\":\"rte\"}";
+    fake_bus__inject(ve->ce.bus, "voice/" ALICE "/talking", prev, true);
+    fake_bus__set_connected(ve->ce.bus, false);
+    assert_int_equal(voice_env__start(ve), 0);
+    assert_true(voice_env__go_live(ve));
+    comp_env__advance(&ve->ce, 15000);
+    assert_int_equal(log_capture__count("MQTT not connected: Voice states held"), 1);
+    assert_false(log_capture__has("seed window closed"));
+    assert_int_equal(fake_bus__published(ve->ce.bus, "voice/+/talking"), 0);
+    fake_bus__set_connected(ve->ce.bus, true);
+    comp_env__settle(&ve->ce);
+    comp_env__advance(&ve->ce, 2100);
+    assert_true(log_capture__has("seed window closed tenant=contoso"));
+    /* alice's first publish carries her call over (the retained value alone
+     * would read the same) */
+    const char *first = fake_bus__nth(ve->ce.bus, "voice/" ALICE "/talking", 0);
+    assert_non_null(first);
+    assert_non_null(strstr(first, "\"talking\":true,\"calls\":1"));
+    assert_true(voice_env__talking_is(ve, ALICE, true, 1));
+    assert_true(voice_env__talking_is(ve, BOB, false, 0));
+}
+
 /* A Disconnected missed while the link was down: the
  * call is kept across the loss, and dropped max_call_minutes after it began
  * (source resync); other users' calls go on meanwhile. */
@@ -467,6 +496,7 @@ int main(void)
         cmocka_unit_test_teardown(test_user_status_no_rule, voice_env__teardown),
         cmocka_unit_test_teardown(test_seeding, voice_env__teardown),
         cmocka_unit_test_teardown(test_seed_after_disconnect, voice_env__teardown),
+        cmocka_unit_test_teardown(test_seed_waits_for_broker, voice_env__teardown),
         cmocka_unit_test_teardown(test_expiry, voice_env__teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
