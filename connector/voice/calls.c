@@ -169,6 +169,35 @@ int calls__seed(struct calls *t, const char *user_id, size_t n, int64_t started_
     return before == 0 && n > 0 ? 1 : 0;
 }
 
+int calls__seed_call(struct calls *t, const char *user_id, const char *call_id, int64_t started_ms)
+{
+    char user[VOICE_ID_MAX], call[VOICE_ID_MAX];
+    if (calls__norm(user_id, user) < 0 || calls__norm(call_id, call) < 0)
+        return -1;
+    struct calls_user *u = calls__find(t, user);
+    if (u && calls__index(u, call) >= 0)
+        return 0;
+    if (u && u->n >= CALLS_MAX_PER_USER)
+        return -1;
+    u = calls__append(t, user, call, started_ms);
+    if (!u)
+        return -1;
+    return u->n == 1 ? 1 : 0;
+}
+
+size_t calls__ids(const struct calls *t, const char *user_id, const char **ids, size_t max)
+{
+    char user[VOICE_ID_MAX];
+    if (calls__norm(user_id, user) < 0)
+        return 0;
+    const struct calls_user *u = calls__find(t, user);
+    size_t n = 0;
+    for (size_t i = 0; u && i < u->n && n < max; i++)
+        if (u->calls[i].id[0] && strcmp(u->calls[i].id, CALLS_STATUS_ID) != 0)
+            ids[n++] = u->calls[i].id;
+    return n;
+}
+
 size_t calls__carried(const struct calls *t, const char *user_id)
 {
     char user[VOICE_ID_MAX];

@@ -51,6 +51,12 @@ int calls__event(struct calls *t, const struct voice_call_event *ev, int64_t now
  * user already had calls), -1 for a bad id, n above the cap (nothing added)
  * or out of memory. */
 int calls__seed(struct calls *t, const char *user_id, size_t n, int64_t started_ms);
+/* A carried-over call whose callId the previous run named (the payload's
+ * call_ids), first seen at started_ms: added like a Connected, and nothing
+ * when the user already has it (this process saw its Connected itself, or
+ * another instance published it while this one was starting: docs/ha.md).
+ * Returns as calls__seed. */
+int calls__seed_call(struct calls *t, const char *user_id, const char *call_id, int64_t started_ms);
 /* Carried-over calls a user still has. */
 size_t calls__carried(const struct calls *t, const char *user_id);
 
@@ -72,6 +78,10 @@ typedef void (*calls_drop_cb)(void *ctx, const char *user_id, const char *call_i
 int calls__status(struct calls *t, const char *user_id, bool talking, int64_t now_ms,
                   calls_drop_cb cb, void *ctx);
 
+/* Up to max of the user's callIds into ids (pointers into the tracker, valid
+ * until its next change); calls without one (carried over
+ * unnamed, or the one a UserStatus stands for) are left out. */
+size_t calls__ids(const struct calls *t, const char *user_id, const char **ids, size_t max);
 /* Connected calls of a user (case-insensitive id); 0 when unknown. */
 size_t calls__count(const struct calls *t, const char *user_id);
 /* When the user's oldest live call was first seen; 0 when not talking. */

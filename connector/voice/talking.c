@@ -202,7 +202,8 @@ const char *talking__validate_template(const struct talking_template *tpl)
     return NULL;
 }
 
-char *talking__payload(bool talking, size_t calls, int64_t since_wall_ms, const char *source)
+char *talking__payload(bool talking, size_t calls, int64_t since_wall_ms, const char *source,
+                       const char *const *call_ids, size_t n_ids)
 {
     if (!source || (strcmp(source, "rte") && strcmp(source, "webhook") && strcmp(source, "resync")))
         return NULL;
@@ -213,7 +214,10 @@ char *talking__payload(bool talking, size_t calls, int64_t since_wall_ms, const 
     char *s = NULL;
     if (o && cJSON_AddBoolToObject(o, "talking", talking) &&
         cJSON_AddNumberToObject(o, "calls", (double)calls) &&
-        cJSON_AddStringToObject(o, "since", since) && cJSON_AddStringToObject(o, "source", source))
+        cJSON_AddStringToObject(o, "since", since) &&
+        cJSON_AddStringToObject(o, "source", source) &&
+        (n_ids == 0 ||
+         cJSON_AddItemToObject(o, "call_ids", cJSON_CreateStringArray(call_ids, (int)n_ids))))
         s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;

@@ -63,9 +63,14 @@ int talking__parse_availability(const char *body, size_t len, char *id, size_t i
                                 size_t srclen);
 
 /* The voice/<id>/talking payload (docs/topics.md), e.g.
- * {"talking":true,"calls":1,"since":"2026-11-26T10:00:00Z","source":"rte"}.
+ * {"talking":true,"calls":1,"since":"2026-11-26T10:00:00Z","source":"rte",
+ *  "call_ids":["c-1"]}.
  * since_wall_ms: when the current state began. source: "rte", "webhook" or
- * "resync". Returns a malloc'd string (free()), or NULL for another source. */
-char *talking__payload(bool talking, size_t calls, int64_t since_wall_ms, const char *source);
+ * "resync". call_ids (n_ids of them, none: the member is left out) are the
+ * calls' ids as far as known, so that the next process reading the retained
+ * payload can tell a call it saw itself from another one. Returns a
+ * malloc'd string (free()), or NULL for another source. */
+char *talking__payload(bool talking, size_t calls, int64_t since_wall_ms, const char *source,
+                       const char *const *call_ids, size_t n_ids);
 
 #endif

@@ -68,10 +68,12 @@ void tenant__webhook_event(struct vtenant *t, const struct voice_call_event *ev,
 /* Call state carried over from the previous run (a retained
  * voice/<id>/talking with `calls` > 0, read at start; see docs/voice.md):
  * when address is one of the tenant's configured users, keeps `calls`
- * carried-over calls started at since_ms for it (applied once the user map
+ * carried-over calls started at since_ms for it (ids: the
+ * ids of n_ids of them, as the payload named them) (applied once the user map
  * is loaded) and returns true; false when the address is not the tenant's,
  * the seed window is closed, or the user was seeded already. */
-bool tenant_seed__add(struct vtenant *t, const char *address, size_t calls, int64_t since_ms);
+bool tenant_seed__add(struct vtenant *t, const char *address, size_t calls, int64_t since_ms,
+                      const char *const *ids, size_t n_ids);
 /* Ends the seed window: later seeds are ignored, and the users' states,
  * held back until now so that a carried-over call is not announced as
  * 'not talking', are published (once the link is live). */

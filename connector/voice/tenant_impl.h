@@ -63,6 +63,8 @@ struct vseed {
     char *address;
     size_t calls;
     int64_t since_ms;
+    char **ids; /* the calls' ids the payload named (call_ids), at most calls */
+    size_t n_ids;
     bool applied; /* kept while the window is open: one seed per user */
 };
 

@@ -13,10 +13,21 @@
 #include "voice/calls.h"
 #include "voice/tenant_impl.h"
 
+static void tenant_seed__free_ids(struct vseed *s)
+{
+    for (size_t i = 0; i < s->n_ids; i++)
+        free(s->ids[i]);
+    free(s->ids);
+    s->ids = NULL;
+    s->n_ids = 0;
+}
+
 void tenant_seed__free_all(struct vseed *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         free(s[i].address);
+        tenant_seed__free_ids(&s[i]);
+    }
     free(s);
 }
 
@@ -55,15 +66,35 @@ void tenant_seed__note(struct vtenant *t, const struct voice_call_event *ev)
     e->connected = connected;
 }
 
-/* Calls of the user that ended before its seed was applied: Disconnecteds
- * seen in the window whose Connected this process never saw. Applied after
- * them, the seed would otherwise keep those calls until max_call_minutes. */
-static size_t tenant_seed__ended_early(const struct vtenant *t, const char *user_id)
+static bool tenant_seed__named(const struct vseed *s, const char *call)
+{
+    for (size_t i = 0; i < s->n_ids; i++)
+        if (strcasecmp(s->ids[i], call) == 0)
+            return true;
+    return false;
+}
+
+/* Whether a Disconnected of this call of the user was seen in the window. */
+static bool tenant_seed__seen_end(const struct vtenant *t, const char *user_id, const char *call)
+{
+    for (size_t i = 0; i < t->n_seen; i++)
+        if (!t->seen[i].connected && strcasecmp(t->seen[i].user, user_id) == 0 &&
+            strcasecmp(t->seen[i].call, call) == 0)
+            return true;
+    return false;
+}
+
+/* Unnamed calls of the user that ended before its seed was applied:
+ * Disconnecteds seen in the window whose Connected this process never saw
+ * and whose call the seed does not name. Applied after them, the seed would
+ * otherwise keep those calls until max_call_minutes. */
+static size_t tenant_seed__ended_early(const struct vtenant *t, const struct vseed *s,
+                                       const char *user_id)
 {
     size_t n = 0;
     for (size_t i = 0; i < t->n_seen; i++) {
         const struct vseen *d = &t->seen[i];
-        if (d->connected || strcasecmp(d->user, user_id) != 0)
+        if (d->connected || strcasecmp(d->user, user_id) != 0 || tenant_seed__named(s, d->call))
             continue;
         bool known = false;
         for (size_t j = 0; j < t->n_seen && !known; j++)
@@ -71,6 +102,37 @@ static size_t tenant_seed__ended_early(const struct vtenant *t, const char *user
         n += !known;
     }
     return n;
+}
+
+/* Adds one user's seed to the call state: the calls it names, then the
+ * unnamed ones; a call whose end was seen in the window is left out, and a
+ * named call the tracker has already (this process saw its Connected, or
+ * another instance counted in its payload a call this one saw too: docs/
+ * ha.md) is not counted twice. Returns the calls carried over, or -1. */
+static int tenant_seed__apply_one(struct vtenant *t, const struct vseed *s,
+                                  const struct voice_dir_user *u)
+{
+    size_t unnamed = s->calls > s->n_ids ? s->calls - s->n_ids : 0;
+    size_t ended = tenant_seed__ended_early(t, s, u->id), ended_named = 0;
+    for (size_t i = 0; i < s->n_ids; i++)
+        ended_named += tenant_seed__seen_end(t, u->id, s->ids[i]);
+    if (ended + ended_named > 0)
+        LOG_INFO("voice",
+                 "carried-over calls ended before the seed was read tenant=%s user=%s "
+                 "calls=%zu ended=%zu",
+                 t->name, u->address, s->calls, ended + ended_named);
+    unnamed -= ended < unnamed ? ended : unnamed;
+    int carried = (int)unnamed;
+    for (size_t i = 0; i < s->n_ids; i++) {
+        if (tenant_seed__seen_end(t, u->id, s->ids[i]))
+            continue;
+        if (calls__seed_call(t->calls, u->id, s->ids[i], s->since_ms) < 0)
+            return -1;
+        carried++;
+    }
+    if (unnamed > 0 && calls__seed(t->calls, u->id, unnamed, s->since_ms) < 0)
+        return -1;
+    return carried;
 }
 
 /* Turns the seeds into calls once the user map says who is who; a seed of
@@ -95,25 +157,17 @@ void tenant_seed__apply(struct vtenant *t)
                      t->name, s->address);
             continue;
         }
-        size_t ended = tenant_seed__ended_early(t, u->id);
-        if (ended > 0) {
-            LOG_INFO("voice",
-                     "carried-over calls ended before the seed was read tenant=%s user=%s "
-                     "calls=%zu ended=%zu",
-                     t->name, u->address, s->calls, ended);
-            if (ended >= s->calls)
-                continue;
-            s->calls -= ended;
-        }
-        if (calls__seed(t->calls, u->id, s->calls, s->since_ms) < 0) {
+        int carried = tenant_seed__apply_one(t, s, u);
+        if (carried < 0) {
             LOG_WARN("voice", "carried-over call state refused tenant=%s user=%s calls=%zu",
                      t->name, u->address, s->calls);
             continue;
         }
-        LOG_INFO("voice",
-                 "call state carried over from the previous run tenant=%s user=%s calls=%zu "
-                 "since=%s",
-                 t->name, u->address, s->calls, clock__iso8601(s->since_ms, ts, sizeof(ts)));
+        if (carried > 0)
+            LOG_INFO("voice",
+                     "call state carried over from the previous run tenant=%s user=%s calls=%d "
+                     "since=%s",
+                     t->name, u->address, carried, clock__iso8601(s->since_ms, ts, sizeof(ts)));
     }
     /* A call carried over from long ago (the daemon was down for hours) is
      * dropped now, not at the next expiry check. */
@@ -124,7 +178,27 @@ void tenant_seed__apply(struct vtenant *t)
     tenant_seed__tidy(t);
 }
 
-bool tenant_seed__add(struct vtenant *t, const char *address, size_t calls, int64_t since_ms)
+/* Copies the named ids into s (at most s->calls of them). */
+static bool tenant_seed__copy_ids(struct vseed *s, const char *const *ids, size_t n_ids)
+{
+    if (n_ids > s->calls)
+        n_ids = s->calls;
+    if (n_ids == 0)
+        return true;
+    s->ids = calloc(n_ids, sizeof(*s->ids));
+    if (!s->ids)
+        return false;
+    for (size_t i = 0; i < n_ids; i++) {
+        s->ids[i] = strdup(ids[i]);
+        if (!s->ids[i])
+            return false;
+        s->n_ids++;
+    }
+    return true;
+}
+
+bool tenant_seed__add(struct vtenant *t, const char *address, size_t calls, int64_t since_ms,
+                      const char *const *ids, size_t n_ids)
 {
     if (!t->seeding || calls == 0 || !voice_directory__configured(t->dir, address))
         return false;
@@ -139,7 +213,10 @@ bool tenant_seed__add(struct vtenant *t, const char *address, size_t calls, int6
     char *a = strdup(address);
     if (!a)
         return false;
-    t->seeds[t->n_seeds++] = (struct vseed){a, calls, since_ms, false};
+    struct vseed *seed = &t->seeds[t->n_seeds++];
+    *seed = (struct vseed){a, calls, since_ms, NULL, 0, false};
+    if (!tenant_seed__copy_ids(seed, ids, n_ids))
+        tenant_seed__free_ids(seed); /* out of memory: the calls stay, unnamed */
     if (voice_directory__loaded(t->dir))
         tenant_seed__apply(t);
     return true;

@@ -23,7 +23,9 @@ void tenant_talking__publish(struct vtenant *t, struct voice_dir_user *u, const 
         return; /* tenant_seed__done() or the takeover publishes it (not announced) */
     size_t n = calls__count(t->calls, u->id);
     int64_t since = n ? calls__since(t->calls, u->id) : u->idle_since_ms;
-    char *payload = talking__payload(n > 0, n, since, source);
+    const char *ids[CALLS_MAX_PER_USER];
+    size_t n_ids = calls__ids(t->calls, u->id, ids, CALLS_MAX_PER_USER);
+    char *payload = talking__payload(n > 0, n, since, source, ids, n_ids);
     if (!payload)
         return;
     if (bus__publish_state(t->bus, u->topic, payload) < 0)

@@ -176,6 +176,25 @@ static int voice_side__webhook(void *ctx, const struct http_request *req,
 
 /* ---- restart seeding (loop thread) ---------------------------------------------- */
 
+/* The call ids a payload names (call_ids: an array of strings; anything
+ * else in it is skipped, an id that is empty or too long too), at most max:
+ * pointers into the array. An older payload without them gives 0. */
+static size_t voice_side__seed_ids(const cJSON *arr, const char **ids, size_t max)
+{
+    size_t n = 0;
+    const cJSON *it;
+    if (!cJSON_IsArray(arr))
+        return 0;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (n == max)
+            break;
+        if (cJSON_IsString(it) && it->valuestring[0] && strlen(it->valuestring) < VOICE_ID_MAX)
+            ids[n++] = it->valuestring;
+    }
+    return n;
+}
+
 /* One retained <prefix>voice/<id>/talking of the previous run. */
 static void voice_side__on_retained(void *ctx, const char *topic, const char *payload, size_t len,
                                     bool retained)
@@ -211,10 +230,12 @@ static void voice_side__on_retained(void *ctx, const char *topic, const char *pa
         since_ms > now)
         since_ms = now;
     size_t nc = n > CALLS_MAX_PER_USER ? CALLS_MAX_PER_USER : (size_t)n;
-    cJSON_Delete(o);
+    const char *ids[CALLS_MAX_PER_USER];
+    size_t n_ids = voice_side__seed_ids(cJSON_GetObjectItemCaseSensitive(o, "call_ids"), ids, nc);
     for (size_t i = 0; i < s->n_tenants; i++)
-        if (tenant_seed__add(s->tenants[i].t, addr, nc, since_ms))
-            return;
+        if (tenant_seed__add(s->tenants[i].t, addr, nc, since_ms, ids, n_ids))
+            break;
+    cJSON_Delete(o);
 }
 
 static void voice_side__seed_done(struct voice_side *s)

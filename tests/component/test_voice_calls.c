@@ -427,6 +427,43 @@ static void test_seed_after_disconnect(void **st)
     assert_true(voice_env__talking_is(ve, ALICE, false, 0));
 }
 
+/* The payload names its calls (call_ids), so a seed and the calls this
+ * process saw itself are not counted twice. Two instances (docs/ha.md): the
+ * active one publishes alice's two calls, c-1 and c-2, while this one is
+ * starting and has already seen c-2's Connected on its own link: alice has 2
+ * calls, not 3 (found by it_fault_random, seed 5, two instances). Bob's
+ * payload names c-9, whose Disconnected came in the window: not carried.
+ * Then every call ends with its own id and both are idle. */
+static void test_seed_names_calls(void **st)
+{
+    struct voice_env *ve = *st = env_new(&(struct voice_env_options){.users = THREE});
+    assert_int_equal(voice_env__start(ve), 0);
+    assert_true(voice_env__go_live(ve));
+    voice_env__event(ve, "UserCallInConnected", "u-alice", "c-2");
+    voice_env__event(ve, "UserCallInDisconnected", "u-bob", "c-9");
+    fake_bus__inject(ve->ce.bus, "voice/" ALICE "/talking",
+                     "{\"talking\":true,\"calls\":2,\"since\":\"" SINCE
+                     "\",\"source\":\"rte\",\"call_ids\":[\"c-1\",\"C-2\"]}",
+                     true);
+    fake_bus__inject(ve->ce.bus, "voice/" BOB "/talking",
+                     "{\"talking\":true,\"calls\":1,\"since\":\"" SINCE
+                     "\",\"source\":\"rte\",\"call_ids\":[\"c-9\"]}",
+                     true);
+    comp_env__settle(&ve->ce);
+    fake_bus__set_connected(ve->ce.bus, false);
+    fake_bus__set_connected(ve->ce.bus, true);
+    comp_env__settle(&ve->ce);
+    comp_env__advance(&ve->ce, 2100);
+    assert_true(log_capture__has("seed window closed tenant=contoso"));
+    assert_true(voice_env__talking_is(ve, ALICE, true, 2));
+    assert_non_null(strstr(voice_env__talking(ve, ALICE), "\"call_ids\":["));
+    assert_true(voice_env__talking_is(ve, BOB, false, 0));
+    voice_env__event(ve, "UserCallInDisconnected", "u-alice", "c-1");
+    assert_true(voice_env__talking_is(ve, ALICE, true, 1));
+    voice_env__event(ve, "UserCallInDisconnected", "u-alice", "c-2");
+    assert_true(voice_env__talking_is(ve, ALICE, false, 0));
+}
+
 /* A start while the broker is away for longer than 10 s: the seed window
  * stays open until MQTT connects (states published without the carried-over
  * calls would end alice's call that goes on: found by it_fault_random with a
@@ -497,6 +534,7 @@ int main(void)
         cmocka_unit_test_teardown(test_seeding, voice_env__teardown),
         cmocka_unit_test_teardown(test_seed_after_disconnect, voice_env__teardown),
         cmocka_unit_test_teardown(test_seed_waits_for_broker, voice_env__teardown),
+        cmocka_unit_test_teardown(test_seed_names_calls, voice_env__teardown),
         cmocka_unit_test_teardown(test_expiry, voice_env__teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

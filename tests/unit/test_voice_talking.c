@@ -156,23 +156,26 @@ static void test_render_rejects(void **state)
 
 static void test_payload(void **state)
 {
+    static const char *const ids[] = {"c-1", "c-2"};
     (void)state;
     /* 2026-11-26T10:00:00Z */
-    char *p = talking__payload(true, 1, 1795687200000LL, "rte");
+    char *p = talking__payload(true, 1, 1795687200000LL, "rte", ids, 1);
     assert_non_null(p);
     assert_string_equal(
         p, "{\"talking\":true,\"calls\":1,\"since\":\"2026-11-26T10:00:00Z\",\"source\":"
-           "\"rte\"}");
+           "\"rte\",\"call_ids\":[\"c-1\"]}");
     free(p);
-    p = talking__payload(false, 0, 1795687200999LL, "webhook");
+    p = talking__payload(false, 0, 1795687200999LL, "webhook", NULL, 0);
     assert_string_equal(p, "{\"talking\":false,\"calls\":0,\"since\":\"2026-11-26T10:00:00Z\","
                            "\"source\":\"webhook\"}");
     free(p);
-    p = talking__payload(true, 2, 1795687200000LL, "resync");
-    assert_non_null(strstr(p, "\"calls\":2"));
+    /* a carried-over call without an id counts, but is not named */
+    p = talking__payload(true, 3, 1795687200000LL, "resync", ids, 2);
+    assert_non_null(strstr(p, "\"calls\":3"));
+    assert_non_null(strstr(p, "\"call_ids\":[\"c-1\",\"c-2\"]"));
     free(p);
-    assert_null(talking__payload(true, 1, 0, "notification"));
-    assert_null(talking__payload(true, 1, 0, NULL));
+    assert_null(talking__payload(true, 1, 0, "notification", NULL, 0));
+    assert_null(talking__payload(true, 1, 0, NULL, NULL, 0));
 }
 
 int main(void)
