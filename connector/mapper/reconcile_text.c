@@ -1,8 +1,9 @@
 /* The texts the reconcile core keeps per user (reconcile.h): a value of
  * the vocabulary below is kept as a pointer to its constant, anything else
  * as the user's own heap copy. Teams reports a closed vocabulary
- * (docs/graph.md "Presence"), so at 100,000 users nearly every value is a
- * pointer (8 bytes) where the fixed arrays took 65 (docs/performance.md §7). */
+ * (docs/graph.md "Presence, busy and teams/<id>/busy"), so at 100,000 users
+ * nearly every value is a pointer (8 bytes) where the fixed arrays took 65
+ * (docs/performance.md section 7). */
 #include "mapper/reconcile.h"
 
 #include <stdlib.h>
