@@ -48,6 +48,7 @@
 /* See daemon__tune_malloc(). */
 #define DAEMON_MMAP_THRESHOLD (128 * 1024)
 #define DAEMON_TRIM_MS        15000
+#define DAEMON_ARENA_MAX      2
 
 /* The components, started in this order and stopped in reverse, each with
  * the roles that run it (--role / "roles"; a split deployment runs one
@@ -498,11 +499,17 @@ static struct bus *daemon__new_bus(struct daemon *d)
  *   back (glibc only trims the top by itself); it walks the free lists once
  *   (the debug log line gives its cost).
  * Together: 10,000 users with the mapper, VmRSS 73-75 -> 67 MiB; without
- * the mapper 35 -> 29 MiB. */
+ * the mapper 35 -> 29 MiB.
+ * - at most DAEMON_ARENA_MAX arenas: glibc gives each thread that allocates
+ *   (Paho's two, the HTTP client's, libwebsockets', the workers) an arena
+ *   of its own, up to 8 per core, and each keeps its own freed start-up
+ *   memory; the loop thread has the main arena, the others share one.
+ *   Set before any thread starts (docs/performance.md section 7). */
 static void daemon__tune_malloc(void)
 {
 #ifdef __GLIBC__
     mallopt(M_MMAP_THRESHOLD, DAEMON_MMAP_THRESHOLD);
+    mallopt(M_ARENA_MAX, DAEMON_ARENA_MAX);
 #endif
 }
 

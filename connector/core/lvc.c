@@ -22,8 +22,7 @@ struct lvc_digest {
 struct lvc_entry {
     struct hmap_node node;
     struct lvc_entry *qnext; /* send queue */
-    char *topic;
-    char *want; /* NULL once acknowledged (has_want stays true) */
+    char *want;              /* NULL once acknowledged (has_want stays true) */
     struct lvc_digest want_d, sent_d;
     uint64_t gen;   /* counts hand-overs, so stale completions are ignored */
     bool has_want;  /* a value was asked for */
@@ -31,6 +30,9 @@ struct lvc_entry {
     bool resend;    /* the last hand-over was lost: send `want` again */
     bool queued;    /* in the send queue */
     bool confirmed; /* the broker acknowledged `sent` */
+    /* In the entry, not a copy of its own: one allocation less for each of
+     * the ~3 state topics per user (docs/performance.md section 7). */
+    char topic[];
 };
 
 struct lvc {
@@ -60,7 +62,6 @@ static void lvc__free_entry(struct hmap_node *n, void *ctx)
     (void)ctx;
     struct lvc_entry *e = HMAP_ENTRY(n, struct lvc_entry, node);
     free(e->want);
-    free(e->topic);
     free(e);
 }
 
@@ -100,10 +101,12 @@ static struct lvc_entry *lvc__get(struct lvc *c, const char *topic)
         if (strcmp(e->topic, topic) == 0)
             return e;
     }
-    struct lvc_entry *e = calloc(1, sizeof(*e));
-    if (!e || !(e->topic = strdup(topic)) || hmap__insert(&c->map, &e->node, h) < 0) {
-        if (e)
-            free(e->topic);
+    size_t len = strlen(topic);
+    struct lvc_entry *e = calloc(1, sizeof(*e) + len + 1);
+    if (!e)
+        return NULL;
+    memcpy(e->topic, topic, len + 1);
+    if (hmap__insert(&c->map, &e->node, h) < 0) {
         free(e);
         return NULL;
     }

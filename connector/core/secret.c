@@ -111,7 +111,17 @@ static int secret__from_file(const char *jpath, const char *key, const char *fil
         return secret__fail(err, jpath, key, "%s is larger than %d bytes", file, SECRET_MAX_BYTES);
     }
     secret__strip_newline(v, &len);
-    out->value = v;
+    /* An exact copy: one secret file per service account, and each read
+     * buffer is SECRET_MAX_BYTES (154 accounts held 10 MB,
+     * docs/performance.md section 7). */
+    char *exact = malloc(len + 1);
+    if (exact)
+        memcpy(exact, v, len + 1);
+    OPENSSL_cleanse(v, len);
+    free(v);
+    if (!exact)
+        return secret__fail(err, jpath, key, "cannot read %s: out of memory", file);
+    out->value = exact;
     out->len = len;
     return 0;
 }

@@ -235,17 +235,6 @@ int directory__resolve(struct directory *d, const char *upn, const char **id, di
     return 0;
 }
 
-void directory__learn(struct directory *d, const char *upn, const char *id)
-{
-    if (!paths__is_object_id(id) || !upn || !*upn)
-        return;
-    struct dentry *e = directory__find(d, upn);
-    if (!e && !(e = directory__add(d, upn)))
-        return;
-    snprintf(e->id, sizeof(e->id), "%s", id);
-    e->known = true;
-}
-
 void directory__forget(struct directory *d, const char *upn)
 {
     struct dentry *e = directory__find(d, upn);

@@ -31,8 +31,6 @@ struct directory *directory__new(struct loop *loop, struct graph_client_tenant *
  * memory or stopped (fn is not called). Addresses compare case-insensitively. */
 int directory__resolve(struct directory *d, const char *upn, const char **id, directory_fn fn,
                        void *ctx);
-/* Remembers an id learnt elsewhere (ignored unless it looks like an id). */
-void directory__learn(struct directory *d, const char *upn, const char *id);
 /* Drops the cached id of upn: the next resolve looks it up again. */
 void directory__forget(struct directory *d, const char *upn);
 /* Waiting lookups end as DIRECTORY_STOPPED. */

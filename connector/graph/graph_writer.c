@@ -580,8 +580,14 @@ int graph_writer__submit(struct graph_writer *w, const struct graph_write *op, g
     o->cb = cb;
     o->ctx = ctx;
     o->seq = ++w->seq;
-    if (paths__is_object_id(op->user_id))
-        directory__learn(t->dir, op->upn, op->user_id);
+    if (paths__is_object_id(op->user_id)) {
+        /* The caller has the id (the Graph side names it in teams/<id>/busy):
+         * a directory entry would copy it for every user, 120 bytes each
+         * (docs/performance.md section 7). */
+        snprintf(o->id, sizeof(o->id), "%s", op->user_id);
+        graph_writer__op_queue(o);
+        return 0;
+    }
     const char *id = NULL;
     int rc = directory__resolve(t->dir, op->upn, &id, graph_writer__op_resolved, o);
     if (rc < 0) {

@@ -42,11 +42,6 @@ const char *reconcile__action_name(enum reconcile_action_kind kind)
     return "?";
 }
 
-static void reconcile__copy(char *dst, size_t len, const char *src)
-{
-    snprintf(dst, len, "%s", src ? src : "");
-}
-
 static int64_t reconcile__max(int64_t a, int64_t b)
 {
     return a > b ? a : b;
@@ -80,6 +75,28 @@ void reconcile__user_init(struct reconcile_user *u, const char *tenant, const ch
     u->started = now;
     for (int i = 0; i < 2; i++)
         backoff__init(&u->target[i].backoff, 1000, 5 * 60 * 1000LL);
+}
+
+void reconcile__user_free(struct reconcile_user *u)
+{
+    reconcile_text__release(&u->teams.availability);
+    reconcile_text__release(&u->teams.activity);
+    reconcile_text__release(&u->teams.source);
+    reconcile_text__release(&u->voice.source);
+    free(u->last_error);
+    u->last_error = NULL;
+}
+
+int reconcile__user_copy(struct reconcile_user *dst, const struct reconcile_user *src)
+{
+    *dst = *src;
+    int rc = reconcile_text__own(&dst->teams.availability);
+    rc |= reconcile_text__own(&dst->teams.activity);
+    rc |= reconcile_text__own(&dst->teams.source);
+    rc |= reconcile_text__own(&dst->voice.source);
+    if (src->last_error && !(dst->last_error = strdup(src->last_error)))
+        rc = -1;
+    return rc;
 }
 
 void reconcile__restore(struct reconcile_user *u, enum reconcile_record rec)
@@ -145,7 +162,7 @@ static void reconcile__classify(struct reconcile_user *u, const struct reconcile
         u->teams_real = false;
         u->origin = RECONCILE_ORIGIN_NONE;
     }
-    else if (strcasecmp(u->teams.activity, RECONCILE_SET_ACTIVITY) != 0) {
+    else if (strcasecmp(reconcile_text__get(u->teams.activity), RECONCILE_SET_ACTIVITY) != 0) {
         /* The mapper never writes this activity: it is the user's. */
         u->teams_real = true;
         u->origin = RECONCILE_ORIGIN_USER;
@@ -167,12 +184,12 @@ static void reconcile__teams_store(struct reconcile_user *u, const struct reconc
                                    const char *source, int64_t now)
 {
     u->teams.known = true;
-    reconcile__copy(u->teams.availability, sizeof(u->teams.availability), availability);
-    reconcile__copy(u->teams.activity, sizeof(u->teams.activity), activity);
+    reconcile_text__set(&u->teams.availability, availability);
+    reconcile_text__set(&u->teams.activity, activity);
     u->teams.busy = reconcile__is_busy_activity(cfg, activity);
     u->teams.since = since;
     u->teams.at = now;
-    reconcile__copy(u->teams.source, sizeof(u->teams.source), source);
+    reconcile_text__set(&u->teams.source, source);
     u->teams.seq++;
 }
 
@@ -193,7 +210,7 @@ void reconcile__voice_report(struct reconcile_user *u, bool talking, int calls, 
     u->voice.talking = calls >= 0 ? calls > 0 : talking;
     u->voice.since = since;
     u->voice.at = now;
-    reconcile__copy(u->voice.source, sizeof(u->voice.source), source);
+    reconcile_text__set(&u->voice.source, source);
 }
 
 static int64_t reconcile__refresh_at(const struct reconcile_user *u,
@@ -390,6 +407,20 @@ static void reconcile__voice_failed(struct reconcile_user *u,
     u->flag = RECONCILE_FLAG_UNKNOWN;
 }
 
+/* The last failure's text, on the heap (failures are rare; a fixed array
+ * cost 161 bytes a user). Out of memory: no text rather than a stale one. */
+static void reconcile__set_error(struct reconcile_user *u, enum reconcile_action_kind kind,
+                                 const char *error, int64_t now)
+{
+    char buf[RECONCILE_ERROR_MAX + 1];
+    snprintf(buf, sizeof(buf), "%s: %s", reconcile__action_name(kind), error ? error : "failed");
+    u->last_error_at = now;
+    if (u->last_error && strcmp(u->last_error, buf) == 0)
+        return;
+    free(u->last_error);
+    u->last_error = strdup(buf);
+}
+
 void reconcile__done(struct reconcile_user *u, const struct reconcile_config *cfg,
                      enum reconcile_target target, const struct reconcile_result *res, int64_t now)
 {
@@ -414,9 +445,7 @@ void reconcile__done(struct reconcile_user *u, const struct reconcile_config *cf
     if (res->retry_after_ms >= 0)
         delay = res->retry_after_ms > 0 ? res->retry_after_ms : 1;
     s->retry_at = now + delay;
-    snprintf(u->last_error, sizeof(u->last_error), "%s: %s", reconcile__action_name(s->flight.kind),
-             res->error ? res->error : "failed");
-    u->last_error_at = now;
+    reconcile__set_error(u, s->flight.kind, res->error, now);
     if (target == RECONCILE_TEAMS)
         reconcile__graph_failed(u, s);
     else
@@ -461,7 +490,8 @@ void reconcile__teams_read(struct reconcile_user *u, const struct reconcile_conf
         return;
     }
     u->reads_since_clear++;
-    if (u->teams.busy && strcasecmp(u->teams.activity, RECONCILE_SET_ACTIVITY) == 0 &&
+    if (u->teams.busy &&
+        strcasecmp(reconcile_text__get(u->teams.activity), RECONCILE_SET_ACTIVITY) == 0 &&
         u->reads_since_clear == 1 && u->cleared_at > 0 &&
         now < u->cleared_at + cfg->echo_grace_ms) {
         /* Right after our clear, Graph may still aggregate our session:
@@ -524,10 +554,10 @@ static cJSON *reconcile__json_inputs_teams(const struct reconcile_user *u)
     }
     cJSON_AddBoolToObject(t, "known", true);
     cJSON_AddBoolToObject(t, "busy", u->teams.busy);
-    cJSON_AddStringToObject(t, "availability", u->teams.availability);
-    cJSON_AddStringToObject(t, "activity", u->teams.activity);
+    cJSON_AddStringToObject(t, "availability", reconcile_text__get(u->teams.availability));
+    cJSON_AddStringToObject(t, "activity", reconcile_text__get(u->teams.activity));
     reconcile__json_time(t, "since", u->teams.since, 0);
-    cJSON_AddStringToObject(t, "source", u->teams.source);
+    cJSON_AddStringToObject(t, "source", reconcile_text__get(u->teams.source));
     cJSON_AddStringToObject(t, "origin", reconcile__origin_name(u->origin));
     cJSON_AddBoolToObject(t, "real_call", u->teams_real);
     return t;
@@ -542,7 +572,7 @@ static cJSON *reconcile__json_inputs_voice(const struct reconcile_user *u)
     cJSON_AddBoolToObject(v, "talking", u->voice.talking);
     cJSON_AddNumberToObject(v, "calls", u->voice.calls);
     reconcile__json_time(v, "since", u->voice.since, 0);
-    cJSON_AddStringToObject(v, "source", u->voice.source);
+    cJSON_AddStringToObject(v, "source", reconcile_text__get(u->voice.source));
     return v;
 }
 
@@ -616,7 +646,7 @@ char *reconcile__sync_json(const struct reconcile_user *u, const struct reconcil
     cJSON_AddItemToObject(in, "voice", reconcile__json_inputs_voice(u));
     cJSON_AddItemToObject(root, "written", reconcile__json_written(u, off));
     cJSON_AddItemToObject(root, "pending", reconcile__json_pending(u, cfg, now, off));
-    if (u->last_error[0]) {
+    if (u->last_error) {
         cJSON *e = cJSON_AddObjectToObject(root, "last_error");
         cJSON_AddStringToObject(e, "error", u->last_error);
         reconcile__json_time(e, "at", u->last_error_at, off);

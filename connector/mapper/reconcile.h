@@ -95,15 +95,19 @@ enum reconcile_flag {
 /* Where the belief about the Teams call came from. */
 enum reconcile_origin { RECONCILE_ORIGIN_NONE, RECONCILE_ORIGIN_USER, RECONCILE_ORIGIN_ECHO };
 
+/* The texts of the inputs (availability, activity, source) are kept by
+ * reconcile_text__set(): a constant of a closed vocabulary, or a heap copy
+ * the user owns (reconcile__user_free); NULL until the first report. Read
+ * them through reconcile_text__get(), which gives "" for NULL. */
 struct reconcile_teams_input {
     bool known;
     bool busy; /* activity in busy_activities */
-    char availability[RECONCILE_VALUE_MAX + 1];
-    char activity[RECONCILE_VALUE_MAX + 1];
-    int64_t since;   /* as reported */
-    int64_t at;      /* when the mapper observed it */
-    char source[16]; /* notification | resync | read */
-    uint64_t seq;    /* observation counter of this user */
+    const char *availability;
+    const char *activity;
+    int64_t since;      /* as reported */
+    int64_t at;         /* when the mapper observed it */
+    const char *source; /* notification | resync | read */
+    uint64_t seq;       /* observation counter of this user */
 };
 
 struct reconcile_voice_input {
@@ -112,7 +116,7 @@ struct reconcile_voice_input {
     int calls;
     int64_t since;
     int64_t at;
-    char source[16];
+    const char *source;
 };
 
 struct reconcile_target_state {
@@ -152,9 +156,9 @@ struct reconcile_user {
 
     struct reconcile_target_state target[2]; /* by enum reconcile_target */
 
-    int64_t started; /* reconcile__user_init time: for startup_ms */
-    bool retired;    /* removed from the config: wind our writes down */
-    char last_error[RECONCILE_ERROR_MAX + 1];
+    int64_t started;  /* reconcile__user_init time: for startup_ms */
+    bool retired;     /* removed from the config: wind our writes down */
+    char *last_error; /* heap, at most RECONCILE_ERROR_MAX bytes; NULL none */
     int64_t last_error_at;
 };
 
@@ -168,6 +172,20 @@ struct reconcile_user {
 void reconcile__user_init(struct reconcile_user *u, const char *tenant, const char *address,
                           int64_t now);
 /* tenant and address are kept as pointers, not copied. */
+
+/* Frees what the user owns (its texts); the struct itself is the caller's. */
+void reconcile__user_free(struct reconcile_user *u);
+/* dst becomes a copy of src that owns its own texts (dst is overwritten, not
+ * freed first). -1: out of memory (dst then owns what it could copy). */
+int reconcile__user_copy(struct reconcile_user *dst, const struct reconcile_user *src);
+
+/* The input texts (reconcile_text.c): *slot becomes v (NULL: ""), the old
+ * value released; release frees an owned copy and sets NULL; own makes *slot
+ * a copy of its own (after a struct copy); get reads a slot ("" for NULL). */
+void reconcile_text__set(const char **slot, const char *v);
+void reconcile_text__release(const char **slot);
+int reconcile_text__own(const char **slot);
+const char *reconcile_text__get(const char *slot);
 
 /* What the previous run's retained B/sync/<id> says about our session. */
 enum reconcile_record {

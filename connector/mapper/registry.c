@@ -23,6 +23,7 @@ static void registry__user_free(struct mapper_user *u)
         return;
     if (u->hashed)
         hmap__remove(&u->t->m->by_id, &u->hnode);
+    reconcile__user_free(&u->state);
     free(u->address);
     free(u->id);
     free(u->sync_topic);
@@ -155,7 +156,7 @@ void registry__reap(struct mapper_tenant *t, int64_t now)
             if (busy)
                 LOG_WARN(MAPPER_SUB,
                          "user removed before its writes were undone tenant=%s id=%s error=%s",
-                         t->name, u->id, u->state.last_error);
+                         t->name, u->id, u->state.last_error ? u->state.last_error : "");
             LOG_INFO(MAPPER_SUB, "user removed tenant=%s id=%s", t->name, u->id);
             if (t->m->bus)
                 bus__clear_state(t->m->bus, u->sync_topic);

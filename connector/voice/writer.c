@@ -1,7 +1,10 @@
 /* Voice 'talking' writer: see writer.h.
  *
- * One slot per (tenant, user), kept for the life of the writer (bounded by
- * the configured users), found in a hash map (core/hmap.h) by the
+ * One slot per (tenant, user) while it has something to do or keeps an
+ * availability entry it created; an idle slot is freed on the next loop turn
+ * (the start-up reconcile writes every user once: 100,000 slots kept for
+ * good were 19 MB, docs/performance.md section 7). Found in a hash map
+ * (core/hmap.h) by the
  * lower-cased address: a write is one lookup, not a scan. A slot is idle, waiting for the user map,
  * or has a request in flight; it holds the value being written and at most one queued newer value.
  * Callbacks may call back into the writer, so every state change is made before any callback runs
@@ -67,14 +70,18 @@ struct wslot {
     enum wstep step;
     /* Heap, exactly sized: a slot per user lives as long as the daemon, and
      * fixed arrays of the longest id were most of it (docs/performance.md). */
-    char *user_id;  /* Voice's id of the user, from the map at the last send */
-    char *avail_id; /* availability: the entry we created, NULL none */
+    char *user_id;       /* Voice's id of the user, from the map at the last send */
+    char *avail_id;      /* availability: the entry we created, NULL none */
+    struct wslot *inext; /* in voice_writer.idle */
+    bool idle_listed;
 };
 
 struct voice_writer {
     struct loop *loop;
     struct wtenant *tenants;
-    struct hmap slots; /* by address, case-insensitively; tenants told apart by t */
+    struct hmap slots;  /* by address, case-insensitively; tenants told apart by t */
+    struct wslot *idle; /* slots that went idle: freed by writer__sweep if still so */
+    loop_timer_id sweep_timer;
     int64_t map_wait_ms;
     bool stopping;
     const struct role *role;
@@ -304,6 +311,49 @@ static void writer__finish(struct wslot *s, struct wdones *ds, enum voice_write_
     writer__send(s, ds);
 }
 
+static void writer__slot_free(struct wslot *s)
+{
+    free(s->email);
+    free(s->user_id);
+    free(s->avail_id);
+    free(s);
+}
+
+/* Nothing to do and nothing to remember: the slot can go. */
+static bool writer__slot_idle(const struct wslot *s)
+{
+    return !s->active && !s->in_flight && !s->has_queued && !s->timer && !s->avail_id;
+}
+
+/* Frees the listed slots that are still idle. From the loop, never inside
+ * a completion or a callback, which may still use the slot. */
+static void writer__sweep(void *arg)
+{
+    struct voice_writer *w = arg;
+    w->sweep_timer = 0;
+    while (w->idle) {
+        struct wslot *s = w->idle;
+        w->idle = s->inext;
+        s->inext = NULL;
+        s->idle_listed = false;
+        if (writer__slot_idle(s) && !w->stopping) {
+            hmap__remove(&w->slots, &s->node);
+            writer__slot_free(s);
+        }
+    }
+}
+
+static void writer__note_idle(struct voice_writer *w, struct wslot *s)
+{
+    if (w->stopping || s->idle_listed || !writer__slot_idle(s))
+        return;
+    s->idle_listed = true;
+    s->inext = w->idle;
+    w->idle = s;
+    if (!w->sweep_timer)
+        w->sweep_timer = loop__timer(w->loop, 0, writer__sweep, w);
+}
+
 static void writer__map_poll(void *arg)
 {
     struct wslot *s = arg;
@@ -311,6 +361,7 @@ static void writer__map_poll(void *arg)
     s->timer = 0;
     writer__send(s, &ds);
     writer__fire(s, &ds);
+    writer__note_idle(s->t->w, s);
 }
 
 static void writer__done(void *ctx, const struct http_result *res);
@@ -508,6 +559,7 @@ static void writer__done(void *ctx, const struct http_result *res)
         writer__finish(s, &ds, VOICE_WRITE_FAILED, res->status, res->retry_after_ms, why);
     }
     writer__fire(s, &ds);
+    writer__note_idle(w, s);
 }
 
 /* ---- API ---------------------------------------------------------------------- */
@@ -546,7 +598,13 @@ int voice_writer__set_talking(struct voice_writer *w, const char *tenant, const 
         s->has_queued = true;
     }
     writer__fire(s, &ds);
+    writer__note_idle(w, s);
     return 0;
+}
+
+size_t voice_writer__slots(const struct voice_writer *w)
+{
+    return w->slots.count;
 }
 
 static void writer__count_active(struct hmap_node *n, void *ctx)
@@ -592,6 +650,8 @@ void voice_writer__stop(struct voice_writer *w)
     if (!w || w->stopping)
         return;
     w->stopping = true;
+    loop__timer_cancel(w->loop, w->sweep_timer);
+    w->sweep_timer = 0;
     /* A callback may ask for a write of a user not seen yet, which adds a
      * slot and may grow the map: walk a copy of the list, not the map. */
     struct writer_list l = {malloc((w->slots.count ? w->slots.count : 1) * sizeof(*l.v)), 0};
@@ -608,17 +668,14 @@ void voice_writer__stop(struct voice_writer *w)
 static void writer__free_slot(struct hmap_node *n, void *ctx)
 {
     (void)ctx;
-    struct wslot *s = HMAP_ENTRY(n, struct wslot, node);
-    free(s->email);
-    free(s->user_id);
-    free(s->avail_id);
-    free(s);
+    writer__slot_free(HMAP_ENTRY(n, struct wslot, node));
 }
 
 void voice_writer__free(struct voice_writer *w)
 {
     if (!w)
         return;
+    loop__timer_cancel(w->loop, w->sweep_timer);
     hmap__each(&w->slots, writer__free_slot, NULL);
     hmap__clear(&w->slots);
     while (w->tenants) {

@@ -105,6 +105,9 @@ int voice_writer__set_talking(struct voice_writer *w, const char *tenant, const 
                               bool talking, voice_write_fn cb, void *ctx);
 /* Writes queued, waiting or in flight. */
 size_t voice_writer__pending(const struct voice_writer *w);
+/* Users with a slot: a write under way, or an availability entry we made
+ * (an idle slot is freed on the next loop turn). */
+size_t voice_writer__slots(const struct voice_writer *w);
 
 /* Loop thread. Queued and waiting writes end as VOICE_WRITE_STOPPED; those
  * in flight end so when their completion arrives. */

@@ -11,6 +11,8 @@
  *  - a read answered 429 is retried after its Retry-After, not sooner; one
  *    that hangs past the client's timeout is retried;
  *  - the periodic resync brings a change that no notification announced;
+ *  - a periodic resync of many users sends its reads (650 ids each) 600 ms
+ *    apart, where a resync on request sends them at once;
  *  - out-of-order presences (sequenceNumber) are dropped;
  *  - basic notifications of one turn share one read;
  *  - a user who leaves the configuration has the busy topic cleared. */
@@ -193,6 +195,78 @@ static void test_periodic_resync(void **st)
     assert_non_null(strstr(gfx__busy(f, "a@x.com"), "\"source\":\"resync\""));
 }
 
+/* SPREAD_USERS users: four reads of 650 ids (the last one 10). */
+#define SPREAD_USERS   1960
+#define SPREAD_CHUNKS  4
+#define SPREAD_BATCHES (SPREAD_USERS / 20)
+
+/* One $batch answer of 20 found users, ids unique over all batches. */
+static char *spread_lookup_answer(int batch)
+{
+    char *out = malloc(20 * 96 + 32);
+    size_t o = (size_t)sprintf(out, "{\"responses\":[");
+    for (int i = 0; i < 20; i++)
+        o += (size_t)sprintf(out + o,
+                             "%s{\"id\":\"%d\",\"status\":200,\"body\":{\"id\":"
+                             "\"0f1e2d3c-aaaa-bbbb-cccc-%012d\"}}",
+                             i ? "," : "", i, batch * 20 + i);
+    sprintf(out + o, "]}");
+    return out;
+}
+
+/* docs/scaling.md: a periodic resync sends its chunks 600 ms apart, so no
+ * 30 s window holds more than 50 of its reads; a resync asked for (start,
+ * a subscription made) sends them at once. Counted on the fake clock. */
+static void test_periodic_resync_spread(void **st)
+{
+    struct gfx *f = *st;
+    for (int b = 0; b < SPREAD_BATCHES; b++) {
+        char *answer = spread_lookup_answer(b);
+        gfx__rule(f, "POST", GF_BATCH, 200, NULL, answer, 1);
+        free(answer);
+    }
+    gfx__rule(f, "POST", GF_READ, 200, NULL, "{\"value\":[]}", 0);
+    gfx__rule(f, "GET", GF_SUBS, 200, NULL, "{\"value\":[]}", 0);
+    char *sub = gfx__sub_json("sub-1", 3LL * 3600 * 1000);
+    gfx__rule(f, "POST", GF_SUBS, 201, NULL, sub, 0);
+    gfx__rule(f, "PATCH", GF_SUBS, 200, NULL, sub, 0);
+    free(sub);
+    char **upns = calloc(SPREAD_USERS, sizeof(*upns));
+    assert_non_null(upns);
+    for (int i = 0; i < SPREAD_USERS; i++) {
+        upns[i] = malloc(32);
+        snprintf(upns[i], 32, "u%d@x.com", i);
+    }
+    assert_int_equal(users__sync(f->users, upns, SPREAD_USERS), 0);
+    resync__start(f->resync);
+    users__resolve(f->users);
+    assert_true(gfx__wait_metric(f, "graph_users_resolved", TL, SPREAD_USERS));
+    /* the start-up resync (and the subscription's): every chunk at once */
+    assert_true(gfx__wait_requests(f, "POST", GF_READ, SPREAD_CHUNKS));
+    assert_true(gfx__quiet(f));
+    size_t reads = canned_http__count(f->s, "POST", GF_READ);
+    assert_int_equal(reads % SPREAD_CHUNKS, 0);
+    comp_env__advance(&f->ce, 15LL * 60 * 1000 - 1);
+    assert_true(gfx__no_more(f, "POST", GF_READ));
+    /* the periodic one: chunk k at k x 600 ms, not one sooner */
+    for (int k = 0; k < SPREAD_CHUNKS; k++) {
+        comp_env__advance(&f->ce, 1);
+        assert_true(gfx__wait_requests(f, "POST", GF_READ, reads + (size_t)k + 1));
+        assert_true(gfx__no_more(f, "POST", GF_READ));
+        assert_int_equal(canned_http__count(f->s, "POST", GF_READ), reads + (size_t)k + 1);
+        if (k + 1 < SPREAD_CHUNKS) {
+            comp_env__advance(&f->ce, 599);
+            assert_true(gfx__no_more(f, "POST", GF_READ));
+        }
+    }
+    char *body = gfx__body(f, "POST", GF_READ, reads + SPREAD_CHUNKS - 1);
+    assert_non_null(strstr(body, "cccc-000000001959"));
+    free(body);
+    for (int i = 0; i < SPREAD_USERS; i++)
+        free(upns[i]);
+    free(upns);
+}
+
 /* Presences carry sequenceNumbers: an older one than the last applied is
  * dropped; notifications change the topic with source "notification". */
 static void test_out_of_order_dropped(void **st)
@@ -273,6 +347,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_timeout, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_read_5xx, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_periodic_resync, gfx__setup, gfx__teardown),
+        cmocka_unit_test_setup_teardown(test_periodic_resync_spread, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_out_of_order_dropped, gfx__setup, gfx__teardown),
         cmocka_unit_test_setup_teardown(test_basic_reads_share_a_request, gfx__setup,
                                         gfx__teardown),

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CH_MAX_RULES 64
+#define CH_MAX_RULES 128 /* component_graph_resync answers 98 $batch lookups one by one */
 #define CH_REQ_MAX   (8 * 1024 * 1024)
 
 struct ch_rule {

@@ -26,6 +26,14 @@ static int setup(void **state)
     return 0;
 }
 
+/* Each test's user frees what it owns (its texts, reconcile.h) when the test
+ * returns. */
+static void user_release(struct reconcile_user *u)
+{
+    reconcile__user_free(u);
+}
+#define OWNED __attribute__((cleanup(user_release)))
+
 /* A user past start-up: both inputs idle, no leftovers. */
 static void fresh_user(struct reconcile_user *u)
 {
@@ -99,7 +107,7 @@ static void assert_nothing_due(const struct reconcile_user *u, int64_t now)
 static void test_startup_read_proves_no_leftover(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
     reconcile__teams_report(&u, &cfg, "Available", "Available", T0, "notification", T0 + 10);
     reconcile__voice_report(&u, false, 0, T0, "rte", T0 + 20);
@@ -127,7 +135,7 @@ static void test_startup_read_proves_no_leftover(void **state)
 static void test_startup_read_is_immediate(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
     struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     size_t n = plan(&u, T0, a);
@@ -146,7 +154,7 @@ static void test_startup_clears_leftovers(void **state)
     const char *hiding[][2] = {
         {"Busy", "InACall"}, {"DoNotDisturb", "Presenting"}, {"busy", "InAMeeting"}};
     for (size_t i = 0; i < sizeof(hiding) / sizeof(hiding[0]); i++) {
-        struct reconcile_user u;
+        struct reconcile_user u OWNED;
         reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
         reconcile__teams_report(&u, &cfg, "Available", "Available", T0, "notification", T0 + 10);
         reconcile__voice_report(&u, false, 0, T0, "rte", T0 + 20);
@@ -179,7 +187,7 @@ static void test_startup_clears_leftovers(void **state)
 static void test_startup_waits_for_inputs(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
     struct reconcile_action a[RECONCILE_MAX_ACTIONS];
     size_t n = plan(&u, T0, a);
@@ -206,7 +214,7 @@ static void test_startup_leftover_session_echo_is_not_mirrored(void **state)
 {
     (void)state;
     /* Retained teams topic shows InACall, which may be our old session. */
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
     reconcile__teams_report(&u, &cfg, "Busy", "InACall", T0 - MIN, "notification", T0);
     reconcile__voice_report(&u, false, 0, T0, "rte", T0);
@@ -228,7 +236,7 @@ static void test_startup_real_call_survives(void **state)
     /* The retained InACall was a real call: the read says so (twice, since
      * right after our clear it is confirmed once), and the flag goes true
      * without first being written false. */
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
     reconcile__teams_report(&u, &cfg, "Busy", "InACall", T0 - MIN, "notification", T0);
     reconcile__voice_report(&u, false, 0, T0, "rte", T0);
@@ -257,7 +265,7 @@ static void test_startup_real_call_survives(void **state)
 static void test_record_may_hold_clears_whatever_shows(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
     reconcile__restore(&u, RECONCILE_RECORD_MAY_HOLD);
     reconcile__teams_report(&u, &cfg, "Away", "Away", T0, "notification", T0 + 10);
@@ -280,7 +288,7 @@ static void test_record_may_hold_clears_whatever_shows(void **state)
 static void test_record_none_skips_probe(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
     reconcile__restore(&u, RECONCILE_RECORD_NONE);
     assert_int_equal(u.session, RECONCILE_SESSION_NONE);
@@ -330,7 +338,7 @@ static void test_record_none_after_incall(void **state)
 static void test_record_absent_and_late(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     reconcile__user_init(&u, "contoso", "alice@contoso.com", T0);
     reconcile__restore(&u, RECONCILE_RECORD_ABSENT);
     assert_true(u.session_probe);
@@ -350,7 +358,7 @@ static void test_record_absent_and_late(void **state)
 static void test_voice_call_sets_refreshes_clears(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     fresh_user(&u);
     assert_idle(&u, T0 + SEC);
     reconcile__voice_report(&u, true, 1, T0 + SEC, "rte", T0 + SEC);
@@ -377,7 +385,7 @@ static void test_voice_call_sets_refreshes_clears(void **state)
 static void test_short_session_refresh(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     cfg.session_ms = 5 * MIN;
     fresh_user(&u);
     reconcile__voice_report(&u, true, 1, T0, "rte", T0);
@@ -397,7 +405,7 @@ static void test_teams_call_mirrored_and_cleared(void **state)
                              {"DoNotDisturb", "Presenting"},
                              {"Busy", "inaconferencecall"}};
     for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++) {
-        struct reconcile_user u;
+        struct reconcile_user u OWNED;
         fresh_user(&u);
         reconcile__teams_report(&u, &cfg, acts[i][0], acts[i][1], T0, "notification", T0 + SEC);
         assert_true(u.teams_real);
@@ -423,7 +431,7 @@ static void test_not_calls_are_not_mirrored(void **state)
                              {"DoNotDisturb", "DoNotDisturb"}, {"Away", "Away"},
                              {"Offline", "OffWork"},           {"Busy", "Focusing"}};
     for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++) {
-        struct reconcile_user u;
+        struct reconcile_user u OWNED;
         fresh_user(&u);
         reconcile__teams_report(&u, &cfg, acts[i][0], acts[i][1], T0, "notification", T0 + SEC);
         assert_false(u.teams_real);
@@ -437,7 +445,7 @@ static void test_configured_busy_list(void **state)
     static const char *const busy[] = {"InAMeeting"};
     cfg.busy = busy;
     cfg.n_busy = 1;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     fresh_user(&u);
     reconcile__teams_report(&u, &cfg, "Busy", "inameeting", T0, "notification", T0 + SEC);
     assert_true(u.teams_real);
@@ -449,7 +457,7 @@ static void test_configured_busy_list(void **state)
 static void test_only_own_flags_are_cleared(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     fresh_user(&u); /* flag NONE: we never wrote it */
     reconcile__teams_report(&u, &cfg, "Available", "Available", T0, "resync", T0 + SEC);
     assert_idle(&u, T0 + SEC);
@@ -466,7 +474,7 @@ static void test_only_own_flags_are_cleared(void **state)
 static void test_own_echo_not_mirrored(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     fresh_user(&u);
     reconcile__voice_report(&u, true, 1, T0, "rte", T0);
     struct reconcile_action a[RECONCILE_MAX_ACTIONS];
@@ -489,7 +497,7 @@ static void test_own_echo_not_mirrored(void **state)
 static void test_other_busy_during_session_is_real(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     fresh_user(&u);
     reconcile__voice_report(&u, true, 1, T0, "rte", T0);
     run(&u, RECONCILE_GRAPH_SET_BUSY, T0, true);
@@ -514,7 +522,7 @@ static void test_other_busy_during_session_is_real(void **state)
 static void test_teams_1to1_then_voice_call(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     fresh_user(&u);
     reconcile__teams_report(&u, &cfg, "Busy", "InACall", T0, "notification", T0);
     assert_true(u.teams_real); /* no session of ours: real */
@@ -538,7 +546,7 @@ static void test_teams_1to1_then_voice_call(void **state)
 static void test_voice_call_then_teams_1to1_outlasting(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     fresh_user(&u);
     reconcile__voice_report(&u, true, 1, T0, "rte", T0);
     run(&u, RECONCILE_GRAPH_SET_BUSY, T0, true);
@@ -566,7 +574,7 @@ static void test_voice_call_then_teams_1to1_outlasting(void **state)
 static void test_late_echo_after_clear_triggers_read(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     fresh_user(&u);
     reconcile__voice_report(&u, true, 1, T0, "rte", T0);
     run(&u, RECONCILE_GRAPH_SET_BUSY, T0, true);
@@ -593,7 +601,7 @@ static void test_late_echo_after_clear_triggers_read(void **state)
 static void test_report_during_read_is_not_overwritten(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     fresh_user(&u);
     reconcile__voice_report(&u, true, 1, T0, "rte", T0);
     run(&u, RECONCILE_GRAPH_SET_BUSY, T0, true);
@@ -624,7 +632,7 @@ static void test_report_during_read_is_not_overwritten(void **state)
 static void test_replay_is_idempotent(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     fresh_user(&u);
     reconcile__teams_report(&u, &cfg, "Busy", "InAConferenceCall", T0, "notification", T0);
     run(&u, RECONCILE_VOICE_SET, T0, true);
@@ -645,7 +653,7 @@ static void test_replay_is_idempotent(void **state)
 static void test_one_write_in_flight_per_side(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     fresh_user(&u);
     reconcile__voice_report(&u, true, 1, T0, "rte", T0);
     reconcile__teams_report(&u, &cfg, "Busy", "Presenting", T0, "notification", T0);
@@ -670,7 +678,7 @@ static void test_one_write_in_flight_per_side(void **state)
 static void test_newer_desire_replaces_queued_retry(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     fresh_user(&u);
     reconcile__voice_report(&u, true, 1, T0, "rte", T0);
     run(&u, RECONCILE_GRAPH_SET_BUSY, T0, false);
@@ -694,7 +702,7 @@ static void test_newer_desire_replaces_queued_retry(void **state)
 static void test_retry_after_and_backoff(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     fresh_user(&u);
     reconcile__teams_report(&u, &cfg, "Busy", "InAConferenceCall", T0, "notification", T0);
     struct reconcile_action a[RECONCILE_MAX_ACTIONS];
@@ -728,7 +736,7 @@ static void test_retry_after_and_backoff(void **state)
 static void test_failed_clear_retried(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     fresh_user(&u);
     reconcile__voice_report(&u, true, 1, T0, "rte", T0);
     run(&u, RECONCILE_GRAPH_SET_BUSY, T0, true);
@@ -743,7 +751,7 @@ static void test_failed_clear_retried(void **state)
 static void test_failed_false_write_keeps_flag_owned(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     fresh_user(&u);
     reconcile__teams_report(&u, &cfg, "Busy", "InAConferenceCall", T0, "notification", T0);
     run(&u, RECONCILE_VOICE_SET, T0, true);
@@ -758,7 +766,7 @@ static void test_failed_false_write_keeps_flag_owned(void **state)
 static void test_retired_user_winds_down(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     fresh_user(&u);
     reconcile__voice_report(&u, true, 1, T0, "rte", T0);
     reconcile__teams_report(&u, &cfg, "Busy", "Presenting", T0, "notification", T0);
@@ -774,7 +782,7 @@ static void test_retired_user_winds_down(void **state)
 static void test_calls_count_wins_over_flag(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     fresh_user(&u);
     reconcile__voice_report(&u, true, 0, T0, "rte", T0);
     assert_false(u.voice.talking);
@@ -789,7 +797,7 @@ static void test_calls_count_wins_over_flag(void **state)
 static void test_sync_json(void **state)
 {
     (void)state;
-    struct reconcile_user u;
+    struct reconcile_user u OWNED;
     fresh_user(&u);
     reconcile__voice_report(&u, true, 1, T0, "rte", T0);
     run(&u, RECONCILE_GRAPH_SET_BUSY, T0, true);
@@ -832,9 +840,47 @@ static void test_sync_json(void **state)
     free(a2);
 }
 
+/* The inputs' texts: Graph's vocabulary is shared, anything else is the
+ * user's own copy (at most RECONCILE_VALUE_MAX bytes); a copied user owns
+ * its copies, so freeing one leaves the other intact (ASan checks). */
+static void test_texts_owned_and_copied(void **state)
+{
+    (void)state;
+    struct reconcile_user u OWNED;
+    struct reconcile_user v OWNED;
+    fresh_user(&u);
+    struct reconcile_user w OWNED;
+    fresh_user(&w);
+    assert_ptr_equal(u.teams.availability, w.teams.availability); /* "Available": shared */
+    char odd[200];
+    memset(odd, 'x', sizeof(odd) - 1);
+    odd[sizeof(odd) - 1] = '\0';
+    reconcile__teams_report(&u, &cfg, "SomethingNew", odd, T0, "notification", T0 + 1);
+    assert_string_equal(u.teams.availability, "SomethingNew");
+    assert_int_equal(strlen(u.teams.activity), RECONCILE_VALUE_MAX);
+    reconcile__voice_report(&u, true, 1, T0, "a-new-source", T0 + 1);
+    run(&u, RECONCILE_GRAPH_SET_BUSY, T0 + 2, false); /* a failure: last_error */
+    assert_string_equal(u.last_error, "graph_set_busy: HTTP 500");
+    assert_int_equal(reconcile__user_copy(&v, &u), 0);
+    assert_ptr_not_equal(v.teams.availability, u.teams.availability);
+    assert_ptr_not_equal(v.last_error, u.last_error);
+    reconcile__user_free(&u);
+    assert_null(u.last_error);
+    assert_null(u.teams.availability);
+    char *js = reconcile__sync_json(&v, &cfg, T0 + 3, 0);
+    assert_non_null(strstr(js, "\"availability\":\"SomethingNew\""));
+    assert_non_null(strstr(js, "\"source\":\"a-new-source\""));
+    assert_non_null(strstr(js, "\"error\":\"graph_set_busy: HTTP 500\""));
+    free(js);
+    /* Back to a value of the vocabulary: the copy is released. */
+    reconcile__teams_report(&v, &cfg, "Available", "Available", T0, "resync", T0 + 4);
+    assert_ptr_equal(v.teams.availability, w.teams.availability);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_texts_owned_and_copied, setup),
         cmocka_unit_test_setup(test_startup_read_proves_no_leftover, setup),
         cmocka_unit_test_setup(test_startup_read_is_immediate, setup),
         cmocka_unit_test_setup(test_startup_clears_leftovers, setup),

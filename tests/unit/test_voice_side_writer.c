@@ -133,6 +133,7 @@ static void map_wait_ends(void **state)
     assert_int_equal(f->got[0].attempts, 0);
     assert_int_equal(f->got[0].retry_after_ms, -1);
     assert_int_equal(voice_writer__pending(f->w), 0);
+    assert_int_equal(voice_writer__slots(f->w), 0); /* the idle slot is freed */
 }
 
 static void unknown_user_completes_at_once(void **state)
@@ -147,6 +148,16 @@ static void unknown_user_completes_at_once(void **state)
     assert_int_equal(f->got[0].attempts, 0);
     assert_int_equal(f->n_reported, 1);
     assert_int_equal(voice_writer__pending(f->w), 0);
+    /* its slot is idle: kept until the loop's next turn (the callback may
+     * still use it), then freed; a new write gets a new one */
+    assert_int_equal(voice_writer__slots(f->w), 1);
+    loop__timer(f->loop, 50, stop_loop, f->loop);
+    loop__run(f->loop);
+    assert_int_equal(voice_writer__slots(f->w), 0);
+    assert_int_equal(voice_writer__set_talking(f->w, "contoso", "ghost@x.com", false, fx_result, f),
+                     0);
+    assert_int_equal(f->n_got, 2);
+    assert_int_equal(f->got[1].status, VOICE_WRITE_UNKNOWN_USER);
 }
 
 static void waits_for_the_map_then_stops(void **state)
@@ -165,6 +176,7 @@ static void waits_for_the_map_then_stops(void **state)
     /* another user is independent */
     assert_int_equal(voice_writer__set_talking(f->w, "contoso", "b@x.com", true, fx_result, f), 0);
     assert_int_equal(voice_writer__pending(f->w), 2);
+    assert_int_equal(voice_writer__slots(f->w), 2); /* waiting slots are kept */
     voice_writer__stop(f->w);
     assert_int_equal(f->n_got, 3);
     for (int i = 1; i < 3; i++)
