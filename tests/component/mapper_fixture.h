@@ -168,7 +168,7 @@ static inline void mfx__publish_teams(struct mfx *f, struct mfx_user *u, const c
              "{\"busy\":%s,\"availability\":\"%s\",\"activity\":\"%s\",\"since\":\"%s\","
              "\"source\":\"%s\",\"user_id\":\"%s\"}",
              mfx__rank(av) > 1 ? "true" : "false", av, act, since, source, u->guid);
-    snprintf(topic, sizeof(topic), "teams/%s/busy", u->addr);
+    snprintf(topic, sizeof(topic), "teams/%.63s/busy", u->addr);
     fake_bus__inject(f->ce.bus, topic, js, true);
 }
 
@@ -179,7 +179,7 @@ static inline void mfx__publish_voice(struct mfx *f, struct mfx_user *u, const c
     mfx__since(since, sizeof(since));
     snprintf(js, sizeof(js), "{\"talking\":%s,\"calls\":%d,\"since\":\"%s\",\"source\":\"%s\"}",
              u->calls > 0 ? "true" : "false", u->calls, since, source);
-    snprintf(topic, sizeof(topic), "voice/%s/talking", u->addr);
+    snprintf(topic, sizeof(topic), "voice/%.63s/talking", u->addr);
     fake_bus__inject(f->ce.bus, topic, js, true);
 }
 
