@@ -95,6 +95,7 @@ struct mfx {
     char cfg[4096];
     struct mfx_user u[MFX_USERS_MAX];
     size_t n;
+    unsigned configured; /* bit i: u[i] is in the tenant's user list */
     uint64_t tick;
     struct mfx_op ops[MFX_OPS_MAX];
     size_t n_ops;
@@ -167,7 +168,7 @@ static inline void mfx__publish_teams(struct mfx *f, struct mfx_user *u, const c
              "{\"busy\":%s,\"availability\":\"%s\",\"activity\":\"%s\",\"since\":\"%s\","
              "\"source\":\"%s\",\"user_id\":\"%s\"}",
              mfx__rank(av) > 1 ? "true" : "false", av, act, since, source, u->guid);
-    snprintf(topic, sizeof(topic), "teams/%s/busy", u->addr);
+    snprintf(topic, sizeof(topic), "teams/%.63s/busy", u->addr);
     fake_bus__inject(f->ce.bus, topic, js, true);
 }
 
@@ -178,7 +179,7 @@ static inline void mfx__publish_voice(struct mfx *f, struct mfx_user *u, const c
     mfx__since(since, sizeof(since));
     snprintf(js, sizeof(js), "{\"talking\":%s,\"calls\":%d,\"since\":\"%s\",\"source\":\"%s\"}",
              u->calls > 0 ? "true" : "false", u->calls, since, source);
-    snprintf(topic, sizeof(topic), "voice/%s/talking", u->addr);
+    snprintf(topic, sizeof(topic), "voice/%.63s/talking", u->addr);
     fake_bus__inject(f->ce.bus, topic, js, true);
 }
 
@@ -356,29 +357,15 @@ static inline void mfx__start_mapper(struct mfx *f)
     comp_env__advance(&f->ce, MFX_SEED_MS);
 }
 
-/* Users alice@contoso.com etc. (NULL-terminated). Each side has published
- * its start state (Available, not talking) when the mapper starts; settle
- * 1 s, sessions of 15 minutes. */
-static inline struct mfx *mfx__new(const char *first, ...)
+/* f->cfg with the users of f->configured. */
+static inline void mfx__config(struct mfx *f)
 {
-    struct mfx *f = calloc(1, sizeof(*f));
-    assert_non_null(f);
-    setenv("PS_CT_SECRET", "not-a-real-secret", 1);
-    metrics__reset();
-    assert_int_equal(log_capture__start(), 0);
     char users[512] = "";
-    va_list ap;
-    va_start(ap, first);
-    for (const char *a = first; a; a = va_arg(ap, const char *)) {
-        assert_true(f->n < MFX_USERS_MAX);
-        struct mfx_user *u = &f->u[f->n];
-        snprintf(u->addr, sizeof(u->addr), "%s", a);
-        snprintf(u->guid, sizeof(u->guid), "0f1e2d3c-aaaa-bbbb-cccc-%012zu", f->n + 1);
-        snprintf(users + strlen(users), sizeof(users) - strlen(users), "%s\"%s\"", f->n ? "," : "",
-                 a);
-        f->n++;
+    for (size_t i = 0; i < f->n; i++) {
+        if (f->configured & (1u << i))
+            snprintf(users + strlen(users), sizeof(users) - strlen(users), "%s\"%s\"",
+                     users[0] ? "," : "", f->u[i].addr);
     }
-    va_end(ap);
     snprintf(f->cfg, sizeof(f->cfg),
              "{\"instance\":\"ps-m\",\"mqtt\":{\"bridge_topic\":\"ps\"},"
              "\"http\":{\"public_url\":\"https://x.example\"},"
@@ -391,14 +378,70 @@ static inline struct mfx *mfx__new(const char *first, ...)
              "\"secret_key_env\":\"PS_CT_SECRET\"}}],"
              "\"mapper\":{\"enabled\":true,\"settle_seconds\":1}}",
              users);
+}
+
+/* Users alice@contoso.com etc. (NULL-terminated), those of the bit mask
+ * `configured` in the user list (bit 0: the first). Each side has published
+ * the start state of those (Available, not talking) when the mapper starts;
+ * settle 1 s, sessions of 15 minutes. */
+static inline struct mfx *mfx__new_some(unsigned configured, const char *first, ...)
+{
+    struct mfx *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    setenv("PS_CT_SECRET", "not-a-real-secret", 1);
+    metrics__reset();
+    assert_int_equal(log_capture__start(), 0);
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a; a = va_arg(ap, const char *)) {
+        assert_true(f->n < MFX_USERS_MAX);
+        struct mfx_user *u = &f->u[f->n];
+        snprintf(u->addr, sizeof(u->addr), "%s", a);
+        snprintf(u->guid, sizeof(u->guid), "0f1e2d3c-aaaa-bbbb-cccc-%012zu", f->n + 1);
+        f->n++;
+    }
+    va_end(ap);
+    f->configured = configured;
+    mfx__config(f);
     clock__fake_start(1000000, MFX_WALL0);
     assert_int_equal(comp_env__init(&f->ce, f->cfg, CONFIG_ROLE_ALL), 0);
     for (size_t i = 0; i < f->n; i++) {
+        if (!(f->configured & (1u << i)))
+            continue;
         mfx__publish_teams(f, &f->u[i], "resync", true);
         mfx__publish_voice(f, &f->u[i], "rte");
     }
     mfx__start_mapper(f);
     return f;
+}
+
+#define mfx__new(...) mfx__new_some(~0u, __VA_ARGS__)
+
+/* SIGHUP with the users of the bit mask `configured`: the mapper reloads;
+ * the Graph side clears teams/<id>/busy of a user it no longer reads
+ * (graph/users.c) and, like the Voice side, publishes an added user's state
+ * (the Graph side's read: source resync). */
+static inline void mfx__reload(struct mfx *f, unsigned configured)
+{
+    unsigned was = f->configured;
+    f->configured = configured;
+    mfx__config(f);
+    assert_int_equal(comp_env__reload(&f->ce, f->cfg), 0);
+    mapper_component.reload(f->mapper);
+    for (size_t i = 0; i < f->n; i++) {
+        unsigned bit = 1u << i;
+        char topic[128];
+        if ((was & bit) && !(configured & bit)) {
+            snprintf(topic, sizeof(topic), "teams/%s/busy", f->u[i].addr);
+            fake_bus__inject(f->ce.bus, topic, "", true);
+            f->u[i].shown[0] = '\0';
+        }
+        else if (!(was & bit) && (configured & bit)) {
+            mfx__publish_teams(f, &f->u[i], "resync", true);
+            mfx__publish_voice(f, &f->u[i], "rte");
+        }
+    }
+    comp_env__settle(&f->ce);
 }
 
 /* The mapper stops; its writes still out never reach the world. */

@@ -22,6 +22,7 @@
 #include "core/b64.h"
 #include "fake_rte.h"
 #include "log_capture.h"
+#include "voice/writer.h"
 #include "voice_env.h"
 
 #define WAIT_MS 10000
@@ -489,6 +490,52 @@ static void test_reload(void **st)
                      1);
 }
 
+static bool map_of_one(void *ctx)
+{
+    (void)ctx;
+    return log_capture__count("user map loaded tenant=contoso configured=1 matched=1") == 1;
+}
+
+/* status + 1 of a write's one report; 0 while none came */
+static void write_done(void *ctx, const struct voice_write_result *r)
+{
+    *(int *)ctx = (int)r->status + 1;
+}
+
+static bool write_reported(void *ctx)
+{
+    return *(int *)ctx != 0;
+}
+
+/* SIGHUP with a user removed (test_mapper_reload.sh, its Voice part): the
+ * mapper still writes the flag of a user that left the map false
+ * (component_mapper_reload); the writer finds the id among those that left
+ * and the write goes to it. An address Voice never had ends unknown_user. */
+static void test_reload_writes_former(void **st)
+{
+    struct voice_env *ve = *st = env_new(&(struct voice_env_options){
+        .voice_more = ",\"talking_request\":{\"path\":\"/users/{userId}/talking\","
+                      "\"body\":\"{\\\"talking\\\":{talking}}\"}"});
+    assert_true(voice_env__go_live(ve));
+    comp_env__advance(&ve->ce, 2100);
+    assert_int_equal(voice_env__reload(ve, "[\"alice@contoso.com\"]"), 0);
+    assert_true(comp_env__wait(&ve->ce, map_of_one, NULL, WAIT_MS));
+    voice_env__fault(ve, NULL, "/api/users/u-bob/talking", 200, "{}", 0);
+    int res = 0;
+    assert_int_equal(voice_writer__set_talking(ve->services.voice_writer, "contoso",
+                                               "bob@contoso.com", false, write_done, &res),
+                     0);
+    assert_true(comp_env__wait(&ve->ce, write_reported, &res, WAIT_MS));
+    assert_int_equal(res - 1, VOICE_WRITE_OK);
+    assert_int_equal(voice_env__requests(ve, NULL, "/api/users/u-bob/talking"), 1);
+    res = 0;
+    assert_int_equal(voice_writer__set_talking(ve->services.voice_writer, "contoso",
+                                               "ghost@contoso.com", false, write_done, &res),
+                     0);
+    assert_true(comp_env__wait(&ve->ce, write_reported, &res, WAIT_MS));
+    assert_int_equal(res - 1, VOICE_WRITE_UNKNOWN_USER);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -501,6 +548,7 @@ int main(void)
         cmocka_unit_test_teardown(test_subscribe_refused, voice_env__teardown),
         cmocka_unit_test_teardown(test_subscribe_entries, voice_env__teardown),
         cmocka_unit_test_teardown(test_reload, voice_env__teardown),
+        cmocka_unit_test_teardown(test_reload_writes_former, voice_env__teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
