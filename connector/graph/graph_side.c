@@ -26,9 +26,11 @@
 #include <string.h>
 
 #include "component.h"
+#include "core/bus.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/json.h"
 #include "core/str.h"
 #include "core/tunables.h"
 #include "graph/graph_client.h"
@@ -49,6 +51,7 @@ struct graph_side_tenant {
     struct graph_client_tenant *gc;
     char *notify_url;
     char *lifecycle_url;
+    char *life_topic; /* B/lifecycle/<tenant>: forwarded lifecycle events */
     char *cert_id;
     struct notify_key_store *keys; /* NULL: basic notifications */
     struct graph_status *status;
@@ -107,6 +110,43 @@ static void graph_side__want_resync(void *ctx, const char *reason)
 {
     struct graph_side_tenant *t = ctx;
     resync__request(t->resync, reason);
+}
+
+/* A standby's verified lifecycle event, to the active instance: QoS 1, not
+ * retained (docs/ha.md "Lifecycle events", docs/topics.md). */
+static void graph_side__forward_lifecycle(void *ctx, const char *sub_id, const char *event)
+{
+    struct graph_side_tenant *t = ctx;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "tenant", t->name);
+    cJSON_AddStringToObject(j, "subscriptionId", sub_id);
+    cJSON_AddStringToObject(j, "lifecycleEvent", event);
+    char *payload = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!payload ||
+        bus__publish(t->side->env->bus, t->life_topic, payload, strlen(payload), false) != 0)
+        LOG_WARN("graph", "lifecycle event not forwarded tenant=%s id=%s event=%s", t->name, sub_id,
+                 event);
+    free(payload);
+}
+
+/* B/lifecycle/<tenant>: acted on only for this topic's tenant, named again
+ * in the payload; the subscriptions ignore what this instance does not hold. */
+static void graph_side__on_forwarded(void *ctx, const char *topic, const char *payload, size_t len,
+                                     bool retained)
+{
+    struct graph_side_tenant *t = ctx;
+    if (t->side->stopping || strcmp(topic, t->life_topic) != 0 || retained)
+        return;
+    cJSON *j = cJSON_ParseWithLength(payload, len);
+    const char *tenant = json__str(j, "tenant"), *id = json__str(j, "subscriptionId");
+    const char *event = json__str(j, "lifecycleEvent");
+    if (!tenant || !id || !event || strcmp(tenant, t->name) != 0)
+        LOG_WARN("graph", "forwarded lifecycle event refused tenant=%s topic=%s reason=%s", t->name,
+                 topic, tenant && id && event ? "another tenant" : "malformed");
+    else
+        subscriptions__lifecycle_forwarded(t->subs, id, event);
+    cJSON_Delete(j);
 }
 
 /* The client's token state changed: that tenant's section is rebuilt. */
@@ -186,7 +226,8 @@ static int graph_side__urls(struct graph_side_tenant *t)
         t->lifecycle_url = str__cat(pub, "/graph/lifecycle/", t->name, NULL);
     }
     free(pub);
-    return t->notify_url && t->lifecycle_url ? 0 : -1;
+    t->life_topic = str__cat(t->side->env->cfg->mqtt.bridge_topic, "/lifecycle/", t->name, NULL);
+    return t->notify_url && t->lifecycle_url && t->life_topic ? 0 : -1;
 }
 
 static struct graph_identity *graph_side__identity(struct graph_side_tenant *t)
@@ -243,7 +284,10 @@ static int graph_side__modules(struct graph_side_tenant *t, const struct tunable
         .ctx = t,
         .state_key = t->cfg->graph.client_secret.value,
         .role = env->services ? env->services->role : NULL,
-        .standby = !role__writes(env->services ? env->services->role : NULL, t->name)};
+        .standby = !role__writes(env->services ? env->services->role : NULL, t->name),
+        .forward_lifecycle = env->services && env->services->role && env->bus
+                                 ? graph_side__forward_lifecycle
+                                 : NULL};
     t->subs = subscriptions__new(&so);
     t->identity = graph_side__identity(t);
     if (!t->users || !t->resync || !t->subs || !t->identity)
@@ -273,6 +317,10 @@ static int graph_side__tenant_init(struct graph_side *side, struct graph_side_te
                                 .resync = t->resync};
     if (webhook__add_tenant(side->webhook, &wt) < 0)
         return -1;
+    /* the active instance hears the lifecycle events a standby received */
+    if (side->env->services && side->env->services->role && side->env->bus &&
+        bus__subscribe(side->env->bus, t->life_topic, graph_side__on_forwarded, t) < 0)
+        return -1;
     if (t->cfg->graph.n_accounts == 0 && t->cfg->n_users)
         LOG_WARN("graph", "no service accounts: no presence subscriptions tenant=%s", t->name);
     if (!t->keys)
@@ -293,6 +341,7 @@ static void graph_side__tenant_free(struct graph_side_tenant *t)
     graph_status__free(t->status);
     free(t->notify_url);
     free(t->lifecycle_url);
+    free(t->life_topic);
     free(t->cert_id);
     notify_crypto__store_free(t->keys);
 }

@@ -29,6 +29,7 @@ struct subscriptions_reg {
 struct graph_subscriptions {
     struct subscription_env env;
     void (*want_resync)(void *ctx, const char *reason);
+    void (*forward_lifecycle)(void *ctx, const char *sub_id, const char *event);
     void *ctx;
     struct subscription *subs; /* one per account */
     size_t n;
@@ -153,17 +154,49 @@ void subscriptions__set_writes(struct graph_subscriptions *s, bool writes)
     graph_status__changed(s->env.status);
 }
 
-void subscriptions__lifecycle(struct graph_subscriptions *s, const char *sub_id, const char *event)
+static struct subscription *subscriptions__held(struct graph_subscriptions *s, const char *sub_id)
 {
     for (size_t a = 0; a < s->n; a++) {
         struct subscription *sub = &s->subs[a];
-        if (sub->state == SUBSCRIPTION_ACTIVE && strcasecmp(sub->id, sub_id) == 0) {
-            subscription__lifecycle(sub, event);
-            return;
-        }
+        if (sub->state == SUBSCRIPTION_ACTIVE && strcasecmp(sub->id, sub_id) == 0)
+            return sub;
+    }
+    return NULL;
+}
+
+void subscriptions__lifecycle(struct graph_subscriptions *s, const char *sub_id, const char *event)
+{
+    if (!s->env.writes && s->forward_lifecycle) {
+        /* the active instance holds the subscription (docs/ha.md) */
+        LOG_INFO("graph",
+                 "lifecycle event forwarded to the active instance tenant=%s id=%s event=%s",
+                 s->env.tenant, sub_id, event);
+        s->forward_lifecycle(s->ctx, sub_id, event);
+        if (strcasecmp(event, "missed") == 0 && s->want_resync)
+            s->want_resync(s->ctx, "missed");
+        return;
+    }
+    struct subscription *sub = subscriptions__held(s, sub_id);
+    if (sub) {
+        subscription__lifecycle(sub, event);
+        return;
     }
     LOG_INFO("graph", "lifecycle event for an unknown subscription tenant=%s id=%s event=%s",
              s->env.tenant, sub_id, event);
+}
+
+void subscriptions__lifecycle_forwarded(struct graph_subscriptions *s, const char *sub_id,
+                                        const char *event)
+{
+    struct subscription *sub = s->env.writes ? subscriptions__held(s, sub_id) : NULL;
+    if (!sub) {
+        LOG_DEBUG("graph", "forwarded lifecycle event ignored tenant=%s id=%s event=%s reason=%s",
+                  s->env.tenant, sub_id, event, s->env.writes ? "not held" : "standby");
+        return;
+    }
+    LOG_INFO("graph", "forwarded lifecycle event tenant=%s id=%s event=%s", s->env.tenant, sub_id,
+             event);
+    subscription__lifecycle(sub, event);
 }
 
 /* ---- status and life cycle -------------------------------------------------------------- */
@@ -214,6 +247,7 @@ struct graph_subscriptions *subscriptions__new(const struct graph_subscriptions_
     };
     atomic_init(&s->standby, o->standby);
     s->want_resync = o->want_resync;
+    s->forward_lifecycle = o->forward_lifecycle;
     s->ctx = o->ctx;
     pthread_mutex_init(&s->reg_lock, NULL);
     size_t n = o->graph->n_accounts;

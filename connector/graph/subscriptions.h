@@ -56,14 +56,24 @@ struct graph_subscriptions_options {
     const char *state_key;   /* the client secret (NULL: random clientStates) */
     bool standby;            /* starts not writing (role/role.h); false: a process alone */
     const struct role *role; /* NULL: a process alone */
+    /* A standby hands the lifecycle events it verified to the active
+     * instance (docs/ha.md "Lifecycle events"); NULL: a process alone. */
+    void (*forward_lifecycle)(void *ctx, const char *sub_id, const char *event);
 };
 
 struct graph_subscriptions *subscriptions__new(const struct graph_subscriptions_options *o);
 /* Splits ids (the resolved users) over the accounts; (re)creates what
  * changed. The ids are copied. */
 void subscriptions__plan(struct graph_subscriptions *s, char *const *ids, size_t n);
-/* A lifecycle event for subscription sub_id (its clientState was checked). */
+/* A lifecycle event for subscription sub_id (its clientState was checked).
+ * A standby forwards it to the active instance (and answers `missed` with
+ * its own resync too). */
 void subscriptions__lifecycle(struct graph_subscriptions *s, const char *sub_id, const char *event);
+/* A lifecycle event another instance forwarded (its tenant checked): acted
+ * on as one received here when this instance writes; otherwise, or for a
+ * subscription this instance does not hold (a duplicate), ignored. */
+void subscriptions__lifecycle_forwarded(struct graph_subscriptions *s, const char *sub_id,
+                                        const char *event);
 /* Any thread: 1 the clientState is the subscription's, 0 it is not, -1 no
  * live subscription has that id. Constant time in the clientState. */
 int subscriptions__check(struct graph_subscriptions *s, const char *sub_id,
