@@ -52,6 +52,7 @@ struct graph_side_tenant {
     char *notify_url;
     char *lifecycle_url;
     char *life_topic; /* B/lifecycle/<tenant>: forwarded lifecycle events */
+    char *subs_topic; /* B/subscriptions/<tenant>: the clientStates' fingerprints */
     char *cert_id;
     struct notify_key_store *keys; /* NULL: basic notifications */
     struct graph_status *status;
@@ -138,7 +139,7 @@ static void graph_side__on_forwarded(void *ctx, const char *topic, const char *p
     struct graph_side_tenant *t = ctx;
     if (t->side->stopping || strcmp(topic, t->life_topic) != 0 || retained)
         return;
-    cJSON *j = cJSON_ParseWithLength(payload, len);
+    cJSON *j = json__parse(payload, len);
     const char *tenant = json__str(j, "tenant"), *id = json__str(j, "subscriptionId");
     const char *event = json__str(j, "lifecycleEvent");
     if (!tenant || !id || !event || strcmp(tenant, t->name) != 0)
@@ -147,6 +148,26 @@ static void graph_side__on_forwarded(void *ctx, const char *topic, const char *p
     else
         subscriptions__lifecycle_forwarded(t->subs, id, event);
     cJSON_Delete(j);
+}
+
+/* The active instance's fingerprints, retained (docs/ha.md "Client secret
+ * rotation"); every instance keeps the last one it read. */
+static void graph_side__publish_fingerprints(void *ctx, const char *payload)
+{
+    struct graph_side_tenant *t = ctx;
+    if (bus__publish_state(t->side->env->bus, t->subs_topic, payload) < 0)
+        LOG_WARN("graph", "subscription fingerprints not published tenant=%s", t->name);
+}
+
+static void graph_side__on_fingerprints(void *ctx, const char *topic, const char *payload,
+                                        size_t len, bool retained)
+{
+    (void)retained;
+    struct graph_side_tenant *t = ctx;
+    if (t->side->stopping || strcmp(topic, t->subs_topic) != 0)
+        return;
+    if (subscriptions__known(t->subs, payload, len) < 0)
+        LOG_WARN("graph", "subscription fingerprints refused tenant=%s topic=%s", t->name, topic);
 }
 
 /* The client's token state changed: that tenant's section is rebuilt. */
@@ -226,8 +247,10 @@ static int graph_side__urls(struct graph_side_tenant *t)
         t->lifecycle_url = str__cat(pub, "/graph/lifecycle/", t->name, NULL);
     }
     free(pub);
-    t->life_topic = str__cat(t->side->env->cfg->mqtt.bridge_topic, "/lifecycle/", t->name, NULL);
-    return t->notify_url && t->lifecycle_url && t->life_topic ? 0 : -1;
+    const char *b = t->side->env->cfg->mqtt.bridge_topic;
+    t->life_topic = str__cat(b, "/lifecycle/", t->name, NULL);
+    t->subs_topic = str__cat(b, "/subscriptions/", t->name, NULL);
+    return t->notify_url && t->lifecycle_url && t->life_topic && t->subs_topic ? 0 : -1;
 }
 
 static struct graph_identity *graph_side__identity(struct graph_side_tenant *t)
@@ -269,6 +292,7 @@ static int graph_side__modules(struct graph_side_tenant *t, const struct tunable
                                       .period_ms = tun->graph_resync_ms,
                                       .status = t->status};
     t->resync = t->users ? resync__new(&ro) : NULL;
+    bool ha = env->services && env->services->role && env->bus; /* docs/ha.md */
     struct graph_subscriptions_options so = {
         .loop = env->loop,
         .client = t->gc,
@@ -285,9 +309,8 @@ static int graph_side__modules(struct graph_side_tenant *t, const struct tunable
         .state_key = t->cfg->graph.client_secret.value,
         .role = env->services ? env->services->role : NULL,
         .standby = !role__writes(env->services ? env->services->role : NULL, t->name),
-        .forward_lifecycle = env->services && env->services->role && env->bus
-                                 ? graph_side__forward_lifecycle
-                                 : NULL};
+        .forward_lifecycle = ha ? graph_side__forward_lifecycle : NULL,
+        .publish_fingerprints = ha ? graph_side__publish_fingerprints : NULL};
     t->subs = subscriptions__new(&so);
     t->identity = graph_side__identity(t);
     if (!t->users || !t->resync || !t->subs || !t->identity)
@@ -319,7 +342,8 @@ static int graph_side__tenant_init(struct graph_side *side, struct graph_side_te
         return -1;
     /* the active instance hears the lifecycle events a standby received */
     if (side->env->services && side->env->services->role && side->env->bus &&
-        bus__subscribe(side->env->bus, t->life_topic, graph_side__on_forwarded, t) < 0)
+        (bus__subscribe(side->env->bus, t->life_topic, graph_side__on_forwarded, t) < 0 ||
+         bus__subscribe(side->env->bus, t->subs_topic, graph_side__on_fingerprints, t) < 0))
         return -1;
     if (t->cfg->graph.n_accounts == 0 && t->cfg->n_users)
         LOG_WARN("graph", "no service accounts: no presence subscriptions tenant=%s", t->name);
@@ -342,6 +366,7 @@ static void graph_side__tenant_free(struct graph_side_tenant *t)
     free(t->notify_url);
     free(t->lifecycle_url);
     free(t->life_topic);
+    free(t->subs_topic);
     free(t->cert_id);
     notify_crypto__store_free(t->keys);
 }

@@ -59,6 +59,12 @@ struct graph_subscriptions_options {
     /* A standby hands the lifecycle events it verified to the active
      * instance (docs/ha.md "Lifecycle events"); NULL: a process alone. */
     void (*forward_lifecycle)(void *ctx, const char *sub_id, const char *event);
+    /* The active instance publishes the fingerprints of the clientStates of
+     * the subscriptions it holds (payload: see subscriptions__known), and an
+     * instance that takes over adopts only a subscription whose fingerprint
+     * matches (docs/ha.md "Client secret rotation"); NULL: a process alone,
+     * which adopts without it. */
+    void (*publish_fingerprints)(void *ctx, const char *payload);
 };
 
 struct graph_subscriptions *subscriptions__new(const struct graph_subscriptions_options *o);
@@ -93,6 +99,12 @@ void subscriptions__set_writes(struct graph_subscriptions *s, bool writes);
 void subscriptions__stop(struct graph_subscriptions *s);
 void subscriptions__free(struct graph_subscriptions *s);
 
+/* The retained fingerprints another (or this) instance published for the
+ * tenant: {"tenant":..,"subscriptions":{"<id>":"<fingerprint>",..}}. A
+ * payload of another tenant or a malformed one is refused (-1); empty: none
+ * known. */
+int subscriptions__known(struct graph_subscriptions *s, const char *payload, size_t len);
+
 /* ---- pure (unit-tested; the resource is subscription__resource) ---- */
 
 /* out (SUBSCRIPTIONS_CLIENT_STATE_LEN + 1 bytes): the hex HMAC-SHA256 of
@@ -102,6 +114,10 @@ int subscriptions__client_state(const char *key, const char *tenant, const char 
 
 /* Splits n users over n_accounts as evenly as possible: first/count of
  * account a. */
+/* The fingerprint of a clientState published instead of it: the first 16
+ * hex digits of its SHA-256. out: SUBSCRIPTIONS_FINGERPRINT_LEN + 1. */
+#define SUBSCRIPTIONS_FINGERPRINT_LEN 16
+int subscriptions__fingerprint(const char *client_state, char *out);
 void subscriptions__split(size_t n, size_t n_accounts, size_t a, size_t *first, size_t *count);
 
 #endif
