@@ -155,7 +155,9 @@ static void graph_side__on_forwarded(void *ctx, const char *topic, const char *p
 static void graph_side__publish_fingerprints(void *ctx, const char *payload)
 {
     struct graph_side_tenant *t = ctx;
-    if (bus__publish_state(t->side->env->bus, t->subs_topic, payload) < 0)
+    /* a plain retained publish: sent again after a fence, when a broker
+     * restart may have lost it */
+    if (bus__publish(t->side->env->bus, t->subs_topic, payload, strlen(payload), true) != 0)
         LOG_WARN("graph", "subscription fingerprints not published tenant=%s", t->name);
 }
 

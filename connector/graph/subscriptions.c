@@ -228,8 +228,15 @@ void subscriptions__set_writes(struct graph_subscriptions *s, bool writes)
     LOG_INFO("graph", "subscriptions %s tenant=%s accounts=%zu",
              writes ? "taken over (listing, adopting ours)" : "left to the active instance",
              s->env.tenant, s->n);
-    for (size_t a = 0; a < s->n; a++)
+    bool holds = false;
+    for (size_t a = 0; a < s->n; a++) {
         subscription__role(&s->subs[a]);
+        holds = holds || s->subs[a].state == SUBSCRIPTION_ACTIVE;
+    }
+    /* the end of a fence (a broker restart, which may have lost the retained
+     * fingerprints): what this instance still holds, published again */
+    if (writes && holds)
+        subscriptions__publish(s);
     graph_status__changed(s->env.status);
 }
 

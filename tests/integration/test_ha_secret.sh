@@ -4,7 +4,9 @@
 # the clientState of each subscription it holds. Restarted with the same
 # secret, it adopts its subscription (nothing created or deleted); restarted
 # with a rotated secret, whose derived clientState no longer matches, it
-# deletes and recreates it, logs why, and notifications flow again.
+# deletes and recreates it, logs why, and notifications flow again. A broker
+# restarted without persistence gets the fingerprints again (the end of the
+# fence publishes them).
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/ha_helpers.sh"
 
@@ -73,6 +75,13 @@ wait_busy 10 alice@contoso.com true notification
 sim POST /users/alice@contoso.com/end/call >/dev/null
 wait_busy 10 alice@contoso.com false notification
 this_run | has 'wrong clientState' && fail "notifications were refused: $(this_run | grep 'wrong clientState' | sed -n 1,3p)"
+
+log "the broker restarts without its retained topics: the fingerprints come back"
+stop_mosquitto
+rm -rf "$T/mosq"
+start_mosquitto
+wait_for 30 fp_published || fail "the fingerprint was not published again: '$(mqtt_retained "$BRIDGE/subscriptions/contoso")'"
+this_run | has 'role tenant=contoso role=fenced' || fail "the broker's loss did not fence a"
 assert_absent "$NEW_SECRET" "$T"/a.log
 stop_a
 pass
