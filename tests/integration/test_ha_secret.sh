@@ -84,4 +84,5 @@ wait_for 30 fp_published || fail "the fingerprint was not published again: '$(mq
 this_run | has 'role tenant=contoso role=fenced' || fail "the broker's loss did not fence a"
 assert_absent "$NEW_SECRET" "$T"/a.log
 stop_a
+! grep -Eq 'Sanitizer|runtime error' "$T"/a.log || fail "sanitizer report in the daemon log"
 pass
