@@ -129,6 +129,12 @@ static void subscriptions__on_live(void *ctx, size_t account, const char *id,
 
 int subscriptions__known(struct graph_subscriptions *s, const char *payload, size_t len)
 {
+    /* What the holder published is read while this instance does not
+     * write: an active one's own echo (with several accounts, published
+     * while others are still being listed) must not hide the fingerprints
+     * the previous holder left for them. */
+    if (s->env.writes)
+        return 0;
     if (len == 0) { /* cleared */
         cJSON_Delete(s->known);
         s->known = NULL;

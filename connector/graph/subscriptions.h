@@ -102,7 +102,7 @@ void subscriptions__free(struct graph_subscriptions *s);
 /* The retained fingerprints another (or this) instance published for the
  * tenant: {"tenant":..,"subscriptions":{"<id>":"<fingerprint>",..}}. A
  * payload of another tenant or a malformed one is refused (-1); empty: none
- * known. */
+ * known. Ignored (0) while this instance writes: it is their publisher. */
 int subscriptions__known(struct graph_subscriptions *s, const char *payload, size_t len);
 
 /* ---- pure (unit-tested; the resource is subscription__resource) ---- */
