@@ -26,9 +26,11 @@
 #include <string.h>
 
 #include "component.h"
+#include "core/bus.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/json.h"
 #include "core/str.h"
 #include "core/tunables.h"
 #include "graph/graph_client.h"
@@ -49,6 +51,8 @@ struct graph_side_tenant {
     struct graph_client_tenant *gc;
     char *notify_url;
     char *lifecycle_url;
+    char *life_topic; /* B/lifecycle/<tenant>: forwarded lifecycle events */
+    char *subs_topic; /* B/subscriptions/<tenant>: the clientStates' fingerprints */
     char *cert_id;
     struct notify_key_store *keys; /* NULL: basic notifications */
     struct graph_status *status;
@@ -107,6 +111,65 @@ static void graph_side__want_resync(void *ctx, const char *reason)
 {
     struct graph_side_tenant *t = ctx;
     resync__request(t->resync, reason);
+}
+
+/* A standby's verified lifecycle event, to the active instance: QoS 1, not
+ * retained (docs/ha.md "Lifecycle events", docs/topics.md). */
+static void graph_side__forward_lifecycle(void *ctx, const char *sub_id, const char *event)
+{
+    struct graph_side_tenant *t = ctx;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "tenant", t->name);
+    cJSON_AddStringToObject(j, "subscriptionId", sub_id);
+    cJSON_AddStringToObject(j, "lifecycleEvent", event);
+    char *payload = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!payload ||
+        bus__publish(t->side->env->bus, t->life_topic, payload, strlen(payload), false) != 0)
+        LOG_WARN("graph", "lifecycle event not forwarded tenant=%s id=%s event=%s", t->name, sub_id,
+                 event);
+    free(payload);
+}
+
+/* B/lifecycle/<tenant>: acted on only for this topic's tenant, named again
+ * in the payload; the subscriptions ignore what this instance does not hold. */
+static void graph_side__on_forwarded(void *ctx, const char *topic, const char *payload, size_t len,
+                                     bool retained)
+{
+    struct graph_side_tenant *t = ctx;
+    if (t->side->stopping || strcmp(topic, t->life_topic) != 0 || retained)
+        return;
+    cJSON *j = json__parse(payload, len);
+    const char *tenant = json__str(j, "tenant"), *id = json__str(j, "subscriptionId");
+    const char *event = json__str(j, "lifecycleEvent");
+    if (!tenant || !id || !event || strcmp(tenant, t->name) != 0)
+        LOG_WARN("graph", "forwarded lifecycle event refused tenant=%s topic=%s reason=%s", t->name,
+                 topic, tenant && id && event ? "another tenant" : "malformed");
+    else
+        subscriptions__lifecycle_forwarded(t->subs, id, event);
+    cJSON_Delete(j);
+}
+
+/* The active instance's fingerprints, retained (docs/ha.md "Client secret
+ * rotation"); every instance keeps the last one it read. */
+static void graph_side__publish_fingerprints(void *ctx, const char *payload)
+{
+    struct graph_side_tenant *t = ctx;
+    /* a plain retained publish: sent again after a fence, when a broker
+     * restart may have lost it */
+    if (bus__publish(t->side->env->bus, t->subs_topic, payload, strlen(payload), true) != 0)
+        LOG_WARN("graph", "subscription fingerprints not published tenant=%s", t->name);
+}
+
+static void graph_side__on_fingerprints(void *ctx, const char *topic, const char *payload,
+                                        size_t len, bool retained)
+{
+    (void)retained;
+    struct graph_side_tenant *t = ctx;
+    if (t->side->stopping || strcmp(topic, t->subs_topic) != 0)
+        return;
+    if (subscriptions__known(t->subs, payload, len) < 0)
+        LOG_WARN("graph", "subscription fingerprints refused tenant=%s topic=%s", t->name, topic);
 }
 
 /* The client's token state changed: that tenant's section is rebuilt. */
@@ -186,7 +249,10 @@ static int graph_side__urls(struct graph_side_tenant *t)
         t->lifecycle_url = str__cat(pub, "/graph/lifecycle/", t->name, NULL);
     }
     free(pub);
-    return t->notify_url && t->lifecycle_url ? 0 : -1;
+    const char *b = t->side->env->cfg->mqtt.bridge_topic;
+    t->life_topic = str__cat(b, "/lifecycle/", t->name, NULL);
+    t->subs_topic = str__cat(b, "/subscriptions/", t->name, NULL);
+    return t->notify_url && t->lifecycle_url && t->life_topic && t->subs_topic ? 0 : -1;
 }
 
 static struct graph_identity *graph_side__identity(struct graph_side_tenant *t)
@@ -228,6 +294,7 @@ static int graph_side__modules(struct graph_side_tenant *t, const struct tunable
                                       .period_ms = tun->graph_resync_ms,
                                       .status = t->status};
     t->resync = t->users ? resync__new(&ro) : NULL;
+    bool ha = env->services && env->services->role && env->bus; /* docs/ha.md */
     struct graph_subscriptions_options so = {
         .loop = env->loop,
         .client = t->gc,
@@ -243,7 +310,9 @@ static int graph_side__modules(struct graph_side_tenant *t, const struct tunable
         .ctx = t,
         .state_key = t->cfg->graph.client_secret.value,
         .role = env->services ? env->services->role : NULL,
-        .standby = !role__writes(env->services ? env->services->role : NULL, t->name)};
+        .standby = !role__writes(env->services ? env->services->role : NULL, t->name),
+        .forward_lifecycle = ha ? graph_side__forward_lifecycle : NULL,
+        .publish_fingerprints = ha ? graph_side__publish_fingerprints : NULL};
     t->subs = subscriptions__new(&so);
     t->identity = graph_side__identity(t);
     if (!t->users || !t->resync || !t->subs || !t->identity)
@@ -273,6 +342,11 @@ static int graph_side__tenant_init(struct graph_side *side, struct graph_side_te
                                 .resync = t->resync};
     if (webhook__add_tenant(side->webhook, &wt) < 0)
         return -1;
+    /* the active instance hears the lifecycle events a standby received */
+    if (side->env->services && side->env->services->role && side->env->bus &&
+        (bus__subscribe(side->env->bus, t->life_topic, graph_side__on_forwarded, t) < 0 ||
+         bus__subscribe(side->env->bus, t->subs_topic, graph_side__on_fingerprints, t) < 0))
+        return -1;
     if (t->cfg->graph.n_accounts == 0 && t->cfg->n_users)
         LOG_WARN("graph", "no service accounts: no presence subscriptions tenant=%s", t->name);
     if (!t->keys)
@@ -293,6 +367,8 @@ static void graph_side__tenant_free(struct graph_side_tenant *t)
     graph_status__free(t->status);
     free(t->notify_url);
     free(t->lifecycle_url);
+    free(t->life_topic);
+    free(t->subs_topic);
     free(t->cert_id);
     notify_crypto__store_free(t->keys);
 }

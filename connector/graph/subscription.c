@@ -370,7 +370,8 @@ static bool subscription__adopt(struct subscription *sub, const cJSON *it)
     char *want = subscription__resource(sub->ids, sub->n_ids);
     bool same = want && !strcasecmp(want, resource) && subscription__same_delivery(sub, it);
     free(want);
-    if (!same)
+    if (!same ||
+        (sub->env->adoptable && !sub->env->adoptable(sub->env->ctx, id, sub->derived_state)))
         return false;
     snprintf(sub->id, sizeof(sub->id), "%s", id);
     snprintf(sub->client_state, sizeof(sub->client_state), "%s", sub->derived_state);

@@ -44,6 +44,9 @@ struct subscription_env {
     /* id and client_state are "" when none is live */
     void (*on_live)(void *ctx, size_t account, const char *id, const char *client_state);
     void (*want_resync)(void *ctx, const char *reason);
+    /* May the listed subscription id, otherwise ours, be adopted with this
+     * clientState? (the holder's fingerprint, docs/ha.md); NULL: yes. */
+    bool (*adoptable)(void *ctx, const char *id, const char *client_state);
     void *ctx;
     bool stopping; /* set by the owner at stop: answers are dropped */
     /* This process writes for the tenant (role/role.h): only then does it

@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "core/config.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "graph/notify_crypto.h"
@@ -29,6 +30,9 @@ struct subscriptions_reg {
 struct graph_subscriptions {
     struct subscription_env env;
     void (*want_resync)(void *ctx, const char *reason);
+    void (*forward_lifecycle)(void *ctx, const char *sub_id, const char *event);
+    void (*publish_fingerprints)(void *ctx, const char *payload);
+    cJSON *known; /* the retained fingerprints: {"<id>":"<fingerprint>"} */
     void *ctx;
     struct subscription *subs; /* one per account */
     size_t n;
@@ -64,6 +68,19 @@ int subscriptions__client_state(const char *key, const char *tenant, const char 
     return 0;
 }
 
+int subscriptions__fingerprint(const char *client_state, char *out)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    out[0] = '\0';
+    if (!client_state || !*client_state ||
+        EVP_Digest(client_state, strlen(client_state), md, &len, EVP_sha256(), NULL) != 1)
+        return -1;
+    for (unsigned int i = 0; i < SUBSCRIPTIONS_FINGERPRINT_LEN / 2; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    return 0;
+}
+
 void subscriptions__split(size_t n, size_t n_accounts, size_t a, size_t *first, size_t *count)
 {
     if (n_accounts == 0 || a >= n_accounts) {
@@ -77,6 +94,27 @@ void subscriptions__split(size_t n, size_t n_accounts, size_t a, size_t *first, 
 
 /* ---- the registry for the workers ------------------------------------------------------ */
 
+/* The active instance's fingerprints, retained (docs/ha.md). Loop thread:
+ * the registry is written only here. */
+static void subscriptions__publish(struct graph_subscriptions *s)
+{
+    if (!s->publish_fingerprints || !s->env.writes)
+        return;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "tenant", s->env.tenant);
+    cJSON *map = cJSON_AddObjectToObject(j, "subscriptions");
+    for (size_t a = 0; a < s->n; a++) {
+        char fp[SUBSCRIPTIONS_FINGERPRINT_LEN + 1];
+        if (s->reg[a].sub_id[0] && subscriptions__fingerprint(s->reg[a].client_state, fp) == 0)
+            cJSON_AddStringToObject(map, s->reg[a].sub_id, fp);
+    }
+    char *payload = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (payload)
+        s->publish_fingerprints(s->ctx, payload);
+    free(payload);
+}
+
 static void subscriptions__on_live(void *ctx, size_t account, const char *id,
                                    const char *client_state)
 {
@@ -86,6 +124,54 @@ static void subscriptions__on_live(void *ctx, size_t account, const char *id,
     snprintf(g->sub_id, sizeof(g->sub_id), "%s", id);
     snprintf(g->client_state, sizeof(g->client_state), "%s", client_state);
     pthread_mutex_unlock(&s->reg_lock);
+    subscriptions__publish(s);
+}
+
+int subscriptions__known(struct graph_subscriptions *s, const char *payload, size_t len)
+{
+    /* What the holder published is read while this instance does not
+     * write: an active one's own echo (with several accounts, published
+     * while others are still being listed) must not hide the fingerprints
+     * the previous holder left for them. */
+    if (s->env.writes)
+        return 0;
+    if (len == 0) { /* cleared */
+        cJSON_Delete(s->known);
+        s->known = NULL;
+        return 0;
+    }
+    cJSON *j = json__parse(payload, len);
+    const char *tenant = json__str(j, "tenant");
+    bool ours = tenant && strcmp(tenant, s->env.tenant) == 0;
+    cJSON *map = cJSON_DetachItemFromObjectCaseSensitive(j, "subscriptions");
+    cJSON_Delete(j);
+    if (!ours || !cJSON_IsObject(map)) {
+        cJSON_Delete(map);
+        return -1;
+    }
+    cJSON_Delete(s->known);
+    s->known = map;
+    return 0;
+}
+
+/* A listed subscription otherwise ours is adopted only when the active
+ * instance that held it published the fingerprint of the clientState this
+ * one derives: after a client secret rotation Graph would keep sending the
+ * old one, which this instance refuses (docs/ha.md). */
+static bool subscriptions__adoptable(void *ctx, const char *id, const char *client_state)
+{
+    struct graph_subscriptions *s = ctx;
+    if (!s->publish_fingerprints)
+        return true;
+    char fp[SUBSCRIPTIONS_FINGERPRINT_LEN + 1];
+    const char *known = json__str(s->known, id);
+    bool ok = known && subscriptions__fingerprint(client_state, fp) == 0 && !strcmp(known, fp);
+    if (!ok)
+        LOG_INFO("graph", "subscription not adopted, replacing it tenant=%s id=%s reason=\"%s\"",
+                 s->env.tenant, id,
+                 known ? "its clientState differs from ours (client secret rotated?)"
+                       : "no fingerprint of its clientState known");
+    return ok;
 }
 
 int subscriptions__check(struct graph_subscriptions *s, const char *sub_id,
@@ -148,22 +234,61 @@ void subscriptions__set_writes(struct graph_subscriptions *s, bool writes)
     LOG_INFO("graph", "subscriptions %s tenant=%s accounts=%zu",
              writes ? "taken over (listing, adopting ours)" : "left to the active instance",
              s->env.tenant, s->n);
-    for (size_t a = 0; a < s->n; a++)
+    bool holds = false;
+    for (size_t a = 0; a < s->n; a++) {
         subscription__role(&s->subs[a]);
+        holds = holds || s->subs[a].state == SUBSCRIPTION_ACTIVE;
+    }
+    /* the end of a fence (a broker restart, which may have lost the retained
+     * fingerprints): what this instance still holds, published again */
+    if (writes && holds)
+        subscriptions__publish(s);
     graph_status__changed(s->env.status);
+}
+
+static struct subscription *subscriptions__held(struct graph_subscriptions *s, const char *sub_id)
+{
+    for (size_t a = 0; a < s->n; a++) {
+        struct subscription *sub = &s->subs[a];
+        if (sub->state == SUBSCRIPTION_ACTIVE && strcasecmp(sub->id, sub_id) == 0)
+            return sub;
+    }
+    return NULL;
 }
 
 void subscriptions__lifecycle(struct graph_subscriptions *s, const char *sub_id, const char *event)
 {
-    for (size_t a = 0; a < s->n; a++) {
-        struct subscription *sub = &s->subs[a];
-        if (sub->state == SUBSCRIPTION_ACTIVE && strcasecmp(sub->id, sub_id) == 0) {
-            subscription__lifecycle(sub, event);
-            return;
-        }
+    if (!s->env.writes && s->forward_lifecycle) {
+        /* the active instance holds the subscription (docs/ha.md) */
+        LOG_INFO("graph",
+                 "lifecycle event forwarded to the active instance tenant=%s id=%s event=%s",
+                 s->env.tenant, sub_id, event);
+        s->forward_lifecycle(s->ctx, sub_id, event);
+        if (strcasecmp(event, "missed") == 0 && s->want_resync)
+            s->want_resync(s->ctx, "missed");
+        return;
+    }
+    struct subscription *sub = subscriptions__held(s, sub_id);
+    if (sub) {
+        subscription__lifecycle(sub, event);
+        return;
     }
     LOG_INFO("graph", "lifecycle event for an unknown subscription tenant=%s id=%s event=%s",
              s->env.tenant, sub_id, event);
+}
+
+void subscriptions__lifecycle_forwarded(struct graph_subscriptions *s, const char *sub_id,
+                                        const char *event)
+{
+    struct subscription *sub = s->env.writes ? subscriptions__held(s, sub_id) : NULL;
+    if (!sub) {
+        LOG_DEBUG("graph", "forwarded lifecycle event ignored tenant=%s id=%s event=%s reason=%s",
+                  s->env.tenant, sub_id, event, s->env.writes ? "not held" : "standby");
+        return;
+    }
+    LOG_INFO("graph", "forwarded lifecycle event tenant=%s id=%s event=%s", s->env.tenant, sub_id,
+             event);
+    subscription__lifecycle(sub, event);
 }
 
 /* ---- status and life cycle -------------------------------------------------------------- */
@@ -208,12 +333,15 @@ struct graph_subscriptions *subscriptions__new(const struct graph_subscriptions_
         .status = o->status,
         .on_live = subscriptions__on_live,
         .want_resync = subscriptions__want_resync,
+        .adoptable = subscriptions__adoptable,
         .ctx = s,
         .writes = !o->standby,
         .role = o->role,
     };
     atomic_init(&s->standby, o->standby);
     s->want_resync = o->want_resync;
+    s->forward_lifecycle = o->forward_lifecycle;
+    s->publish_fingerprints = o->publish_fingerprints;
     s->ctx = o->ctx;
     pthread_mutex_init(&s->reg_lock, NULL);
     size_t n = o->graph->n_accounts;
@@ -248,6 +376,7 @@ void subscriptions__free(struct graph_subscriptions *s)
         subscription__free(&s->subs[a]);
     free(s->subs);
     free(s->reg);
+    cJSON_Delete(s->known);
     pthread_mutex_destroy(&s->reg_lock);
     free(s);
 }

@@ -56,14 +56,30 @@ struct graph_subscriptions_options {
     const char *state_key;   /* the client secret (NULL: random clientStates) */
     bool standby;            /* starts not writing (role/role.h); false: a process alone */
     const struct role *role; /* NULL: a process alone */
+    /* A standby hands the lifecycle events it verified to the active
+     * instance (docs/ha.md "Lifecycle events"); NULL: a process alone. */
+    void (*forward_lifecycle)(void *ctx, const char *sub_id, const char *event);
+    /* The active instance publishes the fingerprints of the clientStates of
+     * the subscriptions it holds (payload: see subscriptions__known), and an
+     * instance that takes over adopts only a subscription whose fingerprint
+     * matches (docs/ha.md "Client secret rotation"); NULL: a process alone,
+     * which adopts without it. */
+    void (*publish_fingerprints)(void *ctx, const char *payload);
 };
 
 struct graph_subscriptions *subscriptions__new(const struct graph_subscriptions_options *o);
 /* Splits ids (the resolved users) over the accounts; (re)creates what
  * changed. The ids are copied. */
 void subscriptions__plan(struct graph_subscriptions *s, char *const *ids, size_t n);
-/* A lifecycle event for subscription sub_id (its clientState was checked). */
+/* A lifecycle event for subscription sub_id (its clientState was checked).
+ * A standby forwards it to the active instance (and answers `missed` with
+ * its own resync too). */
 void subscriptions__lifecycle(struct graph_subscriptions *s, const char *sub_id, const char *event);
+/* A lifecycle event another instance forwarded (its tenant checked): acted
+ * on as one received here when this instance writes; otherwise, or for a
+ * subscription this instance does not hold (a duplicate), ignored. */
+void subscriptions__lifecycle_forwarded(struct graph_subscriptions *s, const char *sub_id,
+                                        const char *event);
 /* Any thread: 1 the clientState is the subscription's, 0 it is not, -1 no
  * live subscription has that id. Constant time in the clientState. */
 int subscriptions__check(struct graph_subscriptions *s, const char *sub_id,
@@ -83,6 +99,12 @@ void subscriptions__set_writes(struct graph_subscriptions *s, bool writes);
 void subscriptions__stop(struct graph_subscriptions *s);
 void subscriptions__free(struct graph_subscriptions *s);
 
+/* The retained fingerprints another (or this) instance published for the
+ * tenant: {"tenant":..,"subscriptions":{"<id>":"<fingerprint>",..}}. A
+ * payload of another tenant or a malformed one is refused (-1); empty: none
+ * known. Ignored (0) while this instance writes: it is their publisher. */
+int subscriptions__known(struct graph_subscriptions *s, const char *payload, size_t len);
+
 /* ---- pure (unit-tested; the resource is subscription__resource) ---- */
 
 /* out (SUBSCRIPTIONS_CLIENT_STATE_LEN + 1 bytes): the hex HMAC-SHA256 of
@@ -92,6 +114,10 @@ int subscriptions__client_state(const char *key, const char *tenant, const char 
 
 /* Splits n users over n_accounts as evenly as possible: first/count of
  * account a. */
+/* The fingerprint of a clientState published instead of it: the first 16
+ * hex digits of its SHA-256. out: SUBSCRIPTIONS_FINGERPRINT_LEN + 1. */
+#define SUBSCRIPTIONS_FINGERPRINT_LEN 16
+int subscriptions__fingerprint(const char *client_state, char *out);
 void subscriptions__split(size_t n, size_t n_accounts, size_t a, size_t *first, size_t *count);
 
 #endif
