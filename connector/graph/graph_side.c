@@ -103,8 +103,10 @@ static void graph_side__on_role(void *ctx, const char *tenant, bool writes)
 {
     struct graph_side *side = ctx;
     struct graph_side_tenant *t = graph_side__tenant(side, tenant);
-    if (t && !side->stopping)
+    if (t && !side->stopping) {
+        resync__set_standby(t->resync, !writes);
         subscriptions__set_writes(t->subs, writes);
+    }
 }
 
 static void graph_side__want_resync(void *ctx, const char *reason)
@@ -314,6 +316,8 @@ static int graph_side__modules(struct graph_side_tenant *t, const struct tunable
         .forward_lifecycle = ha ? graph_side__forward_lifecycle : NULL,
         .publish_fingerprints = ha ? graph_side__publish_fingerprints : NULL};
     t->subs = subscriptions__new(&so);
+    if (t->resync)
+        resync__set_standby(t->resync, so.standby);
     t->identity = graph_side__identity(t);
     if (!t->users || !t->resync || !t->subs || !t->identity)
         return -1;

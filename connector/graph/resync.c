@@ -46,6 +46,7 @@ struct graph_resync {
     int reads_out;
     loop_timer_id read_timer;
     bool read_gathered; /* the gathering moment of a tight budget has passed */
+    bool standby;       /* another instance is active: full resyncs wait (docs/ha.md) */
     bool stopping;
 };
 
@@ -339,12 +340,25 @@ static void resync__run(struct graph_resync *r)
 
 void resync__request(struct graph_resync *r, const char *reason)
 {
+    if (r->standby) {
+        LOG_DEBUG("graph", "resync left to the active instance tenant=%s reason=%s", r->o.tenant,
+                  reason);
+        return;
+    }
     r->last_reason = reason;
     if (r->running) {
         r->pending = true;
         return;
     }
     resync__run(r);
+}
+
+void resync__set_standby(struct graph_resync *r, bool standby)
+{
+    bool takeover = r->standby && !standby;
+    r->standby = standby;
+    if (takeover)
+        resync__request(r, "takeover");
 }
 
 /* ---- reads for basic notifications --------------------------------------------------- */

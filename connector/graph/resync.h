@@ -17,6 +17,7 @@
 #ifndef PS_GRAPH_RESYNC_H
 #define PS_GRAPH_RESYNC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,13 @@ struct graph_resync *resync__new(const struct graph_resync_options *o);
 void resync__start(struct graph_resync *r);
 /* Re-reads every resolved user's presence (coalesced while one runs). */
 void resync__request(struct graph_resync *r, const char *reason);
+/* Another instance is active for the tenant (docs/ha.md): full resyncs
+ * (start, periodic, after a subscription or a missed event) are left to it,
+ * because a standby's read can be older than the notification the active
+ * instance published meanwhile and would overwrite it; the reads a basic
+ * notification this instance received asks for still run. Becoming active
+ * again runs one ("takeover"). */
+void resync__set_standby(struct graph_resync *r, bool standby);
 /* Reads the presence of some users (basic notifications); recv_mono is when
  * the webhook request arrived (for notification_latency_seconds). The ids
  * are gathered: at most RESYNC_READS_OUT reads are out at a time, and what

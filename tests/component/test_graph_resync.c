@@ -317,6 +317,34 @@ static void test_basic_reads_share_a_request(void **st)
     assert_non_null(strstr(gfx__busy(f, "b@x.com"), "\"source\":\"notification\""));
 }
 
+/* A standby (docs/ha.md) leaves full resyncs to the active instance: its
+ * read can be older than a notification the active instance published
+ * meanwhile, and overwrote it (found by it_fault_random: a standby's
+ * start-up read put InACall back over the active's InAConferenceCall). The
+ * reads a basic notification asks for still run; becoming active runs one
+ * full resync. */
+static void test_standby_leaves_resyncs(void **st)
+{
+    struct gfx *f = *st;
+    canned_graph(f, PRESENCES("Busy", "InACall", "Away", "Away"), 0);
+    resync__set_standby(f->resync, true);
+    resync__start(f->resync);
+    users__resolve(f->users);
+    assert_true(gfx__wait_metric(f, "graph_users_resolved", TL, 2));
+    comp_env__advance(&f->ce, 15LL * 60 * 1000); /* the periodic one too */
+    assert_true(gfx__no_more(f, "POST", GF_READ));
+    assert_int_equal(canned_http__count(f->s, "POST", GF_READ), 0);
+    assert_null(gfx__busy(f, "a@x.com"));
+    char *b[] = {GF_ID_B};
+    resync__read_ids(f->resync, b, 1, clock__mono_ms());
+    assert_true(gfx__wait_busy(f, "b@x.com", "\"availability\":\"Away\""));
+    assert_non_null(strstr(gfx__busy(f, "b@x.com"), "\"source\":\"notification\""));
+    assert_int_equal(metrics__get("graph_resyncs_total", NULL), 0);
+    resync__set_standby(f->resync, false);
+    assert_true(gfx__wait_busy(f, "a@x.com", "\"busy\":true"));
+    assert_int_equal(metrics__get("graph_resyncs_total", NULL), 1);
+}
+
 /* A reload without b: b's retained busy topic is cleared (nobody would keep
  * it true); a keeps its state, no lookup is needed. */
 static void test_user_leaves(void **st)
@@ -352,6 +380,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_basic_reads_share_a_request, gfx__setup,
                                         gfx__teardown),
         cmocka_unit_test_setup_teardown(test_user_leaves, gfx__setup, gfx__teardown),
+        cmocka_unit_test_setup_teardown(test_standby_leaves_resyncs, gfx__setup, gfx__teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
