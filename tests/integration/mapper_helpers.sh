@@ -70,6 +70,10 @@ ms_start() {
     # this process holds it (one left by a previous run is adopted, docs/ha.md)
     wait_for 20 bash -c "curl -s --max-time 5 '$WEB/readyz' | jqe '.components[\"graph/contoso\"].ready'" ||
         fail "the Graph side is not ready: $(curl -s --max-time 5 "$WEB/readyz")"
+    # and writes for the tenant: a lifecycle event that comes before any
+    # instance is active is forwarded to nobody (docs/ha.md "Lifecycle events")
+    wait_for 20 bash -c "curl -s --max-time 5 '$WEB/readyz' | jqe '.components[\"role/contoso\"].reason // \"\" | startswith(\"active\")'" ||
+        fail "this instance is not active: $(curl -s --max-time 5 "$WEB/readyz")"
     wait_link 20
     local n
     n=$(printf '%s' "$MS_USERS" | jq length)
