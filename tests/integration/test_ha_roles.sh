@@ -7,6 +7,8 @@
 # releases and a standby takes over within 5 s. What the role gates is
 # tested with the sides; this is the election over a real broker.
 source "$(dirname "$0")/../lib/common.sh"
+# role, active_among (the simulators it can start are not used here)
+source "$(dirname "$0")/ha_helpers.sh"
 # Graph and Voice point at a closed loopback port: this test is about the
 # lease, and must never reach the real services (loopback only).
 
@@ -44,41 +46,18 @@ write_config() {
 JSON
 }
 
-declare -A PID
 start() {
     write_config "$1"
     start_daemon "$T/etc/$1.json" "$1"
     PID[$1]=$PS_PID
 }
 
-# role NAME: the role NAME's log said last for contoso.
-role() {
-    local line
-    line=$(grep -E 'role tenant=contoso role=' "$T/$1.log" | tail -n 1)
-    line=${line#*role=}
-    printf '%s' "${line%% *}"
-}
 # node NAME: NAME's node id (its MQTT client id).
 node() {
     local line
     line=$(grep -E 'lease node=' "$T/$1.log" | tail -n 1)
     line=${line#*lease node=}
     printf '%s' "${line%% *}"
-}
-# active_among NAME...: prints the one active instance; fails unless exactly
-# one is active and every other is standby.
-active_among() {
-    local n active=() r
-    for n in "$@"; do
-        r=$(role "$n")
-        case $r in
-        active) active+=("$n") ;;
-        standby) ;;
-        *) return 1 ;;
-        esac
-    done
-    [ "${#active[@]}" -eq 1 ] || return 1
-    printf '%s' "${active[0]}"
 }
 lease_holder() { mqtt_retained "$LEASE" | jq -r '.holder // empty'; }
 # holder_is NAME: the retained lease and every log name NAME's node.
