@@ -15,18 +15,14 @@
 #include "graph/graph_client.h"
 #include "graph/notify_crypto.h"
 #include "graph/graph_status.h"
+#include "graph/subscription_adopt.h"
 #include "graph/tokens.h"
 #include "role/role.h"
 
 #define SUBSCRIPTION_RETRY_BASE 2000
 #define SUBSCRIPTION_RETRY_MAX  (5 * 60 * 1000)
-#define SUBSCRIPTION_MIN_RENEW  1000
 /* reauthorizationRequired refreshes the token only when it expires sooner */
 #define SUBSCRIPTION_REAUTH_REFRESH_MS (10 * 60 * 1000)
-
-typedef void (*sub_done_fn)(struct subscription *sub, const struct graph_response *res);
-
-static void subscription__ensure(struct subscription *sub);
 
 char *subscription__resource(char *const *ids, size_t n)
 {
@@ -45,7 +41,7 @@ char *subscription__resource(char *const *ids, size_t n)
 }
 
 /* The live id and clientState ("" when none) to the owner's registry. */
-static void subscription__live(const struct subscription *sub)
+void subscription__live(const struct subscription *sub)
 {
     bool live = sub->state == SUBSCRIPTION_ACTIVE;
     if (sub->env->on_live)
@@ -55,8 +51,8 @@ static void subscription__live(const struct subscription *sub)
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static void subscription__set_error(struct subscription *sub, const struct graph_response *res,
-                                    const char *what)
+void subscription__set_error(struct subscription *sub, const struct graph_response *res,
+                             const char *what)
 {
     char code[64] = "";
     cJSON *o = res->body ? json__parse(res->body, res->body_len) : NULL;
@@ -73,7 +69,7 @@ static void subscription__set_error(struct subscription *sub, const struct graph
 }
 
 /* Counts one subscription event for the tenant (created, renewed, ...). */
-static void subscription__count(const struct subscription *sub, const char *metric)
+void subscription__count(const struct subscription *sub, const char *metric)
 {
     char labels[160];
     snprintf(labels, sizeof(labels), "tenant=\"%s\"", sub->env->tenant);
@@ -94,7 +90,7 @@ static void subscription__schedule(struct subscription *sub, int64_t delay_ms)
     sub->timer = loop__timer(loop, delay_ms < 0 ? 0 : delay_ms, subscription__on_timer, sub);
 }
 
-static void subscription__retry(struct subscription *sub, const struct graph_response *res)
+void subscription__retry(struct subscription *sub, const struct graph_response *res)
 {
     int64_t d = backoff__next(&sub->bo);
     if (res && res->retry_after_ms > d)
@@ -125,7 +121,7 @@ static int64_t subscription__renew_delay(const struct subscription *sub)
 
 /* After a success: recreate when the user list changed meanwhile, else
  * renew in time. */
-static void subscription__next(struct subscription *sub)
+void subscription__next(struct subscription *sub)
 {
     if (sub->replan)
         subscription__ensure(sub);
@@ -168,8 +164,8 @@ static void subscription__answered(void *ctx, const struct graph_response *res)
     done(sub, res);
 }
 
-static void subscription__call(struct subscription *sub, const char *method, const char *path,
-                               char *body, sub_done_fn done)
+void subscription__call(struct subscription *sub, const char *method, const char *path, char *body,
+                        sub_done_fn done)
 {
     const struct subscription_env *env = sub->env;
     struct graph_request req = {.method = method,
@@ -288,161 +284,6 @@ static void subscription__create(struct subscription *sub)
     subscription__call(sub, "POST", "/subscriptions", body, subscription__created);
 }
 
-/* ---- startup cleanup: list, delete ---------------------------------------------------- */
-
-/* After the listing: an adopted subscription is renewed on its schedule, and
- * everyone is read once, for what changed while no instance was active. */
-static void subscription__adopted(struct subscription *sub)
-{
-    subscription__next(sub);
-    graph_status__changed(sub->env->status);
-    if (sub->env->want_resync)
-        sub->env->want_resync(sub->env->ctx, "subscription adopted");
-}
-
-static void subscription__deleted(struct subscription *sub, const struct graph_response *res)
-{
-    if (res->status != 204 && res->status != 200 && res->status != 404)
-        subscription__set_error(sub, res, "delete");
-    if (--sub->outstanding > 0)
-        return;
-    sub->busy = false;
-    if (sub->id[0]) { /* one was adopted while the others were deleted */
-        subscription__adopted(sub);
-        return;
-    }
-    sub->state = SUBSCRIPTION_IDLE;
-    subscription__ensure(sub);
-}
-
-static void subscription__delete_id(struct subscription *sub, const char *id)
-{
-    char path[GRAPH_ID_MAX + 32];
-    snprintf(path, sizeof(path), "/subscriptions/%s", id);
-    LOG_INFO("graph", "deleting subscription tenant=%s account=%s id=%s", sub->env->tenant,
-             sub->username, id);
-    sub->outstanding++;
-    subscription__call(sub, "DELETE", path, NULL, subscription__deleted);
-}
-
-/* The listed subscription delivers as ours would: the same lifecycle URL,
- * basic or rich as configured, and with our certificate (a field Graph leaves
- * out is taken as matching; a rotated certificate does not match, so the
- * subscription is replaced). */
-static bool subscription__same_delivery(const struct subscription *sub, const cJSON *it)
-{
-    const struct subscription_env *env = sub->env;
-    const char *life = json__str(it, "lifecycleNotificationUrl");
-    if (life && strcmp(life, env->lifecycle_url))
-        return false;
-    bool rich = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "includeResourceData"));
-    if (rich != (env->keys != NULL))
-        return false;
-    if (!rich)
-        return true;
-    const char *cert_id = json__str(it, "encryptionCertificateId");
-    const char *cert = json__str(it, "encryptionCertificate");
-    if (cert_id && strcmp(cert_id, env->cert_id))
-        return false;
-    if (!cert)
-        return true;
-    char *ours = notify_crypto__store_cert_base64(env->keys, env->cert_id);
-    bool same = ours && !strcmp(ours, cert);
-    free(ours);
-    return same;
-}
-
-/* A listed subscription that another instance with this configuration made
- * (the same notificationUrl and users, hence the same clientState) and that
- * is not about to expire: taken over as it is (docs/ha.md "Subscriptions"). */
-static bool subscription__adopt(struct subscription *sub, const cJSON *it)
-{
-    const char *url = json__str(it, "notificationUrl");
-    const char *resource = json__str(it, "resource");
-    const char *id = json__str(it, "id");
-    const char *exp = json__str(it, "expirationDateTime");
-    int64_t wall = 0;
-    if (sub->state == SUBSCRIPTION_ACTIVE || !sub->derived_state[0] || !url || !resource || !id ||
-        !exp || strcmp(url, sub->env->notify_url) || strlen(id) > GRAPH_ID_MAX ||
-        clock__parse_iso8601(exp, &wall) != 0 ||
-        wall - clock__wall_ms() < 2 * SUBSCRIPTION_MIN_RENEW)
-        return false;
-    char *want = subscription__resource(sub->ids, sub->n_ids);
-    bool same = want && !strcasecmp(want, resource) && subscription__same_delivery(sub, it);
-    free(want);
-    if (!same ||
-        (sub->env->adoptable && !sub->env->adoptable(sub->env->ctx, id, sub->derived_state)))
-        return false;
-    snprintf(sub->id, sizeof(sub->id), "%s", id);
-    snprintf(sub->client_state, sizeof(sub->client_state), "%s", sub->derived_state);
-    sub->expires_wall_ms = wall;
-    sub->state = SUBSCRIPTION_ACTIVE;
-    sub->last_error[0] = '\0';
-    backoff__reset(&sub->bo);
-    subscription__live(sub);
-    char ts[32];
-    LOG_INFO("graph", "subscription adopted tenant=%s account=%s id=%s users=%zu expires=%s",
-             sub->env->tenant, sub->username, sub->id, sub->n_ids,
-             clock__iso8601(wall, ts, sizeof(ts)));
-    subscription__count(sub, "graph_subscriptions_adopted_total");
-    return true;
-}
-
-static void subscription__delete_listed(struct subscription *sub, const cJSON *value)
-{
-    const cJSON *it;
-    cJSON_ArrayForEach(it, value)
-    {
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
-        const cJSON *r = cJSON_GetObjectItemCaseSensitive(it, "resource");
-        if (cJSON_IsString(id) && cJSON_IsString(r) && strlen(id->valuestring) <= GRAPH_ID_MAX &&
-            strstr(r->valuestring, "communications/presences") && !subscription__adopt(sub, it))
-            subscription__delete_id(sub, id->valuestring);
-    }
-}
-
-static void subscription__listed(struct subscription *sub, const struct graph_response *res)
-{
-    if (!role__writes(sub->env->role, sub->env->tenant)) { /* fenced meanwhile */
-        sub->busy = false;
-        sub->state = SUBSCRIPTION_IDLE;
-        sub->listed = false;
-        return;
-    }
-    cJSON *o = res->status == 200 ? json__parse(res->body, res->body_len) : NULL;
-    const cJSON *value = cJSON_GetObjectItemCaseSensitive(o, "value");
-    if (!cJSON_IsArray(value)) {
-        cJSON_Delete(o);
-        sub->busy = false;
-        sub->state = SUBSCRIPTION_IDLE;
-        subscription__set_error(sub, res, "list");
-        subscription__retry(sub, res);
-        return;
-    }
-    sub->outstanding = 1; /* held while deleting */
-    sub->state = SUBSCRIPTION_DELETING;
-    subscription__delete_listed(sub, value);
-    if (sub->id[0])
-        sub->state = SUBSCRIPTION_ACTIVE; /* adopted; others of ours may be deleted meanwhile */
-    /* a delegated list holds one page in practice; a nextLink would hold
-     * more subscriptions of this app by this account: noted, not followed */
-    if (cJSON_GetObjectItemCaseSensitive(o, "@odata.nextLink"))
-        LOG_WARN("graph", "subscription list has more pages tenant=%s account=%s", sub->env->tenant,
-                 sub->username);
-    cJSON_Delete(o);
-    sub->listed = true;
-    if (--sub->outstanding == 0) {
-        sub->busy = false;
-        if (sub->state != SUBSCRIPTION_ACTIVE) {
-            sub->state = SUBSCRIPTION_IDLE;
-            subscription__ensure(sub);
-        }
-        else {
-            subscription__adopted(sub);
-        }
-    }
-}
-
 /* ---- renew and reauthorize ------------------------------------------------------------ */
 
 /* Graph does not know the subscription any more: a new one. */
@@ -545,10 +386,10 @@ static void subscription__replace(struct subscription *sub)
     sub->busy = true;
     sub->state = SUBSCRIPTION_DELETING;
     sub->outstanding = 0;
-    subscription__delete_id(sub, id);
+    subscription_adopt__delete(sub, id);
 }
 
-static void subscription__ensure(struct subscription *sub)
+void subscription__ensure(struct subscription *sub)
 {
     const struct subscription_env *env = sub->env;
     if (env->stopping || sub->busy)
@@ -574,7 +415,7 @@ static void subscription__ensure(struct subscription *sub)
     if (!sub->listed) {
         sub->state = SUBSCRIPTION_LISTING;
         sub->busy = true;
-        subscription__call(sub, "GET", "/subscriptions", NULL, subscription__listed);
+        subscription__call(sub, "GET", "/subscriptions", NULL, subscription_adopt__listed);
         return;
     }
     subscription__create(sub);

@@ -29,6 +29,11 @@
 #include "graph/users.h"
 
 struct role;
+struct graph_response;
+
+/* Renewals come at least this far apart; an adopted subscription must have
+ * twice as long left. */
+#define SUBSCRIPTION_MIN_RENEW 1000
 
 /* What one tenant's accounts share; owned by subscriptions.c. */
 struct subscription_env {
@@ -101,6 +106,28 @@ void subscription__lifecycle(struct subscription *sub, const char *event);
 struct cJSON *subscription__json(const struct subscription *sub);
 void subscription__stop(struct subscription *sub);
 void subscription__free(struct subscription *sub);
+
+/* ---- the state machine's steps, shared with subscription_adopt.c ---------- */
+
+typedef void (*sub_done_fn)(struct subscription *sub, const struct graph_response *res);
+/* One request with the account's delegated token (body taken, may be NULL);
+ * done runs exactly once unless stopping (unsent: status 0). */
+void subscription__call(struct subscription *sub, const char *method, const char *path, char *body,
+                        sub_done_fn done);
+/* Brings the account to its next step (list, create, renew, replace). */
+void subscription__ensure(struct subscription *sub);
+/* After a success: replaced when the users changed meanwhile, else renewed
+ * in time. */
+void subscription__next(struct subscription *sub);
+/* Again after the backoff, at least after res's Retry-After (res may be NULL). */
+void subscription__retry(struct subscription *sub, const struct graph_response *res);
+/* The failure of what into last_error and the log. */
+void subscription__set_error(struct subscription *sub, const struct graph_response *res,
+                             const char *what);
+/* The live id and clientState ("" when none) to the owner's registry. */
+void subscription__live(const struct subscription *sub);
+/* Counts one subscription event of the tenant in metric. */
+void subscription__count(const struct subscription *sub, const char *metric);
 
 /* The resource of a presence subscription over ids: quoted, comma-separated.
  * malloc'd. Pure. */
