@@ -11,7 +11,14 @@
  *    with the code, retried with backoff, ok again once accepted, no
  *    restart;
  *  - Graph answering 401: the token is dropped, one new token, the request
- *    sent again with it. */
+ *    sent again with it;
+ * and what test_graph_auth.sh checked for the tokens:
+ *  - an account that needs MFA (AADSTS50076): B/health error with the code,
+ *    invalid_grant and the plain explanation, logged, retried with backoff
+ *    (2 to 6 attempts in 8 s, never a tight loop), signed in once allowed;
+ *  - a wrong client secret (AADSTS7000215) for the app token: the same, with
+ *    the secret's explanation; a secret with + / = & % sent form-encoded
+ *    and never logged. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,6 +106,20 @@ static int teardown(void **st)
     log_capture__stop();
     free(f);
     return 0;
+}
+
+static void account_with(struct fx *f, const char *username, const char *secret)
+{
+    struct gtoken_config c = {.loop = f->ce.loop,
+                              .http = f->http,
+                              .tenant = "t",
+                              .token_url = f->token_url,
+                              .client_id = CLIENT_ID,
+                              .secret = secret,
+                              .username = username,
+                              .password = username ? "not-a-real-secret" : NULL};
+    tokens__init(&f->tok, &c);
+    f->tok_made = true;
 }
 
 static void account(struct fx *f)
@@ -308,12 +329,85 @@ static void test_401_new_token_once(void **st)
     free(b);
 }
 
+/* Runs the fake clock for ms by steps of 100 ms, each request answered
+ * before the next step; the token requests seen in that time. */
+static size_t attempts_over(struct fx *f, int64_t ms)
+{
+    size_t before = canned_http__count(f->s, "POST", TOKEN);
+    for (int64_t t = 0; t < ms; t += 100) {
+        comp_env__wait(&f->ce, tokens_asked, &(struct count){f, 1000000}, 20);
+        comp_env__advance(&f->ce, 100);
+    }
+    comp_env__wait(&f->ce, tokens_asked, &(struct count){f, 1000000}, 200);
+    return canned_http__count(f->s, "POST", TOKEN) - before;
+}
+
+static void test_mfa_required_explained(void **st)
+{
+    struct fx *f = *st;
+    canned_http__add(f->s, &(struct canned_rule){"POST", TOKEN, 400, NULL,
+                                                 REFUSED("50076", "invalid_grant"), 0, 0});
+    account(f);
+    struct got g = {0};
+    tokens__get(&f->tok, on_token, &g, true);
+    assert_true(comp_env__wait(&f->ce, got_one, &g, WAIT_MS));
+    assert_string_equal(g.bearer, "");
+    char buf[1024];
+    state_of(f, buf, sizeof(buf));
+    print_message("%s\n", buf);
+    assert_non_null(strstr(buf, "\"state\":\"error\""));
+    assert_non_null(strstr(buf, "\"aadsts\":50076"));
+    assert_non_null(strstr(buf, "\"error\":\"invalid_grant\""));
+    assert_non_null(strstr(buf, "multi-factor"));
+    assert_true(log_capture__has("sign-in failed tenant=t account=svc@x.com status=400 "
+                                 "error=invalid_grant aadsts=50076"));
+    /* backoff, never a tight loop: 1 to 5 more attempts in 8 s */
+    size_t n = attempts_over(f, 8000);
+    print_message("ROPC attempts in 8 s after the first: %zu\n", n);
+    assert_true(n >= 1 && n <= 5);
+    /* MFA lifted for the account: signed in on the next retry, no restart */
+    canned_http__prepend(
+        f->s, &(struct canned_rule){"POST", TOKEN, 200, NULL, TOK("a-1", "r-1", "3599"), 0, 0});
+    assert_true(attempts_over(f, 60000) >= 1);
+    assert_true(comp_env__wait(&f->ce, holds_a1, f, WAIT_MS));
+    assert_non_null(strstr(state_of(f, buf, sizeof(buf)), "\"state\":\"ok\""));
+    assert_true(log_capture__has("signed in tenant=t account=svc@x.com"));
+}
+
+static void test_bad_client_secret_explained(void **st)
+{
+    struct fx *f = *st;
+    canned_http__add(f->s, &(struct canned_rule){"POST", TOKEN, 401, NULL,
+                                                 REFUSED("7000215", "invalid_client"), 0, 0});
+    account_with(f, NULL, "not+the/secret=&%");
+    struct got g = {0};
+    tokens__get(&f->tok, on_token, &g, true);
+    assert_true(comp_env__wait(&f->ce, got_one, &g, WAIT_MS));
+    assert_string_equal(g.bearer, "");
+    assert_string_equal(tokens__who(&f->tok), "app");
+    assert_true(token_request_has(f, 0, "grant_type=client_credentials"));
+    assert_true(token_request_has(f, 0, "client_secret=not%2Bthe%2Fsecret%3D%26%25"));
+    char buf[1024];
+    state_of(f, buf, sizeof(buf));
+    print_message("%s\n", buf);
+    assert_non_null(strstr(buf, "\"state\":\"error\""));
+    assert_non_null(strstr(buf, "\"aadsts\":7000215"));
+    assert_non_null(strstr(buf, "client secret"));
+    size_t n = attempts_over(f, 8000);
+    print_message("client_credentials attempts in 8 s after the first: %zu\n", n);
+    assert_true(n >= 1 && n <= 5);
+    assert_false(log_capture__has("not+the/secret"));
+    assert_false(log_capture__has("not%2Bthe"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_refresh_then_password_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_password_refused_then_restored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_401_new_token_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mfa_required_explained, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_client_secret_explained, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
