@@ -6,7 +6,13 @@
  * HTTP date, and a whole single request's Retry-After header; each ends the
  * operation THROTTLED with its wait, and the tenant's presence budget holds
  * the next presence request for exactly that long (docs/graph.md "The
- * presence budget"). Users by object id only. */
+ * presence budget"). Users by object id only. And what
+ * test_mapper_token_401.sh checked: a clear throttled twice (429 +
+ * Retry-After 2 s), then, retried past the wait with the token expired
+ * meanwhile, answered 401: the client fetches a new token and sends the
+ * clear again at once (no fake time passes, no backoff inherited from the
+ * 429s), and the write ends OK, once: the 401 is never a failure the
+ * mapper sees (docs/graph.md "The Graph client"). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -292,6 +298,47 @@ static void test_timeout(void **st)
     assert_int_equal(r.n, 1);
 }
 
+static void test_401_after_429_not_a_failure(void **st)
+{
+    struct fx *f = *st;
+    canned_http__add(f->s,
+                     &(struct canned_rule){"POST", CLEAR1, 429, "Retry-After: 2\r\n",
+                                           "{\"error\":{\"code\":\"TooManyRequests\"}}", 2, 0});
+    for (int i = 0; i < 2; i++) { /* the mapper's two tries, each after the wait */
+        struct res r = {0};
+        clear(f, "a@x.com", ID1, &r);
+        comp_env__settle(&f->ce);
+        assert_true(comp_env__wait(&f->ce, answered, &r, WAIT_MS));
+        assert_int_equal(r.status, GRAPH_WRITE_THROTTLED);
+        assert_int_equal(r.retry_after_ms, 2000);
+        comp_env__advance(&f->ce, 2000);
+    }
+    /* the token expired meanwhile: Graph says 401, the next token differs */
+    canned_http__prepend(f->s, &(struct canned_rule){"POST", CLEAR1, 401, NULL,
+                                                     "{\"error\":{\"code\":"
+                                                     "\"InvalidAuthenticationToken\"}}",
+                                                     1, 0});
+    canned_http__prepend(f->s, &(struct canned_rule){"POST", TOKEN, 200, NULL,
+                                                     "{\"token_type\":\"Bearer\",\"expires_in\":"
+                                                     "3599,\"access_token\":\"tok-app-2\"}",
+                                                     0, 0});
+    canned_http__add(f->s, &(struct canned_rule){"POST", CLEAR1, 204, NULL, NULL, 0, 0});
+    struct res r = {0};
+    clear(f, "a@x.com", ID1, &r);
+    assert_true(comp_env__wait(&f->ce, answered, &r, WAIT_MS)); /* the fake clock stands */
+    assert_int_equal(r.status, GRAPH_WRITE_OK);
+    assert_int_equal(r.http_status, 204);
+    assert_false(comp_env__wait(&f->ce, answered2, &r, 300));
+    assert_int_equal(canned_http__count(f->s, "POST", CLEAR1), 4); /* 429, 429, 401, 204 */
+    assert_int_equal(canned_http__count(f->s, "POST", TOKEN), 2);
+    char *c401 = canned_http__request(f->s, "POST", CLEAR1, 2);
+    char *c204 = canned_http__request(f->s, "POST", CLEAR1, 3);
+    assert_non_null(strstr(c401, "Authorization: Bearer tok-app-1\r\n"));
+    assert_non_null(strstr(c204, "Authorization: Bearer tok-app-2\r\n"));
+    free(c401);
+    free(c204);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +348,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_single_retry_after_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_whole_batch_503, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_401_after_429_not_a_failure, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
