@@ -8,12 +8,19 @@
  *    forged one (wrong clientState) is counted and changes nothing;
  *  - a basic notification is acked 202 and read: the user's busy topic with
  *    source "notification"; one for another tenant is dropped;
- *  - the B/health section has every module's part and the tenant is ready. */
+ *  - the B/health section has every module's part and the tenant is ready;
+ *  - 700 users over two service accounts (what test_graph_accounts.sh
+ *    checked at start against fake-graph): looked up 20 a $batch, 25 items
+ *    throttled (429 + Retry-After) and looked up again after it, everyone
+ *    resolved; two subscriptions, each created with its own account's
+ *    token and at most 650 ids; everyone read with the app token, 650 ids a
+ *    read at most, and published with their Graph ids. */
 #include <curl/curl.h>
 
 #include "component.h"
 #include "core/http_server.h"
 #include "graph_fixture.h"
+#include "log_capture.h"
 
 #define TL "tenant=\"t\""
 
@@ -27,6 +34,11 @@ struct sfx {
     char base[64];
 };
 
+/* The tenant's users and service_accounts (JSON arrays) of the next setup;
+ * a@x.com, b@x.com and one account unless a test's own setup sets them. */
+static char *sfx_users;
+static const char *sfx_accounts;
+
 static int setup(void **st)
 {
     setenv("PS_CT_SECRET", "not-a-real-secret", 1);
@@ -38,17 +50,26 @@ static int setup(void **st)
     assert_non_null(x);
     assert_non_null(f->s = canned_http__start());
     const char *url = canned_http__url(f->s);
-    char cfg[1200];
-    snprintf(
-        cfg, sizeof(cfg),
-        "{\"instance\":\"ps-g\",\"http\":{\"public_url\":\"https://x.example/\"},"
-        "\"tenants\":[{\"name\":\"t\",\"users\":[\"a@x.com\",\"b@x.com\"],"
-        "\"graph\":{\"tenant_id\":\"" GF_TENANT_ID "\",\"client_id\":\"" GF_CLIENT_ID "\","
-        "\"client_secret_env\":\"PS_CT_SECRET\",\"login_url\":\"%s/\",\"api_url\":\"%s/v1.0\","
-        "\"service_accounts\":[{\"username\":\"svc@x.com\",\"password_env\":\"PS_CT_SECRET\"}]},"
-        "\"voice\":{\"username\":\"v@x.com\",\"secret_key_env\":\"PS_CT_SECRET\"}}]}",
-        url, url);
+    const char *users = sfx_users ? sfx_users : "[\"a@x.com\",\"b@x.com\"]";
+    const char *accounts = sfx_accounts ? sfx_accounts
+                                        : "[{\"username\":\"svc@x.com\","
+                                          "\"password_env\":\"PS_CT_SECRET\"}]";
+    size_t len = strlen(users) + strlen(accounts) + 1200;
+    char *cfg = malloc(len);
+    assert_non_null(cfg);
+    snprintf(cfg, len,
+             "{\"instance\":\"ps-g\",\"http\":{\"public_url\":\"https://x.example/\"},"
+             "\"tenants\":[{\"name\":\"t\",\"users\":%s,"
+             "\"graph\":{\"tenant_id\":\"" GF_TENANT_ID "\",\"client_id\":\"" GF_CLIENT_ID "\","
+             "\"client_secret_env\":\"PS_CT_SECRET\",\"login_url\":\"%s/\","
+             "\"api_url\":\"%s/v1.0\",\"service_accounts\":%s},"
+             "\"voice\":{\"username\":\"v@x.com\",\"secret_key_env\":\"PS_CT_SECRET\"}}]}",
+             users, url, url, accounts);
+    free(sfx_users);
+    sfx_users = NULL;
+    sfx_accounts = NULL;
     assert_int_equal(comp_env__init(&f->ce, cfg, CONFIG_ROLE_GRAPH), 0);
+    free(cfg);
     clock__fake_start(1000000, GF_WALL0);
     assert_non_null(f->http = http_client__new(f->ce.loop));
     struct graph_client_options o = {.loop = f->ce.loop,
@@ -335,6 +356,151 @@ static void test_health_section(void **st)
     assert_true(ready);
 }
 
+#define ACC_USERS     700
+#define ACC_THROTTLED 25
+#define ACC_BATCHES   40 /* 35 full ones, then the throttled items again */
+#define ACC_ID        "0f1e2d3c-aaaa-bbbb-cccc-%012d"
+
+static int setup_accounts(void **st)
+{
+    size_t len = ACC_USERS * 16 + 4, o = 1;
+    char *u = malloc(len);
+    assert_non_null(u);
+    u[0] = '[';
+    for (int i = 0; i < ACC_USERS; i++)
+        o += (size_t)snprintf(u + o, len - o, "%s\"u%03d@x.com\"", i ? "," : "", i);
+    snprintf(u + o, len - o, "]");
+    sfx_users = u;
+    sfx_accounts = "[{\"username\":\"svc1@x.com\",\"password_env\":\"PS_CT_SECRET\"},"
+                   "{\"username\":\"svc2@x.com\",\"password_env\":\"PS_CT_SECRET\"}]";
+    return setup(st);
+}
+
+/* The answer to the b-th $batch of lookups: 20 users found (ids unique over
+ * all batches), or throttled (429, Retry-After 1 s) for the first
+ * `throttled` items. */
+static char *lookup_answer(int b, int throttled)
+{
+    char *out = malloc(20 * 160 + 32);
+    size_t o = (size_t)sprintf(out, "{\"responses\":[");
+    for (int i = 0; i < 20; i++) {
+        if (i < throttled)
+            o += (size_t)sprintf(out + o,
+                                 "%s{\"id\":\"%d\",\"status\":429,\"headers\":{\"Retry-After\":"
+                                 "\"1\"},\"body\":{\"error\":{\"code\":\"TooManyRequests\"}}}",
+                                 i ? "," : "", i);
+        else
+            o += (size_t)sprintf(
+                out + o, "%s{\"id\":\"%d\",\"status\":200,\"body\":{\"id\":\"" ACC_ID "\"}}",
+                i ? "," : "", i, b * 20 + i);
+    }
+    sprintf(out + o, "]}");
+    return out;
+}
+
+/* Every presence a read may ask for: all Available. */
+static char *all_presences(void)
+{
+    size_t len = ACC_BATCHES * 20 * 110 + 32, o;
+    char *out = malloc(len);
+    o = (size_t)snprintf(out, len, "{\"value\":[");
+    for (int i = 0; i < ACC_BATCHES * 20; i++)
+        o += (size_t)snprintf(out + o, len - o,
+                              "%s{\"id\":\"" ACC_ID "\",\"availability\":\"Available\","
+                              "\"activity\":\"Available\"}",
+                              i ? "," : "", i);
+    snprintf(out + o, len - o, "]}");
+    return out;
+}
+
+static size_t occurrences(const char *s, const char *what)
+{
+    size_t n = 0;
+    for (const char *p = s; (p = strstr(p, what)); p += strlen(what))
+        n++;
+    return n;
+}
+
+static void test_two_accounts_700_users(void **st)
+{
+    struct sfx *x = *st;
+    struct gfx *f = &x->g;
+    assert_int_equal(log_capture__start(), 0);
+    const char *tok = "{\"token_type\":\"Bearer\",\"expires_in\":3599,\"access_token\":\"%s\"}";
+    char body[128];
+    snprintf(body, sizeof(body), tok, "tok-s1");
+    canned_http__prepend_if(f->s, &(struct canned_rule){"POST", GF_TOKEN, 200, NULL, body, 0, 0},
+                            "username=svc1%40x.com");
+    snprintf(body, sizeof(body), tok, "tok-s2");
+    canned_http__prepend_if(f->s, &(struct canned_rule){"POST", GF_TOKEN, 200, NULL, body, 0, 0},
+                            "username=svc2%40x.com");
+    for (int b = 0; b < ACC_BATCHES; b++) {
+        char *answer = lookup_answer(b, b == 0 ? 20 : b == 1 ? ACC_THROTTLED - 20 : 0);
+        gfx__rule(f, "POST", GF_BATCH, 200, NULL, answer, 1);
+        free(answer);
+    }
+    gfx__rule(f, "GET", GF_SUBS, 200, NULL, "{\"value\":[]}", 0);
+    char *sub = gfx__sub_json("sub-1", 3LL * 3600 * 1000);
+    canned_http__prepend_if(f->s, &(struct canned_rule){"POST", GF_SUBS, 201, NULL, sub, 0, 0},
+                            "Bearer tok-s1\r\n");
+    free(sub);
+    sub = gfx__sub_json("sub-2", 3LL * 3600 * 1000);
+    canned_http__prepend_if(f->s, &(struct canned_rule){"POST", GF_SUBS, 201, NULL, sub, 0, 0},
+                            "Bearer tok-s2\r\n");
+    free(sub);
+    char *reads = all_presences();
+    gfx__rule(f, "POST", GF_READ, 200, NULL, reads, 0);
+    free(reads);
+    assert_int_equal(graph_component.start(x->state), 0);
+    /* the throttled items wait for their Retry-After (fake time) */
+    assert_true(gfx__until_metric(f, "graph_users_resolved", TL, ACC_USERS, 60000));
+    assert_true(gfx__until_metric(f, "graph_subscriptions_created_total", TL, 2, 60000));
+    assert_true(gfx__quiet(f));
+    assert_true(log_capture__has("user lookup throttled tenant=t"));
+    size_t n = canned_http__count(f->s, "POST", GF_BATCH);
+    assert_int_equal(n, 37); /* 35, then the 25 throttled in 20 + 5 */
+    for (size_t i = 0; i < n; i++) {
+        char *req = gfx__body(f, "POST", GF_BATCH, i);
+        assert_true(occurrences(req, "\"url\"") <= 20);
+        free(req);
+    }
+    /* one subscription per account, with its token, at most 650 ids each */
+    assert_int_equal(canned_http__count(f->s, "POST", GF_SUBS), 2);
+    size_t ids = 0, s1 = 0, s2 = 0;
+    for (size_t i = 0; i < 2; i++) {
+        char *req = canned_http__request(f->s, "POST", GF_SUBS, i);
+        size_t k = occurrences(req, "'") / 2;
+        print_message("subscription %zu: %zu ids\n", i, k);
+        assert_true(k <= 650);
+        ids += k;
+        s1 += strstr(req, "Authorization: Bearer tok-s1\r\n") != NULL;
+        s2 += strstr(req, "Authorization: Bearer tok-s2\r\n") != NULL;
+        free(req);
+    }
+    assert_int_equal(ids, ACC_USERS);
+    assert_int_equal(s1, 1);
+    assert_int_equal(s2, 1);
+    /* everyone read with the app token, 650 ids a read at most */
+    size_t nr = canned_http__count(f->s, "POST", GF_READ);
+    assert_true(nr >= 2);
+    for (size_t i = 0; i < nr; i++) {
+        char *req = canned_http__request(f->s, "POST", GF_READ, i);
+        assert_true(occurrences(req, "\"0f1e2d3c-") <= 650);
+        assert_non_null(strstr(req, "Authorization: Bearer tok-1\r\n"));
+        free(req);
+    }
+    /* and published, each with its Graph id */
+    for (int i = 0; i < ACC_USERS; i++) {
+        char upn[32];
+        snprintf(upn, sizeof(upn), "u%03d@x.com", i);
+        const char *p = gfx__busy(f, upn);
+        if (!p || !strstr(p, "\"busy\":false") ||
+            !strstr(p, "\"user_id\":\"0f1e2d3c-aaaa-bbbb-cccc-"))
+            fail_msg("%s: %s", upn, p ? p : "(no topic)");
+    }
+    log_capture__stop();
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -344,6 +510,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_basic_notification_is_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_section, setup, teardown),
         cmocka_unit_test_setup_teardown(test_account_sign_in_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_accounts_700_users, setup_accounts, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
