@@ -14,7 +14,14 @@
  *    throttled (429 + Retry-After) and looked up again after it, everyone
  *    resolved; two subscriptions, each created with its own account's
  *    token and at most 650 ids; everyone read with the app token, 650 ids a
- *    read at most, and published with their Graph ids. */
+ *    read at most, and published with their Graph ids;
+ *  - two tenants in one process kept apart (what test_graph_tenants.sh
+ *    checked against fake-graph): each signs in at its own tenant's token
+ *    endpoint, looks its users up (an address of the other tenant is not
+ *    found, listed in B/health) and has its own subscription and webhook
+ *    path; one tenant's notification POSTed to the other's path changes
+ *    nothing and is counted (wrong_tenant, unknown_subscription); the busy
+ *    topics carry mqtt.topic_prefix. */
 #include <curl/curl.h>
 
 #include "component.h"
@@ -38,6 +45,12 @@ struct sfx {
  * a@x.com, b@x.com and one account unless a test's own setup sets them. */
 static char *sfx_users;
 static const char *sfx_accounts;
+/* Another tenants[] entry after "t" (with its leading comma; a format whose
+ * two %s are the canned server's URL for login_url and api_url) and the
+ * mqtt.topic_prefix, for the next setup; none unless a test's setup sets
+ * them. */
+static const char *sfx_more_tenants;
+static const char *sfx_prefix;
 
 static int setup(void **st)
 {
@@ -54,20 +67,25 @@ static int setup(void **st)
     const char *accounts = sfx_accounts ? sfx_accounts
                                         : "[{\"username\":\"svc@x.com\","
                                           "\"password_env\":\"PS_CT_SECRET\"}]";
-    size_t len = strlen(users) + strlen(accounts) + 1200;
+    char more[1024] = "";
+    if (sfx_more_tenants)
+        snprintf(more, sizeof(more), sfx_more_tenants, url, url);
+    size_t len = strlen(users) + strlen(accounts) + 2400;
     char *cfg = malloc(len);
     assert_non_null(cfg);
     snprintf(cfg, len,
              "{\"instance\":\"ps-g\",\"http\":{\"public_url\":\"https://x.example/\"},"
-             "\"tenants\":[{\"name\":\"t\",\"users\":%s,"
+             "\"mqtt\":{\"topic_prefix\":\"%s\"},\"tenants\":[{\"name\":\"t\",\"users\":%s,"
              "\"graph\":{\"tenant_id\":\"" GF_TENANT_ID "\",\"client_id\":\"" GF_CLIENT_ID "\","
              "\"client_secret_env\":\"PS_CT_SECRET\",\"login_url\":\"%s/\","
              "\"api_url\":\"%s/v1.0\",\"service_accounts\":%s},"
-             "\"voice\":{\"username\":\"v@x.com\",\"secret_key_env\":\"PS_CT_SECRET\"}}]}",
-             users, url, url, accounts);
+             "\"voice\":{\"username\":\"v@x.com\",\"secret_key_env\":\"PS_CT_SECRET\"}}%s]}",
+             sfx_prefix ? sfx_prefix : "", users, url, url, accounts, more);
     free(sfx_users);
     sfx_users = NULL;
     sfx_accounts = NULL;
+    sfx_prefix = NULL;
+    sfx_more_tenants = NULL;
     assert_int_equal(comp_env__init(&f->ce, cfg, CONFIG_ROLE_GRAPH), 0);
     free(cfg);
     clock__fake_start(1000000, GF_WALL0);
@@ -501,6 +519,115 @@ static void test_two_accounts_700_users(void **st)
     log_capture__stop();
 }
 
+#define GF2_TENANT_ID "22222222-3333-4444-5555-666666666666"
+#define GF2_TOKEN     "/" GF2_TENANT_ID "/oauth2/v2.0/token"
+#define GF_ID_C       "0f1e2d3c-aaaa-bbbb-cccc-00000000000c"
+#define TF            "tenant=\"f\""
+
+static int setup_tenants(void **st)
+{
+    sfx_prefix = "site1/";
+    sfx_more_tenants =
+        ",{\"name\":\"f\",\"users\":[\"c@y.com\",\"erin@x.com\"],"
+        "\"graph\":{\"tenant_id\":\"" GF2_TENANT_ID "\",\"client_id\":\"" GF_CLIENT_ID "\","
+        "\"client_secret_env\":\"PS_CT_SECRET\",\"login_url\":\"%s/\",\"api_url\":\"%s/v1.0\","
+        "\"service_accounts\":[{\"username\":\"svc@y.com\",\"password_env\":\"PS_CT_SECRET\"}]},"
+        "\"voice\":{\"username\":\"v@y.com\",\"secret_key_env\":\"PS_CT_SECRET\"}}";
+    return setup(st);
+}
+
+/* The n-th request method path that carries has (malloc'd), or NULL. */
+static char *request_with(struct gfx *f, const char *method, const char *path, const char *has)
+{
+    size_t n = canned_http__count(f->s, method, path);
+    for (size_t i = 0; i < n; i++) {
+        char *req = canned_http__request(f->s, method, path, i);
+        if (req && strstr(req, has))
+            return req;
+        free(req);
+    }
+    return NULL;
+}
+
+static void test_two_tenants_kept_apart(void **st)
+{
+    struct sfx *x = *st;
+    struct gfx *f = &x->g;
+    /* tenant f: its own token endpoint and token; its lookups, subscription
+     * and reads answered for that token */
+    gfx__rule(f, "POST", GF2_TOKEN, 200, NULL,
+              "{\"token_type\":\"Bearer\",\"expires_in\":3599,\"access_token\":\"tok-f\","
+              "\"refresh_token\":\"r-f\"}",
+              0);
+    canned_http__prepend_if(
+        f->s,
+        &(struct canned_rule){"POST", GF_BATCH, 200, NULL,
+                              "{\"responses\":[{\"id\":\"0\",\"status\":200,\"body\":{\"id\":"
+                              "\"" GF_ID_C "\"}},{\"id\":\"1\",\"status\":404,\"body\":{\"error\":"
+                              "{\"code\":\"Request_ResourceNotFound\"}}}]}",
+                              0, 0},
+        "Bearer tok-f\r\n");
+    char *sub = gfx__sub_json("sub-f", 3LL * 3600 * 1000);
+    canned_http__prepend_if(f->s, &(struct canned_rule){"POST", GF_SUBS, 201, NULL, sub, 0, 0},
+                            "Bearer tok-f\r\n");
+    free(sub);
+    canned_http__prepend_if(f->s,
+                            &(struct canned_rule){"POST", GF_READ, 200, NULL,
+                                                  "{\"value\":[{\"id\":\"" GF_ID_C "\","
+                                                  "\"availability\":\"DoNotDisturb\","
+                                                  "\"activity\":\"Presenting\"}]}",
+                                                  0, 0},
+                            "Bearer tok-f\r\n");
+    start_live(x, "{\"value\":[{\"id\":\"" GF_ID_A "\",\"availability\":\"Busy\","
+                  "\"activity\":\"InACall\"}]}");
+    assert_true(gfx__wait_metric(f, "graph_subscriptions_created_total", TF, 1));
+    assert_true(gfx__wait_busy(f, "c@y.com", "\"activity\":\"Presenting\""));
+    assert_true(gfx__quiet(f));
+    /* sign-in at each tenant's own endpoint: f's account never at t's */
+    assert_true(canned_http__count(f->s, "POST", GF2_TOKEN) >= 2); /* app and account */
+    char *req = request_with(f, "POST", GF_TOKEN, "svc%40y.com");
+    assert_null(req);
+    /* each tenant's subscription points at its own webhook path */
+    req = request_with(f, "POST", GF_SUBS, "Bearer tok-f\r\n");
+    assert_non_null(req);
+    assert_non_null(strstr(req, "\"notificationUrl\":\"https://x.example/graph/notify/f\""));
+    assert_non_null(strstr(req, GF_ID_C));
+    assert_null(strstr(req, GF_ID_A));
+    free(req);
+    req = request_with(f, "POST", GF_SUBS, "Bearer tok-1\r\n");
+    assert_non_null(req);
+    assert_non_null(strstr(req, "\"notificationUrl\":\"https://x.example/graph/notify/t\""));
+    assert_null(strstr(req, GF_ID_C));
+    free(req);
+    /* erin is not in f's directory: listed for f only */
+    char *h = status__json();
+    assert_non_null(strstr(h, "\"not_found\":[\"erin@x.com\"]"));
+    assert_int_equal(occurrences(h, "\"not_found\":[]"), 1);
+    free(h);
+    /* the topics carry the prefix */
+    assert_non_null(fake_bus__retained(f->ce.bus, "site1/teams/c@y.com/busy"));
+    assert_null(fake_bus__retained(f->ce.bus, "teams/c@y.com/busy"));
+    assert_null(gfx__busy(f, "a@x.com")); /* t's reads so far were empty */
+    /* t's notification to f's path: another tenant; with f's tenantId: not
+     * f's subscription. Neither changes anything. */
+    char cs[80], body[1024], out[256];
+    client_state(f, 0, cs);
+    size_t reads = canned_http__count(f->s, "POST", GF_READ);
+    snprintf(body, sizeof(body), BASIC("sub-1", "%s", GF_TENANT_ID, GF_ID_A), cs);
+    assert_int_equal(post(x, "/graph/notify/f", body, out), 202);
+    assert_true(gfx__wait_metric(f, "notifications_total", TF ",outcome=\"wrong_tenant\"", 1));
+    snprintf(body, sizeof(body), BASIC("sub-1", "%s", GF2_TENANT_ID, GF_ID_A), cs);
+    assert_int_equal(post(x, "/graph/notify/f", body, out), 202);
+    assert_true(
+        gfx__wait_metric(f, "notifications_total", TF ",outcome=\"unknown_subscription\"", 1));
+    assert_true(gfx__quiet(f));
+    assert_int_equal(canned_http__count(f->s, "POST", GF_READ), reads);
+    assert_int_equal(metrics__get("notifications_total", TL ",outcome=\"basic\""), 0);
+    assert_int_equal(metrics__get("notifications_total", TF ",outcome=\"basic\""), 0);
+    assert_null(gfx__busy(f, "a@x.com"));
+    assert_non_null(strstr(gfx__busy(f, "c@y.com"), "\"activity\":\"Presenting\""));
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -511,6 +638,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_health_section, setup, teardown),
         cmocka_unit_test_setup_teardown(test_account_sign_in_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_accounts_700_users, setup_accounts, teardown),
+        cmocka_unit_test_setup_teardown(test_two_tenants_kept_apart, setup_tenants, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
