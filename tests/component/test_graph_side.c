@@ -21,7 +21,14 @@
  *    found, listed in B/health) and has its own subscription and webhook
  *    path; one tenant's notification POSTed to the other's path changes
  *    nothing and is counted (wrong_tenant, unknown_subscription); the busy
- *    topics carry mqtt.topic_prefix. */
+ *    topics carry mqtt.topic_prefix;
+ *  - graph.tenant_id a domain (what test_graph_domain_tenant.sh checked in
+ *    process terms): sign-in at the domain's token endpoint; while the
+ *    OpenID configuration cannot be read the GUID is pending in B/health
+ *    and an item that is ours (clientState) is read instead
+ *    (tenant_pending); once read, the GUID is the issuer's, items carrying
+ *    it are taken as usual, and an item naming the tenant by its domain is
+ *    not Graph's (wrong_tenant). */
 #include <curl/curl.h>
 
 #include "component.h"
@@ -51,6 +58,7 @@ static const char *sfx_accounts;
  * them. */
 static const char *sfx_more_tenants;
 static const char *sfx_prefix;
+static const char *sfx_tenant_id; /* graph.tenant_id of "t" (GF_TENANT_ID) */
 
 static int setup(void **st)
 {
@@ -76,16 +84,18 @@ static int setup(void **st)
     snprintf(cfg, len,
              "{\"instance\":\"ps-g\",\"http\":{\"public_url\":\"https://x.example/\"},"
              "\"mqtt\":{\"topic_prefix\":\"%s\"},\"tenants\":[{\"name\":\"t\",\"users\":%s,"
-             "\"graph\":{\"tenant_id\":\"" GF_TENANT_ID "\",\"client_id\":\"" GF_CLIENT_ID "\","
+             "\"graph\":{\"tenant_id\":\"%s\",\"client_id\":\"" GF_CLIENT_ID "\","
              "\"client_secret_env\":\"PS_CT_SECRET\",\"login_url\":\"%s/\","
              "\"api_url\":\"%s/v1.0\",\"service_accounts\":%s},"
              "\"voice\":{\"username\":\"v@x.com\",\"secret_key_env\":\"PS_CT_SECRET\"}}%s]}",
-             sfx_prefix ? sfx_prefix : "", users, url, url, accounts, more);
+             sfx_prefix ? sfx_prefix : "", users, sfx_tenant_id ? sfx_tenant_id : GF_TENANT_ID, url,
+             url, accounts, more);
     free(sfx_users);
     sfx_users = NULL;
     sfx_accounts = NULL;
     sfx_prefix = NULL;
     sfx_more_tenants = NULL;
+    sfx_tenant_id = NULL;
     assert_int_equal(comp_env__init(&f->ce, cfg, CONFIG_ROLE_GRAPH), 0);
     free(cfg);
     clock__fake_start(1000000, GF_WALL0);
@@ -628,6 +638,66 @@ static void test_two_tenants_kept_apart(void **st)
     assert_non_null(strstr(gfx__busy(f, "c@y.com"), "\"activity\":\"Presenting\""));
 }
 
+#define DOMAIN       "contoso.onmicrosoft.com"
+#define DOMAIN_OIDC  "/" DOMAIN "/v2.0/.well-known/openid-configuration"
+#define DOMAIN_TOKEN "/" DOMAIN "/oauth2/v2.0/token"
+
+static int setup_domain(void **st)
+{
+    sfx_tenant_id = DOMAIN;
+    return setup(st);
+}
+
+static bool tenant_resolved(void *ctx)
+{
+    (void)ctx;
+    char *h = status__json();
+    bool yes = strstr(h, "\"id\":\"" GF_TENANT_ID "\",\"source\":\"openid-configuration\"");
+    free(h);
+    return yes;
+}
+
+static void test_domain_tenant(void **st)
+{
+    struct sfx *x = *st;
+    struct gfx *f = &x->g;
+    gfx__rule(f, "POST", DOMAIN_TOKEN, 200, NULL,
+              "{\"token_type\":\"Bearer\",\"expires_in\":3599,\"access_token\":\"tok-1\","
+              "\"refresh_token\":\"r-1\"}",
+              0);
+    gfx__rule(f, "GET", DOMAIN_OIDC, 503, NULL, "{}", 0);
+    start_live(x, "{\"value\":[{\"id\":\"" GF_ID_A "\",\"availability\":\"Busy\","
+                  "\"activity\":\"InACall\"}]}");
+    assert_int_equal(canned_http__count(f->s, "POST", GF_TOKEN), 0);
+    assert_true(canned_http__count(f->s, "POST", DOMAIN_TOKEN) >= 2); /* app and account */
+    char *h = status__json();
+    if (!strstr(h, "\"tenant\":{\"configured\":\"" DOMAIN "\",\"id\":null,\"source\":\"pending\""))
+        fail_msg("GUID not pending: %s", h);
+    free(h);
+    /* ours (clientState), the tenant not known yet: read instead */
+    char cs[80], body[1024], out[256];
+    client_state(f, 0, cs);
+    snprintf(body, sizeof(body), BASIC("sub-1", "%s", GF_TENANT_ID, GF_ID_A), cs);
+    assert_int_equal(post(x, "/graph/notify/t", body, out), 202);
+    assert_true(gfx__wait_metric(f, "notifications_total", TL ",outcome=\"tenant_pending\"", 1));
+    assert_true(gfx__wait_busy(f, "a@x.com", "\"busy\":true"));
+    /* the document comes: the GUID from its issuer */
+    char doc[512];
+    snprintf(doc, sizeof(doc),
+             "{\"issuer\":\"https://login.microsoftonline.com/" GF_TENANT_ID "/v2.0\","
+             "\"jwks_uri\":\"%s/" GF_TENANT_ID "/discovery/v2.0/keys\"}",
+             canned_http__url(f->s));
+    canned_http__prepend(f->s, &(struct canned_rule){"GET", DOMAIN_OIDC, 200, NULL, doc, 0, 0});
+    assert_true(gfx__until(f, tenant_resolved, NULL, 5LL * 60 * 1000));
+    /* items with the GUID as usual; the domain as tenantId is not Graph's */
+    assert_int_equal(post(x, "/graph/notify/t", body, out), 202);
+    assert_true(gfx__wait_metric(f, "notifications_total", TL ",outcome=\"basic\"", 1));
+    snprintf(body, sizeof(body), BASIC("sub-1", "%s", DOMAIN, GF_ID_A), cs);
+    assert_int_equal(post(x, "/graph/notify/t", body, out), 202);
+    assert_true(gfx__wait_metric(f, "notifications_total", TL ",outcome=\"wrong_tenant\"", 1));
+    assert_int_equal(metrics__get("notifications_total", TL ",outcome=\"tenant_pending\""), 1);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -639,6 +709,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_account_sign_in_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_accounts_700_users, setup_accounts, teardown),
         cmocka_unit_test_setup_teardown(test_two_tenants_kept_apart, setup_tenants, teardown),
+        cmocka_unit_test_setup_teardown(test_domain_tenant, setup_domain, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
