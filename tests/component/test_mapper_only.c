@@ -226,7 +226,11 @@ static void test_lookup_and_write(void **st)
 {
     struct fx *f = *st;
     replies(f);
+    /* the test knobs may shrink the presence budget (never raise the rate) */
+    f->ce.tun.graph_rate_limit = 200;
+    f->ce.tun.graph_rate_window_ms = 10000;
     start(f);
+    assert_true(log_capture__has("graph client ready tenants=1 presence_budget=200/10000ms"));
     voice(f, false);
     assert_true(run_until(f, "POST", READ, 1, 10)); /* the start-up read */
     voice(f, true);
@@ -250,12 +254,17 @@ static void test_lookup_and_write(void **st)
 static void test_stale_id_looked_up_again(void **st)
 {
     struct fx *f = *st;
+    /* a knob that would raise the rate is not taken: the mapper process's
+     * share of Graph's 1,500 per 30 s stays */
+    f->ce.tun.graph_rate_limit = 2000;
+    f->ce.tun.graph_rate_window_ms = 10000;
     canned_http__add(f->s, &(struct canned_rule){"POST", SET, 404, NULL,
                                                  "{\"error\":{\"code\":"
                                                  "\"Request_ResourceNotFound\"}}",
                                                  1, 0});
     replies(f);
     start(f);
+    assert_true(log_capture__has("graph client ready tenants=1 presence_budget=1400/30000ms"));
     voice(f, false);
     assert_true(run_until(f, "POST", READ, 1, 10));
     size_t lookups = canned_http__count(f->s, "POST", BATCH);
