@@ -100,6 +100,10 @@ struct mfx {
     struct mfx_op ops[MFX_OPS_MAX];
     size_t n_ops;
     loop_timer_id flush;
+    /* NULL, or the process's writers as the mapper's init wires them (a
+     * test sets it before a (re)start; the world's ports replace the
+     * writers after init, what init asked them stays) */
+    struct daemon_services *services;
 };
 
 /* ---- the world ---------------------------------------------------------------- */
@@ -348,6 +352,7 @@ static inline int mfx__voice_set(void *voice, const char *tenant, const char *em
 /* A new mapper on f->ce, its read-back window closed. */
 static inline void mfx__start_mapper(struct mfx *f)
 {
+    f->ce.env.services = f->services;
     assert_int_equal(mapper_component.init(&f->ce.env, &f->mapper), 0);
     assert_non_null(f->mapper);
     struct mapper_ports ports = {

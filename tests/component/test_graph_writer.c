@@ -29,6 +29,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/http_client.h"
+#include "core/metrics.h"
 #include "graph/graph_client.h"
 #include "graph/graph_writer.h"
 
@@ -168,9 +169,12 @@ static int64_t batch_throttled(struct fx *f, const char *retry_after)
              retry_after);
     canned_http__add(f->s, &(struct canned_rule){"POST", BATCH, 200, NULL, answer, 1, 0});
     struct res r[2] = {{0}, {0}};
+    double throttled = metrics__get("graph_throttled_total", "tenant=\"t\"");
     clear(f, "a@x.com", ID1, &r[0]);
     clear(f, "b@x.com", ID2, &r[1]);
     assert_true(comp_env__wait(&f->ce, answered, &r[1], WAIT_MS));
+    /* the throttled item counted once, for its tenant */
+    assert_true(metrics__get("graph_throttled_total", "tenant=\"t\"") == throttled + 1);
     assert_int_equal(r[0].n, 1);
     assert_int_equal(r[1].n, 1);
     assert_int_equal(canned_http__count(f->s, "POST", TOKEN), 1);
@@ -269,9 +273,12 @@ static void test_whole_batch_503(void **st)
                      &(struct canned_rule){"POST", BATCH, 503, "Retry-After: 1\r\n",
                                            "{\"error\":{\"code\":\"serviceNotAvailable\"}}", 1, 0});
     struct res r[2] = {{0}, {0}};
+    double throttled = metrics__get("graph_throttled_total", "tenant=\"t\"");
     clear(f, "a@x.com", ID1, &r[0]);
     clear(f, "b@x.com", ID2, &r[1]);
     assert_true(comp_env__wait(&f->ce, answered, &r[1], WAIT_MS));
+    /* the throttled item counted once, for its tenant */
+    assert_true(metrics__get("graph_throttled_total", "tenant=\"t\"") == throttled + 1);
     assert_true(comp_env__wait(&f->ce, answered, &r[0], WAIT_MS));
     assert_int_equal(canned_http__count(f->s, "POST", BATCH), 1);
     for (int i = 0; i < 2; i++) {

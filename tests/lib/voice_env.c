@@ -5,12 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "canned_http.h"
 #include "log_capture.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/health.h"
 #include "core/http_client.h"
+#include "core/http_server.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -73,7 +76,7 @@ static void ve__config(const struct voice_env *ve, const char *users, char *cfg,
         snprintf(where, sizeof(where), "\"api_url\":\"%s\"", ve->api);
     snprintf(cfg, len,
              "{\"instance\":\"ps-v\",\"mqtt\":{\"bridge_topic\":\"psv\"},"
-             "\"http\":{\"public_url\":\"https://x.example\"},\"mapper\":{\"enabled\":false},"
+             "\"http\":{\"public_url\":\"https://x.example\"},\"mapper\":{\"enabled\":%s},"
              "\"tenants\":[{\"name\":\"contoso\",\"users\":%s,"
              "\"graph\":{\"tenant_id\":\"11111111-2222-3333-4444-555555555555\","
              "\"client_id\":\"66666666-7777-8888-9999-000000000000\","
@@ -81,8 +84,10 @@ static void ve__config(const struct voice_env *ve, const char *users, char *cfg,
              "\"api_url\":\"http://127.0.0.1:1/v1.0\",\"service_accounts\":[{\"username\":"
              "\"svc@contoso.com\",\"password_env\":\"PS_CT_SECRET\"}]},"
              "\"voice\":{%s,\"username\":\"svc@contoso.com\","
-             "\"secret_key_env\":\"PS_CT_VOICE_KEY\"%s}}]}",
+             "\"secret_key_env\":\"PS_CT_VOICE_KEY\"%s%s}}]}",
+             o->mapper ? "true" : "false",
              users ? users : "[\"alice@contoso.com\",\"bob@contoso.com\"]", where,
+             o->webhook ? ",\"webhook_secret_env\":\"PS_CT_HOOK\"" : "",
              o->voice_more ? o->voice_more : "");
 }
 
@@ -94,19 +99,29 @@ int voice_env__init(struct voice_env *ve, const struct voice_env_options *o)
     ve->opt = o ? *o : none;
     setenv("PS_CT_SECRET", "not-a-real-secret", 1);
     setenv("PS_CT_VOICE_KEY", VE_KEY, 1);
+    setenv("PS_CT_HOOK", VE_HOOK, 1);
     if (!(ve->http = canned_http__start()))
         return -1;
     snprintf(ve->api, sizeof(ve->api), "%s/api", canned_http__url(ve->http));
     ve__rules(ve);
     ve__config(ve, ve->opt.users, cfg, sizeof(cfg));
-    if (comp_env__init(&ve->ce, cfg, CONFIG_ROLE_VOICE) != 0)
+    unsigned roles = CONFIG_ROLE_VOICE | (ve->opt.mapper ? CONFIG_ROLE_MAPPER : 0);
+    if (comp_env__init(&ve->ce, cfg, roles) != 0)
         return -1;
     clock__fake_start(1000000, 1796600000000);
     if (!(ve->client = http_client__new(ve->ce.loop)))
         return -1;
     ve->ce.env.http_client = ve->client;
     ve->ce.env.services = &ve->services;
-    return voice_component.init(&ve->ce.env, &ve->voice);
+    if (!ve->opt.webhook)
+        return voice_component.init(&ve->ce.env, &ve->voice);
+    struct http_server_options so = {.host = "127.0.0.1", .max_body_bytes = 1 << 16};
+    if (!(ve->server = http_server__new(&so)))
+        return -1;
+    ve->ce.env.http = ve->server;
+    if (voice_component.init(&ve->ce.env, &ve->voice) != 0)
+        return -1;
+    return http_server__start(ve->server);
 }
 
 int voice_env__reload(struct voice_env *ve, const char *users)
@@ -149,8 +164,12 @@ void voice_env__free(struct voice_env *ve)
     http_client__free(ve->client); /* completions still out run on the loop */
     if (ve->ce.loop)
         comp_env__settle(&ve->ce);
+    if (ve->server)
+        http_server__stop(ve->server); /* no webhook hands work over after this */
     if (ve->voice)
         voice_component.free(ve->voice);
+    if (ve->server)
+        http_server__free(ve->server);
     comp_env__free(&ve->ce);
     canned_http__stop(ve->http);
     clock__fake_stop();
@@ -185,6 +204,57 @@ void voice_env__fault(struct voice_env *ve, const char *method, const char *path
 size_t voice_env__requests(struct voice_env *ve, const char *method, const char *path)
 {
     return canned_http__count(ve->http, method, path);
+}
+
+/* ---- the webhook ---------------------------------------------------------- */
+
+struct ve_buf {
+    char *p;
+    size_t len, used;
+};
+
+static size_t ve__sink(char *data, size_t size, size_t n, void *ctx)
+{
+    struct ve_buf *b = ctx;
+    size_t k = size * n;
+    size_t room = b->used + 1 < b->len ? b->len - b->used - 1 : 0;
+    size_t c = k < room ? k : room;
+    memcpy(b->p + b->used, data, c);
+    b->used += c;
+    b->p[b->used] = '\0';
+    return k;
+}
+
+long voice_env__webhook(struct voice_env *ve, const char *method, const char *tenant,
+                        const char *token, const char *body, char *out, size_t len)
+{
+    char url[160], tok[256];
+    long status = 0;
+    struct ve_buf ob = {out, len, 0}, hb = {ve->hook_headers, sizeof(ve->hook_headers), 0};
+    out[0] = ve->hook_headers[0] = '\0';
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/voice/events/%s", http_server__port(ve->server),
+             tenant);
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (token) {
+        snprintf(tok, sizeof(tok), "X-Benemen-Token: %s", token);
+        h = curl_slist_append(h, tok);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ve__sink);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &ob);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, ve__sink);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &hb);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return status;
 }
 
 /* ---- the hub's side ------------------------------------------------------- */

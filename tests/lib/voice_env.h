@@ -27,10 +27,12 @@
 
 struct canned_http;
 struct http_client;
+struct http_server;
 struct rte_link;
 
-#define VE_KEY "voice-key+/=&%x" /* the tenant's voice.secret_key */
-#define VE_ME  "me-1"            /* the service account's Voice id */
+#define VE_KEY  "voice-key+/=&%x"  /* the tenant's voice.secret_key */
+#define VE_ME   "me-1"             /* the service account's Voice id */
+#define VE_HOOK "hook-secret-7f3a" /* voice.webhook_secret when opt.webhook */
 /* The five default event names, as the hub offers them. */
 #define VE_EVENTS                                                                   \
     "[\"UserCallInConnected\",\"UserCallOutConnected\",\"UserCallInDisconnected\"," \
@@ -40,6 +42,12 @@ struct voice_env_options {
     const char *users;      /* JSON array of configured addresses; NULL: alice and bob */
     const char *voice_more; /* more members of the tenant's voice object: ",..." */
     bool discovery;         /* voice.discovery_url instead of voice.api_url */
+    /* voice.webhook_secret VE_HOOK, and the daemon's own HTTP server
+     * (core/http_server.c, real sockets) serving the webhook route */
+    bool webhook;
+    /* the process runs the mapper too (roles voice and mapper, mapper
+     * enabled), as a whole daemon does; the mapper itself is not started */
+    bool mapper;
 };
 
 struct voice_env {
@@ -49,9 +57,11 @@ struct voice_env {
     struct daemon_services services;
     void *voice; /* the component's state */
     struct voice_env_options opt;
-    char api[96];     /* the canned API base, ".../api" */
-    size_t sub_done;  /* Subscribe invocations of this connection answered */
-    unsigned sub_gen; /* the connection sub_done counts */
+    char api[96];               /* the canned API base, ".../api" */
+    size_t sub_done;            /* Subscribe invocations of this connection answered */
+    unsigned sub_gen;           /* the connection sub_done counts */
+    struct http_server *server; /* opt.webhook */
+    char hook_headers[512];     /* the last webhook answer's headers */
 };
 
 /* The canned API with its default answers, the config, the component's
@@ -80,6 +90,16 @@ void voice_env__fault(struct voice_env *ve, const char *method, const char *path
                       const char *body, int times);
 /* Requests seen with method (NULL: any) and target prefix. */
 size_t voice_env__requests(struct voice_env *ve, const char *method, const char *path);
+
+/* ---- the webhook (opt.webhook) ------------------------------------------ */
+
+/* A request to the daemon's /voice/events/<tenant> with method, the
+ * X-Benemen-Token token (NULL: none) and body (NULL: none), from the test
+ * thread (the route answers on the server's thread; what it hands to the
+ * loop runs at the next settle). The status (0: no answer); the body into
+ * out, the headers into ve->hook_headers. */
+long voice_env__webhook(struct voice_env *ve, const char *method, const char *tenant,
+                        const char *token, const char *body, char *out, size_t len);
 
 /* ---- the hub's side ------------------------------------------------------- */
 

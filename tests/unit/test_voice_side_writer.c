@@ -1,7 +1,7 @@
 /* The talking writer's bookkeeping without a Voice server: unknown tenants
  * and users, a tenant without talking_request (off), writes that wait for
  * the user map (and give up after map_wait), a newer value replacing a
- * waiting one, and stop. (Writes against a real server: it_voice_writer.) */
+ * waiting one, and stop. (Writes against canned HTTP replies: component_voice_writer.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
