@@ -14,7 +14,7 @@ PACKAGES=(
 )
 
 # Node.js and npm drive fake-voice with Microsoft's own SignalR client
-# (tests/integration/test_fake_voice_signalr_js.sh); Debian's packages, only
+# (the signalr_js scenario of tests/integration/test_fake_voice.sh); Debian's packages, only
 # when no node is on the PATH (a newer one installed otherwise is kept).
 if ! command -v node >/dev/null 2>&1; then
     PACKAGES+=(nodejs npm)
@@ -27,7 +27,7 @@ for p in "${PACKAGES[@]}"; do
     fi
 done
 
-# tests/integration/test_fake_graph_msal.sh drives fake-graph with Microsoft's
+# tests/integration/test_fake_graph.sh (scenario msal) drives fake-graph with Microsoft's
 # MSAL for Node (npm ci from a committed lock file): any node on PATH will do,
 # else Debian's
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

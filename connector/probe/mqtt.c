@@ -43,6 +43,7 @@ struct mq {
     struct probe *p;
     struct bus *bus;
     bool connected;
+    bool settled; /* connected, or the broker refused the account: no use waiting */
     char cerr[256];
     char base[MQ_TOPIC_MAX]; /* <B>/probe/<instance>-<pid> */
     /* round trip and retained */
@@ -57,6 +58,15 @@ static void mq__on_connection(void *ctx, bool up)
 {
     struct mq *m = ctx;
     m->connected = up;
+    if (up)
+        m->settled = true;
+}
+
+/* The broker refused the credentials: a reconnect gets the same answer. */
+static bool mq__refused(const char *reason)
+{
+    return strcasestr(reason, "authori") || strcasestr(reason, "user name or password") ||
+           strcasestr(reason, "bad user");
 }
 
 static void mq__on_connect_error(void *ctx, const char *reason)
@@ -65,6 +75,8 @@ static void mq__on_connect_error(void *ctx, const char *reason)
     /* OpenSSL's words come first and say most: keep them */
     if (strncmp(m->cerr, "TLS", 3) != 0 || strncmp(reason, "TLS", 3) == 0)
         snprintf(m->cerr, sizeof(m->cerr), "%s", reason);
+    if (mq__refused(reason))
+        m->settled = true;
 }
 
 static void mq__on_message(void *ctx, const char *topic, const char *payload, size_t len,
@@ -167,7 +179,7 @@ static bool mq__connect(struct mq *m)
         return false;
     bus__on_connection(m->bus, mq__on_connection, m);
     bus__on_connect_error(m->bus, mq__on_connect_error, m);
-    if (bus__start(m->bus) != 0 || !probe__wait(p, &m->connected, MQ_CONNECT_MS)) {
+    if (bus__start(m->bus) != 0 || !probe__wait(p, &m->settled, MQ_CONNECT_MS) || !m->connected) {
         const char *why = m->cerr[0] ? m->cerr : "no connection within 15 s";
         probe_report__check(p->report, "mqtt.connect", "connect", PROBE_FAIL, mq__connect_fix(why),
                             "%s as %s: %s", c->url, c->username ? c->username : "(no user)", why);

@@ -1,4 +1,4 @@
-# Helpers for the probe's integration tests (test_probe_*.sh), sourced after
+# Helpers for the probe's integration tests (test_probe.sh), sourced after
 # tests/lib/common.sh: mosquitto, fake-graph and fake-voice with two users,
 # a config pointing at them, and runs of `presence-sync probe`.
 

@@ -1,6 +1,6 @@
 /* probe_replay: serves a `presence-sync probe --capture DIR` back to the
  * probe, to prove the capture is usable as a fixture
- * (tests/integration/test_probe_replay.sh, docs/operations.md).
+ * (tests/integration/test_probe.sh, its replay scenario, docs/operations.md).
  *
  *   probe_replay --capture DIR --listener http://127.0.0.1:PORT [--port N]
  *

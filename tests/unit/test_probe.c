@@ -1,6 +1,7 @@
 /* The probe's pure parts (connector/probe/): the report (text lines, the
- * JSON document, the exit code), the permissions read from a token, and the
- * capture's redaction (tokens, forms, URLs, JSON bodies). */
+ * JSON document, the exit code), the permissions read from a token, the fix
+ * each AADSTS code of a refused sign-in gets, and the capture's redaction
+ * (tokens, forms, URLs, JSON bodies). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include "core/b64.h"
 #include "core/json.h"
 #include "probe/perms.h"
+#include "probe/probe_int.h"
 #include "probe/recorder.h"
 #include "probe/report.h"
 
@@ -207,13 +209,40 @@ static void test_redact_json_body(void **state)
     free(jwt);
 }
 
+/* ---- the fix of a refused sign-in ---- */
+
+static void assert_fix(int aadsts, const char *start)
+{
+    const char *fix = probe_graph__fix(aadsts);
+    if (strncmp(fix, start, strlen(start)) != 0)
+        fail_msg("AADSTS%d: \"%s\", want it to start with \"%s\"", aadsts, fix, start);
+}
+
+/* Each code the probe's end-to-end test makes fake-graph answer, and the
+ * codes only a real tenant gives, each with its own fix; it_probe proves
+ * the line around it for 50076, 50126, 7000215, 65001 and 90002. */
+static void test_graph_fixes(void **state)
+{
+    (void)state;
+    assert_fix(50076, "exclude the service account from MFA, Security Defaults");
+    assert_fix(50055, "set a new password that never expires");
+    assert_fix(50053, "unlock the account in Entra");
+    assert_fix(50126, "check the account's username and the password");
+    assert_fix(7000215, "client_secret_file must hold the secret's Value");
+    assert_fix(65001, "grant admin consent");
+    assert_fix(90002, "graph.tenant_id must be the Directory (tenant) ID");
+    assert_fix(50173, "put the account's current password in its password_file");
+    assert_fix(12345, "look the code up in Entra's sign-in logs");
+    assert_fix(0, "let this host reach graph.login_url");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_report_text),      cmocka_unit_test(test_report_json),
         cmocka_unit_test(test_perms_app),        cmocka_unit_test(test_perms_delegated),
         cmocka_unit_test(test_redact_token),     cmocka_unit_test(test_redact_form_and_url),
-        cmocka_unit_test(test_redact_json_body),
+        cmocka_unit_test(test_redact_json_body), cmocka_unit_test(test_graph_fixes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

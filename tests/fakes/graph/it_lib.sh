@@ -1,4 +1,5 @@
-# Helpers for tests/integration/test_fake_graph_*.sh (source after common.sh).
+# Helpers for tests/integration/test_fake_graph.sh and the scripts that start
+# fake-graph (source after common.sh).
 # FAKE_GRAPH is the fake-graph binary; webhook_sink is built next to it.
 
 : "${FAKE_GRAPH:=$PS_BUILD/tests/fakes/graph/fake-graph}"

@@ -1,5 +1,6 @@
-# Helpers for tests/integration/test_fake_voice_*.sh (source after
-# tests/lib/common.sh). Starts fake-voice on a free port and wraps its APIs.
+# Helpers for tests/integration/test_fake_voice.sh and the scripts that start
+# fake-voice (source after tests/lib/common.sh). Starts fake-voice on a free
+# port and wraps its APIs.
 
 : "${FAKE_VOICE:=$PS_BUILD/tests/fakes/voice/fake-voice}"
 : "${HUB_PROBE:=$(dirname "$FAKE_VOICE")/hub_probe}"

@@ -1,5 +1,5 @@
 // Drives fake-graph's identity platform with Microsoft's MSAL for Node, the
-// way an outsider would (tests/integration/test_fake_graph_msal.sh). MSAL
+// way an outsider would (tests/integration/test_fake_graph.sh, scenario msal). MSAL
 // refuses http authorities, so the authority is https://127.0.0.1:PORT and a
 // network client maps it to the simulator's plain-http port, telling it the
 // scheme with X-Forwarded-Proto (a TLS-terminating front). Every request MSAL
