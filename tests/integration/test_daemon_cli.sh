@@ -239,7 +239,8 @@ kill -HUP "$PS_PID"
 wait_line 10 "$T/daemon.log" 'reload' || fail "SIGHUP not logged"
 save_http
 stop_mosquitto
-sleep 1
+wait_line 10 "$T/daemon.log" 'connection lost' || fail "loss not noticed"
+save_http # the answers while the broker is away
 start_mosquitto
 sub_start all2 '#'
 call_end "$C2"
