@@ -8,7 +8,8 @@
 # retained and published on change only (docs/mqtt.md), clearing removes the
 # retained value, subscriptions with wildcards deliver (and stop after an
 # unsubscribe), and B/state is online while connected and offline (retained)
-# after a graceful stop, after the states queued at the stop.
+# after a graceful stop, after the states queued at the stop. The two
+# protocols run at once, on topics of their own.
 #
 # bus_offline_buffer: core/bus.c while the broker is away (docs/mqtt.md,
 # "offline buffer"): a state published while the broker is stopped arrives
@@ -119,11 +120,11 @@ mqtt_scene() {
     log "scenario $1"
 }
 
-# run_protocol PROTOCOL N: bus_on_change for one protocol, topics under tN/.
+# run_protocol PROTOCOL N: bus_on_change for one protocol, topics under tN/
+# (recorded by a subscriber started before: sub_start tN 'tN/#').
 run_protocol() {
     local proto=$1 p="t$2"
     log "protocol $proto, topics under $p/"
-    sub_start "$p" "$p/#"
     probe_start "probe$2" --protocol "$proto" --client-id "probe-$2" --state-topic "$p/bridge/state"
     wait_line 10 "$PROBE_OUT" '^connected$' || fail "probe did not connect ($proto)"
     wait_line 5 "$T/$p.sub" "$p/bridge/state \{\"state\":\"online\"\}" || fail "no online state ($proto)"
@@ -217,9 +218,19 @@ run_protocol() {
     [ "$n" = 50 ] || fail "$n of 50 states queued at stop were published ($proto)"
 }
 
+# The two protocols at once, each in a subshell of its own (its own probe on
+# fd 7, its own topics and files); the subscribers are started here, where
+# the cleanup knows them.
 scene_bus_on_change() {
-    run_protocol 5 5
-    run_protocol 3.1.1 4
+    local p5 p4
+    sub_start t5 't5/#'
+    sub_start t4 't4/#'
+    run_protocol 5 5 &
+    p5=$!
+    run_protocol 3.1.1 4 &
+    p4=$!
+    wait "$p5" || fail "bus_on_change failed for MQTT 5"
+    wait "$p4" || fail "bus_on_change failed for MQTT 3.1.1"
 }
 
 scene_bus_offline_buffer() {
