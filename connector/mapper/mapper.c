@@ -467,6 +467,7 @@ static void mapper__restart_user(struct mapper_user *u, int64_t now)
     struct reconcile_voice_input voice = s->voice;
     bool real = s->teams_real, retired = s->retired;
     enum reconcile_origin origin = s->origin;
+    free(s->last_error); /* on the heap; the init below forgets it */
     reconcile__user_init(s, u->t->name, u->address, now);
     s->teams = teams;
     s->voice = voice;

@@ -1,9 +1,9 @@
 /* Component test: Home Assistant discovery (connector/hass/hass.c) in
  * process, against the fake bus (tests/lib/fake_bus.c) and the real loop,
- * config and ids. What tests/integration/test_hass.sh checks against
- * mosquitto in 20 s, in milliseconds: configs retained per user and role,
- * republished when HA comes online (not on offline), removed users' configs
- * cleared and new users' published on reload, nothing sent twice. */
+ * config and ids. What tests/integration/test_observability.sh (part hass)
+ * checks against mosquitto, in milliseconds: configs retained per user and
+ * role, republished when HA comes online (not on offline), removed users'
+ * configs cleared and new users' published on reload, nothing sent twice. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-# Helpers for the end-to-end tests of several instances (test_ha_*.sh,
+# Helpers for the end-to-end test of several instances (test_ha.sh,
 # docs/ha.md), sourced after tests/lib/common.sh: mosquitto, fake-graph,
 # fake-voice and N daemons with one configuration but the listen port,
 # behind a load balancer (ha_lb.py) that is their shared public_url.
@@ -21,7 +21,44 @@ ha_setup() {
     PIDS+=("$LB_PID")
     wait_line 10 "$T/lb.port" '^port=' || fail "load balancer did not start"
     LB=http://127.0.0.1:$(sed -n 's/^port=//p' "$T/lb.port")
+    HA_USERS=("$@")
     MS_LOG_LEVEL=info ms_setup "$@"
+}
+
+# ha_scene NAME: the next scenario of a script that runs several on one
+# ha_setup (the broker, the simulators and the balancer stay up; each
+# scenario starts its own instances). The instances the previous one left
+# are killed, their logs kept as $T/<scenario>.<name>.log; the broker starts
+# again on its port without retained topics, both simulators are reset and
+# their users made again, and the balancer's order is dropped.
+ha_scene() {
+    local n
+    for n in "${!PID[@]}"; do
+        kill -KILL "${PID[$n]}" 2>/dev/null || true
+        wait "${PID[$n]}" 2>/dev/null || true
+        if [ -f "$T/$n.log" ]; then mv "$T/$n.log" "$T/$HA_SCENE.$n.log"; fi
+    done
+    PID=()
+    if [ -n "${HA_SCENE:-}" ]; then
+        rm -f "$T/lb.port.order"
+        kill -USR1 "$LB_PID"
+        stop_mosquitto
+        rm -rf "$T/mosq"
+        start_mosquitto "user $(id -un)"
+        sim POST /reset >/dev/null
+        fv_ctl POST reset >/dev/null
+        ms_users "${HA_USERS[@]}"
+    fi
+    HA_SCENE=$1
+    log "scenario $1"
+}
+
+# ha_clean: no sanitizer report in the log of any instance of any scenario.
+ha_clean() {
+    local f
+    for f in "$T"/*.log; do
+        ! grep -Eq 'Sanitizer|runtime error' "$f" || fail "sanitizer report in $f"
+    done
 }
 
 # lb_prefer NAME: the balancer sends new connections to NAME first, and

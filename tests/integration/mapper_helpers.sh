@@ -16,6 +16,13 @@ ms_setup() {
     start_mosquitto "user $(id -un)"
     start_fake_graph
     fv_start
+    ms_users "$@"
+    ms_config
+}
+
+# ms_users USER...: the service account and the users in both simulators
+# (again after a reset of both), MS_USERS for ms_config.
+ms_users() {
     sim_account "$TENANT_ID" svc1@contoso.com
     sim_users "$TENANT_ID" "$@"
     local u
@@ -24,7 +31,6 @@ ms_setup() {
     # (the integration account is a user of fake-voice too)
     [ "$(fv_ctl GET state | jq '.users | length')" -gt $# ] || fail "fake-voice users not created"
     MS_USERS=$(printf '%s\n' "$@" | jq -R . | jq -sc .)
-    ms_config
 }
 
 # ms_config: writes $T/ps.json for MS_USERS (MS_SETTLE, MS_SESSION_MIN,
