@@ -21,7 +21,7 @@ struct slab_block {
 };
 
 struct slab {
-    struct slab_block *blocks; /* list of all; blocks->... is unordered */
+    struct slab_block *blocks; /* every mapped block, in no order */
     struct slab_block *cur;    /* the one texts are cut from */
     size_t n_blocks;
 };
