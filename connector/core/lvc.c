@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/hmap.h"
+#include "core/slab.h"
 
 /* A payload as the cache remembers it once the broker has it: 128 bits of
  * its SHA-256 and its length. At 10,000 users the mapper keeps 30,000 state
@@ -22,7 +23,7 @@ struct lvc_digest {
 struct lvc_entry {
     struct hmap_node node;
     struct lvc_entry *qnext; /* send queue */
-    char *want;              /* NULL once acknowledged (has_want stays true) */
+    char *want;              /* in the slab; NULL once acknowledged (has_want stays true) */
     struct lvc_digest want_d, sent_d;
     uint64_t gen;   /* counts hand-overs, so stale completions are ignored */
     bool has_want;  /* a value was asked for */
@@ -39,6 +40,10 @@ struct lvc {
     struct hmap map;
     struct lvc_entry *q_head, *q_tail;
     size_t n_queued, n_texts;
+    /* The texts of `want`: held from lvc__want() to the broker's
+     * acknowledgement, in a FIFO send queue, so out of malloc's heap (see
+     * slab.h). */
+    struct slab *texts;
     EVP_MD *sha256;
     EVP_MD_CTX *md_ctx;
 };
@@ -50,7 +55,8 @@ struct lvc *lvc__new(void)
         return NULL;
     c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     c->md_ctx = EVP_MD_CTX_new();
-    if (!c->sha256 || !c->md_ctx) {
+    c->texts = slab__new();
+    if (!c->sha256 || !c->md_ctx || !c->texts) {
         lvc__free(c);
         return NULL;
     }
@@ -59,9 +65,8 @@ struct lvc *lvc__new(void)
 
 static void lvc__free_entry(struct hmap_node *n, void *ctx)
 {
-    (void)ctx;
     struct lvc_entry *e = HMAP_ENTRY(n, struct lvc_entry, node);
-    free(e->want);
+    slab__release(ctx, e->want);
     free(e);
 }
 
@@ -69,10 +74,11 @@ void lvc__free(struct lvc *c)
 {
     if (!c)
         return;
-    hmap__each(&c->map, lvc__free_entry, NULL);
+    hmap__each(&c->map, lvc__free_entry, c->texts);
     hmap__clear(&c->map);
     EVP_MD_CTX_free(c->md_ctx);
     EVP_MD_free(c->sha256);
+    slab__free(c->texts);
     free(c);
 }
 
@@ -116,12 +122,12 @@ static struct lvc_entry *lvc__get(struct lvc *c, const char *topic)
 static int lvc__set_want(struct lvc *c, struct lvc_entry *e, const char *payload,
                          struct lvc_digest d)
 {
-    char *copy = strdup(payload);
+    char *copy = slab__strdup(c->texts, payload);
     if (!copy)
         return -1;
     if (!e->want)
         c->n_texts++;
-    free(e->want);
+    slab__release(c->texts, e->want);
     e->want = copy;
     e->want_d = d;
     e->has_want = true;
@@ -137,7 +143,7 @@ static bool lvc__needs_send(const struct lvc_entry *e)
 static void lvc__forget_text(struct lvc *c, struct lvc_entry *e)
 {
     if (e->want && e->confirmed && !e->queued && !lvc__needs_send(e)) {
-        free(e->want);
+        slab__release(c->texts, e->want);
         e->want = NULL;
         c->n_texts--;
     }

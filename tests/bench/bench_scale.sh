@@ -96,6 +96,8 @@ done
 T1=$(date +%s%N)
 [ "$ok" = 1 ] || { curl -s "$WEB/readyz" >&2; fail "not ready in $READY_LIMIT_S s"; }
 READY_MS=$(((T1 - T0) / 1000000))
+# the daemon's CPU from exec to ready (utime + stime)
+CPU_READY=$(awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$PS_PID/stat")
 
 read -r PRES_READY REFUSED_READY _ <<<"$(budget)"
 # ready does not wait for the subscriptions: also the time until fake-graph
@@ -119,7 +121,6 @@ CPU_QUIET=$(awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/p
 echo "RESULT scale_${LABEL}_startup ready_ms=$READY_MS subscriptions_at_ready=$SUBS all_subscribed_ms=$SUBSCRIBED_MS graph_quiet_ms=$QUIET_MS cpu_to_quiet_s=$CPU_QUIET"
 TCK=$(getconf CLK_TCK)
 cpu_s() { awk -v t="$TCK" '{printf "%.2f", ($14 + $15) / t}' "/proc/$PS_PID/stat"; }
-CPU_READY=$(cpu_s)
 # after a short settle; the window is idle only if fake-graph saw no request
 # in it (graph_requests_during_idle): with the mapper on, its start-up
 # reconcile of 10,000 users (a clearPresence per user, within Graph's budget)
