@@ -8,10 +8,7 @@
  * (and the Graph writer's requests) without a coalescing delay: each hop of
  * a transition is measured in milliseconds (docs/performance.md §3).
  *
- * Every write ends in one result, success or not, and the result goes to
- * the reconcile core, which decides about the retry (reconcile__done: Retry-After,
- * else backoff with a full-range random draw). No write holds a slot past
- * its result.
+ * The writes themselves and their results are in writes.c.
  */
 #include "mapper/mapper.h"
 
@@ -19,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/backoff.h"
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -32,233 +28,6 @@
 #include "role/role.h"
 
 #define SUB MAPPER_SUB
-
-struct mapper_write_ctx {
-    struct mapper *m;
-    struct mapper_user *u;
-};
-
-/* ---- helpers ---- */
-
-static const char *mapper__side_name(enum reconcile_target target)
-{
-    return target == RECONCILE_TEAMS ? "teams" : "voice";
-}
-
-/* mapper_write_latency_seconds{side}: from the decision (reconcile__begin) to the
- * write being acknowledged; reads are not writes. In microseconds: a write
- * on a LAN takes less than the core's millisecond clock can see. */
-static void mapper__observe_write(const struct mapper_user *u, enum reconcile_target target)
-{
-    char labels[32];
-    snprintf(labels, sizeof(labels), "side=\"%s\"", mapper__side_name(target));
-    metrics__observe("mapper_write_latency_seconds", labels,
-                     (double)(clock__mono_us() - u->began_us[target]) / 1e6);
-}
-
-/* A failed write to the core: Retry-After when the writer had one (> 0),
- * else the core's backoff with a fresh full-range draw. */
-static void mapper__failed(struct mapper_user *u, enum reconcile_target target,
-                           int64_t retry_after_ms, const char *error)
-{
-    struct reconcile_result r = {
-        .ok = false,
-        .retry_after_ms = retry_after_ms > 0 ? retry_after_ms : -1,
-        .random = backoff__random(),
-        .error = error,
-    };
-    reconcile__done(&u->state, &u->t->config, target, &r, clock__mono_ms());
-}
-
-/* ---- Teams: the Graph writer ---- */
-
-static enum graph_op mapper__graph_op(enum reconcile_action_kind kind)
-{
-    return kind == RECONCILE_GRAPH_SET_BUSY ? GRAPH_OP_SET_BUSY
-           : kind == RECONCILE_GRAPH_CLEAR  ? GRAPH_OP_CLEAR
-                                            : GRAPH_OP_READ;
-}
-
-/* mapper_graph_writes_total{action,outcome} (set, clear) and
- * mapper_graph_reads_total{outcome}: docs/observability.md. */
-static void mapper__count_graph(enum reconcile_action_kind kind, bool ok)
-{
-    char labels[64];
-    const char *outcome = ok ? "ok" : "error";
-    if (kind == RECONCILE_GRAPH_READ) {
-        snprintf(labels, sizeof(labels), "outcome=\"%s\"", outcome);
-        metrics__inc("mapper_graph_reads_total", labels, 1);
-        return;
-    }
-    snprintf(labels, sizeof(labels), "action=\"%s\",outcome=\"%s\"", reconcile__action_name(kind),
-             outcome);
-    metrics__inc("mapper_graph_writes_total", labels, 1);
-}
-
-static void mapper__graph_done(void *ctx, const struct graph_write_result *res)
-{
-    struct mapper_write_ctx *c = ctx;
-    struct mapper *m = c->m;
-    struct mapper_user *u = c->u;
-    free(c);
-    if (m->stopping || res->status == GRAPH_WRITE_STOPPED ||
-        !u->state.target[RECONCILE_TEAMS].in_flight)
-        return;
-    enum reconcile_action_kind kind = u->state.target[RECONCILE_TEAMS].flight.kind;
-    bool ok = res->status == GRAPH_WRITE_OK;
-    mapper__count_graph(kind, ok);
-    registry__touch(u);
-    mapper__schedule(m);
-    int64_t now = clock__mono_ms();
-    if (ok && kind == RECONCILE_GRAPH_READ) {
-        reconcile__teams_read(&u->state, &u->t->config, res->availability ? res->availability : "",
-                              res->activity ? res->activity : "", now);
-        LOG_INFO(SUB, "presence read tenant=%s id=%s availability=%s activity=%s real=%d",
-                 u->t->name, u->id, res->availability, res->activity, (int)u->state.teams_real);
-        return;
-    }
-    if (ok) {
-        struct reconcile_result r = {.ok = true, .retry_after_ms = -1};
-        mapper__observe_write(u, RECONCILE_TEAMS);
-        reconcile__done(&u->state, &u->t->config, RECONCILE_TEAMS, &r, now);
-        LOG_INFO(SUB, "graph write done tenant=%s id=%s action=%s", u->t->name, u->id,
-                 reconcile__action_name(kind));
-        return;
-    }
-    if (res->status == GRAPH_WRITE_NOT_FOUND)
-        u->guid[0] = '\0'; /* stale or unknown: the writer looks the user up again */
-    mapper__failed(u, RECONCILE_TEAMS, res->retry_after_ms, res->error);
-    LOG_WARN(SUB, "graph write failed tenant=%s id=%s action=%s result=%s error=%s", u->t->name,
-             u->id, reconcile__action_name(kind), graph_writer__status_name(res->status),
-             res->error ? res->error : "");
-}
-
-static void mapper__graph_start(struct mapper *m, struct mapper_user *u,
-                                const struct reconcile_action *a)
-{
-    struct mapper_write_ctx *c = calloc(1, sizeof(*c));
-    struct graph_write w = {
-        .tenant = u->t->name,
-        .upn = u->address,
-        .user_id = u->guid[0] ? u->guid : NULL,
-        .op = mapper__graph_op(a->kind),
-        .session_ms = u->t->config.session_ms,
-    };
-    int rc = -1;
-    if (c && m->ports.graph_submit) {
-        c->m = m;
-        c->u = u;
-        rc = m->ports.graph_submit(m->ports.graph, &w, mapper__graph_done, c);
-    }
-    if (rc == 0)
-        return;
-    free(c);
-    mapper__failed(u, RECONCILE_TEAMS, -1,
-                   m->ports.graph_submit ? "graph writer refused" : "Graph client not running");
-}
-
-/* ---- Voice: the Voice side's writer ---- */
-
-/* Voice writes in flight are capped (MAPPER_VOICE_MAX_IN_FLIGHT): the
- * start-up reconcile writes every user's flag, and 10,000 requests queued at
- * once cost megabytes that the heap does not give back. Users wait in order;
- * a user on the list starts its write only when woken, and a wake-up that a
- * user did not use (it had nothing to write any more, or others took the
- * slot) is passed on at the end of the pass, so no free slot is left with
- * users still waiting. */
-static void mapper__voice_wait(struct mapper *m, struct mapper_user *u)
-{
-    if (u->vwait)
-        return;
-    u->vwait = true;
-    u->vnext = NULL;
-    if (m->vwait_tail)
-        m->vwait_tail->vnext = u;
-    else
-        m->vwait_head = u;
-    m->vwait_tail = u;
-}
-
-/* Wakes waiting users, one per free slot not yet promised to a woken one. */
-static void mapper__voice_wake(struct mapper *m)
-{
-    while (m->vwait_head && !m->stopping &&
-           m->voice_in_flight + m->voice_woken < MAPPER_VOICE_MAX_IN_FLIGHT) {
-        struct mapper_user *u = m->vwait_head;
-        m->vwait_head = u->vnext;
-        if (!m->vwait_head)
-            m->vwait_tail = NULL;
-        u->vnext = NULL;
-        u->vwait = false;
-        u->vwoken = true;
-        m->voice_woken++;
-        registry__touch(u);
-        mapper__schedule(m);
-    }
-}
-
-/* Every result gives its slot back, whatever it says. */
-static void mapper__voice_release(struct mapper *m)
-{
-    if (m->voice_in_flight > 0)
-        m->voice_in_flight--;
-    mapper__voice_wake(m);
-}
-
-static void mapper__voice_done(void *ctx, const struct voice_write_result *res)
-{
-    struct mapper_write_ctx *c = ctx;
-    struct mapper *m = c->m;
-    struct mapper_user *u = c->u;
-    free(c);
-    mapper__voice_release(m);
-    if (m->stopping || res->status == VOICE_WRITE_STOPPED ||
-        !u->state.target[RECONCILE_VOICE].in_flight)
-        return;
-    bool ok = res->status == VOICE_WRITE_OK;
-    char labels[64];
-    snprintf(labels, sizeof(labels), "outcome=\"%s\"", ok ? "ok" : "error");
-    metrics__inc("mapper_voice_writes_total", labels, 1);
-    registry__touch(u);
-    mapper__schedule(m);
-    if (ok) {
-        struct reconcile_result r = {.ok = true, .retry_after_ms = -1};
-        mapper__observe_write(u, RECONCILE_VOICE);
-        reconcile__done(&u->state, &u->t->config, RECONCILE_VOICE, &r, clock__mono_ms());
-        LOG_INFO(SUB, "voice talking written tenant=%s id=%s talking=%s", u->t->name, u->id,
-                 res->talking ? "true" : "false");
-        return;
-    }
-    char err[160];
-    if (res->http_status)
-        snprintf(err, sizeof(err), "%s: HTTP %d%s%s", voice_write_status__name(res->status),
-                 res->http_status, res->error ? " " : "", res->error ? res->error : "");
-    else
-        snprintf(err, sizeof(err), "%s%s%s", voice_write_status__name(res->status),
-                 res->error ? ": " : "", res->error ? res->error : "");
-    mapper__failed(u, RECONCILE_VOICE, res->retry_after_ms, err);
-    LOG_WARN(SUB, "voice write failed tenant=%s id=%s error=%s", u->t->name, u->id, err);
-}
-
-static void mapper__voice_start(struct mapper *m, struct mapper_user *u, bool value)
-{
-    struct mapper_write_ctx *c = calloc(1, sizeof(*c));
-    int rc = -1;
-    if (c && m->ports.voice_set) {
-        c->m = m;
-        c->u = u;
-        m->voice_in_flight++;
-        rc = m->ports.voice_set(m->ports.voice, u->t->name, u->state.address, value,
-                                mapper__voice_done, c);
-        if (rc != 0)
-            mapper__voice_release(m);
-    }
-    if (rc == 0)
-        return;
-    free(c);
-    mapper__failed(u, RECONCILE_VOICE, -1,
-                   m->ports.voice_set ? "voice writer refused" : "voice side not running");
-}
 
 /* ---- the pump ---- */
 
@@ -295,14 +64,14 @@ static void mapper__pump_user(struct mapper *m, struct mapper_user *u, int64_t n
         if (a[i].kind == RECONCILE_VOICE_SET && u->vwait)
             continue; /* its turn comes with a wake-up */
         if (a[i].kind == RECONCILE_VOICE_SET && m->voice_in_flight >= MAPPER_VOICE_MAX_IN_FLIGHT) {
-            mapper__voice_wait(m, u);
+            writes__voice_wait(m, u);
             continue;
         }
         enum reconcile_target target =
             a[i].kind == RECONCILE_VOICE_SET ? RECONCILE_VOICE : RECONCILE_TEAMS;
         if (u->state.target[target].failures > 0) {
             char labels[32];
-            snprintf(labels, sizeof(labels), "side=\"%s\"", mapper__side_name(target));
+            snprintf(labels, sizeof(labels), "side=\"%s\"", writes__side_name(target));
             metrics__inc("mapper_retries_total", labels, 1);
         }
         reconcile__begin(&u->state, &a[i], now);
@@ -310,9 +79,9 @@ static void mapper__pump_user(struct mapper *m, struct mapper_user *u, int64_t n
         LOG_DEBUG(SUB, "action tenant=%s id=%s action=%s value=%d why=%s", u->t->name, u->id,
                   reconcile__action_name(a[i].kind), (int)a[i].value, a[i].why);
         if (a[i].kind == RECONCILE_VOICE_SET)
-            mapper__voice_start(m, u, a[i].value);
+            writes__voice_start(m, u, a[i].value);
         else
-            mapper__graph_start(m, u, &a[i]);
+            writes__graph_start(m, u, &a[i]);
     }
     /* Its view changed (an input, a completion, an action begun). */
     mapper__publish(m, u, now);
@@ -430,7 +199,7 @@ static void mapper__pump(void *arg)
     if (d < next)
         next = d;
     /* Slots a woken user did not take go to the next waiting ones. */
-    mapper__voice_wake(m);
+    writes__voice_wake(m);
     /* Users made dirty by a refused write above wait for the next pass. */
     if (m->dirty_head)
         mapper__schedule(m);
@@ -570,45 +339,6 @@ static void mapper__describe_metrics(void)
     metrics__inc("mapper_retries_total", "side=\"voice\"", 0);
 }
 
-static int mapper__graph_submit(void *graph, const struct graph_write *op, graph_write_fn cb,
-                                void *ctx)
-{
-    return graph_writer__submit(graph, op, cb, ctx);
-}
-
-static int mapper__voice_set(void *voice, const char *tenant, const char *email, bool talking,
-                             voice_write_fn cb, void *ctx)
-{
-    return voice_writer__set_talking(voice, tenant, email, talking, cb, ctx);
-}
-
-static bool mapper__voice_enabled(void *voice, const char *tenant)
-{
-    return voice_writer__enabled(voice, tenant);
-}
-
-/* The process's writers (env->services), looked up once: the components
- * that provide them come first in the daemon's table. */
-static void mapper__wire(struct mapper *m)
-{
-    const struct daemon_services *s = m->env->services;
-    if (s && s->graph_writer) {
-        m->ports.graph = s->graph_writer;
-        m->ports.graph_submit = mapper__graph_submit;
-    }
-    else {
-        LOG_WARN(SUB, "no Graph writer: Teams presence is not written");
-    }
-    if (s && s->voice_writer) {
-        m->ports.voice = s->voice_writer;
-        m->ports.voice_set = mapper__voice_set;
-        m->ports.voice_enabled = mapper__voice_enabled;
-    }
-    else {
-        LOG_WARN(SUB, "no Voice writer: Voice 'talking' is not written");
-    }
-}
-
 void mapper__set_ports(void *state, const struct mapper_ports *ports)
 {
     struct mapper *m = state;
@@ -658,7 +388,7 @@ static int mapper__init(const struct daemon_env *env, void **state)
     m->tenants = calloc(cfg->n_tenants ? cfg->n_tenants : 1, sizeof(*m->tenants));
     if (!m->teams_prefix || !m->voice_prefix || !m->sync_prefix || !m->sync_filter || !m->tenants)
         goto fail;
-    mapper__wire(m); /* before the tenants: they ask whether Voice takes writes */
+    writes__wire(m); /* before the tenants: they ask whether Voice takes writes */
     for (size_t i = 0; i < cfg->n_tenants; i++) {
         m->n_tenants++;
         if (mapper__tenant_init(m, &m->tenants[i], cfg, &cfg->tenants[i]) != 0)

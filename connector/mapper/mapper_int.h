@@ -85,6 +85,18 @@ struct mapper {
 /* mapper.c */
 void mapper__schedule(struct mapper *m);
 
+/* writes.c */
+const char *writes__side_name(enum reconcile_target target);
+/* Hands a due Teams action to the Graph writer (a refusal is a failed write). */
+void writes__graph_start(struct mapper *m, struct mapper_user *u, const struct reconcile_action *a);
+/* Hands a due Voice flag to the Voice writer; the caller holds a slot. */
+void writes__voice_start(struct mapper *m, struct mapper_user *u, bool value);
+/* Queues u for a Voice slot; writes__voice_wake wakes waiting users. */
+void writes__voice_wait(struct mapper *m, struct mapper_user *u);
+void writes__voice_wake(struct mapper *m);
+/* The process's writers (env->services) as the mapper's ports. */
+void writes__wire(struct mapper *m);
+
 /* registry.c */
 struct mapper_user *registry__find(struct mapper *m, const char *id);
 /* Marks u for the next pump's pass (B/sync published, plan re-run). */
