@@ -3,7 +3,7 @@
 # whose reader can stop early: `cmd | grep -q`, `cmd | grep -m N` or
 # `cmd | head`. The reader exits at its first match or line, cmd may then
 # die of SIGPIPE, and under `set -o pipefail` the pipeline fails although
-# the line was there (it_compose failed so in 19 of 50 tries). Use
+# the line was there (it_compose, now part of it_container, failed so in 19 of 50 tries). Use
 # `cmd | has PATTERN` (tests/lib/common.sh), `grep -q PATTERN FILE`,
 # `grep -q PATTERN <<<"$(cmd)"`, or `sed -n 1,Np` for display.
 # Under tests/ it also fails on `jq -e`: jq 1.6 exits 0 under -e when its
