@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The command line (docs/cli.md) and check-config: summary, exit codes,
-# config errors naming their JSON path, and secrets never printed.
+# config errors naming their JSON path, and secrets never printed; --role and
+# --listen (the part at the end).
 source "$(dirname "$0")/../lib/common.sh"
 
 CLIENT=11111111-2222-3333-4444-555555555555
@@ -229,4 +230,63 @@ if v.is_valid(bad):
 PY
     fail "schema check"
 
+# ---- --role and --listen (docs/configuration.md "Roles"): the command line
+# overrides "roles" and http.listen of the file; bad values are usage errors
+# (exit 2) that say what is wrong; check-config shows the result.
+mkdir -p "$T/roles/etc/secrets"
+printf 'cs\n' >"$T/roles/etc/secrets/client"
+printf 'svc\n' >"$T/roles/etc/secrets/svc1"
+printf 'vk\n' >"$T/roles/etc/secrets/voice"
+chmod 600 "$T"/roles/etc/secrets/*
+CFG=$T/roles/etc/config.json
+cat >"$CFG" <<'JSON'
+{
+  "roles": ["graph", "voice"],
+  "mqtt": {"escape_dots": true},
+  "http": {"listen": "127.0.0.1:8080", "public_url": "https://sync.example.com"},
+  "tenants": [{
+    "name": "contoso", "users": ["alice@contoso.com"],
+    "graph": {
+      "tenant_id": "contoso.onmicrosoft.com", "client_id": "11111111-2222-3333-4444-555555555555",
+      "client_secret_file": "secrets/client",
+      "service_accounts": [{"username": "svc1@contoso.com", "password_file": "secrets/svc1"}]
+    },
+    "voice": {"username": "integration@contoso.com", "secret_key_file": "secrets/voice"}
+  }]
+}
+JSON
+
+expect_roles() { # NAME RC TEXT (in stdout or stderr)
+    [ "$RC" = "$2" ] || fail "$1: exit code $RC, want $2: $(cat "$T/$1.err")"
+    cat "$T/$1.out" "$T/$1.err" | has -F -- "$3" || fail "$1 lacks '$3': $(cat "$T/$1.out" "$T/$1.err")"
+}
+
+run_cli roles_file check-config -c "$CFG"
+expect_roles roles_file 0 "roles:    graph,voice; mqtt escape_dots on; homeassistant off"
+grep -q "listen 127.0.0.1:8080," "$T/roles_file.out" || fail "listen: $(cat "$T/roles_file.out")"
+
+run_cli roles_cli check-config -c "$CFG" --role mapper --listen '[::1]:9443'
+expect_roles roles_cli 0 "roles:    mapper;"
+grep -q 'listen \[::1\]:9443,' "$T/roles_cli.out" || fail "--listen not applied: $(cat "$T/roles_cli.out")"
+
+run_cli roles_many check-config --role voice -c "$CFG" --role graph,mapper
+expect_roles roles_many 0 "roles:    all;"
+
+run_cli roles_bad_role check-config -c "$CFG" --role voice,mappr
+expect_roles roles_bad_role 2 "--role 'voice,mappr': roles are graph, voice, mapper or all"
+run_cli roles_empty_role check-config -c "$CFG" --role ''
+expect_roles roles_empty_role 2 "--role '': roles are"
+run_cli roles_no_value run -c "$CFG" --role
+expect_roles roles_no_value 2 "option --role needs a value"
+run_cli roles_bad_listen run -c "$CFG" --listen 127.0.0.1
+expect_roles roles_bad_listen 2 "--listen '127.0.0.1': must be \"host:port\""
+run_cli roles_bad_port check-config -c "$CFG" --listen 127.0.0.1:70000
+expect_roles roles_bad_port 2 "port 1-65535"
+run_cli roles_help --help
+expect_roles roles_help 0 "--role R"
+
+# The config's own roles are checked too.
+sed -i 's/"roles": \["graph", "voice"\]/"roles": ["graph", "both"]/' "$CFG"
+run_cli roles_bad_cfg check-config -c "$CFG"
+expect_roles roles_bad_cfg 2 'roles[1]: must be "graph", "voice", "mapper" or "all"'
 pass config_cli
