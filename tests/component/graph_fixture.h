@@ -32,6 +32,7 @@
 #include "fake_bus.h"
 #include "graph/graph_client.h"
 #include "graph/graph_status.h"
+#include "graph/graph_writer.h"
 #include "graph/resync.h"
 #include "graph/subscriptions.h"
 #include "graph/users.h"
@@ -137,6 +138,21 @@ static inline struct graph_client *gfx__client(struct comp_env *ce, struct http_
     struct graph_client *gc = graph_client__new(&o);
     assert_non_null(gc);
     return gc;
+}
+
+/* The end of a presence writer on the process's Graph client on the ground,
+ * in the daemon's order: both stopped, the client's HTTP unplugged, both
+ * freed, the ground ended. */
+static inline void gfx__end_writer(struct comp_env *ce, struct canned_http *s,
+                                   struct http_client *http, struct graph_client *gc,
+                                   struct graph_writer *w)
+{
+    graph_writer__stop(w);
+    graph_client__stop(gc);
+    gfx__unplug(ce, http);
+    graph_writer__free(w);
+    graph_client__free(gc);
+    gfx__unground(ce, s);
 }
 
 /* ---- wiring, as graph_side.c does it -------------------------------------- */

@@ -13,7 +13,6 @@
  * clear again at once (no fake time passes, no backoff inherited from the
  * 429s), and the write ends OK, once: the 401 is never a failure the
  * mapper sees (docs/graph.md "The Graph client"). */
-#include "graph/graph_writer.h"
 #include "graph_fixture.h"
 
 #define ID1    "0f1e2d3c-aaaa-bbbb-cccc-000000000001"
@@ -59,12 +58,7 @@ static int setup(void **st)
 static int teardown(void **st)
 {
     struct fx *f = *st;
-    graph_writer__stop(f->w);
-    graph_client__stop(f->gc);
-    gfx__unplug(&f->ce, f->http);
-    graph_writer__free(f->w);
-    graph_client__free(f->gc);
-    gfx__unground(&f->ce, f->s);
+    gfx__end_writer(&f->ce, f->s, f->http, f->gc, f->w);
     free(f);
     return 0;
 }

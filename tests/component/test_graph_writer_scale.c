@@ -15,7 +15,6 @@
  * where"). */
 #include <cjson/cJSON.h>
 
-#include "graph/graph_writer.h"
 #include "graph_fixture.h"
 
 #define SINGLE    "/v1.0/users/"
@@ -75,12 +74,7 @@ static int setup(void **st)
 static int teardown(void **st)
 {
     struct fx *f = *st;
-    graph_writer__stop(f->w);
-    graph_client__stop(f->gc);
-    gfx__unplug(&f->ce, f->http);
-    graph_writer__free(f->w);
-    graph_client__free(f->gc);
-    gfx__unground(&f->ce, f->s);
+    gfx__end_writer(&f->ce, f->s, f->http, f->gc, f->w);
     free(f);
     return 0;
 }
