@@ -4,26 +4,14 @@
 # (exit 2) that say what is wrong; check-config shows the result.
 source "$(dirname "$0")/../lib/common.sh"
 
-mkdir -p "$T/etc/secrets"
-printf 'cs\n' >"$T/etc/secrets/client"
-printf 'svc\n' >"$T/etc/secrets/svc1"
-printf 'vk\n' >"$T/etc/secrets/voice"
-chmod 600 "$T"/etc/secrets/*
+secret_files "$T/etc" client=cs svc1=svc voice=vk
 CFG=$T/etc/config.json
-cat >"$CFG" <<'JSON'
+cat >"$CFG" <<JSON
 {
   "roles": ["graph", "voice"],
   "mqtt": {"escape_dots": true},
   "http": {"listen": "127.0.0.1:8080", "public_url": "https://sync.example.com"},
-  "tenants": [{
-    "name": "contoso", "users": ["alice@contoso.com"],
-    "graph": {
-      "tenant_id": "contoso.onmicrosoft.com", "client_id": "11111111-2222-3333-4444-555555555555",
-      "client_secret_file": "secrets/client",
-      "service_accounts": [{"username": "svc1@contoso.com", "password_file": "secrets/svc1"}]
-    },
-    "voice": {"username": "integration@contoso.com", "secret_key_file": "secrets/voice"}
-  }]
+  "tenants": [$(contoso_tenant '["alice@contoso.com"]')]
 }
 JSON
 
