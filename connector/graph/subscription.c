@@ -76,6 +76,19 @@ void subscription__count(const struct subscription *sub, const char *metric)
     metrics__inc(metric, labels, 1);
 }
 
+void subscription__active(struct subscription *sub, const char *how, const char *metric)
+{
+    sub->state = SUBSCRIPTION_ACTIVE;
+    sub->last_error[0] = '\0';
+    backoff__reset(&sub->bo);
+    subscription__live(sub);
+    char exp[32];
+    LOG_INFO("graph", "subscription %s tenant=%s account=%s id=%s users=%zu expires=%s", how,
+             sub->env->tenant, sub->username, sub->id, sub->n_ids,
+             clock__iso8601(sub->expires_wall_ms, exp, sizeof(exp)));
+    subscription__count(sub, metric);
+}
+
 static void subscription__on_timer(void *arg)
 {
     struct subscription *sub = arg;
@@ -232,15 +245,7 @@ static char *subscription__create_body(struct subscription *sub)
 static void subscription__created_ok(struct subscription *sub)
 {
     const struct subscription_env *env = sub->env;
-    sub->state = SUBSCRIPTION_ACTIVE;
-    sub->last_error[0] = '\0';
-    backoff__reset(&sub->bo);
-    subscription__live(sub);
-    char exp[32];
-    LOG_INFO("graph", "subscription created tenant=%s account=%s id=%s users=%zu expires=%s",
-             env->tenant, sub->username, sub->id, sub->n_ids,
-             clock__iso8601(sub->expires_wall_ms, exp, sizeof(exp)));
-    subscription__count(sub, "graph_subscriptions_created_total");
+    subscription__active(sub, "created", "graph_subscriptions_created_total");
     subscription__next(sub); /* users changed meanwhile: replaced at once */
     graph_status__changed(env->status);
     /* notifications before this moment are lost: read everyone */

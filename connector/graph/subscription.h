@@ -128,6 +128,10 @@ void subscription__set_error(struct subscription *sub, const struct graph_respon
 void subscription__live(const struct subscription *sub);
 /* Counts one subscription event of the tenant in metric. */
 void subscription__count(const struct subscription *sub, const char *metric);
+/* Its id, clientState and expiry set (created or adopted, by how): active,
+ * the last error cleared, the backoff reset, live to the owner, logged
+ * ("subscription <how>") and counted in metric. */
+void subscription__active(struct subscription *sub, const char *how, const char *metric);
 
 /* The resource of a presence subscription over ids: quoted, comma-separated.
  * malloc'd. Pure. */

@@ -102,15 +102,7 @@ static bool subscription_adopt__one(struct subscription *sub, const cJSON *it)
     snprintf(sub->id, sizeof(sub->id), "%s", id);
     snprintf(sub->client_state, sizeof(sub->client_state), "%s", sub->derived_state);
     sub->expires_wall_ms = wall;
-    sub->state = SUBSCRIPTION_ACTIVE;
-    sub->last_error[0] = '\0';
-    backoff__reset(&sub->bo);
-    subscription__live(sub);
-    char ts[32];
-    LOG_INFO("graph", "subscription adopted tenant=%s account=%s id=%s users=%zu expires=%s",
-             sub->env->tenant, sub->username, sub->id, sub->n_ids,
-             clock__iso8601(wall, ts, sizeof(ts)));
-    subscription__count(sub, "graph_subscriptions_adopted_total");
+    subscription__active(sub, "adopted", "graph_subscriptions_adopted_total");
     return true;
 }
 

@@ -32,9 +32,11 @@
 #include "fake_bus.h"
 #include "graph/graph_client.h"
 #include "graph/graph_status.h"
+#include "graph/graph_writer.h"
 #include "graph/resync.h"
 #include "graph/subscriptions.h"
 #include "graph/users.h"
+#include "log_capture.h"
 
 #define GF_TENANT_ID "11111111-2222-3333-4444-555555555555"
 #define GF_CLIENT_ID "66666666-7777-8888-9999-000000000000"
@@ -62,6 +64,96 @@ struct gfx {
     char reasons[GF_REASONS][64]; /* what the subscriptions asked resyncs for */
     int n_reasons;
 };
+
+/* ---- the ground of every Graph component test ----------------------------- */
+
+/* What gfx__ground builds: tenant "t" of the config. */
+struct gfx_ground {
+    const char *instance; /* the config's instance */
+    const char *users;    /* the tenant's users, a JSON array */
+    unsigned roles;       /* CONFIG_ROLE_* */
+    bool logs;            /* the log captured (log_capture.h) from now on */
+};
+
+/* The process-wide metrics, status and health reset; a canned server (*s);
+ * the harness (ce) on a config of tenant "t" (users g->users, one service
+ * account, every secret PS_CT_SECRET) whose Graph login_url and api_url are
+ * the canned server; the fake clock (wall GF_WALL0) and the daemon's HTTP
+ * client (*http). */
+static inline void gfx__ground(struct comp_env *ce, struct canned_http **s,
+                               struct http_client **http, const struct gfx_ground *g)
+{
+    setenv("PS_CT_SECRET", "not-a-real-secret", 1);
+    metrics__reset();
+    status__reset();
+    health__reset();
+    assert_non_null(*s = canned_http__start());
+    const char *url = canned_http__url(*s);
+    char cfg[1200];
+    snprintf(
+        cfg, sizeof(cfg),
+        "{\"instance\":\"%s\",\"http\":{\"public_url\":\"https://x.example\"},"
+        "\"tenants\":[{\"name\":\"t\",\"users\":%s,"
+        "\"graph\":{\"tenant_id\":\"" GF_TENANT_ID "\",\"client_id\":\"" GF_CLIENT_ID "\","
+        "\"client_secret_env\":\"PS_CT_SECRET\",\"login_url\":\"%s\",\"api_url\":\"%s/v1.0\","
+        "\"service_accounts\":[{\"username\":\"svc@x.com\",\"password_env\":\"PS_CT_SECRET\"}]},"
+        "\"voice\":{\"username\":\"v@x.com\",\"secret_key_env\":\"PS_CT_SECRET\"}}]}",
+        g->instance, g->users, url, url);
+    assert_int_equal(comp_env__init(ce, cfg, g->roles), 0);
+    clock__fake_start(1000000, GF_WALL0);
+    assert_non_null(*http = http_client__new(ce->loop));
+    if (g->logs)
+        assert_int_equal(log_capture__start(), 0);
+}
+
+/* After the modules' stop: the HTTP client freed (completions still out
+ * run on the loop) and settled. */
+static inline void gfx__unplug(struct comp_env *ce, struct http_client *http)
+{
+    http_client__free(http);
+    comp_env__settle(ce);
+}
+
+/* After the modules' free: the harness, the canned server, the fake clock
+ * and the log capture (if any) ended. */
+static inline void gfx__unground(struct comp_env *ce, struct canned_http *s)
+{
+    comp_env__free(ce);
+    canned_http__stop(s);
+    clock__fake_stop();
+    log_capture__stop();
+}
+
+/* The process's Graph client on the ground, with that presence budget;
+ * accounts: the tenants' service accounts sign in too. */
+static inline struct graph_client *gfx__client(struct comp_env *ce, struct http_client *http,
+                                               bool accounts, int budget, int64_t window_ms)
+{
+    struct graph_client_options o = {.loop = ce->loop,
+                                     .http = http,
+                                     .cfg = ce->cfg,
+                                     .accounts = accounts,
+                                     .budget = budget,
+                                     .window_ms = window_ms};
+    struct graph_client *gc = graph_client__new(&o);
+    assert_non_null(gc);
+    return gc;
+}
+
+/* The end of a presence writer on the process's Graph client on the ground,
+ * in the daemon's order: both stopped, the client's HTTP unplugged, both
+ * freed, the ground ended. */
+static inline void gfx__end_writer(struct comp_env *ce, struct canned_http *s,
+                                   struct http_client *http, struct graph_client *gc,
+                                   struct graph_writer *w)
+{
+    graph_writer__stop(w);
+    graph_client__stop(gc);
+    gfx__unplug(ce, http);
+    graph_writer__free(w);
+    graph_client__free(gc);
+    gfx__unground(ce, s);
+}
 
 /* ---- wiring, as graph_side.c does it -------------------------------------- */
 
@@ -132,34 +224,13 @@ static const char *gfx_state_key;
  * b@x.com, one service account) on a canned server; nothing started. */
 static inline int gfx__setup(void **st)
 {
-    setenv("PS_CT_SECRET", "not-a-real-secret", 1);
-    metrics__reset();
-    status__reset();
-    health__reset();
     struct gfx *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    assert_non_null(f->s = canned_http__start());
-    const char *url = canned_http__url(f->s);
-    char cfg[1200];
-    snprintf(
-        cfg, sizeof(cfg),
-        "{\"instance\":\"ps-g\",\"http\":{\"public_url\":\"https://x.example\"},"
-        "\"tenants\":[{\"name\":\"t\",\"users\":[\"a@x.com\",\"b@x.com\"],"
-        "\"graph\":{\"tenant_id\":\"" GF_TENANT_ID "\",\"client_id\":\"" GF_CLIENT_ID "\","
-        "\"client_secret_env\":\"PS_CT_SECRET\",\"login_url\":\"%s\",\"api_url\":\"%s/v1.0\","
-        "\"service_accounts\":[{\"username\":\"svc@x.com\",\"password_env\":\"PS_CT_SECRET\"}]},"
-        "\"voice\":{\"username\":\"v@x.com\",\"secret_key_env\":\"PS_CT_SECRET\"}}]}",
-        url, url);
-    assert_int_equal(comp_env__init(&f->ce, cfg, CONFIG_ROLE_GRAPH), 0);
-    clock__fake_start(1000000, GF_WALL0);
-    assert_non_null(f->http = http_client__new(f->ce.loop));
-    struct graph_client_options o = {.loop = f->ce.loop,
-                                     .http = f->http,
-                                     .cfg = f->ce.cfg,
-                                     .accounts = true,
-                                     .budget = GRAPH_PRESENCE_LIMIT,
-                                     .window_ms = GRAPH_PRESENCE_WINDOW_MS};
-    assert_non_null(f->gc = graph_client__new(&o));
+    gfx__ground(&f->ce, &f->s, &f->http,
+                &(struct gfx_ground){.instance = "ps-g",
+                                     .users = "[\"a@x.com\",\"b@x.com\"]",
+                                     .roles = CONFIG_ROLE_GRAPH});
+    f->gc = gfx__client(&f->ce, f->http, true, GRAPH_PRESENCE_LIMIT, GRAPH_PRESENCE_WINDOW_MS);
     assert_non_null(f->t = graph_client__tenant(f->gc, "t"));
     /* every token request (app and account) gets a token for an hour */
     gfx__rule(f, "POST", GF_TOKEN, 200, NULL,
@@ -215,16 +286,13 @@ static inline int gfx__teardown(void **st)
     subscriptions__stop(f->subs);
     graph_status__stop(f->status);
     graph_client__stop(f->gc);
-    http_client__free(f->http); /* completions still out run on the loop */
-    comp_env__settle(&f->ce);
+    gfx__unplug(&f->ce, f->http);
     subscriptions__free(f->subs);
     resync__free(f->resync);
     users__free(f->users);
     graph_status__free(f->status);
     graph_client__free(f->gc);
-    comp_env__free(&f->ce);
-    canned_http__stop(f->s);
-    clock__fake_stop();
+    gfx__unground(&f->ce, f->s);
     free(f);
     return 0;
 }

@@ -12,39 +12,22 @@
  *    id null) while the document fails, the read is retried with backoff,
  *    then the GUID comes from its issuer (source "openid-configuration",
  *    logged), read at the domain's own URL. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <cjson/cJSON.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 #include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include "canned_http.h"
-#include "comp_env.h"
 #include "core/b64.h"
-#include "core/clock.h"
-#include "core/config.h"
-#include "core/http_client.h"
-#include "core/metrics.h"
-#include "graph/graph_status.h"
 #include "graph/identity.h"
 #include "graph/jwt.h"
-#include "log_capture.h"
+#include "graph_fixture.h"
 
-#define GUID    "11111111-2222-3333-4444-555555555555"
-#define DOMAIN  "contoso.onmicrosoft.com"
-#define OIDC    "/v2.0/.well-known/openid-configuration"
-#define KEYS    "/" GUID "/discovery/v2.0/keys"
-#define WAIT_MS 10000
+#define GUID   "11111111-2222-3333-4444-555555555555"
+#define DOMAIN "contoso.onmicrosoft.com"
+#define OIDC   "/v2.0/.well-known/openid-configuration"
+#define KEYS   "/" GUID "/discovery/v2.0/keys"
 
 struct fx {
     struct comp_env ce;
@@ -80,28 +63,19 @@ static void jwk(const char *kid, char *out, size_t len)
 
 static int setup(void **st)
 {
-    setenv("PS_CT_SECRET", "not-a-real-secret", 1);
-    metrics__reset();
     struct fx *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    assert_non_null(f->s = canned_http__start());
-    const char *cfg =
-        "{\"instance\":\"ps-i\",\"http\":{\"public_url\":\"https://x.example\"},"
-        "\"tenants\":[{\"name\":\"t\",\"users\":[\"a@x.com\"],"
-        "\"graph\":{\"tenant_id\":\"" GUID "\",\"client_id\":\"" GUID "\","
-        "\"client_secret_env\":\"PS_CT_SECRET\","
-        "\"service_accounts\":[{\"username\":\"svc@x.com\",\"password_env\":\"PS_CT_SECRET\"}]},"
-        "\"voice\":{\"username\":\"v@x.com\",\"secret_key_env\":\"PS_CT_SECRET\"}}]}";
-    assert_int_equal(comp_env__init(&f->ce, cfg, CONFIG_ROLE_GRAPH), 0);
-    clock__fake_start(1000000, 1796600000000);
-    assert_non_null(f->http = http_client__new(f->ce.loop));
+    gfx__ground(&f->ce, &f->s, &f->http,
+                &(struct gfx_ground){.instance = "ps-i",
+                                     .users = "[\"a@x.com\"]",
+                                     .roles = CONFIG_ROLE_GRAPH,
+                                     .logs = true});
     assert_non_null(f->status = graph_status__new(f->ce.loop, "t"));
     char k1[1024], k2[1024];
     jwk("kid-1", k1, sizeof(k1));
     jwk("kid-2", k2, sizeof(k2));
     snprintf(f->jwks1, sizeof(f->jwks1), "{\"keys\":[%s]}", k1);
     snprintf(f->jwks2, sizeof(f->jwks2), "{\"keys\":[%s,%s]}", k1, k2);
-    assert_int_equal(log_capture__start(), 0);
     *st = f;
     return 0;
 }
@@ -112,15 +86,11 @@ static int teardown(void **st)
     if (f->id)
         identity__stop(f->id);
     graph_status__stop(f->status);
-    http_client__free(f->http);
-    comp_env__settle(&f->ce);
+    gfx__unplug(&f->ce, f->http);
     if (f->id)
         identity__free(f->id);
     graph_status__free(f->status);
-    comp_env__free(&f->ce);
-    canned_http__stop(f->s);
-    clock__fake_stop();
-    log_capture__stop();
+    gfx__unground(&f->ce, f->s);
     free(f);
     return 0;
 }
@@ -166,7 +136,7 @@ static bool reached(void *ctx)
 static bool wait_gets(struct fx *f, const char *path, size_t n)
 {
     struct count c = {f, path, n};
-    bool ok = comp_env__wait(&f->ce, reached, &c, WAIT_MS);
+    bool ok = comp_env__wait(&f->ce, reached, &c, GF_WAIT_MS);
     while (ok && http_client__unanswered(f->http) > 0)
         comp_env__wait(&f->ce, reached, &c, 50);
     comp_env__settle(&f->ce);
@@ -256,7 +226,7 @@ static void test_no_fetch_while_one_hangs(void **st)
     comp_env__advance(&f->ce, 10000);
     flood(f); /* past the gap: a fetch at once, answered 1.5 s later (real time) */
     struct count c = {f, KEYS, 2};
-    assert_true(comp_env__wait(&f->ce, reached, &c, WAIT_MS));
+    assert_true(comp_env__wait(&f->ce, reached, &c, GF_WAIT_MS));
     for (int i = 0; i < 5; i++) { /* asked on while it hangs, past further gaps */
         comp_env__advance(&f->ce, 10000);
         flood(f);

@@ -19,31 +19,11 @@
  *  - a wrong client secret (AADSTS7000215) for the app token: the same, with
  *    the secret's explanation; a secret with + / = & % sent form-encoded
  *    and never logged. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <cjson/cJSON.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include "canned_http.h"
-#include "comp_env.h"
-#include "core/clock.h"
-#include "core/config.h"
-#include "core/http_client.h"
-#include "core/metrics.h"
-#include "graph/graph_client.h"
 #include "graph/tokens.h"
-#include "log_capture.h"
+#include "graph_fixture.h"
 
-#define TENANT_ID "11111111-2222-3333-4444-555555555555"
-#define CLIENT_ID "66666666-7777-8888-9999-000000000000"
-#define TOKEN     "/" TENANT_ID "/oauth2/v2.0/token"
-#define WAIT_MS   10000
 #define TOK(a, r, s)                                                              \
     "{\"token_type\":\"Bearer\",\"expires_in\":" s ",\"access_token\":\"" a "\"," \
     "\"refresh_token\":\"" r "\"}"
@@ -63,27 +43,14 @@ struct fx {
 
 static int setup(void **st)
 {
-    setenv("PS_CT_SECRET", "not-a-real-secret", 1);
-    metrics__reset();
     struct fx *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    assert_non_null(f->s = canned_http__start());
-    const char *url = canned_http__url(f->s);
-    char cfg[1024];
-    snprintf(
-        cfg, sizeof(cfg),
-        "{\"instance\":\"ps-t\",\"http\":{\"public_url\":\"https://x.example\"},"
-        "\"tenants\":[{\"name\":\"t\",\"users\":[\"a@x.com\"],"
-        "\"graph\":{\"tenant_id\":\"" TENANT_ID "\",\"client_id\":\"" CLIENT_ID "\","
-        "\"client_secret_env\":\"PS_CT_SECRET\",\"login_url\":\"%s\",\"api_url\":\"%s/v1.0\","
-        "\"service_accounts\":[{\"username\":\"svc@x.com\",\"password_env\":\"PS_CT_SECRET\"}]},"
-        "\"voice\":{\"username\":\"v@x.com\",\"secret_key_env\":\"PS_CT_SECRET\"}}]}",
-        url, url);
-    assert_int_equal(comp_env__init(&f->ce, cfg, CONFIG_ROLE_GRAPH), 0);
-    clock__fake_start(1000000, 1796600000000);
-    assert_non_null(f->http = http_client__new(f->ce.loop));
-    snprintf(f->token_url, sizeof(f->token_url), "%s%s", url, TOKEN);
-    assert_int_equal(log_capture__start(), 0);
+    gfx__ground(&f->ce, &f->s, &f->http,
+                &(struct gfx_ground){.instance = "ps-t",
+                                     .users = "[\"a@x.com\"]",
+                                     .roles = CONFIG_ROLE_GRAPH,
+                                     .logs = true});
+    snprintf(f->token_url, sizeof(f->token_url), "%s%s", canned_http__url(f->s), GF_TOKEN);
     *st = f;
     return 0;
 }
@@ -95,15 +62,11 @@ static int teardown(void **st)
         tokens__stop(&f->tok);
     if (f->gc)
         graph_client__stop(f->gc);
-    http_client__free(f->http);
-    comp_env__settle(&f->ce);
+    gfx__unplug(&f->ce, f->http);
     if (f->tok_made)
         tokens__free(&f->tok);
     graph_client__free(f->gc);
-    comp_env__free(&f->ce);
-    canned_http__stop(f->s);
-    clock__fake_stop();
-    log_capture__stop();
+    gfx__unground(&f->ce, f->s);
     free(f);
     return 0;
 }
@@ -114,7 +77,7 @@ static void account_with(struct fx *f, const char *username, const char *secret)
                               .http = f->http,
                               .tenant = "t",
                               .token_url = f->token_url,
-                              .client_id = CLIENT_ID,
+                              .client_id = GF_CLIENT_ID,
                               .secret = secret,
                               .username = username,
                               .password = username ? "not-a-real-secret" : NULL};
@@ -128,7 +91,7 @@ static void account(struct fx *f)
                               .http = f->http,
                               .tenant = "t",
                               .token_url = f->token_url,
-                              .client_id = CLIENT_ID,
+                              .client_id = GF_CLIENT_ID,
                               .secret = "not-a-real-secret",
                               .username = "svc@x.com",
                               .password = "not-a-real-secret"};
@@ -163,13 +126,13 @@ struct count {
 static bool tokens_asked(void *ctx)
 {
     struct count *c = ctx;
-    return canned_http__count(c->f->s, "POST", TOKEN) >= c->n;
+    return canned_http__count(c->f->s, "POST", GF_TOKEN) >= c->n;
 }
 
 /* The token request n (0-based) contains want. */
 static bool token_request_has(struct fx *f, size_t n, const char *want)
 {
-    char *req = canned_http__request(f->s, "POST", TOKEN, n);
+    char *req = canned_http__request(f->s, "POST", GF_TOKEN, n);
     bool has = req && strstr(req, want);
     if (!has)
         print_message("token request %zu: %s\n", n, req ? req : "(none)");
@@ -187,7 +150,7 @@ static bool until_tokens(struct fx *f, size_t n, int max_s)
             break;
         comp_env__advance(&f->ce, 1000);
     }
-    return comp_env__wait(&f->ce, tokens_asked, &c, WAIT_MS);
+    return comp_env__wait(&f->ce, tokens_asked, &c, GF_WAIT_MS);
 }
 
 static bool holds_a3(void *ctx)
@@ -215,24 +178,24 @@ static const char *state_of(struct fx *f, char *buf, size_t len)
 static void test_refresh_then_password_again(void **st)
 {
     struct fx *f = *st;
-    canned_http__add(f->s,
-                     &(struct canned_rule){"POST", TOKEN, 200, NULL, TOK("a-1", "r-1", "8"), 1, 0});
-    canned_http__add(f->s,
-                     &(struct canned_rule){"POST", TOKEN, 200, NULL, TOK("a-2", "r-2", "8"), 1, 0});
-    canned_http__add(f->s, &(struct canned_rule){"POST", TOKEN, 400, NULL,
+    canned_http__add(
+        f->s, &(struct canned_rule){"POST", GF_TOKEN, 200, NULL, TOK("a-1", "r-1", "8"), 1, 0});
+    canned_http__add(
+        f->s, &(struct canned_rule){"POST", GF_TOKEN, 200, NULL, TOK("a-2", "r-2", "8"), 1, 0});
+    canned_http__add(f->s, &(struct canned_rule){"POST", GF_TOKEN, 400, NULL,
                                                  REFUSED("50173", "invalid_grant"), 1, 0});
     canned_http__add(
-        f->s, &(struct canned_rule){"POST", TOKEN, 200, NULL, TOK("a-3", "r-3", "3599"), 0, 0});
+        f->s, &(struct canned_rule){"POST", GF_TOKEN, 200, NULL, TOK("a-3", "r-3", "3599"), 0, 0});
     account(f);
     struct got g = {0};
     tokens__get(&f->tok, on_token, &g, false);
-    assert_true(comp_env__wait(&f->ce, got_one, &g, WAIT_MS));
+    assert_true(comp_env__wait(&f->ce, got_one, &g, GF_WAIT_MS));
     assert_string_equal(g.bearer, "a-1");
     assert_true(token_request_has(f, 0, "grant_type=password"));
     assert_true(token_request_has(f, 0, "username=svc%40x.com"));
     /* an 8 s token is refreshed at half its life, with the refresh token */
     comp_env__advance(&f->ce, 3999);
-    assert_int_equal(canned_http__count(f->s, "POST", TOKEN), 1);
+    assert_int_equal(canned_http__count(f->s, "POST", GF_TOKEN), 1);
     assert_true(until_tokens(f, 2, 3));
     assert_true(token_request_has(f, 1, "grant_type=refresh_token"));
     assert_true(token_request_has(f, 1, "refresh_token=r-1"));
@@ -242,7 +205,7 @@ static void test_refresh_then_password_again(void **st)
     assert_true(token_request_has(f, 3, "grant_type=password"));
     assert_true(log_capture__has("token refresh failed, signing in again tenant=t "
                                  "account=svc@x.com error=invalid_grant aadsts=50173"));
-    assert_true(comp_env__wait(&f->ce, holds_a3, f, WAIT_MS));
+    assert_true(comp_env__wait(&f->ce, holds_a3, f, GF_WAIT_MS));
     char buf[512];
     assert_non_null(strstr(state_of(f, buf, sizeof(buf)), "\"state\":\"ok\""));
 }
@@ -250,14 +213,14 @@ static void test_refresh_then_password_again(void **st)
 static void test_password_refused_then_restored(void **st)
 {
     struct fx *f = *st;
-    canned_http__add(f->s, &(struct canned_rule){"POST", TOKEN, 400, NULL,
+    canned_http__add(f->s, &(struct canned_rule){"POST", GF_TOKEN, 400, NULL,
                                                  REFUSED("50126", "invalid_grant"), 3, 0});
     canned_http__add(
-        f->s, &(struct canned_rule){"POST", TOKEN, 200, NULL, TOK("a-1", "r-1", "3599"), 0, 0});
+        f->s, &(struct canned_rule){"POST", GF_TOKEN, 200, NULL, TOK("a-1", "r-1", "3599"), 0, 0});
     account(f);
     struct got g = {0};
     tokens__get(&f->tok, on_token, &g, true);
-    assert_true(comp_env__wait(&f->ce, got_one, &g, WAIT_MS));
+    assert_true(comp_env__wait(&f->ce, got_one, &g, GF_WAIT_MS));
     assert_string_equal(g.bearer, "");
     assert_true(g.error[0]);
     assert_true(tokens__failing(&f->tok));
@@ -269,10 +232,10 @@ static void test_password_refused_then_restored(void **st)
                                  "error=invalid_grant aadsts=50126"));
     assert_false(log_capture__has("not-a-real-secret"));
     comp_env__settle(&f->ce);
-    assert_int_equal(canned_http__count(f->s, "POST", TOKEN), 1); /* not at once */
+    assert_int_equal(canned_http__count(f->s, "POST", GF_TOKEN), 1); /* not at once */
     /* retried with backoff, never in a tight loop; accepted: ok again */
     assert_true(until_tokens(f, 4, 30));
-    assert_true(comp_env__wait(&f->ce, holds_a1, f, WAIT_MS));
+    assert_true(comp_env__wait(&f->ce, holds_a1, f, GF_WAIT_MS));
     assert_false(tokens__failing(&f->tok));
     assert_non_null(strstr(state_of(f, buf, sizeof(buf)), "\"state\":\"ok\""));
     assert_true(log_capture__has("signed in tenant=t account=svc@x.com"));
@@ -297,29 +260,24 @@ static bool replied(void *ctx)
 static void test_401_new_token_once(void **st)
 {
     struct fx *f = *st;
-    canned_http__add(
-        f->s, &(struct canned_rule){"POST", TOKEN, 200, NULL, TOK("tok-1", "r-1", "3599"), 1, 0});
-    canned_http__add(
-        f->s, &(struct canned_rule){"POST", TOKEN, 200, NULL, TOK("tok-2", "r-2", "3599"), 0, 0});
+    canned_http__add(f->s, &(struct canned_rule){"POST", GF_TOKEN, 200, NULL,
+                                                 TOK("tok-1", "r-1", "3599"), 1, 0});
+    canned_http__add(f->s, &(struct canned_rule){"POST", GF_TOKEN, 200, NULL,
+                                                 TOK("tok-2", "r-2", "3599"), 0, 0});
     canned_http__add(
         f->s, &(struct canned_rule){"GET", "/v1.0/subscriptions", 401, NULL,
                                     "{\"error\":{\"code\":\"InvalidAuthenticationToken\"}}", 1, 0});
     canned_http__add(f->s, &(struct canned_rule){"GET", "/v1.0/subscriptions", 200, NULL,
                                                  "{\"value\":[]}", 0, 0});
-    struct graph_client_options o = {.loop = f->ce.loop,
-                                     .http = f->http,
-                                     .cfg = f->ce.cfg,
-                                     .budget = GRAPH_PRESENCE_LIMIT,
-                                     .window_ms = GRAPH_PRESENCE_WINDOW_MS};
-    assert_non_null(f->gc = graph_client__new(&o));
+    f->gc = gfx__client(&f->ce, f->http, false, GRAPH_PRESENCE_LIMIT, GRAPH_PRESENCE_WINDOW_MS);
     struct graph_client_tenant *t = graph_client__tenant(f->gc, "t");
     struct reply r = {0};
     struct graph_request req = {.method = "GET", .path = "/subscriptions"};
     assert_int_equal(graph_client__send(t, &req, on_reply, &r), 0);
-    assert_true(comp_env__wait(&f->ce, replied, &r, WAIT_MS));
+    assert_true(comp_env__wait(&f->ce, replied, &r, GF_WAIT_MS));
     assert_int_equal(r.n, 1);
     assert_int_equal(r.status, 200);
-    assert_int_equal(canned_http__count(f->s, "POST", TOKEN), 2);
+    assert_int_equal(canned_http__count(f->s, "POST", GF_TOKEN), 2);
     assert_int_equal(canned_http__count(f->s, "GET", "/v1.0/subscriptions"), 2);
     char *a = canned_http__request(f->s, "GET", "/v1.0/subscriptions", 0);
     char *b = canned_http__request(f->s, "GET", "/v1.0/subscriptions", 1);
@@ -338,24 +296,24 @@ static bool all_answered(void *ctx)
  * before the next step; the token requests seen in that time. */
 static size_t attempts_over(struct fx *f, int64_t ms)
 {
-    size_t before = canned_http__count(f->s, "POST", TOKEN);
+    size_t before = canned_http__count(f->s, "POST", GF_TOKEN);
     for (int64_t t = 0; t < ms; t += 100) {
         comp_env__advance(&f->ce, 100);
-        assert_true(comp_env__wait(&f->ce, all_answered, f, WAIT_MS));
+        assert_true(comp_env__wait(&f->ce, all_answered, f, GF_WAIT_MS));
         comp_env__settle(&f->ce);
     }
-    return canned_http__count(f->s, "POST", TOKEN) - before;
+    return canned_http__count(f->s, "POST", GF_TOKEN) - before;
 }
 
 static void test_mfa_required_explained(void **st)
 {
     struct fx *f = *st;
-    canned_http__add(f->s, &(struct canned_rule){"POST", TOKEN, 400, NULL,
+    canned_http__add(f->s, &(struct canned_rule){"POST", GF_TOKEN, 400, NULL,
                                                  REFUSED("50076", "invalid_grant"), 0, 0});
     account(f);
     struct got g = {0};
     tokens__get(&f->tok, on_token, &g, true);
-    assert_true(comp_env__wait(&f->ce, got_one, &g, WAIT_MS));
+    assert_true(comp_env__wait(&f->ce, got_one, &g, GF_WAIT_MS));
     assert_string_equal(g.bearer, "");
     char buf[1024];
     state_of(f, buf, sizeof(buf));
@@ -372,9 +330,9 @@ static void test_mfa_required_explained(void **st)
     assert_true(n >= 1 && n <= 5);
     /* MFA lifted for the account: signed in on the next retry, no restart */
     canned_http__prepend(
-        f->s, &(struct canned_rule){"POST", TOKEN, 200, NULL, TOK("a-1", "r-1", "3599"), 0, 0});
-    assert_true(until_tokens(f, canned_http__count(f->s, "POST", TOKEN) + 1, 60));
-    assert_true(comp_env__wait(&f->ce, holds_a1, f, WAIT_MS));
+        f->s, &(struct canned_rule){"POST", GF_TOKEN, 200, NULL, TOK("a-1", "r-1", "3599"), 0, 0});
+    assert_true(until_tokens(f, canned_http__count(f->s, "POST", GF_TOKEN) + 1, 60));
+    assert_true(comp_env__wait(&f->ce, holds_a1, f, GF_WAIT_MS));
     assert_non_null(strstr(state_of(f, buf, sizeof(buf)), "\"state\":\"ok\""));
     assert_true(log_capture__has("signed in tenant=t account=svc@x.com"));
 }
@@ -382,12 +340,12 @@ static void test_mfa_required_explained(void **st)
 static void test_bad_client_secret_explained(void **st)
 {
     struct fx *f = *st;
-    canned_http__add(f->s, &(struct canned_rule){"POST", TOKEN, 401, NULL,
+    canned_http__add(f->s, &(struct canned_rule){"POST", GF_TOKEN, 401, NULL,
                                                  REFUSED("7000215", "invalid_client"), 0, 0});
     account_with(f, NULL, "not+the/secret=&%");
     struct got g = {0};
     tokens__get(&f->tok, on_token, &g, true);
-    assert_true(comp_env__wait(&f->ce, got_one, &g, WAIT_MS));
+    assert_true(comp_env__wait(&f->ce, got_one, &g, GF_WAIT_MS));
     assert_string_equal(g.bearer, "");
     assert_string_equal(tokens__who(&f->tok), "app");
     assert_true(token_request_has(f, 0, "grant_type=client_credentials"));

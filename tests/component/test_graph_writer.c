@@ -13,34 +13,11 @@
  * clear again at once (no fake time passes, no backoff inherited from the
  * 429s), and the write ends OK, once: the 401 is never a failure the
  * mapper sees (docs/graph.md "The Graph client"). */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "graph_fixture.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-#include "canned_http.h"
-#include "comp_env.h"
-#include "core/clock.h"
-#include "core/config.h"
-#include "core/http_client.h"
-#include "core/metrics.h"
-#include "graph/graph_client.h"
-#include "graph/graph_writer.h"
-
-#define TENANT_ID "11111111-2222-3333-4444-555555555555"
-#define CLIENT_ID "66666666-7777-8888-9999-000000000000"
-#define ID1       "0f1e2d3c-aaaa-bbbb-cccc-000000000001"
-#define ID2       "0f1e2d3c-aaaa-bbbb-cccc-000000000002"
-#define TOKEN     "/" TENANT_ID "/oauth2/v2.0/token"
-#define BATCH     "/v1.0/$batch"
-#define CLEAR1    "/v1.0/users/" ID1 "/presence/clearPresence"
-#define WAIT_MS   10000 /* real time for a reply over the sockets */
+#define ID1    "0f1e2d3c-aaaa-bbbb-cccc-000000000001"
+#define ID2    "0f1e2d3c-aaaa-bbbb-cccc-000000000002"
+#define CLEAR1 "/v1.0/users/" ID1 "/presence/clearPresence"
 
 struct fx {
     struct comp_env ce;
@@ -61,33 +38,16 @@ struct res {
 
 static int setup(void **st)
 {
-    setenv("PS_CT_SECRET", "not-a-real-secret", 1);
     struct fx *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    assert_non_null(f->s = canned_http__start());
-    const char *url = canned_http__url(f->s);
-    char cfg[1024];
-    snprintf(
-        cfg, sizeof(cfg),
-        "{\"instance\":\"ps-w\",\"http\":{\"public_url\":\"https://x.example\"},"
-        "\"tenants\":[{\"name\":\"t\",\"users\":[\"a@x.com\",\"b@x.com\"],"
-        "\"graph\":{\"tenant_id\":\"" TENANT_ID "\",\"client_id\":\"" CLIENT_ID "\","
-        "\"client_secret_env\":\"PS_CT_SECRET\",\"login_url\":\"%s\",\"api_url\":\"%s/v1.0\","
-        "\"service_accounts\":[{\"username\":\"svc@x.com\",\"password_env\":\"PS_CT_SECRET\"}]},"
-        "\"voice\":{\"username\":\"v@x.com\",\"secret_key_env\":\"PS_CT_SECRET\"}}]}",
-        url, url);
-    assert_int_equal(comp_env__init(&f->ce, cfg, CONFIG_ROLE_MAPPER), 0);
-    clock__fake_start(1000000, 1796600000000);
-    assert_non_null(f->http = http_client__new(f->ce.loop));
-    struct graph_client_options o = {.loop = f->ce.loop,
-                                     .http = f->http,
-                                     .cfg = f->ce.cfg,
-                                     .budget = GRAPH_PRESENCE_LIMIT,
-                                     .window_ms = GRAPH_PRESENCE_WINDOW_MS};
-    assert_non_null(f->gc = graph_client__new(&o));
+    gfx__ground(&f->ce, &f->s, &f->http,
+                &(struct gfx_ground){.instance = "ps-w",
+                                     .users = "[\"a@x.com\",\"b@x.com\"]",
+                                     .roles = CONFIG_ROLE_MAPPER});
+    f->gc = gfx__client(&f->ce, f->http, false, GRAPH_PRESENCE_LIMIT, GRAPH_PRESENCE_WINDOW_MS);
     assert_non_null(f->t = graph_client__tenant(f->gc, "t"));
     assert_non_null(f->w = graph_writer__new(f->ce.loop, f->gc));
-    canned_http__add(f->s, &(struct canned_rule){"POST", TOKEN, 200, NULL,
+    canned_http__add(f->s, &(struct canned_rule){"POST", GF_TOKEN, 200, NULL,
                                                  "{\"token_type\":\"Bearer\",\"expires_in\":3599,"
                                                  "\"access_token\":\"tok-app-1\"}",
                                                  0, 0});
@@ -98,15 +58,7 @@ static int setup(void **st)
 static int teardown(void **st)
 {
     struct fx *f = *st;
-    graph_writer__stop(f->w);
-    graph_client__stop(f->gc);
-    http_client__free(f->http); /* completions still out run on the loop */
-    comp_env__settle(&f->ce);
-    graph_writer__free(f->w);
-    graph_client__free(f->gc);
-    comp_env__free(&f->ce);
-    canned_http__stop(f->s);
-    clock__fake_stop();
+    gfx__end_writer(&f->ce, f->s, f->http, f->gc, f->w);
     free(f);
     return 0;
 }
@@ -151,7 +103,7 @@ static void assert_hold(struct fx *f, int64_t hold_ms)
     assert_true(graph_client__budget_tight(f->t)); /* still queued, not sent */
     assert_int_equal(canned_http__count(f->s, "POST", CLEAR1), before);
     comp_env__advance(&f->ce, 1);
-    assert_true(comp_env__wait(&f->ce, answered, &r, WAIT_MS));
+    assert_true(comp_env__wait(&f->ce, answered, &r, GF_WAIT_MS));
     assert_int_equal(r.status, GRAPH_WRITE_OK);
     assert_int_equal(canned_http__count(f->s, "POST", CLEAR1), before + 1);
     assert_false(graph_client__budget_tight(f->t));
@@ -167,18 +119,18 @@ static int64_t batch_throttled(struct fx *f, const char *retry_after)
              "\"headers\":{\"Retry-After\":%s},\"body\":{\"error\":{\"code\":"
              "\"TooManyRequests\"}}}]}",
              retry_after);
-    canned_http__add(f->s, &(struct canned_rule){"POST", BATCH, 200, NULL, answer, 1, 0});
+    canned_http__add(f->s, &(struct canned_rule){"POST", GF_BATCH, 200, NULL, answer, 1, 0});
     struct res r[2] = {{0}, {0}};
     double throttled = metrics__get("graph_throttled_total", "tenant=\"t\"");
     clear(f, "a@x.com", ID1, &r[0]);
     clear(f, "b@x.com", ID2, &r[1]);
-    assert_true(comp_env__wait(&f->ce, answered, &r[1], WAIT_MS));
+    assert_true(comp_env__wait(&f->ce, answered, &r[1], GF_WAIT_MS));
     /* the throttled item counted once, for its tenant */
     assert_true(metrics__get("graph_throttled_total", "tenant=\"t\"") == throttled + 1);
     assert_int_equal(r[0].n, 1);
     assert_int_equal(r[1].n, 1);
-    assert_int_equal(canned_http__count(f->s, "POST", TOKEN), 1);
-    assert_int_equal(canned_http__count(f->s, "POST", BATCH), 1);
+    assert_int_equal(canned_http__count(f->s, "POST", GF_TOKEN), 1);
+    assert_int_equal(canned_http__count(f->s, "POST", GF_BATCH), 1);
     assert_int_equal(canned_http__count(f->s, "POST", "/v1.0/users/"), 0);
     assert_int_equal(r[0].status, GRAPH_WRITE_OK);
     assert_int_equal(r[0].http_status, 204);
@@ -191,7 +143,7 @@ static int64_t batch_throttled(struct fx *f, const char *retry_after)
  * (graph/graph_batch.h), with the app token. */
 static void assert_batch_request(struct fx *f)
 {
-    char *req = canned_http__request(f->s, "POST", BATCH, 0);
+    char *req = canned_http__request(f->s, "POST", GF_BATCH, 0);
     assert_non_null(req);
     assert_non_null(strstr(req, "Authorization: Bearer tok-app-1\r\n"));
     const char *body = strstr(req, "\r\n\r\n");
@@ -203,9 +155,9 @@ static void assert_batch_request(struct fx *f)
     assert_true(i0 && i1 && u1 && u2);
     assert_true(i0 < u1 && u1 < i1 && i1 < u2); /* item 0 is user 1 */
     assert_null(strstr(body, "@x.com"));        /* never a UPN */
-    assert_non_null(strstr(body, "\"sessionId\":\"" CLIENT_ID "\""));
+    assert_non_null(strstr(body, "\"sessionId\":\"" GF_CLIENT_ID "\""));
     free(req);
-    req = canned_http__request(f->s, "POST", TOKEN, 0);
+    req = canned_http__request(f->s, "POST", GF_TOKEN, 0);
     assert_non_null(req);
     assert_non_null(strstr(req, "grant_type=client_credentials"));
     free(req);
@@ -250,15 +202,15 @@ static void test_single_retry_after_header(void **st)
                                            "{\"error\":{\"code\":\"TooManyRequests\"}}", 1, 0});
     struct res r = {0};
     clear(f, "a@x.com", ID1, &r);
-    assert_true(comp_env__wait(&f->ce, answered, &r, WAIT_MS));
+    assert_true(comp_env__wait(&f->ce, answered, &r, GF_WAIT_MS));
     assert_int_equal(r.status, GRAPH_WRITE_THROTTLED);
     assert_int_equal(r.http_status, 429);
     assert_int_equal(r.retry_after_ms, 2000);
     assert_int_equal(canned_http__count(f->s, "POST", CLEAR1), 1);
-    assert_int_equal(canned_http__count(f->s, "POST", BATCH), 0);
+    assert_int_equal(canned_http__count(f->s, "POST", GF_BATCH), 0);
     char *req = canned_http__request(f->s, "POST", CLEAR1, 0);
     assert_non_null(req);
-    assert_non_null(strstr(req, "\r\n\r\n{\"sessionId\":\"" CLIENT_ID "\"}"));
+    assert_non_null(strstr(req, "\r\n\r\n{\"sessionId\":\"" GF_CLIENT_ID "\"}"));
     free(req);
     assert_hold(f, 2000);
 }
@@ -270,17 +222,17 @@ static void test_whole_batch_503(void **st)
 {
     struct fx *f = *st;
     canned_http__add(f->s,
-                     &(struct canned_rule){"POST", BATCH, 503, "Retry-After: 1\r\n",
+                     &(struct canned_rule){"POST", GF_BATCH, 503, "Retry-After: 1\r\n",
                                            "{\"error\":{\"code\":\"serviceNotAvailable\"}}", 1, 0});
     struct res r[2] = {{0}, {0}};
     double throttled = metrics__get("graph_throttled_total", "tenant=\"t\"");
     clear(f, "a@x.com", ID1, &r[0]);
     clear(f, "b@x.com", ID2, &r[1]);
-    assert_true(comp_env__wait(&f->ce, answered, &r[1], WAIT_MS));
+    assert_true(comp_env__wait(&f->ce, answered, &r[1], GF_WAIT_MS));
     /* the throttled item counted once, for its tenant */
     assert_true(metrics__get("graph_throttled_total", "tenant=\"t\"") == throttled + 1);
-    assert_true(comp_env__wait(&f->ce, answered, &r[0], WAIT_MS));
-    assert_int_equal(canned_http__count(f->s, "POST", BATCH), 1);
+    assert_true(comp_env__wait(&f->ce, answered, &r[0], GF_WAIT_MS));
+    assert_int_equal(canned_http__count(f->s, "POST", GF_BATCH), 1);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(r[i].status, GRAPH_WRITE_THROTTLED);
         assert_int_equal(r[i].http_status, 503);
@@ -298,7 +250,7 @@ static void test_timeout(void **st)
     canned_http__add(f->s, &(struct canned_rule){"POST", CLEAR1, 204, NULL, NULL, 1, 1200});
     struct res r = {0};
     clear(f, "a@x.com", ID1, &r);
-    assert_true(comp_env__wait(&f->ce, answered, &r, WAIT_MS));
+    assert_true(comp_env__wait(&f->ce, answered, &r, GF_WAIT_MS));
     assert_int_equal(r.status, GRAPH_WRITE_FAILED);
     assert_int_equal(r.http_status, 0);
     assert_false(comp_env__wait(&f->ce, answered2, &r, 500));
@@ -315,7 +267,7 @@ static void test_401_after_429_not_a_failure(void **st)
         struct res r = {0};
         clear(f, "a@x.com", ID1, &r);
         comp_env__settle(&f->ce);
-        assert_true(comp_env__wait(&f->ce, answered, &r, WAIT_MS));
+        assert_true(comp_env__wait(&f->ce, answered, &r, GF_WAIT_MS));
         assert_int_equal(r.status, GRAPH_WRITE_THROTTLED);
         assert_int_equal(r.retry_after_ms, 2000);
         comp_env__advance(&f->ce, 2000);
@@ -325,19 +277,19 @@ static void test_401_after_429_not_a_failure(void **st)
                                                      "{\"error\":{\"code\":"
                                                      "\"InvalidAuthenticationToken\"}}",
                                                      1, 0});
-    canned_http__prepend(f->s, &(struct canned_rule){"POST", TOKEN, 200, NULL,
+    canned_http__prepend(f->s, &(struct canned_rule){"POST", GF_TOKEN, 200, NULL,
                                                      "{\"token_type\":\"Bearer\",\"expires_in\":"
                                                      "3599,\"access_token\":\"tok-app-2\"}",
                                                      0, 0});
     canned_http__add(f->s, &(struct canned_rule){"POST", CLEAR1, 204, NULL, NULL, 0, 0});
     struct res r = {0};
     clear(f, "a@x.com", ID1, &r);
-    assert_true(comp_env__wait(&f->ce, answered, &r, WAIT_MS)); /* the fake clock stands */
+    assert_true(comp_env__wait(&f->ce, answered, &r, GF_WAIT_MS)); /* the fake clock stands */
     assert_int_equal(r.status, GRAPH_WRITE_OK);
     assert_int_equal(r.http_status, 204);
     assert_false(comp_env__wait(&f->ce, answered2, &r, 300));
     assert_int_equal(canned_http__count(f->s, "POST", CLEAR1), 4); /* 429, 429, 401, 204 */
-    assert_int_equal(canned_http__count(f->s, "POST", TOKEN), 2);
+    assert_int_equal(canned_http__count(f->s, "POST", GF_TOKEN), 2);
     char *c401 = canned_http__request(f->s, "POST", CLEAR1, 2);
     char *c204 = canned_http__request(f->s, "POST", CLEAR1, 3);
     assert_non_null(strstr(c401, "Authorization: Bearer tok-app-1\r\n"));

@@ -13,31 +13,10 @@
  * write ends done. What test_mapper_scale.sh checked of the budget and the
  * batching end to end before it was removed (docs/testing.md "What moved
  * where"). */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <cjson/cJSON.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include "canned_http.h"
-#include "comp_env.h"
-#include "core/clock.h"
-#include "core/config.h"
-#include "core/http_client.h"
-#include "core/metrics.h"
-#include "graph/graph_client.h"
-#include "graph/graph_writer.h"
+#include "graph_fixture.h"
 
-#define TENANT_ID "11111111-2222-3333-4444-555555555555"
-#define CLIENT_ID "66666666-7777-8888-9999-000000000000"
-#define TOKEN     "/" TENANT_ID "/oauth2/v2.0/token"
-#define BATCH     "/v1.0/$batch"
-#define READ      "/v1.0/communications/getPresencesByUserId"
 #define SINGLE    "/v1.0/users/"
 #define N         200
 #define LIMIT     200
@@ -76,31 +55,12 @@ struct fx {
 
 static int setup(void **st)
 {
-    setenv("PS_CT_SECRET", "not-a-real-secret", 1);
-    metrics__reset();
     struct fx *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    assert_non_null(f->s = canned_http__start());
-    const char *url = canned_http__url(f->s);
-    char cfg[1024];
-    snprintf(cfg, sizeof(cfg),
-             "{\"instance\":\"ps-s\",\"http\":{\"public_url\":\"https://x.example\"},"
-             "\"tenants\":[{\"name\":\"t\",\"users\":[\"u000@x.com\"],"
-             "\"graph\":{\"tenant_id\":\"" TENANT_ID "\",\"client_id\":\"" CLIENT_ID "\","
-             "\"client_secret_env\":\"PS_CT_SECRET\",\"login_url\":\"%s\",\"api_url\":\"%s/v1.0\","
-             "\"service_accounts\":[{\"username\":\"svc@x.com\",\"password_env\":"
-             "\"PS_CT_SECRET\"}]},\"voice\":{\"username\":\"v@x.com\","
-             "\"secret_key_env\":\"PS_CT_SECRET\"}}]}",
-             url, url);
-    assert_int_equal(comp_env__init(&f->ce, cfg, CONFIG_ROLE_MAPPER), 0);
-    clock__fake_start(1000000, 1796600000000);
-    assert_non_null(f->http = http_client__new(f->ce.loop));
-    struct graph_client_options o = {.loop = f->ce.loop,
-                                     .http = f->http,
-                                     .cfg = f->ce.cfg,
-                                     .budget = LIMIT,
-                                     .window_ms = WINDOW_MS};
-    assert_non_null(f->gc = graph_client__new(&o));
+    gfx__ground(&f->ce, &f->s, &f->http,
+                &(struct gfx_ground){
+                    .instance = "ps-s", .users = "[\"u000@x.com\"]", .roles = CONFIG_ROLE_MAPPER});
+    f->gc = gfx__client(&f->ce, f->http, false, LIMIT, WINDOW_MS);
     assert_non_null(f->w = graph_writer__new(f->ce.loop, f->gc));
     for (int i = 0; i < N; i++) {
         snprintf(f->u[i].id, sizeof(f->u[i].id), "0f1e2d3c-aaaa-bbbb-cccc-%012d", i);
@@ -114,15 +74,7 @@ static int setup(void **st)
 static int teardown(void **st)
 {
     struct fx *f = *st;
-    graph_writer__stop(f->w);
-    graph_client__stop(f->gc);
-    http_client__free(f->http);
-    comp_env__settle(&f->ce);
-    graph_writer__free(f->w);
-    graph_client__free(f->gc);
-    comp_env__free(&f->ce);
-    canned_http__stop(f->s);
-    clock__fake_stop();
+    gfx__end_writer(&f->ce, f->s, f->http, f->gc, f->w);
     free(f);
     return 0;
 }
@@ -133,12 +85,12 @@ static int teardown(void **st)
  * answered with everyone Available. */
 static void replies(struct fx *f)
 {
-    canned_http__add(f->s, &(struct canned_rule){"POST", TOKEN, 200, NULL,
+    canned_http__add(f->s, &(struct canned_rule){"POST", GF_TOKEN, 200, NULL,
                                                  "{\"token_type\":\"Bearer\",\"expires_in\":"
                                                  "3599,\"access_token\":\"tok-app\"}",
                                                  0, 0});
     canned_http__add(f->s,
-                     &(struct canned_rule){"POST", BATCH, 503, "Retry-After: 1\r\n",
+                     &(struct canned_rule){"POST", GF_BATCH, 503, "Retry-After: 1\r\n",
                                            "{\"error\":{\"code\":\"ServiceUnavailable\"}}", 1, 0});
     static char batch[2048];
     size_t n = (size_t)snprintf(batch, sizeof(batch), "{\"responses\":[");
@@ -146,7 +98,7 @@ static void replies(struct fx *f)
         n += (size_t)snprintf(batch + n, sizeof(batch) - n, "%s{\"id\":\"%d\",\"status\":204}",
                               k ? "," : "", k);
     snprintf(batch + n, sizeof(batch) - n, "]}");
-    canned_http__add(f->s, &(struct canned_rule){"POST", BATCH, 200, NULL, batch, 0, 0});
+    canned_http__add(f->s, &(struct canned_rule){"POST", GF_BATCH, 200, NULL, batch, 0, 0});
     static char read[N * 96 + 32];
     n = (size_t)snprintf(read, sizeof(read), "{\"value\":[");
     for (int i = 0; i < N; i++)
@@ -155,7 +107,7 @@ static void replies(struct fx *f)
                               "\"activity\":\"Available\"}",
                               i ? "," : "", f->u[i].id);
     snprintf(read + n, sizeof(read) - n, "]}");
-    canned_http__add(f->s, &(struct canned_rule){"POST", READ, 200, NULL, read, 0, 0});
+    canned_http__add(f->s, &(struct canned_rule){"POST", GF_READ, 200, NULL, read, 0, 0});
     /* a single write (a turn with one op, or a budget with one unit left) */
     canned_http__add(f->s, &(struct canned_rule){"POST", SINGLE, 204, NULL, NULL, 0, 0});
 }
@@ -247,8 +199,8 @@ static void record(struct fx *f, int units)
 /* Dates the requests that arrived since the last look by the current step. */
 static void collect(struct fx *f)
 {
-    for (; f->batches_seen < canned_http__count(f->s, "POST", BATCH); f->batches_seen++) {
-        cJSON *o = body_of(f, BATCH, f->batches_seen);
+    for (; f->batches_seen < canned_http__count(f->s, "POST", GF_BATCH); f->batches_seen++) {
+        cJSON *o = body_of(f, GF_BATCH, f->batches_seen);
         int items = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "requests"));
         cJSON_Delete(o);
         assert_true(items >= 1 && items <= 20);
@@ -261,8 +213,8 @@ static void collect(struct fx *f)
         f->ops_sent++;
         record(f, 1);
     }
-    for (; f->reads_seen < canned_http__count(f->s, "POST", READ); f->reads_seen++) {
-        cJSON *o = body_of(f, READ, f->reads_seen);
+    for (; f->reads_seen < canned_http__count(f->s, "POST", GF_READ); f->reads_seen++) {
+        cJSON *o = body_of(f, GF_READ, f->reads_seen);
         int ids = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "ids"));
         cJSON_Delete(o);
         if (ids > f->max_ids)

@@ -156,30 +156,58 @@ static void inputs(struct bus *bus)
                      "{\"tenant\":\"t\",\"written\":{\"teams\":{\"session\":\"none\"}}}", true);
 }
 
-static void standby_writes_nothing_then_takes_over(void **st)
+/* The process of this instance ("ps-c-00000001", every role) on the fake
+ * clock, the writers' counts cleared; Graph refuses every write when
+ * graph_fails. Nothing started: the test puts the broker's retained
+ * records in first. */
+static void env_open(struct env *e, bool graph_fails)
 {
-    (void)st;
     setenv("PS_CT_SECRET", "not-a-real-secret", 1);
     clock__fake_start(1000000, 1796000000000LL);
     memset(&w, 0, sizeof(w));
+    w.graph_fails = graph_fails;
+    memset(e, 0, sizeof(*e));
+    assert_int_equal(comp_env__init(&e->ce, CFG, CONFIG_ROLE_ALL), 0);
+    w.loop = e->ce.loop;
+    e->ce.tun.mapper_startup_ms = 0;
+    e->ce.env.services = &e->services;
+    e->ce.env.node = "ps-c-00000001";
+}
+
+/* The records put in delivered, then the role and the mapper (on the
+ * counting writers) made and started. */
+static void env_start(struct env *e)
+{
+    comp_env__settle(&e->ce);
+    assert_int_equal(role_component.init(&e->ce.env, &e->role), 0);
+    assert_int_equal(mapper_component.init(&e->ce.env, &e->mapper), 0);
+    struct mapper_ports ports = {.graph_submit = graph_submit, .voice_set = voice_set};
+    mapper__set_ports(e->mapper, &ports);
+    assert_int_equal(role_component.start(e->role), 0);
+    assert_int_equal(mapper_component.start(e->mapper), 0);
+}
+
+/* Stopped and freed in the daemon's order; the fake clock stopped. */
+static void env_close(struct env *e)
+{
+    mapper_component.stop(e->mapper);
+    role_component.stop(e->role);
+    comp_env__settle(&e->ce);
+    mapper_component.free(e->mapper);
+    role_component.free(e->role);
+    comp_env__free(&e->ce);
+    clock__fake_stop();
+}
+
+static void standby_writes_nothing_then_takes_over(void **st)
+{
+    (void)st;
     struct env e;
-    memset(&e, 0, sizeof(e));
-    assert_int_equal(comp_env__init(&e.ce, CFG, CONFIG_ROLE_ALL), 0);
-    w.loop = e.ce.loop;
-    e.ce.tun.mapper_startup_ms = 0;
-    e.ce.env.services = &e.services;
-    e.ce.env.node = "ps-c-00000001";
+    env_open(&e, false);
     struct bus *bus = e.ce.bus;
     fake_bus__inject(bus, "b/lease/t", LEASE(5, "held"), true);
     inputs(bus);
-    comp_env__settle(&e.ce);
-
-    assert_int_equal(role_component.init(&e.ce.env, &e.role), 0);
-    assert_int_equal(mapper_component.init(&e.ce.env, &e.mapper), 0);
-    struct mapper_ports ports = {.graph_submit = graph_submit, .voice_set = voice_set};
-    mapper__set_ports(e.mapper, &ports);
-    assert_int_equal(role_component.start(e.role), 0);
-    assert_int_equal(mapper_component.start(e.mapper), 0);
+    env_start(&e);
 
     /* a standby (the holder renews), long past the seed window and settle */
     for (int i = 0; i < 3; i++) {
@@ -217,13 +245,7 @@ static void standby_writes_nothing_then_takes_over(void **st)
     assert_true(fake_bus__published(bus, "b/sync/#") >= 2);
     assert_non_null(strstr(fake_bus__retained(bus, "b/sync/alice@x.com"), "\"session\":\"none\""));
 
-    mapper_component.stop(e.mapper);
-    role_component.stop(e.role);
-    comp_env__settle(&e.ce);
-    mapper_component.free(e.mapper);
-    role_component.free(e.role);
-    comp_env__free(&e.ce);
-    clock__fake_stop();
+    env_close(&e);
 }
 
 /* The holder (this instance, after a released lease) clears alice's
@@ -233,29 +255,14 @@ static void standby_writes_nothing_then_takes_over(void **st)
 static void fence_and_back_forgets_the_last_error(void **st)
 {
     (void)st;
-    setenv("PS_CT_SECRET", "not-a-real-secret", 1);
-    clock__fake_start(1000000, 1796000000000LL);
-    memset(&w, 0, sizeof(w));
-    w.graph_fails = true;
     struct env e;
-    memset(&e, 0, sizeof(e));
-    assert_int_equal(comp_env__init(&e.ce, CFG, CONFIG_ROLE_ALL), 0);
-    w.loop = e.ce.loop;
-    e.ce.tun.mapper_startup_ms = 0;
-    e.ce.env.services = &e.services;
-    e.ce.env.node = "ps-c-00000001";
+    env_open(&e, true);
     struct bus *bus = e.ce.bus;
     fake_bus__inject(bus, "b/lease/t", LEASE(9, "released"), true);
     inputs(bus);
     fake_bus__inject(bus, "b/sync/alice@x.com",
                      "{\"tenant\":\"t\",\"written\":{\"teams\":{\"session\":\"busy\"}}}", true);
-    comp_env__settle(&e.ce);
-    assert_int_equal(role_component.init(&e.ce.env, &e.role), 0);
-    assert_int_equal(mapper_component.init(&e.ce.env, &e.mapper), 0);
-    struct mapper_ports ports = {.graph_submit = graph_submit, .voice_set = voice_set};
-    mapper__set_ports(e.mapper, &ports);
-    assert_int_equal(role_component.start(e.role), 0);
-    assert_int_equal(mapper_component.start(e.mapper), 0);
+    env_start(&e);
     comp_env__advance(&e.ce, 8000);
     assert_string_equal(role__name(e.services.role, "t"), "active");
     assert_true(w.graph_clear[0] >= 1);
@@ -276,13 +283,7 @@ static void fence_and_back_forgets_the_last_error(void **st)
     assert_null(strstr(rec, "HTTP 500"));
     assert_non_null(strstr(rec, "\"session\":\"none\""));
 
-    mapper_component.stop(e.mapper);
-    role_component.stop(e.role);
-    comp_env__settle(&e.ce);
-    mapper_component.free(e.mapper);
-    role_component.free(e.role);
-    comp_env__free(&e.ce);
-    clock__fake_stop();
+    env_close(&e);
 }
 
 int main(void)

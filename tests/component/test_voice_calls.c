@@ -31,20 +31,11 @@
 #define ONE   "[\"" ALICE "\"]"
 #define THREE "[\"" ALICE "\",\"" BOB "\",\"" CAROL "\"]"
 
-static struct voice_env *env_new(const struct voice_env_options *o)
-{
-    struct voice_env *ve = calloc(1, sizeof(*ve));
-    assert_non_null(ve);
-    assert_int_equal(log_capture__start(), 0);
-    assert_int_equal(voice_env__init(ve, o), 0);
-    return ve;
-}
-
 /* Started, the link up to the AvailableSubscriptions question. */
 static struct voice_env *asking(const struct voice_env_options *o)
 {
-    struct voice_env *ve = env_new(o);
-    assert_int_equal(voice_env__start(ve), 0);
+    struct voice_env *ve = voice_env__new(o, true);
+    assert_non_null(ve);
     assert_true(voice_env__wait_open(ve, 0));
     voice_env__handshake(ve);
     assert_int_equal(voice_env__invocations("AvailableSubscriptions"), 1);
@@ -54,8 +45,8 @@ static struct voice_env *asking(const struct voice_env_options *o)
 /* Started and live with the default events, the seed window closed. */
 static struct voice_env *live(const struct voice_env_options *o)
 {
-    struct voice_env *ve = env_new(o);
-    assert_int_equal(voice_env__start(ve), 0);
+    struct voice_env *ve = voice_env__new(o, true);
+    assert_non_null(ve);
     assert_true(voice_env__go_live(ve));
     comp_env__advance(&ve->ce, 2100);
     return ve;
@@ -345,8 +336,10 @@ static bool never_false(struct voice_env *ve, const char *address)
  * resync); carol is as usual; the process's own publishes never re-seed. */
 static void test_seeding(void **st)
 {
-    struct voice_env *ve = *st = env_new(
-        &(struct voice_env_options){.users = THREE, .voice_more = ",\"max_call_minutes\":1"});
+    struct voice_env *ve = *st = voice_env__new(
+        &(struct voice_env_options){.users = THREE, .voice_more = ",\"max_call_minutes\":1"},
+        false);
+    assert_non_null(ve);
     const char *prev = "{\"talking\":true,\"calls\":1,\"since\":\"" SINCE "\",\"source\":\"rte\"}";
     fake_bus__inject(ve->ce.bus, "voice/" ALICE "/talking", prev, true);
     fake_bus__inject(ve->ce.bus, "voice/" BOB "/talking", prev, true);
@@ -396,8 +389,8 @@ static void test_seeding(void **st)
  * seed 2 with one instance.) */
 static void test_seed_after_disconnect(void **st)
 {
-    struct voice_env *ve = *st = env_new(&(struct voice_env_options){.users = THREE});
-    assert_int_equal(voice_env__start(ve), 0);
+    struct voice_env *ve = *st = voice_env__new(&(struct voice_env_options){.users = THREE}, true);
+    assert_non_null(ve);
     assert_true(voice_env__go_live(ve));
     voice_env__event(ve, "UserCallInDisconnected", "u-alice", "c-a1");
     voice_env__event(ve, "UserCallInDisconnected", "u-alice", "c-a1");
@@ -436,8 +429,8 @@ static void test_seed_after_disconnect(void **st)
  * Then every call ends with its own id and both are idle. */
 static void test_seed_names_calls(void **st)
 {
-    struct voice_env *ve = *st = env_new(&(struct voice_env_options){.users = THREE});
-    assert_int_equal(voice_env__start(ve), 0);
+    struct voice_env *ve = *st = voice_env__new(&(struct voice_env_options){.users = THREE}, true);
+    assert_non_null(ve);
     assert_true(voice_env__go_live(ve));
     voice_env__event(ve, "UserCallInConnected", "u-alice", "c-2");
     voice_env__event(ve, "UserCallInDisconnected", "u-bob", "c-9");
@@ -470,7 +463,8 @@ static void test_seed_names_calls(void **st)
  * broker restart at a start), then closes 2 s later with her call kept. */
 static void test_seed_waits_for_broker(void **st)
 {
-    struct voice_env *ve = *st = env_new(&(struct voice_env_options){.users = THREE});
+    struct voice_env *ve = *st = voice_env__new(&(struct voice_env_options){.users = THREE}, false);
+    assert_non_null(ve);
     const char *prev = "{\"talking\":true,\"calls\":1,\"since\":\"" SINCE "\",\"source\":\"rte\"}";
     fake_bus__inject(ve->ce.bus, "voice/" ALICE "/talking", prev, true);
     fake_bus__set_connected(ve->ce.bus, false);

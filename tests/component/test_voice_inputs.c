@@ -29,20 +29,11 @@
 
 #define WAIT_MS 10000
 
-static struct voice_env *env_new(const struct voice_env_options *o)
-{
-    struct voice_env *ve = calloc(1, sizeof(*ve));
-    assert_non_null(ve);
-    assert_int_equal(log_capture__start(), 0);
-    assert_int_equal(voice_env__init(ve, o), 0);
-    assert_int_equal(voice_env__start(ve), 0);
-    return ve;
-}
-
 /* Live, the seed window closed: everyone announced not talking. */
 static struct voice_env *live(const struct voice_env_options *o)
 {
-    struct voice_env *ve = env_new(o);
+    struct voice_env *ve = voice_env__new(o, true);
+    assert_non_null(ve);
     assert_true(voice_env__go_live(ve));
     comp_env__advance(&ve->ce, 2100);
     assert_true(voice_env__talking_is(ve, "alice@contoso.com", false, 0));
@@ -83,11 +74,9 @@ static bool source_is(struct voice_env *ve, const char *address, const char *sou
  * map is there the same event is accepted. */
 static void test_hook_before_map(void **st)
 {
-    struct voice_env *ve = calloc(1, sizeof(*ve));
-    *st = ve;
+    struct voice_env *ve = *st =
+        voice_env__new(&(struct voice_env_options){.webhook = true}, false);
     assert_non_null(ve);
-    assert_int_equal(log_capture__start(), 0);
-    assert_int_equal(voice_env__init(ve, &(struct voice_env_options){.webhook = true}), 0);
     /* /users/me answers late: the map cannot be loaded before it */
     canned_http__prepend(ve->http, &(struct canned_rule){.method = "GET",
                                                          .path = "/api/users/me",
@@ -247,7 +236,8 @@ static void split(struct voice_env *ve, const char *type, const char *user, cons
  * drops; nothing is misread. */
 static void test_framing(void **st)
 {
-    struct voice_env *ve = *st = env_new(NULL);
+    struct voice_env *ve = *st = voice_env__new(NULL, true);
+    assert_non_null(ve);
     assert_true(voice_env__wait_open(ve, 0));
     fake_rte__accept(voice_env__link());
     comp_env__settle(&ve->ce);

@@ -31,16 +31,6 @@
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJtZS0xIiwiZXhwIjoxNzk2NjE0" \
     "NDAwfQ.c2ln"
 
-static struct voice_env *env_new(const struct voice_env_options *o)
-{
-    struct voice_env *ve = calloc(1, sizeof(*ve));
-    assert_non_null(ve);
-    assert_int_equal(log_capture__start(), 0);
-    assert_int_equal(voice_env__init(ve, o), 0);
-    assert_int_equal(voice_env__start(ve), 0);
-    return ve;
-}
-
 static bool health_link_is(void *ctx)
 {
     char buf[32];
@@ -61,7 +51,8 @@ static bool advance_until_link(struct voice_env *ve, const char *state, int64_t 
 /* Live, the seed window closed, alice in a call (c-1). */
 static struct voice_env *live_with_call(const struct voice_env_options *o)
 {
-    struct voice_env *ve = env_new(o);
+    struct voice_env *ve = voice_env__new(o, true);
+    assert_non_null(ve);
     assert_true(voice_env__go_live(ve));
     comp_env__advance(&ve->ce, 2100);
     voice_env__event(ve, "UserCallInConnected", "u-alice", "c-1");
@@ -95,7 +86,8 @@ static void hub_pings_for(struct voice_env *ve, int64_t ms)
  * Basic auth, encoded, and never into the log or B/health. */
 static void test_chain_to_live(void **st)
 {
-    struct voice_env *ve = *st = env_new(NULL);
+    struct voice_env *ve = *st = voice_env__new(NULL, true);
+    assert_non_null(ve);
     assert_true(voice_env__go_live(ve));
     assert_int_equal(voice_env__requests(ve, "GET", "/api/users/me"), 1);
     assert_int_equal(voice_env__requests(ve, "GET", "/api/token/" VE_ME "/rte/"), 1);
@@ -141,7 +133,9 @@ static void test_chain_to_live(void **st)
  * then the same chain on the apiEndpoint it names (B/health api_url). */
 static void test_discovery(void **st)
 {
-    struct voice_env *ve = *st = env_new(&(struct voice_env_options){.discovery = true});
+    struct voice_env *ve = *st =
+        voice_env__new(&(struct voice_env_options){.discovery = true}, true);
+    assert_non_null(ve);
     assert_true(voice_env__go_live(ve));
     assert_int_equal(voice_env__requests(ve, "GET", "/discovery/api/user?user=svc%40contoso.com"),
                      1);
@@ -157,11 +151,8 @@ static void test_discovery(void **st)
  * B/health. The same key becoming valid brings the link up. */
 static void test_auth_refused(void **st)
 {
-    struct voice_env *ve = calloc(1, sizeof(*ve));
-    *st = ve;
+    struct voice_env *ve = *st = voice_env__new(NULL, false);
     assert_non_null(ve);
-    assert_int_equal(log_capture__start(), 0);
-    assert_int_equal(voice_env__init(ve, NULL), 0);
     /* refused three times, then the key is valid (fixed on Voice's side) */
     voice_env__fault(ve, "GET", "/api/users/me", 401, "{\"Message\":\"Unauthorized\"}", 3);
     assert_int_equal(voice_env__start(ve), 0);
@@ -336,7 +327,8 @@ static void test_keepalive(void **st)
 /* Up to the point where the hub answers Subscribe. */
 static struct voice_env *subscribing(const struct voice_env_options *o)
 {
-    struct voice_env *ve = env_new(o);
+    struct voice_env *ve = voice_env__new(o, true);
+    assert_non_null(ve);
     assert_true(voice_env__wait_open(ve, 0));
     voice_env__handshake(ve);
     voice_env__answer_available(ve, VE_EVENTS, NULL);
@@ -458,8 +450,11 @@ static bool map_of_three(void *ctx)
  * apiEndpoint has no trailing slash. */
 static void test_reload(void **st)
 {
-    struct voice_env *ve = *st = env_new(&(struct voice_env_options){
-        .users = "[\"alice@contoso.com\",\"ghost@contoso.com\"]", .discovery = true});
+    struct voice_env *ve = *st = voice_env__new(
+        &(struct voice_env_options){.users = "[\"alice@contoso.com\",\"ghost@contoso.com\"]",
+                                    .discovery = true},
+        true);
+    assert_non_null(ve);
     assert_true(voice_env__go_live(ve));
     comp_env__advance(&ve->ce, 2100);
     assert_int_equal(voice_env__subscribed(), 5);
@@ -513,9 +508,12 @@ static bool write_reported(void *ctx)
  * and the write goes to it. An address Voice never had ends unknown_user. */
 static void test_reload_writes_former(void **st)
 {
-    struct voice_env *ve = *st = env_new(&(struct voice_env_options){
-        .voice_more = ",\"talking_request\":{\"path\":\"/users/{userId}/talking\","
-                      "\"body\":\"{\\\"talking\\\":{talking}}\"}"});
+    struct voice_env *ve = *st = voice_env__new(
+        &(struct voice_env_options){
+            .voice_more = ",\"talking_request\":{\"path\":\"/users/{userId}/talking\","
+                          "\"body\":\"{\\\"talking\\\":{talking}}\"}"},
+        true);
+    assert_non_null(ve);
     assert_true(voice_env__go_live(ve));
     comp_env__advance(&ve->ce, 2100);
     assert_int_equal(voice_env__reload(ve, "[\"alice@contoso.com\"]"), 0);

@@ -78,12 +78,9 @@ static bool have(void *ctx)
 
 static struct voice_env *env_new(const char *voice_more)
 {
-    struct voice_env *ve = calloc(1, sizeof(*ve));
+    struct voice_env *ve = voice_env__new(
+        &(struct voice_env_options){.users = CONFIGURED, .voice_more = voice_more}, false);
     assert_non_null(ve);
-    assert_int_equal(log_capture__start(), 0);
-    assert_int_equal(voice_env__init(ve, &(struct voice_env_options){.users = CONFIGURED,
-                                                                     .voice_more = voice_more}),
-                     0);
     voice_env__users(ve, USERS_JSON);
     assert_int_equal(voice_env__start(ve), 0);
     assert_true(voice_env__go_live(ve));
@@ -333,12 +330,8 @@ static void test_availability_after_restart(void **st)
  * ready; the writer refuses the tenant's writes up front. */
 static void test_off(void **st)
 {
-    struct voice_env *ve = calloc(1, sizeof(*ve));
-    *st = ve;
+    struct voice_env *ve = *st = voice_env__new(&(struct voice_env_options){.mapper = true}, true);
     assert_non_null(ve);
-    assert_int_equal(log_capture__start(), 0);
-    assert_int_equal(voice_env__init(ve, &(struct voice_env_options){.mapper = true}), 0);
-    assert_int_equal(voice_env__start(ve), 0);
     assert_true(voice_env__go_live(ve));
     comp_env__advance(&ve->ce, 2100);
     assert_int_equal(log_capture__count("talking writer not configured tenant=contoso"), 1);

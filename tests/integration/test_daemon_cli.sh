@@ -58,12 +58,7 @@ SIG_PORT=$(free_port)
 STATE=psync-sig/state
 CFG=$T/etc/config.json
 
-mkdir -p "$T/etc/secrets"
-printf '%s\n' "$MQTT_PASS" >"$T/etc/secrets/mqtt"
-printf 'client-secret-sig\n' >"$T/etc/secrets/client"
-printf 'svc-pass-sig\n' >"$T/etc/secrets/svc1"
-printf 'voice-key-sig\n' >"$T/etc/secrets/voice"
-chmod 600 "$T"/etc/secrets/*
+secret_files "$T/etc" mqtt="$MQTT_PASS" client=client-secret-sig svc1=svc-pass-sig voice=voice-key-sig
 
 # write_config USERS_JSON_ARRAY [CLIENT_ID]
 write_config() {
@@ -74,18 +69,8 @@ write_config() {
   "mqtt": {"url": "mqtt://127.0.0.1:$MQTT_PORT", "bridge_topic": "psync-sig",
            "username": "bridge", "password_file": "secrets/mqtt"},
   "http": {"listen": "127.0.0.1:$SIG_PORT", "public_url": "https://sync.example.com"},
-  "tenants": [{
-    "name": "contoso",
-    "users": $1,
-    "graph": {
-      "tenant_id": "contoso.onmicrosoft.com", "client_id": "${2-11111111-2222-3333-4444-555555555555}",
-      "client_secret_file": "secrets/client",
-      "login_url": "http://127.0.0.1:9", "api_url": "http://127.0.0.1:9/v1.0",
-      "service_accounts": [{"username": "svc1@contoso.com", "password_file": "secrets/svc1"}]
-    },
-    "voice": {"username": "integration@contoso.com", "secret_key_file": "secrets/voice",
-              "discovery_url": "http://127.0.0.1:9", "api_url": "http://127.0.0.1:9"}
-  }]
+  "tenants": [$(contoso_tenant "$1" "$NOWHERE_GRAPH" \
+    ',"discovery_url": "http://127.0.0.1:9", "api_url": "http://127.0.0.1:9"' ${2+"$2"})]
 }
 JSON
 }

@@ -278,11 +278,7 @@ log "hass"
 HASS_PORT=$(free_port)
 CFG=$T/etc/config.json
 HA=ha-disc
-mkdir -p "$T/etc/secrets"
-printf 'cs\n' >"$T/etc/secrets/client"
-printf 'svc\n' >"$T/etc/secrets/svc1"
-printf 'vk\n' >"$T/etc/secrets/voice"
-chmod 600 "$T"/etc/secrets/*
+secret_files "$T/etc" client=cs svc1=svc voice=vk
 
 # write_config USERS_JSON [HASS_ENABLED]
 write_config() {
@@ -292,17 +288,7 @@ write_config() {
   "mqtt": {"url": "mqtt://127.0.0.1:$MQTT_PORT", "bridge_topic": "psh", "topic_prefix": "home/"},
   "http": {"listen": "127.0.0.1:$HASS_PORT", "public_url": "https://sync.example.com"},
   "homeassistant": {"enabled": ${2:-true}, "prefix": "$HA"},
-  "tenants": [{
-    "name": "contoso", "users": $1,
-    "graph": {
-      "tenant_id": "contoso.onmicrosoft.com", "client_id": "11111111-2222-3333-4444-555555555555",
-      "client_secret_file": "secrets/client",
-      "login_url": "http://127.0.0.1:9", "api_url": "http://127.0.0.1:9/v1.0",
-      "service_accounts": [{"username": "svc1@contoso.com", "password_file": "secrets/svc1"}]
-    },
-    "voice": {"username": "integration@contoso.com", "secret_key_file": "secrets/voice",
-              "api_url": "http://127.0.0.1:9"}
-  }]
+  "tenants": [$(contoso_tenant "$1" "$NOWHERE_GRAPH" ',"api_url": "http://127.0.0.1:9"')]
 }
 JSON
 }

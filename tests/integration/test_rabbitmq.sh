@@ -106,28 +106,14 @@ log "known RabbitMQ limits confirmed: '.' in topics becomes '/'; no retained mes
 
 # ---- the daemon, MQTT 3.1.1, username + password_file ------------------------------
 HTTP_PORT=$(free_port)
-mkdir -p "$T/etc/secrets"
-printf '%s\n' "$RMQ_PASS" >"$T/etc/secrets/mqtt"
-printf 'client-secret-rmq\n' >"$T/etc/secrets/client"
-printf 'svc-pass-rmq\n' >"$T/etc/secrets/svc1"
-printf 'voice-key-rmq\n' >"$T/etc/secrets/voice"
-chmod 600 "$T"/etc/secrets/*
+secret_files "$T/etc" mqtt="$RMQ_PASS" client=client-secret-rmq svc1=svc-pass-rmq voice=voice-key-rmq
 cat >"$T/etc/config.json" <<JSON
 {
   "instance": "ps-rmq",
   "mqtt": {"url": "mqtt://127.0.0.1:$MQTT_PORT", "username": "$RMQ_USER", "password_file": "secrets/mqtt",
            "bridge_topic": "presence-sync", "protocol": "3.1.1"},
   "http": {"listen": "127.0.0.1:$HTTP_PORT", "public_url": "https://sync.example.com"},
-  "tenants": [{
-    "name": "contoso",
-    "users": ["alice@contoso.com"],
-    "graph": {
-      "tenant_id": "contoso.onmicrosoft.com", "client_id": "11111111-2222-3333-4444-555555555555",
-      "client_secret_file": "secrets/client",
-      "service_accounts": [{"username": "svc1@contoso.com", "password_file": "secrets/svc1"}]
-    },
-    "voice": {"username": "integration@contoso.com", "secret_key_file": "secrets/voice"}
-  }]
+  "tenants": [$(contoso_tenant '["alice@contoso.com"]')]
 }
 JSON
 STATE=presence-sync/state

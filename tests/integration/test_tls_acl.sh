@@ -264,12 +264,7 @@ if [ ! -x "$PS_BIN" ]; then
     fail "presence-sync binary not built: $PS_BIN"
 fi
 ACL_HTTP=$(free_port)
-mkdir -p "$T/ps/secrets"
-printf '%s\n' "$DAEMON_PW" >"$T/ps/secrets/mqtt"
-printf 'client-secret-acl\n' >"$T/ps/secrets/client"
-printf 'svc-pass-acl\n' >"$T/ps/secrets/svc1"
-printf 'voice-key-acl\n' >"$T/ps/secrets/voice"
-chmod 600 "$T"/ps/secrets/*
+secret_files "$T/ps" mqtt="$DAEMON_PW" client=client-secret-acl svc1=svc-pass-acl voice=voice-key-acl
 write_config() { # write_config CA_FILE
     cat >"$T/ps/config.json" <<JSON
 {
@@ -277,16 +272,7 @@ write_config() { # write_config CA_FILE
   "mqtt": {"url": "mqtts://127.0.0.1:$MQTT_PORT", "username": "presence-sync",
            "password_file": "secrets/mqtt", "ca_file": "$1"},
   "http": {"listen": "127.0.0.1:$ACL_HTTP", "public_url": "https://sync.example.com"},
-  "tenants": [{
-    "name": "contoso",
-    "users": ["alice@contoso.com"],
-    "graph": {
-      "tenant_id": "contoso.onmicrosoft.com", "client_id": "11111111-2222-3333-4444-555555555555",
-      "client_secret_file": "secrets/client",
-      "service_accounts": [{"username": "svc1@contoso.com", "password_file": "secrets/svc1"}]
-    },
-    "voice": {"username": "integration@contoso.com", "secret_key_file": "secrets/voice"}
-  }]
+  "tenants": [$(contoso_tenant '["alice@contoso.com"]')]
 }
 JSON
 }

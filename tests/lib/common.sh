@@ -200,3 +200,37 @@ assert_absent() {
         fi
     done
 }
+
+# secret_files DIR NAME=VALUE...: each VALUE (with a newline) into
+# DIR/secrets/NAME, readable by its owner only, as the daemon wants them.
+secret_files() {
+    local dir=$1/secrets kv
+    shift
+    mkdir -p "$dir"
+    for kv in "$@"; do
+        printf '%s\n' "${kv#*=}" >"$dir/${kv%%=*}"
+    done
+    chmod 600 "$dir"/*
+}
+
+# Graph members that send its requests nowhere (port 9: nothing listens),
+# for contoso_tenant's GRAPH_MORE where no fake-graph runs.
+NOWHERE_GRAPH=',"login_url": "http://127.0.0.1:9", "api_url": "http://127.0.0.1:9/v1.0"'
+
+# contoso_tenant USERS_JSON [GRAPH_MORE [VOICE_MORE [CLIENT_ID]]]: the
+# tenants[] entry "contoso" with its secrets in files (secret_files: client,
+# svc1, voice) and one service account; GRAPH_MORE and VOICE_MORE are more
+# members (",...") of its graph and voice objects; CLIENT_ID may be empty.
+contoso_tenant() {
+    cat <<JSON
+{
+    "name": "contoso", "users": $1,
+    "graph": {
+      "tenant_id": "contoso.onmicrosoft.com", "client_id": "${4-11111111-2222-3333-4444-555555555555}",
+      "client_secret_file": "secrets/client",
+      "service_accounts": [{"username": "svc1@contoso.com", "password_file": "secrets/svc1"}]${2:-}
+    },
+    "voice": {"username": "integration@contoso.com", "secret_key_file": "secrets/voice"${3:-}}
+  }
+JSON
+}

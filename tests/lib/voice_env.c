@@ -124,6 +124,21 @@ int voice_env__init(struct voice_env *ve, const struct voice_env_options *o)
     return http_server__start(ve->server);
 }
 
+struct voice_env *voice_env__new(const struct voice_env_options *o, bool start)
+{
+    struct voice_env *ve = calloc(1, sizeof(*ve));
+    if (!ve || log_capture__start() != 0) {
+        free(ve);
+        return NULL;
+    }
+    if (voice_env__init(ve, o) != 0 || (start && voice_env__start(ve) != 0)) {
+        voice_env__free(ve);
+        free(ve);
+        return NULL;
+    }
+    return ve;
+}
+
 int voice_env__reload(struct voice_env *ve, const char *users)
 {
     char cfg[4096];

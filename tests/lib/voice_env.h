@@ -67,6 +67,10 @@ struct voice_env {
 /* The canned API with its default answers, the config, the component's
  * init (not start); the fake clock starts. 0 or -1. */
 int voice_env__init(struct voice_env *ve, const struct voice_env_options *o);
+/* A test's voice_env: calloc'd, the log captured (log_capture.h), init
+ * with o and, when start, the component's start; for voice_env__teardown.
+ * NULL when a step fails (what was made is freed). */
+struct voice_env *voice_env__new(const struct voice_env_options *o, bool start);
 /* The component's start: the seed window opens and the link chain begins. */
 int voice_env__start(struct voice_env *ve);
 /* A SIGHUP with another user list (a JSON array), as the daemon does it:
