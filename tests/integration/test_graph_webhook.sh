@@ -22,6 +22,12 @@
 #     costs at most one JWKS fetch per 10 s, every POST is answered 202 at
 #     once, each item is read instead, and a genuine notification applies at
 #     once even while the key fetch itself hangs for 5 s.
+#  5. the body limit (docs/graph.md, "Webhook"): the notify and lifecycle
+#     paths take up to 1000 items x 64 KiB = 65,536,000 bytes, as an item of
+#     a 650-id subscription may carry the whole filter (29,288 bytes) in
+#     resource and in resourceData.@odata.id: 300 such items (about 17 MB)
+#     are accepted and every one is handled; a body over the limit gets 413,
+#     and other paths keep http.max_body_bytes (4 MiB).
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/graph_helpers.sh"
 
@@ -301,6 +307,59 @@ sim POST /users/bob@contoso.com/end/call >/dev/null
 wait_busy 10 bob@contoso.com false notification
 wait_for 5 metric_gt 'notifications_total{tenant="contoso",outcome="applied"}' "$a1" || fail "not applied after the flood"
 pass "forged kids"
+
+# === 5. the webhook body limit
+# 300 basic items (no encryptedContent: the worker only takes the user's id,
+# the loop reads the presence), each naming one of our users in
+# resourceData.id and carrying the filter of a 650-id subscription: our four
+# ids and 646 more (the daemon takes the user from resourceData.id, not
+# from the filter; the 2021 capture shows the whole filter, for two ids).
+IDS=$(sim GET /users | jq -c '[.[] | select(.upn | test("^(alice|bob|carol|dave)@")) | .id]')
+[ "$(printf '%s' "$IDS" | jq length)" = 4 ] || fail "user ids: $IDS"
+jq -nc --arg s "$SUB" --arg c "$CS" --arg t "$TENANT_ID" --argjson ids "$IDS" '
+    ($ids + [range(646) | "00000000-0000-4000-8000-\(100000000000 + . | tostring)"]) as $all |
+    ("communications/presences?$filter=id+in+(" + ($all | map("%27" + . + "%27") | join("%2c")) + ")") as $f |
+    {value: [range(300) as $i | {subscriptionId: $s, clientState: $c, changeType: "updated",
+             resource: $f, subscriptionExpirationDateTime: "2030-01-01T00:00:00.0000000Z",
+             resourceData: {"@odata.type": "#Microsoft.Graph.presence", "@odata.id": $f,
+                            id: $ids[$i % 4]},
+             tenantId: $t}]}' >"$T/limit.json"
+size=$(stat -c %s "$T/limit.json")
+[ "$size" -gt 16000000 ] || fail "the big POST is only $size bytes"
+filter_len=$(jq -r '.value[0].resource | length' "$T/limit.json")
+[ "$filter_len" = 29288 ] || fail "the filter is $filter_len bytes, not 29,288"
+log "300 items of a 650-id subscription: $size bytes (filter $filter_len bytes)"
+b0=$(metric 'notifications_total{tenant="contoso",outcome="basic"}')
+m0=$(metric 'notifications_total{tenant="contoso",outcome="malformed"}')
+reads() { sim GET /requests | jq '[.[] | select(.path == "/v1.0/communications/getPresencesByUserId" and .status == 200)] | length'; }
+r0=$(reads)
+st=$(http_status "$WEB/graph/notify/contoso" -X POST -H 'Content-Type: application/json' \
+    --data-binary "@$T/limit.json" --max-time 30)
+[ "$st" = 202 ] || fail "a $size-byte notification POST answered $st"
+wait_for 20 metric_gt 'notifications_total{tenant="contoso",outcome="basic"}' $((b0 + 299)) ||
+    fail "$(($(metric 'notifications_total{tenant="contoso",outcome="basic"}') - b0)) of 300 items handled"
+[ "$(metric 'notifications_total{tenant="contoso",outcome="malformed"}')" = "$m0" ] || fail "items counted malformed"
+# ... and their users' presence was read (getPresencesByUserId)
+reads_after() { [ "$(reads)" -gt "$r0" ]; }
+wait_for 10 reads_after || fail "the items' users were not read"
+rm -f "$T/limit.json"
+
+# over the limit: 413 on both webhook paths, as soon as Content-Length says so
+head -c 65536001 /dev/zero | tr '\0' ' ' >"$T/huge.body"
+for path in notify lifecycle; do
+    st=$(http_status "$WEB/graph/$path/contoso" -X POST -H 'Content-Type: application/json' \
+        --data-binary "@$T/huge.body" --max-time 30)
+    [ "$st" = 413 ] || fail "a 65,536,001-byte body to /graph/$path answered $st, not 413"
+done
+rm -f "$T/huge.body"
+# other paths keep http.max_body_bytes (4 MiB)
+head -c 5000000 /dev/zero | tr '\0' ' ' >"$T/five.body"
+st=$(http_status "$WEB/voice/events/contoso" -X POST -H 'Content-Type: application/json' --data-binary "@$T/five.body")
+[ "$st" = 413 ] || fail "a 5 MB body elsewhere answered $st, not 413"
+rm -f "$T/five.body"
+[ "$(http_status "$WEB/healthz")" = 200 ] || fail "healthz after the limit tests"
+kill -0 "$PS_PID" || fail "the daemon died"
+pass "body limit"
 
 assert_absent "$CLIENT_SECRET" "$T/daemon.log"
 assert_absent "$SVC_PASSWORD" "$T/daemon.log"

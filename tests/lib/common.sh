@@ -158,8 +158,20 @@ stop_mosquitto() {
 }
 
 # mqtt_retained TOPIC: print the retained payload of TOPIC (empty if none).
+# The broker sends a subscriber the retained messages of its filters in the
+# order they were subscribed, so TOPIC is read together with the broker's own
+# retained $SYS/broker/version (not matched by '#') as the end marker: a
+# retained TOPIC comes first and ends the read; when the marker comes first,
+# TOPIC has none and the answer is known at once. Only a broker too busy to
+# answer waits out the 10 s (a flat 2 s wait from the connect on could read
+# an existing message as missing under load).
+PS_RETAINED_END='$SYS/broker/version'
 mqtt_retained() {
-    mosquitto_sub -p "$MQTT_PORT" -h 127.0.0.1 -t "$1" -C 1 -W 2 --retained-only 2>/dev/null || true
+    local out
+    out=$(mosquitto_sub -p "$MQTT_PORT" -h 127.0.0.1 -t "$1" -t "$PS_RETAINED_END" -C 1 -W 10 \
+        --retained-only -F '%t\t%p' 2>/dev/null) || true
+    [ -n "$out" ] && [ "${out%%$'\t'*}" != "$PS_RETAINED_END" ] || return 0
+    printf '%s\n' "${out#*$'\t'}"
 }
 
 # sub_start NAME FILTER: record every message on FILTER to $T/NAME.sub
