@@ -496,7 +496,7 @@ st=$(http_status "$NOTIFY" -X POST -H "X-Big: $big" -H 'Content-Type: applicatio
     --data-binary @"$T/notification.json")
 [ "$st" = 202 ] && fail "9000 bytes of headers accepted"
 [ "$st" = 000 ] || log "oversized headers answered $st (documented: connection dropped)"
-# (the Graph webhook paths take up to 65,536,000 bytes: test_graph_notify_limit.sh)
+# (the Graph webhook paths take up to 65,536,000 bytes: test_graph_webhook.sh, scenario 5)
 head -c $((4194304 + 1)) /dev/zero | tr '\0' x >"$T/big.body"
 st=$(http_status "$WEB/voice/events/contoso" -X POST -H 'Content-Type: application/json' --data-binary @"$T/big.body")
 [ "$st" = 413 ] || fail "a body over max_body_bytes answered $st, not 413"
